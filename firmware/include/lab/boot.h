@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Boot parameters the host writes into the image before any vCPU starts (cf. the kernel's
+ * boot_params and command line).
+ */
+#ifndef LAB_BOOT_H
+#define LAB_BOOT_H
+#include <lab/types.h>
+
+#define BOOT_MAGIC 0x4b4c50424f4f5431UL	/* "KLPBOOT1" */
+
+struct boot_params {
+	u64 magic;
+	u64 ram_end;		/* first address past guest RAM */
+	u64 seed;		/* workload pseudo-randomness */
+	u32 nr_cpus;
+	u32 hz;
+	u32 preempt;		/* 0: none (switch only at cond_resched/return to user), 1: full */
+	u32 workload;		/* WORKLOAD_* */
+	u32 nr_user;		/* workload sizing, 0 = its default */
+	u32 nr_kthreads;
+	u32 loglevel;		/* console level: higher-level messages are still recorded */
+	u32 pad;
+};
+
+extern struct boot_params boot_params;
+
+enum workload_id {
+	WORKLOAD_IDLE = 0,	/* boot, then only the idle tasks and init */
+	WORKLOAD_DEFAULT,	/* deep sleepers, CPU-bound kthreads, user tasks hammering syscalls */
+	WORKLOAD_CPU_BOUND,	/* CPU-bound kthreads only */
+	WORKLOAD_SYSCALL,	/* user tasks hammering a syscall only */
+	WORKLOAD_PROBE,		/* one pinned kthread per CPU calling lab_probe() in a loop */
+	WORKLOAD_NULL_DEREF,	/* a kthread that dereferences NULL after a while */
+	WORKLOAD_FORK,		/* user tasks that keep forking short-lived children */
+	NR_WORKLOADS
+};
+
+#endif

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * printk and the event ring. Both write fixed-size records into one ring in guest memory that
+ * the host drains between quanta, so the host sees one global order of messages and events.
+ */
+#ifndef LAB_PRINTK_H
+#define LAB_PRINTK_H
+#include <lab/types.h>
+
+#define KERN_SOH	"\001"
+#define KERN_EMERG	KERN_SOH "0"
+#define KERN_ALERT	KERN_SOH "1"
+#define KERN_CRIT	KERN_SOH "2"
+#define KERN_ERR	KERN_SOH "3"
+#define KERN_WARNING	KERN_SOH "4"
+#define KERN_NOTICE	KERN_SOH "5"
+#define KERN_INFO	KERN_SOH "6"
+#define KERN_DEBUG	KERN_SOH "7"
+#define LOGLEVEL_DEFAULT 4
+
+#define pr_fmt(fmt) fmt
+#define pr_err(fmt, ...) printk(KERN_ERR pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_warn(fmt, ...) printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_notice(fmt, ...) printk(KERN_NOTICE pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_info(fmt, ...) printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_debug(fmt, ...) printk(KERN_DEBUG pr_fmt(fmt), ##__VA_ARGS__)
+
+/* Event types in the ring (lab_event::type). */
+enum lab_event_type {
+	EV_PRINTK = 1,		/* text: the message; a: level */
+	EV_SCHED_SWITCH,	/* a: prev pid, b: next pid, c: prev state */
+	EV_SCHED_WAKEUP,	/* a: pid, b: target cpu */
+	EV_SCHED_MIGRATE,	/* a: pid, b: from cpu, c: to cpu */
+	EV_FORK,		/* a: parent pid, b: child pid */
+	EV_EXIT,		/* a: pid, b: exit code */
+	EV_SIGNAL,		/* a: pid, b: signal, c: 1 delivered to a handler, 0 default action */
+	EV_CPU_ONLINE,		/* a: cpu */
+	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
+};
+
+#define LAB_EVENT_TEXT 96
+struct lab_event {
+	u64 seq;		/* 1, 2, ...: the host sees gaps if it fell behind */
+	u64 ts_ns;		/* emulated time from the pvclock */
+	u16 type;
+	u16 cpu;
+	s32 pid;		/* current task */
+	u64 a, b, c;
+	char text[LAB_EVENT_TEXT];
+};
+#define LAB_EVENT_RING 4096	/* a power of two */
+
+struct lab_event_ring {
+	volatile u64 head;	/* next seq to write */
+	struct lab_event ev[LAB_EVENT_RING];
+};
+
+extern struct lab_event_ring event_ring;
+
+/* The host writes the current emulated time here before each quantum (cf. kvmclock). */
+struct pvclock {
+	volatile u64 ns;
+};
+extern struct pvclock pvclock;
+
+__printf(1, 2) int printk(const char *fmt, ...);
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+__printf(3, 4) int snprintf(char *buf, size_t size, const char *fmt, ...);
+void lab_event(int type, u64 a, u64 b, u64 c);
+__noreturn __printf(1, 2) void panic(const char *fmt, ...);
+void poweroff(int code);
+
+#define WARN_ON(cond) ({							\
+	bool __w = !!(cond);							\
+	if (unlikely(__w))							\
+		printk(KERN_WARNING "WARNING: %s:%d %s: %s\n", __FILE__, __LINE__, \
+		       __func__, #cond);					\
+	__w; })
+#define BUG_ON(cond) do { if (unlikely(cond)) panic("BUG at %s:%d: %s", __FILE__, __LINE__, #cond); } while (0)
+
+#endif

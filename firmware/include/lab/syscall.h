@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* System call numbers (int $0x80: rax = nr, rdi, rsi, rdx = args, rax = result). */
+#ifndef LAB_SYSCALL_H
+#define LAB_SYSCALL_H
+
+#define SYS_write		1	/* (buf, len): to the kernel log */
+#define SYS_getpid		2
+#define SYS_sched_yield		3
+#define SYS_nanosleep		4	/* (msecs) */
+#define SYS_clone		5	/* (entry, arg, name): a new user task; returns its pid */
+#define SYS_exit		6	/* (code) */
+#define SYS_kill		7	/* (pid, sig) */
+#define SYS_rt_sigaction	8	/* (sig, handler, restorer) */
+#define SYS_rt_sigreturn	9
+#define SYS_work		10	/* (n): n rounds of in-kernel work through a call chain */
+#define SYS_futex_wait		11	/* (uaddr, val): sleep while *uaddr == val */
+#define SYS_futex_wake		12	/* (uaddr, n) */
+#define SYS_getppid		13
+#define NR_syscalls		14
+
+#define SIGKILL		9
+#define SIGUSR1		10
+#define SIGUSR2		12
+#define SIGTERM		15
+#define SIGCHLD		17
+
+#define EINTR	4
+#define ECHILD	10
+#define EAGAIN	11
+#define ENOMEM	12
+#define EFAULT	14
+#define EINVAL	22
+#define ENOSYS	38
+#define ESRCH	3
+
+#endif

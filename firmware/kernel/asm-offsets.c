@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The kernel's asm-offsets idea: compiled to assembly only, each DEFINE leaves a "->NAME value"
+ * marker the Makefile turns into generated/asm-offsets.h (for entry code) and into the image's
+ * .lab.layout section, from which the host reads every struct layout and constant it uses.
+ * Names with a dot are host-only ("task_struct.pid"); plain identifiers also reach assembly.
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/boot.h>
+#include <lab/wait.h>
+#include <lab/syscall.h>
+
+#define DEFINE(sym, val) \
+	__asm__ __volatile__("\n.ascii \"->" #sym " %0\"" : : "i"((long)(val)))
+#define MEMBER(str, mem) DEFINE(str.mem, offsetof(struct str, mem))
+#define SIZE(str) DEFINE(sizeof.str, sizeof(struct str))
+#define CONST(name) DEFINE(const.name, name)
+
+struct inactive_task_frame {
+	u64 r15, r14, r13, r12, bx, bp, ret_addr;
+};
+
+void common(void);
+void common(void)
+{
+	/* for assembly */
+	DEFINE(TASK_threadsp, offsetof(struct task_struct, thread.sp));
+	DEFINE(PTREGS_SIZE, sizeof(struct pt_regs));
+	DEFINE(PTREGS_cs, offsetof(struct pt_regs, cs));
+	DEFINE(THREAD_SHIFT, 14);
+	DEFINE(GDT_SIZE, (GDT_ENTRY_TSS + 2 * NR_CPUS) * 8);
+	_Static_assert((1 << 14) == THREAD_SIZE, "THREAD_SHIFT");
+
+	/* task_struct */
+	SIZE(task_struct);
+	MEMBER(task_struct, thread_info.flags);
+	MEMBER(task_struct, __state);
+	MEMBER(task_struct, stack);
+	MEMBER(task_struct, preempt_count);
+	MEMBER(task_struct, cpu);
+	MEMBER(task_struct, on_cpu);
+	MEMBER(task_struct, on_rq);
+	MEMBER(task_struct, pinned_cpu);
+	MEMBER(task_struct, flags);
+	MEMBER(task_struct, pid);
+	MEMBER(task_struct, exit_code);
+	MEMBER(task_struct, patch_state);
+	MEMBER(task_struct, run_list);
+	MEMBER(task_struct, tasks);
+	MEMBER(task_struct, parent);
+	MEMBER(task_struct, nvcsw);
+	MEMBER(task_struct, nivcsw);
+	MEMBER(task_struct, utime_ticks);
+	MEMBER(task_struct, stime_ticks);
+	MEMBER(task_struct, sig_pending);
+	MEMBER(task_struct, thread.sp);
+	MEMBER(task_struct, comm);
+	CONST(TASK_COMM_LEN);
+
+	SIZE(list_head);
+	MEMBER(list_head, next);
+	MEMBER(list_head, prev);
+
+	SIZE(inactive_task_frame);
+	MEMBER(inactive_task_frame, bp);
+	MEMBER(inactive_task_frame, ret_addr);
+
+	SIZE(pt_regs);
+	MEMBER(pt_regs, r15); MEMBER(pt_regs, r14); MEMBER(pt_regs, r13); MEMBER(pt_regs, r12);
+	MEMBER(pt_regs, bp); MEMBER(pt_regs, bx); MEMBER(pt_regs, r11); MEMBER(pt_regs, r10);
+	MEMBER(pt_regs, r9); MEMBER(pt_regs, r8); MEMBER(pt_regs, ax); MEMBER(pt_regs, cx);
+	MEMBER(pt_regs, dx); MEMBER(pt_regs, si); MEMBER(pt_regs, di); MEMBER(pt_regs, orig_ax);
+	MEMBER(pt_regs, ip); MEMBER(pt_regs, cs); MEMBER(pt_regs, flags); MEMBER(pt_regs, sp);
+	MEMBER(pt_regs, ss);
+
+	/* per-cpu */
+	SIZE(pcpu);
+	MEMBER(pcpu, current_task);
+	MEMBER(pcpu, cpu);
+	MEMBER(pcpu, online);
+	MEMBER(pcpu, irq_count);
+	MEMBER(pcpu, timer_ticks);
+	MEMBER(pcpu, rq);
+	MEMBER(pcpu, tss);
+	MEMBER(rq, lock);
+	MEMBER(rq, queue);
+	MEMBER(rq, nr_queued);
+	MEMBER(rq, curr);
+	MEMBER(rq, idle);
+	MEMBER(rq, nr_switches);
+	MEMBER(tss_struct, sp0);
+	DEFINE(spinlock_t.locked, offsetof(spinlock_t, locked));
+	DEFINE(spinlock_t.owner_cpu, offsetof(spinlock_t, owner_cpu));
+
+	/* host interfaces */
+	SIZE(boot_params);
+	MEMBER(boot_params, magic);
+	MEMBER(boot_params, ram_end);
+	MEMBER(boot_params, seed);
+	MEMBER(boot_params, nr_cpus);
+	MEMBER(boot_params, hz);
+	MEMBER(boot_params, preempt);
+	MEMBER(boot_params, workload);
+	MEMBER(boot_params, nr_user);
+	MEMBER(boot_params, nr_kthreads);
+	MEMBER(boot_params, loglevel);
+	CONST(BOOT_MAGIC);
+	SIZE(lab_event);
+	MEMBER(lab_event, seq);
+	MEMBER(lab_event, ts_ns);
+	MEMBER(lab_event, type);
+	MEMBER(lab_event, cpu);
+	MEMBER(lab_event, pid);
+	MEMBER(lab_event, a);
+	MEMBER(lab_event, b);
+	MEMBER(lab_event, c);
+	MEMBER(lab_event, text);
+	CONST(LAB_EVENT_TEXT);
+	MEMBER(lab_event_ring, head);
+	MEMBER(lab_event_ring, ev);
+	CONST(LAB_EVENT_RING);
+	MEMBER(pvclock, ns);
+
+	/* constants */
+	CONST(NR_CPUS);
+	CONST(THREAD_SIZE);
+	CONST(TASK_RUNNING);
+	CONST(TASK_INTERRUPTIBLE);
+	CONST(TASK_UNINTERRUPTIBLE);
+	CONST(TASK_DEAD);
+	CONST(PF_IDLE);
+	CONST(PF_EXITING);
+	CONST(PF_KTHREAD);
+	CONST(TIF_SIGPENDING);
+	CONST(TIF_NEED_RESCHED);
+	CONST(TIF_NOTIFY_SIGNAL);
+	CONST(TIF_PATCH_PENDING);
+	CONST(KLP_UNDEFINED);
+	CONST(KLP_UNPATCHED);
+	CONST(KLP_PATCHED);
+	CONST(PORT_POWEROFF);
+	CONST(PORT_PANIC);
+	CONST(PORT_IPI);
+	CONST(PORT_CPU_ONLINE);
+	CONST(PORT_CPU_DEAD);
+	CONST(TIMER_VECTOR);
+	CONST(SYSCALL_VECTOR);
+	CONST(RESCHEDULE_VECTOR);
+	CONST(CALL_FUNCTION_VECTOR);
+	CONST(__KERNEL_CS);
+	CONST(__USER_CS);
+	CONST(EV_PRINTK);
+	CONST(EV_SCHED_SWITCH);
+	CONST(EV_SCHED_WAKEUP);
+	CONST(EV_SCHED_MIGRATE);
+	CONST(EV_FORK);
+	CONST(EV_EXIT);
+	CONST(EV_SIGNAL);
+	CONST(EV_CPU_ONLINE);
+	CONST(EV_WORKLOAD);
+	CONST(WORKLOAD_IDLE);
+	CONST(WORKLOAD_DEFAULT);
+	CONST(WORKLOAD_CPU_BOUND);
+	CONST(WORKLOAD_SYSCALL);
+	CONST(WORKLOAD_PROBE);
+	CONST(WORKLOAD_NULL_DEREF);
+	CONST(WORKLOAD_FORK);
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The C half of interrupt and system call entry, after kernel/entry/common.c: what runs on the
+ * way in (dispatch) and on the way out (pending work before user mode, preemption before
+ * returning to interrupted kernel code).
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/syscall.h>
+#include <lab/wait.h>
+
+#define HARDIRQ_OFFSET 0x10000
+#define EXIT_TO_USER_MODE_WORK \
+	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME)
+
+void tick_handle_periodic(struct pt_regs *regs);
+void generic_smp_call_function_interrupt(void);
+typedef long (*syscall_fn_t)(struct pt_regs *regs);
+extern const syscall_fn_t sys_call_table[NR_syscalls];
+
+void do_IRQ(struct pt_regs *regs);
+void do_IRQ(struct pt_regs *regs)
+{
+	unsigned long vector = regs->orig_ax;
+
+	current->preempt_count += HARDIRQ_OFFSET;
+	this_cpu()->irq_count++;
+	switch (vector) {
+	case TIMER_VECTOR:
+		tick_handle_periodic(regs);
+		break;
+	case RESCHEDULE_VECTOR:
+		scheduler_ipi();
+		break;
+	case CALL_FUNCTION_VECTOR:
+		generic_smp_call_function_interrupt();
+		break;
+	default:
+		if (vector < 32)
+			panic("unexpected exception %lu at %lx", vector, regs->ip);
+		printk(KERN_WARNING "spurious interrupt vector %lu on cpu %d\n", vector,
+		       smp_processor_id());
+	}
+	current->preempt_count -= HARDIRQ_OFFSET;
+}
+
+void do_int80_syscall(struct pt_regs *regs);
+void do_int80_syscall(struct pt_regs *regs)
+{
+	unsigned long nr = regs->orig_ax;
+
+	local_irq_enable();
+	if (nr < NR_syscalls && sys_call_table[nr])
+		regs->ax = sys_call_table[nr](regs);
+	else
+		regs->ax = -ENOSYS;
+	local_irq_disable();
+}
+
+/* Called with irqs off; handles all pending work before user mode and returns with irqs off. */
+void exit_to_user_mode(struct pt_regs *regs);
+void exit_to_user_mode(struct pt_regs *regs)
+{
+	for (;;) {
+		unsigned long ti_work = READ_ONCE(current->thread_info.flags);
+
+		if (!(ti_work & EXIT_TO_USER_MODE_WORK))
+			break;
+		local_irq_enable();
+		if (ti_work & _TIF_NEED_RESCHED)
+			schedule();
+		if (ti_work & _TIF_NOTIFY_RESUME)
+			clear_tsk_thread_flag(current, TIF_NOTIFY_RESUME);
+		if (ti_work & (_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL))
+			arch_do_signal_or_restart(regs);
+		local_irq_disable();
+	}
+}
+
+/* A new user task's first trip to user mode (from ret_from_fork). */
+void syscall_exit_to_user_mode(struct pt_regs *regs);
+void syscall_exit_to_user_mode(struct pt_regs *regs)
+{
+	local_irq_disable();
+	exit_to_user_mode(regs);
+}
+
+void irqentry_exit_to_kernel(struct pt_regs *regs);
+void irqentry_exit_to_kernel(struct pt_regs *regs)
+{
+	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && current->preempt_count == 0 &&
+	    need_resched())
+		preempt_schedule_irq();
+}

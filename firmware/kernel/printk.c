@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * printk, events, panic and power-off. Records go into event_ring, which the host drains
+ * between quanta; the ring is one global order, filled under a lock with irqs off so a record
+ * is never half-written when the host looks (it only looks when every vCPU is stopped, and a
+ * record is published by the final store of its seq).
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/lib.h>
+
+struct lab_event_ring event_ring;
+struct pvclock pvclock;
+static DEFINE_SPINLOCK(event_lock);
+
+static void emit(int type, u64 a, u64 b, u64 c, const char *text, size_t len)
+{
+	struct lab_event *ev;
+	unsigned long flags = local_irq_save();
+	struct task_struct *t = current;
+	u64 seq;
+
+	raw_spin_lock(&event_lock);
+	seq = event_ring.head + 1;
+	ev = &event_ring.ev[(seq - 1) & (LAB_EVENT_RING - 1)];
+	ev->seq = 0;
+	ev->ts_ns = pvclock.ns;
+	ev->type = type;
+	ev->cpu = smp_processor_id();
+	ev->pid = t->pid;
+	ev->a = a;
+	ev->b = b;
+	ev->c = c;
+	if (len >= LAB_EVENT_TEXT)
+		len = LAB_EVENT_TEXT - 1;
+	memcpy(ev->text, text, len);
+	ev->text[len] = 0;
+	barrier();
+	WRITE_ONCE(ev->seq, seq);
+	WRITE_ONCE(event_ring.head, seq);
+	raw_spin_unlock(&event_lock);
+	local_irq_restore(flags);
+}
+
+void lab_event(int type, u64 a, u64 b, u64 c)
+{
+	emit(type, a, b, c, "", 0);
+}
+
+/* One record per line; a leading KERN_<LEVEL> marker sets the level. */
+int printk(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int level = LOGLEVEL_DEFAULT, n;
+	const char *s = buf, *nl;
+
+	if (fmt[0] == KERN_SOH[0] && fmt[1] >= '0' && fmt[1] <= '7') {
+		level = fmt[1] - '0';
+		fmt += 2;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	while (*s) {
+		nl = s;
+		while (*nl && *nl != '\n')
+			nl++;
+		emit(EV_PRINTK, level, 0, 0, s, nl - s);
+		s = *nl ? nl + 1 : nl;
+	}
+	return n;
+}
+
+void poweroff(int code)
+{
+	outl(code, PORT_POWEROFF);
+	local_irq_disable();
+	for (;;)
+		__asm__ __volatile__("hlt");
+}
+
+void panic(const char *fmt, ...)
+{
+	static char buf[LAB_EVENT_TEXT];
+	va_list ap;
+
+	local_irq_disable();
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	printk(KERN_EMERG "Kernel panic - not syncing: %s\n", buf);
+	outl((u32)(u64)buf, PORT_PANIC);
+	for (;;)
+		__asm__ __volatile__("hlt");
+}

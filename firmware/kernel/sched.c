@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The scheduler: per-cpu runqueues served round robin with a time slice, the idle task when a
+ * queue is empty, and the wakeup protocol of kernel/sched/core.c in miniature: p->pi_lock
+ * serialises wakers, p->on_rq says "runnable", p->on_cpu says "its cpu may still be on its
+ * stack", and the runqueue lock is handed across the context switch to the next task.
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/lib.h>
+#include <lab/wait.h>
+
+struct pcpu per_cpu[NR_CPUS] __aligned(64);
+struct task_struct idle_tasks[NR_CPUS];
+extern struct task_struct init_task __attribute__((alias("idle_tasks")));
+char idle_stacks[NR_CPUS][THREAD_SIZE] __aligned(THREAD_SIZE);
+
+#define HARDIRQ_OFFSET 0x10000
+
+static inline struct rq *cpu_rq(int cpu)
+{
+	return &per_cpu[cpu].rq;
+}
+
+static inline struct rq *this_rq(void)
+{
+	return &this_cpu()->rq;
+}
+
+void preempt_disable(void)
+{
+	current->preempt_count++;
+	barrier();
+}
+
+void preempt_enable_no_resched(void)
+{
+	barrier();
+	current->preempt_count--;
+}
+
+static void __schedule(bool preempt);
+
+void preempt_enable(void)
+{
+	barrier();
+	if (--current->preempt_count == 0 && preempt_full && need_resched() && !irqs_disabled())
+		__schedule(true);
+}
+
+void sched_init(void)
+{
+	int cpu;
+
+	for (cpu = 0; cpu < (int)nr_cpu_ids; cpu++) {
+		struct task_struct *idle = &idle_tasks[cpu];
+		struct rq *rq = cpu_rq(cpu);
+
+		INIT_LIST_HEAD(&rq->queue);
+		INIT_LIST_HEAD(&rq->timers);
+		rq->lock = (spinlock_t)SPINLOCK_INIT;
+		rq->idle = idle;
+		rq->curr = idle;
+		idle->stack = idle_stacks[cpu];
+		idle->flags = PF_IDLE | PF_KTHREAD;
+		idle->cpu = cpu;
+		idle->pinned_cpu = cpu;
+		idle->on_cpu = 1;
+		idle->on_rq = 1;
+		idle->pid = 0;
+		idle->patch_state = KLP_UNDEFINED;
+		idle->pi_lock = (spinlock_t)SPINLOCK_INIT;
+		INIT_LIST_HEAD(&idle->run_list);
+		INIT_LIST_HEAD(&idle->tasks);
+		snprintf(idle->comm, TASK_COMM_LEN, "swapper/%d", cpu);
+	}
+}
+
+void sched_init_cpu(int cpu)
+{
+	per_cpu[cpu].tss.sp0 = (u64)idle_tasks[cpu].stack + THREAD_SIZE;
+}
+
+static void enqueue_task(struct rq *rq, struct task_struct *p)
+{
+	list_add_tail(&p->run_list, &rq->queue);
+	rq->nr_queued++;
+}
+
+static void dequeue_task(struct rq *rq, struct task_struct *p)
+{
+	list_del_init(&p->run_list);
+	rq->nr_queued--;
+}
+
+static struct task_struct *pick_next_task(struct rq *rq)
+{
+	struct task_struct *p;
+
+	if (!rq->nr_queued)
+		return rq->idle;
+	p = list_first_entry(&rq->queue, struct task_struct, run_list);
+	dequeue_task(rq, p);
+	return p;
+}
+
+/* Lock the runqueue p is on; p may move between runqueues until we hold the right one. */
+static struct rq *task_rq_lock(struct task_struct *p)
+{
+	for (;;) {
+		struct rq *rq = cpu_rq(READ_ONCE(p->cpu));
+
+		raw_spin_lock(&rq->lock);
+		if (rq == cpu_rq(READ_ONCE(p->cpu)))
+			return rq;
+		raw_spin_unlock(&rq->lock);
+	}
+}
+
+void smp_send_reschedule(int cpu)
+{
+	outl(cpu | (RESCHEDULE_VECTOR << 16), PORT_IPI);
+}
+
+void resched_curr(struct rq *rq)
+{
+	struct task_struct *curr = rq->curr;
+	int cpu = rq->idle->cpu;
+
+	if (test_tsk_thread_flag(curr, TIF_NEED_RESCHED))
+		return;
+	set_tsk_thread_flag(curr, TIF_NEED_RESCHED);
+	if (cpu != smp_processor_id())
+		smp_send_reschedule(cpu);
+}
+
+static unsigned int rq_load(int cpu)
+{
+	struct rq *rq = cpu_rq(cpu);
+
+	return READ_ONCE(rq->nr_queued) + (READ_ONCE(rq->curr) != rq->idle);
+}
+
+/* Where a waking or new task should run: its own cpu if idle, else the least loaded cpu. */
+static int select_task_rq(struct task_struct *p)
+{
+	int cpu, best = p->cpu, n = nr_cpu_ids;
+	unsigned int best_load;
+
+	if (p->pinned_cpu >= 0)
+		return p->pinned_cpu;
+	if (!per_cpu[best].online)
+		best = smp_processor_id();
+	best_load = rq_load(best);
+	for (cpu = 0; cpu < n && best_load; cpu++) {
+		unsigned int load;
+
+		if (!READ_ONCE(per_cpu[cpu].online))
+			continue;
+		load = rq_load(cpu);
+		if (load < best_load) {
+			best = cpu;
+			best_load = load;
+		}
+	}
+	return best;
+}
+
+static void activate_task(struct task_struct *p, int cpu)
+{
+	struct rq *rq = cpu_rq(cpu);
+
+	raw_spin_lock(&rq->lock);
+	if (p->cpu != cpu)
+		lab_event(EV_SCHED_MIGRATE, p->pid, p->cpu, cpu);
+	WRITE_ONCE(p->cpu, cpu);
+	WRITE_ONCE(p->on_rq, 1);
+	enqueue_task(rq, p);
+	lab_event(EV_SCHED_WAKEUP, p->pid, cpu, 0);
+	if (rq->curr == rq->idle)
+		resched_curr(rq);
+	raw_spin_unlock(&rq->lock);
+}
+
+int wake_up_state(struct task_struct *p, unsigned int state)
+{
+	unsigned long flags;
+	int success = 0;
+
+	flags = local_irq_save();
+	raw_spin_lock(&p->pi_lock);
+	if (!(READ_ONCE(p->__state) & state))
+		goto out;
+	success = 1;
+	if (READ_ONCE(p->on_rq)) {
+		/* Still on its runqueue (it has not reached schedule() yet): just mark it running. */
+		struct rq *rq = task_rq_lock(p);
+		bool queued = p->on_rq;
+
+		if (queued)
+			WRITE_ONCE(p->__state, TASK_RUNNING);
+		raw_spin_unlock(&rq->lock);
+		if (queued)
+			goto out;
+	}
+	/* Off the runqueue: wait until its old cpu has switched away from its stack. */
+	while (READ_ONCE(p->on_cpu))
+		cpu_relax();
+	WRITE_ONCE(p->__state, TASK_RUNNING);
+	activate_task(p, select_task_rq(p));
+out:
+	raw_spin_unlock(&p->pi_lock);
+	local_irq_restore(flags);
+	return success;
+}
+
+int wake_up_process(struct task_struct *p)
+{
+	return wake_up_state(p, TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE);
+}
+
+void wake_up_new_task(struct task_struct *p)
+{
+	unsigned long flags = local_irq_save();
+
+	WRITE_ONCE(p->__state, TASK_RUNNING);
+	activate_task(p, select_task_rq(p));
+	local_irq_restore(flags);
+}
+
+/* Runs in the context of the task we switched to, with its runqueue lock held by the switch. */
+void finish_task_switch(struct task_struct *prev)
+{
+	struct rq *rq = this_rq();
+
+	smp_wmb();
+	WRITE_ONCE(prev->on_cpu, 0);
+	raw_spin_unlock(&rq->lock);
+	local_irq_enable();
+	if (READ_ONCE(prev->__state) == TASK_DEAD)
+		release_task(prev);
+}
+
+/* First code a new task runs, from ret_from_fork. */
+void schedule_tail(struct task_struct *prev);
+void schedule_tail(struct task_struct *prev)
+{
+	finish_task_switch(prev);
+	preempt_enable_no_resched();
+}
+
+struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *next)
+{
+	struct pcpu *pc = this_cpu();
+
+	pc->tss.sp0 = (u64)next->stack + THREAD_SIZE;
+	pc->current_task = next;
+	return prev;
+}
+
+static void __schedule(bool preempt)
+{
+	struct task_struct *prev, *next;
+	struct rq *rq;
+	int cpu;
+
+	local_irq_disable();
+	cpu = smp_processor_id();
+	rq = cpu_rq(cpu);
+	prev = rq->curr;
+	raw_spin_lock(&rq->lock);
+	clear_tsk_thread_flag(prev, TIF_NEED_RESCHED);
+
+	if (!preempt && prev->__state != TASK_RUNNING) {
+		if ((prev->__state & TASK_INTERRUPTIBLE) && signal_pending(prev))
+			WRITE_ONCE(prev->__state, TASK_RUNNING);
+		else
+			WRITE_ONCE(prev->on_rq, 0);
+	}
+	if (prev->on_rq && !is_idle_task(prev))
+		enqueue_task(rq, prev);
+
+	next = pick_next_task(rq);
+	if (next == prev) {
+		raw_spin_unlock(&rq->lock);
+		local_irq_enable();
+		return;
+	}
+	rq->nr_switches++;
+	if (preempt || prev->__state == TASK_RUNNING)
+		prev->nivcsw++;
+	else
+		prev->nvcsw++;
+	next->time_slice = TIME_SLICE_TICKS;
+	rq->curr = next;
+	WRITE_ONCE(next->on_cpu, 1);
+	lab_event(EV_SCHED_SWITCH, prev->pid, next->pid, prev->__state);
+	prev = __switch_to_asm(prev, next);
+	finish_task_switch(prev);
+}
+
+void schedule(void)
+{
+	__schedule(false);
+}
+
+void schedule_idle(void)
+{
+	__schedule(false);
+}
+
+/* Kernel preemption on the way out of an interrupt; called and returns with irqs off. */
+void preempt_schedule_irq(void)
+{
+	do {
+		current->preempt_count++;
+		local_irq_enable();
+		__schedule(true);
+		local_irq_disable();
+		current->preempt_count--;
+	} while (need_resched());
+}
+
+int _cond_resched(void)
+{
+	if (need_resched() && current->preempt_count == 0 && !irqs_disabled()) {
+		__schedule(true);
+		return 1;
+	}
+	return 0;
+}
+
+void scheduler_tick(void)
+{
+	struct task_struct *curr = current;
+	struct rq *rq = this_rq();
+
+	if (is_idle_task(curr))
+		return;
+	if (--curr->time_slice <= 0) {
+		curr->time_slice = TIME_SLICE_TICKS;
+		if (READ_ONCE(rq->nr_queued))
+			set_tsk_thread_flag(curr, TIF_NEED_RESCHED);
+	}
+}
+
+void scheduler_ipi(void)
+{
+	struct rq *rq = this_rq();
+
+	if (rq->curr == rq->idle || READ_ONCE(rq->nr_queued))
+		set_tsk_thread_flag(current, TIF_NEED_RESCHED);
+}
+
+/*
+ * An idle cpu pulls one waiting task from the busiest other runqueue. The task stays on_rq
+ * while it moves, so a concurrent wakeup only marks it running.
+ */
+void sched_idle_balance(void)
+{
+	int cpu, this = smp_processor_id(), busiest = -1;
+	unsigned int max = 0;
+	struct task_struct *p, *moved = NULL;
+	struct rq *src;
+	unsigned long flags;
+
+	for (cpu = 0; cpu < (int)nr_cpu_ids; cpu++) {
+		unsigned int queued = READ_ONCE(cpu_rq(cpu)->nr_queued);
+
+		if (cpu != this && queued > max) {
+			max = queued;
+			busiest = cpu;
+		}
+	}
+	if (busiest < 0)
+		return;
+	src = cpu_rq(busiest);
+	flags = local_irq_save();
+	if (!raw_spin_trylock(&src->lock)) {
+		local_irq_restore(flags);
+		return;
+	}
+	list_for_each_entry(p, &src->queue, run_list) {
+		if (p->pinned_cpu < 0) {
+			dequeue_task(src, p);
+			moved = p;
+			WRITE_ONCE(p->cpu, this);
+			break;
+		}
+	}
+	raw_spin_unlock(&src->lock);
+	if (moved) {
+		struct rq *rq = this_rq();
+
+		lab_event(EV_SCHED_MIGRATE, moved->pid, busiest, this);
+		raw_spin_lock(&rq->lock);
+		enqueue_task(rq, moved);
+		set_tsk_thread_flag(current, TIF_NEED_RESCHED);
+		raw_spin_unlock(&rq->lock);
+	}
+	local_irq_restore(flags);
+}
+
+/* The idle task's loop: halt until an interrupt, run whatever became runnable. */
+void cpu_startup_entry(void)
+{
+	for (;;) {
+		while (!need_resched()) {
+			sched_idle_balance();
+			local_irq_disable();
+			if (need_resched()) {
+				local_irq_enable();
+				break;
+			}
+			/* sti's one-instruction shadow keeps a wakeup from landing before the hlt */
+			__asm__ __volatile__("sti; hlt" ::: "memory");
+		}
+		schedule_idle();
+	}
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Signals: a pending mask per task and a handler table. Delivery happens on the way back to
+ * user mode: the handler runs on the user stack with the interrupted registers saved in a
+ * frame that rt_sigreturn() restores. TIF_NOTIFY_SIGNAL only forces a task through that path.
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/lib.h>
+#include <lab/syscall.h>
+
+struct rt_sigframe {
+	u64 pretcode;		/* the handler returns here: the restorer, which calls rt_sigreturn */
+	u64 sig;
+	struct pt_regs regs;
+};
+
+/* Make sure t notices new work: wake it if it sleeps interruptibly, else kick its cpu. */
+void signal_wake_up(struct task_struct *t)
+{
+	int cpu;
+
+	if (wake_up_state(t, TASK_INTERRUPTIBLE))
+		return;
+	cpu = READ_ONCE(t->cpu);
+	if (READ_ONCE(t->on_cpu) && cpu != smp_processor_id())
+		smp_send_reschedule(cpu);
+}
+
+int send_signal(struct task_struct *p, int sig)
+{
+	unsigned long flags;
+
+	if (sig <= 0 || sig >= NSIG)
+		return -EINVAL;
+	flags = spin_lock_irqsave(&p->sig_lock);
+	p->sig_pending |= 1u << sig;
+	set_tsk_thread_flag(p, TIF_SIGPENDING);
+	spin_unlock_irqrestore(&p->sig_lock, flags);
+	signal_wake_up(p);
+	return 0;
+}
+
+void flush_signals(struct task_struct *t)
+{
+	unsigned long flags = spin_lock_irqsave(&t->sig_lock);
+
+	t->sig_pending = 0;
+	clear_tsk_thread_flag(t, TIF_SIGPENDING);
+	spin_unlock_irqrestore(&t->sig_lock, flags);
+}
+
+static int dequeue_signal(struct task_struct *t)
+{
+	unsigned long flags = spin_lock_irqsave(&t->sig_lock);
+	u32 pending = t->sig_pending & ~t->sig_blocked;
+	int sig = 0;
+
+	if (pending) {
+		sig = __builtin_ctz(pending);
+		t->sig_pending &= ~(1u << sig);
+	}
+	if (!(t->sig_pending & ~t->sig_blocked))
+		clear_tsk_thread_flag(t, TIF_SIGPENDING);
+	spin_unlock_irqrestore(&t->sig_lock, flags);
+	return sig;
+}
+
+static void setup_rt_frame(int sig, struct k_sigaction *ka, struct pt_regs *regs)
+{
+	/* below the interrupted stack, aligned so the handler sees a normal call frame */
+	u64 sp = ((regs->sp - sizeof(struct rt_sigframe)) & ~15UL) - 8;
+	struct rt_sigframe *frame = (struct rt_sigframe *)sp;
+
+	frame->pretcode = ka->restorer;
+	frame->sig = sig;
+	frame->regs = *regs;
+	regs->sp = sp;
+	regs->ip = ka->handler;
+	regs->di = sig;
+}
+
+/* On every return to user mode with TIF_SIGPENDING or TIF_NOTIFY_SIGNAL set. */
+void arch_do_signal_or_restart(struct pt_regs *regs)
+{
+	struct task_struct *t = current;
+	struct k_sigaction *ka;
+	int sig;
+
+	clear_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL);
+	sig = dequeue_signal(t);
+	if (!sig)
+		return;
+	ka = &t->sighand[sig];
+	if (sig != SIGKILL && ka->handler > 1) {
+		setup_rt_frame(sig, ka, regs);
+		lab_event(EV_SIGNAL, t->pid, sig, 1);
+		return;
+	}
+	lab_event(EV_SIGNAL, t->pid, sig, 0);
+	if (ka->handler == 1 || sig == SIGCHLD)
+		return;
+	do_exit(128 + sig);
+}
+
+long sys_rt_sigreturn(struct pt_regs *regs);
+long sys_rt_sigreturn(struct pt_regs *regs)
+{
+	/* the handler's ret consumed pretcode */
+	struct rt_sigframe *frame = (struct rt_sigframe *)(regs->sp - 8);
+
+	*regs = frame->regs;
+	regs->cs = __USER_CS;
+	regs->ss = __USER_DS;
+	regs->flags = (regs->flags & 0xcd5) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+	return regs->ax;
+}
+
+long sys_rt_sigaction(struct pt_regs *regs);
+long sys_rt_sigaction(struct pt_regs *regs)
+{
+	int sig = regs->di;
+
+	if (sig <= 0 || sig >= NSIG || sig == SIGKILL)
+		return -EINVAL;
+	current->sighand[sig].handler = regs->si;
+	current->sighand[sig].restorer = regs->dx;
+	return 0;
+}
+
+long sys_kill(struct pt_regs *regs);
+long sys_kill(struct pt_regs *regs)
+{
+	struct task_struct *p;
+	long ret = -ESRCH;
+	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
+
+	list_for_each_entry(p, &init_task.tasks, tasks) {
+		if (p->pid == (int)regs->di && !(p->flags & PF_EXITING)) {
+			ret = send_signal(p, regs->si);
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&tasklist_lock, flags);
+	return ret;
+}

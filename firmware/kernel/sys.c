@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The system calls user tasks make, and their table. */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/syscall.h>
+#include <lab/wait.h>
+#include <lab/lib.h>
+
+typedef long (*syscall_fn_t)(struct pt_regs *regs);
+long sys_rt_sigreturn(struct pt_regs *regs);
+long sys_rt_sigaction(struct pt_regs *regs);
+long sys_kill(struct pt_regs *regs);
+long sys_work(struct pt_regs *regs);
+
+static long sys_write(struct pt_regs *regs)
+{
+	char buf[LAB_EVENT_TEXT - 24];
+	const char *s = (const char *)regs->di;
+	size_t len = regs->si, i;
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	for (i = 0; i < len; i++)
+		buf[i] = s[i];
+	buf[len] = 0;
+	printk(KERN_INFO "%s[%d]: %s\n", current->comm, current->pid, buf);
+	return len;
+}
+
+static long sys_getpid(struct pt_regs *regs)
+{
+	return current->pid;
+}
+
+static long sys_getppid(struct pt_regs *regs)
+{
+	return current->parent ? current->parent->pid : 0;
+}
+
+static long sys_sched_yield(struct pt_regs *regs)
+{
+	set_tsk_thread_flag(current, TIF_NEED_RESCHED);
+	schedule();
+	return 0;
+}
+
+static long sys_nanosleep(struct pt_regs *regs)
+{
+	msleep(regs->di);
+	return 0;
+}
+
+static long sys_clone(struct pt_regs *regs)
+{
+	char comm[TASK_COMM_LEN];
+	const char *name = (const char *)regs->dx;
+	int i;
+
+	for (i = 0; i < TASK_COMM_LEN - 1 && name && name[i]; i++)
+		comm[i] = name[i];
+	comm[i] = 0;
+	return user_task_create(regs->di, regs->si, i ? comm : current->comm);
+}
+
+static long sys_exit(struct pt_regs *regs)
+{
+	do_exit(regs->di);
+}
+
+/* futex: sleep while *uaddr == val; any wake on the same hash bucket rechecks. */
+#define FUTEX_HASH 16
+static struct wait_queue_head futex_queues[FUTEX_HASH];
+
+static struct wait_queue_head *futex_queue(u64 uaddr)
+{
+	struct wait_queue_head *q = &futex_queues[(uaddr >> 2) % FUTEX_HASH];
+
+	if (!q->head.next)
+		init_waitqueue_head(q);
+	return q;
+}
+
+static long sys_futex_wait(struct pt_regs *regs)
+{
+	volatile u32 *uaddr = (volatile u32 *)regs->di;
+	struct wait_queue_head *q = futex_queue(regs->di);
+	struct wait_queue_entry w = { .task = current, .entry = { &w.entry, &w.entry } };
+	long ret = 0;
+
+	prepare_to_wait(q, &w, TASK_INTERRUPTIBLE);
+	if (*uaddr != (u32)regs->si)
+		ret = -EAGAIN;
+	else if (signal_pending(current))
+		ret = -EINTR;
+	else
+		schedule();
+	finish_wait(q, &w);
+	return ret;
+}
+
+static long sys_futex_wake(struct pt_regs *regs)
+{
+	wake_up_all(futex_queue(regs->di));
+	return 0;
+}
+
+const syscall_fn_t sys_call_table[NR_syscalls] = {
+	[SYS_write] = sys_write,
+	[SYS_getpid] = sys_getpid,
+	[SYS_sched_yield] = sys_sched_yield,
+	[SYS_nanosleep] = sys_nanosleep,
+	[SYS_clone] = sys_clone,
+	[SYS_exit] = sys_exit,
+	[SYS_kill] = sys_kill,
+	[SYS_rt_sigaction] = sys_rt_sigaction,
+	[SYS_rt_sigreturn] = sys_rt_sigreturn,
+	[SYS_work] = sys_work,
+	[SYS_futex_wait] = sys_futex_wait,
+	[SYS_futex_wake] = sys_futex_wake,
+	[SYS_getppid] = sys_getppid,
+};

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Periodic tick and kernel timers. The host raises TIMER_VECTOR on every cpu HZ times per
+ * emulated second; cpu 0 keeps jiffies. Each cpu keeps its own sorted timer list, guarded by its
+ * runqueue lock, and runs expired timers from its tick.
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/wait.h>
+
+volatile unsigned long jiffies;
+
+void add_timer(struct timer_list *t)
+{
+	struct rq *rq = &this_cpu()->rq;
+	struct timer_list *pos;
+	unsigned long flags = local_irq_save();
+
+	raw_spin_lock(&rq->lock);
+	t->cpu = smp_processor_id();
+	t->pending = true;
+	list_for_each_entry(pos, &rq->timers, entry) {
+		if ((long)(pos->expires - t->expires) > 0)
+			break;
+	}
+	list_add_tail(&t->entry, &pos->entry);
+	raw_spin_unlock(&rq->lock);
+	local_irq_restore(flags);
+}
+
+void del_timer(struct timer_list *t)
+{
+	struct rq *rq = &per_cpu[t->cpu].rq;
+	unsigned long flags = local_irq_save();
+
+	raw_spin_lock(&rq->lock);
+	if (t->pending) {
+		list_del_init(&t->entry);
+		t->pending = false;
+	}
+	raw_spin_unlock(&rq->lock);
+	local_irq_restore(flags);
+}
+
+/* From the tick, irqs off: collect expired timers under the lock, run them without it. */
+void run_local_timers(void)
+{
+	struct rq *rq = &this_cpu()->rq;
+	struct timer_list *t;
+	LIST_HEAD(expired);
+
+	raw_spin_lock(&rq->lock);
+	while (!list_empty(&rq->timers)) {
+		t = list_first_entry(&rq->timers, struct timer_list, entry);
+		if ((long)(READ_ONCE(jiffies) - t->expires) < 0)
+			break;
+		list_del_init(&t->entry);
+		list_add_tail(&t->entry, &expired);
+	}
+	raw_spin_unlock(&rq->lock);
+	while (!list_empty(&expired)) {
+		t = list_first_entry(&expired, struct timer_list, entry);
+		list_del_init(&t->entry);
+		t->pending = false;
+		t->function(t);
+	}
+}
+
+void tick_handle_periodic(struct pt_regs *regs)
+{
+	struct task_struct *curr = current;
+
+	this_cpu()->timer_ticks++;
+	if (smp_processor_id() == 0)
+		jiffies++;
+	if (user_mode(regs))
+		curr->utime_ticks++;
+	else
+		curr->stime_ticks++;
+	run_local_timers();
+	scheduler_tick();
+}
+
+static void process_timeout(struct timer_list *t)
+{
+	wake_up_process(t->task);
+}
+
+long schedule_timeout(long ticks)
+{
+	struct timer_list timer = { .expires = jiffies + ticks, .function = process_timeout,
+				    .task = current };
+	long left;
+
+	INIT_LIST_HEAD(&timer.entry);
+	add_timer(&timer);
+	schedule();
+	del_timer(&timer);
+	left = (long)(timer.expires - jiffies);
+	return left < 0 ? 0 : left;
+}
+
+void msleep(unsigned int msecs)
+{
+	long ticks = ((long)msecs * HZ + 999) / 1000;
+
+	if (ticks < 1)
+		ticks = 1;
+	while (ticks) {
+		set_current_state(TASK_UNINTERRUPTIBLE);
+		ticks = schedule_timeout(ticks);
+	}
+}

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Public API of the ELF64 reader.
+
+export * from './constants.ts';
+export { AmbiguousSymbolError, ElfError, ElfFormatError, SymbolNotFoundError } from './errors.ts';
+export { ElfFile } from './reader.ts';
+export type { ElfRelocation, ElfRelocationSection } from './relocations.ts';
+export type { ElfSection } from './sections.ts';
+export type { ElfSegment } from './segments.ts';
+export type { ElfSymbol } from './symbols.ts';
