@@ -11,11 +11,12 @@
 #include <lab/wait.h>
 #include <lab/syscall.h>
 
-#define DEFINE(sym, val) \
-	__asm__ __volatile__("\n.ascii \"->" #sym " %0\"" : : "i"((long)(val)))
+#define DEFINE_S(str, val) \
+	__asm__ __volatile__("\n.ascii \"->" str " %0\"" : : "i"((long)(val)))
+#define DEFINE(sym, val) DEFINE_S(#sym, val)
 #define MEMBER(str, mem) DEFINE(str.mem, offsetof(struct str, mem))
 #define SIZE(str) DEFINE(sizeof.str, sizeof(struct str))
-#define CONST(name) DEFINE(const.name, name)
+#define CONST(name) DEFINE_S("const." #name, name)
 
 struct inactive_task_frame {
 	u64 r15, r14, r13, r12, bx, bp, ret_addr;
@@ -117,6 +118,7 @@ void common(void)
 	MEMBER(lab_event, c);
 	MEMBER(lab_event, text);
 	CONST(LAB_EVENT_TEXT);
+	SIZE(lab_event_ring);
 	MEMBER(lab_event_ring, head);
 	MEMBER(lab_event_ring, ev);
 	CONST(LAB_EVENT_RING);

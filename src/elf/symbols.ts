@@ -10,7 +10,7 @@ import {
   SHT_SYMTAB_SHNDX,
 } from './constants.ts';
 import type { ElfImage } from './image.ts';
-import { describeSection, entryCount, linkedSection, readString, type ElfSection } from './sections.ts';
+import { entryCount, linkedSection, readString, type ElfSection } from './sections.ts';
 
 export interface ElfSymbol {
   /** Position in the symbol table; relocations refer to symbols by it. */

@@ -95,8 +95,8 @@ function hex(v: number | bigint): string {
 }
 
 // Native scratch memory shared by all engines (JS is single-threaded and every
-// use is within one synchronous call). koffi.alloc memory never moves and is
-// passed as an External, the cheapest pointer koffi knows.
+// use is within one synchronous call). koffi.alloc memory never moves, so its
+// address can be passed as a plain uintptr_t Number.
 const SCRATCH_BYTES = 64;
 const scratchMem = koffi.alloc('uint64_t', SCRATCH_BYTES / 8);
 const scratchPtr = addr(scratchMem);
@@ -265,8 +265,8 @@ export class Uc {
   /** Last invalid access seen by the internal fault hook (see open()). */
   private faultType = 0;
   private faultAddress = 0n;
-  /** Inside uc_emu_start: trampolines of hooks deleted now are released after it returns. */
-  private running = false;
+  /** uc_emu_start nesting depth: trampolines of hooks deleted meanwhile are released after it returns. */
+  private running = 0;
   private readonly unregisterLater: IKoffiRegisteredCallback[] = [];
 
   private constructor(handle: number) {
@@ -279,8 +279,11 @@ export class Uc {
     const uc = new Uc(addr(out[0]));
     // uc_emu_start only returns an error code; Unicorn keeps the faulting
     // address to itself. A fault hook that records it and declines (returns
-    // false, exactly as if absent) lets emuStart report it. It costs nothing
-    // on valid accesses: these hooks run only on the TLB-miss fault path.
+    // false, exactly as if absent; later hooks still run) lets emuStart
+    // report it. Valid accesses never reach it: Unicorn calls these hooks
+    // only when an access misses every mapping or violates its protection.
+    // (2.0.1 ignores x86 guest page tables, virtual == physical, so this is
+    // the address the code used.)
     uc.hookAdd(C.UC_HOOK_MEM_INVALID, (_uc, type, address) => {
       uc.faultType = type;
       uc.faultAddress = address;
@@ -412,7 +415,8 @@ export class Uc {
   /**
    * Reads registers of up to 64 bits each into out[0..ids.length). The native
    * id/pointer arrays are built on first use of an `ids` object and reused,
-   * so keep one ids array per register set; the call then allocates nothing.
+   * so keep one ids array per register set (and do not change its contents);
+   * the call then allocates nothing.
    */
   regReadBatch(ids: Int32Array | number[], out: BigUint64Array): void {
     const b = batchFor(ids);
@@ -423,6 +427,7 @@ export class Uc {
 
   regWriteBatch(ids: Int32Array | number[], values: BigUint64Array): void {
     const b = batchFor(ids);
+    if (values.length < b.count) throw new RangeError(`regWriteBatch: ${values.length} values for ${b.count} registers`);
     b.slots.set(values.length === b.count ? values : values.subarray(0, b.count));
     check(uc_reg_write_batch(this.h(), b.regsPtr, b.valsPtr, b.count) as number, 'uc_reg_write_batch');
   }
@@ -476,14 +481,23 @@ export class Uc {
    */
   emuStart(begin: bigint, until: bigint, timeout = 0, count = 0): void {
     const h = this.h();
+    this.runNative(() => uc_emu_start(h, begin, until, timeout, count) as number, [begin, until]);
+  }
+
+  /**
+   * Runs native code that calls uc_emu_start on this engine (a run loop in C) and returns its
+   * uc_err: the same bookkeeping and errors as emuStart (a JS hook's exception is rethrown, a
+   * fault carries its address). `args` name the run in the error.
+   */
+  runNative(run: () => number, args: readonly bigint[] = []): void {
     this.faultType = 0;
-    this.running = true;
+    this.running++;
     let rc: number;
     try {
-      rc = uc_emu_start(h, begin, until, timeout, count) as number;
+      rc = run();
     } finally {
-      this.running = false;
-      if (this.unregisterLater.length) for (const r of this.unregisterLater.splice(0)) koffi.unregister(r);
+      if (--this.running === 0 && this.unregisterLater.length)
+        for (const r of this.unregisterLater.splice(0)) koffi.unregister(r);
     }
     if (this.hookFailed) {
       const err = this.hookError;
@@ -493,13 +507,16 @@ export class Uc {
     }
     if (rc !== C.UC_ERR_OK) {
       const fault = FAULT_ERR[this.faultType];
-      throw new UnicornError('uc_emu_start', rc, [begin, until], fault === rc ? this.faultAddress : undefined);
+      throw new UnicornError('uc_emu_start', rc, args, fault === rc ? this.faultAddress : undefined);
     }
   }
 
   /**
-   * Asks the running emulation to stop at the next block boundary. Only from a
-   * hook on this thread. Writing RIP in the same hook loses the stop on 2.0.1.
+   * Asks the running emulation to stop; only from a hook on this thread.
+   * Measured on 2.0.1: from a code hook the hooked instruction does not run,
+   * from a block hook the block does not run (RIP stays at it); from an
+   * interrupt hook RIP is after the `int n`. Writing RIP in the same hook
+   * loses the stop (execution goes on at the new RIP).
    */
   emuStop(): void {
     check(uc_emu_stop(this.h()) as number, 'uc_emu_stop');
@@ -507,7 +524,12 @@ export class Uc {
 
   // --- translation cache ----------------------------------------------------
 
-  /** Drops translated blocks of [begin, end). Needed on EVERY engine after code changes. */
+  /**
+   * Drops translated blocks overlapping [begin, end). Needed on EVERY engine
+   * after code changes: neither uc_mem_write nor another engine's (or the
+   * host's) writes invalidate what this engine translated. Guest stores on
+   * this engine do (QEMU's self-modifying-code path).
+   */
   tbRemoveCache(begin: bigint, end: bigint): void {
     check(
       uc_ctl(this.h(), C.UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end) as number,
@@ -516,7 +538,11 @@ export class Uc {
     );
   }
 
-  /** Drops all translated code (works, but retranslation makes it slow). */
+  /**
+   * Drops all translated code. Avoid: 2.0.1 memsets the engine's whole 1 GiB
+   * code buffer, so the first flush of an engine takes seconds and makes it
+   * resident (+1 GiB RSS); later ones ~40 ms, plus retranslating everything.
+   */
   tbFlush(): void {
     check(uc_ctl(this.h(), C.UC_CTL_TB_FLUSH) as number, 'uc_ctl(UC_CTL_TB_FLUSH)');
   }
@@ -578,7 +604,6 @@ export class Uc {
   hookAdd(type: typeof C.UC_HOOK_INSN, cb: HookInsnCpuid, begin: bigint, end: bigint, insn: typeof C.UC_X86_INS_CPUID): UcHook;
   hookAdd(
     type: number,
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     cb: (...args: any[]) => unknown,
     begin: bigint = HOOK_ALL_BEGIN,
     end: bigint = HOOK_ALL_END,

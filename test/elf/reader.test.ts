@@ -23,6 +23,7 @@ import {
   R_X86_64_PC32,
   R_X86_64_PC64,
   R_X86_64_PLT32,
+  SHF_ALLOC,
   SHN_ABS,
   SHN_COMMON,
   SHN_UNDEF,
@@ -134,16 +135,18 @@ function expectSectionsMatchReadelf(path: string, elf: ElfFile): void {
   ).toEqual(expected.map(({ type: _type, ...row }) => row));
 }
 
-/** Runs `fn` and returns the ElfFormatError it must throw. */
-function formatError(fn: () => unknown): ElfFormatError {
+/** Runs `fn` and returns the error it must throw, which must be a `type`. */
+function thrown<T extends Error>(type: abstract new (...args: never[]) => T, fn: () => unknown): T {
   try {
     fn();
   } catch (error) {
-    expect(error).toBeInstanceOf(ElfFormatError);
-    return error as ElfFormatError;
+    expect(error).toBeInstanceOf(type);
+    return error as T;
   }
-  throw new Error('expected an ElfFormatError');
+  throw new Error(`expected a ${type.name}`);
 }
+
+const formatError = (fn: () => unknown): ElfFormatError => thrown(ElfFormatError, fn);
 
 /** Parses and decodes everything lazily decoded too, so every check runs. */
 function parseFully(bytes: Uint8Array, name: string): ElfFile {
@@ -255,18 +258,9 @@ describe('findSymbol with sympos', () => {
     const dup = elf(inputs.dup);
     const candidates = dup.symbolsNamed('dup');
     expect(candidates.map((s) => s.value)).toEqual([0x0n, 0x10n]);
-    const error = (() => {
-      try {
-        dup.findSymbol('dup');
-      } catch (e) {
-        return e;
-      }
-    })() as AmbiguousSymbolError;
-    expect(error).toBeInstanceOf(AmbiguousSymbolError);
+    const error = thrown(AmbiguousSymbolError, () => dup.findSymbol('dup'));
     expect(error).toBeInstanceOf(ElfError);
-    expect(error.file).toBe(inputs.dup);
-    expect(error.symbol).toBe('dup');
-    expect(error.count).toBe(2);
+    expect(error).toMatchObject({ file: inputs.dup, symbol: 'dup', count: 2, addresses: [0x0n, 0x10n] });
     expect(error.message).toBe(
       `${inputs.dup}: symbol 'dup' is ambiguous: 2 candidates at 0x0 in [2] .text.dup, 0x10 in [2] .text.dup; ` +
         `pass a sympos (1..2) to choose one, as with kallsyms' sympos`,
@@ -281,25 +275,16 @@ describe('findSymbol with sympos', () => {
     expect(vmlinux.findSymbol('dup', 1).value).toBe(rows[0].value);
     expect(vmlinux.findSymbol('dup', 2).value).toBe(rows[1].value);
     expect(vmlinux.findSymbol('dup', 2).index).toBe(rows[1].num);
-    expect(() => vmlinux.findSymbol('dup')).toThrow(
-      `candidates at ${'0x' + rows[0].value.toString(16)} in [1] .text, ${'0x' + rows[1].value.toString(16)} in [1] .text`,
-    );
+    const [a, b] = rows.map((r) => `0x${r.value.toString(16)} in [1] .text`);
+    expect(() => vmlinux.findSymbol('dup')).toThrow(`candidates at ${a}, ${b};`);
   });
 
   it('reports a missing symbol or sympos', () => {
     const vmlinux = elf(inputs.vmlinux);
-    expect(() => vmlinux.findSymbol('dup', 3)).toThrow(
-      new SymbolNotFoundError(inputs.vmlinux, 'dup', 3, 2),
-    );
-    expect(() => vmlinux.findSymbol('dup', 3)).toThrow(`${inputs.vmlinux}: symbol 'dup' with sympos 3 not found (2 candidates)`);
-    const missing = (() => {
-      try {
-        vmlinux.findSymbol('no_such_function');
-      } catch (e) {
-        return e;
-      }
-    })() as SymbolNotFoundError;
-    expect(missing).toBeInstanceOf(SymbolNotFoundError);
+    const position = thrown(SymbolNotFoundError, () => vmlinux.findSymbol('dup', 3));
+    expect(position).toMatchObject({ file: inputs.vmlinux, symbol: 'dup', sympos: 3 });
+    expect(position.message).toBe(`${inputs.vmlinux}: symbol 'dup' with sympos 3 not found (2 candidates)`);
+    const missing = thrown(SymbolNotFoundError, () => vmlinux.findSymbol('no_such_function'));
     expect(missing).toMatchObject({ file: inputs.vmlinux, symbol: 'no_such_function', sympos: undefined });
     expect(missing.message).toBe(`${inputs.vmlinux}: symbol 'no_such_function' not found`);
     expect(() => vmlinux.findSymbol('dup', -1)).toThrow(RangeError);
@@ -317,27 +302,68 @@ describe('findSymbol with sympos', () => {
 });
 
 describe('symbolAt', () => {
-  it('finds the function or object containing an address', () => {
+  /**
+   * The documented rule, applied by a linear scan over readelf's rows: FUNC or
+   * OBJECT symbols in a section whose [value, value + max(size, 1)) holds addr;
+   * FUNC first, then the highest value, then the lowest symbol index.
+   */
+  function oracle(rows: ReturnType<typeof readelfSymbols>, addr: bigint, sectionIndex?: number): number | undefined {
+    const hits = rows.filter(
+      (r) =>
+        (r.type === 'FUNC' || r.type === 'OBJECT') &&
+        /^\d+$/.test(r.ndx) &&
+        (sectionIndex === undefined || Number(r.ndx) === sectionIndex) &&
+        r.value <= addr &&
+        addr < r.value + BigInt(Math.max(r.size, 1)),
+    );
+    hits.sort((a, b) =>
+      a.type !== b.type ? (a.type === 'FUNC' ? -1 : 1) : a.value !== b.value ? (a.value > b.value ? -1 : 1) : a.num - b.num,
+    );
+    return hits[0]?.num;
+  }
+
+  it('agrees with a linear scan at every address of every allocated section', () => {
     const vmlinux = elf(inputs.vmlinux);
-    for (const row of readelfSymbols(inputs.vmlinux)) {
-      if ((row.type !== 'FUNC' && row.type !== 'OBJECT') || row.size === 0 || row.name === 'second_bytes') continue;
-      expect(vmlinux.symbolAt(row.value)?.name, row.name).toBe(row.name);
-      expect(vmlinux.symbolAt(row.value + BigInt(row.size - 1))?.name, row.name).toBe(
-        row.name === 'second' ? 'inner' : row.name,
-      );
+    const rows = readelfSymbols(inputs.vmlinux);
+    let found = 0;
+    for (const section of vmlinux.sections.filter((s) => s.flags & SHF_ALLOC)) {
+      for (let addr = section.addr - 1n; addr <= section.addr + BigInt(section.size); addr++) {
+        const expected = oracle(rows, addr);
+        expect(vmlinux.symbolAt(addr)?.index, `0x${addr.toString(16)}`).toBe(expected);
+        if (expected !== undefined) found++;
+      }
     }
-    const table = vmlinux.findSymbol('table');
-    expect(vmlinux.symbolAt(table.value + 7n)).toBe(table);
+    expect(found).toBeGreaterThan(150);
   });
 
-  it('prefers FUNC, matches zero-size symbols only exactly, and skips gaps', () => {
+  it('agrees with a linear scan within each section of a relocatable object', () => {
+    for (const path of [inputs.dup, inputs.head, inputs.kernel]) {
+      const object = elf(path);
+      const rows = readelfSymbols(path);
+      for (const section of object.sections.filter((s) => s.flags & SHF_ALLOC)) {
+        for (let addr = 0n; addr <= BigInt(section.size); addr++) {
+          expect(object.symbolAt(addr, section)?.index, `${section.name}+0x${addr.toString(16)}`).toBe(
+            oracle(rows, addr, section.index),
+          );
+        }
+      }
+    }
+    const dup = elf(inputs.dup);
+    const [, second] = dup.symbolsNamed('dup');
+    expect(dup.symbolAt(0x12n, dup.section('.text.dup'))).toBe(second);
+  });
+
+  it('prefers FUNC, then the innermost symbol, then symbol table order', () => {
     const vmlinux = elf(inputs.vmlinux);
     const second = vmlinux.findSymbol('second');
     const alias = vmlinux.findSymbol('second_bytes');
     expect(alias).toMatchObject({ type: STT_OBJECT, value: second.value });
     expect(alias.index).toBeLessThan(second.index);
     expect(vmlinux.symbolAt(second.value)).toBe(second);
+    // inner is a zero-size label at second + 1.
     expect(vmlinux.symbolAt(second.value + 1n)?.name).toBe('inner');
+    const [first, firstAlias] = [vmlinux.findSymbol('first'), vmlinux.findSymbol('first_alias')];
+    expect(vmlinux.symbolAt(TEXT_BASE)).toBe(first.index < firstAlias.index ? first : firstAlias);
     // Between first (1 byte) and second (16-byte aligned): padding.
     expect(vmlinux.symbolAt(TEXT_BASE + 1n)).toBeUndefined();
     expect(vmlinux.symbolAt(TEXT_BASE + 0xfn)).toBeUndefined();
@@ -346,8 +372,11 @@ describe('symbolAt', () => {
     const relocTable = vmlinux.findSymbol('reloc_table');
     const relocPc64 = vmlinux.findSymbol('reloc_pc64');
     expect(relocPc64.value).toBe(relocTable.value + 4n);
+    expect(relocPc64.index).toBeGreaterThan(relocTable.index);
     expect(vmlinux.symbolAt(relocTable.value + 4n)).toBe(relocPc64);
     expect(vmlinux.symbolAt(relocTable.value + 16n)).toBe(relocTable);
+    const table = vmlinux.findSymbol('table');
+    expect(vmlinux.symbolAt(table.value + 7n)).toBe(table);
     // NOTYPE linker symbols are not containers.
     expect(vmlinux.symbolAt(vmlinux.findSymbol('_end').value)).toBeUndefined();
     expect(vmlinux.symbolAt(0n)).toBeUndefined();
@@ -361,15 +390,6 @@ describe('symbolAt', () => {
     expect(owners).toEqual(['helper', 'klp_target', 'klp_target', 'klp_target', 'call_a', 'call_a', 'call_b']);
   });
 
-  it('looks within one section of a relocatable object', () => {
-    const dup = elf(inputs.dup);
-    const textDup = dup.section('.text.dup')!;
-    const [, second] = dup.symbolsNamed('dup');
-    expect(dup.symbolAt(0x12n, textDup)).toBe(second);
-    const callA = dup.section('.text.call_a')!;
-    expect(dup.symbolAt(0x5n, callA)?.name).toBe('call_a');
-    expect(dup.sectionsByName('.text.dup')).toEqual([textDup]);
-  });
 });
 
 describe('extended section numbering', () => {

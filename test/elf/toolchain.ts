@@ -42,6 +42,9 @@ long (*const fn_ptrs[])(long) = { klp_target, helper };
 	.type first, @function
 first:	ret
 	.size first, 1
+	/* A same-type alias: symbolAt picks whichever comes first in .symtab. */
+	.globl first_alias
+	.set first_alias, first
 
 	.p2align 4
 	.globl second
@@ -68,12 +71,16 @@ printk:	xorl %eax, %eax
 	.size printk, . - printk
 
 	.section .data.relocs, "aw"
-	.globl reloc_table
 	.type reloc_table, @object
 reloc_table:
 	/* The kernel's idiom for the 32-bit offset of a high symbol. */
 	.long second - 0xffffffff80000000
-	/* Nested in reloc_table and ending before it does. */
+	/*
+	 * Nested in reloc_table and ending before it does. Global, so it comes
+	 * after the local reloc_table in .symtab and only being innermost makes
+	 * symbolAt choose it.
+	 */
+	.globl reloc_pc64
 	.type reloc_pc64, @object
 reloc_pc64:
 	.quad second - .

@@ -179,6 +179,21 @@ describe('shared memory and translated code', () => {
     expect([run(a), run(b)]).toEqual([3n, 3n]);
   });
 
+  it('a guest store invalidates only the storing engine\'s translation', () => {
+    const mem = Buffer.alloc(SIZE);
+    const a = engine(mem);
+    const b = engine(mem);
+    const target = load(a, 'mov eax, 1\nhlt', 0x800);
+    for (const uc of [a, b]) uc.emuStart(target.entry, 0n);
+    // a's guest code rewrites the imm32 of `mov eax, 1`
+    const patch = load(a, `mov rbx, ${target.entry + 1n}\nmov dword ptr [rbx], 7\nhlt`);
+    a.emuStart(patch.entry, 0n);
+    const run = (uc: Uc) => (uc.emuStart(target.entry, 0n), uc.regRead(RAX));
+    expect([run(a), run(b)]).toEqual([7n, 1n]);
+    b.tbRemoveCache(target.entry, target.end);
+    expect(run(b)).toBe(7n);
+  });
+
   it('tbFlush drops everything (the first flush of an engine takes seconds)', () => {
     const uc = engine();
     const { entry } = load(uc, 'mov eax, 1\nhlt');

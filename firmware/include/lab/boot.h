@@ -7,7 +7,7 @@
 #define LAB_BOOT_H
 #include <lab/types.h>
 
-#define BOOT_MAGIC 0x4b4c50424f4f5431UL	/* "KLPBOOT1" */
+#define BOOT_MAGIC 0x31544f42UL	/* "BOT1" */
 
 struct boot_params {
 	u64 magic;

@@ -34,18 +34,59 @@ export const CTL = {
   imap: 48,
   imapBase: 56,
   imapSize: 64,
+  ram: 72,
+  ramBase: 80,
+  ramSize: 88,
+  idtBase: 96,
+  tssBase: 104,
+  ring0: 112,
+  rip: 120,
+  runErr: 128,
+  deliverErr: 132,
+  softVectors: 136,
+  delivered: 168,
+  pending: 2216,
+  halted: 2248,
 } as const;
-export const CTL_SIZE = 72;
+export const CTL_SIZE = 2256;
+
+/** klp_run() results. */
+export const KLP_RUN_BUDGET = 1;
+export const KLP_RUN_HALT = 2;
+export const KLP_RUN_INTR = 3;
+export const KLP_RUN_ERROR = 4;
+export const KLP_RUN_STOPPED = 5;
+export const KLP_RUN_DELIVERY = 6;
+
+/** klp_deliver() failures, indexed by code. */
+export const KLP_DELIVER_ERRORS = [
+  'ok',
+  'the cpu has not come online (no IDT yet)',
+  'the IDT gate lies outside RAM',
+  'IDT gate not present',
+  'IDT gate is neither an interrupt nor a trap gate',
+  'gate DPL below the current privilege level (#GP)',
+  'TSS.sp0 lies outside RAM',
+  'the interrupt frame would lie outside RAM',
+] as const;
 
 interface KlpEmu {
   hookBlock: NativePointer;
   hookIntr: NativePointer;
   setImap: (ctl: Buffer, imap: Uint8Array | null, base: bigint, size: bigint) => void;
+  setCpu: (ctl: Buffer, ram: Buffer, base: bigint, size: bigint, ring0: number, idt: bigint, tss: bigint) => void;
+  run: (uc: number, ctl: Buffer) => number;
+  deliver: (uc: number, ctl: Buffer, vector: number, soft: number) => number;
   ctlSize: number;
   ctlOffset: (field: number) => number;
 }
 
 let loaded: KlpEmu | null = null;
+
+// ctl Buffer -> its instruction map. C holds the map's address; the hooks
+// keep the ctl Buffer alive (UcHook.keepAlive), and through this the map,
+// even if the CpuCtl object itself is dropped.
+const mapOfCtl = new WeakMap<Buffer, Uint8Array>();
 
 /** Loads libklpemu.so once and checks the layout; throws if it was not built. */
 export function klpemu(): KlpEmu {
@@ -67,6 +108,11 @@ export function klpemu(): KlpEmu {
     hookBlock: hookPtr(KLP_HOOK_BLOCK),
     hookIntr: hookPtr(KLP_HOOK_INTR),
     setImap: setImap as KlpEmu['setImap'],
+    setCpu: lib.func(
+      'void klp_ctl_set_cpu(void *ctl, void *ram, uint64_t base, uint64_t size, uintptr_t ring0, uint64_t idt, uint64_t tss)',
+    ) as KlpEmu['setCpu'],
+    run: lib.func('int klp_run(uintptr_t uc, void *ctl)') as KlpEmu['run'],
+    deliver: lib.func('int klp_deliver(uintptr_t uc, void *ctl, uint32_t vector, int soft)') as KlpEmu['deliver'],
     ctlSize,
     ctlOffset,
   };
@@ -83,7 +129,6 @@ export class CpuCtl {
   readonly buffer: Buffer;
   private readonly u64: BigUint64Array;
   private readonly u32: Uint32Array;
-  private imap: Uint8Array | null = null;
 
   constructor() {
     klpemu();
@@ -95,6 +140,15 @@ export class CpuCtl {
 
   get insns(): bigint {
     return this.u64[CTL.insns / 8];
+  }
+  /** insns as a double, without allocating (exact below 2^53). */
+  get insnCount(): number {
+    return this.u32[CTL.insns / 4] + this.u32[CTL.insns / 4 + 1] * 4294967296;
+  }
+  /** Sets stopAt from a double (exact below 2^53), without allocating. */
+  setStopAt(n: number): void {
+    this.u32[CTL.stopAt / 4] = n % 4294967296;
+    this.u32[CTL.stopAt / 4 + 1] = Math.floor(n / 4294967296);
   }
   set insns(v: bigint) {
     this.u64[CTL.insns / 8] = v;
@@ -135,6 +189,60 @@ export class CpuCtl {
     return this.u64[CTL.imapSize / 8];
   }
 
+  /** Where klp_run() stopped. */
+  get rip(): bigint {
+    return this.u64[CTL.rip / 8];
+  }
+  get runErr(): number {
+    return this.u32[CTL.runErr / 4];
+  }
+  get deliverErr(): number {
+    return this.u32[CTL.deliverErr / 4];
+  }
+  /** Interrupts delivered so far on this vector (by klp_deliver). */
+  delivered(vector: number): number {
+    return Number(this.u64[CTL.delivered / 8 + (vector & 0xff)]);
+  }
+  /** Raises an interrupt: klp_run() delivers the highest pending vector when IF allows. */
+  raise(vector: number): void {
+    this.u32[CTL.pending / 4 + ((vector >> 5) & 7)] |= 1 << (vector & 31);
+  }
+  get hasPending(): boolean {
+    const p = CTL.pending / 4;
+    const u = this.u32;
+    return (u[p] | u[p + 1] | u[p + 2] | u[p + 3] | u[p + 4] | u[p + 5] | u[p + 6] | u[p + 7]) !== 0;
+  }
+  isPending(vector: number): boolean {
+    return (this.u32[CTL.pending / 4 + ((vector >> 5) & 7)] & (1 << (vector & 31))) !== 0;
+  }
+  /** In hlt, waiting for an interrupt. */
+  get halted(): boolean {
+    return this.u32[CTL.halted / 4] !== 0;
+  }
+  set halted(v: boolean) {
+    this.u32[CTL.halted / 4] = v ? 1 : 0;
+  }
+
+  /** Lets klp_run() deliver `int vector` itself (the system call gate). */
+  allowSoftVector(vector: number): void {
+    this.buffer[CTL.softVectors + (vector >> 3)] |= 1 << (vector & 7);
+  }
+
+  /** What klp_deliver() needs: RAM (kept alive by the caller), the ring-0 snapshot, IDT and TSS. */
+  setCpu(ram: Buffer, ramBase: bigint, ring0: number, idtBase: bigint, tssBase: bigint): void {
+    klpemu().setCpu(this.buffer, ram, ramBase, BigInt(ram.length), ring0, idtBase, tssBase);
+  }
+
+  /** One quantum on uc (see klp_run): a KLP_RUN_* code; the uc_err of a failure is runErr. */
+  run(uc: Uc): number {
+    return klpemu().run(uc.engine, this.buffer);
+  }
+
+  /** Delivers vector now (see klp_deliver): 0 or an index into KLP_DELIVER_ERRORS. */
+  deliver(uc: Uc, vector: number, soft: boolean): number {
+    return klpemu().deliver(uc.engine, this.buffer, vector, soft ? 1 : 0);
+  }
+
   /** Zeroes the counters and the stop reason; keeps stopAt and the map. */
   reset(): void {
     this.u64[CTL.insns / 8] = 0n;
@@ -154,7 +262,7 @@ export class CpuCtl {
   setInstructionMap(map: Uint8Array | null, base = 0n, size?: bigint): void {
     if (map === null) {
       klpemu().setImap(this.buffer, null, 0n, 0n);
-      this.imap = null;
+      mapOfCtl.delete(this.buffer);
       return;
     }
     const bits = BigInt(map.byteLength) * 8n;
@@ -164,7 +272,7 @@ export class CpuCtl {
     // .buffer makes V8 give them a fixed off-heap backing store for good.
     void map.buffer;
     klpemu().setImap(this.buffer, map, base, covered);
-    this.imap = map; // C holds its address now
+    mapOfCtl.set(this.buffer, map);
   }
 
   /** Installs klp_hook_block and klp_hook_intr on uc with this ctl as user_data. */

@@ -37,6 +37,18 @@ struct klp_cpu_ctl {
 	uint32_t intno;          /* vector of the last software interrupt */
 	const uint8_t *imap;     /* bit i set = an instruction starts at imap_base + i */
 	uint64_t imap_base, imap_size; /* bytes covered */
+	/* Interrupt delivery (klp_deliver, klp_run), set by klp_ctl_set_cpu once the cpu is online. */
+	uint8_t *ram;            /* guest RAM as the host sees it */
+	uint64_t ram_base, ram_size;
+	uint64_t idt_base, tss_base;
+	uc_context *ring0;       /* the cpu's ring-0 system state */
+	uint64_t rip;            /* where klp_run stopped */
+	int32_t run_err;         /* uc_err of a failed uc_emu_start (KLP_RUN_ERROR) */
+	int32_t deliver_err;     /* KLP_DELIVER_* of a failed delivery (KLP_RUN_DELIVERY) */
+	uint8_t soft_vectors[32]; /* bitmap: `int n` vectors klp_run delivers itself */
+	uint64_t delivered[256]; /* interrupts delivered, per vector */
+	uint32_t pending[8];     /* bitmap: raised interrupt vectors not yet delivered */
+	uint32_t halted;         /* in hlt, waiting for an interrupt */
 };
 
 #define KLP_STOP_BUDGET 1u
@@ -116,6 +128,233 @@ KLP_EXPORT void klp_hook_intr(uc_engine *uc, uint32_t intno, void *user_data)
 	uc_emu_stop(uc);
 }
 
+/*
+ * Interrupt delivery, as the CPU does it in 64-bit mode. Unicorn does not deliver interrupts
+ * through the IDT itself (it reports `int n` to a hook and cannot raise an external interrupt),
+ * so the lab's hardware does: read the gate, pick the stack (TSS.sp0 when the interrupt arrives
+ * in user mode), align it to 16 bytes, push ss, rsp, rflags, cs, rip, clear IF for an interrupt
+ * gate and jump to the handler.
+ *
+ * Going from ring 3 to ring 0 needs a privilege change Unicorn's register API refuses (CS and
+ * SS cannot be loaded with a more privileged selector), so the ring-0 system state captured when
+ * the firmware reported the cpu online (segments, GDT, IDT, TR, GS base, control registers) is
+ * restored and the general registers are put back on top of it. The firmware never changes
+ * those registers after it comes online.
+ */
+enum {
+	KLP_DELIVER_OK,
+	KLP_DELIVER_OFFLINE,	/* no IDT yet: the cpu has not come online */
+	KLP_DELIVER_IDT,	/* the gate lies outside RAM */
+	KLP_DELIVER_NOT_PRESENT,
+	KLP_DELIVER_GATE_TYPE,	/* neither an interrupt nor a trap gate */
+	KLP_DELIVER_DPL,	/* int n from a privilege level the gate does not allow (#GP) */
+	KLP_DELIVER_TSS,	/* TSS.sp0 outside RAM */
+	KLP_DELIVER_STACK,	/* the interrupt frame would lie outside RAM */
+};
+
+static const int all_regs[20] = {
+	UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX,
+	UC_X86_REG_RSI, UC_X86_REG_RDI, UC_X86_REG_RBP, UC_X86_REG_RSP,
+	UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11,
+	UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+	UC_X86_REG_RIP, UC_X86_REG_RFLAGS, UC_X86_REG_CS, UC_X86_REG_SS,
+};
+enum { R_RSP = 7, R_RIP = 16, R_RFLAGS = 17, R_CS = 18, R_SS = 19 };
+static const int entry_regs[3] = { UC_X86_REG_RIP, UC_X86_REG_RSP, UC_X86_REG_RFLAGS };
+
+#define EFLAGS_IF 0x200ull
+/* TF, NT, RF, VM, AC: cleared on every interrupt entry */
+#define EFLAGS_CLEAR_ON_ENTRY (0x100ull | 0x4000ull | 0x10000ull | 0x20000ull | 0x40000ull)
+
+static inline int in_ram(const struct klp_cpu_ctl *ctl, uint64_t addr, uint64_t len)
+{
+	return addr >= ctl->ram_base && addr - ctl->ram_base <= ctl->ram_size &&
+	       len <= ctl->ram_size - (addr - ctl->ram_base);
+}
+
+static inline uint8_t *ram_at(const struct klp_cpu_ctl *ctl, uint64_t addr)
+{
+	return ctl->ram + (addr - ctl->ram_base);
+}
+
+/*
+ * Delivers vector now. `soft` is an `int n` instruction: the gate's DPL must allow the current
+ * privilege level, and the saved rip is the one after the instruction, where the engine stands.
+ * An external interrupt that finds the cpu between `sti` and `hlt` is taken after the hlt, as
+ * the one-instruction sti shadow guarantees on real hardware.
+ */
+KLP_EXPORT int klp_deliver(uc_engine *uc, struct klp_cpu_ctl *ctl, uint32_t vector, int soft)
+{
+	uint64_t v[20], frame[5], entry[3], gate, target, sp;
+	void *p[20];
+	uint16_t w[4];
+	uint32_t hi;
+	int type, dpl, cpl, i;
+
+	if (!ctl->ring0 || !ctl->ram)
+		return KLP_DELIVER_OFFLINE;
+	gate = ctl->idt_base + (uint64_t)(vector & 0xff) * 16;
+	if (!in_ram(ctl, gate, 16))
+		return KLP_DELIVER_IDT;
+	memcpy(w, ram_at(ctl, gate), 8);
+	memcpy(&hi, ram_at(ctl, gate + 8), 4);
+	if (!(w[2] & 0x8000))
+		return KLP_DELIVER_NOT_PRESENT;
+	type = (w[2] >> 8) & 0xf;
+	if (type != 0xe && type != 0xf)
+		return KLP_DELIVER_GATE_TYPE;
+	dpl = (w[2] >> 13) & 3;
+	target = w[0] | ((uint64_t)w[3] << 16) | ((uint64_t)hi << 32);
+
+	for (i = 0; i < 20; i++)
+		p[i] = &v[i];
+	uc_reg_read_batch(uc, (int *)all_regs, p, 20);
+	cpl = v[R_CS] & 3;
+	if (soft && dpl < cpl)
+		return KLP_DELIVER_DPL;
+
+	frame[0] = v[R_RIP];
+	if (!soft && in_ram(ctl, frame[0] - 1, 2) && *ram_at(ctl, frame[0]) == 0xf4 &&
+	    *ram_at(ctl, frame[0] - 1) == 0xfb)
+		frame[0]++;
+	frame[1] = v[R_CS];
+	frame[2] = v[R_RFLAGS];
+	frame[3] = v[R_RSP];
+	frame[4] = v[R_SS];
+	if (cpl == 3) {
+		if (!in_ram(ctl, ctl->tss_base + 4, 8))
+			return KLP_DELIVER_TSS;
+		memcpy(&sp, ram_at(ctl, ctl->tss_base + 4), 8);
+	} else {
+		sp = v[R_RSP];
+	}
+	sp = (sp & ~0xfull) - sizeof(frame);
+	if (!in_ram(ctl, sp, sizeof(frame)))
+		return KLP_DELIVER_STACK;
+	memcpy(ram_at(ctl, sp), frame, sizeof(frame));
+
+	if (cpl == 3) {
+		uc_context_restore(uc, ctl->ring0);
+		uc_reg_write_batch(uc, (int *)all_regs, p, 16);
+	}
+	entry[0] = target;
+	entry[1] = sp;
+	entry[2] = v[R_RFLAGS] & ~EFLAGS_CLEAR_ON_ENTRY;
+	if (type == 0xe)
+		entry[2] &= ~EFLAGS_IF;
+	for (i = 0; i < 3; i++)
+		p[i] = &entry[i];
+	uc_reg_write_batch(uc, (int *)entry_regs, p, 3);
+	ctl->delivered[vector & 0xff]++;
+	return KLP_DELIVER_OK;
+}
+
+/* Delivers the highest pending vector if IF allows it: 1 delivered, 0 not, < 0 -KLP_DELIVER_*. */
+static int deliver_pending(uc_engine *uc, struct klp_cpu_ctl *ctl)
+{
+	uint64_t rflags;
+	int w, v, err;
+
+	for (w = 7; w >= 0 && !ctl->pending[w]; w--)
+		;
+	if (w < 0)
+		return 0;
+	uc_reg_read(uc, UC_X86_REG_RFLAGS, &rflags);
+	if (!(rflags & EFLAGS_IF))
+		return 0;
+	v = w * 32 + 31 - __builtin_clz(ctl->pending[w]);
+	ctl->pending[w] &= ~(1u << (v & 31));
+	err = klp_deliver(uc, ctl, v, 0);
+	if (err) {
+		ctl->intno = v;
+		return -err;
+	}
+	ctl->halted = 0;
+	return 1;
+}
+
+enum {
+	KLP_RUN_BUDGET = 1,	/* the quantum's instructions ran */
+	KLP_RUN_HALT,		/* the cpu executed hlt */
+	KLP_RUN_INTR,		/* int n or an exception klp_run does not deliver: vector in intno */
+	KLP_RUN_ERROR,		/* uc_emu_start failed: uc_err in run_err */
+	KLP_RUN_STOPPED,	/* stopped by a hook (a device asked the machine to stop) */
+	KLP_RUN_DELIVERY,	/* delivering an int n failed: KLP_DELIVER_* in deliver_err */
+};
+
+/*
+ * One quantum of one cpu: deliver the highest pending interrupt IF allows, then run from the
+ * current rip until the budget (stop_at) is reached, the cpu halts with nothing to wake it, or
+ * something needs the host. `int n` for the vectors in soft_vectors (the system call gate) is
+ * delivered here and the quantum goes on. The host's work per quantum is then one call, however
+ * many interrupts and system calls the guest takes.
+ */
+KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
+{
+	int d = deliver_pending(uc, ctl);
+
+	if (d < 0) {
+		ctl->deliver_err = -d;
+		return KLP_RUN_DELIVERY;
+	}
+	if (ctl->halted)
+		return KLP_RUN_HALT;
+	uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+	for (;;) {
+		uc_err err;
+		uint32_t v;
+
+		ctl->stop_reason = 0;
+		err = uc_emu_start(uc, ctl->rip, 0, 0, 0);
+		uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+		if (err != UC_ERR_OK) {
+			ctl->run_err = err;
+			return KLP_RUN_ERROR;
+		}
+		if (ctl->stop_reason & KLP_STOP_INTR) {
+			v = ctl->intno & 0xff;
+			if (!(ctl->soft_vectors[v >> 3] & (1u << (v & 7))))
+				return KLP_RUN_INTR;
+			ctl->deliver_err = klp_deliver(uc, ctl, v, 1);
+			if (ctl->deliver_err)
+				return KLP_RUN_DELIVERY;
+			uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+			if (ctl->insns >= ctl->stop_at)
+				return KLP_RUN_BUDGET;
+			continue;
+		}
+		if (ctl->stop_reason & KLP_STOP_BUDGET)
+			return KLP_RUN_BUDGET;
+		if (ctl->last_block_end == ctl->rip && ctl->ram && in_ram(ctl, ctl->rip - 1, 1) &&
+		    *ram_at(ctl, ctl->rip - 1) == 0xf4) {
+			ctl->halted = 1;
+			d = deliver_pending(uc, ctl);
+			if (d < 0) {
+				ctl->deliver_err = -d;
+				return KLP_RUN_DELIVERY;
+			}
+			if (!d || ctl->insns >= ctl->stop_at)
+				return KLP_RUN_HALT;
+			uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+			continue;
+		}
+		return KLP_RUN_STOPPED;
+	}
+}
+
+/* Everything klp_deliver needs; ram stays owned (and kept alive) by TS. */
+KLP_EXPORT void klp_ctl_set_cpu(struct klp_cpu_ctl *ctl, uint8_t *ram, uint64_t ram_base,
+				uint64_t ram_size, uc_context *ring0, uint64_t idt_base,
+				uint64_t tss_base)
+{
+	ctl->ram = ram;
+	ctl->ram_base = ram_base;
+	ctl->ram_size = ram_size;
+	ctl->ring0 = ring0;
+	ctl->idt_base = idt_base;
+	ctl->tss_base = tss_base;
+}
+
 /* The hooks as plain pointers for uc_hook_add(): 0 block, 1 intr. */
 KLP_EXPORT void *klp_hook_ptr(int which)
 {
@@ -158,6 +397,19 @@ KLP_EXPORT int32_t klp_ctl_offset(int field)
 		offsetof(struct klp_cpu_ctl, imap),
 		offsetof(struct klp_cpu_ctl, imap_base),
 		offsetof(struct klp_cpu_ctl, imap_size),
+		offsetof(struct klp_cpu_ctl, ram),
+		offsetof(struct klp_cpu_ctl, ram_base),
+		offsetof(struct klp_cpu_ctl, ram_size),
+		offsetof(struct klp_cpu_ctl, idt_base),
+		offsetof(struct klp_cpu_ctl, tss_base),
+		offsetof(struct klp_cpu_ctl, ring0),
+		offsetof(struct klp_cpu_ctl, rip),
+		offsetof(struct klp_cpu_ctl, run_err),
+		offsetof(struct klp_cpu_ctl, deliver_err),
+		offsetof(struct klp_cpu_ctl, soft_vectors),
+		offsetof(struct klp_cpu_ctl, delivered),
+		offsetof(struct klp_cpu_ctl, pending),
+		offsetof(struct klp_cpu_ctl, halted),
 	};
 
 	if (field < 0 || field >= (int)(sizeof(off) / sizeof(off[0])))

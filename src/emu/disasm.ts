@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * capstone (wasm, from npm) for x86-64: checking patch sites, counting instructions, showing
+ * code in reports. It returns addresses as signed numbers; we hand out unsigned bigints.
+ * Loading is asynchronous, once per process; everything after that is synchronous.
+ */
+import { createRequire } from 'node:module';
+
+export interface Insn {
+  address: bigint;
+  size: number;
+  bytes: Uint8Array;
+  mnemonic: string;
+  opStr: string;
+}
+
+interface CapstoneInsn {
+  address: bigint | number;
+  size: number;
+  bytes: ArrayLike<number>;
+  mnemonic: string;
+  op_str: string;
+}
+interface CapstoneHandle {
+  disasm(code: Uint8Array | number[], address: bigint | number, count?: number): CapstoneInsn[];
+}
+
+let handle: CapstoneHandle | null = null;
+let loading: Promise<void> | null = null;
+
+export function loadDisassembler(): Promise<void> {
+  if (handle) return Promise.resolve();
+  loading ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const factory = require('@alexaltea/capstone-js') as () => Promise<{
+      Capstone: new (arch: number, mode: number) => CapstoneHandle;
+      ARCH_X86: number;
+      MODE_64: number;
+    }>;
+    const cs = await factory();
+    handle = new cs.Capstone(cs.ARCH_X86, cs.MODE_64);
+  })();
+  return loading;
+}
+
+function cs(): CapstoneHandle {
+  if (!handle) throw new Error('disassembler not loaded: await loadDisassembler() first');
+  return handle;
+}
+
+/** Decodes up to count instructions (all, by default) starting at address; stops at invalid bytes. */
+export function disassemble(code: Uint8Array, address: bigint, count = 0): Insn[] {
+  return cs()
+    .disasm(code, address, count)
+    .map((i) => ({
+      address: BigInt.asUintN(64, BigInt(i.address)),
+      size: i.size,
+      bytes: Uint8Array.from(i.bytes),
+      mnemonic: i.mnemonic,
+      opStr: i.op_str,
+    }));
+}
+
+export function formatInsn(i: Insn): string {
+  return `${i.mnemonic}${i.opStr ? ' ' + i.opStr : ''}`;
+}

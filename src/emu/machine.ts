@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The multi-vCPU machine. All vCPUs share one RAM and run in one host thread, round robin:
+ * each round every vCPU runs one quantum of `quantum` instructions (ended deterministically by
+ * the native block hook), in an order a seeded generator permutes per round. Time is derived
+ * from executed work, never from the host clock: a round advances the emulated clock by
+ * quantum * nsPerInsn, a halted vCPU idles through its quantum, and when every vCPU is halted
+ * the clock jumps to the next timer tick. Interrupts (the periodic timer, IPIs the firmware
+ * sends through a port, `int $0x80`) are delivered at quantum boundaries through the
+ * firmware's IDT, respecting IF. When host code runs, every vCPU is stopped.
+ */
+import * as C from './unicorn-const.ts';
+import { UnicornError } from './unicorn.ts';
+import * as N from './native/index.ts';
+import { GuestMemory } from './memory.ts';
+import { InterruptDeliveryError, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
+import { Prng } from './prng.ts';
+import { disassemble } from './disasm.ts';
+
+export interface MachineOptions {
+  cpus: number;
+  ramBase: bigint;
+  ramSize: number;
+  /** Instructions per vCPU per round. */
+  quantum?: number;
+  /** Permutes the vCPU order of every round. */
+  seed?: bigint | number;
+  /** Emulated nanoseconds per instruction (default 1000: a 1 MHz machine, so emulated seconds stay cheap). */
+  nsPerInsn?: number;
+  /** Timer interrupts per emulated second on every online vCPU (0: none). */
+  hz?: number;
+  timerVector?: number;
+  /** `int n` vectors the cpu delivers through the IDT (the rest are faults). Default: 0x80 and 3. */
+  softVectors?: number[];
+}
+
+/** Why the guest stopped the machine, or why the machine refused to go on. */
+export type StopReason =
+  | { kind: 'poweroff'; code: number; cpu: number }
+  | { kind: 'panic'; message: string; cpu: number }
+  | { kind: 'fault'; fault: GuestFault }
+  | { kind: 'dead'; message: string };
+
+/** A fault the guest cannot handle (the emulator refused an access or an instruction). */
+export class GuestFault extends Error {
+  constructor(
+    readonly cpu: number,
+    readonly what: string,
+    readonly rip: bigint,
+    readonly registers: Registers,
+    readonly address?: bigint,
+    readonly origin?: Error,
+  ) {
+    super(
+      `cpu ${cpu}: ${what}` +
+        (address !== undefined ? ` at address 0x${address.toString(16)}` : '') +
+        ` (rip 0x${rip.toString(16)})`,
+    );
+    this.name = 'GuestFault';
+  }
+}
+
+export class MachineStoppedError extends Error {
+  constructor(readonly reason: StopReason) {
+    super(`machine stopped: ${describeStop(reason)}`);
+    this.name = 'MachineStoppedError';
+  }
+}
+
+export function describeStop(r: StopReason): string {
+  switch (r.kind) {
+    case 'poweroff':
+      return `power off with code ${r.code} by cpu ${r.cpu}`;
+    case 'panic':
+      return `kernel panic on cpu ${r.cpu}: ${r.message}`;
+    case 'fault':
+      return r.fault.message;
+    case 'dead':
+      return r.message;
+  }
+}
+
+export type PortHandler = (cpu: Vcpu, value: number) => void;
+export type RoundHook = (m: Machine) => void;
+
+export interface RunLimits {
+  /** Stop after this many emulated nanoseconds from now. */
+  ns?: number;
+  /** Stop after this many rounds. */
+  rounds?: number;
+  /** Checked after every round; stop when it returns true. */
+  until?: (m: Machine) => boolean;
+}
+
+export interface RunResult {
+  rounds: number;
+  ns: number;
+  insns: bigint;
+  /** Host milliseconds inside the engines (uc_emu_start), and in all. */
+  engineMs: number;
+  totalMs: number;
+  stopped?: StopReason;
+  untilMet: boolean;
+}
+
+
+export class Machine {
+  readonly mem: GuestMemory;
+  readonly cpus: Vcpu[];
+  readonly quantum: number;
+  readonly nsPerInsn: number;
+  readonly tickNs: number;
+  readonly timerVector: number;
+  /** Instruction-start bitmap over all of RAM, shared by every vCPU's block hook. */
+  readonly imap: Uint8Array;
+  /** Emulated time, ns. */
+  clockNs = 0;
+  rounds = 0;
+  stopped: StopReason | null = null;
+  readonly beforeRound: RoundHook[] = [];
+  readonly afterRound: RoundHook[] = [];
+
+  private readonly prng: Prng;
+  private readonly order: number[];
+  private readonly ports = new Map<number, PortHandler>();
+  private nextTickNs: number;
+  private engineMs = 0;
+
+  constructor(opts: MachineOptions) {
+    if (!Number.isInteger(opts.cpus) || opts.cpus < 1 || opts.cpus > 64)
+      throw new RangeError(`cpus must be 1..64, not ${opts.cpus}`);
+    this.quantum = opts.quantum ?? 5000;
+    this.nsPerInsn = opts.nsPerInsn ?? 1000;
+    const hz = opts.hz ?? 100;
+    this.tickNs = hz ? 1e9 / hz : Infinity;
+    this.nextTickNs = this.tickNs;
+    this.timerVector = opts.timerVector ?? 0x20;
+    this.prng = new Prng(opts.seed ?? 0);
+    this.mem = new GuestMemory(opts.ramBase, opts.ramSize);
+    this.imap = N.allocInstructionMap(opts.ramSize);
+    this.cpus = [];
+    for (let i = 0; i < opts.cpus; i++) {
+      const cpu = new Vcpu(i, this.mem);
+      cpu.ctl.setInstructionMap(this.imap, opts.ramBase, BigInt(opts.ramSize));
+      for (const v of opts.softVectors ?? [0x80, 3]) cpu.ctl.allowSoftVector(v);
+      cpu.uc.hookAdd(C.UC_HOOK_INSN, (_uc, port, _size, value) => this.portWrite(cpu, port, value), 1n, 0n, C.UC_X86_INS_OUT);
+      this.cpus.push(cpu);
+    }
+    this.order = this.cpus.map((c) => c.index);
+  }
+
+  /** Registers the device behind an I/O port (`out` from the guest). */
+  onPort(port: number, handler: PortHandler): void {
+    this.ports.set(port, handler);
+  }
+
+  private portWrite(cpu: Vcpu, port: number, value: number): void {
+    const handler = this.ports.get(port);
+    if (handler) handler(cpu, value);
+  }
+
+  /** Stops the machine from a device: the current quantum ends at the next block boundary. */
+  stop(reason: StopReason, from?: Vcpu): void {
+    this.stopped ??= reason;
+    from?.uc.emuStop();
+  }
+
+  /** Raise an interrupt on a vCPU (an IPI or an external interrupt); delivered when it can be. */
+  raiseInterrupt(cpu: number, vector: number): void {
+    this.cpus[cpu].raise(vector);
+  }
+
+  /** Mark [address, address + code.length) as code: instruction starts for the instruction counter. */
+  markCode(address: bigint, code: Uint8Array): void {
+    const base = this.mem.offset(address, code.length);
+    for (let i = base; i < base + code.length; i++) this.imap[i >> 3] &= ~(1 << (i & 7));
+    for (const insn of disassemble(code, address)) N.markInstruction(this.imap, Number(insn.address - this.mem.base));
+  }
+
+  /**
+   * Writes code and makes every vCPU see it: translated blocks covering the range are dropped
+   * on every engine (Unicorn does not notice code writes by itself).
+   */
+  writeCode(address: bigint, code: Uint8Array): void {
+    this.mem.write(address, code);
+    const end = address + BigInt(code.length);
+    for (const cpu of this.cpus) cpu.uc.tbRemoveCache(address, end);
+    this.markCode(address, code);
+  }
+
+  /** Starts vCPU `cpu` at `rip` with the given registers (boot). */
+  startCpu(cpu: number, rip: bigint, regs: Partial<Record<'rdi' | 'rsi' | 'rsp', bigint>> = {}): void {
+    const c = this.cpus[cpu];
+    const ids = { rdi: C.UC_X86_REG_RDI, rsi: C.UC_X86_REG_RSI, rsp: C.UC_X86_REG_RSP };
+    for (const [k, v] of Object.entries(regs)) c.uc.regWrite(ids[k as keyof typeof ids], v as bigint);
+    c.rip = rip;
+    c.halted = false;
+    c.dead = false;
+  }
+
+  get insns(): bigint {
+    let n = 0n;
+    for (const c of this.cpus) n += c.insns;
+    return n;
+  }
+
+  /** Runs rounds until a limit is reached or the guest stops the machine. */
+  run(limits: RunLimits = {}): RunResult {
+    if (this.stopped) throw new MachineStoppedError(this.stopped);
+    const t0 = performance.now();
+    const engine0 = this.engineMs;
+    const insns0 = this.insns;
+    const clock0 = this.clockNs;
+    const endNs = limits.ns !== undefined ? this.clockNs + limits.ns : Infinity;
+    const maxRounds = limits.rounds ?? Infinity;
+    let rounds = 0;
+    let untilMet = false;
+    while (!this.stopped && rounds < maxRounds && this.clockNs < endNs) {
+      this.runRound();
+      rounds++;
+      if (limits.until?.(this)) {
+        untilMet = true;
+        break;
+      }
+    }
+    return {
+      rounds,
+      ns: this.clockNs - clock0,
+      insns: this.insns - insns0,
+      engineMs: this.engineMs - engine0,
+      totalMs: performance.now() - t0,
+      stopped: this.stopped ?? undefined,
+      untilMet,
+    };
+  }
+
+  /** One round: every vCPU runs one quantum, in this round's order. */
+  runRound(): void {
+    for (const h of this.beforeRound) h(this);
+    const order = this.prng.shuffle(this.order);
+    let anyRan = false;
+    for (const i of order) {
+      if (this.stopped) break;
+      const cpu = this.cpus[i];
+      if (this.runQuantum(cpu)) anyRan = true;
+    }
+    this.rounds++;
+    this.clockNs += this.quantum * this.nsPerInsn;
+    if (!anyRan && !this.stopped && this.cpus.every((c) => c.halted || c.dead)) {
+      // every vCPU waits for an interrupt: nothing happens until the next tick
+      if (this.cpus.every((c) => c.dead)) this.stop({ kind: 'dead', message: 'every cpu halted with interrupts off' });
+      else this.clockNs = Math.max(this.clockNs, this.nextTickNs);
+    }
+    while (this.clockNs >= this.nextTickNs) {
+      for (const c of this.cpus) if (c.online && !c.dead) c.raise(this.timerVector);
+      this.nextTickNs += this.tickNs;
+    }
+    for (const h of this.afterRound) h(this);
+  }
+
+  /** Runs one quantum on cpu; false if it was halted the whole time. */
+  private runQuantum(cpu: Vcpu): boolean {
+    const ctl = cpu.ctl;
+    if (cpu.dead || (ctl.halted && !ctl.hasPending)) return false;
+    const start = ctl.insnCount;
+    ctl.setStopAt(start + this.quantum);
+    let res = 0;
+    const t = performance.now();
+    try {
+      cpu.uc.runNative(() => {
+        res = ctl.run(cpu.uc);
+        return res === N.KLP_RUN_ERROR ? ctl.runErr : 0;
+      });
+    } catch (e) {
+      this.fault(cpu, e as Error);
+      return true;
+    } finally {
+      this.engineMs += performance.now() - t;
+    }
+    if (this.stopped) return true;
+    switch (res) {
+      case N.KLP_RUN_BUDGET:
+        break;
+      case N.KLP_RUN_HALT:
+        // hlt with interrupts off never wakes up: the cpu is dead
+        if (!(cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF)) cpu.dead = true;
+        break;
+      case N.KLP_RUN_INTR:
+        this.stop({ kind: 'fault', fault: this.guestFault(cpu, `unhandled exception vector ${ctl.intno} (${exceptionName(ctl.intno)})`) });
+        break;
+      case N.KLP_RUN_DELIVERY:
+        this.fault(cpu, new InterruptDeliveryError(cpu.index, ctl.intno, N.KLP_DELIVER_ERRORS[ctl.deliverErr]));
+        break;
+      default:
+        this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'emulation stopped for no known reason') });
+    }
+    return ctl.insnCount > start;
+  }
+
+  private guestFault(cpu: Vcpu, what: string, address?: bigint, cause?: Error): GuestFault {
+    const regs = cpu.registers();
+    return new GuestFault(cpu.index, what, regs.rip, regs, address, cause);
+  }
+
+  private fault(cpu: Vcpu, e: Error): void {
+    if (e instanceof UnicornError) {
+      this.stop({ kind: 'fault', fault: this.guestFault(cpu, faultName(e.code), e.address, e) });
+    } else if (e instanceof InterruptDeliveryError) {
+      this.stop({ kind: 'fault', fault: this.guestFault(cpu, e.message, undefined, e) });
+    } else {
+      throw e;
+    }
+  }
+
+  /** Runs one vCPU alone for exactly `count` instructions (single-stepping when count is 1). */
+  step(cpu: number, count = 1): void {
+    const c = this.cpus[cpu];
+    const before = c.ctl.insns;
+    c.ctl.stopAt = 0xffff_ffff_ffff_ffffn;
+    try {
+      c.uc.emuStart(c.rip, 0n, 0, count);
+    } catch (e) {
+      this.fault(c, e as Error);
+    }
+    c.ctl.insns = before + BigInt(count);
+  }
+
+  /** Runs one vCPU alone until rip == address or maxInsns (then throws), delivering nothing. */
+  runCpuUntil(cpu: number, address: bigint, maxInsns = 1_000_000): void {
+    const c = this.cpus[cpu];
+    c.ctl.stopAt = c.ctl.insns + BigInt(maxInsns);
+    c.ctl.stopReason = 0;
+    try {
+      c.uc.emuStart(c.rip, address);
+    } catch (e) {
+      this.fault(c, e as Error);
+      return;
+    }
+    if (c.rip !== address)
+      throw new Error(`cpu ${cpu} did not reach 0x${address.toString(16)} within ${maxInsns} instructions (rip 0x${c.rip.toString(16)})`);
+  }
+
+  close(): void {
+    for (const c of this.cpus) c.close();
+  }
+}
+
+function faultName(code: number): string {
+  switch (code) {
+    case C.UC_ERR_READ_UNMAPPED:
+      return 'page fault: read from an unmapped address';
+    case C.UC_ERR_WRITE_UNMAPPED:
+      return 'page fault: write to an unmapped address';
+    case C.UC_ERR_FETCH_UNMAPPED:
+      return 'page fault: instruction fetch from an unmapped address';
+    case C.UC_ERR_INSN_INVALID:
+      return 'invalid opcode';
+    case C.UC_ERR_EXCEPTION:
+      return 'unhandled CPU exception';
+    default:
+      return C.UC_ERR_NAMES[code] ?? `unicorn error ${code}`;
+  }
+}
+
+const EXCEPTIONS = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', '', '#TS', '#NP', '#SS', '#GP', '#PF'];
+function exceptionName(v: number): string {
+  return EXCEPTIONS[v] || 'vector';
+}

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The boot loader and platform: create the machine, load the image's segments into RAM, fill
+ * boot_params, wire the firmware's I/O ports (power off, panic, IPIs, cpu online/dead) and its
+ * pvclock, and start every vCPU at the entry point with its cpu number in %rdi.
+ */
+import { fileURLToPath } from 'node:url';
+import { Machine } from '../emu/machine.ts';
+import { markInstruction } from '../emu/native/index.ts';
+import { KernelImage } from './image.ts';
+import { Kernel } from './kernel.ts';
+
+export const DEFAULT_IMAGE = fileURLToPath(new URL('../../fixtures/kernel.elf', import.meta.url));
+
+export interface BootOptions {
+  image?: string;
+  cpus?: number;
+  ramMiB?: number;
+  seed?: bigint | number;
+  /** Instructions per vCPU per round. */
+  quantum?: number;
+  nsPerInsn?: number;
+  hz?: number;
+  /** 'none': tasks switch only at cond_resched() and on return to user mode; 'full': also on interrupt return. */
+  preempt?: 'none' | 'full';
+  workload?: string;
+  nrUser?: number;
+  nrKthreads?: number;
+}
+
+export class BootError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BootError';
+  }
+}
+
+/** Workload names the image offers ('default', 'cpu-bound', ...), from its layout. */
+export function workloads(image: KernelImage): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, v] of image.layout.constants('WORKLOAD_')) out.set(name.slice(9).toLowerCase().replace(/_/g, '-'), v);
+  return out;
+}
+
+export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
+  const image = KernelImage.load(opts.image ?? DEFAULT_IMAGE);
+  const L = image.layout;
+  const cpus = opts.cpus ?? 4;
+  if (cpus > L.constant('NR_CPUS')) throw new BootError(`${cpus} cpus: the image supports at most ${L.constant('NR_CPUS')}`);
+  const names = workloads(image);
+  const workload = names.get(opts.workload ?? 'default');
+  if (workload === undefined)
+    throw new BootError(`unknown workload '${opts.workload}': the image has ${[...names.keys()].join(', ')}`);
+  const hz = opts.hz ?? 100;
+
+  const segments = image.loadSegments();
+  const ramBase = segments.reduce((m, s) => (s.vaddr < m ? s.vaddr : m), segments[0].vaddr) & ~0xfffn;
+  const ramSize = (opts.ramMiB ?? 64) * 1024 * 1024;
+  const imageEnd = segments.reduce((m, s) => (s.vaddr + BigInt(s.memsz) > m ? s.vaddr + BigInt(s.memsz) : m), 0n);
+  if (imageEnd - ramBase > BigInt(ramSize) / 2n)
+    throw new BootError(`image needs 0x${(imageEnd - ramBase).toString(16)} bytes: give it more than ${opts.ramMiB ?? 64} MiB`);
+
+  const starts = await image.instructions();
+  const m = new Machine({
+    cpus,
+    ramBase,
+    ramSize,
+    quantum: opts.quantum,
+    seed: opts.seed ?? 1,
+    nsPerInsn: opts.nsPerInsn,
+    hz,
+    timerVector: L.constant('TIMER_VECTOR'),
+  });
+  for (const s of segments) m.mem.write(s.vaddr, s.data());
+  for (const a of starts) markInstruction(m.imap, Number(a - ramBase));
+
+  const k = new Kernel(m, image);
+  const bp = k.sym('boot_params');
+  const put32 = (f: string, v: number) => m.mem.setU32(bp + BigInt(L.offset('boot_params', f)), v);
+  const put64 = (f: string, v: bigint) => m.mem.setU64(bp + BigInt(L.offset('boot_params', f)), v);
+  put64('ram_end', m.mem.end);
+  put64('seed', BigInt(opts.seed ?? 1));
+  put32('nr_cpus', cpus);
+  put32('hz', hz);
+  put32('preempt', opts.preempt === 'full' ? 1 : 0);
+  put32('workload', workload);
+  put32('nr_user', opts.nrUser ?? 0);
+  put32('nr_kthreads', opts.nrKthreads ?? 0);
+  put32('loglevel', 7);
+  put64('magic', BigInt(L.constant('BOOT_MAGIC')));
+
+  m.onPort(L.constant('PORT_POWEROFF'), (cpu, v) => m.stop({ kind: 'poweroff', code: v, cpu: cpu.index }, cpu));
+  m.onPort(L.constant('PORT_PANIC'), (cpu, v) => {
+    // the message lives in the image: a 32-bit value sign-extends to its kernel address
+    const addr = BigInt.asUintN(64, BigInt(v | 0));
+    m.stop({ kind: 'panic', message: m.mem.contains(addr) ? m.mem.cstring(addr) : '?', cpu: cpu.index }, cpu);
+  });
+  m.onPort(L.constant('PORT_IPI'), (_cpu, v) => {
+    const target = v & 0xffff;
+    if (target < cpus) m.raiseInterrupt(target, v >>> 16);
+  });
+  m.onPort(L.constant('PORT_CPU_ONLINE'), (cpu) => {
+    cpu.snapshotRing0();
+    cpu.online = true;
+  });
+  m.onPort(L.constant('PORT_CPU_DEAD'), (cpu) => {
+    cpu.online = false;
+  });
+  const pvclock = m.mem.offset(k.sym('pvclock') + BigInt(L.offset('pvclock', 'ns')), 8);
+  m.beforeRound.push(() => {
+    m.mem.view.setUint32(pvclock, m.clockNs % 4294967296, true);
+    m.mem.view.setUint32(pvclock + 4, Math.floor(m.clockNs / 4294967296), true);
+  });
+
+  for (let i = 0; i < cpus; i++) m.startCpu(i, image.elf.entry, { rdi: BigInt(i) });
+  return k;
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A booted lab kernel: the machine it runs on, the image it came from, its event log, and the
+ * views of its data. run() turns the guest's own stops into typed errors: a fault becomes a
+ * KernelOops carrying an oops report, a panic a KernelPanic with the panic message.
+ */
+import type { Machine, RunLimits, RunResult, GuestFault } from '../emu/machine.ts';
+import type { GuestMemory } from '../emu/memory.ts';
+import type { KernelImage } from './image.ts';
+import type { Layout } from './layout.ts';
+import { EventLog } from './events.ts';
+import { allTasks, cpuCurr, findTaskByPid, forEachTask, type Target, type Task } from './task.ts';
+import { formatOops } from './oops.ts';
+
+export class KernelOops extends Error {
+  constructor(
+    readonly fault: GuestFault,
+    readonly report: string,
+  ) {
+    super(`${fault.message}\n${report}`);
+    this.name = 'KernelOops';
+  }
+}
+
+export class KernelPanic extends Error {
+  constructor(
+    readonly cpu: number,
+    readonly panicMessage: string,
+  ) {
+    super(`Kernel panic - not syncing: ${panicMessage} (cpu ${cpu})`);
+    this.name = 'KernelPanic';
+  }
+}
+
+export class Kernel implements Target {
+  readonly log: EventLog;
+  private readonly syms = new Map<string, bigint>();
+
+  constructor(
+    readonly machine: Machine,
+    readonly image: KernelImage,
+  ) {
+    this.log = new EventLog(this);
+    machine.afterRound.push(() => this.log.poll());
+  }
+
+  get mem(): GuestMemory {
+    return this.machine.mem;
+  }
+  get layout(): Layout {
+    return this.image.layout;
+  }
+  get nrCpus(): number {
+    return this.machine.cpus.length;
+  }
+
+  sym(name: string): bigint {
+    let v = this.syms.get(name);
+    if (v === undefined) {
+      v = this.image.symbol(name);
+      this.syms.set(name, v);
+    }
+    return v;
+  }
+
+  /** Runs the machine; a guest fault or panic is thrown as KernelOops / KernelPanic. */
+  run(limits: RunLimits): RunResult {
+    const res = this.machine.run(limits);
+    const s = res.stopped;
+    if (s?.kind === 'fault') throw new KernelOops(s.fault, formatOops(this, s.fault));
+    if (s?.kind === 'panic') throw new KernelPanic(s.cpu, s.message);
+    return res;
+  }
+
+  /** Runs for ms emulated milliseconds. */
+  runFor(ms: number): RunResult {
+    return this.run({ ns: ms * 1e6 });
+  }
+
+  tasks(): Task[] {
+    return allTasks(this);
+  }
+
+  forEachTask(): Iterable<Task> {
+    return forEachTask(this);
+  }
+
+  task(pid: number): Task | undefined {
+    return findTaskByPid(this, pid);
+  }
+
+  cpuCurr(cpu: number): Task {
+    return cpuCurr(this, cpu);
+  }
+
+  /** Reads a guest variable of a per-cpu array symbol: sym[index] of elemSize bytes. */
+  readArray(sym: string, index: number, elemSize: 4 | 8): bigint {
+    const a = this.sym(sym) + BigInt(index * elemSize);
+    return elemSize === 8 ? this.mem.u64(a) : BigInt(this.mem.u32(a));
+  }
+
+  close(): void {
+    this.machine.close();
+  }
+}
