@@ -15,6 +15,7 @@ static DECLARE_WAIT_QUEUE_HEAD(deep_wq);
 static volatile unsigned long deep_generation;
 unsigned long deep_stats[8];
 unsigned long crunch_progress[NR_CPUS];
+u64 crunch_last[NR_CPUS];	/* the value after crunch_progress[id] rounds: the host recomputes it */
 volatile int probe_seen[NR_CPUS];
 volatile unsigned long probe_calls[NR_CPUS];
 int *volatile lab_null_ptr;
@@ -99,6 +100,7 @@ static int cpu_hog(void *arg)
 
 	for (;;) {
 		x = crunch(x, 64);
+		WRITE_ONCE(crunch_last[id], x);
 		WRITE_ONCE(crunch_progress[id], crunch_progress[id] + 1);
 		if (++iter % 4 == 0)
 			cond_resched();

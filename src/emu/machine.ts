@@ -16,6 +16,7 @@ import { GuestMemory } from './memory.ts';
 import { InterruptDeliveryError, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
 import { Prng } from './prng.ts';
 import { disassemble } from './disasm.ts';
+import { locateFault } from './fault.ts';
 
 export interface MachineOptions {
   cpus: number;
@@ -299,6 +300,12 @@ export class Machine {
 
   private guestFault(cpu: Vcpu, what: string, address?: bigint, cause?: Error): GuestFault {
     const regs = cpu.registers();
+    if (address !== undefined) {
+      // rip is the start of the faulting block: find the instruction that made the access
+      const at = locateFault(this.mem, regs, regs.rip, address);
+      if (at !== undefined) regs.rip = at;
+      else what += ' (rip is the start of the faulting block)';
+    }
     return new GuestFault(cpu.index, what, regs.rip, regs, address, cause);
   }
 

@@ -162,6 +162,7 @@ export function* forEachTask(t: Target, limit = 1_000_000): Generator<Task> {
   const nextOff = BigInt(t.layout.offset('list_head', 'next'));
   const head = t.sym('init_task') + tasksOff;
   let node = t.mem.u64(head + nextOff);
+  if (node === 0n) return; // sched_init() has not run yet: no tasks
   for (let n = 0; node !== head; n++) {
     if (n >= limit) throw new TaskListError(`task list longer than ${limit} entries: corrupt or looping`);
     if (!t.mem.contains(node, 16)) throw new TaskListError(`task list link 0x${node.toString(16)} points outside RAM`);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Makes a fresh machine ready, idempotently: Debian packages (Unicorn, the kernel's objtool,
+# the compiler), npm packages, the native hook library and the firmware images. Each step is
+# skipped when its result is already there and up to date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+# 1. Debian packages
+DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils)
+missing=()
+for p in "${DEBS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them with your package manager"
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null; then SUDO=sudo; else
+			die "missing Debian packages ${missing[*]}: run as root: apt-get install -y ${missing[*]}"
+		fi
+	else SUDO=; fi
+	say "installing ${missing[*]}"
+	$SUDO apt-get update -qq || die "apt-get update failed (no access to Debian's package mirrors?)"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+fi
+OBJTOOL=/usr/lib/linux-kbuild-6.1/tools/objtool/objtool
+[ -x "$OBJTOOL" ] || die "$OBJTOOL not found although linux-kbuild-6.1 is installed"
+
+# 2. npm packages (exactly the lock file), again only when package*.json changed
+command -v npm >/dev/null || die "npm not found: this project needs Node.js 20 and npm"
+stamp=node_modules/.klp-lab-installed
+if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+	say "installing npm packages"
+	npm ci --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci failed"
+	touch "$stamp"
+fi
+
+# 3. native hooks and firmware (make only rebuilds what changed)
+say "building the native hook library"
+make -s -C src/emu/native || die "building src/emu/native failed"
+say "building the firmware"
+make -s -C firmware >/dev/null || die "building the firmware failed (see make -C firmware)"
+say "ready"

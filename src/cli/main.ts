@@ -1,0 +1,103 @@
+#!/usr/bin/env -S npx tsx
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * klp-lab command line. `boot` (the default) boots a firmware image on N emulated vCPUs, runs
+ * a workload for a while and shows the kernel log and what every vCPU and task is doing.
+ */
+import { parseArgs } from 'node:util';
+import { bootKernel, workloads, DEFAULT_IMAGE } from '../kernel/boot.ts';
+import { KernelImage } from '../kernel/image.ts';
+import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
+import { cpuReport, runSummary, taskReport } from '../lab/report.ts';
+
+const USAGE = `usage: klp-lab [boot] [options]
+
+  boot        boot the image, run the workload, show the log, the vCPUs and the tasks
+
+options:
+  --image FILE      kernel image (default fixtures/kernel.elf)
+  --cpus N          number of vCPUs (default 4)
+  --workload NAME   ${'workload to run (default "default"; --workload help lists them)'}
+  --ms N            emulated milliseconds to run (default 1000)
+  --seed N          seed of the vCPU interleaving (default 1)
+  --preempt MODE    none (default) or full
+  --quantum N       instructions per vCPU per round (default 5000)
+  --events          also print the scheduler/fork/signal event log
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      image: { type: 'string' },
+      cpus: { type: 'string', default: '4' },
+      workload: { type: 'string', default: 'default' },
+      ms: { type: 'string', default: '1000' },
+      seed: { type: 'string', default: '1' },
+      preempt: { type: 'string', default: 'none' },
+      quantum: { type: 'string', default: '5000' },
+      events: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const cmd = positionals[0] ?? 'boot';
+  if (values.help || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (cmd !== 'boot') {
+    process.stderr.write(`klp-lab: unknown command '${cmd}'\n${USAGE}`);
+    return 2;
+  }
+  if (values.workload === 'help') {
+    const img = KernelImage.load(values.image ?? DEFAULT_IMAGE);
+    process.stdout.write([...workloads(img).keys()].join('\n') + '\n');
+    return 0;
+  }
+  if (values.preempt !== 'none' && values.preempt !== 'full') throw new Error(`--preempt must be none or full, not ${values.preempt}`);
+  const k = await bootKernel({
+    image: values.image,
+    cpus: Number(values.cpus),
+    workload: values.workload,
+    seed: BigInt(values.seed!),
+    preempt: values.preempt,
+    quantum: Number(values.quantum),
+  });
+  let status = 0;
+  try {
+    const r = k.run({ ns: Number(values.ms) * 1e6 });
+    print('# kernel log', k.log.messages());
+    if (values.events)
+      print(
+        '# events',
+        k.log.events
+          .filter((e) => e.type !== 'printk')
+          .map((e) => `${(e.tsNs / 1e6).toFixed(3)}ms cpu${e.cpu} pid${e.pid} ${e.type} ${e.a} ${e.b} ${e.c}`),
+      );
+    print('# vCPUs', cpuReport(k));
+    print('# tasks', taskReport(k));
+    print('# run', [runSummary(r), `event log sha256 ${k.log.digest()}`]);
+  } catch (e) {
+    print('# kernel log', k.log.messages());
+    if (e instanceof KernelOops) print('# oops', e.report.split('\n'));
+    else if (e instanceof KernelPanic) print('# panic', [e.message]);
+    else throw e;
+    status = 1;
+  } finally {
+    k.close();
+  }
+  return status;
+}
+
+function print(title: string, lines: readonly string[]): void {
+  process.stdout.write(`${title}\n${lines.join('\n')}\n\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`klp-lab: ${e.message}\n`);
+    process.exit(1);
+  },
+);

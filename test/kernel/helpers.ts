@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Shared test helpers: boot with defaults, and event queries.
+import { bootKernel, type BootOptions } from '../../src/kernel/boot.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
+import type { LabEvent } from '../../src/kernel/events.ts';
+
+export async function withKernel<T>(opts: BootOptions, fn: (k: Kernel) => T | Promise<T>): Promise<T> {
+  const k = await bootKernel(opts);
+  try {
+    return await fn(k);
+  } finally {
+    k.close();
+  }
+}
+
+export function switchesOn(k: Kernel, cpu: number): LabEvent[] {
+  return k.log.events.filter((e) => e.type === 'sched_switch' && e.cpu === cpu);
+}
+
+/** Guest u64 array element. */
+export function u64At(k: Kernel, sym: string, index: number): bigint {
+  return k.mem.u64(k.sym(sym) + BigInt(8 * index));
+}
+export function s32At(k: Kernel, sym: string, index: number): number {
+  return k.mem.s32(k.sym(sym) + BigInt(4 * index));
+}
