@@ -319,32 +319,48 @@ export class Machine {
     }
   }
 
-  /** Runs one vCPU alone for exactly `count` instructions (single-stepping when count is 1). */
+  /**
+   * Runs one vCPU alone for exactly `count` instructions (single-stepping when count is 1),
+   * delivering nothing. A code hook counts the instructions; code translated before the hook
+   * existed would not call it, so this engine's translations are dropped before and after.
+   */
   step(cpu: number, count = 1): void {
     const c = this.cpus[cpu];
-    const before = c.ctl.insns;
-    c.ctl.stopAt = 0xffff_ffff_ffff_ffffn;
-    try {
-      c.uc.emuStart(c.rip, 0n, 0, count);
-    } catch (e) {
-      this.fault(c, e as Error);
-    }
-    c.ctl.insns = before + BigInt(count);
+    const before = c.ctl.insnCount;
+    let left = count;
+    this.withCodeHook(c, 1n, 0n, (uc) => {
+      if (left-- === 0) uc.emuStop(); // stops before this instruction runs
+    });
+    c.ctl.insns = BigInt(before + count - Math.max(left, 0));
   }
 
-  /** Runs one vCPU alone until rip == address or maxInsns (then throws), delivering nothing. */
+  /** Runs one vCPU alone until rip == address (throws after maxInsns), delivering nothing. */
   runCpuUntil(cpu: number, address: bigint, maxInsns = 1_000_000): void {
     const c = this.cpus[cpu];
-    c.ctl.stopAt = c.ctl.insns + BigInt(maxInsns);
-    c.ctl.stopReason = 0;
+    const before = c.ctl.insnCount;
+    let left = maxInsns;
+    let reached = false;
+    this.withCodeHook(c, 1n, 0n, (uc, at) => {
+      if (at === address) reached = true;
+      if (reached || left-- === 0) uc.emuStop();
+    });
+    c.ctl.insns = BigInt(before + maxInsns - Math.max(left, 0));
+    if (!reached)
+      throw new Error(`cpu ${cpu} did not reach 0x${address.toString(16)} within ${maxInsns} instructions (rip 0x${c.rip.toString(16)})`);
+  }
+
+  private withCodeHook(c: Vcpu, begin: bigint, end: bigint, hook: (uc: Vcpu['uc'], address: bigint) => void): void {
+    const h = c.uc.hookAdd(C.UC_HOOK_CODE, (uc, address) => hook(uc, address), begin, end);
+    c.uc.tbRemoveCache(this.mem.base, this.mem.end);
+    c.ctl.setStopAt(Number.MAX_SAFE_INTEGER);
     try {
-      c.uc.emuStart(c.rip, address);
+      c.uc.emuStart(c.rip, 0n);
     } catch (e) {
       this.fault(c, e as Error);
-      return;
+    } finally {
+      c.uc.hookDel(h);
+      c.uc.tbRemoveCache(this.mem.base, this.mem.end);
     }
-    if (c.rip !== address)
-      throw new Error(`cpu ${cpu} did not reach 0x${address.toString(16)} within ${maxInsns} instructions (rip 0x${c.rip.toString(16)})`);
   }
 
   close(): void {
