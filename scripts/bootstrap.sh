@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 say() { printf 'bootstrap: %s\n' "$*"; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 
+if [ "$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
+
 # 1. Debian packages
 DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils)
 missing=()
@@ -18,11 +20,7 @@ for p in "${DEBS[@]}"; do
 done
 if ((${#missing[@]})); then
 	command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them with your package manager"
-	if [ "$(id -u)" -ne 0 ]; then
-		if command -v sudo >/dev/null; then SUDO=sudo; else
-			die "missing Debian packages ${missing[*]}: run as root: apt-get install -y ${missing[*]}"
-		fi
-	else SUDO=; fi
+	[ "$SUDO" != none ] || die "missing Debian packages ${missing[*]}: run as root: apt-get install -y ${missing[*]}"
 	say "installing ${missing[*]}"
 	$SUDO apt-get update -qq || die "apt-get update failed (no access to Debian's package mirrors?)"
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null ||
@@ -45,4 +43,14 @@ say "building the native hook library"
 make -s -C src/emu/native || die "building src/emu/native failed"
 say "building the firmware"
 make -s -C firmware >/dev/null || die "building the firmware failed (see make -C firmware)"
+
+# 4. the ORC tests' ground-truth hook, and their second image: the same firmware annotated by a
+#    newer objtool (Debian's linux-kbuild-6.12, downloaded, not installed) in the 6.4+ ORC layout
+say "building the ORC ground-truth hook and the 6.4+ ORC fixture"
+make -s -C src/orc/native || die "building src/orc/native failed"
+if [ ! -f fixtures/kernel-orc64.elf ] && [ -z "$(apt-cache pkgnames linux-kbuild-6.12 2>/dev/null)" ]; then
+	[ "$SUDO" != none ] || die "apt knows no linux-kbuild-6.12: run as root: apt-get update"
+	$SUDO apt-get update -qq || die "apt-get update failed"
+fi
+make -s -C test/orc/fixtures >/dev/null || die "building fixtures/kernel-orc64.elf failed (see make -C test/orc/fixtures)"
 say "ready"

@@ -10,6 +10,7 @@
 #include <lab/boot.h>
 #include <lab/wait.h>
 #include <lab/syscall.h>
+#include <lab/hostcall.h>
 
 #define DEFINE_S(str, val) \
 	__asm__ __volatile__("\n.ascii \"->" str " %0\"" : : "i"((long)(val)))
@@ -168,4 +169,17 @@ void common(void)
 	CONST(WORKLOAD_PROBE);
 	CONST(WORKLOAD_NULL_DEREF);
 	CONST(WORKLOAD_FORK);
+
+	/* host calls */
+	SIZE(host_reply);
+	MEMBER(host_reply, kind);
+	MEMBER(host_reply, value);
+	MEMBER(host_reply, fn);
+	MEMBER(host_reply, args);
+	CONST(HOSTCALL_VECTOR);
+	CONST(HOST_EVENT_VECTOR);
+	CONST(HC_RESUME);
+	CONST(HC_HOSTD_WORK);
+	CONST(HOST_REPLY_DONE);
+	CONST(HOST_REPLY_CALL);
 }

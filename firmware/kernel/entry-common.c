@@ -8,6 +8,7 @@
 #include <lab/printk.h>
 #include <lab/syscall.h>
 #include <lab/wait.h>
+#include <lab/hostcall.h>
 
 #define HARDIRQ_OFFSET 0x10000
 #define EXIT_TO_USER_MODE_WORK \
@@ -34,6 +35,9 @@ void do_IRQ(struct pt_regs *regs)
 		break;
 	case CALL_FUNCTION_VECTOR:
 		generic_smp_call_function_interrupt();
+		break;
+	case HOST_EVENT_VECTOR:
+		host_event_interrupt();
 		break;
 	default:
 		if (vector < 32)

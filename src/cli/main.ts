@@ -9,10 +9,16 @@ import { bootKernel, workloads, DEFAULT_IMAGE } from '../kernel/boot.ts';
 import { KernelImage } from '../kernel/image.ts';
 import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
 import { cpuReport, runSummary, taskReport } from '../lab/report.ts';
+import { orcDump, parseStackTarget, stackReport } from './orc.ts';
 
 const USAGE = `usage: klp-lab [boot] [options]
+       klp-lab stack TASK|cpuN [options]
+       klp-lab orc dump FILE
 
   boot        boot the image, run the workload, show the log, the vCPUs and the tasks
+  stack       boot and run like boot, then show the reliable stack trace of a task (pid or
+              comm) or of the task current on a cpu
+  orc dump    print FILE's ORC table as \`objtool --dump=orc FILE\` does
 
 options:
   --image FILE      kernel image (default fixtures/kernel.elf)
@@ -46,7 +52,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (cmd !== 'boot') {
+  if (cmd === 'orc') {
+    if (positionals[1] !== 'dump' || !positionals[2]) throw new Error('usage: klp-lab orc dump FILE');
+    process.stdout.write(orcDump(positionals[2]));
+    return 0;
+  }
+  if (cmd !== 'boot' && cmd !== 'stack') {
     process.stderr.write(`klp-lab: unknown command '${cmd}'\n${USAGE}`);
     return 2;
   }
@@ -67,6 +78,11 @@ async function main(argv: string[]): Promise<number> {
   let status = 0;
   try {
     const r = k.run({ ns: Number(values.ms) * 1e6 });
+    if (cmd === 'stack') {
+      if (!positionals[1]) throw new Error('usage: klp-lab stack TASK|cpuN');
+      process.stdout.write(stackReport(k, parseStackTarget(positionals[1])) + '\n');
+      return 0;
+    }
     print('# kernel log', k.log.messages());
     if (values.events)
       print(

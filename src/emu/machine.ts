@@ -13,7 +13,7 @@ import * as C from './unicorn-const.ts';
 import { UnicornError } from './unicorn.ts';
 import * as N from './native/index.ts';
 import { GuestMemory } from './memory.ts';
-import { InterruptDeliveryError, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
+import { InterruptDeliveryError, R, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
 import { Prng } from './prng.ts';
 import { disassemble } from './disasm.ts';
 import { locateFault } from './fault.ts';
@@ -33,6 +33,8 @@ export interface MachineOptions {
   timerVector?: number;
   /** `int n` vectors the cpu delivers through the IDT (the rest are faults). Default: 0x80 and 3. */
   softVectors?: number[];
+  /** `int n` vector of the hypercall instruction (rax = op, rdi..rcx = args, result in rax). */
+  hostCallVector?: number;
 }
 
 /** Why the guest stopped the machine, or why the machine refused to go on. */
@@ -82,6 +84,16 @@ export function describeStop(r: StopReason): string {
 }
 
 export type PortHandler = (cpu: Vcpu, value: number) => void;
+/** Services a hypercall with every vCPU stopped; the result goes to the caller's rax. */
+export type HostCallHandler = (cpu: Vcpu, args: HostCallArgs) => bigint | number | void;
+export interface HostCallArgs {
+  op: number;
+  /** rdi, rsi, rdx, rcx */
+  a0: bigint;
+  a1: bigint;
+  a2: bigint;
+  a3: bigint;
+}
 export type RoundHook = (m: Machine) => void;
 
 export interface RunLimits {
@@ -124,6 +136,8 @@ export class Machine {
   private readonly prng: Prng;
   private readonly order: number[];
   private readonly ports = new Map<number, PortHandler>();
+  private readonly hostCalls = new Map<number, HostCallHandler>();
+  readonly hostCallVector: number;
   private nextTickNs: number;
   private engineMs = 0;
 
@@ -136,6 +150,7 @@ export class Machine {
     this.tickNs = hz ? 1e9 / hz : Infinity;
     this.nextTickNs = this.tickNs;
     this.timerVector = opts.timerVector ?? 0x20;
+    this.hostCallVector = opts.hostCallVector ?? 0x81;
     this.prng = new Prng(opts.seed ?? 0);
     this.mem = new GuestMemory(opts.ramBase, opts.ramSize);
     this.imap = N.allocInstructionMap(opts.ramSize);
@@ -158,6 +173,16 @@ export class Machine {
   private portWrite(cpu: Vcpu, port: number, value: number): void {
     const handler = this.ports.get(port);
     if (handler) handler(cpu, value);
+  }
+
+  /**
+   * Registers the host side of hypercall `op`. The guest's `int $hostCallVector` stops its vCPU
+   * at once with an exact rip (Unicorn hands `int n` to the native hook); the handler runs with
+   * every vCPU stopped and may read and write guest memory and the caller's registers.
+   */
+  onHostCall(op: number, handler: HostCallHandler): void {
+    if (this.hostCalls.has(op)) throw new Error(`host call ${op} registered twice`);
+    this.hostCalls.set(op, handler);
   }
 
   /** Stops the machine from a device: the current quantum ends at the next block boundary. */
@@ -264,38 +289,62 @@ export class Machine {
     const ctl = cpu.ctl;
     if (cpu.dead || (ctl.halted && !ctl.hasPending)) return false;
     const start = ctl.insnCount;
-    ctl.setStopAt(start + this.quantum);
-    let res = 0;
-    const t = performance.now();
-    try {
-      cpu.uc.runNative(() => {
-        res = ctl.run(cpu.uc);
-        return res === N.KLP_RUN_ERROR ? ctl.runErr : 0;
-      });
-    } catch (e) {
-      this.fault(cpu, e as Error);
-      return true;
-    } finally {
-      this.engineMs += performance.now() - t;
+    const budgetEnd = start + this.quantum;
+    ctl.setStopAt(budgetEnd);
+    for (;;) {
+      let res = 0;
+      const t = performance.now();
+      try {
+        cpu.uc.runNative(() => {
+          res = ctl.run(cpu.uc);
+          return res === N.KLP_RUN_ERROR ? ctl.runErr : 0;
+        });
+      } catch (e) {
+        this.fault(cpu, e as Error);
+        return true;
+      } finally {
+        this.engineMs += performance.now() - t;
+      }
+      if (this.stopped) return true;
+      switch (res) {
+        case N.KLP_RUN_BUDGET:
+          break;
+        case N.KLP_RUN_HALT:
+          // hlt with interrupts off never wakes up: the cpu is dead
+          if (!(cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF)) cpu.dead = true;
+          break;
+        case N.KLP_RUN_INTR:
+          if (ctl.intno === this.hostCallVector) {
+            this.hostCall(cpu);
+            if (!this.stopped && ctl.insnCount < budgetEnd) continue;
+            break;
+          }
+          this.stop({ kind: 'fault', fault: this.guestFault(cpu, `unhandled exception vector ${ctl.intno} (${exceptionName(ctl.intno)})`) });
+          break;
+        case N.KLP_RUN_DELIVERY:
+          this.fault(cpu, new InterruptDeliveryError(cpu.index, ctl.intno, N.KLP_DELIVER_ERRORS[ctl.deliverErr]));
+          break;
+        default:
+          this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'emulation stopped for no known reason') });
+      }
+      return ctl.insnCount > start;
     }
-    if (this.stopped) return true;
-    switch (res) {
-      case N.KLP_RUN_BUDGET:
-        break;
-      case N.KLP_RUN_HALT:
-        // hlt with interrupts off never wakes up: the cpu is dead
-        if (!(cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF)) cpu.dead = true;
-        break;
-      case N.KLP_RUN_INTR:
-        this.stop({ kind: 'fault', fault: this.guestFault(cpu, `unhandled exception vector ${ctl.intno} (${exceptionName(ctl.intno)})`) });
-        break;
-      case N.KLP_RUN_DELIVERY:
-        this.fault(cpu, new InterruptDeliveryError(cpu.index, ctl.intno, N.KLP_DELIVER_ERRORS[ctl.deliverErr]));
-        break;
-      default:
-        this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'emulation stopped for no known reason') });
+  }
+
+  private hostCall(cpu: Vcpu): void {
+    const r = cpu.readAll();
+    if ((r[R.cs] & 3n) !== 0n) {
+      this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'host call from user mode') });
+      return;
     }
-    return ctl.insnCount > start;
+    const args: HostCallArgs = { op: Number(r[R.rax]), a0: r[R.rdi], a1: r[R.rsi], a2: r[R.rdx], a3: r[R.rcx] };
+    const handler = this.hostCalls.get(args.op);
+    if (!handler) {
+      this.stop({ kind: 'fault', fault: this.guestFault(cpu, `unknown host call ${args.op}`) });
+      return;
+    }
+    const ret = handler(cpu, args);
+    if (ret !== undefined) cpu.uc.regWrite(C.UC_X86_REG_RAX, BigInt.asUintN(64, BigInt(ret)));
   }
 
   private guestFault(cpu: Vcpu, what: string, address?: bigint, cause?: Error): GuestFault {

@@ -26,6 +26,8 @@ export interface BootOptions {
   workload?: string;
   nrUser?: number;
   nrKthreads?: number;
+  /** Top of RAM the host manages (modules, livepatch structures), MiB. */
+  hostMiB?: number;
 }
 
 export class BootError extends Error {
@@ -70,15 +72,17 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     nsPerInsn: opts.nsPerInsn,
     hz,
     timerVector: L.constant('TIMER_VECTOR'),
+    hostCallVector: L.constant('HOSTCALL_VECTOR'),
   });
   for (const s of segments) m.mem.write(s.vaddr, s.data());
   for (const a of starts) markInstruction(m.imap, Number(a - ramBase));
 
-  const k = new Kernel(m, image);
+  const hostBytes = BigInt((opts.hostMiB ?? 8) * 1024 * 1024);
+  const k = new Kernel(m, image, m.mem.end - hostBytes);
   const bp = k.sym('boot_params');
   const put32 = (f: string, v: number) => m.mem.setU32(bp + BigInt(L.offset('boot_params', f)), v);
   const put64 = (f: string, v: bigint) => m.mem.setU64(bp + BigInt(L.offset('boot_params', f)), v);
-  put64('ram_end', m.mem.end);
+  put64('ram_end', k.hostMem.start);
   put64('seed', BigInt(opts.seed ?? 1));
   put32('nr_cpus', cpus);
   put32('hz', hz);

@@ -11,6 +11,8 @@ import type { Layout } from './layout.ts';
 import { EventLog } from './events.ts';
 import { allTasks, cpuCurr, findTaskByPid, forEachTask, type Target, type Task } from './task.ts';
 import { formatOops } from './oops.ts';
+import { HostMemory } from './hostmem.ts';
+import { HostCalls } from './hostcall.ts';
 
 export class KernelOops extends Error {
   constructor(
@@ -34,13 +36,20 @@ export class KernelPanic extends Error {
 
 export class Kernel implements Target {
   readonly log: EventLog;
+  /** Guest memory above the firmware's heap, managed by the host. */
+  readonly hostMem: HostMemory;
+  /** Host calls and the work queue khostd serves. */
+  readonly host: HostCalls;
   private readonly syms = new Map<string, bigint>();
 
   constructor(
     readonly machine: Machine,
     readonly image: KernelImage,
+    hostStart: bigint,
   ) {
+    this.hostMem = new HostMemory(machine.mem, hostStart, machine.mem.end);
     this.log = new EventLog(this);
+    this.host = new HostCalls(this);
     machine.afterRound.push(() => this.log.poll());
   }
 

@@ -23,6 +23,11 @@ describe('vCPU stepping', () => {
       m.runCpuUntil(1, probe, 100_000);
       expect(cpu.rip).toBe(probe);
       expect(() => m.runCpuUntil(1, 0xffffffff81000000n + 1n, 1000)).toThrow(/did not reach 0xffffffff81000001 within 1000 instructions/);
+      // the stepping hooks are gone: the machine runs on normally
+      const calls = () => k.mem.u64(k.sym('probe_calls') + 8n);
+      const before = calls();
+      expect(k.runFor(100).stopped).toBeUndefined();
+      expect(calls()).toBeGreaterThan(before + 100n);
     });
   });
 });

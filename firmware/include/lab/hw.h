@@ -19,6 +19,7 @@
 #define SYSCALL_VECTOR		0x80
 #define RESCHEDULE_VECTOR	0xf0
 #define CALL_FUNCTION_VECTOR	0xf1
+#define HOST_EVENT_VECTOR	0xf2	/* the host queued work for khostd */
 #define NR_VECTORS		256
 
 /* GDT layout, the same selectors Linux uses on x86-64. */
