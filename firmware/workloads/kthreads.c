@@ -120,6 +120,36 @@ static int probe_thread(void *arg)
 	return 0;
 }
 
+/*
+ * A task whose saved return address is the first byte after its function: park_after_work()
+ * ends with a call to a function that never returns, so the return address points past it.
+ * Unwinders must look such addresses up at ip - 1 (the kernel's rule); this task makes a
+ * lookup at ip visibly wrong.
+ */
+volatile int parked;
+
+static noinline void __noreturn park_forever(void)
+{
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		schedule();
+		if (signal_pending(current))
+			flush_signals(current);
+	}
+}
+
+noinline __noreturn void park_after_work(void);
+noinline __noreturn void park_after_work(void)
+{
+	WRITE_ONCE(parked, parked + 1);
+	park_forever();
+}
+
+static int parked_thread(void *arg)
+{
+	park_after_work();
+}
+
 static int null_deref(void *arg)
 {
 	msleep(20);
@@ -153,6 +183,7 @@ void start_workload_kthreads(unsigned int workload)
 		for (i = 0; i < (n ? n : 4); i++)
 			spawn(deep_sleeper, i, "kdeep/%d", -1);
 		spawn(deep_waker, 0, "kwaker", -1);
+		spawn(parked_thread, 0, "kparked", -1);
 		for (i = 0; i < (n ? n / 2 : 2); i++)
 			spawn(cpu_hog, i, "khog/%d", -1);
 		break;
