@@ -11,6 +11,8 @@
 #include <lab/wait.h>
 #include <lab/syscall.h>
 #include <lab/hostcall.h>
+#include <lab/livepatch.h>
+#include <lab/ftrace.h>
 
 #define DEFINE_S(str, val) \
 	__asm__ __volatile__("\n.ascii \"->" str " %0\"" : : "i"((long)(val)))
@@ -182,4 +184,76 @@ void common(void)
 	CONST(HC_HOSTD_WORK);
 	CONST(HOST_REPLY_DONE);
 	CONST(HOST_REPLY_CALL);
+
+	/*
+	 * ftrace (kernel/ftrace.c, arch/ftrace_64.S): the pt_regs slots the trampoline fills, and
+	 * the ops the host allocates, fills and links into ftrace_ops_list.
+	 */
+	DEFINE(PTREGS_r15, offsetof(struct pt_regs, r15));
+	DEFINE(PTREGS_r14, offsetof(struct pt_regs, r14));
+	DEFINE(PTREGS_r13, offsetof(struct pt_regs, r13));
+	DEFINE(PTREGS_r12, offsetof(struct pt_regs, r12));
+	DEFINE(PTREGS_bp, offsetof(struct pt_regs, bp));
+	DEFINE(PTREGS_bx, offsetof(struct pt_regs, bx));
+	DEFINE(PTREGS_r11, offsetof(struct pt_regs, r11));
+	DEFINE(PTREGS_r10, offsetof(struct pt_regs, r10));
+	DEFINE(PTREGS_r9, offsetof(struct pt_regs, r9));
+	DEFINE(PTREGS_r8, offsetof(struct pt_regs, r8));
+	DEFINE(PTREGS_ax, offsetof(struct pt_regs, ax));
+	DEFINE(PTREGS_cx, offsetof(struct pt_regs, cx));
+	DEFINE(PTREGS_dx, offsetof(struct pt_regs, dx));
+	DEFINE(PTREGS_si, offsetof(struct pt_regs, si));
+	DEFINE(PTREGS_di, offsetof(struct pt_regs, di));
+	DEFINE(PTREGS_orig_ax, offsetof(struct pt_regs, orig_ax));
+	DEFINE(PTREGS_ip, offsetof(struct pt_regs, ip));
+	DEFINE(PTREGS_flags, offsetof(struct pt_regs, flags));
+	DEFINE(PTREGS_sp, offsetof(struct pt_regs, sp));
+	DEFINE(PTREGS_ss, offsetof(struct pt_regs, ss));
+	DEFINE(MCOUNT_INSN_SIZE, MCOUNT_INSN_SIZE);
+	SIZE(ftrace_ops);
+	MEMBER(ftrace_ops, func);
+	MEMBER(ftrace_ops, next);
+	MEMBER(ftrace_ops, flags);
+	MEMBER(ftrace_ops, ip);
+	MEMBER(ftrace_ops, private);
+	CONST(FTRACE_OPS_FL_ENABLED);
+	CONST(FTRACE_OPS_FL_IPMODIFY);
+	CONST(MCOUNT_INSN_SIZE);
+
+	/* livepatch (include/lab/livepatch.h): the structures the host reads and fills */
+	SIZE(klp_func);
+	MEMBER(klp_func, old_name);
+	MEMBER(klp_func, new_func);
+	MEMBER(klp_func, old_sympos);
+	MEMBER(klp_func, old_func);
+	MEMBER(klp_func, old_size);
+	MEMBER(klp_func, new_size);
+	MEMBER(klp_func, stack_node);
+	MEMBER(klp_func, nop);
+	MEMBER(klp_func, patched);
+	MEMBER(klp_func, transition);
+	SIZE(klp_object);
+	MEMBER(klp_object, name);
+	MEMBER(klp_object, funcs);
+	MEMBER(klp_object, callbacks);
+	MEMBER(klp_object, patched);
+	MEMBER(klp_callbacks, pre_patch);
+	MEMBER(klp_callbacks, post_patch);
+	MEMBER(klp_callbacks, pre_unpatch);
+	MEMBER(klp_callbacks, post_unpatch);
+	MEMBER(klp_callbacks, post_unpatch_enabled);
+	SIZE(klp_state);
+	MEMBER(klp_state, id);
+	MEMBER(klp_state, version);
+	MEMBER(klp_state, data);
+	SIZE(klp_patch);
+	MEMBER(klp_patch, objs);
+	MEMBER(klp_patch, states);
+	MEMBER(klp_patch, replace);
+	SIZE(klp_ops);
+	MEMBER(klp_ops, func_stack);
+	MEMBER(klp_ops, fops);
+	CONST(HC_KLP_ENABLE);
+	CONST(HC_KLP_TRY_SWITCH);
+	MEMBER(pcpu, rcu_qs);
 }

@@ -9,10 +9,12 @@
 #include <lab/syscall.h>
 #include <lab/wait.h>
 #include <lab/hostcall.h>
+#include <lab/livepatch.h>
 
 #define HARDIRQ_OFFSET 0x10000
 #define EXIT_TO_USER_MODE_WORK \
-	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME)
+	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME | \
+	 _TIF_PATCH_PENDING)
 
 void tick_handle_periodic(struct pt_regs *regs);
 void generic_smp_call_function_interrupt(void);
@@ -73,6 +75,9 @@ void exit_to_user_mode(struct pt_regs *regs)
 		local_irq_enable();
 		if (ti_work & _TIF_NEED_RESCHED)
 			schedule();
+		/* no kernel frames left on this task's stack: it can switch to the target state */
+		if (ti_work & _TIF_PATCH_PENDING)
+			klp_update_patch_state(current);
 		if (ti_work & _TIF_NOTIFY_RESUME)
 			clear_tsk_thread_flag(current, TIF_NOTIFY_RESUME);
 		if (ti_work & (_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL))

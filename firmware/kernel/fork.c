@@ -9,6 +9,7 @@
 #include <lab/printk.h>
 #include <lab/lib.h>
 #include <lab/mm.h>
+#include <lab/livepatch.h>
 
 DEFINE_SPINLOCK(tasklist_lock);
 static int last_pid;
@@ -80,6 +81,7 @@ struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), v
 	p->pid = ++last_pid;
 	list_add_tail(&p->tasks, &init_task.tasks);
 	nr_threads++;
+	klp_copy_process(p);
 	spin_unlock_irqrestore(&tasklist_lock, flags);
 
 	lab_event(EV_FORK, current->pid, p->pid, clone_flags);
@@ -192,6 +194,15 @@ void release_task(struct task_struct *p)
 	}
 	spin_unlock_irqrestore(&tasklist_lock, flags);
 	free_task(p);
+}
+
+/* The host walks the task list only while nobody holds tasklist_lock: it waits with this. */
+void lab_tasklist_barrier(void);
+void lab_tasklist_barrier(void)
+{
+	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
+
+	spin_unlock_irqrestore(&tasklist_lock, flags);
 }
 
 struct task_struct *find_task_by_pid(int pid)

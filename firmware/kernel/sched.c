@@ -9,6 +9,7 @@
 #include <lab/printk.h>
 #include <lab/lib.h>
 #include <lab/wait.h>
+#include <lab/livepatch.h>
 
 struct pcpu per_cpu[NR_CPUS] __aligned(64);
 struct task_struct idle_tasks[NR_CPUS];
@@ -268,6 +269,7 @@ static void __schedule(bool preempt)
 	cpu = smp_processor_id();
 	rq = cpu_rq(cpu);
 	prev = rq->curr;
+	rcu_note_context_switch(cpu);
 	raw_spin_lock(&rq->lock);
 	clear_tsk_thread_flag(prev, TIF_NEED_RESCHED);
 
@@ -323,6 +325,8 @@ void preempt_schedule_irq(void)
 
 int _cond_resched(void)
 {
+	klp_sched_try_switch();
+	rcu_all_qs();
 	if (need_resched() && current->preempt_count == 0 && !irqs_disabled()) {
 		__schedule(true);
 		return 1;
@@ -406,6 +410,7 @@ void cpu_startup_entry(void)
 {
 	for (;;) {
 		while (!need_resched()) {
+			rcu_all_qs();
 			sched_idle_balance();
 			local_irq_disable();
 			if (need_resched()) {
@@ -416,5 +421,8 @@ void cpu_startup_entry(void)
 			__asm__ __volatile__("sti; hlt" ::: "memory");
 		}
 		schedule_idle();
+		/* the idle task never returns to user mode: it switches here */
+		if (unlikely(klp_patch_pending(current)))
+			klp_update_patch_state(current);
 	}
 }

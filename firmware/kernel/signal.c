@@ -27,6 +27,19 @@ void signal_wake_up(struct task_struct *t)
 		smp_send_reschedule(cpu);
 }
 
+/*
+ * Makes a task go through the signal path on its way back to user mode without any signal
+ * (livepatch's fake signal): wake it if it sleeps interruptibly, else kick its cpu.
+ */
+void set_notify_signal(struct task_struct *t);
+void set_notify_signal(struct task_struct *t)
+{
+	if (!test_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL)) {
+		set_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL);
+		signal_wake_up(t);
+	}
+}
+
 int send_signal(struct task_struct *p, int sig)
 {
 	unsigned long flags;

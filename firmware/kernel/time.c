@@ -73,10 +73,12 @@ void tick_handle_periodic(struct pt_regs *regs)
 	this_cpu()->timer_ticks++;
 	if (smp_processor_id() == 0)
 		jiffies++;
-	if (user_mode(regs))
+	if (user_mode(regs)) {
 		curr->utime_ticks++;
-	else
+		rcu_all_qs();	/* a cpu in user mode holds no kernel read-side section */
+	} else {
 		curr->stime_ticks++;
+	}
 	run_local_timers();
 	scheduler_tick();
 }

@@ -13,6 +13,13 @@ noinline int lab_probe(void)
 	return 1;
 }
 
+/* What ftrace's tests redirect lab_probe() to: the same signature, another answer. */
+noinline int lab_probe_alt(void);
+noinline int lab_probe_alt(void)
+{
+	return 2;
+}
+
 noinline void lab_fault_null(void);
 noinline void lab_fault_null(void)
 {

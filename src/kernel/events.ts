@@ -27,6 +27,11 @@ export class EventLog {
   private runs: Uint8Array[] = [];
   private rawCount = 0;
   private decodedRun = 0;
+  /** Host printk lines, each placed after the first `after` guest records. */
+  private readonly hostLines: Array<{ after: number; ev: LabEvent }> = [];
+  private merged: LabEvent[] = [];
+  private mergedGuest = 0;
+  private mergedHost = 0;
   private decoded: LabEvent[] = [];
   /** Records overwritten in the ring before the host read them. */
   private lostRecords = 0;
@@ -117,6 +122,18 @@ export class EventLog {
     this.rawCount += (end - start) / this.stride;
   }
 
+  /**
+   * A kernel log line from the host's part of the kernel (the livepatch core): it joins the log
+   * after everything the guest logged so far, with the current emulated time, and counts in the
+   * digest like any other record.
+   */
+  hostPrintk(level: number, text: string, tsNs: number, cpu = 0): void {
+    this.drain();
+    const line = `host ${level} ${tsNs} ${text}\n`;
+    this.hash.update(line);
+    this.hostLines.push({ after: this.rawCount, ev: { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text } });
+  }
+
   /** Every event kept so far, in order. */
   get events(): readonly LabEvent[] {
     this.drain();
@@ -125,7 +142,17 @@ export class EventLog {
       const view = new DataView(run.buffer, run.byteOffset, run.length);
       for (let rec = 0; rec < run.length; rec += this.stride) this.decoded.push(this.decode(view, rec, run));
     }
-    return this.decoded;
+    // guest records and host lines, in the order they were logged
+    for (;;) {
+      const h = this.hostLines[this.mergedHost];
+      if (h && h.after <= this.mergedGuest) {
+        this.merged.push(h.ev);
+        this.mergedHost++;
+      } else if (this.mergedGuest < this.decoded.length) {
+        this.merged.push(this.decoded[this.mergedGuest++]);
+      } else break;
+    }
+    return this.merged;
   }
 
   private decode(view: DataView, rec: number, bytes: Uint8Array): LabEvent {

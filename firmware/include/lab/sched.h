@@ -118,6 +118,7 @@ struct pcpu {
 	smp_call_func_t call_func;	/* pending CALL_FUNCTION_VECTOR work */
 	void *call_info;
 	volatile int call_done;
+	volatile unsigned long rcu_qs;	/* quiescent states passed (see kernel/rcu.c) */
 	struct rq rq;
 	struct tss_struct tss __aligned(16);
 } __aligned(64);
@@ -223,6 +224,16 @@ void finish_task_switch(struct task_struct *prev);
 __noreturn void cpu_startup_entry(void);
 void smp_send_reschedule(int cpu);
 void smp_call_function_single(int cpu, smp_call_func_t func, void *info);
+
+/* kernel/rcu.c: RCU-sched style grace periods */
+static inline void rcu_all_qs(void)
+{
+	struct pcpu *pc = this_cpu();
+
+	WRITE_ONCE(pc->rcu_qs, pc->rcu_qs + 1);
+}
+#define rcu_note_context_switch(cpu) rcu_all_qs()
+void synchronize_rcu(void);
 
 struct task_struct *__switch_to_asm(struct task_struct *prev, struct task_struct *next);
 struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *next);

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The parts of livepatch that run inside the guest, because the kernel runs them there: the
+ * ftrace handler at every patched function's entry, and the places a task switches its own
+ * patch state (return to user mode, the idle loop, cond_resched(), fork). Everything else --
+ * enabling, the transition, the stack checks -- is the host's (src/livepatch/).
+ */
+#include <lab/livepatch.h>
+#include <lab/printk.h>
+
+volatile int klp_target_state = KLP_UNDEFINED;
+volatile int klp_cond_resched_enabled;
+
+/*
+ * The handler must not sleep or be traced, and it keeps preemption off while it looks at the
+ * func_stack: the host's grace periods (synchronize_rcu) rely on that.
+ */
+notrace void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *fops,
+				struct pt_regs *regs)
+{
+	struct klp_ops *ops = fops->private;
+	struct task_struct *curr = current;
+	struct klp_func *func;
+	int state;
+
+	curr->preempt_count++;
+	barrier();
+	if (unlikely(list_empty(&ops->func_stack))) {
+		printk(KERN_WARNING "WARNING: klp_ftrace_handler: empty func_stack at %lx\n", ip);
+		goto out;
+	}
+	func = list_first_entry(&ops->func_stack, struct klp_func, stack_node);
+	/* the host sets func->transition before it publishes a new func */
+	smp_rmb();
+	if (unlikely(READ_ONCE(func->transition))) {
+		/* and sets every task's patch_state before it sets func->transition */
+		smp_rmb();
+		state = READ_ONCE(curr->patch_state);
+		if (unlikely(state == KLP_UNDEFINED))
+			printk(KERN_WARNING "WARNING: klp_ftrace_handler: %s:%d has no patch state\n",
+			       curr->comm, curr->pid);
+		if (state == KLP_UNPATCHED) {
+			/* this task still runs what was there before this func: the next older one */
+			func = list_entry(func->stack_node.next, struct klp_func, stack_node);
+			if (&func->stack_node == &ops->func_stack)
+				goto out;	/* no older func: the original function */
+		}
+	}
+	/* a nop stands for the original function (atomic replace) */
+	if (func->nop)
+		goto out;
+	regs->ip = (unsigned long)func->new_func;
+out:
+	barrier();
+	curr->preempt_count--;
+}
+
+/* A task switches itself (or is switched while pinned): take the target state if pending. */
+notrace void klp_update_patch_state(struct task_struct *task)
+{
+	current->preempt_count++;
+	/* test-and-clear is a full barrier: pairs with the host setting the flag after the target */
+	if (test_and_clear_tsk_thread_flag(task, TIF_PATCH_PENDING))
+		WRITE_ONCE(task->patch_state, READ_ONCE(klp_target_state));
+	current->preempt_count--;
+}
+
+/*
+ * copy_process(), under tasklist_lock: the child gets the parent's state and pending flag as
+ * they are now, not as they were when the task struct was copied (the parent may have
+ * switched in between); the host changes them only with tasklist_lock free.
+ */
+void klp_copy_process(struct task_struct *child)
+{
+	if (klp_patch_pending(current))
+		set_tsk_thread_flag(child, TIF_PATCH_PENDING);
+	else
+		clear_tsk_thread_flag(child, TIF_PATCH_PENDING);
+	child->patch_state = current->patch_state;
+}
+
+/* cond_resched(): the host checks current's own stack and switches it if it can. */
+void __klp_sched_try_switch(void)
+{
+	preempt_disable();
+	host_call(HC_KLP_TRY_SWITCH, 0, 0, 0);
+	preempt_enable_no_resched();
+}
+
+/* A livepatch module's init: the core is the host's. */
+int klp_enable_patch(struct klp_patch *patch)
+{
+	return host_call(HC_KLP_ENABLE, (long)patch, 0, 0);
+}

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Things a task can read, like files under /proc: functions that fill a buffer, which the host
+ * calls from a task (khostd) the way `cat` would read the file. Livepatch tests patch them.
+ */
+#include <lab/sched.h>
+#include <lab/printk.h>
+#include <lab/boot.h>
+
+static const char *const workload_names[NR_WORKLOADS] = {
+	"idle", "default", "cpu-bound", "syscall", "probe", "null-deref", "fork",
+};
+
+/* /proc/cmdline */
+noinline int lab_cmdline_show(char *buf, long size);
+noinline int lab_cmdline_show(char *buf, long size)
+{
+	unsigned int w = boot_params.workload;
+
+	return snprintf(buf, size, "klp-lab workload=%s nr_cpus=%u\n",
+			w < NR_WORKLOADS ? workload_names[w] : "?", nr_cpu_ids);
+}
+
+/* /proc/meminfo, the part the tests use */
+noinline int lab_meminfo_show(char *buf, long size);
+noinline int lab_meminfo_show(char *buf, long size)
+{
+	extern unsigned int nr_threads;
+
+	return snprintf(buf, size, "Threads: %u\n", nr_threads);
+}

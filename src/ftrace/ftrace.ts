@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace's registration API, host side: the kernel's register_ftrace_function(),
+ * unregister_ftrace_function() and ftrace_set_filter_ip() for ops that each trace one fentry
+ * site. A registered ops lives in guest memory the host manages (struct ftrace_ops, its layout
+ * from asm-offsets), linked at the head of the guest's ftrace_ops_list; the site is switched
+ * from NOP to "call ftrace_regs_caller" when the first ops for it arrives and back when the last
+ * one leaves. The guest's ftrace_ops_list_func (kernel/ftrace.c) runs the handlers.
+ *
+ * Everything here runs while every vCPU is stopped, so linking, unlinking and the code writes
+ * are atomic for the guest. What is not atomic is a vCPU stopped in the middle of a list walk,
+ * still holding an ops it read before the host unlinked it: an unlinked ops is freed only after
+ * a grace period, once every walk that was in progress when it was unlinked has finished (the
+ * guest counts walks per cpu, see include/lab/ftrace.h). ftraceAfterGracePeriod() offers the same
+ * wait to callers with their own guest data behind op->private (livepatch's klp_ops).
+ *
+ * Checks come first and changes after: an operation that fails leaves guest memory as it was.
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+import { symbolize } from '../kernel/kallsyms.ts';
+import { FtraceError } from './errors.ts';
+import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop } from './poke.ts';
+import { describeSite, ftraceSites, VMLINUX, type FtraceSite } from './sites.ts';
+
+export interface FtraceOpsOptions {
+  /** The guest handler, a notrace function: its symbol or its address. */
+  func: bigint | string;
+  /** The handler may change regs->ip: at most one such ops per site (FTRACE_OPS_FL_IPMODIFY). */
+  ipmodify?: boolean;
+  /** Stored in the guest ops' private field for the handler (livepatch: its struct klp_ops). */
+  privateData?: bigint;
+  /**
+   * Where the guest struct ftrace_ops lives, if the caller provides it (e.g. embedded in its
+   * own guest structure; the caller frees it, after ftraceAfterGracePeriod). By default ftrace
+   * allocates it in host-managed guest memory and frees it itself.
+   */
+  at?: bigint;
+}
+
+/** A host-side ftrace_ops: what to call, for which site, and where it lives while registered. */
+export class FtraceOps {
+  readonly func: bigint | string;
+  readonly ipmodify: boolean;
+  readonly privateData: bigint;
+  readonly at?: bigint;
+  /** The filter: the one site this ops traces (set with ftraceSetFilterIp). */
+  ip?: bigint;
+  /** Address of the guest struct ftrace_ops while registered. */
+  guest?: bigint;
+
+  constructor(opts: FtraceOpsOptions) {
+    this.func = opts.func;
+    this.ipmodify = opts.ipmodify ?? false;
+    this.privateData = opts.privateData ?? 0n;
+    this.at = opts.at;
+  }
+
+  get registered(): boolean {
+    return this.guest !== undefined;
+  }
+}
+
+/** Per-kernel ftrace state. */
+class Ftrace {
+  readonly trampoline: bigint;
+  readonly listHead: bigint;
+  /** Registered ops, newest first, as on the guest list. */
+  readonly ops: FtraceOps[] = [];
+  /** Registered ops per enabled site. */
+  readonly users = new Map<bigint, number>();
+  readonly grace: GracePeriods;
+  private readonly off: { func: number; next: number; flags: number; ip: number; private: number; size: number };
+  private readonly flEnabled: bigint;
+  private readonly flIpmodify: bigint;
+
+  constructor(readonly kernel: Kernel) {
+    const L = kernel.layout;
+    this.trampoline = kernel.sym('ftrace_regs_caller');
+    this.listHead = kernel.sym('ftrace_ops_list');
+    this.off = {
+      func: L.offset('ftrace_ops', 'func'),
+      next: L.offset('ftrace_ops', 'next'),
+      flags: L.offset('ftrace_ops', 'flags'),
+      ip: L.offset('ftrace_ops', 'ip'),
+      private: L.offset('ftrace_ops', 'private'),
+      size: L.sizeof('ftrace_ops'),
+    };
+    this.flEnabled = BigInt(L.constant('FTRACE_OPS_FL_ENABLED'));
+    this.flIpmodify = BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY'));
+    this.grace = new GracePeriods(kernel);
+  }
+
+  handlerAddress(ops: FtraceOps): bigint {
+    let addr: bigint;
+    if (typeof ops.func === 'string') {
+      try {
+        addr = this.kernel.sym(ops.func);
+      } catch (e) {
+        throw new FtraceError('EINVAL', `handler '${ops.func}': ${(e as Error).message}`);
+      }
+    } else addr = ops.func;
+    if (!this.kernel.mem.contains(addr)) throw new FtraceError('EINVAL', `handler 0x${addr.toString(16)} is not in guest memory`);
+    const own = ftraceSites(this.kernel).ofFunction(addr);
+    if (own)
+      throw new FtraceError('EINVAL', `handler ${own.func} has an fentry site: ftrace handlers must be notrace (no_instrument_function)`);
+    return addr;
+  }
+
+  register(ops: FtraceOps): void {
+    if (ops.registered) throw new FtraceError('EBUSY', `ops for ${this.describe(ops.ip)} is already registered`);
+    if (ops.ip === undefined) throw new FtraceError('EINVAL', 'ops has no filter ip: tracing every function is not supported');
+    const cpus = this.kernel.machine.cpus.filter((c) => c.ring0 === null).map((c) => c.index);
+    if (cpus.length) throw new FtraceError('EBUSY', `cpu ${cpus.join(', ')} not booted yet: handlers read per-cpu data`);
+    const ip = ops.ip;
+    const site = this.site(ip);
+    const handler = this.handlerAddress(ops);
+    if (ops.ipmodify && this.ops.some((o) => o.ipmodify && o.ip === ip))
+      throw new FtraceError('EBUSY', `${describeSite(site)} already has an ops that modifies the ip`);
+    if (ops.at !== undefined && (!this.kernel.mem.contains(ops.at, this.off.size) || ops.at % 8n !== 0n))
+      throw new FtraceError('EINVAL', `ops at 0x${ops.at.toString(16)}: not ${this.off.size} aligned bytes of guest memory`);
+    if (ops.at !== undefined && this.ops.some((o) => o.guest === ops.at))
+      throw new FtraceError('EBUSY', `ops at 0x${ops.at.toString(16)} is already on ftrace_ops_list`);
+    const first = !this.users.get(ip);
+    if (first) ftraceCheckNop(this.kernel, ip);
+
+    const m = this.kernel.mem;
+    const g = ops.at ?? this.kernel.hostMem.alloc(this.off.size, 16, `ftrace_ops for ${site.func}`);
+    if (ops.at !== undefined) m.bytes(g, this.off.size).fill(0);
+    m.setU64(g + BigInt(this.off.func), handler);
+    m.setU64(g + BigInt(this.off.flags), this.flEnabled | (ops.ipmodify ? this.flIpmodify : 0n));
+    m.setU64(g + BigInt(this.off.ip), ip);
+    m.setU64(g + BigInt(this.off.private), ops.privateData);
+    m.setU64(g + BigInt(this.off.next), m.u64(this.listHead));
+    m.setU64(this.listHead, g);
+    ops.guest = g;
+    this.ops.unshift(ops);
+    this.users.set(ip, (this.users.get(ip) ?? 0) + 1);
+    if (first) ftraceMakeCall(this.kernel, ip, this.trampoline);
+  }
+
+  unregister(ops: FtraceOps): void {
+    const g = ops.guest;
+    if (g === undefined || !this.ops.includes(ops)) throw new FtraceError('EINVAL', `ops for ${this.describe(ops.ip)} is not registered`);
+    const ip = ops.ip!;
+    const last = this.users.get(ip) === 1;
+    if (last) ftraceCheckCall(this.kernel, ip, this.trampoline);
+    const m = this.kernel.mem;
+    // find the link that points at g: the list head or the next field of its predecessor
+    let link = this.listHead;
+    for (let n = 0; m.u64(link) !== g; n++) {
+      if (m.u64(link) === 0n || n > this.ops.length)
+        throw new FtraceError('EFAULT', `ftrace_ops_list does not hold the ops at 0x${g.toString(16)}: guest list corrupted`);
+      link = m.u64(link) + BigInt(this.off.next);
+    }
+
+    m.setU64(link, m.u64(g + BigInt(this.off.next)));
+    this.ops.splice(this.ops.indexOf(ops), 1);
+    if (last) {
+      this.users.delete(ip);
+      ftraceMakeNop(this.kernel, ip, this.trampoline);
+    } else this.users.set(ip, this.users.get(ip)! - 1);
+    ops.guest = undefined;
+    // a vCPU stopped inside a list walk may still hold g: free it once those walks are over
+    // (an ops at a caller's address is the caller's to free, after the same wait)
+    if (ops.at === undefined) this.grace.defer(() => this.kernel.hostMem.release(g));
+    else m.setU64(g + BigInt(this.off.flags), m.u64(g + BigInt(this.off.flags)) & ~this.flEnabled);
+  }
+
+  setFilterIp(ops: FtraceOps, ip: bigint, remove: boolean, reset: boolean): void {
+    if (ops.registered) throw new FtraceError('EBUSY', `ops for ${this.describe(ops.ip)} is registered: unregister it before changing its filter`);
+    const loc = ftraceSites(this.kernel).location(ip);
+    if (loc === undefined) throw new FtraceError('EINVAL', `${symbolize(this.kernel.image, ip)} (0x${ip.toString(16)}) is not an ftrace location`);
+    if (remove) {
+      if (ops.ip !== loc) throw new FtraceError('ENOENT', `ops does not filter on ${this.describe(loc)}`);
+      ops.ip = undefined;
+      return;
+    }
+    if (ops.ip !== undefined && ops.ip !== loc && !reset)
+      throw new FtraceError('EINVAL', `ops already filters on ${this.describe(ops.ip)}: an ops here traces one site (reset to replace it)`);
+    ops.ip = loc;
+  }
+
+  site(ip: bigint): FtraceSite {
+    const site = ftraceSites(this.kernel).at(ip);
+    if (!site) throw new FtraceError('EINVAL', `${this.describe(ip)} is not an ftrace site`);
+    return site;
+  }
+
+  describe(ip: bigint | undefined): string {
+    if (ip === undefined) return '(no filter)';
+    const site = ftraceSites(this.kernel).at(ip);
+    return site ? describeSite(site) : `${symbolize(this.kernel.image, ip)} (0x${ip.toString(16)})`;
+  }
+}
+
+/**
+ * Grace periods over the guest's per-cpu list walks. A period starts by setting every cpu's
+ * low-water mark to its current walk depth; the guest lowers the mark as walks end; the period
+ * is over when every mark is 0, i.e. every walk in progress at its start has ended. Callbacks
+ * queued while a period runs wait for the next one: walks started after its start are not
+ * covered by it. Checked after every round of the machine and whenever a callback is queued.
+ */
+class GracePeriods {
+  private current: (() => void)[] | null = null;
+  private next: (() => void)[] = [];
+  private readonly depth: bigint;
+  private readonly lowmark: bigint;
+
+  constructor(private readonly kernel: Kernel) {
+    this.depth = kernel.sym('ftrace_cpu_depth');
+    this.lowmark = kernel.sym('ftrace_cpu_lowmark');
+    kernel.machine.afterRound.push(() => {
+      if (this.current || this.next.length) this.poll();
+    });
+  }
+
+  get pending(): number {
+    return (this.current?.length ?? 0) + this.next.length;
+  }
+
+  defer(fn: () => void): void {
+    this.next.push(fn);
+    this.poll();
+  }
+
+  poll(): void {
+    for (;;) {
+      if (this.current) {
+        if (!this.quiet()) return;
+        const done = this.current;
+        this.current = null;
+        for (const fn of done) fn();
+      }
+      if (!this.next.length) return;
+      this.current = this.next;
+      this.next = [];
+      this.start();
+    }
+  }
+
+  private start(): void {
+    const m = this.kernel.mem;
+    for (let cpu = 0; cpu < this.kernel.nrCpus; cpu++) m.setU64(this.lowmark + BigInt(8 * cpu), m.u64(this.depth + BigInt(8 * cpu)));
+  }
+
+  private quiet(): boolean {
+    const m = this.kernel.mem;
+    for (let cpu = 0; cpu < this.kernel.nrCpus; cpu++) if (m.u64(this.lowmark + BigInt(8 * cpu)) !== 0n) return false;
+    return true;
+  }
+}
+
+const states = new WeakMap<Kernel, Ftrace>();
+
+function ftrace(kernel: Kernel): Ftrace {
+  let s = states.get(kernel);
+  if (!s) {
+    s = new Ftrace(kernel);
+    states.set(kernel, s);
+  }
+  return s;
+}
+
+/**
+ * Sets (or with remove, clears) the one site an ops traces: ip is a site, or the address of a
+ * function with one (ftrace_location). Not a location: -EINVAL; removing an ip the ops does not
+ * filter on: -ENOENT; a registered ops: -EBUSY.
+ */
+export function ftraceSetFilterIp(kernel: Kernel, ops: FtraceOps, ip: bigint, remove = false, reset = false): void {
+  ftrace(kernel).setFilterIp(ops, ip, remove, reset);
+}
+
+/**
+ * Registers ops: allocates and fills its guest struct, links it at the head of
+ * ftrace_ops_list, and turns its site into a call to ftrace_regs_caller if it is the site's
+ * first ops. Already registered, or a second ip-modifying ops on a site: -EBUSY; no filter, or a
+ * handler that is not notrace: -EINVAL; a site not holding the NOP: FtracePokeError.
+ */
+export function registerFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
+  ftrace(kernel).register(ops);
+}
+
+/**
+ * Unregisters ops: unlinks it and, if it was its site's last ops, puts the NOP back. Its guest
+ * struct is freed after a grace period (one the caller provided with `at` is left to it, with
+ * FTRACE_OPS_FL_ENABLED cleared). Not registered: -EINVAL; the site not holding the call:
+ * FtracePokeError.
+ */
+export function unregisterFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
+  ftrace(kernel).unregister(ops);
+}
+
+/**
+ * Runs fn once every list walk in progress now has finished: from then on no handler can
+ * still be running for an ops unregistered before this call. Runs fn at once when no walk is
+ * in progress; otherwise after a later round of the machine.
+ */
+export function ftraceAfterGracePeriod(kernel: Kernel, fn: () => void): void {
+  ftrace(kernel).grace.defer(fn);
+}
+
+/** Callbacks (including ops to free) still waiting for a grace period. */
+export function ftracePendingCallbacks(kernel: Kernel): number {
+  return ftrace(kernel).grace.pending;
+}
+
+/** The registered ops, newest first. */
+export function registeredFtraceOps(kernel: Kernel): readonly FtraceOps[] {
+  return ftrace(kernel).ops;
+}
+
+/** Whether the site at ip currently calls the trampoline (has registered ops). */
+export function ftraceSiteEnabled(kernel: Kernel, ip: bigint): boolean {
+  return (ftrace(kernel).users.get(ip) ?? 0) > 0;
+}
+
+/** The trampoline enabled sites call. */
+export function ftraceTrampoline(kernel: Kernel): bigint {
+  return ftrace(kernel).trampoline;
+}
+
+/**
+ * A module's sites become known (the kernel's ftrace_module_init): the loader calls this once
+ * the module's code is in place, with moduleFtraceSites() or mcountTableSites() of it.
+ */
+export function ftraceModuleInit(kernel: Kernel, owner: string, sites: readonly FtraceSite[]): void {
+  ftraceSites(kernel).add(owner, sites);
+}
+
+/**
+ * A module's sites are forgotten (ftrace_release_mod), before its memory is freed. Refused
+ * with -EBUSY while a registered ops traces one of them.
+ */
+export function ftraceReleaseMod(kernel: Kernel, owner: string): void {
+  if (owner === VMLINUX) throw new FtraceError('EINVAL', 'the image\'s sites cannot be released');
+  const s = ftrace(kernel);
+  const sites = new Set(ftraceSites(kernel).ownerSites(owner).map((x) => x.ip));
+  const busy = s.ops.find((o) => o.ip !== undefined && sites.has(o.ip));
+  if (busy) throw new FtraceError('EBUSY', `module '${owner}': ${s.describe(busy.ip)} is still traced`);
+  ftraceSites(kernel).remove(owner);
+}

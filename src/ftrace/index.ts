@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace for livepatch, host side: the fentry sites (sites.ts), the checked code writes that
+ * turn them on and off (poke.ts), and ops registration with its grace periods (ftrace.ts). The
+ * guest half is firmware/kernel/ftrace.c and firmware/arch/ftrace_64.S.
+ */
+export { FtraceError, FtracePokeError, type FtraceErrno } from './errors.ts';
+export {
+  describeSite,
+  FtraceSites,
+  ftraceLocation,
+  ftraceSites,
+  imageFtraceSites,
+  mcountRelocationSites,
+  mcountTableSites,
+  moduleFtraceSites,
+  MCOUNT_INSN_SIZE,
+  VMLINUX,
+  type FtraceSite,
+  type FunctionSymbol,
+} from './sites.ts';
+export { callInsn, FENTRY_NOP, ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, siteAt } from './poke.ts';
+export {
+  FtraceOps,
+  ftraceAfterGracePeriod,
+  ftraceModuleInit,
+  ftracePendingCallbacks,
+  ftraceReleaseMod,
+  ftraceSetFilterIp,
+  ftraceSiteEnabled,
+  ftraceTrampoline,
+  registeredFtraceOps,
+  registerFtraceFunction,
+  unregisterFtraceFunction,
+  type FtraceOpsOptions,
+} from './ftrace.ts';

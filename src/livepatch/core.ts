@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The livepatch core (kernel/livepatch/core.c): the list of patches, enabling and disabling,
+ * the sysfs attributes, callbacks, atomic replace, and the host calls the guest makes
+ * (klp_enable_patch() from a patch module's init, the cond_resched() switch). One operation at
+ * a time, as under klp_mutex: host work runs serially in khostd, and the host calls a guest
+ * makes while an operation waits for guest code re-enter only where the kernel allows it.
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Vcpu } from '../emu/cpu.ts';
+import { callGuest, type HostTask } from '../kernel/hostcall.ts';
+import { cpuCurr, type Task } from '../kernel/task.ts';
+import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
+import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, readPatch } from './structs.ts';
+import { KlpPatcher, EBUSY, EINVAL } from './patch.ts';
+import { prErr, prNotice, prWarn, warnOn } from './log.ts';
+import * as T from './transition.ts';
+import { isPatchCompatible } from './state.ts';
+
+export const ENODEV = 19;
+
+export class LivepatchError extends Error {
+  constructor(
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LivepatchError';
+  }
+}
+
+/** Where the livepatch core finds modules: names and loaded state (the module loader's job). */
+export interface ModuleInfo {
+  /** Name of the module whose memory holds address (the patch module of a klp_patch). */
+  nameAt(address: bigint): string | undefined;
+  isLoaded(name: string): boolean;
+  /** Symbols of a loaded module, kallsyms style. */
+  findSymbol(module: string, name: string, sympos: number): bigint;
+  /** Size of the function or object at address, image or module. */
+  sizeAt(address: bigint): number | undefined;
+  /** try_module_get / module_put / forbidding removal of a forced patch's module. */
+  get?(name: string): boolean;
+  put?(name: string): void;
+}
+
+export class Livepatch {
+  readonly L: KlpLayout;
+  readonly patcher: KlpPatcher;
+  /** klp_patches, oldest first (stack_order counts from 1). */
+  readonly patches: KlpPatch[] = [];
+  transitionPatch: KlpPatch | null = null;
+  targetState = KLP_UNDEFINED;
+  signalsCnt = 0;
+  /** klp_stack_entries: one buffer per cpu, as cond_resched() may check stacks on several. */
+  private readonly entries: bigint[][];
+  /** When the delayed transition work runs next (emulated ns), if scheduled. */
+  private workDue: number | null = null;
+  private workQueued = false;
+
+  constructor(
+    readonly k: Kernel,
+    readonly modules: ModuleInfo,
+  ) {
+    this.L = new KlpLayout(k);
+    this.patcher = new KlpPatcher(k, this.L);
+    this.entries = k.machine.cpus.map(() => []);
+    const L = k.layout;
+    k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
+    k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
+    k.machine.afterRound.push(() => this.transitionWorkTimer());
+  }
+
+  // --- the guest-visible state --------------------------------------------------------------
+
+  setTargetState(s: number): void {
+    this.targetState = s;
+    this.k.mem.setU32(this.k.sym('klp_target_state'), s);
+  }
+
+  setPatchState(t: Task, s: number): void {
+    this.k.mem.setU32(t.address + BigInt(this.k.layout.offset('task_struct', 'patch_state')), s);
+  }
+
+  setPending(t: Task, on: boolean): void {
+    const at = t.address + BigInt(this.k.layout.offset('task_struct', 'thread_info.flags'));
+    const bit = 1n << BigInt(this.k.layout.constant('TIF_PATCH_PENDING'));
+    const v = this.k.mem.u64(at);
+    this.k.mem.setU64(at, on ? v | bit : v & ~bit);
+  }
+
+  setCondReschedEnabled(on: boolean): void {
+    this.k.mem.setU32(this.k.sym('klp_cond_resched_enabled'), on ? 1 : 0);
+  }
+
+  stackEntries(cpu: number): bigint[] {
+    return this.entries[Math.max(0, cpu)];
+  }
+
+  /** wake_up_if_idle(): an idle cpu goes round its loop (and through its switch point). */
+  wakeUpIfIdle(cpu: number): void {
+    if (cpuCurr(this.k, cpu).isIdle) this.k.machine.raiseInterrupt(cpu, this.k.layout.constant('RESCHEDULE_VECTOR'));
+  }
+
+  // --- the transition work (a delayed work item in the kernel) -------------------------------
+
+  /** Retry the transition in about an emulated second. */
+  scheduleTransitionWork(): void {
+    this.workDue = this.k.machine.clockNs + 1e9;
+  }
+
+  private transitionWorkTimer(): void {
+    if (this.workDue === null || this.workQueued || this.k.machine.clockNs < this.workDue) return;
+    this.workDue = null;
+    this.workQueued = true;
+    this.k.host.submit('klp_transition_work', this.transitionWork());
+  }
+
+  private *transitionWork(): HostTask<void> {
+    this.workQueued = false;
+    if (this.transitionPatch) yield* T.tryCompleteTransition(this, this.currentTask(), this.hostdCpu());
+  }
+
+  /** The task khostd runs as, and its cpu (the current task of host work). */
+  private currentTask(): Task | null {
+    for (let c = 0; c < this.k.nrCpus; c++) {
+      const t = cpuCurr(this.k, c);
+      if (t.comm === 'khostd') return t;
+    }
+    return null;
+  }
+  private hostdCpu(): number {
+    for (let c = 0; c < this.k.nrCpus; c++) if (cpuCurr(this.k, c).comm === 'khostd') return c;
+    return 0;
+  }
+
+  // --- callbacks ---------------------------------------------------------------------------
+
+  *prePatchCallback(obj: KlpObject): HostTask<number> {
+    let ret = 0;
+    if (obj.callbacks.prePatch) ret = Number(BigInt.asIntN(32, yield* callGuest(obj.callbacks.prePatch, obj.address)));
+    obj.postUnpatchEnabled = !ret;
+    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, ret ? 0 : 1);
+    return ret;
+  }
+  *postPatchCallback(obj: KlpObject): HostTask<void> {
+    if (obj.callbacks.postPatch) yield* callGuest(obj.callbacks.postPatch, obj.address);
+  }
+  *preUnpatchCallback(obj: KlpObject): HostTask<void> {
+    if (obj.callbacks.preUnpatch) yield* callGuest(obj.callbacks.preUnpatch, obj.address);
+  }
+  *postUnpatchCallback(obj: KlpObject): HostTask<void> {
+    if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* callGuest(obj.callbacks.postUnpatch, obj.address);
+    obj.postUnpatchEnabled = false;
+  }
+
+  // --- initialising a patch ----------------------------------------------------------------
+
+  /** klp_find_object_symbol(), with the kernel's messages. */
+  private findSymbol(obj: KlpObject, name: string, sympos: number): bigint {
+    try {
+      if (obj.name === null) return this.k.image.elf.findSymbol(name, sympos || undefined).value;
+      return this.modules.findSymbol(obj.name, name, sympos);
+    } catch (e) {
+      const where = obj.displayName;
+      if (e instanceof AmbiguousSymbolError) prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${where}'`);
+      else if (e instanceof SymbolNotFoundError && sympos)
+        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${where}' not found`);
+      else prErr(this.k, `symbol '${name}' not found in symbol table`);
+      throw new LivepatchError(EINVAL, (e as Error).message);
+    }
+  }
+
+  /** klp_init_object_loaded(): resolve every function of an object that is present now. */
+  private initObjectLoaded(obj: KlpObject): void {
+    for (const func of obj.funcs) {
+      func.oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
+      func.oldSize = this.modules.sizeAt(func.oldFunc) ?? 0;
+      if (!func.oldSize) {
+        prErr(this.k, `kallsyms size lookup failed for '${func.oldName}'`);
+        throw new LivepatchError(EINVAL, `no size for ${func.oldName}`);
+      }
+      if (func.nop) func.newFunc = func.oldFunc;
+      func.newSize = this.modules.sizeAt(func.newFunc) ?? 0;
+      if (!func.newSize) {
+        prErr(this.k, `kallsyms size lookup failed for '${func.oldName}' replacement`);
+        throw new LivepatchError(EINVAL, `no size for the new ${func.oldName}`);
+      }
+      func.sync();
+    }
+  }
+
+  private initPatch(patch: KlpPatch): void {
+    for (const obj of patch.objs) {
+      const dup = patch.objs.filter((o) => o.name === obj.name);
+      if (dup.length > 1) throw new LivepatchError(EINVAL, `object ${obj.displayName} listed twice`);
+      obj.loaded = obj.name === null || this.modules.isLoaded(obj.name);
+      if (obj.loaded) this.initObjectLoaded(obj);
+    }
+    if (patch.replace) this.addNops(patch);
+    this.patches.push(patch);
+  }
+
+  /**
+   * klp_add_nops(): a replace patch takes over every function an older enabled patch changes;
+   * where it does not change one itself, a dynamic nop func stands for the original code.
+   */
+  private addNops(patch: KlpPatch): void {
+    for (const old of this.patches) {
+      if (!old.enabled && old !== this.transitionPatch) continue;
+      for (const oldObj of old.objs) {
+        let obj = patch.objs.find((o) => o.name === oldObj.name);
+        for (const oldFunc of oldObj.funcs) {
+          if (oldFunc.nop) continue;
+          if (obj?.funcs.some((f) => f.oldName === oldFunc.oldName && f.oldSympos === oldFunc.oldSympos)) continue;
+          if (!obj) {
+            const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${oldObj.displayName}`);
+            patch.hostBlocks.push(addr);
+            obj = new KlpObject(this.k, this.L, addr, patch, oldObj.name, { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n }, true);
+            obj.loaded = oldObj.loaded;
+            patch.objs.push(obj);
+          }
+          const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
+          patch.hostBlocks.push(faddr);
+          const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, 0n, oldFunc.oldSympos, true);
+          if (obj.loaded) {
+            nop.oldFunc = oldFunc.oldFunc;
+            nop.oldSize = oldFunc.oldSize;
+            nop.newFunc = oldFunc.oldFunc;
+            nop.newSize = oldFunc.oldSize;
+            nop.sync();
+          }
+          obj.funcs.push(nop);
+        }
+      }
+    }
+  }
+
+  // --- enable / disable --------------------------------------------------------------------
+
+  /** HC_KLP_ENABLE: klp_enable_patch() from a patch module's init, in that task. */
+  private *enableHostCall(cpu: Vcpu, patchAddr: bigint): HostTask<number> {
+    const name = this.modules.nameAt(patchAddr);
+    if (!patchAddr || !name) return -EINVAL;
+    const patch = readPatch(this.k, this.L, patchAddr, name);
+    if (!patch.objs.length) return -EINVAL;
+    if (!isPatchCompatible(this, patch)) {
+      prErr(this.k, `Livepatch patch (${name}) is not compatible with the already installed livepatches.`);
+      return -EINVAL;
+    }
+    if (this.modules.get && !this.modules.get(name)) return -ENODEV;
+    try {
+      this.initPatch(patch);
+    } catch (e) {
+      this.freePatch(patch);
+      if (e instanceof LivepatchError) return -e.errno;
+      throw e;
+    }
+    const ret = yield* this.enable(patch, cpuCurr(this.k, cpu.index), cpu.index);
+    if (ret) this.freePatch(patch);
+    return ret;
+  }
+
+  /** __klp_enable_patch(). */
+  private *enable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
+    const k = this.k;
+    if (this.transitionPatch) return -EBUSY;
+    if (warnOn(k, patch.enabled, `${patch.name} already enabled`)) return -EINVAL;
+    prNotice(k, `enabling patch '${patch.name}'`);
+    yield* T.initTransition(this, patch, KLP_PATCHED);
+    for (const obj of patch.objs) {
+      if (!obj.loaded) continue;
+      let ret = yield* this.prePatchCallback(obj);
+      if (ret) {
+        prWarn(k, `pre-patch callback failed for object '${obj.displayName}'`);
+      } else {
+        ret = this.patcher.patchObject(obj);
+        if (ret) prWarn(k, `failed to patch object '${obj.displayName}'`);
+      }
+      if (ret) {
+        prWarn(k, `failed to enable patch '${patch.name}'`);
+        yield* T.cancelTransition(this);
+        return ret;
+      }
+    }
+    yield* T.startTransition(this);
+    patch.enabled = true;
+    yield* T.tryCompleteTransition(this, current, cpu);
+    return 0;
+  }
+
+  /** __klp_disable_patch(). */
+  private *disable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
+    if (warnOn(this.k, !patch.enabled, `${patch.name} not enabled`)) return -EINVAL;
+    if (this.transitionPatch) return -EBUSY;
+    for (const obj of patch.objs) if (obj.patched) yield* this.preUnpatchCallback(obj);
+    yield* T.initTransition(this, patch, KLP_UNPATCHED);
+    yield* T.startTransition(this);
+    patch.enabled = false;
+    yield* T.tryCompleteTransition(this, current, cpu);
+    return 0;
+  }
+
+  // --- replace -----------------------------------------------------------------------------
+
+  /** klp_unpatch_replaced_patches(): the older patches stop being patched (no callbacks). */
+  unpatchReplacedPatches(newPatch: KlpPatch): void {
+    for (const old of this.patches) {
+      if (old === newPatch) break;
+      old.enabled = false;
+      this.patcher.unpatchObjects(old);
+    }
+  }
+
+  /** klp_discard_nops(): the nops of a replace patch have done their job. */
+  discardNops(patch: KlpPatch): void {
+    this.patcher.unpatchObjects(patch, true);
+    for (const obj of patch.objs) {
+      for (let i = obj.funcs.length - 1; i >= 0; i--) if (obj.funcs[i].nop) obj.funcs.splice(i, 1);
+    }
+    for (let i = patch.objs.length - 1; i >= 0; i--) if (patch.objs[i].dynamic && !patch.objs[i].funcs.length) patch.objs.splice(i, 1);
+  }
+
+  /** klp_free_replaced_patches_async(): after post_patch, the superseded patches go. */
+  freeReplaced(newPatch: KlpPatch): void {
+    for (const old of [...this.patches]) if (old !== newPatch) this.freePatch(old);
+  }
+
+  /** klp_free_patch(): off the list, guest memory back, module reference dropped. */
+  freePatch(patch: KlpPatch): void {
+    const i = this.patches.indexOf(patch);
+    if (i >= 0) this.patches.splice(i, 1);
+    for (const b of patch.hostBlocks.splice(0)) this.k.hostMem.release(b);
+    if (!patch.forced) this.modules.put?.(patch.name);
+  }
+
+  // --- modules that load and unload later --------------------------------------------------
+
+  /**
+   * klp_module_coming(): a module is being loaded; patches for it apply now, before its init.
+   * Returns 0, or -errno to refuse the load.
+   */
+  moduleComing(name: string): number {
+    if (name === 'vmlinux') {
+      prErr(this.k, 'vmlinux.ko: invalid module name');
+      return -EINVAL;
+    }
+    return this.k.host.run(`klp_module_coming ${name}`, this.coming(name));
+  }
+
+  private *coming(name: string): HostTask<number> {
+    for (const patch of this.patches) {
+      const obj = patch.objs.find((o) => o.name === name);
+      if (!obj) continue;
+      let ret = 0;
+      try {
+        this.initObjectLoaded(obj);
+      } catch (e) {
+        if (!(e instanceof LivepatchError)) throw e;
+        ret = -e.errno;
+        prWarn(this.k, `failed to initialize patch '${patch.name}' for module '${name}' (${ret})`);
+      }
+      if (!ret) {
+        obj.loaded = true;
+        prNotice(this.k, `applying patch '${patch.name}' to loading module '${name}'`);
+        ret = yield* this.prePatchCallback(obj);
+        if (ret) prWarn(this.k, `pre-patch callback failed for object '${name}'`);
+        else {
+          ret = this.patcher.patchObject(obj);
+          if (ret) prWarn(this.k, `failed to apply patch '${patch.name}' to module '${name}' (${ret})`);
+        }
+      }
+      if (ret) {
+        prWarn(this.k, `patch '${patch.name}' failed for module '${name}', refusing to load module '${name}'`);
+        obj.loaded = false;
+        yield* this.cleanupModulePatches(name, patch);
+        return ret;
+      }
+      if (patch !== this.transitionPatch) yield* this.postPatchCallback(obj);
+    }
+    return 0;
+  }
+
+  /** klp_module_going(): the module is going away; patches for it are reverted. */
+  moduleGoing(name: string): void {
+    this.k.host.run(`klp_module_going ${name}`, this.cleanupModulePatches(name, null));
+  }
+
+  /** klp_cleanup_module_patches_limited(): revert the patches (older than limit) of a module. */
+  private *cleanupModulePatches(name: string, limit: KlpPatch | null): HostTask<number> {
+    for (const patch of this.patches) {
+      if (patch === limit) break;
+      const obj = patch.objs.find((o) => o.name === name);
+      if (!obj || !obj.loaded) continue;
+      if (patch !== this.transitionPatch) yield* this.preUnpatchCallback(obj);
+      prNotice(this.k, `reverting patch '${patch.name}' on unloading module '${name}'`);
+      this.patcher.unpatchObject(obj);
+      yield* this.postUnpatchCallback(obj);
+      obj.loaded = false;
+      for (const f of obj.funcs) {
+        f.oldFunc = 0n;
+        f.sync();
+      }
+    }
+    return 0;
+  }
+
+  // --- cond_resched() ----------------------------------------------------------------------
+
+  /** HC_KLP_TRY_SWITCH: __klp_sched_try_switch(): current checks its own stack. */
+  private *schedTrySwitch(cpu: Vcpu): HostTask<number> {
+    const task = cpuCurr(this.k, cpu.index);
+    if (!task.testTifFlag('TIF_PATCH_PENDING') || !this.transitionPatch) return 0;
+    T.trySwitchTask(this, task, task, cpu.index);
+    return 0;
+  }
+
+  // --- sysfs -------------------------------------------------------------------------------
+
+  patch(name: string): KlpPatch {
+    const p = this.patches.find((x) => x.name === name);
+    if (!p) throw new LivepatchError(ENODEV, `no such patch: /sys/kernel/livepatch/${name}`);
+    return p;
+  }
+
+  /** Reads /sys/kernel/livepatch/<patch>/<attr> (or <object>/patched). */
+  sysfsRead(path: string): string {
+    const [name, ...rest] = sysfsPath(path);
+    const p = this.patch(name);
+    const attr = rest.join('/');
+    switch (attr) {
+      case 'enabled':
+        return p.enabled ? '1' : '0';
+      case 'transition':
+        return p === this.transitionPatch ? '1' : '0';
+      case 'replace':
+        return p.replace ? '1' : '0';
+      case 'stack_order':
+        return String(this.patches.indexOf(p) + 1);
+    }
+    const obj = p.objs.find((o) => `${o.displayName}/patched` === attr);
+    if (obj) return obj.patched ? '1' : '0';
+    const fn = p.objs.flatMap((o) => o.funcs.map((f) => [`${o.displayName}/${f.toString()}`, f] as const)).find(([d]) => d === attr);
+    if (fn) return '';
+    throw new LivepatchError(ENODEV, `no such attribute: ${path}`);
+  }
+
+  /** The directory tree under /sys/kernel/livepatch, one path per line. */
+  sysfsTree(): string[] {
+    const out: string[] = [];
+    for (const p of this.patches) {
+      const base = `/sys/kernel/livepatch/${p.name}`;
+      out.push(`${base}/enabled`, `${base}/transition`, `${base}/force`, `${base}/replace`, `${base}/stack_order`);
+      for (const o of p.objs) {
+        out.push(`${base}/${o.displayName}/patched`);
+        for (const f of o.funcs) out.push(`${base}/${o.displayName}/${f.toString()}/`);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Writes /sys/kernel/livepatch/<patch>/enabled or force, in task context (khostd stands for the
+   * writing process), and returns once the write returned; errors are LivepatchErrors (-EINVAL,
+   * -EBUSY) as the write(2) would return them.
+   */
+  sysfsWrite(path: string, value: string): void {
+    const [name, attr, ...more] = sysfsPath(path);
+    const p = this.patch(name);
+    let ret: number;
+    if (more.length || (attr !== 'enabled' && attr !== 'force'))
+      throw new LivepatchError(EINVAL, `${path} is not writable`);
+    if (attr === 'enabled') ret = this.k.host.run(`echo ${value} > ${path}`, this.enabledStore(p, value));
+    else ret = this.k.host.run(`echo ${value} > ${path}`, this.forceStore(value));
+    if (ret) throw new LivepatchError(-ret, `write ${value} to ${path}: ${ret === -EBUSY ? 'Device or resource busy' : 'Invalid argument'}`);
+  }
+
+  private *enabledStore(patch: KlpPatch, value: string): HostTask<number> {
+    const enabled = parseBool(value);
+    if (enabled === undefined) return -EINVAL;
+    if (patch.enabled === enabled) return -EINVAL; // already in the requested state
+    // a transition can be reversed either way; a disabled patch cannot come back
+    if (patch === this.transitionPatch) {
+      yield* T.reverseTransition(this);
+      return 0;
+    }
+    if (!enabled) return yield* this.disable(patch, this.currentTask()!, this.hostdCpu());
+    return -EINVAL;
+  }
+
+  private *forceStore(value: string): HostTask<number> {
+    const v = parseBool(value);
+    if (v === undefined || !v) return -EINVAL;
+    if (!this.transitionPatch) return -EINVAL;
+    yield* T.forceTransition(this);
+    return 0;
+  }
+
+  /** The state names for tests and reports. */
+  static stateName(s: number): string {
+    return s === KLP_PATCHED ? 'patched' : s === KLP_UNPATCHED ? 'unpatched' : 'undefined';
+  }
+}
+
+function sysfsPath(path: string): string[] {
+  const rel = path.replace(/^\/sys\/kernel\/livepatch\//, '').replace(/\/$/, '');
+  return rel.split('/');
+}
+
+function parseBool(v: string): boolean | undefined {
+  const s = v.trim().toLowerCase();
+  if (['1', 'y', 'yes', 'on', 'true'].includes(s)) return true;
+  if (['0', 'n', 'no', 'off', 'false'].includes(s)) return false;
+  return undefined;
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Patching functions (kernel/livepatch/patch.c): one klp_ops per patched function, holding
+ * the func_stack -- every klp_func that replaces that function, newest first -- and the ftrace
+ * ops that sends each call of it to klp_ftrace_handler. The first func on a function creates
+ * the ops and registers the handler; the last one to leave unregisters it. The func_stack is a
+ * guest list the handler walks, so every change is made in guest memory (while every vCPU is
+ * stopped, which is what the kernel's RCU list operations make safe for it).
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+import {
+  FtraceOps,
+  ftraceAfterGracePeriod,
+  ftraceLocation,
+  ftraceSetFilterIp,
+  registerFtraceFunction,
+  unregisterFtraceFunction,
+} from '../ftrace/index.ts';
+import { prErr, prWarn, warnOn } from './log.ts';
+import type { KlpFunc, KlpLayout, KlpObject, KlpPatch } from './structs.ts';
+
+export const EINVAL = 22;
+export const EBUSY = 16;
+
+export class KlpOps {
+  /** Newest first, as the guest list. */
+  readonly funcStack: KlpFunc[] = [];
+  constructor(
+    readonly address: bigint,
+    readonly oldFunc: bigint,
+    readonly fops: FtraceOps,
+  ) {}
+}
+
+export class KlpPatcher {
+  private readonly opsByFunc = new Map<bigint, KlpOps>();
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly L: KlpLayout,
+  ) {}
+
+  findOps(oldFunc: bigint): KlpOps | undefined {
+    return this.opsByFunc.get(oldFunc);
+  }
+
+  /** The func the handler would use after `func` on its stack (the next older one), if any. */
+  nextOlder(func: KlpFunc): KlpFunc | undefined {
+    const ops = this.findOps(func.oldFunc);
+    if (!ops) return undefined;
+    return ops.funcStack[ops.funcStack.indexOf(func) + 1];
+  }
+
+  private listInit(head: bigint): void {
+    this.k.mem.setU64(head + this.L.listNext, head);
+    this.k.mem.setU64(head + this.L.listPrev, head);
+  }
+
+  /** list_add_rcu at the head: the node is complete before the head publishes it. */
+  private listAdd(node: bigint, head: bigint): void {
+    const m = this.k.mem;
+    const next = m.u64(head + this.L.listNext);
+    m.setU64(node + this.L.listNext, next);
+    m.setU64(node + this.L.listPrev, head);
+    m.setU64(next + this.L.listPrev, node);
+    m.setU64(head + this.L.listNext, node);
+  }
+
+  /** list_del_rcu: readers already on the node still find their way on. */
+  private listDel(node: bigint): void {
+    const m = this.k.mem;
+    const next = m.u64(node + this.L.listNext);
+    const prev = m.u64(node + this.L.listPrev);
+    m.setU64(next + this.L.listPrev, prev);
+    m.setU64(prev + this.L.listNext, next);
+  }
+
+  /** klp_patch_func(): 0 or -errno. */
+  patchFunc(func: KlpFunc): number {
+    if (warnOn(this.k, !func.oldFunc, `${func.oldName} has no address`)) return -EINVAL;
+    if (warnOn(this.k, func.patched, `${func.oldName} is already patched`)) return -EINVAL;
+    let ops = this.findOps(func.oldFunc);
+    if (!ops) {
+      const site = ftraceLocation(this.k, func.oldFunc);
+      if (site === undefined) {
+        prErr(this.k, `failed to find location for function '${func.oldName}'`);
+        return -EINVAL;
+      }
+      const addr = this.k.hostMem.alloc(this.L.opsSize, 16, `klp_ops for ${func.oldName}`);
+      // the ftrace_ops lives inside the klp_ops, as in the kernel
+      const fops = new FtraceOps({ func: 'klp_ftrace_handler', ipmodify: true, privateData: addr, at: addr + this.L.ops.fops });
+      ops = new KlpOps(addr, func.oldFunc, fops);
+      const head = addr + this.L.ops.func_stack;
+      this.listInit(head);
+      this.listAdd(func.stackNode, head);
+      ops.funcStack.unshift(func);
+      try {
+        ftraceSetFilterIp(this.k, fops, site);
+        registerFtraceFunction(this.k, fops);
+      } catch (e) {
+        prWarn(this.k, `failed to register ftrace handler for function '${func.oldName}' (${(e as Error).message})`);
+        this.k.hostMem.release(addr);
+        return -EINVAL;
+      }
+      this.opsByFunc.set(func.oldFunc, ops);
+    } else {
+      this.listAdd(func.stackNode, ops.address + this.L.ops.func_stack);
+      ops.funcStack.unshift(func);
+    }
+    func.patched = true;
+    func.sync();
+    return 0;
+  }
+
+  /** klp_unpatch_func(). */
+  unpatchFunc(func: KlpFunc): void {
+    if (warnOn(this.k, !func.patched, `${func.oldName} is not patched`)) return;
+    const ops = this.findOps(func.oldFunc);
+    if (warnOn(this.k, !ops, `no klp_ops for ${func.oldName}`) || !ops) return;
+    this.listDel(func.stackNode);
+    ops.funcStack.splice(ops.funcStack.indexOf(func), 1);
+    if (!ops.funcStack.length) {
+      unregisterFtraceFunction(this.k, ops.fops);
+      this.opsByFunc.delete(func.oldFunc);
+      // the handler may still be reading it on some cpu: free after ftrace's grace period
+      ftraceAfterGracePeriod(this.k, () => this.k.hostMem.release(ops.address));
+    }
+    func.patched = false;
+    func.sync();
+  }
+
+  /** klp_patch_object(): all of an object's funcs, or none. */
+  patchObject(obj: KlpObject): number {
+    if (warnOn(this.k, obj.patched, `object ${obj.displayName} is already patched`)) return -EINVAL;
+    for (const func of obj.funcs) {
+      const ret = this.patchFunc(func);
+      if (ret) {
+        this.unpatchObject(obj);
+        return ret;
+      }
+    }
+    obj.setPatched(true);
+    return 0;
+  }
+
+  /** klp_unpatch_object() (only the nops of dynamic objects when nopsOnly). */
+  unpatchObject(obj: KlpObject, nopsOnly = false): void {
+    for (const func of obj.funcs) {
+      if (nopsOnly && !func.nop) continue;
+      if (func.patched) this.unpatchFunc(func);
+    }
+    if (obj.dynamic || !nopsOnly) obj.setPatched(false);
+  }
+
+  /** klp_unpatch_objects(). */
+  unpatchObjects(patch: KlpPatch, nopsOnly = false): void {
+    for (const obj of patch.objs) if (obj.patched) this.unpatchObject(obj, nopsOnly);
+  }
+}

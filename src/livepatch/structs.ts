@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The livepatch structures, include/linux/livepatch.h's klp_patch / klp_object / klp_func:
+ * views over the C data a patch module declares in guest memory, plus the host-side state the
+ * kernel keeps in the same structures (lists, kobjects, the module an object targets). Fields
+ * the handler in the guest reads (func->transition, nop, the func_stack) are written through to
+ * guest memory; the rest lives here.
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+
+export const KLP_UNDEFINED = -1;
+export const KLP_UNPATCHED = 0;
+export const KLP_PATCHED = 1;
+
+/** Offsets of the guest structures, read once from the layout. */
+export class KlpLayout {
+  readonly func: Record<string, bigint>;
+  readonly obj: Record<string, bigint>;
+  readonly cb: Record<string, bigint>;
+  readonly patch: Record<string, bigint>;
+  readonly state: Record<string, bigint>;
+  readonly ops: Record<string, bigint>;
+  readonly funcSize: bigint;
+  readonly objSize: bigint;
+  readonly stateSize: bigint;
+  readonly opsSize: number;
+  readonly listNext: bigint;
+  readonly listPrev: bigint;
+
+  constructor(k: Kernel) {
+    const L = k.layout;
+    const pick = (s: string, ms: string[]) => Object.fromEntries(ms.map((m) => [m, BigInt(L.offset(s, m))]));
+    this.func = pick('klp_func', ['old_name', 'new_func', 'old_sympos', 'old_func', 'old_size', 'new_size', 'stack_node', 'nop', 'patched', 'transition']);
+    this.obj = pick('klp_object', ['name', 'funcs', 'callbacks', 'patched']);
+    this.cb = pick('klp_callbacks', ['pre_patch', 'post_patch', 'pre_unpatch', 'post_unpatch', 'post_unpatch_enabled']);
+    this.patch = pick('klp_patch', ['objs', 'states', 'replace']);
+    this.state = pick('klp_state', ['id', 'version', 'data']);
+    this.ops = pick('klp_ops', ['func_stack', 'fops']);
+    this.funcSize = BigInt(L.sizeof('klp_func'));
+    this.objSize = BigInt(L.sizeof('klp_object'));
+    this.stateSize = BigInt(L.sizeof('klp_state'));
+    this.opsSize = L.sizeof('klp_ops');
+    this.listNext = BigInt(L.offset('list_head', 'next'));
+    this.listPrev = BigInt(L.offset('list_head', 'prev'));
+  }
+}
+
+export class KlpFunc {
+  /** Resolved by klp_init_object_loaded(). */
+  oldFunc = 0n;
+  oldSize = 0;
+  newSize = 0;
+  patched = false;
+
+  constructor(
+    readonly k: Kernel,
+    readonly L: KlpLayout,
+    /** The guest struct klp_func (for a dynamic nop: allocated by the host). */
+    readonly address: bigint,
+    readonly object: KlpObject,
+    readonly oldName: string,
+    /** new_func as the author wrote it; a nop's is set to old_func once resolved. */
+    public newFunc: bigint,
+    readonly oldSympos: number,
+    readonly nop = false,
+  ) {}
+
+  get stackNode(): bigint {
+    return this.address + this.L.func.stack_node;
+  }
+
+  /** func->transition, which the guest handler reads. */
+  get transition(): boolean {
+    return this.k.mem.u8(this.address + this.L.func.transition) !== 0;
+  }
+  set transition(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
+  }
+
+  /** Writes what the handler and the host's readers need: old/new function, sizes, nop, patched. */
+  sync(): void {
+    const m = this.k.mem;
+    const f = this.L.func;
+    m.setU64(this.address + f.old_func, this.oldFunc);
+    m.setU64(this.address + f.new_func, this.newFunc);
+    m.setU64(this.address + f.old_size, BigInt(this.oldSize));
+    m.setU64(this.address + f.new_size, BigInt(this.newSize));
+    m.setU8(this.address + f.nop, this.nop ? 1 : 0);
+    m.setU8(this.address + f.patched, this.patched ? 1 : 0);
+  }
+
+  toString(): string {
+    return `${this.oldName},${this.oldSympos}`;
+  }
+}
+
+export interface KlpCallbacks {
+  prePatch: bigint;
+  postPatch: bigint;
+  preUnpatch: bigint;
+  postUnpatch: bigint;
+}
+
+export class KlpObject {
+  readonly funcs: KlpFunc[] = [];
+  patched = false;
+  /** Set when the object's module is loaded (always, for vmlinux). */
+  loaded = false;
+  /** pre_patch ran and succeeded: post_unpatch may run. */
+  postUnpatchEnabled = false;
+
+  constructor(
+    readonly k: Kernel,
+    readonly L: KlpLayout,
+    readonly address: bigint,
+    readonly patch: KlpPatch,
+    /** A loadable module, or null for the kernel image. */
+    readonly name: string | null,
+    readonly callbacks: KlpCallbacks,
+    /** Created by the host for atomic replace (holds only nops). */
+    readonly dynamic = false,
+  ) {}
+
+  /** The name sysfs shows: the module, or "vmlinux". */
+  get displayName(): string {
+    return this.name ?? 'vmlinux';
+  }
+
+  setPatched(v: boolean): void {
+    this.patched = v;
+    this.k.mem.setU8(this.address + this.L.obj.patched, v ? 1 : 0);
+  }
+}
+
+export interface KlpState {
+  id: bigint;
+  version: number;
+  data: bigint;
+}
+
+export class KlpPatch {
+  readonly objs: KlpObject[] = [];
+  readonly states: KlpState[] = [];
+  enabled = false;
+  forced = false;
+  /** Guest blocks the host allocated for this patch (dynamic objects, nops), freed with it. */
+  readonly hostBlocks: bigint[] = [];
+
+  constructor(
+    readonly k: Kernel,
+    readonly L: KlpLayout,
+    readonly address: bigint,
+    /** The patch module's name. */
+    readonly name: string,
+    readonly replace: boolean,
+  ) {}
+}
+
+/** Reads the patch a module declared, as klp_enable_patch() receives it. */
+export function readPatch(k: Kernel, L: KlpLayout, address: bigint, name: string): KlpPatch {
+  const m = k.mem;
+  const patch = new KlpPatch(k, L, address, name, m.u8(address + L.patch.replace) !== 0);
+  let objAddr = m.u64(address + L.patch.objs);
+  for (; objAddr && m.u64(objAddr + L.obj.funcs); objAddr += L.objSize) {
+    const namePtr = m.u64(objAddr + L.obj.name);
+    const cb = objAddr + L.obj.callbacks;
+    const obj = new KlpObject(k, L, objAddr, patch, namePtr ? m.cstring(namePtr, 64) : null, {
+      prePatch: m.u64(cb + L.cb.pre_patch),
+      postPatch: m.u64(cb + L.cb.post_patch),
+      preUnpatch: m.u64(cb + L.cb.pre_unpatch),
+      postUnpatch: m.u64(cb + L.cb.post_unpatch),
+    });
+    for (let f = m.u64(objAddr + L.obj.funcs); m.u64(f + L.func.old_name); f += L.funcSize) {
+      obj.funcs.push(
+        new KlpFunc(k, L, f, obj, m.cstring(m.u64(f + L.func.old_name), 128), m.u64(f + L.func.new_func), Number(m.u64(f + L.func.old_sympos))),
+      );
+    }
+    patch.objs.push(obj);
+  }
+  const statesAddr = m.u64(address + L.patch.states);
+  for (let s = statesAddr; s && m.u64(s + L.state.id); s += L.stateSize)
+    patch.states.push({ id: m.u64(s + L.state.id), version: m.u32(s + L.state.version), data: m.u64(s + L.state.data) });
+  return patch;
+}

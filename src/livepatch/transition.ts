@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The per-task consistency model (kernel/livepatch/transition.c). A transition moves every task
+ * from one patch state to the other, each at a moment when it provably runs no function the
+ * patch changes: when its stack, unwound reliably with ORC, holds no such function (checked by
+ * the host with every vCPU stopped), or at a switch point the task passes itself (return to
+ * user mode, the idle loop, cond_resched()). Until every task has switched, the transition is
+ * retried every emulated second, with fake signals to the stragglers after 15 tries.
+ *
+ * Host tasks (generators) run in khostd, so the guest code they need -- callbacks, waking a
+ * task, a grace period -- runs as guest code in task context.
+ */
+import { callGuest, type HostTask } from '../kernel/hostcall.ts';
+import { allTasks, cpuOnline, idleTask, type Task } from '../kernel/task.ts';
+import { stackTraceSaveTskReliable } from '../orc/unwind.ts';
+import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpPatch } from './structs.ts';
+import { prDebug, prNotice, prWarn, warnOn } from './log.ts';
+import type { Livepatch } from './core.ts';
+
+/** klp_try_complete_transition() sends fake signals every this many tries. */
+export const SIGNALS_TIMEOUT = 15;
+export const MAX_STACK_ENTRIES = 100;
+const EBUSY = 16;
+const EINVAL = 22;
+const EADDRINUSE = 98;
+
+const stateName = (s: number) => (s === KLP_PATCHED ? 'patching' : 'unpatching');
+
+/** Every task, idle tasks included (for_each_process_thread + each cpu's idle task). */
+function tasks(lp: Livepatch): { threads: Task[]; idle: Task[] } {
+  const k = lp.k;
+  const all = allTasks(k);
+  return { threads: all.slice(k.nrCpus), idle: all.slice(0, k.nrCpus) };
+}
+
+/** The task list may only be walked with tasklist_lock free: a stopped vCPU may hold it. */
+export function* tasklistLock(lp: Livepatch): HostTask<void> {
+  const lock = lp.k.sym('tasklist_lock') + BigInt(lp.k.layout.value('spinlock_t.locked'));
+  while (lp.k.mem.u32(lock) !== 0) yield* callGuest(lp.k.sym('lab_tasklist_barrier'));
+}
+
+/** klp_synchronize_transition(): every cpu passes a quiescent state (kernel/rcu.c in the guest). */
+export function* synchronizeTransition(lp: Livepatch): HostTask<void> {
+  yield* callGuest(lp.k.sym('synchronize_rcu'));
+}
+
+/** klp_init_transition(). */
+export function* initTransition(lp: Livepatch, patch: KlpPatch, state: number): HostTask<void> {
+  const k = lp.k;
+  warnOn(k, lp.transitionPatch !== null, 'a transition is already in progress');
+  lp.transitionPatch = patch;
+  // the target before any task can see a pending flag (klp_update_patch_state reads it)
+  lp.setTargetState(state);
+  prDebug(k, `'${patch.name}': initializing ${stateName(state)} transition`);
+  // every task starts in the opposite state: the handler then runs what it ran before
+  const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
+  yield* tasklistLock(lp);
+  const { threads, idle } = tasks(lp);
+  for (const t of [...threads, ...idle]) {
+    warnOn(k, t.patchState !== KLP_UNDEFINED, `${t} already has a patch state`);
+    lp.setPatchState(t, initial);
+  }
+  // func->transition only after every task has a state: the handler reads them in that order
+  for (const obj of patch.objs) for (const func of obj.funcs) func.transition = true;
+}
+
+/** klp_start_transition(): mark every task that has to switch. */
+export function* startTransition(lp: Livepatch): HostTask<void> {
+  const k = lp.k;
+  const patch = lp.transitionPatch!;
+  warnOn(k, lp.targetState === KLP_UNDEFINED, 'no target state');
+  prNotice(k, `'${patch.name}': starting ${stateName(lp.targetState)} transition`);
+  yield* tasklistLock(lp);
+  const { threads, idle } = tasks(lp);
+  for (const t of [...threads, ...idle]) if (t.patchState !== lp.targetState) lp.setPending(t, true);
+  lp.setCondReschedEnabled(true);
+  lp.signalsCnt = 0;
+}
+
+/** The range a task must not be inside for func to switch it (klp_check_stack_func's). */
+function forbiddenRange(lp: Livepatch, func: KlpFunc): [bigint, bigint] {
+  if (lp.targetState === KLP_UNPATCHED) return [func.newFunc, BigInt(func.newSize)];
+  const ops = lp.patcher.findOps(func.oldFunc);
+  if (!ops || ops.funcStack.length <= 1) return [func.oldFunc, BigInt(func.oldSize)];
+  // the function the task would stop running: the previous patch's version
+  const prev = lp.patcher.nextOlder(func)!;
+  return [prev.newFunc, BigInt(prev.newSize)];
+}
+
+/** klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. */
+function checkStack(lp: Livepatch, task: Task, cpu: number): { ret: number; oldName?: string } {
+  const trace = stackTraceSaveTskReliable(lp.k, task, MAX_STACK_ENTRIES);
+  if (!trace.reliable) return { ret: -EINVAL };
+  const entries = lp.stackEntries(cpu);
+  entries.length = 0;
+  entries.push(...trace.entries);
+  for (const obj of lp.transitionPatch!.objs) {
+    if (!obj.patched) continue;
+    for (const func of obj.funcs) {
+      // the range does not change from entry to entry: work it out once
+      const [addr, size] = forbiddenRange(lp, func);
+      for (const e of entries) if (e >= addr && e < addr + size) return { ret: -EADDRINUSE, oldName: func.oldName };
+    }
+  }
+  return { ret: 0 };
+}
+
+/**
+ * klp_try_switch_task(): switch one task if it is provably safe. `current` is the task the
+ * host call came from: it may check its own stack (it is stopped in the host call), any other
+ * task current on a vCPU is running and cannot be checked.
+ */
+export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number): boolean {
+  const k = lp.k;
+  if (task.patchState === lp.targetState) return true;
+  const running = task.currentOn();
+  let ret: number;
+  let oldName: string | undefined;
+  if (running >= 0 && task.address !== current?.address) ret = -EBUSY;
+  else ({ ret, oldName } = checkStack(lp, task, cpu));
+  switch (ret) {
+    case 0:
+      lp.setPending(task, false);
+      lp.setPatchState(task, lp.targetState);
+      return true;
+    case -EBUSY:
+      prDebug(k, `klp_try_switch_task: ${task.comm}:${task.pid} is running`);
+      break;
+    case -EINVAL:
+      prDebug(k, `klp_try_switch_task: ${task.comm}:${task.pid} has an unreliable stack`);
+      break;
+    case -EADDRINUSE:
+      prDebug(k, `klp_try_switch_task: ${task.comm}:${task.pid} is sleeping on function ${oldName}`);
+      break;
+  }
+  return false;
+}
+
+/** klp_send_signals(): kick the tasks that still have to switch. */
+export function* sendSignals(lp: Livepatch): HostTask<void> {
+  const k = lp.k;
+  if (lp.signalsCnt === SIGNALS_TIMEOUT) prNotice(k, 'signaling remaining tasks');
+  yield* tasklistLock(lp);
+  const { threads } = tasks(lp);
+  for (const t of threads) {
+    if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
+    // a kthread sleeping interruptibly is woken (it may pass cond_resched or a switch point);
+    // a user task gets a fake signal that takes it through the return to user mode
+    if (t.isKthread) yield* callGuest(k.sym('wake_up_state'), t.address, BigInt(k.layout.constant('TASK_INTERRUPTIBLE')));
+    else yield* callGuest(k.sym('set_notify_signal'), t.address);
+  }
+}
+
+/**
+ * klp_try_complete_transition(): try to switch every remaining task; complete the transition
+ * if all have switched, else try again in an emulated second. `current` is the calling task.
+ */
+export function* tryCompleteTransition(lp: Livepatch, current: Task | null, cpu: number): HostTask<boolean> {
+  const k = lp.k;
+  warnOn(k, lp.targetState === KLP_UNDEFINED, 'no target state');
+  let complete = true;
+  yield* tasklistLock(lp);
+  const { threads } = tasks(lp);
+  for (const t of threads) if (!trySwitchTask(lp, t, current, cpu)) complete = false;
+  // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
+  for (let c = 0; c < k.nrCpus; c++) {
+    const idle = idleTask(k, c);
+    if (cpuOnline(k, c)) {
+      if (!trySwitchTask(lp, idle, current, cpu)) {
+        complete = false;
+        lp.wakeUpIfIdle(c);
+      }
+    } else if (idle.patchState !== lp.targetState) {
+      lp.setPending(idle, false);
+      lp.setPatchState(idle, lp.targetState);
+    }
+  }
+  if (!complete) {
+    if (lp.signalsCnt && !(lp.signalsCnt % SIGNALS_TIMEOUT)) yield* sendSignals(lp);
+    lp.signalsCnt++;
+    lp.scheduleTransitionWork();
+    return false;
+  }
+  const patch = lp.transitionPatch!;
+  yield* completeTransition(lp);
+  // a patch that was disabled is gone now; a replace patch has superseded the others
+  if (!patch.enabled) lp.freePatch(patch);
+  else if (patch.replace) lp.freeReplaced(patch);
+  return true;
+}
+
+/** klp_complete_transition(). */
+export function* completeTransition(lp: Livepatch): HostTask<void> {
+  const k = lp.k;
+  const patch = lp.transitionPatch!;
+  prDebug(k, `'${patch.name}': completing ${stateName(lp.targetState)} transition`);
+  if (patch.replace && lp.targetState === KLP_PATCHED) {
+    lp.unpatchReplacedPatches(patch);
+    lp.discardNops(patch);
+  }
+  if (lp.targetState === KLP_UNPATCHED) {
+    // all tasks run the old code: drop the funcs, then wait until no handler can see them
+    lp.patcher.unpatchObjects(patch);
+    yield* synchronizeTransition(lp);
+  }
+  for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
+  // no handler may still see func->transition set when the tasks lose their state
+  if (lp.targetState === KLP_PATCHED) yield* synchronizeTransition(lp);
+  yield* tasklistLock(lp);
+  const { threads, idle } = tasks(lp);
+  for (const t of [...threads, ...idle]) {
+    warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
+    lp.setPatchState(t, KLP_UNDEFINED);
+  }
+  for (const obj of patch.objs) {
+    if (!obj.loaded) continue;
+    if (lp.targetState === KLP_PATCHED) yield* lp.postPatchCallback(obj);
+    else if (lp.targetState === KLP_UNPATCHED) yield* lp.postUnpatchCallback(obj);
+  }
+  prNotice(k, `'${patch.name}': ${stateName(lp.targetState)} complete`);
+  lp.setTargetState(KLP_UNDEFINED);
+  lp.transitionPatch = null;
+}
+
+/** klp_cancel_transition(): a failure before the transition started. */
+export function* cancelTransition(lp: Livepatch): HostTask<void> {
+  const k = lp.k;
+  if (warnOn(k, lp.targetState !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
+  prDebug(k, `'${lp.transitionPatch!.name}': canceling patching transition, going to unpatch`);
+  lp.setTargetState(KLP_UNPATCHED);
+  yield* completeTransition(lp);
+}
+
+/** klp_reverse_transition(): the transitioning patch was enabled or disabled again. */
+export function* reverseTransition(lp: Livepatch): HostTask<void> {
+  const k = lp.k;
+  const patch = lp.transitionPatch!;
+  prDebug(
+    k,
+    `'${patch.name}': reversing transition from ${lp.targetState === KLP_PATCHED ? 'patching to unpatching' : 'unpatching to patching'}`,
+  );
+  // no switch point may apply the old target once the new one is set: clear every pending
+  // flag, and let the switch points already running finish
+  yield* tasklistLock(lp);
+  const { threads, idle } = tasks(lp);
+  for (const t of [...threads, ...idle]) lp.setPending(t, false);
+  yield* synchronizeTransition(lp);
+  patch.enabled = !patch.enabled;
+  lp.setTargetState(lp.targetState === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
+  yield* startTransition(lp);
+}
+
+/** klp_force_transition(): switch every remaining task now, whatever its stack. */
+export function* forceTransition(lp: Livepatch): HostTask<void> {
+  const k = lp.k;
+  prWarn(k, 'forcing remaining tasks to the patched state');
+  yield* tasklistLock(lp);
+  const { threads, idle } = tasks(lp);
+  for (const t of [...threads, ...idle]) {
+    if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
+    lp.setPending(t, false);
+    lp.setPatchState(t, lp.targetState);
+  }
+  // code of a forced patch may still run somewhere: its module can never be removed
+  if (lp.targetState === KLP_UNPATCHED) lp.transitionPatch!.forced = true;
+  else if (lp.transitionPatch!.replace) for (const p of lp.patches) if (p !== lp.transitionPatch) p.forced = true;
+}

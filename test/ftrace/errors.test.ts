@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace's refusals: every one is a typed error with the kernel's errno, and leaves guest memory
+ * byte-identical. A site that does not hold what ftrace expects (the NOP before enabling, the
+ * call before disabling) is an FtracePokeError naming the site and what was found there; a
+ * wrong address is not a site; filters, double registration, a second ip-modifying ops and a
+ * handler that is itself traceable are refused before anything is allocated.
+ */
+import { describe, expect, it } from 'vitest';
+import { withKernel } from '../kernel/helpers.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
+import {
+  FENTRY_NOP,
+  FtraceError,
+  FtraceOps,
+  FtracePokeError,
+  callInsn,
+  ftraceMakeCall,
+  ftraceMakeNop,
+  ftraceReleaseMod,
+  ftraceModuleInit,
+  ftraceLocation,
+  moduleFtraceSites,
+  ftraceSetFilterIp,
+  ftraceTrampoline,
+  registerFtraceFunction,
+  registeredFtraceOps,
+  unregisterFtraceFunction,
+  type FtraceErrno,
+} from '../../src/ftrace/index.ts';
+import { compileModule, ramSnapshot, ramUnchanged, traceWithTestHandler } from './helpers.ts';
+
+function thrown(fn: () => void): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
+}
+
+/** Runs fn, expects an FtraceError with errno, and checks that no byte of guest RAM changed. */
+function refused(k: Kernel, errno: FtraceErrno, fn: () => void, message?: RegExp): FtraceError {
+  ramSnapshot(k);
+  const free = k.hostMem.bytesFree;
+  const e = thrown(fn);
+  expect(e).toBeInstanceOf(FtraceError);
+  expect((e as FtraceError).errno).toBe(errno);
+  if (message) expect(e.message).toMatch(message);
+  expect(k.hostMem.bytesFree).toBe(free);
+  expect(ramUnchanged(k)).toBe(true);
+  return e as FtraceError;
+}
+
+describe('ftrace refuses', () => {
+  it('to poke a site that does not hold the expected instruction, or a wrong address', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      k.runFor(20);
+      const probe = k.sym('lab_probe');
+      const tramp = ftraceTrampoline(k);
+
+      // five one-byte NOPs where the 5-byte NOP should be
+      k.machine.writeCode(probe, Uint8Array.of(0x90, 0x90, 0x90, 0x90, 0x90));
+      const e = refused(k, 'EINVAL', () => ftraceMakeCall(k, probe, tramp)) as FtracePokeError;
+      expect(e).toBeInstanceOf(FtracePokeError);
+      expect(e.site).toMatch(/^lab_probe\+0x0\/0x[0-9a-f]+$/);
+      expect(e.address).toBe(probe);
+      expect([...e.found]).toEqual([0x90, 0x90, 0x90, 0x90, 0x90]);
+      expect(e.foundInsn).toBe('nop; nop; nop; nop; nop');
+      expect(e.message).toContain(`failed to modify lab_probe+0x0/`);
+      expect(e.message).toContain(`(0x${probe.toString(16)}): found 90:90:90:90:90 (nop; nop; nop; nop; nop), expected the fentry NOP 0f:1f:44:00:00`);
+
+      // registering on it fails the same way and allocates nothing
+      const ops = new FtraceOps({ func: 'ftrace_test_handler' });
+      ftraceSetFilterIp(k, ops, probe);
+      refused(k, 'EINVAL', () => registerFtraceFunction(k, ops), /failed to modify lab_probe/);
+      expect(ops.registered).toBe(false);
+      expect(registeredFtraceOps(k)).toEqual([]);
+
+      // disabling a site that holds the NOP, or a call elsewhere
+      k.machine.writeCode(probe, Uint8Array.from(FENTRY_NOP));
+      refused(k, 'EINVAL', () => ftraceMakeNop(k, probe, tramp), /found 0f:1f:44:00:00 \(nop dword ptr \[rax \+ rax\]\), expected call 0x/);
+      k.machine.writeCode(probe, callInsn(probe, k.sym('lab_probe_alt')));
+      refused(k, 'EINVAL', () => ftraceMakeNop(k, probe, tramp), new RegExp(`found e8:.* \\(call 0x${k.sym('lab_probe_alt').toString(16)}\\)`));
+      k.machine.writeCode(probe, Uint8Array.from(FENTRY_NOP));
+
+      // not a site: inside a function, an assembly symbol, a notrace function
+      for (const at of [probe + 1n, k.sym('__switch_to_asm'), k.sym('ftrace_ops_list_func')]) {
+        refused(k, 'EINVAL', () => ftraceMakeCall(k, at, tramp), /is not an ftrace site/);
+        refused(k, 'EINVAL', () => ftraceMakeNop(k, at, tramp), /is not an ftrace site/);
+      }
+      refused(k, 'EINVAL', () => ftraceMakeCall(k, probe + 1n, tramp), /^ftrace: lab_probe\+0x1\/0x[0-9a-f]+ \(0xffffffff[0-9a-f]+\) is not an ftrace site \(-EINVAL\)$/);
+
+      // and a good site still works after all that
+      ftraceMakeCall(k, probe, tramp);
+      ftraceMakeNop(k, probe, tramp);
+      expect([...k.mem.bytes(probe, 5)]).toEqual([...FENTRY_NOP]);
+    });
+  });
+
+  it('to unregister when the site no longer holds the call, changing nothing', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      k.runFor(20);
+      const probe = k.sym('lab_probe');
+      const ops = traceWithTestHandler(k, 'lab_probe');
+      const call = Uint8Array.from(k.mem.bytes(probe, 5));
+      k.machine.writeCode(probe, Uint8Array.of(0xcc, 0x1f, 0x44, 0x00, 0x00));
+      const e = refused(k, 'EINVAL', () => unregisterFtraceFunction(k, ops)) as FtracePokeError;
+      expect(e.foundInsn).toMatch(/^int3/);
+      expect(ops.registered).toBe(true);
+      k.machine.writeCode(probe, call);
+      unregisterFtraceFunction(k, ops);
+      expect([...k.mem.bytes(probe, 5)]).toEqual([...FENTRY_NOP]);
+    });
+  });
+
+  it('bad filters, double registration, a second ip-modifying ops, traceable handlers', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      k.runFor(20);
+      const probe = k.sym('lab_probe');
+      const ops = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
+      refused(k, 'EINVAL', () => registerFtraceFunction(k, ops), /no filter ip/);
+      refused(k, 'EINVAL', () => ftraceSetFilterIp(k, ops, probe + 1n), /lab_probe\+0x1\/0x[0-9a-f]+ \(0x[0-9a-f]+\) is not an ftrace location/);
+      refused(k, 'EINVAL', () => ftraceSetFilterIp(k, ops, k.sym('ftrace_regs_caller')), /not an ftrace location/);
+      refused(k, 'ENOENT', () => ftraceSetFilterIp(k, ops, probe, true), /does not filter on lab_probe/);
+      ftraceSetFilterIp(k, ops, probe);
+      refused(k, 'EINVAL', () => ftraceSetFilterIp(k, ops, k.sym('lab_probe_alt')), /already filters on lab_probe/);
+      ftraceSetFilterIp(k, ops, k.sym('lab_probe_alt'), false, true); // reset replaces it
+      expect(ops.ip).toBe(k.sym('lab_probe_alt'));
+      ftraceSetFilterIp(k, ops, k.sym('lab_probe_alt'), true);
+      expect(ops.ip).toBeUndefined();
+      ftraceSetFilterIp(k, ops, probe);
+
+      registerFtraceFunction(k, ops);
+      refused(k, 'EBUSY', () => registerFtraceFunction(k, ops), /already registered/);
+      refused(k, 'EBUSY', () => ftraceSetFilterIp(k, ops, k.sym('lab_probe_alt'), false, true), /is registered/);
+      const second = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
+      ftraceSetFilterIp(k, second, probe);
+      refused(k, 'EBUSY', () => registerFtraceFunction(k, second), /lab_probe\+0x0\/0x[0-9a-f]+ already has an ops that modifies the ip/);
+
+      const traceable = new FtraceOps({ func: 'lab_probe_alt' });
+      ftraceSetFilterIp(k, traceable, probe);
+      refused(k, 'EINVAL', () => registerFtraceFunction(k, traceable), /handler lab_probe_alt has an fentry site: ftrace handlers must be notrace/);
+      const unknown = new FtraceOps({ func: 'no_such_handler' });
+      ftraceSetFilterIp(k, unknown, probe);
+      refused(k, 'EINVAL', () => registerFtraceFunction(k, unknown), /handler 'no_such_handler'/);
+
+      refused(k, 'EINVAL', () => unregisterFtraceFunction(k, second), /not registered/);
+      unregisterFtraceFunction(k, ops);
+      refused(k, 'EINVAL', () => unregisterFtraceFunction(k, ops), /not registered/);
+    });
+  });
+
+  it('to forget the sites of a module while one of them is traced', async () => {
+    await withKernel({ cpus: 1, workload: 'idle' }, (k) => {
+      k.runFor(20);
+      // a module's self-contained function, placed in host-managed guest memory as a loader would
+      const elf = compileModule('int mod_fn(int x) { return x * 3 + 7; }\n');
+      const text = elf.section('.text.mod_fn')!;
+      const at = k.hostMem.alloc(text.size, 16, 'module text');
+      k.machine.writeCode(at, text.data());
+      const sites = moduleFtraceSites('mod', elf, (s) => (s === text ? at : undefined));
+      expect(sites.map((s) => [s.func, s.ip])).toEqual([['mod_fn', at]]);
+      ftraceModuleInit(k, 'mod', sites);
+      refused(k, 'EBUSY', () => ftraceModuleInit(k, 'mod', sites), /sites of 'mod' are already known/);
+      expect(ftraceLocation(k, at)).toBe(at);
+
+      const ops = new FtraceOps({ func: 'ftrace_test_handler' });
+      ftraceSetFilterIp(k, ops, at);
+      registerFtraceFunction(k, ops);
+      expect([...k.mem.bytes(at, 5)]).toEqual([...callInsn(at, ftraceTrampoline(k))]);
+      refused(k, 'EBUSY', () => ftraceReleaseMod(k, 'mod'), /module 'mod': mod_fn\+0x0\/0x[0-9a-f]+ is still traced/);
+      refused(k, 'EINVAL', () => ftraceReleaseMod(k, 'vmlinux'), /the image's sites cannot be released/);
+      unregisterFtraceFunction(k, ops);
+      expect([...k.mem.bytes(at, 5)]).toEqual([...FENTRY_NOP]);
+      ftraceReleaseMod(k, 'mod');
+      expect(ftraceLocation(k, at)).toBeUndefined();
+      // its sites are gone: the address is no site any more
+      refused(k, 'EINVAL', () => ftraceMakeCall(k, at, ftraceTrampoline(k)), /is not an ftrace site/);
+    });
+  });
+
+  it('to register before the cpus have booted', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      const ops = new FtraceOps({ func: 'ftrace_test_handler' });
+      ftraceSetFilterIp(k, ops, k.sym('lab_probe'));
+      refused(k, 'EBUSY', () => registerFtraceFunction(k, ops), /cpu 0, 1 not booted yet/);
+    });
+  });
+});

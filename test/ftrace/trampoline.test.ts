@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace_regs_caller on real code. It keeps every register: CPU-bound kthreads whose inner
+ * functions (crunch, crunch_step) are traced by a handler that trashes every caller-saved
+ * register still compute what the host recomputes, with timer preemption landing anywhere. Its
+ * ORC is exact: stopped at every instruction of a traced and redirected call, the running task's
+ * stack unwinds reliably through the trampoline to the traced function's caller (except at
+ * the single iretq, whose frame is an interrupt-style register frame). And it has a cost,
+ * measured in emulated instructions per call of lab_probe.
+ */
+import { describe, expect, it } from 'vitest';
+import { withKernel, u64At } from '../kernel/helpers.ts';
+import { symbolize } from '../../src/kernel/kallsyms.ts';
+import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
+import { unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
+
+const M64 = (1n << 64n) - 1n;
+function crunchStep(x: bigint): bigint {
+  x ^= (x << 13n) & M64;
+  x ^= x >> 7n;
+  x ^= (x << 17n) & M64;
+  return x;
+}
+/** The firmware's cpu_hog loop, host side: x after `rounds` rounds of crunch(x, 64). */
+function crunchRounds(seed: bigint, id: number, rounds: number): bigint {
+  let x = (seed + BigInt(id) + 1n) & M64;
+  for (let r = 0; r < rounds; r++) for (let i = 0n; i < 64n; i++) x = (crunchStep(x) + i) & M64;
+  return x;
+}
+
+describe('ftrace_regs_caller', () => {
+  it('keeps every register of traced functions in the middle of a computation', async () => {
+    await withKernel({ cpus: 2, workload: 'cpu-bound', nrKthreads: 3, preempt: 'full', seed: 5 }, (k) => {
+      k.runFor(20);
+      k.mem.setU32(k.sym('ftrace_test_scramble'), 1);
+      const a = traceWithTestHandler(k, 'crunch_step');
+      const b = traceWithTestHandler(k, 'crunch');
+      const h0 = hits(k);
+      k.runFor(300);
+      const h1 = hits(k);
+      for (let c = 0; c < 2; c++) expect(h1[c] - h0[c], `cpu ${c}`).toBeGreaterThan(1000n);
+      expect(k.mem.u64(k.sym('ftrace_test_bad'))).toBe(0n);
+      for (let id = 0; id < 3; id++) {
+        const progress = Number(u64At(k, 'crunch_progress', id));
+        expect(progress).toBeGreaterThan(5);
+        // crunch_last is stored just before crunch_progress moves on
+        expect([crunchRounds(5n, id, progress), crunchRounds(5n, id, progress + 1)], `khog/${id}`).toContain(u64At(k, 'crunch_last', id));
+      }
+      unregisterFtraceFunction(k, a);
+      unregisterFtraceFunction(k, b);
+      k.runFor(50);
+      for (let id = 0; id < 3; id++) {
+        const progress = Number(u64At(k, 'crunch_progress', id));
+        expect([crunchRounds(5n, id, progress), crunchRounds(5n, id, progress + 1)]).toContain(u64At(k, 'crunch_last', id));
+      }
+    });
+  });
+
+  it('unwinds reliably from inside the handler through the trampoline to the caller', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
+      traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      const trace = () => {
+        const t = stackTraceSaveTskReliable(k, k.cpuCurr(0));
+        return { ...t, names: t.entries.map((e) => symbolize(k.image, e)) };
+      };
+
+      k.machine.runCpuUntil(0, k.sym('ftrace_test_handler'));
+      k.machine.step(0, 4);
+      const inHandler = trace();
+      expect(inHandler.reliable).toBe(true);
+      expect(inHandler.names.slice(0, 5).map((n) => n.replace(/\+.*/, ''))).toEqual([
+        'ftrace_test_handler',
+        'ftrace_ops_list_func',
+        'ftrace_regs_caller',
+        'lab_probe',
+        'probe_thread',
+      ]);
+      expect(inHandler.names[3]).toMatch(/^lab_probe\+0x5\//); // just past the site: the function's entry state
+
+      // every instruction from the call at the site to the return into probe_thread
+      const tramp = k.image.symbolAt(k.sym('ftrace_regs_caller'))!;
+      const iret = (() => {
+        for (let at = tramp.value; at < tramp.value + BigInt(tramp.size); at++) if (k.mem.u8(at) === 0x48 && k.mem.u8(at + 1n) === 0xcf) return at;
+        throw new Error('no iretq in ftrace_regs_caller');
+      })();
+      k.machine.runCpuUntil(0, k.sym('lab_probe'));
+      const seen = new Set<string>();
+      for (let i = 0; i < 400; i++) {
+        const rip = k.machine.cpus[0].rip;
+        const fn = k.image.symbolAt(rip)?.name ?? '?';
+        if (fn === 'probe_thread') break;
+        seen.add(fn);
+        const t = trace();
+        if (rip === iret) {
+          // the frame it is about to load is an iret frame: honest, and not a plain call chain
+          expect(t.reliable, symbolize(k.image, rip)).toBe(false);
+          if (!t.reliable) expect(t.reason).toBe('kernel-regs');
+        } else {
+          expect(t.reliable, `${symbolize(k.image, rip)}: ${t.reliable ? '' : t.message}`).toBe(true);
+          expect(t.names.some((n) => n.startsWith('probe_thread+')), symbolize(k.image, rip)).toBe(true);
+        }
+        k.machine.step(0, 1);
+      }
+      expect([...seen]).toEqual(['lab_probe', 'ftrace_regs_caller', 'ftrace_ops_list_func', 'ftrace_test_handler', 'lab_probe_alt']);
+    });
+  });
+
+  it('costs a fixed number of emulated instructions per traced call', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
+      const plain = insnsPerProbeCall(k, 200);
+      const one = traceWithTestHandler(k, 'lab_probe');
+      const traced = insnsPerProbeCall(k, 200);
+      const two = traceWithTestHandler(k, 'lab_probe');
+      const traced2 = insnsPerProbeCall(k, 200);
+      unregisterFtraceFunction(k, one);
+      unregisterFtraceFunction(k, two);
+      const redirect = traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      const redirected = insnsPerProbeCall(k, 200);
+      unregisterFtraceFunction(k, redirect);
+      const after = insnsPerProbeCall(k, 200);
+      const report = (what: string, v: number) => `${what}: ${v.toFixed(1)} insns/iteration (+${(v - plain).toFixed(1)})`;
+      console.log(
+        [
+          `probe_thread loop (lab_probe + bookkeeping + cond_resched): ${plain.toFixed(1)} insns/iteration untraced`,
+          report('one ops (ftrace_test_handler)', traced),
+          report('two ops', traced2),
+          report('one ops redirecting to lab_probe_alt', redirected),
+          report('after unregistering', after),
+        ].join('\n'),
+      );
+      expect(Math.abs(after - plain)).toBeLessThan(1);
+      // trampoline (~55) + list walk (~40) + handler (~30)
+      expect(traced - plain).toBeGreaterThan(80);
+      expect(traced - plain).toBeLessThan(200);
+      expect(traced2 - traced).toBeGreaterThan(15);
+      expect(traced2 - traced).toBeLessThan(60);
+      expect(Math.abs(redirected - traced)).toBeLessThan(10);
+    });
+  });
+});
