@@ -67,11 +67,14 @@ export class HostCalls {
     this.register(L.constant('HC_HOSTD_WORK'), () => this.nextWork());
   }
 
-  /** Implements host call `op`. */
+  /**
+   * Implements host call `op`. The guest's host_call(op, a0, a1, a2) passes its reply buffer
+   * first (rdi); the implementation sees the caller's own arguments as a0..a2.
+   */
   register(op: number, impl: HostCallImpl): void {
     this.impls.set(op, impl);
     this.k.machine.onHostCall(op, (cpu, a) => {
-      const task = impl(cpu, a);
+      const task = impl(cpu, { op, a0: a.a1, a1: a.a2, a2: a.a3, a3: 0n });
       this.advance(a.a0, task, 0n, true);
     });
   }

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Loadable modules, the guest's side of the contract with the host loader (src/kernel/modules.ts).
+ * A module is one relocatable object built from firmware/modules/X.c (or firmware/patches/X.c);
+ * the host places it, resolves its undefined symbols against the image (static functions
+ * included) and other modules' exports, and runs its init in task context (khostd).
+ *
+ * What the loader looks for, all of it plain ELF the loader reads without running anything:
+ *   module_init(fn)     a pointer to fn in .lab.module.init, symbol __lab_module_init;
+ *                       fn returns 0 or a negative errno (then the module is unloaded again)
+ *   module_exit(fn)     the same in .lab.module.exit, symbol __lab_module_exit
+ *   MODULE_NAME("x")    "name=x" in .modinfo; without it the name is the object's file name
+ *   MODULE_LICENSE(..), MODULE_DESCRIPTION(..)   more "tag=value" strings in .modinfo
+ *   EXPORT_SYMBOL(sym)  "sym" in .lab.exports: sym (a global of this module) becomes
+ *                       resolvable by modules loaded later; nothing else of a module is
+ *
+ * .modinfo and .lab.exports are read by the loader and not placed in guest memory, as the
+ * kernel drops SHF_ALLOC from .modinfo.
+ */
+#ifndef LAB_MODULE_H
+#define LAB_MODULE_H
+#include <lab/types.h>
+
+#define __lab_cat2(a, b) a##b
+#define __lab_cat(a, b) __lab_cat2(a, b)
+#define __LAB_UNIQUE_ID(prefix) __lab_cat(__lab_cat(__UNIQUE_ID_, prefix), __COUNTER__)
+
+typedef int (*initcall_t)(void);
+typedef void (*exitcall_t)(void);
+
+#define module_init(initfn)							\
+	static inline initcall_t __maybe_unused __lab_inittest(void)		\
+	{ return initfn; }							\
+	static const initcall_t __lab_module_init __used			\
+		__section(".lab.module.init") __aligned(8) = initfn
+
+#define module_exit(exitfn)							\
+	static inline exitcall_t __maybe_unused __lab_exittest(void)		\
+	{ return exitfn; }							\
+	static const exitcall_t __lab_module_exit __used			\
+		__section(".lab.module.exit") __aligned(8) = exitfn
+
+#define __MODULE_INFO(tag, info)						\
+	static const char __LAB_UNIQUE_ID(tag)[] __used				\
+		__section(".modinfo") __aligned(1) = #tag "=" info
+
+#define MODULE_NAME(_name)		__MODULE_INFO(name, _name)
+#define MODULE_LICENSE(_license)	__MODULE_INFO(license, _license)
+#define MODULE_DESCRIPTION(_text)	__MODULE_INFO(description, _text)
+#define MODULE_AUTHOR(_text)		__MODULE_INFO(author, _text)
+
+#define EXPORT_SYMBOL(sym)							\
+	static const char __lab_cat(__lab_export_, sym)[] __used		\
+		__section(".lab.exports") __aligned(1) = #sym
+
+#endif

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A module referring to put_num, which names the image's static kernel/lib.c put_num and,
+ * while lab_mod_dup is loaded, lab_mod_dup's export too: the loader must not guess.
+ */
+#include <lab/module.h>
+
+MODULE_LICENSE("GPL");
+
+long put_num(long x);
+
+noinline long lab_ambiguous_call(long x)
+{
+	return put_num(x) + 1;
+}

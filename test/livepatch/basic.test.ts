@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * test-livepatch.sh, "basic function patching", and the consistency model seen from inside the
+ * guest: new code runs on every vCPU after the transition, and never for a task still in the
+ * unpatched state while it runs; CPU-bound kthreads that never sleep switch in cond_resched().
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Lab } from '../../src/lab/selftest.ts';
+import { KLP_PATCHED, KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
+
+let lab: Lab | undefined;
+afterEach(() => {
+  lab?.close();
+  lab = undefined;
+});
+
+describe('test-livepatch', () => {
+  it('basic function patching', async () => {
+    lab = await Lab.boot({ cpus: 4, workload: 'idle' });
+    const before = lab.cat('lab_cmdline_show');
+    expect(before).toMatch(/^klp-lab workload=idle/);
+    lab.startTest();
+    lab.loadLp('test_klp_livepatch');
+    expect(lab.cat('lab_cmdline_show')).toBe('this has been live patched\n');
+    expect(lab.lp.sysfsRead('/sys/kernel/livepatch/test_klp_livepatch/enabled')).toBe('1');
+    expect(lab.lp.sysfsRead('/sys/kernel/livepatch/test_klp_livepatch/transition')).toBe('0');
+    expect(lab.lp.sysfsRead('/sys/kernel/livepatch/test_klp_livepatch/vmlinux/patched')).toBe('1');
+    lab.disableLp('test_klp_livepatch');
+    expect(lab.cat('lab_cmdline_show')).toBe(before);
+    lab.unloadLp('test_klp_livepatch');
+    lab.checkResult([
+      '% modprobe test_klp_livepatch',
+      "livepatch: enabling patch 'test_klp_livepatch'",
+      "livepatch: 'test_klp_livepatch': initializing patching transition",
+      "livepatch: 'test_klp_livepatch': starting patching transition",
+      "livepatch: 'test_klp_livepatch': completing patching transition",
+      "livepatch: 'test_klp_livepatch': patching complete",
+      '% echo 0 > /sys/kernel/livepatch/test_klp_livepatch/enabled',
+      "livepatch: 'test_klp_livepatch': initializing unpatching transition",
+      "livepatch: 'test_klp_livepatch': starting unpatching transition",
+      "livepatch: 'test_klp_livepatch': completing unpatching transition",
+      "livepatch: 'test_klp_livepatch': unpatching complete",
+      '% rmmod test_klp_livepatch',
+    ]);
+  });
+});
+
+describe('consistency model on every vCPU', () => {
+  it('runs new code only for switched tasks; CPU-bound kthreads switch in cond_resched()', async () => {
+    lab = await Lab.boot({ cpus: 4, workload: 'probe' });
+    const k = lab.k;
+    const seen = () => [0, 1, 2, 3].map((c) => k.mem.s32(k.sym('probe_seen') + BigInt(4 * c)));
+    k.run({ ns: 500e6, until: () => seen().every((v) => v === 1) });
+    lab.startTest();
+    lab.loadLpNowait('test_klp_probe');
+    const probes = [...k.forEachTask()].filter((t) => t.comm.startsWith('kprobe/'));
+    expect(probes).toHaveLength(4);
+    let inTransition = 0;
+    while (lab.lp.transitionPatch) {
+      k.run({ rounds: 1 });
+      inTransition++;
+      for (const t of probes) {
+        // a task still unpatched has not run the new code since its last call returned
+        if (t.patchState === KLP_UNPATCHED) expect(seen()[t.cpu]).toBe(1);
+        if (t.patchState === KLP_PATCHED) expect([1, 2]).toContain(seen()[t.cpu]);
+      }
+      expect(inTransition).toBeLessThan(10_000);
+    }
+    k.runFor(50);
+    expect(seen()).toEqual([2, 2, 2, 2]);
+    const violations = k.mem.u64(lab.modules.findSymbol('test_klp_probe', 'klp_probe_violations', 0));
+    const calls = k.mem.u64(lab.modules.findSymbol('test_klp_probe', 'klp_probe_calls', 0));
+    expect(calls).toBeGreaterThan(100n);
+    expect(violations).toBe(0n);
+    const lines = lab.logSinceStart();
+    // always running, the probe threads could not be switched from outside ...
+    expect(lines.some((l) => /klp_try_switch_task: kprobe\/\d:\d+ is running/.test(l))).toBe(true);
+    // ... and switched themselves in cond_resched()
+    expect(lines).toContain("livepatch: 'test_klp_probe': patching complete");
+  });
+});
