@@ -9,25 +9,12 @@
  * measured in emulated instructions per call of lab_probe.
  */
 import { describe, expect, it } from 'vitest';
-import { withKernel, u64At } from '../kernel/helpers.ts';
+import { crunchRounds, withKernel, u64At } from '../kernel/helpers.ts';
 import { symbolize } from '../../src/kernel/kallsyms.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
 
-const M64 = (1n << 64n) - 1n;
-function crunchStep(x: bigint): bigint {
-  x ^= (x << 13n) & M64;
-  x ^= x >> 7n;
-  x ^= (x << 17n) & M64;
-  return x;
-}
-/** The firmware's cpu_hog loop, host side: x after `rounds` rounds of crunch(x, 64). */
-function crunchRounds(seed: bigint, id: number, rounds: number): bigint {
-  let x = (seed + BigInt(id) + 1n) & M64;
-  for (let r = 0; r < rounds; r++) for (let i = 0n; i < 64n; i++) x = (crunchStep(x) + i) & M64;
-  return x;
-}
 
 describe('ftrace_regs_caller', () => {
   it('keeps every register of traced functions in the middle of a computation', async () => {

@@ -6,23 +6,10 @@
  * With preempt=none the same kthreads only leave the cpu through cond_resched().
  */
 import { describe, expect, it } from 'vitest';
-import { withKernel, u64At } from './helpers.ts';
+import { crunchRounds, withKernel, u64At } from './helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { Task } from '../../src/kernel/task.ts';
 
-const M64 = (1n << 64n) - 1n;
-function crunchStep(x: bigint): bigint {
-  x ^= (x << 13n) & M64;
-  x ^= x >> 7n;
-  x ^= (x << 17n) & M64;
-  return x;
-}
-/** The host's version of the firmware's cpu_hog loop: x after `rounds` rounds. */
-function crunchRounds(seed: bigint, id: number, rounds: number): bigint {
-  let x = (seed + BigInt(id) + 1n) & M64;
-  for (let r = 0; r < rounds; r++) for (let i = 0n; i < 64n; i++) x = (crunchStep(x) + i) & M64;
-  return x;
-}
 
 /** iret frames (rip, cs, rflags, rsp, ss) of kernel mode on a switched-out task's stack. */
 function kernelIretFrames(k: Kernel, t: Task): bigint[] {
