@@ -28,8 +28,6 @@ const GPR_IDS = Int32Array.from([
 ]);
 /** Index of each register in a batch read of GPR_IDS. */
 export const R = Object.fromEntries(GPR_NAMES.map((n, i) => [n, i])) as Record<RegName, number>;
-/** The first 16 entries: the registers that survive a privilege switch unchanged. */
-const GPR16_IDS = GPR_IDS.subarray(0, 16);
 
 export const X86_EFLAGS_IF = 0x200n;
 
@@ -87,14 +85,7 @@ export class Vcpu {
     return this.regs;
   }
 
-  writeAll(values: BigUint64Array): void {
-    this.uc.regWriteBatch(GPR_IDS, values);
-  }
 
-  /** Writes only the 16 general registers (not rip/rflags/segments). */
-  writeGprs(values: BigUint64Array): void {
-    this.uc.regWriteBatch(GPR16_IDS, values.subarray(0, 16));
-  }
 
   registers(): Registers {
     const v = this.readAll();

@@ -46,7 +46,6 @@ interface WorkItem {
 export class HostCalls {
   /** Conversations in progress, by the guest's reply buffer (one per calling task). */
   private readonly inFlight = new Map<bigint, HostTask<bigint | number>>();
-  private readonly impls = new Map<number, HostCallImpl>();
   private readonly queue: WorkItem[] = [];
   private readonly off: Record<'kind' | 'value' | 'fn' | 'args', bigint>;
   private readonly done: number;
@@ -72,7 +71,6 @@ export class HostCalls {
    * first (rdi); the implementation sees the caller's own arguments as a0..a2.
    */
   register(op: number, impl: HostCallImpl): void {
-    this.impls.set(op, impl);
     this.k.machine.onHostCall(op, (cpu, a) => {
       const task = impl(cpu, { op, a0: a.a1, a1: a.a2, a2: a.a3, a3: 0n });
       this.advance(a.a0, task, 0n, true);

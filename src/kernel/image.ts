@@ -23,18 +23,18 @@ export class KernelImage {
   /** Kernel text, [_stext, _etext): the range a reliable unwinder accepts return addresses in. */
   readonly textStart: bigint;
   readonly textEnd: bigint;
-  readonly sha256: string;
   private instructionStarts?: bigint[];
 
   private constructor(
     readonly path: string,
     readonly elf: ElfFile,
+    /** Of the file's bytes: the cache key, with the path. */
+    readonly sha256: string,
   ) {
     if (elf.type !== ET_EXEC) throw new ElfFormatError(path, `not a linked kernel image (e_type ${elf.type}, want ET_EXEC)`);
     this.layout = Layout.fromElf(elf);
     this.textStart = this.symbol('_stext');
     this.textEnd = this.symbol('_etext');
-    this.sha256 = '';
   }
 
   private static cache = new Map<string, KernelImage>();
@@ -46,8 +46,7 @@ export class KernelImage {
     const key = `${path}\0${sha}`;
     let img = KernelImage.cache.get(key);
     if (!img) {
-      img = new KernelImage(path, ElfFile.parse(bytes, path));
-      (img as { sha256: string }).sha256 = sha;
+      img = new KernelImage(path, ElfFile.parse(bytes, path), sha);
       KernelImage.cache.set(key, img);
     }
     return img;

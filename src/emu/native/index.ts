@@ -212,9 +212,6 @@ export class CpuCtl {
     const u = this.u32;
     return (u[p] | u[p + 1] | u[p + 2] | u[p + 3] | u[p + 4] | u[p + 5] | u[p + 6] | u[p + 7]) !== 0;
   }
-  isPending(vector: number): boolean {
-    return (this.u32[CTL.pending / 4 + ((vector >> 5) & 7)] & (1 << (vector & 31))) !== 0;
-  }
   /** In hlt, waiting for an interrupt. */
   get halted(): boolean {
     return this.u32[CTL.halted / 4] !== 0;
