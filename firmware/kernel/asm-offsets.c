@@ -236,7 +236,16 @@ void common(void)
 	MEMBER(klp_object, name);
 	MEMBER(klp_object, funcs);
 	MEMBER(klp_object, callbacks);
+	MEMBER(klp_object, mod);
 	MEMBER(klp_object, patched);
+	SIZE(module);
+	MEMBER(module, state);
+	MEMBER(module, name);
+	CONST(MODULE_NAME_LEN);
+	CONST(MODULE_STATE_LIVE);
+	CONST(MODULE_STATE_COMING);
+	CONST(MODULE_STATE_GOING);
+	CONST(MODULE_STATE_UNFORMED);
 	MEMBER(klp_callbacks, pre_patch);
 	MEMBER(klp_callbacks, post_patch);
 	MEMBER(klp_callbacks, pre_unpatch);

@@ -16,8 +16,9 @@ MODULE_DESCRIPTION("lab: hello, a plain loadable module");
 long lab_hello_calls;
 EXPORT_SYMBOL(lab_hello_calls);
 
-/* .data: an initialised value the loader must copy. */
+/* .data: an initialised value the loader must copy; a read-only parameter. */
 static long hello_base = 100;
+module_param(hello_base, long, 0444);
 
 noinline long lab_hello_greet(long n)
 {

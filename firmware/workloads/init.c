@@ -4,6 +4,7 @@
 #include <lab/printk.h>
 #include <lab/boot.h>
 #include <lab/hostcall.h>
+#include <lab/workqueue.h>
 
 void start_workload_kthreads(unsigned int workload);
 int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm);
@@ -14,6 +15,7 @@ int kernel_init(void *unused)
 {
 	printk(KERN_INFO "Run user_init as init process (workload %u)\n", boot_params.workload);
 	hostd_start();
+	workqueue_init();
 	start_workload_kthreads(boot_params.workload);
 	if (kernel_execve_user((u64)user_init, boot_params.workload, boot_params.nr_user,
 			       boot_params.seed, "init"))

@@ -35,6 +35,29 @@ export function errnoName(code: number): string {
   return `E${n}`;
 }
 
+const MESSAGES: Record<string, string> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  EINTR: 'Interrupted system call',
+  ENOEXEC: 'Exec format error',
+  EAGAIN: 'Resource temporarily unavailable',
+  ENOMEM: 'Cannot allocate memory',
+  EFAULT: 'Bad address',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  ENODEV: 'No such device',
+  EINVAL: 'Invalid argument',
+  ENOSPC: 'No space left on device',
+  ERANGE: 'Numerical result out of range',
+  ENOSYS: 'Function not implemented',
+  ETIMEDOUT: 'Connection timed out',
+};
+
+/** strerror(): "No such device" for -19, as modprobe prints it. */
+export function strerror(code: number): string {
+  return MESSAGES[errnoName(code)] ?? `Unknown error ${Math.abs(code)}`;
+}
+
 /** Where in an object a problem is: "section [10] .text.foo+0x17". */
 export interface ModuleLocation {
   readonly section?: { readonly index: number; readonly name: string };

@@ -39,6 +39,7 @@ import { orcUnwinder } from '../orc/unwind.ts';
 import { imageSymbolizer, SymbolTable, type Symbolizer } from '../orc/symbolize.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import { HostMemoryError } from './hostmem.ts';
+import { applyParams, readParam, writeParam } from './modparams.ts';
 import type { Kernel } from './kernel.ts';
 
 export type ModuleState = 'COMING' | 'LIVE' | 'GOING';
@@ -79,9 +80,17 @@ export interface ModuleSymbolInfo {
   readonly type: 'func' | 'object';
 }
 
+/** The guest's struct module of a loaded module (name and state), kept by the host. */
+interface ModuleStruct {
+  readonly address: bigint;
+  setState(state: ModuleState): void;
+}
+
 /** One loaded module (struct module): where it is, what it exports, its state and its users. */
 export class LoadedModule {
-  state: ModuleState = 'COMING';
+  private _state: ModuleState = 'COMING';
+  /** The guest's struct module (klp_object->mod points at it); set once the module is committed. */
+  guestStruct?: ModuleStruct;
   /** try_module_get() references (the livepatch core holds one on an enabled patch's module). */
   refcount = 0;
   /** Modules whose exports this one uses, and the modules using this one's. */
@@ -98,6 +107,15 @@ export class LoadedModule {
     /** Its text symbols, for the symbolizer ("function+0xoff/0xsize [name]"). */
     readonly symbols: SymbolTable,
   ) {}
+
+  /** MODULE_STATE_*, also in the guest's struct module. */
+  get state(): ModuleState {
+    return this._state;
+  }
+  set state(s: ModuleState) {
+    this._state = s;
+    this.guestStruct?.setState(s);
+  }
 
   get file(): string {
     return this.layout.file;
@@ -358,7 +376,7 @@ export class Modules {
    * UnsupportedRelocationError or ModuleLoadError with guest memory untouched; ModuleInitError
    * (or a notifier's error) after taking the module away again.
    */
-  load(source: string | ElfFile): LoadedModule {
+  load(source: string | ElfFile, params: Readonly<Record<string, string>> = {}): LoadedModule {
     const elf = typeof source === 'string' ? readObject(source) : source;
     const file = elf.fileName;
     const plan = planModule(elf);
@@ -395,8 +413,11 @@ export class Modules {
       throw e;
     }
     let prepared: ReturnType<Modules['prepare']>;
+    let structAddr: bigint;
     try {
       prepared = this.prepare(elf, plan, name, base, resolve);
+      applyParams(prepared.layout, name, params);
+      structAddr = this.allocStruct(file);
     } catch (e) {
       hostMem.release(base);
       if (saved) this.kernel.mem.write(hostMem.start, saved);
@@ -406,6 +427,8 @@ export class Modules {
 
     // Commit: from here on the module exists.
     const mod = new LoadedModule(name, layout, orc, symbols);
+    mod.guestStruct = this.guestStruct(structAddr, name);
+    mod.state = 'COMING';
     this.kernel.mem.write(base, layout.image);
     const text = layout.regions.text;
     if (text.size) this.kernel.machine.writeCode(text.address, layout.image.subarray(text.offset, text.offset + text.size));
@@ -457,6 +480,42 @@ export class Modules {
     }
     mod.state = 'LIVE';
     return mod;
+  }
+
+  /** Room for a module's struct module; ENOMEM as a load error. */
+  private allocStruct(file: string): bigint {
+    try {
+      return this.kernel.hostMem.alloc(this.kernel.layout.sizeof('module'), 8, `struct module of ${file}`);
+    } catch (e) {
+      if (e instanceof HostMemoryError) throw new ModuleLoadError(file, 'ENOMEM', e.message, { cause: e });
+      throw e;
+    }
+  }
+
+  /** Fills a struct module (its name) and returns the view that keeps its state current. */
+  private guestStruct(address: bigint, name: string): ModuleStruct {
+    const L = this.kernel.layout;
+    const mem = this.kernel.mem;
+    const nameAt = address + BigInt(L.offset('module', 'name'));
+    mem.write(nameAt, new TextEncoder().encode(name.slice(0, L.constant('MODULE_NAME_LEN') - 1)));
+    const stateAt = address + BigInt(L.offset('module', 'state'));
+    return { address, setState: (s) => mem.setU32(stateAt, L.constant(`MODULE_STATE_${s}`)) };
+  }
+
+  // --- parameters -----------------------------------------------------------------------------
+
+  /** echo value > /sys/module/<name>/parameters/<param>; ModuleParamError if it cannot be written. */
+  setParam(name: string, param: string, value: string): void {
+    const mod = this.find(name);
+    if (!mod) throw new ModuleLoadError(name, 'ENOENT', `module '${name}' is not loaded`);
+    writeParam(this.kernel.mem, mod.layout, name, param, value);
+  }
+
+  /** cat /sys/module/<name>/parameters/<param>. */
+  param(name: string, param: string): string {
+    const mod = this.find(name);
+    if (!mod) throw new ModuleLoadError(name, 'ENOENT', `module '${name}' is not loaded`);
+    return readParam(this.kernel.mem, mod.layout, name, param);
   }
 
   /** The host-side half of a load at `base`: relocated bytes, export checks, ORC and symbol tables. */
@@ -535,6 +594,10 @@ export class Modules {
     const t = mod.text;
     if (t.size) for (const cpu of this.kernel.machine.cpus) cpu.uc.tbRemoveCache(t.address, t.address + BigInt(t.size));
     this.kernel.hostMem.release(mod.base);
+    if (mod.guestStruct) {
+      this.kernel.mem.bytes(mod.guestStruct.address, this.kernel.layout.sizeof('module')).fill(0);
+      this.kernel.hostMem.release(mod.guestStruct.address);
+    }
   }
 }
 

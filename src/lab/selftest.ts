@@ -12,6 +12,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { Livepatch, type ModuleInfo } from '../livepatch/core.ts';
 import { Modules } from '../kernel/modules.ts';
+import { ModuleError, strerror } from '../elf/module.ts';
 import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -56,32 +57,43 @@ export class Lab {
     this.mark = this.k.log.messages().length;
   }
 
-  /** insmod/modprobe of fixtures/<name>.o; throws if the load fails (like a failing modprobe). */
-  loadMod(name: string): void {
-    this.logCmd(`modprobe ${name}`);
-    this.modules.load(`${FIXTURES}${name}.o`);
+  /** insmod/modprobe of fixtures/<name>.o with `param=value` arguments; throws if the load fails. */
+  loadMod(name: string, params: Record<string, string> = {}): void {
+    this.logCmd(['modprobe', name, ...Object.entries(params).map(([p, v]) => `${p}=${v}`)].join(' '));
+    this.modules.load(`${FIXTURES}${name}.o`, params);
   }
 
-  /** A load that is expected to fail: returns the error's message. */
-  loadFailingMod(name: string): string {
-    this.logCmd(`modprobe ${name}`);
+  /**
+   * load_failing_mod: a load that must fail. modprobe's complaint goes into the log as the
+   * selftests capture it; returns the error.
+   */
+  loadFailingMod(name: string, params: Record<string, string> = {}): Error {
     try {
-      this.modules.load(`${FIXTURES}${name}.o`);
+      this.loadMod(name, params);
     } catch (e) {
-      return (e as Error).message;
+      const first = e instanceof AggregateError ? e.errors[0] : e;
+      const code = first instanceof ModuleError ? first.code : 0;
+      this.k.log.hostPrintk(6, `modprobe: ERROR: could not insert '${name}': ${strerror(code)}`, this.k.machine.clockNs);
+      return first as Error;
     }
     throw new SelftestError(`${name} loaded although it should have failed`);
   }
 
   /** load_lp: load a patch module and wait for its transition to finish. */
-  loadLp(name: string): void {
-    this.loadMod(name);
+  loadLp(name: string, params: Record<string, string> = {}): void {
+    this.loadMod(name, params);
     this.waitForTransition(name);
   }
 
   /** load_lp_nowait */
-  loadLpNowait(name: string): void {
-    this.loadMod(name);
+  loadLpNowait(name: string, params: Record<string, string> = {}): void {
+    this.loadMod(name, params);
+  }
+
+  /** echo value > /sys/module/<name>/parameters/<param> */
+  setParam(name: string, param: string, value: string): void {
+    this.logCmd(`echo ${value} > /sys/module/${name}/parameters/${param}`);
+    this.modules.setParam(name, param, value);
   }
 
   disableLp(name: string): void {
@@ -149,13 +161,14 @@ export class Lab {
 /** What the selftests compare: commands, the core's lines (not the per-task debug ones), the test modules' lines. */
 function defaultFilter(line: string): boolean {
   if (line.startsWith('livepatch: klp_try_switch_task: ')) return false;
-  return line.startsWith('% ') || line.startsWith('livepatch: ') || line.startsWith('test_klp') || line.startsWith('lab_mod');
+  return ['% ', 'livepatch: ', 'test_klp', 'lab_mod', 'modprobe: '].some((p) => line.startsWith(p));
 }
 
 function moduleInfo(k: Kernel, modules: Modules): ModuleInfo {
   return {
     nameAt: (a) => modules.moduleAt(a)?.name,
     isLoaded: (n) => modules.isLoaded(n),
+    structModule: (n) => modules.find(n)?.guestStruct?.address,
     findSymbol: (m, n, pos) => modules.findSymbol(m, n, pos),
     sizeAt: (a) => modules.sizeAt(a) ?? k.image.symbolAt(a)?.size,
     get: (n) => modules.get(n),

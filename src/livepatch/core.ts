@@ -36,6 +36,8 @@ export interface ModuleInfo {
   isLoaded(name: string): boolean;
   /** Symbols of a loaded module, kallsyms style. */
   findSymbol(module: string, name: string, sympos: number): bigint;
+  /** The guest's struct module of a loaded module (what klp_object->mod points at). */
+  structModule?(name: string): bigint | undefined;
   /** Size of the function or object at address, image or module. */
   sizeAt(address: bigint): number | undefined;
   /** try_module_get / module_put / forbidding removal of a forced patch's module. */
@@ -172,6 +174,7 @@ export class Livepatch {
 
   /** klp_init_object_loaded(): resolve every function of an object that is present now. */
   private initObjectLoaded(obj: KlpObject): void {
+    if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
     for (const func of obj.funcs) {
       func.oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
       func.oldSize = this.modules.sizeAt(func.oldFunc) ?? 0;
@@ -292,8 +295,8 @@ export class Livepatch {
   private *disable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
     if (warnOn(this.k, !patch.enabled, `${patch.name} not enabled`)) return -EINVAL;
     if (this.transitionPatch) return -EBUSY;
-    for (const obj of patch.objs) if (obj.patched) yield* this.preUnpatchCallback(obj);
     yield* T.initTransition(this, patch, KLP_UNPATCHED);
+    for (const obj of patch.objs) if (obj.patched) yield* this.preUnpatchCallback(obj);
     yield* T.startTransition(this);
     patch.enabled = false;
     yield* T.tryCompleteTransition(this, current, cpu);
@@ -372,6 +375,7 @@ export class Livepatch {
       if (ret) {
         prWarn(this.k, `patch '${patch.name}' failed for module '${name}', refusing to load module '${name}'`);
         obj.loaded = false;
+        obj.setMod(0n);
         yield* this.cleanupModulePatches(name, patch);
         return ret;
       }
@@ -396,6 +400,7 @@ export class Livepatch {
       this.patcher.unpatchObject(obj);
       yield* this.postUnpatchCallback(obj);
       obj.loaded = false;
+      obj.setMod(0n);
       for (const f of obj.funcs) {
         f.oldFunc = 0n;
         f.sync();

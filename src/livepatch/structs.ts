@@ -31,7 +31,7 @@ export class KlpLayout {
     const L = k.layout;
     const pick = (s: string, ms: string[]) => Object.fromEntries(ms.map((m) => [m, BigInt(L.offset(s, m))]));
     this.func = pick('klp_func', ['old_name', 'new_func', 'old_sympos', 'old_func', 'old_size', 'new_size', 'stack_node', 'nop', 'patched', 'transition']);
-    this.obj = pick('klp_object', ['name', 'funcs', 'callbacks', 'patched']);
+    this.obj = pick('klp_object', ['name', 'funcs', 'callbacks', 'mod', 'patched']);
     this.cb = pick('klp_callbacks', ['pre_patch', 'post_patch', 'pre_unpatch', 'post_unpatch', 'post_unpatch_enabled']);
     this.patch = pick('klp_patch', ['objs', 'states', 'replace']);
     this.state = pick('klp_state', ['id', 'version', 'data']);
@@ -129,6 +129,11 @@ export class KlpObject {
   setPatched(v: boolean): void {
     this.patched = v;
     this.k.mem.setU8(this.address + this.L.obj.patched, v ? 1 : 0);
+  }
+
+  /** obj->mod: the module's struct module while it is loaded (0 for vmlinux or when gone). */
+  setMod(structModule: bigint): void {
+    this.k.mem.setU64(this.address + this.L.obj.mod, structModule);
   }
 }
 

@@ -30,7 +30,11 @@ describe('module load and unload', () => {
       for (const r of [text, rodata, data, bss]) expect(r.address % 4096n).toBe(0n);
       expect(text.address < rodata.address && rodata.address < data.address && data.address < bss.address).toBe(true);
       expect(m.base >= k.hostMem.start && m.base + BigInt(m.size) <= k.hostMem.end).toBe(true);
-      expect(k.hostMem.bytesFree).toBe(freeBefore - BigInt(m.size));
+      // the module, and its struct module (name and state, for the guest)
+      expect(k.hostMem.bytesFree).toBe(freeBefore - BigInt(m.size) - BigInt(k.layout.sizeof('module')));
+      const st = m.guestStruct!.address;
+      expect(k.mem.cstring(st + BigInt(k.layout.offset('module', 'name')), 56)).toBe('lab_mod_hello');
+      expect(k.mem.u32(st + BigInt(k.layout.offset('module', 'state')))).toBe(k.layout.constant('MODULE_STATE_LIVE'));
 
       // the init ran once, in khostd
       const hostd = k.tasks().find((t) => t.comm === 'khostd')!;

@@ -12,6 +12,7 @@
 #include <lab/list.h>
 #include <lab/ftrace.h>
 #include <lab/hostcall.h>
+#include <lab/module.h>
 
 struct klp_object;
 
@@ -41,7 +42,9 @@ struct klp_object {
 	const char *name;		/* a loadable module, or NULL for the kernel image */
 	struct klp_func *funcs;		/* ends with old_name == NULL */
 	struct klp_callbacks callbacks;
-	bool patched;			/* maintained by the host */
+	/* maintained by the host */
+	struct module *mod;		/* the loaded module; NULL for vmlinux or while not loaded */
+	bool patched;
 };
 
 struct klp_state {

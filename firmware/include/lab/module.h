@@ -13,6 +13,10 @@
  *   MODULE_LICENSE(..), MODULE_DESCRIPTION(..)   more "tag=value" strings in .modinfo
  *   EXPORT_SYMBOL(sym)  "sym" in .lab.exports: sym (a global of this module) becomes
  *                       resolvable by modules loaded later; nothing else of a module is
+ *   module_param(v, type, perm)   "parmtype=v:type" and "parmperm=v:perm" in .modinfo: the
+ *                       loader sets the variable v (int, uint, long, ulong or bool) from
+ *                       "v=value" arguments before anything runs, and writes to
+ *                       /sys/module/<name>/parameters/v reach it if perm lets the owner write
  *
  * .modinfo and .lab.exports are read by the loader and not placed in guest memory, as the
  * kernel drops SHF_ALLOC from .modinfo.
@@ -52,5 +56,44 @@ typedef void (*exitcall_t)(void);
 #define EXPORT_SYMBOL(sym)							\
 	static const char __lab_cat(__lab_export_, sym)[] __used		\
 		__section(".lab.exports") __aligned(1) = #sym
+
+/*
+ * struct module, the part the guest sees: the host keeps one per loaded module in guest memory
+ * (its name and state), as livepatch callbacks look at obj->mod->state. The numbering is the
+ * kernel's.
+ */
+enum module_state {
+	MODULE_STATE_LIVE,	/* normal state */
+	MODULE_STATE_COMING,	/* fully formed, running module_init */
+	MODULE_STATE_GOING,	/* going away */
+	MODULE_STATE_UNFORMED,	/* still setting it up */
+};
+
+#define MODULE_NAME_LEN 56
+
+struct module {
+	enum module_state state;
+	char name[MODULE_NAME_LEN];
+};
+
+/*
+ * The parameter's variable must really be in memory (its address escapes, so the compiler
+ * cannot fold a static that the module itself never writes), and be of the named type.
+ */
+typedef int __lab_param_type_int;
+typedef unsigned int __lab_param_type_uint;
+typedef long __lab_param_type_long;
+typedef unsigned long __lab_param_type_ulong;
+typedef bool __lab_param_type_bool;
+
+#define module_param(name, type, perm)						\
+	_Static_assert(__builtin_types_compatible_p(typeof(name),		\
+						    __lab_param_type_##type),	\
+		       "module_param " #name ": not of type " #type);		\
+	static void *const __lab_cat(__lab_param_, name) __used = &(name);	\
+	__MODULE_INFO(parmtype, #name ":" #type);				\
+	__MODULE_INFO(parmperm, #name ":" #perm)
+
+#define MODULE_PARM_DESC(name, text)	__MODULE_INFO(parm, #name ":" text)
 
 #endif

@@ -18,7 +18,10 @@
 #define KERN_DEBUG	KERN_SOH "7"
 #define LOGLEVEL_DEFAULT 4
 
+/* A file may define its own prefix before including this, as modules do with KBUILD_MODNAME. */
+#ifndef pr_fmt
 #define pr_fmt(fmt) fmt
+#endif
 #define pr_err(fmt, ...) printk(KERN_ERR pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_warn(fmt, ...) printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_notice(fmt, ...) printk(KERN_NOTICE pr_fmt(fmt), ##__VA_ARGS__)
@@ -38,7 +41,7 @@ enum lab_event_type {
 	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
 };
 
-#define LAB_EVENT_TEXT 96
+#define LAB_EVENT_TEXT 208	/* a record is 256 bytes; longer lines are cut */
 struct lab_event {
 	u64 seq;		/* 1, 2, ...: the host sees gaps if it fell behind */
 	u64 ts_ns;		/* emulated time from the pvclock */

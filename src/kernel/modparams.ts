@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Module parameters (kernel/params.c): `insmod m.o name=value` and writes to
+ * /sys/module/<m>/parameters/<name>. A module declares them with module_param() (firmware/
+ * include/lab/module.h), which leaves "parmtype=name:type" and "parmperm=name:perm" in
+ * .modinfo; the variable is the module's symbol of that name. Values are parsed and checked
+ * before the module is written to guest memory, so a bad argument changes no guest byte.
+ */
+import type { ElfFile } from '../elf/index.ts';
+import { STT_OBJECT } from '../elf/constants.ts';
+import { ModuleError, type ModuleLayout } from '../elf/module.ts';
+import type { GuestMemory } from '../emu/memory.ts';
+
+/** A parameter that does not exist, cannot be written, or a value it cannot take. */
+export class ModuleParamError extends ModuleError {}
+
+export type ParamType = 'int' | 'uint' | 'long' | 'ulong' | 'bool';
+
+export interface ModuleParam {
+  readonly name: string;
+  readonly type: ParamType;
+  /** The permission bits module_param() gave (0 when the object does not say). */
+  readonly perm: number;
+}
+
+const SIZES: Record<ParamType, number> = { int: 4, uint: 4, long: 8, ulong: 8, bool: 1 };
+const RANGES: Record<Exclude<ParamType, 'bool'>, [bigint, bigint]> = {
+  int: [-(1n << 31n), (1n << 31n) - 1n],
+  uint: [0n, (1n << 32n) - 1n],
+  long: [-(1n << 63n), (1n << 63n) - 1n],
+  ulong: [0n, (1n << 64n) - 1n],
+};
+
+/** The parameters an object declares, from its .modinfo. */
+export function moduleParams(file: string, modinfo: ReadonlyMap<string, readonly string[]>): Map<string, ModuleParam> {
+  const perms = new Map<string, number>();
+  for (const e of modinfo.get('parmperm') ?? []) {
+    const [name, perm] = splitEntry(file, 'parmperm', e);
+    perms.set(name, Number.parseInt(perm, 8) || 0);
+  }
+  const out = new Map<string, ModuleParam>();
+  for (const e of modinfo.get('parmtype') ?? []) {
+    const [name, type] = splitEntry(file, 'parmtype', e);
+    if (!(type in SIZES)) throw new ModuleParamError(file, 'EINVAL', `parameter '${name}' has type '${type}', which the loader does not know`);
+    out.set(name, { name, type: type as ParamType, perm: perms.get(name) ?? 0 });
+  }
+  return out;
+}
+
+function splitEntry(file: string, tag: string, entry: string): [string, string] {
+  const colon = entry.indexOf(':');
+  if (colon <= 0) throw new ModuleParamError(file, 'EINVAL', `.modinfo ${tag}=${entry} is not name:value`);
+  return [entry.slice(0, colon), entry.slice(colon + 1)];
+}
+
+/** The value's bytes (little endian), or a ModuleLoadError naming the module, parameter and value. */
+export function encodeParam(module: string, p: ModuleParam, value: string): Uint8Array {
+  const bytes = new Uint8Array(SIZES[p.type]);
+  const invalid = () => new ModuleParamError(module, 'EINVAL', `'${value}' invalid for parameter '${p.name}' (${p.type})`);
+  if (p.type === 'bool') {
+    // kstrtobool: the first character decides, "on"/"off" by their second
+    const v = value.trim().toLowerCase();
+    if (['y', '1', 'on', 'yes', 'true'].includes(v)) bytes[0] = 1;
+    else if (['n', '0', 'off', 'no', 'false'].includes(v)) bytes[0] = 0;
+    else throw invalid();
+    return bytes;
+  }
+  const t = value.trim();
+  if (!/^[-+]?(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)$/i.test(t)) throw invalid();
+  const neg = t.startsWith('-');
+  const digits = t.replace(/^[-+]/, '');
+  let v = /^0[0-7]+$/.test(digits) ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+  if (neg) v = -v;
+  const [lo, hi] = RANGES[p.type];
+  if (v < lo || v > hi) throw new ModuleParamError(module, 'ERANGE', `${value} out of range for parameter '${p.name}' (${p.type})`);
+  const u = BigInt.asUintN(bytes.length * 8, v);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Number((u >> BigInt(8 * i)) & 0xffn);
+  return bytes;
+}
+
+/** Reads a parameter's current value as sysfs shows it. */
+export function decodeParam(p: ModuleParam, bytes: Uint8Array): string {
+  if (p.type === 'bool') return bytes[0] ? 'Y' : 'N';
+  let u = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) u = (u << 8n) | BigInt(bytes[i]);
+  const signed = p.type === 'int' || p.type === 'long';
+  return String(signed ? BigInt.asIntN(bytes.length * 8, u) : u);
+}
+
+/** Where a parameter's variable is, placed: the module's object symbol of that name. */
+export function paramAddress(elf: ElfFile, layout: Pick<ModuleLayout, 'symbolAddress'>, module: string, p: ModuleParam): bigint {
+  const sym = elf.symbolsNamed(p.name).find((s) => s.type === STT_OBJECT);
+  const at = sym && layout.symbolAddress(sym);
+  if (at === undefined) throw new ModuleParamError(module, 'ENOENT', `parameter '${p.name}' has no variable of that name`);
+  return at;
+}
+
+/**
+ * `name=value` arguments, applied to a laid-out module's bytes before they reach guest memory.
+ * Unknown names are refused (the kernel only warns; a lab run should not go on with a typo).
+ */
+export function applyParams(layout: ModuleLayout, module: string, args: Readonly<Record<string, string>>): void {
+  const params = moduleParams(layout.file, layout.modinfo);
+  for (const [name, value] of Object.entries(args)) {
+    const p = params.get(name);
+    if (!p) throw new ModuleParamError(module, 'ENOENT', `unknown parameter '${name}' (the module has ${[...params.keys()].join(', ') || 'none'})`);
+    const bytes = encodeParam(module, p, value);
+    const at = paramAddress(layout.elf, layout, module, p);
+    layout.image.set(bytes, Number(at - layout.base));
+  }
+}
+
+/** echo value > /sys/module/<m>/parameters/<name>: only what the owner may write (perm & 0200). */
+export function writeParam(mem: GuestMemory, layout: ModuleLayout, module: string, name: string, value: string): void {
+  const p = moduleParams(layout.file, layout.modinfo).get(name);
+  if (!p) throw new ModuleParamError(module, 'ENOENT', `no such file: /sys/module/${module}/parameters/${name}`);
+  if (!(p.perm & 0o200)) throw new ModuleParamError(module, 'EPERM', `/sys/module/${module}/parameters/${name} is not writable (mode 0${p.perm.toString(8)})`);
+  mem.write(paramAddress(layout.elf, layout, module, p), encodeParam(module, p, value));
+}
+
+/** cat /sys/module/<m>/parameters/<name>. */
+export function readParam(mem: GuestMemory, layout: ModuleLayout, module: string, name: string): string {
+  const p = moduleParams(layout.file, layout.modinfo).get(name);
+  if (!p) throw new ModuleParamError(module, 'ENOENT', `no such file: /sys/module/${module}/parameters/${name}`);
+  return decodeParam(p, mem.bytes(paramAddress(layout.elf, layout, module, p), SIZES[p.type]));
+}
