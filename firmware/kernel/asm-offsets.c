@@ -264,5 +264,6 @@ void common(void)
 	MEMBER(klp_ops, fops);
 	CONST(HC_KLP_ENABLE);
 	CONST(HC_KLP_TRY_SWITCH);
+	CONST(HC_KLP_GET_PREV_STATE);
 	MEMBER(pcpu, rcu_qs);
 }

@@ -92,3 +92,23 @@ int klp_enable_patch(struct klp_patch *patch)
 {
 	return host_call(HC_KLP_ENABLE, (long)patch, 0, 0);
 }
+
+/* The state with this id that patch declares, if any. */
+struct klp_state *klp_get_state(struct klp_patch *patch, unsigned long id)
+{
+	struct klp_state *state;
+
+	for (state = patch->states; state && state->id; state++)
+		if (state->id == id)
+			return state;
+	return NULL;
+}
+
+/*
+ * During a transition, the state with this id of the newest patch installed before the one in
+ * transition (what a cumulative patch takes over). The list of patches is the host's.
+ */
+struct klp_state *klp_get_prev_state(unsigned long id)
+{
+	return (struct klp_state *)host_call(HC_KLP_GET_PREV_STATE, id, 0, 0);
+}

@@ -39,6 +39,8 @@ static void start_kernel(void)
 	if (boot_params.hz)
 		HZ = boot_params.hz;
 	preempt_full = boot_params.preempt == 1;
+	if (boot_params.loglevel)
+		console_loglevel = boot_params.loglevel;
 
 	printk(KERN_NOTICE "Linux-like lab kernel booting on %u cpus, HZ=%u, preempt=%s\n",
 	       nr_cpu_ids, HZ, preempt_full ? "full" : "none");

@@ -10,6 +10,7 @@
 #include <lab/lib.h>
 
 struct lab_event_ring event_ring;
+int console_loglevel = 7;
 struct pvclock pvclock;
 static DEFINE_SPINLOCK(event_lock);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The simplest livepatch, as the kernel's selftest module test_klp_livepatch: replace what
- * /proc/cmdline shows (lab_cmdline_show) with a line saying it was live patched.
+ * /proc/cmdline shows (lab_cmdline_show) with a line saying which patch live patched it.
  */
 #include <lab/module.h>
 #include <lab/livepatch.h>
@@ -9,7 +9,7 @@
 
 static int livepatch_cmdline_show(char *buf, long size)
 {
-	return snprintf(buf, size, "%s\n", "this has been live patched");
+	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
 }
 
 static struct klp_func funcs[] = {

@@ -135,6 +135,12 @@ export class Lab {
     }
   }
 
+  /** grep 'needle' /proc/<file> > /dev/kmsg: the matching lines of a cat() go into the log. */
+  grepToKmsg(fn: string, needle: string): void {
+    for (const line of this.cat(fn).split('\n'))
+      if (line.includes(needle)) this.k.log.hostPrintk(6, line, this.k.machine.clockNs);
+  }
+
   /** The kernel log since startTest(), without timestamps. */
   logSinceStart(): string[] {
     return this.k.log.events

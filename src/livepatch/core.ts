@@ -15,7 +15,7 @@ import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNDEFINED, KL
 import { KlpPatcher, EBUSY, EINVAL } from './patch.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
 import * as T from './transition.ts';
-import { isPatchCompatible } from './state.ts';
+import { isPatchCompatible, klpGetPrevState } from './state.ts';
 
 export const ENODEV = 19;
 
@@ -69,6 +69,7 @@ export class Livepatch {
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
+    k.host.register(L.constant('HC_KLP_GET_PREV_STATE'), (_cpu, a) => this.getPrevState(a.a0));
     k.machine.afterRound.push(() => this.transitionWorkTimer());
   }
 
@@ -407,6 +408,11 @@ export class Livepatch {
       }
     }
     return 0;
+  }
+
+  /** HC_KLP_GET_PREV_STATE: the guest address of klp_get_prev_state(id), or NULL. */
+  private *getPrevState(id: bigint): HostTask<bigint> {
+    return klpGetPrevState(this, id)?.address ?? 0n;
   }
 
   // --- cond_resched() ----------------------------------------------------------------------

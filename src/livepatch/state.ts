@@ -6,18 +6,25 @@
  */
 import type { Livepatch } from './core.ts';
 import type { KlpPatch, KlpState } from './structs.ts';
+import { warnOn } from './log.ts';
 
 export function klpGetState(patch: KlpPatch, id: bigint): KlpState | undefined {
   return patch.states.find((s) => s.id === id);
 }
 
-/** The state with this id of the newest installed patch that has it (klp_get_prev_state). */
+/**
+ * klp_get_prev_state(): during a transition, the state with this id of the newest patch
+ * installed before the one in transition. A cumulative patch's callbacks use it to take over
+ * what the patches it replaces set up; they are still on the list until its post_patch ran.
+ */
 export function klpGetPrevState(lp: Livepatch, id: bigint): KlpState | undefined {
-  for (let i = lp.patches.length - 1; i >= 0; i--) {
-    const s = klpGetState(lp.patches[i], id);
-    if (s) return s;
+  if (warnOn(lp.k, !lp.transitionPatch, 'klp_get_prev_state() outside a transition')) return undefined;
+  let last: KlpState | undefined;
+  for (const p of lp.patches) {
+    if (p === lp.transitionPatch) break;
+    last = klpGetState(p, id) ?? last;
   }
-  return undefined;
+  return last;
 }
 
 /** klp_is_patch_compatible(). */

@@ -138,6 +138,8 @@ export class KlpObject {
 }
 
 export interface KlpState {
+  /** The guest struct klp_state, in the patch module. */
+  address: bigint;
   id: bigint;
   version: number;
   data: bigint;
@@ -184,6 +186,6 @@ export function readPatch(k: Kernel, L: KlpLayout, address: bigint, name: string
   }
   const statesAddr = m.u64(address + L.patch.states);
   for (let s = statesAddr; s && m.u64(s + L.state.id); s += L.stateSize)
-    patch.states.push({ id: m.u64(s + L.state.id), version: m.u32(s + L.state.version), data: m.u64(s + L.state.data) });
+    patch.states.push({ address: s, id: m.u64(s + L.state.id), version: m.u32(s + L.state.version), data: m.u64(s + L.state.data) });
   return patch;
 }

@@ -21,7 +21,7 @@ describe('test-livepatch', () => {
     expect(before).toMatch(/^klp-lab workload=idle/);
     lab.startTest();
     lab.loadLp('test_klp_livepatch');
-    expect(lab.cat('lab_cmdline_show')).toBe('this has been live patched\n');
+    expect(lab.cat('lab_cmdline_show')).toBe('test_klp_livepatch: this has been live patched\n');
     expect(lab.lp.sysfsRead('/sys/kernel/livepatch/test_klp_livepatch/enabled')).toBe('1');
     expect(lab.lp.sysfsRead('/sys/kernel/livepatch/test_klp_livepatch/transition')).toBe('0');
     expect(lab.lp.sysfsRead('/sys/kernel/livepatch/test_klp_livepatch/vmlinux/patched')).toBe('1');
@@ -41,6 +41,105 @@ describe('test-livepatch', () => {
       "livepatch: 'test_klp_livepatch': completing unpatching transition",
       "livepatch: 'test_klp_livepatch': unpatching complete",
       '% rmmod test_klp_livepatch',
+    ]);
+  });
+});
+
+const LP = 'test_klp_livepatch';
+const REPLACE = 'test_klp_atomic_replace';
+
+/** The selftest's "grep 'live patched' /proc/cmdline > /dev/kmsg" and the same for meminfo. */
+function grepPatched(lab: Lab): void {
+  lab.grepToKmsg('lab_cmdline_show', 'live patched');
+  lab.grepToKmsg('lab_meminfo_show', 'live patched');
+}
+
+const patching = (p: string) => [
+  `livepatch: enabling patch '${p}'`,
+  `livepatch: '${p}': initializing patching transition`,
+  `livepatch: '${p}': starting patching transition`,
+  `livepatch: '${p}': completing patching transition`,
+  `livepatch: '${p}': patching complete`,
+];
+const unpatching = (p: string) => [
+  `% echo 0 > /sys/kernel/livepatch/${p}/enabled`,
+  `livepatch: '${p}': initializing unpatching transition`,
+  `livepatch: '${p}': starting unpatching transition`,
+  `livepatch: '${p}': completing unpatching transition`,
+  `livepatch: '${p}': unpatching complete`,
+];
+
+describe('test-livepatch, more patches', () => {
+  it('multiple livepatches', async () => {
+    lab = await Lab.boot({ cpus: 4, workload: 'idle' });
+    lab.startTest();
+    lab.loadLp(LP);
+    grepPatched(lab);
+    lab.loadLp(REPLACE, { replace: '0' });
+    grepPatched(lab);
+    expect(lab.lp.sysfsRead(`/sys/kernel/livepatch/${LP}/stack_order`)).toBe('1');
+    expect(lab.lp.sysfsRead(`/sys/kernel/livepatch/${REPLACE}/stack_order`)).toBe('2');
+    lab.disableLp(REPLACE);
+    lab.unloadLp(REPLACE);
+    grepPatched(lab);
+    lab.disableLp(LP);
+    lab.unloadLp(LP);
+    grepPatched(lab);
+    lab.checkResult([
+      `% modprobe ${LP}`,
+      ...patching(LP),
+      `${LP}: this has been live patched`,
+      `% modprobe ${REPLACE} replace=0`,
+      ...patching(REPLACE),
+      `${LP}: this has been live patched`,
+      `${REPLACE}: this has been live patched`,
+      ...unpatching(REPLACE),
+      `% rmmod ${REPLACE}`,
+      `${LP}: this has been live patched`,
+      ...unpatching(LP),
+      `% rmmod ${LP}`,
+    ]);
+  });
+
+  it("atomic replace livepatch: the nop takes the old patch's function back and is dropped (e1452b60, d697bad5)", async () => {
+    lab = await Lab.boot({ cpus: 4, workload: 'idle' });
+    const k = lab.k;
+    const site = k.sym('lab_cmdline_show');
+    const nop5 = Buffer.from(k.mem.bytes(site, 5));
+    lab.startTest();
+    lab.loadLp(LP);
+    expect(Buffer.from(k.mem.bytes(site, 5))).not.toEqual(nop5); // a call to the trampoline
+    grepPatched(lab);
+    lab.loadLpNowait(REPLACE, { replace: '1' });
+    // in transition: the replace patch carries a dynamic nop func for lab_cmdline_show
+    const rp = lab.lp.patch(REPLACE);
+    const nops = rp.objs.flatMap((o) => o.funcs.filter((f) => f.nop));
+    expect(nops.map((f) => f.oldName)).toEqual(['lab_cmdline_show']);
+    expect(lab.lp.sysfsTree()).toContain(`/sys/kernel/livepatch/${REPLACE}/vmlinux/lab_cmdline_show,0/`);
+    lab.waitForTransition(REPLACE);
+    // complete: the replaced patch is gone, the nop discarded, the site a 5-byte NOP again
+    expect(lab.lp.patches.map((p) => p.name)).toEqual([REPLACE]);
+    expect(rp.objs.flatMap((o) => o.funcs).map((f) => f.oldName)).toEqual(['lab_meminfo_show']);
+    expect(lab.lp.sysfsTree().filter((l) => l.includes('lab_cmdline_show'))).toEqual([]);
+    expect(Buffer.from(k.mem.bytes(site, 5))).toEqual(nop5);
+    grepPatched(lab);
+    // the replaced patch's module is free to go without a disable
+    lab.unloadLp(LP);
+    grepPatched(lab);
+    lab.disableLp(REPLACE);
+    lab.unloadLp(REPLACE);
+    grepPatched(lab);
+    lab.checkResult([
+      `% modprobe ${LP}`,
+      ...patching(LP),
+      `${LP}: this has been live patched`,
+      `% modprobe ${REPLACE} replace=1`,
+      ...patching(REPLACE),
+      `${REPLACE}: this has been live patched`,
+      `% rmmod ${LP}`,
+      `${REPLACE}: this has been live patched`,
+      ...unpatching(REPLACE),
+      `% rmmod ${REPLACE}`,
     ]);
   });
 });

@@ -72,6 +72,7 @@ extern volatile int klp_cond_resched_enabled;
 enum klp_host_call_op {
 	HC_KLP_ENABLE = HC_KLP_FIRST,	/* (patch): klp_enable_patch() */
 	HC_KLP_TRY_SWITCH,		/* (): cond_resched(): let current try to switch itself */
+	HC_KLP_GET_PREV_STATE,		/* (id): klp_get_prev_state() */
 };
 
 int klp_enable_patch(struct klp_patch *patch);
@@ -80,6 +81,8 @@ void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struct ftrace
 void klp_update_patch_state(struct task_struct *task);
 void klp_copy_process(struct task_struct *child);
 void __klp_sched_try_switch(void);
+struct klp_state *klp_get_state(struct klp_patch *patch, unsigned long id);
+struct klp_state *klp_get_prev_state(unsigned long id);
 
 static inline bool klp_patch_pending(struct task_struct *task)
 {

@@ -28,6 +28,13 @@
 #define pr_info(fmt, ...) printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_debug(fmt, ...) printk(KERN_DEBUG pr_fmt(fmt), ##__VA_ARGS__)
 
+/*
+ * The console's level (from boot_params): every message is recorded in the ring whatever its
+ * level; the host's console shows those below it. 15 shows everything, as the kernel's.
+ */
+extern int console_loglevel;
+#define CONSOLE_LOGLEVEL_MOTORMOUTH 15
+
 /* Event types in the ring (lab_event::type). */
 enum lab_event_type {
 	EV_PRINTK = 1,		/* text: the message; a: level */

@@ -24,13 +24,6 @@
 #define SIGTERM		15
 #define SIGCHLD		17
 
-#define EINTR	4
-#define ECHILD	10
-#define EAGAIN	11
-#define ENOMEM	12
-#define EFAULT	14
-#define EINVAL	22
-#define ENOSYS	38
-#define ESRCH	3
+#include <lab/errno.h>
 
 #endif

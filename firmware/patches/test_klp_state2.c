@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Version 2 of the console_loglevel state: a cumulative livepatch that can take over the
+ * change an installed patch made (it finds that patch's state with klp_get_prev_state() while
+ * the older patch is still installed, up to and including its post_patch callback -- 7e35e4eb)
+ * instead of making it again, and hands it back when it is disabled over an older patch.
+ * test_klp_state3 is this same code under another name.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <lab/module.h>
+#include <lab/livepatch.h>
+#include <lab/printk.h>
+#include <lab/mm.h>
+#include <lab/errno.h>
+
+#define CONSOLE_LOGLEVEL_STATE 1
+#define CONSOLE_LOGLEVEL_STATE_VERSION 2
+
+static struct klp_patch patch;
+
+static void callback_info(const char *callback, struct klp_object *obj)
+{
+	if (obj->mod)
+		pr_info("%s: %s\n", callback, obj->mod->name);
+	else
+		pr_info("%s: vmlinux\n", callback);
+}
+
+static int allocate_loglevel_state(void)
+{
+	struct klp_state *state;
+
+	if (klp_get_prev_state(CONSOLE_LOGLEVEL_STATE)) {
+		pr_info("%s: space to store console_loglevel already allocated\n", __func__);
+		return 0;
+	}
+	state = klp_get_state(&patch, CONSOLE_LOGLEVEL_STATE);
+	if (!state)
+		return -EINVAL;
+	state->data = kzalloc(sizeof(console_loglevel));
+	if (!state->data)
+		return -ENOMEM;
+	pr_info("%s: allocating space to store console_loglevel\n", __func__);
+	return 0;
+}
+
+static void fix_console_loglevel(void)
+{
+	struct klp_state *state = klp_get_state(&patch, CONSOLE_LOGLEVEL_STATE);
+	struct klp_state *prev;
+
+	if (!state)
+		return;
+	prev = klp_get_prev_state(CONSOLE_LOGLEVEL_STATE);
+	if (prev) {
+		pr_info("%s: taking over the console_loglevel change\n", __func__);
+		state->data = prev->data;
+		return;
+	}
+	pr_info("%s: fixing console_loglevel\n", __func__);
+	*(int *)state->data = console_loglevel;
+	console_loglevel = CONSOLE_LOGLEVEL_MOTORMOUTH;
+}
+
+static void restore_console_loglevel(void)
+{
+	struct klp_state *state;
+
+	if (klp_get_prev_state(CONSOLE_LOGLEVEL_STATE)) {
+		pr_info("%s: passing the console_loglevel change back to the old livepatch\n", __func__);
+		return;
+	}
+	state = klp_get_state(&patch, CONSOLE_LOGLEVEL_STATE);
+	if (!state)
+		return;
+	pr_info("%s: restoring console_loglevel\n", __func__);
+	console_loglevel = *(int *)state->data;
+}
+
+static void free_loglevel_state(void)
+{
+	struct klp_state *state;
+
+	if (klp_get_prev_state(CONSOLE_LOGLEVEL_STATE)) {
+		pr_info("%s: keeping space to store console_loglevel\n", __func__);
+		return;
+	}
+	state = klp_get_state(&patch, CONSOLE_LOGLEVEL_STATE);
+	if (!state)
+		return;
+	pr_info("%s: freeing space for the stored console_loglevel\n", __func__);
+	kfree(state->data);
+}
+
+static int pre_patch_callback(struct klp_object *obj)
+{
+	callback_info(__func__, obj);
+	return allocate_loglevel_state();
+}
+
+static void post_patch_callback(struct klp_object *obj)
+{
+	callback_info(__func__, obj);
+	fix_console_loglevel();
+}
+
+static void pre_unpatch_callback(struct klp_object *obj)
+{
+	callback_info(__func__, obj);
+	restore_console_loglevel();
+}
+
+static void post_unpatch_callback(struct klp_object *obj)
+{
+	callback_info(__func__, obj);
+	free_loglevel_state();
+}
+
+static struct klp_func no_funcs[] = {
+	{}
+};
+
+static struct klp_object objs[] = {
+	{
+		.name = NULL,	/* vmlinux */
+		.funcs = no_funcs,
+		.callbacks = {
+			.pre_patch = pre_patch_callback,
+			.post_patch = post_patch_callback,
+			.pre_unpatch = pre_unpatch_callback,
+			.post_unpatch = post_unpatch_callback,
+		},
+	},
+	{}
+};
+
+static struct klp_state states[] = {
+	{
+		.id = CONSOLE_LOGLEVEL_STATE,
+		.version = CONSOLE_LOGLEVEL_STATE_VERSION,
+	},
+	{}
+};
+
+static struct klp_patch patch = {
+	.objs = objs,
+	.states = states,
+	.replace = true,
+};
+
+static int test_klp_state2_init(void)
+{
+	return klp_enable_patch(&patch);
+}
+
+static void test_klp_state2_exit(void)
+{
+}
+
+module_init(test_klp_state2_init);
+module_exit(test_klp_state2_exit);
+MODULE_LICENSE("GPL");
+__MODULE_INFO(livepatch, "Y");
+MODULE_DESCRIPTION("Livepatch test: system state modification");
