@@ -13,21 +13,13 @@ import { cpuCurr, type Task } from '../kernel/task.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { KlpPatcher, EBUSY, EINVAL } from './patch.ts';
+import { ENODEV, LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
 import * as T from './transition.ts';
 import { isPatchCompatible, klpGetPrevState } from './state.ts';
+import { sysfsRead, sysfsTree, sysfsWrite } from './sysfs.ts';
 
-export const ENODEV = 19;
-
-export class LivepatchError extends Error {
-  constructor(
-    readonly errno: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'LivepatchError';
-  }
-}
+export { ENODEV, LivepatchError } from './errors.ts';
 
 /** Where the livepatch core finds modules: names and loaded state (the module loader's job). */
 export interface ModuleInfo {
@@ -124,14 +116,14 @@ export class Livepatch {
   }
 
   /** The task khostd runs as, and its cpu (the current task of host work). */
-  private currentTask(): Task | null {
+  currentTask(): Task | null {
     for (let c = 0; c < this.k.nrCpus; c++) {
       const t = cpuCurr(this.k, c);
       if (t.comm === 'khostd') return t;
     }
     return null;
   }
-  private hostdCpu(): number {
+  hostdCpu(): number {
     for (let c = 0; c < this.k.nrCpus; c++) if (cpuCurr(this.k, c).comm === 'khostd') return c;
     return 0;
   }
@@ -293,7 +285,7 @@ export class Livepatch {
   }
 
   /** __klp_disable_patch(). */
-  private *disable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
+  *disable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
     if (warnOn(this.k, !patch.enabled, `${patch.name} not enabled`)) return -EINVAL;
     if (this.transitionPatch) return -EBUSY;
     yield* T.initTransition(this, patch, KLP_UNPATCHED);
@@ -425,7 +417,7 @@ export class Livepatch {
     return 0;
   }
 
-  // --- sysfs -------------------------------------------------------------------------------
+  // --- sysfs (sysfs.ts) ---------------------------------------------------------------------
 
   patch(name: string): KlpPatch {
     const p = this.patches.find((x) => x.name === name);
@@ -433,93 +425,23 @@ export class Livepatch {
     return p;
   }
 
-  /** Reads /sys/kernel/livepatch/<patch>/<attr> (or <object>/patched). */
+  /** cat /sys/kernel/livepatch/<patch>/<attr> */
   sysfsRead(path: string): string {
-    const [name, ...rest] = sysfsPath(path);
-    const p = this.patch(name);
-    const attr = rest.join('/');
-    switch (attr) {
-      case 'enabled':
-        return p.enabled ? '1' : '0';
-      case 'transition':
-        return p === this.transitionPatch ? '1' : '0';
-      case 'replace':
-        return p.replace ? '1' : '0';
-      case 'stack_order':
-        return String(this.patches.indexOf(p) + 1);
-    }
-    const obj = p.objs.find((o) => `${o.displayName}/patched` === attr);
-    if (obj) return obj.patched ? '1' : '0';
-    const fn = p.objs.flatMap((o) => o.funcs.map((f) => [`${o.displayName}/${f.toString()}`, f] as const)).find(([d]) => d === attr);
-    if (fn) return '';
-    throw new LivepatchError(ENODEV, `no such attribute: ${path}`);
+    return sysfsRead(this, path);
+  }
+
+  /** echo value > /sys/kernel/livepatch/<patch>/{enabled,force} */
+  sysfsWrite(path: string, value: string): void {
+    sysfsWrite(this, path, value);
   }
 
   /** The directory tree under /sys/kernel/livepatch, one path per line. */
   sysfsTree(): string[] {
-    const out: string[] = [];
-    for (const p of this.patches) {
-      const base = `/sys/kernel/livepatch/${p.name}`;
-      out.push(`${base}/enabled`, `${base}/transition`, `${base}/force`, `${base}/replace`, `${base}/stack_order`);
-      for (const o of p.objs) {
-        out.push(`${base}/${o.displayName}/patched`);
-        for (const f of o.funcs) out.push(`${base}/${o.displayName}/${f.toString()}/`);
-      }
-    }
-    return out;
-  }
-
-  /**
-   * Writes /sys/kernel/livepatch/<patch>/enabled or force, in task context (khostd stands for the
-   * writing process), and returns once the write returned; errors are LivepatchErrors (-EINVAL,
-   * -EBUSY) as the write(2) would return them.
-   */
-  sysfsWrite(path: string, value: string): void {
-    const [name, attr, ...more] = sysfsPath(path);
-    const p = this.patch(name);
-    let ret: number;
-    if (more.length || (attr !== 'enabled' && attr !== 'force'))
-      throw new LivepatchError(EINVAL, `${path} is not writable`);
-    if (attr === 'enabled') ret = this.k.host.run(`echo ${value} > ${path}`, this.enabledStore(p, value));
-    else ret = this.k.host.run(`echo ${value} > ${path}`, this.forceStore(value));
-    if (ret) throw new LivepatchError(-ret, `write ${value} to ${path}: ${ret === -EBUSY ? 'Device or resource busy' : 'Invalid argument'}`);
-  }
-
-  private *enabledStore(patch: KlpPatch, value: string): HostTask<number> {
-    const enabled = parseBool(value);
-    if (enabled === undefined) return -EINVAL;
-    if (patch.enabled === enabled) return -EINVAL; // already in the requested state
-    // a transition can be reversed either way; a disabled patch cannot come back
-    if (patch === this.transitionPatch) {
-      yield* T.reverseTransition(this);
-      return 0;
-    }
-    if (!enabled) return yield* this.disable(patch, this.currentTask()!, this.hostdCpu());
-    return -EINVAL;
-  }
-
-  private *forceStore(value: string): HostTask<number> {
-    const v = parseBool(value);
-    if (v === undefined || !v) return -EINVAL;
-    if (!this.transitionPatch) return -EINVAL;
-    yield* T.forceTransition(this);
-    return 0;
+    return sysfsTree(this);
   }
 
   /** The state names for tests and reports. */
   static stateName(s: number): string {
     return s === KLP_PATCHED ? 'patched' : s === KLP_UNPATCHED ? 'unpatched' : 'undefined';
   }
-}
-
-function sysfsPath(path: string): string[] {
-  const rel = path.replace(/^\/sys\/kernel\/livepatch\//, '').replace(/\/$/, '');
-  return rel.split('/');
-}
-
-function parseBool(v: string): boolean | undefined {
-  const s = v.trim().toLowerCase();
-  if (['1', 'y', 'yes', 'on', 'true'].includes(s)) return true;
-  if (['0', 'n', 'no', 'off', 'false'].includes(s)) return false;
-  return undefined;
 }
