@@ -21,11 +21,17 @@ noinline int lab_cmdline_show(char *buf, long size)
 			w < NR_WORKLOADS ? workload_names[w] : "?", nr_cpu_ids);
 }
 
+/* One "Name: value" line. time.c has a static function of the same name (format_value,1 here). */
+static noinline int format_value(char *buf, long size, const char *name, unsigned long v)
+{
+	return snprintf(buf, size, "%s: %lu\n", name, v);
+}
+
 /* /proc/meminfo, the part the tests use */
 noinline int lab_meminfo_show(char *buf, long size);
 noinline int lab_meminfo_show(char *buf, long size)
 {
 	extern unsigned int nr_threads;
 
-	return snprintf(buf, size, "Threads: %u\n", nr_threads);
+	return format_value(buf, size, "Threads", nr_threads);
 }

@@ -113,3 +113,18 @@ void msleep(unsigned int msecs)
 		ticks = schedule_timeout(ticks);
 	}
 }
+
+/*
+ * /proc/uptime-like: jiffies since boot. Its static helper shares its name with proc.c's, as
+ * static functions in different files of a kernel do: livepatches name it with old_sympos.
+ */
+static noinline int format_value(char *buf, long size, const char *name, unsigned long v)
+{
+	return snprintf(buf, size, "%s %lu.%02lu\n", name, v / HZ, (v % HZ) * 100 / HZ);
+}
+
+noinline int lab_uptime_show(char *buf, long size);
+noinline int lab_uptime_show(char *buf, long size)
+{
+	return format_value(buf, size, "uptime", READ_ONCE(jiffies));
+}

@@ -4,7 +4,8 @@
  * boot_params.ram_end. Loaded modules and the livepatch core's guest-side structures (klp_ops,
  * dynamic nop funcs, ftrace ops) live here, within +/-2 GiB of the image so 32-bit relocations
  * reach. First-fit over a sorted free list, so the same sequence of calls gives the same
- * addresses; memory is zeroed when handed out.
+ * addresses. Memory is zeroed when handed out and when given back: free host memory always
+ * reads as zero, so an operation that allocates and frees again leaves no trace in the guest.
  */
 import type { GuestMemory } from '../emu/memory.ts';
 
@@ -52,11 +53,12 @@ export class HostMemory {
     throw new HostMemoryError(`host memory exhausted: no ${size} bytes (align ${align}) for ${what} in 0x${this.start.toString(16)}-0x${this.end.toString(16)}`);
   }
 
-  /** Returns a block from alloc(); adjacent free blocks merge. */
+  /** Returns a block from alloc(), zeroed; adjacent free blocks merge. */
   release(address: bigint): void {
     const size = this.used.get(address);
     if (size === undefined) throw new HostMemoryError(`release of 0x${address.toString(16)}: not a block of host memory`);
     this.used.delete(address);
+    this.mem.bytes(address, Number(size)).fill(0);
     this.free.push({ start: address, size });
     this.free.sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
     const merged: Extent[] = [];

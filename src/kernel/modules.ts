@@ -582,7 +582,7 @@ export class Modules {
     return errors;
   }
 
-  /** Unregisters everything of a module and releases its memory, zeroed, with no stale translations. */
+  /** Unregisters everything of a module and releases its memory (zeroed), with no stale translations. */
   private teardown(mod: LoadedModule): void {
     orcUnwinder(this.kernel).removeModule(mod.name);
     this.symbolizer.removeModule(mod.name);
@@ -590,14 +590,10 @@ export class Modules {
     mod.uses.clear();
     const i = this.mods.indexOf(mod);
     if (i >= 0) this.mods.splice(i, 1);
-    this.kernel.mem.bytes(mod.base, mod.size).fill(0);
     const t = mod.text;
     if (t.size) for (const cpu of this.kernel.machine.cpus) cpu.uc.tbRemoveCache(t.address, t.address + BigInt(t.size));
     this.kernel.hostMem.release(mod.base);
-    if (mod.guestStruct) {
-      this.kernel.mem.bytes(mod.guestStruct.address, this.kernel.layout.sizeof('module')).fill(0);
-      this.kernel.hostMem.release(mod.guestStruct.address);
-    }
+    if (mod.guestStruct) this.kernel.hostMem.release(mod.guestStruct.address);
   }
 }
 

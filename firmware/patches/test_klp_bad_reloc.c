@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Bad input: a livepatch whose data holds a kernel address in 32 bits (an R_X86_64_32
+ * relocation against lab_cmdline_show, at 0xffffffff8...). It does not fit: the loader must
+ * refuse the object before a single guest byte changes.
+ */
+#include <lab/module.h>
+#include <lab/livepatch.h>
+
+noinline int lab_cmdline_show(char *buf, long size);
+
+static int new_show(char *buf, long size)
+{
+	return lab_cmdline_show(buf, size);
+}
+
+__asm__(".pushsection .rodata.lab_bad_reloc, \"a\"\n"
+	"lab_bad_reloc_table:\n"
+	"	.long lab_cmdline_show\n"
+	".popsection\n");
+
+static struct klp_func funcs[] = {
+	{
+		.old_name = "lab_cmdline_show",
+		.new_func = new_show,
+	},
+	{}
+};
+
+static struct klp_object objs[] = {
+	{
+		.funcs = funcs,
+	},
+	{}
+};
+
+static struct klp_patch patch = {
+	.objs = objs,
+};
+
+static int test_klp_bad_reloc_init(void)
+{
+	return klp_enable_patch(&patch);
+}
+
+static void test_klp_bad_reloc_exit(void)
+{
+}
+
+module_init(test_klp_bad_reloc_init);
+module_exit(test_klp_bad_reloc_exit);
+MODULE_LICENSE("GPL");
+__MODULE_INFO(livepatch, "Y");

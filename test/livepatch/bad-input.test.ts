@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Bad patches and bad requests get the kernel's error and change nothing: no code byte of the
+ * kernel (no ftrace site written), no byte of the memory the host manages for modules and
+ * livepatch structures. Where nothing runs in the guest (a relocation that does not fit),
+ * not one byte of guest RAM changes. Also old_sympos picking one of two same-named statics.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Lab } from '../../src/lab/selftest.ts';
+import { RelocationOverflowError } from '../../src/elf/module.ts';
+import { LivepatchError } from '../../src/livepatch/core.ts';
+
+let lab: Lab | undefined;
+afterEach(() => {
+  lab?.close();
+  lab = undefined;
+});
+
+async function boot(): Promise<Lab> {
+  lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+  lab.startTest();
+  return lab;
+}
+
+/** The kernel's text and the host-managed region: what a livepatch operation may write. */
+function patchableState(lab: Lab): string {
+  const k = lab.k;
+  return createHash('sha256')
+    .update(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)))
+    .update(k.mem.bytes(k.hostMem.start, Number(k.hostMem.end - k.hostMem.start)))
+    .digest('hex');
+}
+
+describe('bad livepatch input', () => {
+  it('unknown function: -EINVAL, nothing patched', async () => {
+    const lab = await boot();
+    const before = patchableState(lab);
+    const err = lab.loadFailingMod('test_klp_bad_unknown');
+    expect(err.message).toMatch(/returned -22/);
+    expect(patchableState(lab)).toBe(before);
+    expect(lab.lp.patches).toEqual([]);
+    lab.checkResult([
+      '% modprobe test_klp_bad_unknown',
+      "livepatch: symbol 'lab_no_such_function' not found in symbol table",
+      "modprobe: ERROR: could not insert 'test_klp_bad_unknown': Invalid argument",
+    ]);
+  });
+
+  it('ambiguous name without sympos, a sympos past the end, and the right one', async () => {
+    const lab = await boot();
+    const uptime = lab.cat('lab_uptime_show');
+    const meminfo = lab.cat('lab_meminfo_show');
+    expect(uptime).toMatch(/^uptime \d+\.\d\d\n$/);
+    const before = patchableState(lab);
+    lab.loadFailingMod('test_klp_sympos');
+    lab.loadFailingMod('test_klp_sympos', { sympos: '3' });
+    expect(patchableState(lab)).toBe(before);
+    // time.c's format_value is the second in kallsyms order
+    lab.loadLp('test_klp_sympos', { sympos: '2' });
+    expect(lab.cat('lab_uptime_show')).toMatch(/^uptime \d+ \(test_klp_sympos\)\n$/);
+    expect(lab.cat('lab_meminfo_show')).toBe(meminfo);
+    expect(lab.lp.sysfsTree()).toContain('/sys/kernel/livepatch/test_klp_sympos/vmlinux/format_value,2/');
+    lab.checkResult([
+      '% modprobe test_klp_sympos',
+      "livepatch: unresolvable ambiguity for symbol 'format_value' in object 'vmlinux'",
+      "modprobe: ERROR: could not insert 'test_klp_sympos': Invalid argument",
+      '% modprobe test_klp_sympos sympos=3',
+      "livepatch: symbol position 3 for symbol 'format_value' in object 'vmlinux' not found",
+      "modprobe: ERROR: could not insert 'test_klp_sympos': Invalid argument",
+      '% modprobe test_klp_sympos sympos=2',
+      "livepatch: enabling patch 'test_klp_sympos'",
+      "livepatch: 'test_klp_sympos': initializing patching transition",
+      "livepatch: 'test_klp_sympos': starting patching transition",
+      "livepatch: 'test_klp_sympos': completing patching transition",
+      "livepatch: 'test_klp_sympos': patching complete",
+    ]);
+  });
+
+  it('relocation overflow: refused before any guest byte changes', async () => {
+    const lab = await boot();
+    const ram = createHash('sha256').update(lab.k.mem.buffer).digest('hex');
+    const err = lab.loadFailingMod('test_klp_bad_reloc');
+    expect(err).toBeInstanceOf(RelocationOverflowError);
+    expect(err.message).toMatch(/test_klp_bad_reloc\.o.*R_X86_64_32.*lab_cmdline_show.*does not fit/);
+    expect(createHash('sha256').update(lab.k.mem.buffer).digest('hex')).toBe(ram);
+    expect(lab.logSinceStart()).toContain("modprobe: ERROR: could not insert 'test_klp_bad_reloc': Exec format error");
+  });
+
+  it('a patch while another is in transition: -EBUSY; force without a transition: -EINVAL', async () => {
+    const lab = await boot();
+    lab.loadMod('test_klp_callbacks_busy', { block_transition: 'Y' });
+    // force with nothing in transition
+    lab.loadLp('test_klp_livepatch');
+    let before = patchableState(lab);
+    expect(() => lab.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_livepatch/force', '1')).toThrow(
+      expect.objectContaining({ name: 'LivepatchError', errno: 22 }),
+    );
+    expect(patchableState(lab)).toBe(before);
+    // the demo patch stalls on busymod_work_func; the next patch is refused meanwhile
+    lab.loadLpNowait('test_klp_callbacks_demo');
+    lab.k.runFor(200);
+    expect(lab.lp.transitionPatch?.name).toBe('test_klp_callbacks_demo');
+    before = patchableState(lab);
+    const err = lab.loadFailingMod('test_klp_atomic_replace');
+    expect(err.message).toMatch(/returned -16/);
+    expect(patchableState(lab)).toBe(before);
+    expect(lab.logSinceStart()).toContain("modprobe: ERROR: could not insert 'test_klp_atomic_replace': Device or resource busy");
+    // and a disable of the other patch too
+    expect(() => lab.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_livepatch/enabled', '0')).toThrow(LivepatchError);
+    expect(patchableState(lab)).toBe(before);
+  });
+});
