@@ -18,7 +18,10 @@
 #define KERN_DEBUG	KERN_SOH "7"
 #define LOGLEVEL_DEFAULT 4
 
+/* A file may define pr_fmt before its includes to prefix its messages ("livepatch: "). */
+#ifndef pr_fmt
 #define pr_fmt(fmt) fmt
+#endif
 #define pr_err(fmt, ...) printk(KERN_ERR pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_warn(fmt, ...) printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_notice(fmt, ...) printk(KERN_NOTICE pr_fmt(fmt), ##__VA_ARGS__)
@@ -38,7 +41,8 @@ enum lab_event_type {
 	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
 };
 
-#define LAB_EVENT_TEXT 96
+/* a whole printk() line (its buffer is this long): the kernel selftests' lines pass 130 characters */
+#define LAB_EVENT_TEXT 256
 struct lab_event {
 	u64 seq;		/* 1, 2, ...: the host sees gaps if it fell behind */
 	u64 ts_ns;		/* emulated time from the pvclock */
@@ -75,6 +79,14 @@ void poweroff(int code);
 	if (unlikely(__w))							\
 		printk(KERN_WARNING "WARNING: %s:%d %s: %s\n", __FILE__, __LINE__, \
 		       __func__, #cond);					\
+	__w; })
+/* WARN_ON() with the caller's own message first, as the kernel's WARN(). */
+#define WARN(cond, fmt, ...) ({							\
+	bool __w = !!(cond);							\
+	if (unlikely(__w)) {							\
+		printk(KERN_WARNING fmt, ##__VA_ARGS__);			\
+		printk(KERN_WARNING "WARNING: %s:%d %s\n", __FILE__, __LINE__, __func__); \
+	}									\
 	__w; })
 #define BUG_ON(cond) do { if (unlikely(cond)) panic("BUG at %s:%d: %s", __FILE__, __LINE__, #cond); } while (0)
 
