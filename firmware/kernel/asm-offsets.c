@@ -267,3 +267,20 @@ void common(void)
 	CONST(HC_KLP_GET_PREV_STATE);
 	MEMBER(pcpu, rcu_qs);
 }
+
+/* livepatch shadow variables (include/lab/shadow.h): the hash table src/livepatch/shadow.ts reads */
+#include <lab/shadow.h>
+void shadow_offsets(void);
+void shadow_offsets(void)
+{
+	SIZE(klp_shadow);
+	MEMBER(klp_shadow, next);
+	MEMBER(klp_shadow, obj);
+	MEMBER(klp_shadow, id);
+	MEMBER(klp_shadow, size);
+	MEMBER(klp_shadow, data);
+	CONST(KLP_SHADOW_HASH_BITS);
+	/* the multiplier is above 2^53: in two halves, so the layout keeps it exact */
+	DEFINE_S("const.KLP_SHADOW_HASH_MUL_HI", KLP_SHADOW_HASH_MUL >> 32);
+	DEFINE_S("const.KLP_SHADOW_HASH_MUL_LO", KLP_SHADOW_HASH_MUL & 0xffffffffUL);
+}

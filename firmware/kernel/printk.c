@@ -51,7 +51,7 @@ void lab_event(int type, u64 a, u64 b, u64 c)
 /* One record per line; a leading KERN_<LEVEL> marker sets the level. */
 int printk(const char *fmt, ...)
 {
-	char buf[256];
+	char buf[LAB_EVENT_TEXT];
 	va_list ap;
 	int level = LOGLEVEL_DEFAULT, n;
 	const char *s = buf, *nl;

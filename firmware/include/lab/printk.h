@@ -48,7 +48,8 @@ enum lab_event_type {
 	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
 };
 
-#define LAB_EVENT_TEXT 208	/* a record is 256 bytes; longer lines are cut */
+/* a whole printk() line (its buffer is this long): the kernel selftests' lines pass 130 characters */
+#define LAB_EVENT_TEXT 256
 struct lab_event {
 	u64 seq;		/* 1, 2, ...: the host sees gaps if it fell behind */
 	u64 ts_ns;		/* emulated time from the pvclock */
@@ -85,6 +86,14 @@ void poweroff(int code);
 	if (unlikely(__w))							\
 		printk(KERN_WARNING "WARNING: %s:%d %s: %s\n", __FILE__, __LINE__, \
 		       __func__, #cond);					\
+	__w; })
+/* WARN_ON() with the caller's own message first, as the kernel's WARN(). */
+#define WARN(cond, fmt, ...) ({							\
+	bool __w = !!(cond);							\
+	if (unlikely(__w)) {							\
+		printk(KERN_WARNING fmt, ##__VA_ARGS__);			\
+		printk(KERN_WARNING "WARNING: %s:%d %s\n", __FILE__, __LINE__, __func__); \
+	}									\
 	__w; })
 #define BUG_ON(cond) do { if (unlikely(cond)) panic("BUG at %s:%d: %s", __FILE__, __LINE__, #cond); } while (0)
 
