@@ -63,10 +63,15 @@ static int deep_sleeper(void *arg)
 	return 0;
 }
 
+/* Set by the host (as a debugger pokes a variable) to hold the kdeep threads in their waits. */
+volatile int deep_waker_paused;
+
 static int deep_waker(void *arg)
 {
 	for (;;) {
 		msleep(30);
+		if (READ_ONCE(deep_waker_paused))
+			continue;
 		WRITE_ONCE(deep_generation, deep_generation + 1);
 		wake_up_all(&deep_wq);
 	}

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { bootKernel, type BootOptions } from '../kernel/boot.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { Livepatch, type ModuleInfo } from '../livepatch/core.ts';
+import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/core.ts';
 import { Modules } from '../kernel/modules.ts';
 import { ModuleError, strerror } from '../elf/module.ts';
 import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
@@ -34,11 +34,11 @@ export class Lab {
     readonly lp: Livepatch,
   ) {}
 
-  static async boot(opts: BootOptions = {}): Promise<Lab> {
+  static async boot(opts: BootOptions & LivepatchOptions = {}): Promise<Lab> {
     const k = await bootKernel({ cpus: 4, workload: 'idle', ...opts });
     k.runFor(100);
     const modules = new Modules(k);
-    const lp = new Livepatch(k, moduleInfo(k, modules));
+    const lp = new Livepatch(k, moduleInfo(k, modules), opts);
     // the kernel's order: ftrace knows a module's sites before livepatch patches it, and
     // livepatch reverts it before ftrace forgets them
     modules.onComing((m) => ftraceModuleInit(k, m.name, moduleFtraceSites(m.name, m.elf, (s) => m.placement(s))), 100);

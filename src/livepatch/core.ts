@@ -37,6 +37,15 @@ export interface ModuleInfo {
   put?(name: string): void;
 }
 
+export interface LivepatchOptions {
+  /**
+   * CONFIG_HAVE_RELIABLE_STACKTRACE: false models an architecture without a reliable unwinder.
+   * Then no task is switched by checking its stack; only the switch points the tasks pass
+   * themselves (return to user mode, the idle loop), fake signals and force move them.
+   */
+  reliableStacktrace?: boolean;
+}
+
 export class Livepatch {
   readonly L: KlpLayout;
   readonly patcher: KlpPatcher;
@@ -51,10 +60,15 @@ export class Livepatch {
   private workDue: number | null = null;
   private workQueued = false;
 
+  /** klp_have_reliable_stack() */
+  readonly haveReliableStack: boolean;
+
   constructor(
     readonly k: Kernel,
     readonly modules: ModuleInfo,
+    opts: LivepatchOptions = {},
   ) {
+    this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
     this.patcher = new KlpPatcher(k, this.L);
     this.entries = k.machine.cpus.map(() => []);
@@ -239,6 +253,10 @@ export class Livepatch {
     if (!patchAddr || !name) return -EINVAL;
     const patch = readPatch(this.k, this.L, patchAddr, name);
     if (!patch.objs.length) return -EINVAL;
+    if (!this.haveReliableStack) {
+      prWarn(this.k, "This architecture doesn't have support for the livepatch consistency model.");
+      prWarn(this.k, 'The livepatch transition may never complete.');
+    }
     if (!isPatchCompatible(this, patch)) {
       prErr(this.k, `Livepatch patch (${name}) is not compatible with the already installed livepatches.`);
       return -EINVAL;

@@ -113,6 +113,9 @@ function checkStack(lp: Livepatch, task: Task, cpu: number): { ret: number; oldN
 export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number): boolean {
   const k = lp.k;
   if (task.patchState === lp.targetState) return true;
+  // without reliable stacks the check cannot be trusted: only the switch points remain (the
+  // warning was given once, at enable: ac59a471)
+  if (!lp.haveReliableStack) return false;
   const running = task.currentOn();
   let ret: number;
   let oldName: string | undefined;

@@ -54,6 +54,11 @@ describe('a task sleeping on a patched function', () => {
     // code of a forced patch may still be running somewhere: its module can never be removed
     expect(() => lab!.unloadLp('test_klp_deep')).toThrow();
     expect(lab.modules.isLoaded('test_klp_deep')).toBe(true);
+    // ... but only that one: a patch loaded later goes as usual (68007289)
+    lab.loadLp('test_klp_livepatch');
+    lab.disableLp('test_klp_livepatch');
+    lab.unloadLp('test_klp_livepatch');
+    expect(lab.modules.isLoaded('test_klp_livepatch')).toBe(false);
   }, 120_000);
 
   it('refuses force without a transition, and a second patch while one is in transition', async () => {
