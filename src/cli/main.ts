@@ -10,14 +10,20 @@ import { KernelImage } from '../kernel/image.ts';
 import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
 import { cpuReport, runSummary, taskReport } from '../lab/report.ts';
 import { orcDump, parseStackTarget, stackReport } from './orc.ts';
+import { parseStep, patchStateReport, runStep, sysfsReport } from './livepatch.ts';
+import { Lab } from '../lab/selftest.ts';
 
 const USAGE = `usage: klp-lab [boot] [options]
        klp-lab stack TASK|cpuN [options]
+       klp-lab livepatch STEP... [options]
        klp-lab orc dump FILE
 
   boot        boot the image, run the workload, show the log, the vCPUs and the tasks
   stack       boot and run like boot, then show the reliable stack trace of a task (pid or
               comm) or of the task current on a cpu
+  livepatch   boot, run the steps (load:NAME[:k=v,...] insmod:NAME rmmod:NAME disable:NAME
+              enable:NAME force:NAME param:NAME:P=V wait:NAME run:MS cat:FUNCTION), then show
+              the kernel log since the first step, the sysfs tree and every task's patch state
   orc dump    print FILE's ORC table as \`objtool --dump=orc FILE\` does
 
 options:
@@ -29,6 +35,7 @@ options:
   --preempt MODE    none (default) or full
   --quantum N       instructions per vCPU per round (default 5000)
   --events          also print the scheduler/fork/signal event log
+  --no-reliable-stacktrace   livepatch: an architecture without reliable stack traces
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -44,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       preempt: { type: 'string', default: 'none' },
       quantum: { type: 'string', default: '5000' },
       events: { type: 'boolean', default: false },
+      'no-reliable-stacktrace': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -57,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(orcDump(positionals[2]));
     return 0;
   }
+  if (cmd === 'livepatch') return livepatchSession(positionals.slice(1), values);
   if (cmd !== 'boot' && cmd !== 'stack') {
     process.stderr.write(`klp-lab: unknown command '${cmd}'\n${USAGE}`);
     return 2;
@@ -104,6 +113,32 @@ async function main(argv: string[]): Promise<number> {
     k.close();
   }
   return status;
+}
+
+/** `livepatch STEP...`: the steps on a booted lab, then the log, sysfs and patch states. */
+async function livepatchSession(args: string[], values: Record<string, string | boolean | undefined>): Promise<number> {
+  if (!args.length) throw new Error('usage: klp-lab livepatch STEP... (klp-lab --help lists the steps)');
+  const steps = args.map(parseStep);
+  const lab = await Lab.boot({
+    image: values.image as string | undefined,
+    cpus: Number(values.cpus),
+    workload: values.workload as string,
+    seed: BigInt(values.seed as string),
+    preempt: values.preempt === 'full' ? 'full' : 'none',
+    quantum: Number(values.quantum),
+    reliableStacktrace: !values['no-reliable-stacktrace'],
+  });
+  try {
+    lab.startTest();
+    for (const step of steps) runStep(lab, step);
+    print('# kernel log', lab.logSinceStart());
+    print('# /sys/kernel/livepatch', sysfsReport(lab.lp));
+    print('# patch states', patchStateReport(lab));
+    print('# run', [`emulated ${(lab.k.machine.clockNs / 1e6).toFixed(3)} ms`, `event log sha256 ${lab.k.log.digest()}`]);
+  } finally {
+    lab.close();
+  }
+  return 0;
 }
 
 function print(title: string, lines: readonly string[]): void {

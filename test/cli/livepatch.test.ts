@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// `klp-lab livepatch STEP...`: step parsing, the steps on a booted lab, the reports, and the
+// command itself end to end.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Lab } from '../../src/lab/selftest.ts';
+import { parseStep, patchStateReport, runStep, StepError, sysfsReport } from '../../src/cli/livepatch.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+let lab: Lab | undefined;
+afterEach(() => {
+  lab?.close();
+  lab = undefined;
+});
+
+describe('klp-lab livepatch', () => {
+  it('parses steps and names what is wrong with a bad one', () => {
+    expect(parseStep('load:test_klp_atomic_replace:replace=1')).toEqual({ verb: 'load', name: 'test_klp_atomic_replace', params: { replace: '1' }, ms: 0 });
+    expect(parseStep('run:250').ms).toBe(250);
+    expect(() => parseStep('patch:x')).toThrow(StepError);
+    expect(() => parseStep('load:')).toThrow(/needs an argument/);
+    expect(() => parseStep('run:soon')).toThrow(/milliseconds/);
+    expect(() => parseStep('param:m:oops')).toThrow(/not name=value/);
+  });
+
+  it('runs a session: stacked patches, a refused write in the log, sysfs and task states', async () => {
+    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    lab.startTest();
+    for (const s of ['load:test_klp_livepatch', 'load:test_klp_atomic_replace:replace=0', 'force:test_klp_livepatch', 'cat:lab_meminfo_show'])
+      runStep(lab, parseStep(s));
+    const log = lab.logSinceStart();
+    expect(log).toContain('% modprobe test_klp_atomic_replace replace=0');
+    expect(log).toContain('force: write 1 to /sys/kernel/livepatch/test_klp_livepatch/force: Invalid argument');
+    expect(log).toContain('test_klp_atomic_replace: this has been live patched');
+    const sysfs = sysfsReport(lab.lp);
+    expect(sysfs).toContain('-rw-r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/enabled = 1');
+    expect(sysfs).toContain('-r--r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/stack_order = 2');
+    expect(sysfs).toContain('--w------- /sys/kernel/livepatch/test_klp_livepatch/force');
+    expect(sysfs).toContain('drwxr-xr-x /sys/kernel/livepatch/test_klp_livepatch/vmlinux/lab_cmdline_show,0/');
+    const states = patchStateReport(lab);
+    expect(states[0]).toMatch(/^PID\s+COMM\s+PATCH\s+FLAG$/);
+    expect(states.some((l) => /^\d+\s+khostd\s+-$/.test(l))).toBe(true);
+  });
+
+  it('end to end from the command line', () => {
+    const out = execFileSync('npx', ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'load:test_klp_livepatch', 'cat:lab_cmdline_show'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(out).toContain("livepatch: 'test_klp_livepatch': patching complete\n% cat lab_cmdline_show\ntest_klp_livepatch: this has been live patched\n");
+    expect(out).toMatch(/# \/sys\/kernel\/livepatch\n[^#]*test_klp_livepatch\/enabled = 1/);
+    expect(out).toMatch(/# patch states\nPID/);
+  }, 60_000);
+});
