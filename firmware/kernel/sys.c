@@ -91,9 +91,12 @@ static long sys_futex_wait(struct pt_regs *regs)
 	if (*uaddr != (u32)regs->si)
 		ret = -EAGAIN;
 	else if (signal_pending(current))
-		ret = -EINTR;
+		ret = -ERESTARTSYS;
 	else
 		schedule();
+	/* a signal ended the sleep: restarted on the way out unless a handler runs */
+	if (!ret && signal_pending(current))
+		ret = -ERESTARTSYS;
 	finish_wait(q, &w);
 	return ret;
 }

@@ -33,4 +33,12 @@
 #define ENOSYS	38
 #define ESRCH	3
 
+/*
+ * A system call interrupted by a signal returns one of these to ask the way back to user mode
+ * to restart it (arch_do_signal_or_restart()); user mode never sees them.
+ */
+#define ERESTARTSYS	512	/* restart unless a handler runs; then -EINTR */
+#define ERESTARTNOINTR	513	/* always restart */
+#define ERESTARTNOHAND	514	/* restart only if no handler runs; then -EINTR */
+
 #endif
