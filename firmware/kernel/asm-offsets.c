@@ -256,4 +256,12 @@ void common(void)
 	CONST(HC_KLP_ENABLE);
 	CONST(HC_KLP_TRY_SWITCH);
 	MEMBER(pcpu, rcu_qs);
+
+	/* the syscall selftest (test/livepatch/syscall.test.ts) */
+	CONST(EV_KLP_SWITCH);
+	CONST(WORKLOAD_GETPID);
+	CONST(WORKLOAD_FUTEX_SLEEP);
+	CONST(SIGTERM);
+	CONST(SIGUSR1);
+	CONST(EINTR);
 }

@@ -11,8 +11,10 @@ import { bootKernel, type BootOptions } from '../kernel/boot.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { Livepatch, type ModuleInfo } from '../livepatch/core.ts';
-import { Modules } from '../kernel/modules.ts';
+import { Modules, type LoadedModule } from '../kernel/modules.ts';
 import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
+import { ElfFile, type ElfSymbol } from '../elf/index.ts';
+import { SHN_UNDEF, STT_OBJECT } from '../elf/constants.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -22,6 +24,18 @@ export class SelftestError extends Error {
     this.name = 'SelftestError';
   }
 }
+
+/**
+ * Module parameters, `name=v1,v2,...` on the modprobe line: int arrays. Our modules have no
+ * parameter machinery; the values are written into the module's variable of that name after
+ * the module is placed and before its init runs, where the kernel parses a module's
+ * parameters (after the COMING notifiers); entries past the values given keep their initial
+ * values.
+ */
+export type ModuleParams = Readonly<Record<string, readonly number[]>>;
+
+/** After every other COMING notifier, as parse_args() runs after prepare_coming_module(). */
+const PARAMS_PRIORITY = -1000;
 
 export class Lab {
   /** Index of the first log line of the current test (start_test). */
@@ -47,9 +61,14 @@ export class Lab {
     return new Lab(k, modules, lp);
   }
 
-  /** A "% cmd" line in the kernel log, as the selftests' log(). */
+  /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
+  log(text: string): void {
+    this.k.log.hostPrintk(6, text, this.k.machine.clockNs);
+  }
+
+  /** A "% cmd" line in the kernel log. */
   logCmd(cmd: string): void {
-    this.k.log.hostPrintk(6, `% ${cmd}`, this.k.machine.clockNs);
+    this.log(`% ${cmd}`);
   }
 
   startTest(): void {
@@ -57,9 +76,29 @@ export class Lab {
   }
 
   /** insmod/modprobe of fixtures/<name>.o; throws if the load fails (like a failing modprobe). */
-  loadMod(name: string): void {
-    this.logCmd(`modprobe ${name}`);
-    this.modules.load(`${FIXTURES}${name}.o`);
+  loadMod(name: string, params: ModuleParams = {}): void {
+    const args = Object.entries(params).map(([p, v]) => ` ${p}=${v.join(',')}`);
+    this.logCmd(`modprobe ${name}${args.join('')}`);
+    if (!args.length) {
+      this.modules.load(`${FIXTURES}${name}.o`);
+      return;
+    }
+    // checked against the object before the load: a bad parameter leaves guest memory untouched
+    const elf = ElfFile.read(`${FIXTURES}${name}.o`);
+    checkParams(elf, name, params);
+    const write = (m: LoadedModule) => {
+      if (m.name !== name) return;
+      for (const [param, values] of Object.entries(params)) {
+        const at = m.findSymbol(param);
+        values.forEach((v, i) => this.k.mem.setU32(at + BigInt(4 * i), v >>> 0));
+      }
+    };
+    const off = this.modules.onComing(write, PARAMS_PRIORITY);
+    try {
+      this.modules.load(elf);
+    } finally {
+      off();
+    }
   }
 
   /** A load that is expected to fail: returns the error's message. */
@@ -74,14 +113,14 @@ export class Lab {
   }
 
   /** load_lp: load a patch module and wait for its transition to finish. */
-  loadLp(name: string): void {
-    this.loadMod(name);
+  loadLp(name: string, params: ModuleParams = {}): void {
+    this.loadMod(name, params);
     this.waitForTransition(name);
   }
 
   /** load_lp_nowait */
-  loadLpNowait(name: string): void {
-    this.loadMod(name);
+  loadLpNowait(name: string, params: ModuleParams = {}): void {
+    this.loadMod(name, params);
   }
 
   disableLp(name: string): void {
@@ -106,6 +145,15 @@ export class Lab {
     if (!inTransition()) return;
     const r = this.k.run({ ns: limitMs * 1e6, until: () => !inTransition() });
     if (!r.untilMet) throw new SelftestError(`'${name}' still in transition after ${limitMs} emulated ms`);
+  }
+
+  /** kill PID: the signal is sent in a task (khostd), as kill(2) would; 0 or -ESRCH. */
+  kill(pid: number, sig = this.k.layout.constant('SIGTERM')): number {
+    const k = this.k;
+    function* send(): HostTask<bigint> {
+      return yield* callGuest(k.sym('kill_pid'), BigInt(pid), BigInt(sig));
+    }
+    return Number(BigInt.asIntN(32, this.k.host.run(`kill ${pid}`, send())));
   }
 
   /** cat of a /proc-like guest function: run in a task, as the file's read would. */
@@ -143,6 +191,25 @@ export class Lab {
 
   close(): void {
     this.k.close();
+  }
+}
+
+/** Each parameter must name an int array of the module, big enough for its values. */
+function checkParams(elf: ElfFile, name: string, params: ModuleParams): void {
+  for (const [param, values] of Object.entries(params)) {
+    // the lookup the write makes after placement, so it cannot fail there
+    let sym: ElfSymbol;
+    try {
+      sym = elf.findSymbol(param);
+    } catch (e) {
+      throw new SelftestError(`${name}: unknown parameter '${param}': ${(e as Error).message}`);
+    }
+    if (sym.type !== STT_OBJECT || sym.shndx === SHN_UNDEF)
+      throw new SelftestError(`${name}: unknown parameter '${param}': not a variable of the module`);
+    if (values.length * 4 > sym.size)
+      throw new SelftestError(`${name}: parameter '${param}' holds ${Math.floor(sym.size / 4)} ints, got ${values.length}`);
+    const bad = values.find((v) => !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff);
+    if (bad !== undefined) throw new SelftestError(`${name}: parameter '${param}': ${bad} is not an int`);
   }
 }
 

@@ -16,7 +16,8 @@
 #define SYS_futex_wait		11	/* (uaddr, val): sleep while *uaddr == val */
 #define SYS_futex_wake		12	/* (uaddr, n) */
 #define SYS_getppid		13
-#define NR_syscalls		14
+#define SYS_sched_setaffinity	14	/* (cpu): pin the calling task to cpu; -1 unpins */
+#define NR_syscalls		15
 
 #define SIGKILL		9
 #define SIGUSR1		10
