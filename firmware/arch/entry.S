@@ -48,15 +48,16 @@
 
 	.text
 /*
- * One 16-byte stub per vector: it records the vector in the orig_ax slot and joins the common
- * path. The IDT points at irq_entries_start + 16 * vector.
+ * One 16-byte stub per vector: it records ~vector in the orig_ax slot and joins the common
+ * path. The IDT points at irq_entries_start + 16 * vector. The complement keeps orig_ax negative,
+ * so the signal code never takes an interrupt's frame for a system call's to restart.
  */
 	.balign 16
 SYM_CODE_START(irq_entries_start)
 	vector = 0
 	.rept NR_VECTORS
 	UNWIND_HINT_IRET_REGS
-	pushq	$vector
+	pushq	$~vector
 	jmp	asm_common_interrupt
 	.balign 16, 0xcc
 	vector = vector + 1

@@ -266,6 +266,14 @@ void common(void)
 	CONST(HC_KLP_TRY_SWITCH);
 	CONST(HC_KLP_GET_PREV_STATE);
 	MEMBER(pcpu, rcu_qs);
+
+	/* the syscall selftest (test/livepatch/syscall.test.ts) */
+	CONST(EV_KLP_SWITCH);
+	CONST(WORKLOAD_GETPID);
+	CONST(WORKLOAD_FUTEX_SLEEP);
+	CONST(SIGTERM);
+	CONST(SIGUSR1);
+	CONST(EINTR);
 }
 
 /* livepatch shadow variables (include/lab/shadow.h): the hash table src/livepatch/shadow.ts reads */

@@ -24,7 +24,7 @@ extern const syscall_fn_t sys_call_table[NR_syscalls];
 void do_IRQ(struct pt_regs *regs);
 void do_IRQ(struct pt_regs *regs)
 {
-	unsigned long vector = regs->orig_ax;
+	unsigned long vector = ~regs->orig_ax;
 
 	current->preempt_count += HARDIRQ_OFFSET;
 	this_cpu()->irq_count++;

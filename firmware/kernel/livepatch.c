@@ -8,6 +8,8 @@
 #include <lab/livepatch.h>
 #include <lab/printk.h>
 
+extern const char _stext[];
+
 volatile int klp_target_state = KLP_UNDEFINED;
 volatile int klp_cond_resched_enabled;
 
@@ -55,13 +57,24 @@ out:
 	curr->preempt_count--;
 }
 
-/* A task switches itself (or is switched while pinned): take the target state if pending. */
+/*
+ * A task switches itself (or is switched while pinned): take the target state if pending. The
+ * event names the switch point by its return address (as an offset into the kernel text, which
+ * an event field holds exactly); the host's stack-check switches write the state directly and
+ * leave none, so the log tells how each task switched.
+ */
 notrace void klp_update_patch_state(struct task_struct *task)
 {
+	int state;
+
 	current->preempt_count++;
 	/* test-and-clear is a full barrier: pairs with the host setting the flag after the target */
-	if (test_and_clear_tsk_thread_flag(task, TIF_PATCH_PENDING))
-		WRITE_ONCE(task->patch_state, READ_ONCE(klp_target_state));
+	if (test_and_clear_tsk_thread_flag(task, TIF_PATCH_PENDING)) {
+		state = READ_ONCE(klp_target_state);
+		WRITE_ONCE(task->patch_state, state);
+		lab_event(EV_KLP_SWITCH, task->pid, state,
+			  (u64)__builtin_return_address(0) - (u64)_stext);
+	}
 	current->preempt_count--;
 }
 
@@ -85,6 +98,29 @@ void __klp_sched_try_switch(void)
 	preempt_disable();
 	host_call(HC_KLP_TRY_SWITCH, 0, 0, 0);
 	preempt_enable_no_resched();
+}
+
+/*
+ * The fake signals' walk (the host decides when to send them): it must hold tasklist_lock
+ * across the whole list, as tasks may exit meanwhile. A pending kthread sleeping
+ * interruptibly is woken, to pass a switch point; a user task gets a notify signal, which
+ * takes it through the exit-to-user path without delivering anything.
+ */
+void klp_send_signals(void);
+void klp_send_signals(void)
+{
+	struct task_struct *p;
+	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
+
+	list_for_each_entry(p, &init_task.tasks, tasks) {
+		if (!klp_patch_pending(p))
+			continue;
+		if (p->flags & PF_KTHREAD)
+			wake_up_state(p, TASK_INTERRUPTIBLE);
+		else
+			set_notify_signal(p);
+	}
+	spin_unlock_irqrestore(&tasklist_lock, flags);
 }
 
 /* A livepatch module's init: the core is the host's. */

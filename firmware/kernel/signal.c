@@ -3,6 +3,11 @@
  * Signals: a pending mask per task and a handler table. Delivery happens on the way back to
  * user mode: the handler runs on the user stack with the interrupted registers saved in a
  * frame that rt_sigreturn() restores. TIF_NOTIFY_SIGNAL only forces a task through that path.
+ *
+ * A system call that a signal interrupted returns -ERESTART*; on the way out it is either
+ * restarted (the task re-executes its int $0x80 with the original registers) or, when a
+ * handler is about to run, fails with -EINTR. A wakeup without any signal (TIF_NOTIFY_SIGNAL,
+ * livepatch's fake signal) always restarts: the program never notices it.
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
@@ -31,7 +36,6 @@ void signal_wake_up(struct task_struct *t)
  * Makes a task go through the signal path on its way back to user mode without any signal
  * (livepatch's fake signal): wake it if it sleeps interruptibly, else kick its cpu.
  */
-void set_notify_signal(struct task_struct *t);
 void set_notify_signal(struct task_struct *t)
 {
 	if (!test_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL)) {
@@ -93,6 +97,31 @@ static void setup_rt_frame(int sig, struct k_sigaction *ka, struct pt_regs *regs
 	regs->di = sig;
 }
 
+/* The length of int $0x80: a restarted system call goes back this far to execute it again. */
+#define INT80_INSN_SIZE 2
+
+/*
+ * A system call returning -ERESTART* on the way to user mode. `handler`: a handler runs next,
+ * and the interrupted call fails with -EINTR unless it asked to be restarted in any case (we
+ * have no SA_RESTART). Otherwise the task goes back to its int $0x80 with the system call
+ * number in rax again and every argument register as it was.
+ */
+static void syscall_restart(struct pt_regs *regs, bool handler)
+{
+	long ret = regs->ax;
+
+	if (syscall_get_nr(regs) < 0)
+		return;
+	if (ret != -ERESTARTSYS && ret != -ERESTARTNOHAND && ret != -ERESTARTNOINTR)
+		return;
+	if (handler && ret != -ERESTARTNOINTR) {
+		regs->ax = -EINTR;
+		return;
+	}
+	regs->ax = regs->orig_ax;
+	regs->ip -= INT80_INSN_SIZE;
+}
+
 /* On every return to user mode with TIF_SIGPENDING or TIF_NOTIFY_SIGNAL set. */
 void arch_do_signal_or_restart(struct pt_regs *regs)
 {
@@ -102,18 +131,21 @@ void arch_do_signal_or_restart(struct pt_regs *regs)
 
 	clear_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL);
 	sig = dequeue_signal(t);
-	if (!sig)
-		return;
-	ka = &t->sighand[sig];
-	if (sig != SIGKILL && ka->handler > 1) {
-		setup_rt_frame(sig, ka, regs);
-		lab_event(EV_SIGNAL, t->pid, sig, 1);
-		return;
+	if (sig) {
+		ka = &t->sighand[sig];
+		if (sig != SIGKILL && ka->handler > 1) {
+			/* the frame saves the registers the handler returns to: settle them first */
+			syscall_restart(regs, true);
+			setup_rt_frame(sig, ka, regs);
+			lab_event(EV_SIGNAL, t->pid, sig, 1);
+			return;
+		}
+		lab_event(EV_SIGNAL, t->pid, sig, 0);
+		if (ka->handler != 1 && sig != SIGCHLD)
+			do_exit(128 + sig);
 	}
-	lab_event(EV_SIGNAL, t->pid, sig, 0);
-	if (ka->handler == 1 || sig == SIGCHLD)
-		return;
-	do_exit(128 + sig);
+	/* no handler runs (a fake signal, an ignored one): the interrupted call goes on */
+	syscall_restart(regs, false);
 }
 
 long sys_rt_sigreturn(struct pt_regs *regs);
@@ -123,6 +155,8 @@ long sys_rt_sigreturn(struct pt_regs *regs)
 	struct rt_sigframe *frame = (struct rt_sigframe *)(regs->sp - 8);
 
 	*regs = frame->regs;
+	/* the restored frame is not a system call's: it must never be restarted as one */
+	regs->orig_ax = -1;
 	regs->cs = __USER_CS;
 	regs->ss = __USER_DS;
 	regs->flags = (regs->flags & 0xcd5) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
@@ -141,19 +175,26 @@ long sys_rt_sigaction(struct pt_regs *regs)
 	return 0;
 }
 
-long sys_kill(struct pt_regs *regs);
-long sys_kill(struct pt_regs *regs)
+/* kill(2) and the host's kill command: the pid is looked up and signalled under tasklist_lock. */
+int kill_pid(int pid, int sig);
+int kill_pid(int pid, int sig)
 {
 	struct task_struct *p;
-	long ret = -ESRCH;
+	int ret = -ESRCH;
 	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
 
 	list_for_each_entry(p, &init_task.tasks, tasks) {
-		if (p->pid == (int)regs->di && !(p->flags & PF_EXITING)) {
-			ret = send_signal(p, regs->si);
+		if (p->pid == pid && !(p->flags & PF_EXITING)) {
+			ret = send_signal(p, sig);
 			break;
 		}
 	}
 	spin_unlock_irqrestore(&tasklist_lock, flags);
 	return ret;
+}
+
+long sys_kill(struct pt_regs *regs);
+long sys_kill(struct pt_regs *regs)
+{
+	return kill_pid(regs->di, regs->si);
 }

@@ -50,6 +50,22 @@ static long sys_nanosleep(struct pt_regs *regs)
 	return 0;
 }
 
+/*
+ * Pin the calling task to one cpu (-1: any). A task only changes runqueue when it wakes up, so
+ * one not on that cpu yet sleeps a tick at a time until a wakeup has put it there.
+ */
+static long sys_sched_setaffinity(struct pt_regs *regs)
+{
+	long cpu = regs->di;
+
+	if (cpu != -1 && (cpu < 0 || cpu >= nr_cpu_ids || !READ_ONCE(per_cpu[cpu].online)))
+		return -EINVAL;
+	WRITE_ONCE(current->pinned_cpu, cpu);
+	while (cpu >= 0 && smp_processor_id() != cpu)
+		msleep(1);
+	return 0;
+}
+
 static long sys_clone(struct pt_regs *regs)
 {
 	char comm[TASK_COMM_LEN];
@@ -71,7 +87,8 @@ static long sys_exit(struct pt_regs *regs)
 #define FUTEX_HASH 16
 static struct wait_queue_head futex_queues[FUTEX_HASH];
 
-static struct wait_queue_head *futex_queue(u64 uaddr)
+/* noinline: patches/test_klp_futex.c, a livepatch of futex_wait, calls it */
+static noinline struct wait_queue_head *futex_queue(u64 uaddr)
 {
 	struct wait_queue_head *q = &futex_queues[(uaddr >> 2) % FUTEX_HASH];
 
@@ -91,9 +108,12 @@ static long sys_futex_wait(struct pt_regs *regs)
 	if (*uaddr != (u32)regs->si)
 		ret = -EAGAIN;
 	else if (signal_pending(current))
-		ret = -EINTR;
+		ret = -ERESTARTSYS;
 	else
 		schedule();
+	/* a signal ended the sleep: restarted on the way out unless a handler runs */
+	if (!ret && signal_pending(current))
+		ret = -ERESTARTSYS;
 	finish_wait(q, &w);
 	return ret;
 }
@@ -118,4 +138,5 @@ const syscall_fn_t sys_call_table[NR_syscalls] = {
 	[SYS_futex_wait] = sys_futex_wait,
 	[SYS_futex_wake] = sys_futex_wake,
 	[SYS_getppid] = sys_getppid,
+	[SYS_sched_setaffinity] = sys_sched_setaffinity,
 };

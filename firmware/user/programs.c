@@ -8,6 +8,9 @@
 #include <lab/boot.h>
 
 extern const char user_sigreturn[];
+long getpid_loop(long id);
+long futex_sleeper(long arg);
+long futex_waker(long arg);
 
 long sys_write_str(const char *s)
 {
@@ -160,6 +163,14 @@ long user_init(long workload, long nr_user, long seed)
 	case WORKLOAD_FORK:
 		for (i = 0; i < (nr_user ? nr_user : 2); i++)
 			sys_clone(forker, i, "ufork");
+		break;
+	case WORKLOAD_GETPID:
+		for (i = 0; i < (nr_user ? nr_user : 3); i++)
+			sys_clone(getpid_loop, i, "ugetpid");
+		break;
+	case WORKLOAD_FUTEX_SLEEP:
+		sys_clone(futex_sleeper, 0, "ufsleep");
+		sys_clone(futex_waker, 0, "ufwake");
 		break;
 	}
 	for (;;)

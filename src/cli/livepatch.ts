@@ -86,7 +86,7 @@ export function runStep(lab: Lab, step: Step): void {
         return;
       case 'cat':
         lab.logCmd(`cat ${name}`);
-        for (const line of lab.cat(name).replace(/\n$/, '').split('\n')) lab.k.log.hostPrintk(6, line, lab.k.machine.clockNs);
+        for (const line of lab.cat(name).replace(/\n$/, '').split('\n')) lab.log(line);
         return;
     }
   } catch (e) {

@@ -6,7 +6,6 @@
  * .modinfo; the variable is the module's symbol of that name. Values are parsed and checked
  * before the module is written to guest memory, so a bad argument changes no guest byte.
  */
-import type { ElfFile } from '../elf/index.ts';
 import { STT_OBJECT } from '../elf/constants.ts';
 import { ModuleError, type ModuleLayout } from '../elf/module.ts';
 import type { GuestMemory } from '../emu/memory.ts';
@@ -18,9 +17,12 @@ export type ParamType = 'int' | 'uint' | 'long' | 'ulong' | 'bool';
 
 export interface ModuleParam {
   readonly name: string;
+  /** The element type (of each element, for an array). */
   readonly type: ParamType;
   /** The permission bits module_param() gave (0 when the object does not say). */
   readonly perm: number;
+  /** module_param_array(): where the count goes ("" for nowhere). */
+  readonly array?: { readonly num: string };
 }
 
 const SIZES: Record<ParamType, number> = { int: 4, uint: 4, long: 8, ulong: 8, bool: 1 };
@@ -38,11 +40,18 @@ export function moduleParams(file: string, modinfo: ReadonlyMap<string, readonly
     const [name, perm] = splitEntry(file, 'parmperm', e);
     perms.set(name, Number.parseInt(perm, 8) || 0);
   }
+  const nums = new Map<string, string>();
+  for (const e of modinfo.get('parmnum') ?? []) {
+    const [name, num] = splitEntry(file, 'parmnum', e);
+    nums.set(name, num === 'NULL' || num === '((void *)0)' ? '' : num.replace(/^&\s*/, ''));
+  }
   const out = new Map<string, ModuleParam>();
   for (const e of modinfo.get('parmtype') ?? []) {
-    const [name, type] = splitEntry(file, 'parmtype', e);
-    if (!(type in SIZES)) throw new ModuleParamError(file, 'EINVAL', `parameter '${name}' has type '${type}', which the loader does not know`);
-    out.set(name, { name, type: type as ParamType, perm: perms.get(name) ?? 0 });
+    const [name, full] = splitEntry(file, 'parmtype', e);
+    const type = full.replace(/^array of /, '');
+    if (!(type in SIZES)) throw new ModuleParamError(file, 'EINVAL', `parameter '${name}' has type '${full}', which the loader does not know`);
+    const array = full.startsWith('array of ') ? { num: nums.get(name) ?? '' } : undefined;
+    out.set(name, { name, type: type as ParamType, perm: perms.get(name) ?? 0, array });
   }
   return out;
 }
@@ -87,12 +96,30 @@ export function decodeParam(p: ModuleParam, bytes: Uint8Array): string {
   return String(signed ? BigInt.asIntN(bytes.length * 8, u) : u);
 }
 
-/** Where a parameter's variable is, placed: the module's object symbol of that name. */
-export function paramAddress(elf: ElfFile, layout: Pick<ModuleLayout, 'symbolAddress'>, module: string, p: ModuleParam): bigint {
-  const sym = elf.symbolsNamed(p.name).find((s) => s.type === STT_OBJECT);
+/** Where a module's variable is, placed, and its size: the object symbol of that name. */
+function variable(layout: Pick<ModuleLayout, 'elf' | 'symbolAddress'>, module: string, name: string): { at: bigint; size: number } {
+  const sym = layout.elf.symbolsNamed(name).find((s) => s.type === STT_OBJECT);
   const at = sym && layout.symbolAddress(sym);
-  if (at === undefined) throw new ModuleParamError(module, 'ENOENT', `parameter '${p.name}' has no variable of that name`);
-  return at;
+  if (at === undefined) throw new ModuleParamError(module, 'ENOENT', `parameter variable '${name}' not found in the module`);
+  return { at, size: Number(sym!.size) };
+}
+
+/** What writing `value` to a parameter stores: bytes at addresses (the array count too). */
+function paramWrites(layout: Pick<ModuleLayout, 'elf' | 'symbolAddress'>, module: string, p: ModuleParam, value: string): Array<[bigint, Uint8Array]> {
+  const v = variable(layout, module, p.name);
+  if (!p.array) return [[v.at, encodeParam(module, p, value)]];
+  const size = SIZES[p.type];
+  const room = Math.floor(v.size / size);
+  const values = value.split(',');
+  if (values.length > room)
+    throw new ModuleParamError(module, 'EINVAL', `parameter '${p.name}' holds ${room} ${p.type}s, got ${values.length}`);
+  const writes: Array<[bigint, Uint8Array]> = values.map((x, i) => [v.at + BigInt(i * size), encodeParam(module, p, x)]);
+  if (p.array.num) {
+    const count = new Uint8Array(4);
+    new DataView(count.buffer).setUint32(0, values.length, true);
+    writes.push([variable(layout, module, p.array.num).at, count]);
+  }
+  return writes;
 }
 
 /**
@@ -104,9 +131,7 @@ export function applyParams(layout: ModuleLayout, module: string, args: Readonly
   for (const [name, value] of Object.entries(args)) {
     const p = params.get(name);
     if (!p) throw new ModuleParamError(module, 'ENOENT', `unknown parameter '${name}' (the module has ${[...params.keys()].join(', ') || 'none'})`);
-    const bytes = encodeParam(module, p, value);
-    const at = paramAddress(layout.elf, layout, module, p);
-    layout.image.set(bytes, Number(at - layout.base));
+    for (const [at, bytes] of paramWrites(layout, module, p, value)) layout.image.set(bytes, Number(at - layout.base));
   }
 }
 
@@ -115,12 +140,16 @@ export function writeParam(mem: GuestMemory, layout: ModuleLayout, module: strin
   const p = moduleParams(layout.file, layout.modinfo).get(name);
   if (!p) throw new ModuleParamError(module, 'ENOENT', `no such file: /sys/module/${module}/parameters/${name}`);
   if (!(p.perm & 0o200)) throw new ModuleParamError(module, 'EPERM', `/sys/module/${module}/parameters/${name} is not writable (mode 0${p.perm.toString(8)})`);
-  mem.write(paramAddress(layout.elf, layout, module, p), encodeParam(module, p, value));
+  for (const [at, bytes] of paramWrites(layout, module, p, value)) mem.write(at, bytes);
 }
 
 /** cat /sys/module/<m>/parameters/<name>. */
 export function readParam(mem: GuestMemory, layout: ModuleLayout, module: string, name: string): string {
   const p = moduleParams(layout.file, layout.modinfo).get(name);
   if (!p) throw new ModuleParamError(module, 'ENOENT', `no such file: /sys/module/${module}/parameters/${name}`);
-  return decodeParam(p, mem.bytes(paramAddress(layout.elf, layout, module, p), SIZES[p.type]));
+  const v = variable(layout, module, name);
+  const size = SIZES[p.type];
+  if (!p.array) return decodeParam(p, mem.bytes(v.at, size));
+  const n = p.array.num ? mem.u32(variable(layout, module, p.array.num).at) : Math.floor(v.size / size);
+  return Array.from({ length: n }, (_, i) => decodeParam(p, mem.bytes(v.at + BigInt(i * size), size))).join(',');
 }

@@ -48,9 +48,14 @@ export class Lab {
     return new Lab(k, modules, lp);
   }
 
-  /** A "% cmd" line in the kernel log, as the selftests' log(). */
+  /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
+  log(text: string): void {
+    this.k.log.hostPrintk(6, text, this.k.machine.clockNs);
+  }
+
+  /** A "% cmd" line in the kernel log. */
   logCmd(cmd: string): void {
-    this.k.log.hostPrintk(6, `% ${cmd}`, this.k.machine.clockNs);
+    this.log(`% ${cmd}`);
   }
 
   startTest(): void {
@@ -73,7 +78,7 @@ export class Lab {
     } catch (e) {
       const first = e instanceof AggregateError ? e.errors[0] : e;
       const code = first instanceof ModuleError ? first.code : 0;
-      this.k.log.hostPrintk(6, `modprobe: ERROR: could not insert '${name}': ${strerror(code)}`, this.k.machine.clockNs);
+      this.log(`modprobe: ERROR: could not insert '${name}': ${strerror(code)}`);
       return first as Error;
     }
     throw new SelftestError(`${name} loaded although it should have failed`);
@@ -120,6 +125,15 @@ export class Lab {
     if (!r.untilMet) throw new SelftestError(`'${name}' still in transition after ${limitMs} emulated ms`);
   }
 
+  /** kill PID: the signal is sent in a task (khostd), as kill(2) would; 0 or -ESRCH. */
+  kill(pid: number, sig = this.k.layout.constant('SIGTERM')): number {
+    const k = this.k;
+    function* send(): HostTask<bigint> {
+      return yield* callGuest(k.sym('kill_pid'), BigInt(pid), BigInt(sig));
+    }
+    return Number(BigInt.asIntN(32, this.k.host.run(`kill ${pid}`, send())));
+  }
+
   /** cat of a /proc-like guest function: run in a task, as the file's read would. */
   cat(fn: string): string {
     const buf = this.k.hostMem.alloc(256, 16, `buffer for ${fn}`);
@@ -138,7 +152,7 @@ export class Lab {
   /** grep 'needle' /proc/<file> > /dev/kmsg: the matching lines of a cat() go into the log. */
   grepToKmsg(fn: string, needle: string): void {
     for (const line of this.cat(fn).split('\n'))
-      if (line.includes(needle)) this.k.log.hostPrintk(6, line, this.k.machine.clockNs);
+      if (line.includes(needle)) this.log(line);
   }
 
   /** The kernel log since startTest(), without timestamps. */

@@ -139,19 +139,15 @@ export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, c
   return false;
 }
 
-/** klp_send_signals(): kick the tasks that still have to switch. */
+/**
+ * klp_send_signals(): kick the tasks that still have to switch. The walk runs in the guest
+ * under tasklist_lock (klp_send_signals in firmware/kernel/livepatch.c): waking a task runs
+ * guest code, and with it the other vCPUs, so a list read once here could hold tasks that
+ * exit and are freed before their turn.
+ */
 export function* sendSignals(lp: Livepatch): HostTask<void> {
-  const k = lp.k;
-  if (lp.signalsCnt === SIGNALS_TIMEOUT) prNotice(k, 'signaling remaining tasks');
-  yield* tasklistLock(lp);
-  const { threads } = tasks(lp);
-  for (const t of threads) {
-    if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
-    // a kthread sleeping interruptibly is woken (it may pass cond_resched or a switch point);
-    // a user task gets a fake signal that takes it through the return to user mode
-    if (t.isKthread) yield* callGuest(k.sym('wake_up_state'), t.address, BigInt(k.layout.constant('TASK_INTERRUPTIBLE')));
-    else yield* callGuest(k.sym('set_notify_signal'), t.address);
-  }
+  if (lp.signalsCnt === SIGNALS_TIMEOUT) prNotice(lp.k, 'signaling remaining tasks');
+  yield* callGuest(lp.k.sym('klp_send_signals'));
 }
 
 /**

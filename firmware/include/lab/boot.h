@@ -33,6 +33,8 @@ enum workload_id {
 	WORKLOAD_PROBE,		/* one pinned kthread per CPU calling lab_probe() in a loop */
 	WORKLOAD_NULL_DEREF,	/* a kthread that dereferences NULL after a while */
 	WORKLOAD_FORK,		/* user tasks that keep forking short-lived children */
+	WORKLOAD_GETPID,	/* user tasks calling getpid in a loop, one per cpu from cpu 1 */
+	WORKLOAD_FUTEX_SLEEP,	/* a user task asleep in futex_wait until the host releases it */
 	NR_WORKLOADS
 };
 

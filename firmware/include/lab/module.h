@@ -17,6 +17,7 @@
  *                       loader sets the variable v (int, uint, long, ulong or bool) from
  *                       "v=value" arguments before anything runs, and writes to
  *                       /sys/module/<name>/parameters/v reach it if perm lets the owner write
+ *   module_param_array(v, type, nump, perm)   the same for an array, "v=1,2,3"
  *
  * .modinfo and .lab.exports are read by the loader and not placed in guest memory, as the
  * kernel drops SHF_ALLOC from .modinfo.
@@ -93,6 +94,21 @@ typedef bool __lab_param_type_bool;
 	static void *const __lab_cat(__lab_param_, name) __used = &(name);	\
 	__MODULE_INFO(parmtype, #name ":" #type);				\
 	__MODULE_INFO(parmperm, #name ":" #perm)
+
+/*
+ * An array parameter, "v=1,2,3": the loader fills the first elements and stores how many it
+ * filled in the unsigned int nump points at (NULL: nowhere). The host reads nump's symbol from
+ * the text of the macro argument ("&count" or "NULL").
+ */
+#define module_param_array(name, type, nump, perm)				\
+	_Static_assert(__builtin_types_compatible_p(typeof((name)[0]),		\
+						    __lab_param_type_##type),	\
+		       "module_param_array " #name ": not of type " #type);	\
+	static void *const __lab_cat(__lab_param_, name) __used = &(name);	\
+	static unsigned int *const __lab_cat(__lab_param_num_, name) __used = (nump); \
+	__MODULE_INFO(parmtype, #name ":array of " #type);			\
+	__MODULE_INFO(parmperm, #name ":" #perm);				\
+	__MODULE_INFO(parmnum, #name ":" #nump)
 
 #define MODULE_PARM_DESC(name, text)	__MODULE_INFO(parm, #name ":" text)
 

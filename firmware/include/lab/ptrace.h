@@ -7,7 +7,7 @@
 struct pt_regs {
 	u64 r15, r14, r13, r12, bp, bx;
 	u64 r11, r10, r9, r8, ax, cx, dx, si, di;
-	u64 orig_ax;	/* syscall number, or ~vector for interrupts */
+	u64 orig_ax;	/* syscall number; negative when the frame is not a syscall's (~vector, -1) */
 	/* pushed by the CPU */
 	u64 ip, cs, flags, sp, ss;
 };
@@ -15,6 +15,12 @@ struct pt_regs {
 static inline bool user_mode(const struct pt_regs *regs)
 {
 	return (regs->cs & 3) == 3;
+}
+
+/* The system call this frame returns from, or -1 when it is an interrupt's or exception's. */
+static inline long syscall_get_nr(const struct pt_regs *regs)
+{
+	return (long)regs->orig_ax < 0 ? -1 : (long)regs->orig_ax;
 }
 
 #endif

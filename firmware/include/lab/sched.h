@@ -254,6 +254,7 @@ void release_task(struct task_struct *p);
 /* signal.c */
 int send_signal(struct task_struct *p, int sig);
 void signal_wake_up(struct task_struct *t);
+void set_notify_signal(struct task_struct *t);
 void arch_do_signal_or_restart(struct pt_regs *regs);
 void flush_signals(struct task_struct *t);
 

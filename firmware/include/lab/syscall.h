@@ -16,7 +16,8 @@
 #define SYS_futex_wait		11	/* (uaddr, val): sleep while *uaddr == val */
 #define SYS_futex_wake		12	/* (uaddr, n) */
 #define SYS_getppid		13
-#define NR_syscalls		14
+#define SYS_sched_setaffinity	14	/* (cpu): pin the calling task to cpu; -1 unpins */
+#define NR_syscalls		15
 
 #define SIGKILL		9
 #define SIGUSR1		10
@@ -25,5 +26,13 @@
 #define SIGCHLD		17
 
 #include <lab/errno.h>
+
+/*
+ * A system call interrupted by a signal returns one of these to ask the way back to user mode
+ * to restart it (arch_do_signal_or_restart()); user mode never sees them.
+ */
+#define ERESTARTSYS	512	/* restart unless a handler runs; then -EINTR */
+#define ERESTARTNOINTR	513	/* always restart */
+#define ERESTARTNOHAND	514	/* restart only if no handler runs; then -EINTR */
 
 #endif
