@@ -256,4 +256,19 @@ void common(void)
 	CONST(HC_KLP_ENABLE);
 	CONST(HC_KLP_TRY_SWITCH);
 	MEMBER(pcpu, rcu_qs);
+
+	/* cpu hotplug (kernel/cpu.c) and the fork-race quirk (kernel/livepatch.c) */
+	MEMBER(pcpu, hotplug_state);
+	MEMBER(rq, timers);
+	MEMBER(rq, push_task);
+	MEMBER(timer_list, entry);
+	MEMBER(timer_list, cpu);
+	CONST(CPU_UP);
+	CONST(CPU_DYING);
+	CONST(CPU_DEAD);
+	CONST(PORT_CPU_STARTUP);
+	CONST(EV_CPU_DEAD);
+	CONST(EV_KLP_SWITCH);
+	MEMBER(boot_params, quirks);
+	CONST(KLP_QUIRK_FORK_RACE_747F7A29);
 }

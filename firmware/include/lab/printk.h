@@ -36,6 +36,8 @@ enum lab_event_type {
 	EV_SIGNAL,		/* a: pid, b: signal, c: 1 delivered to a handler, 0 default action */
 	EV_CPU_ONLINE,		/* a: cpu */
 	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
+	EV_CPU_DEAD,		/* a: cpu: it parked itself, offline */
+	EV_KLP_SWITCH,		/* a: pid, b: the patch state a task took at its own switch point */
 };
 
 #define LAB_EVENT_TEXT 96
