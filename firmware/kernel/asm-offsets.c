@@ -274,6 +274,20 @@ void common(void)
 	CONST(SIGTERM);
 	CONST(SIGUSR1);
 	CONST(EINTR);
+
+	/* cpu hotplug (kernel/cpu.c) and the fork-race quirk (kernel/livepatch.c) */
+	MEMBER(pcpu, hotplug_state);
+	MEMBER(rq, timers);
+	MEMBER(rq, push_task);
+	MEMBER(timer_list, entry);
+	MEMBER(timer_list, cpu);
+	CONST(CPU_UP);
+	CONST(CPU_DYING);
+	CONST(CPU_DEAD);
+	CONST(PORT_CPU_STARTUP);
+	CONST(EV_CPU_DEAD);
+	MEMBER(boot_params, quirks);
+	CONST(KLP_QUIRK_FORK_RACE_747F7A29);
 }
 
 /* livepatch shadow variables (include/lab/shadow.h): the hash table src/livepatch/shadow.ts reads */

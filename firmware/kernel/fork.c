@@ -61,6 +61,7 @@ struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), v
 	INIT_LIST_HEAD(&p->run_list);
 	INIT_LIST_HEAD(&p->tasks);
 	set_task_comm(p, comm);
+	klp_dup_task(p);
 
 	childregs = task_pt_regs(p);
 	frame = (struct inactive_task_frame *)childregs - 1;
@@ -76,6 +77,13 @@ struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), v
 		frame->r12 = (u64)arg;
 	}
 	p->thread.sp = (u64)frame;
+
+	/*
+	 * The kernel's allocations between duplicating the task and joining the task list may
+	 * sleep; ours do not, but the reschedule point stays. It is also a livepatch switch
+	 * point: the parent may switch itself here, after the copy and before klp_copy_process().
+	 */
+	cond_resched();
 
 	flags = spin_lock_irqsave(&tasklist_lock);
 	p->pid = ++last_pid;

@@ -7,6 +7,7 @@
  */
 #include <lab/livepatch.h>
 #include <lab/printk.h>
+#include <lab/boot.h>
 
 extern const char _stext[];
 
@@ -78,6 +79,22 @@ notrace void klp_update_patch_state(struct task_struct *task)
 	current->preempt_count--;
 }
 
+static bool klp_fork_race_quirk(void)
+{
+	return boot_params.quirks & KLP_QUIRK_FORK_RACE_747F7A29;
+}
+
+/*
+ * copy_process(), as the task struct is duplicated: nothing, since 747f7a29. With the quirk,
+ * what dup_task_struct() did before: the child inherits TIF_PATCH_PENDING with the parent's
+ * other thread flags, and klp_copy_process() leaves it alone.
+ */
+void klp_dup_task(struct task_struct *child)
+{
+	if (klp_fork_race_quirk() && klp_patch_pending(current))
+		set_tsk_thread_flag(child, TIF_PATCH_PENDING);
+}
+
 /*
  * copy_process(), under tasklist_lock: the child gets the parent's state and pending flag as
  * they are now, not as they were when the task struct was copied (the parent may have
@@ -85,10 +102,12 @@ notrace void klp_update_patch_state(struct task_struct *task)
  */
 void klp_copy_process(struct task_struct *child)
 {
-	if (klp_patch_pending(current))
-		set_tsk_thread_flag(child, TIF_PATCH_PENDING);
-	else
-		clear_tsk_thread_flag(child, TIF_PATCH_PENDING);
+	if (!klp_fork_race_quirk()) {
+		if (klp_patch_pending(current))
+			set_tsk_thread_flag(child, TIF_PATCH_PENDING);
+		else
+			clear_tsk_thread_flag(child, TIF_PATCH_PENDING);
+	}
 	child->patch_state = current->patch_state;
 }
 

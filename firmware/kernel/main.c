@@ -72,6 +72,8 @@ void start_cpu(int cpu)
 	cpu_init_tables(cpu);
 	sched_init_cpu(cpu);
 	outl(cpu, PORT_CPU_ONLINE);
+	/* after a cpu_up() too: the same path as at boot, on the idle task's fresh stack */
+	WRITE_ONCE(pc->hotplug_state, CPU_UP);
 	WRITE_ONCE(pc->online, 1);
 	lab_event(EV_CPU_ONLINE, cpu, 0, 0);
 	printk(KERN_INFO "smp: CPU%d is up\n", cpu);

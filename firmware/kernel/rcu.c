@@ -19,7 +19,8 @@ void synchronize_rcu(void)
 	for (cpu = 0; cpu < (int)nr_cpu_ids; cpu++) {
 		if (cpu == me || !READ_ONCE(per_cpu[cpu].online))
 			continue;
-		while (READ_ONCE(per_cpu[cpu].rcu_qs) == snap[cpu]) {
+		/* a cpu that goes offline meanwhile holds no read-side section any more */
+		while (READ_ONCE(per_cpu[cpu].rcu_qs) == snap[cpu] && cpu_online(cpu)) {
 			set_current_state(TASK_UNINTERRUPTIBLE);
 			schedule_timeout(1);
 		}

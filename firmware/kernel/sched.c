@@ -10,6 +10,7 @@
 #include <lab/lib.h>
 #include <lab/wait.h>
 #include <lab/livepatch.h>
+#include <lab/syscall.h>
 
 struct pcpu per_cpu[NR_CPUS] __aligned(64);
 struct task_struct idle_tasks[NR_CPUS];
@@ -142,21 +143,44 @@ static unsigned int rq_load(int cpu)
 	return READ_ONCE(rq->nr_queued) + (READ_ONCE(rq->curr) != rq->idle);
 }
 
+/*
+ * A task pinned to a cpu that went down loses its affinity, as with the kernel's
+ * select_fallback_rq(); one pinned to a cpu still booting waits for it.
+ */
+static void break_affinity(struct task_struct *p, int cpu)
+{
+	printk(KERN_INFO "process %d (%s) no longer affine to cpu%d\n", p->pid, p->comm, cpu);
+	WRITE_ONCE(p->pinned_cpu, -1);
+}
+
+static bool usable(int cpu)
+{
+	return cpu_online(cpu) && cpu_active(cpu);
+}
+
 /* Where a waking or new task should run: its own cpu if idle, else the least loaded cpu. */
 static int select_task_rq(struct task_struct *p)
 {
 	int cpu, best = p->cpu, n = nr_cpu_ids;
 	unsigned int best_load;
 
-	if (p->pinned_cpu >= 0)
-		return p->pinned_cpu;
-	if (!per_cpu[best].online)
+	int pinned = READ_ONCE(p->pinned_cpu);
+
+	if (pinned >= 0) {
+		if (cpu_active(pinned))
+			return pinned;
+		break_affinity(p, pinned);
+	}
+	if (!usable(best))
 		best = smp_processor_id();
+	for (cpu = 0; cpu < n && !usable(best); cpu++)
+		if (usable(cpu))
+			best = cpu;
 	best_load = rq_load(best);
 	for (cpu = 0; cpu < n && best_load; cpu++) {
 		unsigned int load;
 
-		if (!READ_ONCE(per_cpu[cpu].online))
+		if (!usable(cpu))
 			continue;
 		load = rq_load(cpu);
 		if (load < best_load) {
@@ -167,17 +191,30 @@ static int select_task_rq(struct task_struct *p)
 	return best;
 }
 
-static void activate_task(struct task_struct *p, int cpu)
+/*
+ * Queue p on cpu (or, if cpu has started going down since it was chosen, on another):
+ * a wakeup, or a runnable task moving to a cpu it may run on.
+ */
+static void activate_task(struct task_struct *p, int cpu, bool wakeup)
 {
-	struct rq *rq = cpu_rq(cpu);
+	struct rq *rq;
 
-	raw_spin_lock(&rq->lock);
+	for (;;) {
+		rq = cpu_rq(cpu);
+		raw_spin_lock(&rq->lock);
+		/* hotplug_state changes under this lock: a cpu going down takes nothing new */
+		if (likely(cpu_active(cpu)))
+			break;
+		raw_spin_unlock(&rq->lock);
+		cpu = select_task_rq(p);
+	}
 	if (p->cpu != cpu)
 		lab_event(EV_SCHED_MIGRATE, p->pid, p->cpu, cpu);
 	WRITE_ONCE(p->cpu, cpu);
 	WRITE_ONCE(p->on_rq, 1);
 	enqueue_task(rq, p);
-	lab_event(EV_SCHED_WAKEUP, p->pid, cpu, 0);
+	if (wakeup)
+		lab_event(EV_SCHED_WAKEUP, p->pid, cpu, 0);
 	if (rq->curr == rq->idle)
 		resched_curr(rq);
 	raw_spin_unlock(&rq->lock);
@@ -208,7 +245,7 @@ int wake_up_state(struct task_struct *p, unsigned int state)
 	while (READ_ONCE(p->on_cpu))
 		cpu_relax();
 	WRITE_ONCE(p->__state, TASK_RUNNING);
-	activate_task(p, select_task_rq(p));
+	activate_task(p, select_task_rq(p), true);
 out:
 	raw_spin_unlock(&p->pi_lock);
 	local_irq_restore(flags);
@@ -225,7 +262,7 @@ void wake_up_new_task(struct task_struct *p)
 	unsigned long flags = local_irq_save();
 
 	WRITE_ONCE(p->__state, TASK_RUNNING);
-	activate_task(p, select_task_rq(p));
+	activate_task(p, select_task_rq(p), true);
 	local_irq_restore(flags);
 }
 
@@ -233,10 +270,15 @@ void wake_up_new_task(struct task_struct *p)
 void finish_task_switch(struct task_struct *prev)
 {
 	struct rq *rq = this_rq();
+	struct task_struct *push = rq->push_task;
 
+	rq->push_task = NULL;
 	smp_wmb();
 	WRITE_ONCE(prev->on_cpu, 0);
 	raw_spin_unlock(&rq->lock);
+	/* off its stack now: it can run elsewhere (it stays on_rq, so a wakeup leaves it alone) */
+	if (push)
+		activate_task(push, select_task_rq(push), false);
 	local_irq_enable();
 	if (READ_ONCE(prev->__state) == TASK_DEAD)
 		release_task(prev);
@@ -259,6 +301,12 @@ struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *ne
 	return prev;
 }
 
+/* A runnable task may stay queued here unless the cpu is going down or it is pinned elsewhere. */
+static bool may_stay(struct task_struct *p, int cpu)
+{
+	return cpu_active(cpu) && (p->pinned_cpu < 0 || p->pinned_cpu == cpu);
+}
+
 static void __schedule(bool preempt)
 {
 	struct task_struct *prev, *next;
@@ -279,8 +327,12 @@ static void __schedule(bool preempt)
 		else
 			WRITE_ONCE(prev->on_rq, 0);
 	}
-	if (prev->on_rq && !is_idle_task(prev))
-		enqueue_task(rq, prev);
+	if (prev->on_rq && !is_idle_task(prev)) {
+		if (may_stay(prev, cpu))
+			enqueue_task(rq, prev);
+		else
+			rq->push_task = prev;
+	}
 
 	next = pick_next_task(rq);
 	if (next == prev) {
@@ -380,7 +432,8 @@ void sched_idle_balance(void)
 		return;
 	src = cpu_rq(busiest);
 	flags = local_irq_save();
-	if (!raw_spin_trylock(&src->lock)) {
+	/* checked with irqs off: take_cpu_down() runs here from an interrupt */
+	if (!cpu_active(this) || !raw_spin_trylock(&src->lock)) {
 		local_irq_restore(flags);
 		return;
 	}
@@ -405,11 +458,76 @@ void sched_idle_balance(void)
 	local_irq_restore(flags);
 }
 
+/*
+ * take_cpu_down()'s part for the scheduler, on the dying cpu from an interrupt: from here on
+ * nothing is queued on this cpu, the tasks queued now go to cpus that stay, and the current
+ * one follows when it next schedules (__schedule() hands it to finish_task_switch()).
+ */
+void sched_cpu_deactivate(int cpu)
+{
+	struct rq *rq = cpu_rq(cpu);
+	struct task_struct *p, *n;
+	LIST_HEAD(moving);
+
+	raw_spin_lock(&rq->lock);
+	WRITE_ONCE(per_cpu[cpu].hotplug_state, CPU_DYING);
+	WRITE_ONCE(per_cpu[cpu].online, 0);
+	/* still on_rq while they move: a concurrent wakeup finds them runnable and leaves them */
+	list_for_each_entry_safe(p, n, &rq->queue, run_list) {
+		dequeue_task(rq, p);
+		list_add_tail(&p->run_list, &moving);
+	}
+	if (rq->curr != rq->idle)
+		set_tsk_thread_flag(rq->curr, TIF_NEED_RESCHED);
+	raw_spin_unlock(&rq->lock);
+	list_for_each_entry_safe(p, n, &moving, run_list) {
+		list_del_init(&p->run_list);
+		activate_task(p, select_task_rq(p), false);
+	}
+}
+
+/*
+ * sched_setaffinity() with a one-cpu mask: p may run on cpu only (-1: anywhere). A queued task
+ * moves now, a running one when it next schedules; the caller itself has moved on return.
+ */
+int set_cpus_allowed_ptr(struct task_struct *p, int cpu)
+{
+	unsigned long flags;
+	struct rq *rq;
+	bool moving = false;
+
+	if (cpu >= (int)nr_cpu_ids || (cpu >= 0 && !usable(cpu)))
+		return -EINVAL;
+	flags = local_irq_save();
+	raw_spin_lock(&p->pi_lock);
+	WRITE_ONCE(p->pinned_cpu, cpu);
+	rq = task_rq_lock(p);
+	if (cpu >= 0 && p->cpu != cpu) {
+		if (!list_empty(&p->run_list)) {
+			dequeue_task(rq, p);
+			moving = true;
+		} else if (rq->curr == p) {
+			resched_curr(rq);
+		}
+	}
+	raw_spin_unlock(&rq->lock);
+	if (moving)
+		activate_task(p, select_task_rq(p), false);
+	raw_spin_unlock(&p->pi_lock);
+	local_irq_restore(flags);
+	while (p == current && cpu >= 0 && smp_processor_id() != cpu && usable(cpu))
+		schedule();
+	return 0;
+}
+
 /* The idle task's loop: halt until an interrupt, run whatever became runnable. */
 void cpu_startup_entry(void)
 {
 	for (;;) {
 		while (!need_resched()) {
+			/* taken down: nothing can run here any more, so the idle task parks for good */
+			if (unlikely(!cpu_online(smp_processor_id())))
+				cpu_play_dead();
 			rcu_all_qs();
 			sched_idle_balance();
 			local_irq_disable();

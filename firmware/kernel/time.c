@@ -10,36 +10,87 @@
 
 volatile unsigned long jiffies;
 
-void add_timer(struct timer_list *t)
+/* Insert t in rq's timer list, earliest first; rq->lock held. */
+static void enqueue_timer(struct rq *rq, struct timer_list *t)
 {
-	struct rq *rq = &this_cpu()->rq;
 	struct timer_list *pos;
-	unsigned long flags = local_irq_save();
 
-	raw_spin_lock(&rq->lock);
-	t->cpu = smp_processor_id();
-	t->pending = true;
 	list_for_each_entry(pos, &rq->timers, entry) {
 		if ((long)(pos->expires - t->expires) > 0)
 			break;
 	}
 	list_add_tail(&t->entry, &pos->entry);
+}
+
+void add_timer(struct timer_list *t)
+{
+	struct rq *rq = &this_cpu()->rq;
+	unsigned long flags = local_irq_save();
+
+	raw_spin_lock(&rq->lock);
+	t->cpu = smp_processor_id();
+	t->pending = true;
+	enqueue_timer(rq, t);
 	raw_spin_unlock(&rq->lock);
 	local_irq_restore(flags);
 }
 
+/* Lock the runqueue whose list holds t: a cpu going down hands its timers to another. */
+static struct rq *lock_timer_base(struct timer_list *t)
+{
+	for (;;) {
+		int cpu = READ_ONCE(t->cpu);
+		struct rq *rq = &per_cpu[cpu].rq;
+
+		raw_spin_lock(&rq->lock);
+		if (cpu == READ_ONCE(t->cpu))
+			return rq;
+		raw_spin_unlock(&rq->lock);
+	}
+}
+
 void del_timer(struct timer_list *t)
 {
-	struct rq *rq = &per_cpu[t->cpu].rq;
 	unsigned long flags = local_irq_save();
+	struct rq *rq = lock_timer_base(t);
 
-	raw_spin_lock(&rq->lock);
 	if (t->pending) {
 		list_del_init(&t->entry);
 		t->pending = false;
 	}
 	raw_spin_unlock(&rq->lock);
 	local_irq_restore(flags);
+}
+
+/*
+ * timers_dead_cpu(), run by the dying cpu itself as the last thing it does (irqs off): its
+ * pending timers move to the first cpu that stays, or their sleepers would never wake. Both
+ * runqueue locks are taken in cpu order.
+ */
+void timers_dead_cpu(int cpu)
+{
+	struct rq *old = &per_cpu[cpu].rq, *new, *first, *second;
+	struct timer_list *t;
+	int to;
+
+	for (to = 0; to < (int)nr_cpu_ids; to++)
+		if (to != cpu && cpu_online(to) && cpu_active(to))
+			break;
+	if (to == (int)nr_cpu_ids)
+		return;
+	new = &per_cpu[to].rq;
+	first = to < cpu ? new : old;
+	second = to < cpu ? old : new;
+	raw_spin_lock(&first->lock);
+	raw_spin_lock(&second->lock);
+	while (!list_empty(&old->timers)) {
+		t = list_first_entry(&old->timers, struct timer_list, entry);
+		list_del_init(&t->entry);
+		WRITE_ONCE(t->cpu, to);
+		enqueue_timer(new, t);
+	}
+	raw_spin_unlock(&second->lock);
+	raw_spin_unlock(&first->lock);
 }
 
 /* From the tick, irqs off: collect expired timers under the lock, run them without it. */

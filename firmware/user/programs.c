@@ -97,11 +97,15 @@ static void on_usr1(int sig)
 		sys_write_str("caught SIGUSR1");
 }
 
+static long signaler(long catcher_pid);
+
+/* The catcher starts its signaler once its handler is in place, so no SIGUSR1 finds it without. */
 static long catcher(long arg)
 {
 	u64 x = 7;
 
 	sys_sigaction(SIGUSR1, on_usr1);
+	sys_clone(signaler, sys_getpid(), "usignal");
 	for (;;) {
 		x = user_compute(x + sys_getpid(), 100);
 		sys_sleep_ms(3);
@@ -144,7 +148,7 @@ static long forker(long arg)
 long user_init(long workload, long nr_user, long seed);
 long user_init(long workload, long nr_user, long seed)
 {
-	long i, pid;
+	long i;
 
 	switch (workload) {
 	case WORKLOAD_DEFAULT:
@@ -152,8 +156,7 @@ long user_init(long workload, long nr_user, long seed)
 			sys_clone(hammer, i, "uhammer");
 		sys_clone(ping, 0, "uping");
 		sys_clone(pong, 0, "upong");
-		pid = sys_clone(catcher, 0, "ucatch");
-		sys_clone(signaler, pid, "usignal");
+		sys_clone(catcher, 0, "ucatch");
 		sys_clone(forker, 0, "ufork");
 		break;
 	case WORKLOAD_SYSCALL:

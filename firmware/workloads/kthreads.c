@@ -2,7 +2,7 @@
 /*
  * Kernel-side workloads: kthreads that sleep at the bottom of deep call chains (what blocks a
  * livepatch transition), a waker for them, CPU-bound kthreads that only yield through
- * cond_resched(), pinned probe threads, and a thread that faults. The call chains are real
+ * cond_resched(), pinned probe threads, a thread that faults, and one that keeps forking. The call chains are real
  * functions, each doing work after its call so the compiler keeps every frame.
  */
 #include <lab/sched.h>
@@ -126,6 +126,38 @@ static int probe_thread(void *arg)
 }
 
 /*
+ * The kernel side of the fork workload, kthreadd in miniature: a busy kthread that keeps
+ * creating kernel threads that sleep a while and exit. Its only switch point is the
+ * cond_resched() inside copy_process(), and its children never return to user mode, so a
+ * child keeps whatever pending flag fork gave it until the host switches it.
+ */
+#define KFORK_WORK	3000	/* crunch steps between two forks: ~40 emulated ms */
+volatile unsigned long kfork_children;
+volatile u64 kfork_sink;
+
+static int kfork_child(void *arg)
+{
+	msleep(1200 + ((long)arg % 8) * 100);
+	return 0;
+}
+
+static int kforker(void *arg)
+{
+	u64 x = boot_params.seed + (long)arg + 1;
+	char name[TASK_COMM_LEN];
+	unsigned long n;
+
+	for (n = 0;; n++) {
+		snprintf(name, sizeof(name), "kchild/%lu", n);
+		if (kthread_run(kfork_child, (void *)n, name))
+			WRITE_ONCE(kfork_children, kfork_children + 1);
+		x = crunch(x, KFORK_WORK);
+		kfork_sink = x;
+	}
+	return 0;
+}
+
+/*
  * A task whose saved return address is the first byte after its function: park_after_work()
  * ends with a call to a function that never returns, so the return address points past it.
  * Unwinders must look such addresses up at ip - 1 (the kernel's rule); this task makes a
@@ -202,6 +234,10 @@ void start_workload_kthreads(unsigned int workload)
 		break;
 	case WORKLOAD_NULL_DEREF:
 		spawn(null_deref, 0, "kfault", -1);
+		break;
+	case WORKLOAD_FORK:
+		for (i = 0; i < (n ? n : 1); i++)
+			spawn(kforker, i, "kforker/%d", -1);
 		break;
 	}
 }

@@ -214,9 +214,13 @@ export class Machine {
     this.markCode(address, code);
   }
 
-  /** Starts vCPU `cpu` at `rip` with the given registers (boot). */
+  /**
+   * Starts vCPU `cpu` at `rip` with the given registers: at boot, or to restart a parked cpu
+   * (INIT + startup IPI), which also drops the interrupts raised while it was parked.
+   */
   startCpu(cpu: number, rip: bigint, regs: Partial<Record<'rdi' | 'rsi' | 'rsp', bigint>> = {}): void {
     const c = this.cpus[cpu];
+    c.ctl.clearPending();
     const ids = { rdi: C.UC_X86_REG_RDI, rsi: C.UC_X86_REG_RSI, rsp: C.UC_X86_REG_RSP };
     for (const [k, v] of Object.entries(regs)) c.uc.regWrite(ids[k as keyof typeof ids], v as bigint);
     c.rip = rip;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The boot loader and platform: create the machine, load the image's segments into RAM, fill
- * boot_params, wire the firmware's I/O ports (power off, panic, IPIs, cpu online/dead) and its
+ * boot_params, wire the firmware's I/O ports (power off, panic, IPIs, cpu online/dead/startup) and its
  * pvclock, and start every vCPU at the entry point with its cpu number in %rdi.
  */
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,11 @@ export interface BootOptions {
   nrKthreads?: number;
   /** Top of RAM the host manages (modules, livepatch structures), MiB. */
   hostMiB?: number;
+  /**
+   * Behaviour the kernel has since fixed, brought back to show what the fix prevents: names of
+   * the image's KLP_QUIRK_* constants (e.g. 'KLP_QUIRK_FORK_RACE_747F7A29').
+   */
+  quirks?: readonly string[];
 }
 
 export class BootError extends Error {
@@ -44,6 +49,22 @@ export function workloads(image: KernelImage): Map<string, number> {
   return out;
 }
 
+/** Quirks the image offers, by constant name, with their boot_params.quirks bits. */
+export function quirks(image: KernelImage): Map<string, number> {
+  return new Map(image.layout.constants('KLP_QUIRK_'));
+}
+
+function quirkBits(image: KernelImage, names: readonly string[]): number {
+  const known = quirks(image);
+  let bits = 0;
+  for (const name of names) {
+    const bit = known.get(name);
+    if (bit === undefined) throw new BootError(`unknown quirk '${name}': the image has ${[...known.keys()].join(', ') || 'none'}`);
+    bits |= bit;
+  }
+  return bits;
+}
+
 export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   const image = KernelImage.load(opts.image ?? DEFAULT_IMAGE);
   const L = image.layout;
@@ -54,6 +75,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   if (workload === undefined)
     throw new BootError(`unknown workload '${opts.workload}': the image has ${[...names.keys()].join(', ')}`);
   const hz = opts.hz ?? 100;
+  const quirkMask = quirkBits(image, opts.quirks ?? []);
 
   const segments = image.loadSegments();
   const ramBase = segments.reduce((m, s) => (s.vaddr < m ? s.vaddr : m), segments[0].vaddr) & ~0xfffn;
@@ -91,6 +113,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   put32('nr_user', opts.nrUser ?? 0);
   put32('nr_kthreads', opts.nrKthreads ?? 0);
   put32('loglevel', 7);
+  put32('quirks', quirkMask);
   put64('magic', BigInt(L.constant('BOOT_MAGIC')));
 
   m.onPort(L.constant('PORT_POWEROFF'), (cpu, v) => m.stop({ kind: 'poweroff', code: v, cpu: cpu.index }, cpu));
@@ -107,8 +130,17 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     cpu.snapshotRing0();
     cpu.online = true;
   });
+  // a cpu that reported itself dead halts with interrupts off until a startup IPI restarts it
+  // at the entry point, as at boot (its idle task starts over on its own stack)
+  const parked = new Set<number>();
   m.onPort(L.constant('PORT_CPU_DEAD'), (cpu) => {
     cpu.online = false;
+    parked.add(cpu.index);
+  });
+  m.onPort(L.constant('PORT_CPU_STARTUP'), (_cpu, v) => {
+    const target = v & 0xffff;
+    if (!parked.delete(target)) return; // a startup IPI to a running cpu is ignored
+    m.startCpu(target, image.elf.entry, { rdi: BigInt(target) });
   });
   const pvclock = m.mem.offset(k.sym('pvclock') + BigInt(L.offset('pvclock', 'ns')), 8);
   m.beforeRound.push(() => {

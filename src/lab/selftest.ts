@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { bootKernel, type BootOptions } from '../kernel/boot.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
+import { cpuDown, cpuUp } from '../kernel/hotplug.ts';
 import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/core.ts';
 import { Modules } from '../kernel/modules.ts';
 import { ModuleError, strerror } from '../elf/module.ts';
@@ -117,6 +118,18 @@ export class Lab {
     this.unloadMod(name);
   }
 
+  /** echo 0 > /sys/devices/system/cpu/cpuN/online */
+  cpuDown(cpu: number): void {
+    this.logCmd(`echo 0 > /sys/devices/system/cpu/cpu${cpu}/online`);
+    cpuDown(this.k, cpu);
+  }
+
+  /** echo 1 > /sys/devices/system/cpu/cpuN/online */
+  cpuUp(cpu: number): void {
+    this.logCmd(`echo 1 > /sys/devices/system/cpu/cpu${cpu}/online`);
+    cpuUp(this.k, cpu);
+  }
+
   /** Runs the machine until the patch is out of transition (or gone), at most limitMs. */
   waitForTransition(name: string, limitMs = 60_000): void {
     const inTransition = () => this.lp.transitionPatch?.name === name;
@@ -134,15 +147,28 @@ export class Lab {
     return Number(BigInt.asIntN(32, this.k.host.run(`kill ${pid}`, send())));
   }
 
-  /** cat of a /proc-like guest function: run in a task, as the file's read would. */
-  cat(fn: string): string {
+  /**
+   * cat of a /proc-like guest function: run in a task, as the file's read would. With `cpu`,
+   * as `taskset -c CPU cat`: the reading task (khostd) is moved to that cpu first and may run
+   * anywhere again afterwards.
+   */
+  cat(fn: string, opts: { cpu?: number } = {}): string {
     const buf = this.k.hostMem.alloc(256, 16, `buffer for ${fn}`);
     const k = this.k;
+    const cpu = opts.cpu;
     function* read(): HostTask<bigint> {
-      return yield* callGuest(k.sym(fn), buf, 256n);
+      if (cpu === undefined) return yield* callGuest(k.sym(fn), buf, 256n);
+      const self = k.mem.u64(k.sym('hostd_task'));
+      const pinned = yield* callGuest(k.sym('set_cpus_allowed_ptr'), self, BigInt(cpu));
+      if (pinned) throw new SelftestError(`taskset -c ${cpu}: set_cpus_allowed_ptr() returned ${BigInt.asIntN(32, pinned)}`);
+      try {
+        return yield* callGuest(k.sym(fn), buf, 256n);
+      } finally {
+        yield* callGuest(k.sym('set_cpus_allowed_ptr'), self, BigInt.asUintN(64, -1n));
+      }
     }
     try {
-      this.k.host.run(`cat ${fn}`, read());
+      this.k.host.run(cpu === undefined ? `cat ${fn}` : `taskset -c ${cpu} cat ${fn}`, read());
       return this.k.mem.cstring(buf, 256);
     } finally {
       this.k.hostMem.release(buf);

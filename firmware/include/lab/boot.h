@@ -20,8 +20,16 @@ struct boot_params {
 	u32 nr_user;		/* workload sizing, 0 = its default */
 	u32 nr_kthreads;
 	u32 loglevel;		/* console level: higher-level messages are still recorded */
-	u32 pad;
+	u32 quirks;		/* KLP_QUIRK_*: bring back behaviour the kernel has since fixed */
 };
+
+/*
+ * Before commit 747f7a29 ("livepatch: fix race between fork and KLP transition") a child
+ * inherited TIF_PATCH_PENDING with the rest of its parent's thread flags when the task struct
+ * was duplicated, long before klp_copy_process() copied patch_state under tasklist_lock; a
+ * parent that switched in between left a child at the target state that still had the flag.
+ */
+#define KLP_QUIRK_FORK_RACE_747F7A29	(1U << 0)
 
 extern struct boot_params boot_params;
 
@@ -32,7 +40,7 @@ enum workload_id {
 	WORKLOAD_SYSCALL,	/* user tasks hammering a syscall only */
 	WORKLOAD_PROBE,		/* one pinned kthread per CPU calling lab_probe() in a loop */
 	WORKLOAD_NULL_DEREF,	/* a kthread that dereferences NULL after a while */
-	WORKLOAD_FORK,		/* user tasks that keep forking short-lived children */
+	WORKLOAD_FORK,		/* user tasks forking short-lived children, a kthread forking kthreads */
 	WORKLOAD_GETPID,	/* user tasks calling getpid in a loop, one per cpu from cpu 1 */
 	WORKLOAD_FUTEX_SLEEP,	/* a user task asleep in futex_wait until the host releases it */
 	NR_WORKLOADS

@@ -13,6 +13,8 @@
 #define PORT_IPI	0x602	/* eax = target cpu | vector << 16 */
 #define PORT_CPU_ONLINE	0x603	/* eax = cpu: system registers are final from here on */
 #define PORT_CPU_DEAD	0x604	/* eax = cpu: this cpu is offline and will only halt */
+#define PORT_CPU_STARTUP 0x605	/* eax = cpu: INIT + startup IPI to a cpu that reported itself
+				 * dead; it starts over at _start, as at boot */
 
 /* Interrupt vectors. */
 #define TIMER_VECTOR		0x20

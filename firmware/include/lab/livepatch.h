@@ -79,6 +79,7 @@ int klp_enable_patch(struct klp_patch *patch);
 void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *fops,
 			struct pt_regs *regs);
 void klp_update_patch_state(struct task_struct *task);
+void klp_dup_task(struct task_struct *child);
 void klp_copy_process(struct task_struct *child);
 void __klp_sched_try_switch(void);
 struct klp_state *klp_get_state(struct klp_patch *patch, unsigned long id);

@@ -46,6 +46,7 @@ enum lab_event_type {
 	EV_SIGNAL,		/* a: pid, b: signal, c: 1 delivered to a handler, 0 default action */
 	EV_CPU_ONLINE,		/* a: cpu */
 	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
+	EV_CPU_DEAD,		/* a: cpu: it parked itself, offline */
 	EV_KLP_SWITCH,		/* a: pid, b: new patch state, c: the switch point (return address - _stext) */
 };
 

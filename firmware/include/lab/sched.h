@@ -40,6 +40,11 @@
 #define NSIG		32
 #define TIME_SLICE_TICKS 3
 
+/* pcpu::hotplug_state (kernel/cpu.c) */
+#define CPU_UP		0	/* up, or coming up: the scheduler may place tasks here */
+#define CPU_DYING	1	/* going down: queued and running tasks are pushed away */
+#define CPU_DEAD	2	/* its idle task parked in cpu_play_dead(), the vCPU halted */
+
 struct thread_info {
 	unsigned long flags;
 };
@@ -90,6 +95,7 @@ struct rq {
 	struct task_struct *idle;
 	u64 nr_switches;
 	struct list_head timers;	/* pending timer_list entries, earliest first */
+	struct task_struct *push_task;	/* switched away from, may not stay: finish_task_switch() moves it */
 };
 
 /* The 64-bit TSS: the CPU reads sp0 when an interrupt arrives from user mode. */
@@ -112,7 +118,8 @@ struct pcpu {
 	struct pcpu *self;
 	struct task_struct *current_task;
 	int cpu;
-	int online;
+	int online;			/* cpu_online(): cleared when it starts going down */
+	volatile int hotplug_state;	/* CPU_UP, CPU_DYING, CPU_DEAD */
 	u64 irq_count;
 	u64 timer_ticks;
 	smp_call_func_t call_func;	/* pending CALL_FUNCTION_VECTOR work */
@@ -191,6 +198,17 @@ static inline bool signal_pending(struct task_struct *t)
 	return test_tsk_thread_flag(t, TIF_SIGPENDING) || test_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL);
 }
 
+static inline bool cpu_online(int cpu)
+{
+	return READ_ONCE(per_cpu[cpu].online);
+}
+
+/* May tasks be queued on cpu? A cpu still booting may; one going or gone down may not. */
+static inline bool cpu_active(int cpu)
+{
+	return READ_ONCE(per_cpu[cpu].hotplug_state) == CPU_UP;
+}
+
 static inline bool is_idle_task(const struct task_struct *t)
 {
 	return t->flags & PF_IDLE;
@@ -224,6 +242,14 @@ void finish_task_switch(struct task_struct *prev);
 __noreturn void cpu_startup_entry(void);
 void smp_send_reschedule(int cpu);
 void smp_call_function_single(int cpu, smp_call_func_t func, void *info);
+int set_cpus_allowed_ptr(struct task_struct *p, int cpu);
+void sched_cpu_deactivate(int cpu);
+void timers_dead_cpu(int cpu);
+
+/* kernel/cpu.c: cpu hotplug */
+int cpu_down(int cpu);
+int cpu_up(int cpu);
+void cpu_play_dead(void);
 
 /* kernel/rcu.c: RCU-sched style grace periods */
 static inline void rcu_all_qs(void)

@@ -207,6 +207,10 @@ export class CpuCtl {
   raise(vector: number): void {
     this.u32[CTL.pending / 4 + ((vector >> 5) & 7)] |= 1 << (vector & 31);
   }
+  /** Drops every raised, undelivered interrupt (an INIT of the cpu). */
+  clearPending(): void {
+    this.u32.fill(0, CTL.pending / 4, CTL.pending / 4 + 8);
+  }
   get hasPending(): boolean {
     const p = CTL.pending / 4;
     const u = this.u32;
