@@ -180,6 +180,8 @@ export function* tryCompleteTransition(lp: Livepatch, current: Task | null, cpu:
     lp.scheduleTransitionWork();
     return false;
   }
+  // done: cond_resched() stops looking, then the structures are cleaned up
+  lp.setCondReschedEnabled(false);
   const patch = lp.transitionPatch!;
   yield* completeTransition(lp);
   // a patch that was disabled is gone now; a replace patch has superseded the others

@@ -152,6 +152,9 @@ describe('consistency model on every vCPU', () => {
     k.run({ ns: 500e6, until: () => seen().every((v) => v === 1) });
     lab.startTest();
     lab.loadLpNowait('test_klp_probe');
+    // cond_resched() looks for pending tasks while the transition runs (e3ff7c60) ...
+    const condResched = () => k.mem.u32(k.sym('klp_cond_resched_enabled'));
+    expect(condResched()).toBe(1);
     const probes = [...k.forEachTask()].filter((t) => t.comm.startsWith('kprobe/'));
     expect(probes).toHaveLength(4);
     let inTransition = 0;
@@ -165,6 +168,8 @@ describe('consistency model on every vCPU', () => {
       }
       expect(inTransition).toBeLessThan(10_000);
     }
+    // ... and stops once it is over
+    expect(condResched()).toBe(0);
     k.runFor(50);
     expect(seen()).toEqual([2, 2, 2, 2]);
     const violations = k.mem.u64(lab.modules.findSymbol('test_klp_probe', 'klp_probe_violations', 0));
