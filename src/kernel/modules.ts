@@ -229,6 +229,11 @@ export function kernelModules(kernel: Kernel): Modules {
   return registries.get(kernel) ?? new Modules(kernel);
 }
 
+/** The module registry of a kernel if it has one (reports use it without creating one). */
+export function modulesOf(kernel: Kernel): Modules | undefined {
+  return registries.get(kernel);
+}
+
 export class Modules {
   private readonly mods: LoadedModule[] = [];
   private chain: ChainEntry[] = [];

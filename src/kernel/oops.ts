@@ -2,30 +2,37 @@
 /*
  * An oops report for a guest fault, in the kernel's shape: what went wrong, on which cpu and in
  * which task, the faulting rip symbolized, the code around it with the faulting instruction
- * marked, and the registers.
+ * marked, the registers, the loaded modules, the call trace unwound with ORC from the
+ * faulting registers, and the faulting function disassembled. Module code is named
+ * "func+0x../0x.. [mod]".
  */
 import type { GuestFault } from '../emu/machine.ts';
 import { disassemble, formatInsn } from '../emu/disasm.ts';
 import type { Kernel } from './kernel.ts';
-import { cpuCurr } from './task.ts';
-import { symbolize } from './kallsyms.ts';
+import { cpuCurr, type Task } from './task.ts';
+import { modulesOf } from './modules.ts';
+import { imageSymbolizer, type Symbolizer } from '../orc/symbolize.ts';
+import { orcUnwinder } from '../orc/unwind.ts';
 
 const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
 
 export function formatOops(k: Kernel, f: GuestFault): string {
   const r = f.registers;
+  const mods = modulesOf(k);
+  const sym: Symbolizer = mods?.symbolizer ?? imageSymbolizer(k.image.elf);
   const lines: string[] = [];
   if (f.address !== undefined) lines.push(`BUG: unable to handle page fault for address: ${hex(f.address)}`);
   lines.push(`Oops: ${f.what}`);
   let task = '?';
+  let current: Task | undefined;
   try {
-    const t = cpuCurr(k, f.cpu);
-    task = `PID: ${t.pid} Comm: ${t.comm}`;
+    current = cpuCurr(k, f.cpu);
+    task = `PID: ${current.pid} Comm: ${current.comm}`;
   } catch {
     task = 'task unknown (per-cpu data unreadable)';
   }
   lines.push(`CPU: ${f.cpu} ${task} ${(r.cs & 3n) === 3n ? 'user mode' : 'kernel mode'}`);
-  lines.push(`RIP: ${hex(r.cs, 4)}:${symbolize(k.image, f.rip)}`);
+  lines.push(`RIP: ${hex(r.cs, 4)}:${sym.symbolize(f.rip)}`);
   lines.push(`Code: ${codeBytes(k, f.rip)}`);
   lines.push(`RSP: ${hex(r.ss, 4)}:${hex(r.rsp)} EFLAGS: ${hex(r.rflags, 8)}`);
   lines.push(`RAX: ${hex(r.rax)} RBX: ${hex(r.rbx)} RCX: ${hex(r.rcx)}`);
@@ -33,15 +40,32 @@ export function formatOops(k: Kernel, f: GuestFault): string {
   lines.push(`RBP: ${hex(r.rbp)} R08: ${hex(r.r8)} R09: ${hex(r.r9)}`);
   lines.push(`R10: ${hex(r.r10)} R11: ${hex(r.r11)} R12: ${hex(r.r12)}`);
   lines.push(`R13: ${hex(r.r13)} R14: ${hex(r.r14)} R15: ${hex(r.r15)}`);
-  const sym = k.image.symbolAt(f.rip);
-  if (sym && k.mem.contains(sym.value, sym.size)) {
-    lines.push(`Disassembly of ${sym.name}:`);
-    for (const i of disassemble(k.mem.bytes(sym.value, sym.size), sym.value)) {
+  if (mods) lines.push(`Modules linked in: ${mods.list().map((m) => m.name).join(' ')}`);
+  if (current && (r.cs & 3n) !== 3n) lines.push(...callTrace(k, current, sym));
+  const fn = k.image.symbolAt(f.rip) ?? mods?.moduleAt(f.rip)?.functionAt(f.rip);
+  const start = fn ? ('value' in fn ? fn.value : fn.address) : undefined;
+  if (fn && start !== undefined && k.mem.contains(start, Number(fn.size))) {
+    lines.push(`Disassembly of ${fn.name}:`);
+    for (const i of disassemble(k.mem.bytes(start, Number(fn.size)), start)) {
       const mark = i.address === f.rip ? '=>' : '  ';
-      lines.push(`${mark} ${symbolize(k.image, i.address).split('/')[0].padEnd(28)} ${formatInsn(i)}`);
+      lines.push(`${mark} ${sym.symbolize(i.address).split('/')[0].padEnd(28)} ${formatInsn(i)}`);
     }
   }
   return lines.join('\n');
+}
+
+/** "Call Trace:": the faulting task unwound from the stopped vCPU's registers. */
+function callTrace(k: Kernel, t: Task, sym: Symbolizer): string[] {
+  try {
+    const trace = orcUnwinder(k).trace(t, 64, { kernelRegs: 'follow', checkEnd: false });
+    const out = ['Call Trace:'];
+    // an exact entry is an interrupted ip, the others return addresses (%pS vs %pB)
+    trace.entries.forEach((e, i) => out.push(` ${trace.exact[i] ? sym.symbolize(e) : sym.symbolizeReturn(e)}`));
+    if (!trace.reliable) out.push(` (unwind stopped: ${trace.message})`);
+    return out;
+  } catch (e) {
+    return [`Call Trace: unavailable (${(e as Error).message})`];
+  }
 }
 
 /** The kernel's "Code:" line: 42 bytes before rip, rip's byte in <>, 21 after. */
