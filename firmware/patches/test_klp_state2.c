@@ -19,13 +19,6 @@
 
 static struct klp_patch patch;
 
-static void callback_info(const char *callback, struct klp_object *obj)
-{
-	if (obj->mod)
-		pr_info("%s: %s\n", callback, obj->mod->name);
-	else
-		pr_info("%s: vmlinux\n", callback);
-}
 
 static int allocate_loglevel_state(void)
 {
@@ -93,73 +86,4 @@ static void free_loglevel_state(void)
 	kfree(state->data);
 }
 
-static int pre_patch_callback(struct klp_object *obj)
-{
-	callback_info(__func__, obj);
-	return allocate_loglevel_state();
-}
-
-static void post_patch_callback(struct klp_object *obj)
-{
-	callback_info(__func__, obj);
-	fix_console_loglevel();
-}
-
-static void pre_unpatch_callback(struct klp_object *obj)
-{
-	callback_info(__func__, obj);
-	restore_console_loglevel();
-}
-
-static void post_unpatch_callback(struct klp_object *obj)
-{
-	callback_info(__func__, obj);
-	free_loglevel_state();
-}
-
-static struct klp_func no_funcs[] = {
-	{}
-};
-
-static struct klp_object objs[] = {
-	{
-		.name = NULL,	/* vmlinux */
-		.funcs = no_funcs,
-		.callbacks = {
-			.pre_patch = pre_patch_callback,
-			.post_patch = post_patch_callback,
-			.pre_unpatch = pre_unpatch_callback,
-			.post_unpatch = post_unpatch_callback,
-		},
-	},
-	{}
-};
-
-static struct klp_state states[] = {
-	{
-		.id = CONSOLE_LOGLEVEL_STATE,
-		.version = CONSOLE_LOGLEVEL_STATE_VERSION,
-	},
-	{}
-};
-
-static struct klp_patch patch = {
-	.objs = objs,
-	.states = states,
-	.replace = true,
-};
-
-static int test_klp_state2_init(void)
-{
-	return klp_enable_patch(&patch);
-}
-
-static void test_klp_state2_exit(void)
-{
-}
-
-module_init(test_klp_state2_init);
-module_exit(test_klp_state2_exit);
-MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
-MODULE_DESCRIPTION("Livepatch test: system state modification");
+#include "test_klp_state.h"

@@ -6,22 +6,13 @@
  * not one byte of guest RAM changes. Also old_sympos picking one of two same-named statics.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/lab/selftest.ts';
+import { useLab } from './helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
-
-async function boot(): Promise<Lab> {
-  lab = await Lab.boot({ cpus: 2, workload: 'idle' });
-  lab.startTest();
-  return lab;
-}
+const boot = useLab({ cpus: 2, workload: 'idle' });
 
 /** The kernel's text and the host-managed region: what a livepatch operation may write. */
 function patchableState(lab: Lab): string {

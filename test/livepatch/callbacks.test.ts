@@ -7,8 +7,9 @@
  * atomic replace, whose replaced patch's unpatch callbacks never run. Every line the kernel's
  * selftest expects, in its order, from real firmware.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/lab/selftest.ts';
+import { useLab } from './helpers.ts';
 
 const LP = 'test_klp_callbacks_demo';
 const LP2 = 'test_klp_callbacks_demo2';
@@ -18,17 +19,7 @@ const LIVE = '[MODULE_STATE_LIVE] Normal state';
 const COMING = '[MODULE_STATE_COMING] Full formed, running module_init';
 const GOING = '[MODULE_STATE_GOING] Going away';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
-
-async function boot(): Promise<Lab> {
-  lab = await Lab.boot({ cpus: 2, workload: 'idle' });
-  lab.startTest();
-  return lab;
-}
+const boot = useLab({ cpus: 2, workload: 'idle' });
 
 /** The lines of a whole patching transition of patch p with callbacks for `objs`. */
 function patching(p: string, objs: string[]): string[] {

@@ -6,24 +6,15 @@
  * installed until the new patch's post_patch callback has run (7e35e4eb) -- and an older
  * version is refused as incompatible, with guest memory left as it was.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/lab/selftest.ts';
+import { useLab } from './helpers.ts';
 
 const LP = 'test_klp_state';
 const LP2 = 'test_klp_state2';
 const LP3 = 'test_klp_state3';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
-
-async function boot(): Promise<Lab> {
-  lab = await Lab.boot({ cpus: 2, workload: 'idle' });
-  lab.startTest();
-  return lab;
-}
+const boot = useLab({ cpus: 2, workload: 'idle' });
 
 const loglevel = (lab: Lab) => lab.k.mem.s32(lab.k.sym('console_loglevel'));
 

@@ -4,22 +4,13 @@
  * values -- enabled, force, transition, replace, stack_order, <object>/patched following a
  * target module as it comes and goes -- and no `signal` attribute (0b3d5279).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/lab/selftest.ts';
+import { useLab } from './helpers.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { sysfsMode } from '../../src/livepatch/sysfs.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
-
-async function boot(): Promise<Lab> {
-  lab = await Lab.boot({ cpus: 2, workload: 'idle' });
-  lab.startTest();
-  return lab;
-}
+const boot = useLab({ cpus: 2, workload: 'idle' });
 
 const sys = (p: string, attr = '') => `/sys/kernel/livepatch/${p}${attr ? `/${attr}` : ''}`;
 
