@@ -306,3 +306,13 @@ void shadow_offsets(void)
 	DEFINE_S("const.KLP_SHADOW_HASH_MUL_HI", KLP_SHADOW_HASH_MUL >> 32);
 	DEFINE_S("const.KLP_SHADOW_HASH_MUL_LO", KLP_SHADOW_HASH_MUL & 0xffffffffUL);
 }
+
+/* the livepatch benchmark (workloads/klp_bench.c, bench/livepatch.ts) */
+#include <lab/klp_bench.h>
+void klp_bench_offsets(void);
+void klp_bench_offsets(void)
+{
+	CONST(WORKLOAD_KLP_BENCH);
+	CONST(KLP_BENCH_MAX_FUNCS);
+	CONST(KLP_BENCH_NEW_TAG);
+}

@@ -195,7 +195,8 @@ static int null_deref(void *arg)
 	return 0;
 }
 
-static void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu)
+void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu);
+void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu)
 {
 	char name[TASK_COMM_LEN];
 	struct task_struct *p;
@@ -208,6 +209,8 @@ static void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu)
 		kthread_bind(p, cpu);
 	wake_up_new_task(p);
 }
+
+void start_klp_bench(void);
 
 /* Called by init before it enters user mode. */
 void start_workload_kthreads(unsigned int workload);
@@ -238,6 +241,9 @@ void start_workload_kthreads(unsigned int workload)
 	case WORKLOAD_FORK:
 		for (i = 0; i < (n ? n : 1); i++)
 			spawn(kforker, i, "kforker/%d", -1);
+		break;
+	case WORKLOAD_KLP_BENCH:
+		start_klp_bench();
 		break;
 	}
 }

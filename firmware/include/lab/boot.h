@@ -43,6 +43,7 @@ enum workload_id {
 	WORKLOAD_FORK,		/* user tasks forking short-lived children, a kthread forking kthreads */
 	WORKLOAD_GETPID,	/* user tasks calling getpid in a loop, one per cpu from cpu 1 */
 	WORKLOAD_FUTEX_SLEEP,	/* a user task asleep in futex_wait until the host releases it */
+	WORKLOAD_KLP_BENCH,	/* livepatch benchmark: many deep sleepers, holders, a caller */
 	NR_WORKLOADS
 };
 
