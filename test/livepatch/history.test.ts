@@ -46,7 +46,8 @@ describe('transition.c history on real firmware', () => {
     expect(tasks.filter((t) => !t.isKthread && t.patchState === KLP_PATCHED).length).toBeGreaterThan(3);
     const log = lab.logSinceStart();
     // the warning once, at enable; no per-task verdicts, as no stack was looked at
-    expect(log.slice(1, 4)).toEqual([
+    // (the default workload's own printks may come in between: only the core's lines count)
+    expect(log.filter((l) => l.startsWith('livepatch: ')).slice(0, 3)).toEqual([
       "livepatch: This architecture doesn't have support for the livepatch consistency model.",
       'livepatch: The livepatch transition may never complete.',
       `livepatch: enabling patch '${LP}'`,
