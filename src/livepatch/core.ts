@@ -54,8 +54,11 @@ export class Livepatch {
   transitionPatch: KlpPatch | null = null;
   targetState = KLP_UNDEFINED;
   signalsCnt = 0;
-  /** klp_stack_entries: one buffer per cpu, as cond_resched() may check stacks on several. */
-  private readonly entries: bigint[][];
+  /**
+   * klp_stack_entries: one buffer per cpu, as cond_resched() may check stacks on several; return
+   * addresses as RAM offsets, the unwinder's unit.
+   */
+  private readonly entries: Uint32Array[];
   /** When the delayed transition work runs next (emulated ns), if scheduled. */
   private workDue: number | null = null;
   private workQueued = false;
@@ -71,7 +74,7 @@ export class Livepatch {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
     this.patcher = new KlpPatcher(k, this.L);
-    this.entries = k.machine.cpus.map(() => []);
+    this.entries = k.machine.cpus.map(() => new Uint32Array(T.MAX_STACK_ENTRIES + 1));
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
@@ -101,7 +104,7 @@ export class Livepatch {
     this.k.mem.setU32(this.k.sym('klp_cond_resched_enabled'), on ? 1 : 0);
   }
 
-  stackEntries(cpu: number): bigint[] {
+  stackEntries(cpu: number): Uint32Array {
     return this.entries[Math.max(0, cpu)];
   }
 

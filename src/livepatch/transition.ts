@@ -12,7 +12,7 @@
  */
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { allTasks, cpuOnline, idleTask, type Task } from '../kernel/task.ts';
-import { stackTraceSaveTskReliable } from '../orc/unwind.ts';
+import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpPatch } from './structs.ts';
 import { prDebug, prNotice, prWarn, warnOn } from './log.ts';
 import type { Livepatch } from './core.ts';
@@ -87,30 +87,72 @@ function forbiddenRange(lp: Livepatch, func: KlpFunc): [bigint, bigint] {
   return [prev.newFunc, BigInt(prev.newSize)];
 }
 
-/** klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. */
-function checkStack(lp: Livepatch, task: Task, cpu: number): { ret: number; oldName?: string } {
-  const trace = stackTraceSaveTskReliable(lp.k, task, MAX_STACK_ENTRIES);
-  if (!trace.reliable) return { ret: -EINVAL };
-  const entries = lp.stackEntries(cpu);
-  entries.length = 0;
-  entries.push(...trace.entries);
+/**
+ * The forbidden ranges of every func of the transition patch's patched objects, in their
+ * order, as RAM offsets [lo, hi) (the unwinder's unit), and their hull. With every vCPU
+ * stopped nothing can change them, so a pass works them out once rather than once per task,
+ * and a stack with no return address inside the hull needs no look at each range.
+ */
+export interface ForbiddenRanges {
+  funcs: KlpFunc[];
+  lo: number[];
+  hi: number[];
+  min: number;
+  max: number;
+}
+
+function forbiddenRanges(lp: Livepatch): ForbiddenRanges {
+  const u = orcUnwinder(lp.k);
+  const r: ForbiddenRanges = { funcs: [], lo: [], hi: [], min: Infinity, max: -Infinity };
   for (const obj of lp.transitionPatch!.objs) {
     if (!obj.patched) continue;
     for (const func of obj.funcs) {
-      // the range does not change from entry to entry: work it out once
       const [addr, size] = forbiddenRange(lp, func);
-      for (const e of entries) if (e >= addr && e < addr + size) return { ret: -EADDRINUSE, oldName: func.oldName };
+      // NaN when not in RAM: no return address can be there, and the comparisons say so
+      const lo = u.offset(addr);
+      const hi = lo + Number(size);
+      r.funcs.push(func);
+      r.lo.push(lo);
+      r.hi.push(hi);
+      if (lo < r.min) r.min = lo;
+      if (hi > r.max) r.max = hi;
     }
   }
-  return { ret: 0 };
+  return r;
+}
+
+const STACK_OK = { ret: 0 };
+
+/**
+ * klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. Every
+ * task of a pass comes here, so the trace is not copied out as bigints (as
+ * stackTraceSaveTskReliable() would): its return addresses go as RAM offsets into the buffer of
+ * the cpu doing the check, and are compared as numbers.
+ */
+function checkStack(lp: Livepatch, task: Task, cpu: number, ranges: ForbiddenRanges): { ret: number; oldName?: string } {
+  const u = orcUnwinder(lp.k);
+  const off = u.offset(task.address);
+  if (u.unwindTask(off, MAX_STACK_ENTRIES, undefined, u.runningOn(off)) !== RELIABLE) return { ret: -EINVAL };
+  const n = u.count;
+  const entries = lp.stackEntries(cpu);
+  entries.set(u.entries.subarray(0, n));
+  let inHull = false;
+  for (let i = 0; i < n; i++) if (entries[i] >= ranges.min && entries[i] < ranges.max) inHull = true;
+  if (!inHull) return STACK_OK;
+  for (let f = 0; f < ranges.funcs.length; f++) {
+    const lo = ranges.lo[f];
+    const hi = ranges.hi[f];
+    for (let i = 0; i < n; i++) if (entries[i] >= lo && entries[i] < hi) return { ret: -EADDRINUSE, oldName: ranges.funcs[f].oldName };
+  }
+  return STACK_OK;
 }
 
 /**
  * klp_try_switch_task(): switch one task if it is provably safe. `current` is the task the
  * host call came from: it may check its own stack (it is stopped in the host call), any other
- * task current on a vCPU is running and cannot be checked.
+ * task current on a vCPU is running and cannot be checked. A pass hands in its ranges.
  */
-export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number): boolean {
+export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): boolean {
   const k = lp.k;
   if (task.patchState === lp.targetState) return true;
   // without reliable stacks the check cannot be trusted: only the switch points remain (the
@@ -120,7 +162,7 @@ export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, c
   let ret: number;
   let oldName: string | undefined;
   if (running >= 0 && task.address !== current?.address) ret = -EBUSY;
-  else ({ ret, oldName } = checkStack(lp, task, cpu));
+  else ({ ret, oldName } = checkStack(lp, task, cpu, ranges ?? forbiddenRanges(lp)));
   switch (ret) {
     case 0:
       lp.setPending(task, false);
@@ -160,12 +202,13 @@ export function* tryCompleteTransition(lp: Livepatch, current: Task | null, cpu:
   let complete = true;
   yield* tasklistLock(lp);
   const { threads } = tasks(lp);
-  for (const t of threads) if (!trySwitchTask(lp, t, current, cpu)) complete = false;
+  const ranges = forbiddenRanges(lp);
+  for (const t of threads) if (!trySwitchTask(lp, t, current, cpu, ranges)) complete = false;
   // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
   for (let c = 0; c < k.nrCpus; c++) {
     const idle = idleTask(k, c);
     if (cpuOnline(k, c)) {
-      if (!trySwitchTask(lp, idle, current, cpu)) {
+      if (!trySwitchTask(lp, idle, current, cpu, ranges)) {
         complete = false;
         lp.wakeUpIfIdle(c);
       }
