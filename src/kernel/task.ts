@@ -28,6 +28,24 @@ const STATE_CHARS: Array<[string, string]> = [
   ['TASK_DEAD', 'X'],
 ];
 
+const taskMembers = new WeakMap<Layout, Map<string, bigint>>();
+/** offsetof(struct task_struct, member), as a bigint, worked out once per layout. */
+function taskMember(layout: Layout, member: string): bigint {
+  let m = taskMembers.get(layout);
+  if (!m) taskMembers.set(layout, (m = new Map()));
+  let v = m.get(member);
+  if (v === undefined) m.set(member, (v = BigInt(layout.offset('task_struct', member))));
+  return v;
+}
+
+const rqCurrs = new WeakMap<Target, bigint[]>();
+/** &cpu_rq(cpu)->curr of every cpu. */
+function rqCurrAddresses(t: Target): bigint[] {
+  let a = rqCurrs.get(t);
+  if (!a) rqCurrs.set(t, (a = Array.from({ length: t.nrCpus }, (_x, cpu) => rqField(t, cpu, 'curr'))));
+  return a;
+}
+
 export class Task {
   constructor(
     readonly t: Target,
@@ -35,7 +53,7 @@ export class Task {
   ) {}
 
   private at(member: string): bigint {
-    return this.address + BigInt(this.t.layout.offset('task_struct', member));
+    return this.address + taskMember(this.t.layout, member);
   }
 
   get pid(): number {
@@ -114,7 +132,8 @@ export class Task {
   }
   /** The cpu this task is current on (rq->curr), or -1: a current task counts as running. */
   currentOn(): number {
-    for (let cpu = 0; cpu < this.t.nrCpus; cpu++) if (cpuCurr(this.t, cpu).address === this.address) return cpu;
+    const curr = rqCurrAddresses(this.t);
+    for (let cpu = 0; cpu < curr.length; cpu++) if (this.t.mem.u64(curr[cpu]) === this.address) return cpu;
     return -1;
   }
   toString(): string {

@@ -59,6 +59,10 @@ export class Livepatch {
    * addresses as RAM offsets, the unwinder's unit.
    */
   private readonly entries: Uint32Array[];
+  /** Where patch_state and TIF_PATCH_PENDING live in a task_struct (every pass writes them for each task). */
+  private readonly oPatchState: bigint;
+  private readonly oFlags: bigint;
+  private readonly pendingBit: bigint;
   /** When the delayed transition work runs next (emulated ns), if scheduled. */
   private workDue: number | null = null;
   private workQueued = false;
@@ -75,6 +79,9 @@ export class Livepatch {
     this.L = new KlpLayout(k);
     this.patcher = new KlpPatcher(k, this.L);
     this.entries = k.machine.cpus.map(() => new Uint32Array(T.MAX_STACK_ENTRIES + 1));
+    this.oPatchState = BigInt(k.layout.offset('task_struct', 'patch_state'));
+    this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
+    this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
@@ -90,14 +97,13 @@ export class Livepatch {
   }
 
   setPatchState(t: Task, s: number): void {
-    this.k.mem.setU32(t.address + BigInt(this.k.layout.offset('task_struct', 'patch_state')), s);
+    this.k.mem.setU32(t.address + this.oPatchState, s);
   }
 
   setPending(t: Task, on: boolean): void {
-    const at = t.address + BigInt(this.k.layout.offset('task_struct', 'thread_info.flags'));
-    const bit = 1n << BigInt(this.k.layout.constant('TIF_PATCH_PENDING'));
+    const at = t.address + this.oFlags;
     const v = this.k.mem.u64(at);
-    this.k.mem.setU64(at, on ? v | bit : v & ~bit);
+    this.k.mem.setU64(at, on ? v | this.pendingBit : v & ~this.pendingBit);
   }
 
   setCondReschedEnabled(on: boolean): void {
