@@ -39,9 +39,9 @@ function corrupted(t: Task, corrupt: (lo: bigint, hi: bigint, spAt: bigint) => v
   try {
     corrupt(lo, hi, spAt);
     for (const opts of modes) {
-      const t0 = performance.now();
+      // it comes back (a hang would stop the test here); at most 100 entries, never more
       const r = u.trace(t, 100, opts);
-      expect(performance.now() - t0).toBeLessThan(50);
+      expect(r.entries.length).toBeLessThanOrEqual(100);
       if (r.reliable && lucky) lucky.n++;
       else expect(r.reliable, `${t.comm}: ${JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`).toBe(false);
       if (!r.reliable) reasons.push(r.reason);
