@@ -148,21 +148,22 @@ export class Lab {
   }
 
   /**
-   * cat of a /proc-like guest function: run in a task, as the file's read would. With `cpu`,
-   * as `taskset -c CPU cat`: the reading task (khostd) is moved to that cpu first and may run
-   * anywhere again afterwards.
+   * cat of a /proc-like guest function (of the image, else of a loaded module): run in a task,
+   * as the file's read would. With `cpu`, as `taskset -c CPU cat`: the reading task (khostd) is
+   * moved to that cpu first and may run anywhere again afterwards.
    */
   cat(fn: string, opts: { cpu?: number } = {}): string {
-    const buf = this.k.hostMem.alloc(256, 16, `buffer for ${fn}`);
     const k = this.k;
+    const show = k.image.elf.symbolsNamed(fn).length ? k.sym(fn) : this.modules.symbol(fn);
+    const buf = this.k.hostMem.alloc(256, 16, `buffer for ${fn}`);
     const cpu = opts.cpu;
     function* read(): HostTask<bigint> {
-      if (cpu === undefined) return yield* callGuest(k.sym(fn), buf, 256n);
+      if (cpu === undefined) return yield* callGuest(show, buf, 256n);
       const self = k.mem.u64(k.sym('hostd_task'));
       const pinned = yield* callGuest(k.sym('set_cpus_allowed_ptr'), self, BigInt(cpu));
       if (pinned) throw new SelftestError(`taskset -c ${cpu}: set_cpus_allowed_ptr() returned ${BigInt.asIntN(32, pinned)}`);
       try {
-        return yield* callGuest(k.sym(fn), buf, 256n);
+        return yield* callGuest(show, buf, 256n);
       } finally {
         yield* callGuest(k.sym('set_cpus_allowed_ptr'), self, BigInt.asUintN(64, -1n));
       }

@@ -144,6 +144,51 @@ describe('test-livepatch, more patches', () => {
   });
 });
 
+describe('test-livepatch, module function patching', () => {
+  const TARGET = 'test_klp_mod_target';
+  const PATCH = 'test_klp_mod_patch';
+  const show = 'test_klp_mod_target_show';
+  const original = `${TARGET}: original output\n`;
+  const patched = `${PATCH}: this has been live patched\n`;
+  const tail = [...unpatching(PATCH), `% rmmod ${PATCH}`, `% rmmod ${TARGET}`, `${TARGET}: ${TARGET}_exit`];
+
+  it('target module loaded before the livepatch (klp_enable_patch)', async () => {
+    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    lab.startTest();
+    lab.loadMod(TARGET);
+    expect(lab.cat(show)).toBe(original);
+    lab.loadLp(PATCH);
+    expect(lab.cat(show)).toBe(patched);
+    lab.disableLp(PATCH);
+    lab.unloadLp(PATCH);
+    expect(lab.cat(show)).toBe(original);
+    lab.unloadMod(TARGET);
+    lab.checkResult([`% modprobe ${TARGET}`, `${TARGET}: ${TARGET}_init`, `% modprobe ${PATCH}`, ...patching(PATCH), ...tail]);
+  });
+
+  it('livepatch loaded before the target module (klp_module_coming)', async () => {
+    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    lab.startTest();
+    lab.loadLp(PATCH);
+    expect(lab.lp.sysfsRead(`/sys/kernel/livepatch/${PATCH}/${TARGET}/patched`)).toBe('0');
+    lab.loadMod(TARGET);
+    expect(lab.lp.sysfsRead(`/sys/kernel/livepatch/${PATCH}/${TARGET}/patched`)).toBe('1');
+    expect(lab.cat(show)).toBe(patched);
+    lab.disableLp(PATCH);
+    lab.unloadLp(PATCH);
+    expect(lab.cat(show)).toBe(original);
+    lab.unloadMod(TARGET);
+    lab.checkResult([
+      `% modprobe ${PATCH}`,
+      ...patching(PATCH),
+      `% modprobe ${TARGET}`,
+      `livepatch: applying patch '${PATCH}' to loading module '${TARGET}'`,
+      `${TARGET}: ${TARGET}_init`,
+      ...tail,
+    ]);
+  });
+});
+
 describe('consistency model on every vCPU', () => {
   it('runs new code only for switched tasks; CPU-bound kthreads switch in cond_resched()', async () => {
     lab = await Lab.boot({ cpus: 4, workload: 'probe' });
