@@ -214,6 +214,7 @@ function defaultFilter(line: string): boolean {
 function moduleInfo(k: Kernel, modules: Modules): ModuleInfo {
   return {
     nameAt: (a) => modules.moduleAt(a)?.name,
+    isLivepatchModule: (n) => modules.find(n)?.modinfo.get('livepatch')?.includes('Y') ?? false,
     isLoaded: (n) => modules.isLoaded(n),
     structModule: (n) => modules.find(n)?.guestStruct?.address,
     findSymbol: (m, n, pos) => modules.findSymbol(m, n, pos),

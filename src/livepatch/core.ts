@@ -25,6 +25,8 @@ export { ENODEV, LivepatchError } from './errors.ts';
 export interface ModuleInfo {
   /** Name of the module whose memory holds address (the patch module of a klp_patch). */
   nameAt(address: bigint): string | undefined;
+  /** Whether the module says MODULE_INFO(livepatch, "Y") (is_livepatch_module()). */
+  isLivepatchModule?(name: string): boolean;
   isLoaded(name: string): boolean;
   /** Symbols of a loaded module, kallsyms style. */
   findSymbol(module: string, name: string, sympos: number): bigint;
@@ -260,6 +262,10 @@ export class Livepatch {
   private *enableHostCall(cpu: Vcpu, patchAddr: bigint): HostTask<number> {
     const name = this.modules.nameAt(patchAddr);
     if (!patchAddr || !name) return -EINVAL;
+    if (this.modules.isLivepatchModule && !this.modules.isLivepatchModule(name)) {
+      prErr(this.k, `module ${name} is not marked as a livepatch module`);
+      return -EINVAL;
+    }
     const patch = readPatch(this.k, this.L, patchAddr, name);
     if (!patch.objs.length) return -EINVAL;
     if (!this.haveReliableStack) {

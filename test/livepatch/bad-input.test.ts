@@ -38,6 +38,18 @@ describe('bad livepatch input', () => {
     ]);
   });
 
+  it('a module not marked as a livepatch: -EINVAL', async () => {
+    const lab = await boot();
+    const before = patchableState(lab);
+    lab.loadFailingMod('test_klp_bad_unmarked');
+    expect(patchableState(lab)).toBe(before);
+    lab.checkResult([
+      '% modprobe test_klp_bad_unmarked',
+      'livepatch: module test_klp_bad_unmarked is not marked as a livepatch module',
+      "modprobe: ERROR: could not insert 'test_klp_bad_unmarked': Invalid argument",
+    ]);
+  });
+
   it('ambiguous name without sympos, a sympos past the end, and the right one', async () => {
     const lab = await boot();
     const uptime = lab.cat('lab_uptime_show');
