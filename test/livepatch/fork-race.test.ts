@@ -75,10 +75,11 @@ function watchTransition(l: Lab, run: Run, seen: number): void {
     for (; seen < events.length; seen++) {
       const e = events[seen];
       if (e.type === 'fork') run.forkedBy.set(e.b, e.a);
-      if (e.type !== 'printk' || !e.text.startsWith('livepatch: ')) continue;
+      if (e.type !== 'printk') continue;
+      if (e.text.startsWith('WARNING: livepatch: ')) run.warnings.push(e.text);
+      if (!e.text.startsWith('livepatch: ')) continue;
       if (/': starting \w+ transition$/.test(e.text)) started = true;
       if (/': (initializing|completing) \w+ transition$/.test(e.text)) started = false;
-      if (e.text.startsWith('WARNING: ')) run.warnings.push(e.text);
     }
     if (started && l.k.mem.u32(l.k.sym('tasklist_lock')) === 0) {
       run.checked++;
