@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Bad input: a livepatch naming a function the kernel does not have. Enabling it fails. */
+/*
+ * Bad input: a livepatch naming a function the kernel does not have. Enabling it fails.
+ * test_klp_bad_unmarked reuses it for a module without MODULE_INFO(livepatch, "Y").
+ */
 #include <lab/module.h>
 #include <lab/livepatch.h>
+
+#ifndef BAD_OLD_NAME
+#define BAD_OLD_NAME "lab_no_such_function"
+#endif
 
 static int new_show(char *buf, long size)
 {
@@ -10,7 +17,7 @@ static int new_show(char *buf, long size)
 
 static struct klp_func funcs[] = {
 	{
-		.old_name = "lab_no_such_function",
+		.old_name = BAD_OLD_NAME,
 		.new_func = new_show,
 	},
 	{}
@@ -39,4 +46,6 @@ static void test_klp_bad_unknown_exit(void)
 module_init(test_klp_bad_unknown_init);
 module_exit(test_klp_bad_unknown_exit);
 MODULE_LICENSE("GPL");
+#ifndef BAD_UNMARKED
 __MODULE_INFO(livepatch, "Y");
+#endif
