@@ -12,10 +12,12 @@ import { cpuReport, runSummary, taskReport } from '../lab/report.ts';
 import { orcDump, parseStackTarget, stackReport } from './orc.ts';
 import { parseStep, patchStateReport, runStep, sysfsReport } from './livepatch.ts';
 import { Lab } from '../lab/selftest.ts';
+import { SELFTESTS, runSelftest, suites } from '../lab/selftests/index.ts';
 
 const USAGE = `usage: klp-lab [boot] [options]
        klp-lab stack TASK|cpuN [options]
        klp-lab livepatch STEP... [options]
+       klp-lab selftest [SUITE...] [--list]
        klp-lab orc dump FILE
 
   boot        boot the image, run the workload, show the log, the vCPUs and the tasks
@@ -24,6 +26,9 @@ const USAGE = `usage: klp-lab [boot] [options]
   livepatch   boot, run the steps (load:NAME[:k=v,...] insmod:NAME rmmod:NAME disable:NAME
               enable:NAME force:NAME param:NAME:P=V wait:NAME run:MS cat:FUNCTION), then show
               the kernel log since the first step, the sysfs tree and every task's patch state
+  selftest    run the kernel's livepatch selftests re-created as lab scenarios (test-livepatch,
+              test-callbacks, test-state, test-sysfs; all, or the suites named), each on a
+              freshly booted lab, reporting like the scripts; --list names them
   orc dump    print FILE's ORC table as \`objtool --dump=orc FILE\` does
 
 options:
@@ -52,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       quantum: { type: 'string', default: '5000' },
       events: { type: 'boolean', default: false },
       'no-reliable-stacktrace': { type: 'boolean', default: false },
+      list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -66,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'livepatch') return livepatchSession(positionals.slice(1), values);
+  if (cmd === 'selftest') return selftests(positionals.slice(1), values.list === true);
   if (cmd !== 'boot' && cmd !== 'stack') {
     process.stderr.write(`klp-lab: unknown command '${cmd}'\n${USAGE}`);
     return 2;
@@ -139,6 +146,34 @@ async function livepatchSession(args: string[], values: Record<string, string | 
     lab.close();
   }
   return 0;
+}
+
+/** `selftest [SUITE...]`: "TEST: name ... ok", the log difference when not, a summary per suite. */
+async function selftests(names: string[], list: boolean): Promise<number> {
+  const known = suites();
+  for (const n of names) if (!known.includes(n)) throw new Error(`unknown suite '${n}': the suites are ${known.join(', ')}`);
+  let failed = 0;
+  for (const suite of names.length ? names : known) {
+    const tests = SELFTESTS.filter((t) => t.suite === suite);
+    let ok = 0;
+    process.stdout.write(`# ${suite}\n`);
+    for (const t of tests) {
+      if (list) {
+        process.stdout.write(`TEST: ${t.name}\n`);
+        continue;
+      }
+      try {
+        await runSelftest(t);
+        ok++;
+        process.stdout.write(`TEST: ${t.name} ... ok\n`);
+      } catch (e) {
+        failed++;
+        process.stdout.write(`TEST: ${t.name} ... not ok\n${(e as Error).message}\n`);
+      }
+    }
+    if (!list) process.stdout.write(`# ${suite}: ${ok} of ${tests.length} ok\n\n`);
+  }
+  return failed ? 1 : 0;
 }
 
 function print(title: string, lines: readonly string[]): void {

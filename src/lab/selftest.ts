@@ -14,6 +14,7 @@ import { cpuDown, cpuUp } from '../kernel/hotplug.ts';
 import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/core.ts';
 import { Modules } from '../kernel/modules.ts';
 import { ModuleError, strerror } from '../elf/module.ts';
+import { sysfsMode } from '../livepatch/sysfs.ts';
 import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -182,6 +183,43 @@ export class Lab {
       if (line.includes(needle)) this.log(line);
   }
 
+  // --- the scripts' checks: each fails the test (die) with what it expected and found ---------
+
+  /** A condition the script would test with `[[ ... ]] || die`. */
+  check(ok: boolean, what: string): void {
+    if (!ok) throw new SelftestError(`check failed: ${what}`);
+  }
+
+  /** `[[ "$(cat /proc/F)" == TEXT ]]` */
+  checkCat(fn: string, expected: string): void {
+    const got = this.cat(fn);
+    this.check(got === expected, `cat ${fn}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
+  }
+
+  /** The memory the host manages (modules, livepatch structures), for checkHostMemory(). */
+  hostMemory(): Buffer {
+    const { start, end } = this.k.hostMem;
+    return Buffer.from(this.k.mem.bytes(start, Number(end - start)));
+  }
+
+  /** A failed operation must leave host-managed memory byte for byte as it was. */
+  checkHostMemory(before: Buffer, what: string): void {
+    this.check(before.equals(this.hostMemory()), `host memory as before ${what}`);
+  }
+
+  /** check_sysfs_value PATCH ATTR VALUE */
+  checkSysfsValue(patch: string, attr: string, value: string): void {
+    const got = this.lp.sysfsRead(`/sys/kernel/livepatch/${patch}/${attr}`);
+    this.check(got === value, `/sys/kernel/livepatch/${patch}/${attr}: expected ${value}, got ${got}`);
+  }
+
+  /** check_sysfs_rights PATCH ATTR MODE */
+  checkSysfsRights(patch: string, attr: string, mode: string): void {
+    const path = `/sys/kernel/livepatch/${patch}${attr ? `/${attr}` : ''}`;
+    const got = sysfsMode(this.lp, path);
+    this.check(got === mode, `${path}: expected mode ${mode}, got ${got}`);
+  }
+
   /** The kernel log since startTest(), without timestamps. */
   logSinceStart(): string[] {
     return this.k.log.events
@@ -194,7 +232,7 @@ export class Lab {
    * check_result: the lines since startTest() that the selftests compare -- commands, livepatch
    * lines and the test modules' own lines -- must equal `expected`.
    */
-  checkResult(expected: string[], filter: (line: string) => boolean = defaultFilter): void {
+  checkResult(expected: readonly string[], filter: (line: string) => boolean = defaultFilter): void {
     const got = this.logSinceStart().filter(filter);
     if (got.join('\n') !== expected.join('\n'))
       throw new SelftestError(`kernel log differs:\n--- expected\n${expected.join('\n')}\n--- got\n${got.join('\n')}`);

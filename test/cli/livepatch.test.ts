@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/selftest.ts';
 import { parseStep, patchStateReport, runStep, StepError, sysfsReport } from '../../src/cli/livepatch.ts';
+import { SELFTESTS, runSelftest } from '../../src/lab/selftests/index.ts';
+import { SelftestError } from '../../src/lab/selftest.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -52,5 +54,18 @@ describe('klp-lab livepatch', () => {
     expect(out).toContain("livepatch: 'test_klp_livepatch': patching complete\n% cat lab_cmdline_show\ntest_klp_livepatch: this has been live patched\n");
     expect(out).toMatch(/# \/sys\/kernel\/livepatch\n[^#]*test_klp_livepatch\/enabled = 1/);
     expect(out).toMatch(/# patch states\nPID/);
+  }, 60_000);
+
+  it('selftest: the scripts\' report; a scenario whose log differs fails', async () => {
+    const out = execFileSync('npx', ['tsx', 'src/cli/main.ts', 'selftest', 'test-state'], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).toContain('# test-state\nTEST: system state modification ... ok\n');
+    expect(out).toContain('# test-state: 4 of 4 ok');
+    const list = execFileSync('npx', ['tsx', 'src/cli/main.ts', 'selftest', '--list'], { cwd: ROOT, encoding: 'utf8' });
+    expect(list.match(/^TEST: /gm)).toHaveLength(SELFTESTS.length);
+    // the comparison is real: one line off and the test fails, naming the difference
+    const basic = SELFTESTS.find((t) => t.name === 'basic function patching')!;
+    const broken = { ...basic, expected: (l: Lab) => basic.expected(l).map((x) => x.replace('patching complete', 'patching done')) };
+    await expect(runSelftest(broken)).rejects.toThrow(SelftestError);
+    await expect(runSelftest(broken)).rejects.toThrow(/patching done[\s\S]*--- got[\s\S]*patching complete/);
   }, 60_000);
 });

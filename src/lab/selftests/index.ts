@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The kernel's livepatch selftests (tools/testing/selftests/livepatch/test-*.sh) as lab
+ * scenarios: each test is its script's steps on a freshly booted lab, the checks the script
+ * makes on the way (they fail the test, as its die does), and the kernel log lines its
+ * check_result expects. `klp-lab selftest` runs them and reports like the scripts; the test
+ * suite runs them too.
+ */
+import type { BootOptions } from '../../kernel/boot.ts';
+import type { LivepatchOptions } from '../../livepatch/core.ts';
+import { Lab } from '../selftest.ts';
+import { TEST_LIVEPATCH } from './test-livepatch.ts';
+import { TEST_CALLBACKS } from './test-callbacks.ts';
+import { TEST_STATE } from './test-state.ts';
+import { TEST_SYSFS } from './test-sysfs.ts';
+
+export interface Selftest {
+  /** The script: "test-callbacks". */
+  readonly suite: string;
+  /** The script's start_test / TEST: name. */
+  readonly name: string;
+  /** How to boot, if not the default (2 vCPUs, the idle workload). */
+  readonly boot?: BootOptions & LivepatchOptions;
+  /** The steps and checks; SelftestError where the script would die. */
+  run(lab: Lab): void;
+  /** The lines check_result expects, once run() is over (some name pids it found). */
+  expected(lab: Lab): readonly string[];
+}
+
+export const SELFTESTS: readonly Selftest[] = [...TEST_LIVEPATCH, ...TEST_CALLBACKS, ...TEST_STATE, ...TEST_SYSFS];
+
+export function suites(): string[] {
+  return [...new Set(SELFTESTS.map((t) => t.suite))];
+}
+
+/** Boots a lab, runs the test, compares the log; throws SelftestError on any difference. */
+export async function runSelftest(t: Selftest): Promise<void> {
+  const lab = await Lab.boot({ cpus: 2, workload: 'idle', ...t.boot });
+  try {
+    lab.startTest();
+    t.run(lab);
+    lab.checkResult(t.expected(lab));
+  } finally {
+    lab.close();
+  }
+}
