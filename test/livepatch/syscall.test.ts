@@ -14,6 +14,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/selftest.ts';
 import { ModuleParamError } from '../../src/kernel/modparams.ts';
+import { npidsPending, syscallLines } from '../../src/lab/selftests/test-syscall.ts';
 import type { LabEvent } from '../../src/kernel/events.ts';
 import type { Task } from '../../src/kernel/task.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
@@ -70,7 +71,7 @@ describe('test-syscall', () => {
     const firstEvent = k.log.events.length;
     lab.startTest();
     lab.loadLp(MOD_SYSCALL, { klp_pids: pids.join(',') });
-    const npids = () => k.mem.u32(lab!.modules.findSymbol(MOD_SYSCALL, 'npids_pending'));
+    const npids = () => npidsPending(lab!);
     expect(k.mem.u32(lab.modules.findSymbol(MOD_SYSCALL, 'npids'))).toBe(3);
     expect(k.run({ ns: 5e9, until: () => npids() === 0 }).untilMet).toBe(true);
     lab.log(`${MOD_SYSCALL}: Remaining not livepatched processes: ${npids()}`);
@@ -101,15 +102,7 @@ describe('test-syscall', () => {
 
     lab.disableLp(MOD_SYSCALL);
     lab.unloadLp(MOD_SYSCALL);
-    lab.checkResult([
-      `% modprobe ${MOD_SYSCALL} klp_pids=${pids.join(',')}`,
-      `livepatch: enabling patch '${MOD_SYSCALL}'`,
-      ...transitionLines(MOD_SYSCALL, 'patching'),
-      `${MOD_SYSCALL}: Remaining not livepatched processes: 0`,
-      `% echo 0 > /sys/kernel/livepatch/${MOD_SYSCALL}/enabled`,
-      ...transitionLines(MOD_SYSCALL, 'unpatching'),
-      `% rmmod ${MOD_SYSCALL}`,
-    ]);
+    lab.checkResult(syscallLines(pids));
   });
 
   it('refuses bad parameters with guest memory untouched', async () => {

@@ -13,6 +13,8 @@ import { TEST_LIVEPATCH } from './test-livepatch.ts';
 import { TEST_CALLBACKS } from './test-callbacks.ts';
 import { TEST_STATE } from './test-state.ts';
 import { TEST_SYSFS } from './test-sysfs.ts';
+import { TEST_SHADOW_VARS } from './test-shadow-vars.ts';
+import { TEST_SYSCALL } from './test-syscall.ts';
 
 export interface Selftest {
   /** The script: "test-callbacks". */
@@ -27,7 +29,7 @@ export interface Selftest {
   expected(lab: Lab): readonly string[];
 }
 
-export const SELFTESTS: readonly Selftest[] = [...TEST_LIVEPATCH, ...TEST_CALLBACKS, ...TEST_STATE, ...TEST_SYSFS];
+export const SELFTESTS: readonly Selftest[] = [...TEST_LIVEPATCH, ...TEST_CALLBACKS, ...TEST_SHADOW_VARS, ...TEST_STATE, ...TEST_SYSFS, ...TEST_SYSCALL];
 
 export function suites(): string[] {
   return [...new Set(SELFTESTS.map((t) => t.suite))];
