@@ -27,8 +27,9 @@ const USAGE = `usage: klp-lab [boot] [options]
               enable:NAME force:NAME param:NAME:P=V wait:NAME run:MS cat:FUNCTION), then show
               the kernel log since the first step, the sysfs tree and every task's patch state
   selftest    run the kernel's livepatch selftests re-created as lab scenarios (test-livepatch,
-              test-callbacks, test-state, test-sysfs; all, or the suites named), each on a
-              freshly booted lab, reporting like the scripts; --list names them
+              test-callbacks, test-shadow-vars, test-state, test-sysfs, test-syscall; all, or
+              the suites named), each on a freshly booted lab, reporting like the scripts;
+              --list names them
   orc dump    print FILE's ORC table as \`objtool --dump=orc FILE\` does
 
 options:
