@@ -18,6 +18,7 @@
  *   cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
  */
 import type { Lab } from '../lab/selftest.ts';
+import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
 import { allTasks } from '../kernel/task.ts';
 import { KLP_UNDEFINED } from '../livepatch/structs.ts';
 import { Livepatch } from '../livepatch/core.ts';
@@ -91,6 +92,8 @@ export function runStep(lab: Lab, step: Step): void {
     }
   } catch (e) {
     const err = e instanceof AggregateError ? e.errors[0] : e;
+    // a guest oops stops the machine: its report is what the user needs, then the session ends
+    if (err instanceof KernelOops || err instanceof KernelPanic) throw err;
     lab.k.log.hostPrintk(3, `${verb}: ${(err as Error).message}`, lab.k.machine.clockNs);
   }
 }

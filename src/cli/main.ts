@@ -138,7 +138,14 @@ async function livepatchSession(args: string[], values: Record<string, string | 
   });
   try {
     lab.startTest();
-    for (const step of steps) runStep(lab, step);
+    try {
+      for (const step of steps) runStep(lab, step);
+    } catch (e) {
+      if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;
+      print('# kernel log', lab.logSinceStart());
+      print(e instanceof KernelOops ? '# oops' : '# panic', e instanceof KernelOops ? e.report.split('\n') : [e.message]);
+      return 1;
+    }
     print('# kernel log', lab.logSinceStart());
     print('# /sys/kernel/livepatch', sysfsReport(lab.lp));
     print('# patch states', patchStateReport(lab));

@@ -41,7 +41,7 @@ export function formatOops(k: Kernel, f: GuestFault): string {
   lines.push(`R10: ${hex(r.r10)} R11: ${hex(r.r11)} R12: ${hex(r.r12)}`);
   lines.push(`R13: ${hex(r.r13)} R14: ${hex(r.r14)} R15: ${hex(r.r15)}`);
   if (mods) lines.push(`Modules linked in: ${mods.list().map((m) => m.name).join(' ')}`);
-  if (current && (r.cs & 3n) !== 3n) lines.push(...callTrace(k, current, sym));
+  if (current && (r.cs & 3n) !== 3n) lines.push(...callTrace(k, current, f.rip, sym));
   const fn = k.image.symbolAt(f.rip) ?? mods?.moduleAt(f.rip)?.functionAt(f.rip);
   const start = fn ? ('value' in fn ? fn.value : fn.address) : undefined;
   if (fn && start !== undefined && k.mem.contains(start, Number(fn.size))) {
@@ -54,13 +54,17 @@ export function formatOops(k: Kernel, f: GuestFault): string {
   return lines.join('\n');
 }
 
-/** "Call Trace:": the faulting task unwound from the stopped vCPU's registers. */
-function callTrace(k: Kernel, t: Task, sym: Symbolizer): string[] {
+/**
+ * "Call Trace:": the faulting task unwound from the stopped vCPU's registers. The engine
+ * leaves its rip at the start of the faulting block, so the first line shows the faulting
+ * instruction found for the report instead.
+ */
+function callTrace(k: Kernel, t: Task, rip: bigint, sym: Symbolizer): string[] {
   try {
     const trace = orcUnwinder(k).trace(t, 64, { kernelRegs: 'follow', checkEnd: false });
     const out = ['Call Trace:'];
     // an exact entry is an interrupted ip, the others return addresses (%pS vs %pB)
-    trace.entries.forEach((e, i) => out.push(` ${trace.exact[i] ? sym.symbolize(e) : sym.symbolizeReturn(e)}`));
+    trace.entries.forEach((e, i) => out.push(` ${i === 0 ? sym.symbolize(rip) : trace.exact[i] ? sym.symbolize(e) : sym.symbolizeReturn(e)}`));
     if (!trace.reliable) out.push(` (unwind stopped: ${trace.message})`);
     return out;
   } catch (e) {

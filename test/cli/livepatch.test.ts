@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `klp-lab livepatch STEP...`: step parsing, the steps on a booted lab, the reports, and the
 // command itself end to end.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/selftest.ts';
@@ -67,5 +67,16 @@ describe('klp-lab livepatch', () => {
     const broken = { ...basic, expected: (l: Lab) => basic.expected(l).map((x) => x.replace('patching complete', 'patching done')) };
     await expect(runSelftest(broken)).rejects.toThrow(SelftestError);
     await expect(runSelftest(broken)).rejects.toThrow(/patching done[\s\S]*--- got[\s\S]*patching complete/);
+  }, 60_000);
+
+  it('a guest oops in a step ends the session with the oops report', () => {
+    const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'insmod:lab_mod_oops:crash=1', 'load:test_klp_livepatch'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/# oops\n[\s\S]*RIP: 0010:lab_oops_deref\+0xc\/0x10 \[lab_mod_oops\][\s\S]*Call Trace:\n lab_oops_deref\+0xc\/0x10 \[lab_mod_oops\]\n lab_oops_work/);
+    // the step after the oops never ran
+    expect(r.stdout).not.toContain('% modprobe test_klp_livepatch');
   }, 60_000);
 });
