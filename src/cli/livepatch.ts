@@ -23,6 +23,7 @@ import { allTasks } from '../kernel/task.ts';
 import { KLP_UNDEFINED } from '../livepatch/structs.ts';
 import { Livepatch } from '../livepatch/core.ts';
 import { sysfsMode } from '../livepatch/sysfs.ts';
+import { switchVerdict } from '../livepatch/transition.ts';
 
 export class StepError extends Error {
   constructor(message: string) {
@@ -107,13 +108,23 @@ export function sysfsReport(lp: Livepatch): string[] {
   });
 }
 
-/** Each task's patch state: what the transition sees (pending flag, state), ps-style. */
+/**
+ * Each task's patch state: what the transition sees (pending flag, state) and, for a task
+ * still to switch, what stops it now (the check klp_try_switch_task() would make), ps-style.
+ */
 export function patchStateReport(lab: Lab): string[] {
+  const lp = lab.lp;
   const rows = allTasks(lab.k).map((t) => {
     const state = t.patchState === KLP_UNDEFINED ? '-' : Livepatch.stateName(t.patchState);
-    const pending = t.testTifFlag('TIF_PATCH_PENDING') ? 'pending' : '';
-    return [String(t.pid), t.comm, state, pending];
+    const pending = t.testTifFlag('TIF_PATCH_PENDING');
+    let blocked = '';
+    if (lp.transitionPatch && t.patchState !== lp.targetState) {
+      const v = switchVerdict(lp, t, null, 0);
+      blocked = v.ok ? 'can switch now' : v.why === 'sleeping on function' ? `sleeping on function ${v.func}` : v.why;
+    }
+    return [String(t.pid), t.comm, state, pending ? 'pending' : '', blocked];
   });
-  const w = [5, 16, 10];
-  return [['PID', 'COMM', 'PATCH', 'FLAG'], ...rows].map((r) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]) : c)).join(' ').trimEnd());
+  const table = [['PID', 'COMM', 'PATCH', 'FLAG', 'SWITCH'], ...rows];
+  const w = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i].length)));
+  return table.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]) : c)).join('  ').trimEnd());
 }

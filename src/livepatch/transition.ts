@@ -20,7 +20,6 @@ import type { Livepatch } from './core.ts';
 /** klp_try_complete_transition() sends fake signals every this many tries. */
 export const SIGNALS_TIMEOUT = 15;
 export const MAX_STACK_ENTRIES = 100;
-const EBUSY = 16;
 const EINVAL = 22;
 const EADDRINUSE = 98;
 
@@ -147,37 +146,42 @@ function checkStack(lp: Livepatch, task: Task, cpu: number, ranges: ForbiddenRan
   return STACK_OK;
 }
 
+/** What stops a task from switching now, as klp_try_switch_task() would find it. */
+export type SwitchVerdict =
+  | { ok: true }
+  | { ok: false; why: 'running' | 'unreliable stack' | 'no reliable stacktrace' }
+  | { ok: false; why: 'sleeping on function'; func: string };
+
 /**
- * klp_try_switch_task(): switch one task if it is provably safe. `current` is the task the
- * host call came from: it may check its own stack (it is stopped in the host call), any other
- * task current on a vCPU is running and cannot be checked. A pass hands in its ranges.
+ * The check of klp_try_switch_task() without its effects. `current` is the task the host
+ * call came from: it may check its own stack (it is stopped in the host call); any other task
+ * current on a vCPU is running and cannot be checked. `cpu` picks the stack entry buffer.
  */
-export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): boolean {
-  const k = lp.k;
-  if (task.patchState === lp.targetState) return true;
+export function switchVerdict(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): SwitchVerdict {
+  if (task.patchState === lp.targetState) return { ok: true };
   // without reliable stacks the check cannot be trusted: only the switch points remain (the
   // warning was given once, at enable: ac59a471)
-  if (!lp.haveReliableStack) return false;
-  const running = task.currentOn();
-  let ret: number;
-  let oldName: string | undefined;
-  if (running >= 0 && task.address !== current?.address) ret = -EBUSY;
-  else ({ ret, oldName } = checkStack(lp, task, cpu, ranges ?? forbiddenRanges(lp)));
-  switch (ret) {
-    case 0:
-      lp.setPending(task, false);
-      lp.setPatchState(task, lp.targetState);
-      return true;
-    case -EBUSY:
-      prDebug(k, `klp_try_switch_task: ${task.comm}:${task.pid} is running`);
-      break;
-    case -EINVAL:
-      prDebug(k, `klp_try_switch_task: ${task.comm}:${task.pid} has an unreliable stack`);
-      break;
-    case -EADDRINUSE:
-      prDebug(k, `klp_try_switch_task: ${task.comm}:${task.pid} is sleeping on function ${oldName}`);
-      break;
+  if (!lp.haveReliableStack) return { ok: false, why: 'no reliable stacktrace' };
+  if (task.currentOn() >= 0 && task.address !== current?.address) return { ok: false, why: 'running' };
+  const { ret, oldName } = checkStack(lp, task, cpu, ranges ?? forbiddenRanges(lp));
+  if (ret === -EINVAL) return { ok: false, why: 'unreliable stack' };
+  if (ret === -EADDRINUSE) return { ok: false, why: 'sleeping on function', func: oldName! };
+  return { ok: true };
+}
+
+/** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
+export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): boolean {
+  if (task.patchState === lp.targetState) return true;
+  const v = switchVerdict(lp, task, current, cpu, ranges);
+  if (v.ok) {
+    lp.setPending(task, false);
+    lp.setPatchState(task, lp.targetState);
+    return true;
   }
+  const who = `klp_try_switch_task: ${task.comm}:${task.pid}`;
+  if (v.why === 'running') prDebug(lp.k, `${who} is running`);
+  else if (v.why === 'unreliable stack') prDebug(lp.k, `${who} has an unreliable stack`);
+  else if (v.why === 'sleeping on function') prDebug(lp.k, `${who} is sleeping on function ${v.func}`);
   return false;
 }
 

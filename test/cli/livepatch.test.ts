@@ -42,8 +42,18 @@ describe('klp-lab livepatch', () => {
     expect(sysfs).toContain('--w------- /sys/kernel/livepatch/test_klp_livepatch/force');
     expect(sysfs).toContain('drwxr-xr-x /sys/kernel/livepatch/test_klp_livepatch/vmlinux/lab_cmdline_show,0/');
     const states = patchStateReport(lab);
-    expect(states[0]).toMatch(/^PID\s+COMM\s+PATCH\s+FLAG$/);
+    expect(states[0]).toMatch(/^PID\s+COMM\s+PATCH\s+FLAG\s+SWITCH$/);
     expect(states.some((l) => /^\d+\s+khostd\s+-$/.test(l))).toBe(true);
+  });
+
+  it('says what keeps each pending task from switching', async () => {
+    lab = await Lab.boot({ cpus: 2, workload: 'default' });
+    for (const s of ['insmod:test_klp_deep', 'run:1500']) runStep(lab, parseStep(s));
+    const states = patchStateReport(lab);
+    const kdeep = states.filter((l) => /^\d+\s+kdeep\//.test(l));
+    expect(kdeep).toHaveLength(4);
+    for (const l of kdeep) expect(l).toMatch(/unpatched\s+pending\s+sleeping on function deep_c$/);
+    expect(states.filter((l) => /\skhostd\s/.test(l))[0]).toMatch(/khostd\s+patched$/);
   });
 
   it('end to end from the command line', () => {
