@@ -235,6 +235,7 @@ int wake_up_process(struct task_struct *p);
 int wake_up_state(struct task_struct *p, unsigned int state);
 void wake_up_new_task(struct task_struct *p);
 void resched_curr(struct rq *rq);
+void resched_cpu(int cpu);
 void scheduler_tick(void);
 void scheduler_ipi(void);
 void sched_idle_balance(void);
