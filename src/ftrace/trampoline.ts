@@ -18,7 +18,9 @@
  * rather than use an op the host may free after an ordinary grace period. The memory itself
  * is freed after an RCU-tasks style grace period: every task that was running or runnable when
  * the copy was retired (so could be preempted inside it) has since switched voluntarily (nvcsw),
- * been seen in user mode, slept, exited, or is an idle task in its idle loop.
+ * reported a quiescent state itself (cond_resched_tasks_rcu_qs(): cond_resched() alone is not
+ * one, as in Linux, where it switches involuntarily at most), been seen in user mode, slept,
+ * exited, or is an idle task in its idle loop.
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import { allTasks, cpuCurr, Task } from '../kernel/task.ts';
@@ -39,8 +41,8 @@ const CALL_SIZE = 5;
 
 /** One ops' copy of ftrace_regs_caller. */
 export class Trampoline {
-  /** Set when retired: the task states it waits for. */
-  holdouts?: Map<bigint, bigint>;
+  /** Set when retired: the tasks it waits for, with their switch counts at retirement. */
+  holdouts?: Map<bigint, Snapshot>;
 
   constructor(
     readonly address: bigint,
@@ -56,6 +58,12 @@ export class Trampoline {
   contains(address: bigint): boolean {
     return address >= this.address && address < this.address + BigInt(this.size);
   }
+}
+
+/** What a holdout had done when the trampoline was retired: voluntary switches, reported quiescent states. */
+interface Snapshot {
+  nvcsw: bigint;
+  qs: bigint;
 }
 
 /** The static trampoline and its patch points, checked once. */
@@ -177,7 +185,8 @@ export class Trampolines {
       throw new FtraceError('EFAULT', `trampoline at 0x${t.address.toString(16)}: its call holds '${insn ? formatInsn(insn) : 'undecodable'}'`);
     k.machine.writeCode(callAt, this.assembled(`call 0x${this.listFunc.toString(16)}`, callAt, CALL_SIZE));
     t.holdouts = new Map();
-    for (const task of allTasks(k)) if (task.onCpu || task.onRq || task.state === 0) t.holdouts.set(task.address, task.nvcsw);
+    for (const task of allTasks(k))
+      if (task.onCpu || task.onRq || task.state === 0) t.holdouts.set(task.address, { nvcsw: task.nvcsw, qs: task.rcuTasksQs });
     this.retired.push(t);
     this.poll();
   }
@@ -188,19 +197,22 @@ export class Trampolines {
     const existing = new Set(allTasks(k).map((t) => t.address));
     const curr = new Map<bigint, number>();
     for (let cpu = 0; cpu < k.nrCpus; cpu++) curr.set(cpuCurr(k, cpu).address, cpu);
-    const quiet = (address: bigint, nvcsw: bigint): boolean => {
+    const quiet = (address: bigint, then: Snapshot): boolean => {
       if (!existing.has(address)) return true; // exited and reaped
       const task = new Task(k, address);
-      if (task.nvcsw !== nvcsw) return true; // switched voluntarily since
+      if (task.nvcsw !== then.nvcsw) return true; // switched voluntarily since
+      if (task.rcuTasksQs !== then.qs) return true; // said so itself (cond_resched_tasks_rcu_qs)
       const cpu = curr.get(address);
-      if (cpu === undefined) return !task.onRq; // asleep (runnable means maybe preempted in it)
+      // not running: an idle task only ever leaves the cpu from its idle loop; another task is
+      // quiet if asleep (runnable means maybe preempted in it)
+      if (cpu === undefined) return task.isIdle || !task.onRq;
       const c = k.machine.cpus[cpu];
       if ((c.readAll()[R.cs] & 3n) === 3n) return true; // running in user mode
       return task.isIdle && c.halted; // an idle task waiting in its idle loop
     };
     for (let i = 0; i < this.retired.length; ) {
       const t = this.retired[i];
-      for (const [address, nvcsw] of t.holdouts!) if (quiet(address, nvcsw)) t.holdouts!.delete(address);
+      for (const [address, then] of t.holdouts!) if (quiet(address, then)) t.holdouts!.delete(address);
       if (t.holdouts!.size) {
         i++;
         continue;

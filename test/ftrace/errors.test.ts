@@ -22,6 +22,7 @@ import {
   ftraceLocation,
   moduleFtraceSites,
   ftraceSetFilterIp,
+  ftraceSiteTarget,
   ftraceTrampoline,
   registerFtraceFunction,
   registeredFtraceOps,
@@ -168,7 +169,7 @@ describe('ftrace refuses', () => {
       const ops = new FtraceOps({ func: 'ftrace_test_handler' });
       ftraceSetFilterIp(k, ops, at);
       registerFtraceFunction(k, ops);
-      expect([...k.mem.bytes(at, 5)]).toEqual([...callInsn(at, ftraceTrampoline(k))]);
+      expect([...k.mem.bytes(at, 5)]).toEqual([...callInsn(at, ftraceSiteTarget(k, at)!)]);
       refused(k, 'EBUSY', () => ftraceReleaseMod(k, 'mod'), /module 'mod': mod_fn\+0x0\/0x[0-9a-f]+ is still traced/);
       refused(k, 'EINVAL', () => ftraceReleaseMod(k, 'vmlinux'), /the image's sites cannot be released/);
       unregisterFtraceFunction(k, ops);
