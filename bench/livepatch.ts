@@ -14,8 +14,9 @@
  * 2. Emulated instructions of one call of a patched function, counted exactly by running the
  *    kbcall thread's vCPU from the function's entry to its return: unpatched, during a
  *    transition (func->transition set: the handler reads the task's patch_state) for a task
- *    in either state, and after the transition; for several patch sizes, since the trampoline
- *    walks every registered ftrace_ops on each traced call.
+ *    in either state, and after the transition; for several patch sizes, which should not
+ *    change it: each patched function's site calls its own ops' dynamic trampoline, with no
+ *    walk of the registered ftrace_ops.
  * 3. Wall time of test-livepatch's "basic" scenario: boot, load test_klp_livepatch, wait,
  *    disable, unload.
  *
@@ -221,7 +222,7 @@ export interface CallCost {
 }
 
 export interface HandlerCosts {
-  /** Functions the patch replaces (each has its ftrace_ops: the trampoline's list walk grows with them). */
+  /** Functions the patch replaces (each has its ftrace_ops and, alone on its site, its own trampoline). */
   funcs: number;
   unpatched: CallCost;
   /** func->transition set, the calling task still unpatched: the handler sends it to the original. */

@@ -137,7 +137,15 @@ describe('ftrace on lab_probe', () => {
       const probe = k.sym('lab_probe');
       const free0 = k.hostMem.bytesFree;
       const counter = traceWithTestHandler(k, 'lab_probe');
+      const first = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      expect(first.op).toBe(counter.guest);
+      expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, first.address)]);
       const redirect = traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      // the first ops' trampoline is retired: its call now goes to the list function
+      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 1 });
+      const callAt = first.address + (k.mem.u64(k.sym('ftrace_regs_call')) - k.sym('ftrace_regs_caller'));
+      const [retiredCall] = disassemble(k.mem.bytes(callAt, 5), callAt, 1);
+      expect(formatInsn(retiredCall)).toBe(`call 0x${k.sym('ftrace_ops_list_func').toString(16)}`);
       expect(guestList(k)).toEqual([redirect.guest, counter.guest]);
       expect(registeredFtraceOps(k)).toEqual([redirect, counter]);
       // two ops: the site walks the list through ftrace_regs_caller
