@@ -108,7 +108,7 @@ static int cpu_hog(void *arg)
 		WRITE_ONCE(crunch_last[id], x);
 		WRITE_ONCE(crunch_progress[id], crunch_progress[id] + 1);
 		if (++iter % 4 == 0)
-			cond_resched();
+			cond_resched_tasks_rcu_qs();	/* never sleeps: see probe_thread */
 	}
 	return 0;
 }
