@@ -22,6 +22,7 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import { symbolize } from '../kernel/kallsyms.ts';
 import { FtraceError } from './errors.ts';
+import { HostMemoryError } from '../kernel/hostmem.ts';
 import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall } from './poke.ts';
 import { Trampolines, type Trampoline } from './trampoline.ts';
 import { describeSite, ftraceSites, VMLINUX, type FtraceSite } from './sites.ts';
@@ -104,17 +105,13 @@ class Ftrace {
     if (!n) return undefined;
     if (n > 1) return this.trampoline;
     const only = this.ops.find((o) => o.ip === ip)!;
-    return this.tramp.get(only)!.address;
-  }
-
-  private giveTrampoline(ops: FtraceOps): bigint {
-    const t = this.trampolines.create(ops.guest!, ops, this.describe(ops.ip));
-    this.tramp.set(ops, t);
-    return t.address;
+    // an ops left alone when no trampoline could be made for it stays on the list walk
+    return this.tramp.get(only)?.address ?? this.trampoline;
   }
 
   private retireTrampoline(ops: FtraceOps): void {
-    const t = this.tramp.get(ops)!;
+    const t = this.tramp.get(ops);
+    if (!t) return;
     this.tramp.delete(ops);
     this.trampolines.retire(t);
   }
@@ -152,10 +149,23 @@ class Ftrace {
     const first = !this.users.get(ip);
     if (first) ftraceCheckNop(this.kernel, ip);
     const alone = this.users.get(ip) === 1 ? this.ops.find((o) => o.ip === ip)! : undefined;
-    if (alone) ftraceCheckCall(this.kernel, ip, this.tramp.get(alone)!.address);
+    const aloneTramp = alone && this.tramp.get(alone);
+    if (alone) ftraceCheckCall(this.kernel, ip, this.target(ip)!);
+    if (aloneTramp) this.trampolines.checkLive(aloneTramp);
 
+    // what can fail comes first -- the memory, the first ops' trampoline -- so a failure
+    // leaves the guest as it was (the trampoline is not reachable before the site is poked)
     const m = this.kernel.mem;
     const g = ops.at ?? this.kernel.hostMem.alloc(this.off.size, 16, `ftrace_ops for ${site.func}`);
+    let own: Trampoline | undefined;
+    if (first) {
+      try {
+        own = this.trampolines.create(g, ops, this.describe(ip));
+      } catch (e) {
+        if (ops.at === undefined) this.kernel.hostMem.release(g);
+        throw e;
+      }
+    }
     if (ops.at !== undefined) m.bytes(g, this.off.size).fill(0);
     m.setU64(g + BigInt(this.off.func), handler);
     m.setU64(g + BigInt(this.off.flags), this.flEnabled | (ops.ipmodify ? this.flIpmodify : 0n));
@@ -166,11 +176,13 @@ class Ftrace {
     ops.guest = g;
     this.ops.unshift(ops);
     this.users.set(ip, (this.users.get(ip) ?? 0) + 1);
-    if (first) ftraceMakeCall(this.kernel, ip, this.giveTrampoline(ops));
-    else if (alone) {
+    if (own) {
+      this.tramp.set(ops, own);
+      ftraceMakeCall(this.kernel, ip, own.address);
+    } else if (aloneTramp) {
       // a second ops: the site goes to the list walk, the first one's trampoline is retired
-      ftraceModifyCall(this.kernel, ip, this.tramp.get(alone)!.address, this.trampoline);
-      this.retireTrampoline(alone);
+      ftraceModifyCall(this.kernel, ip, aloneTramp.address, this.trampoline);
+      this.retireTrampoline(alone!);
     }
   }
 
@@ -199,9 +211,19 @@ class Ftrace {
     } else {
       this.users.set(ip, this.users.get(ip)! - 1);
       if (this.users.get(ip) === 1) {
-        // one ops left: the site gets that ops' own trampoline
+        // one ops left: the site gets that ops' own trampoline, or stays on the list walk if
+        // none can be made (host memory full): unregistering itself must not fail
         const left = this.ops.find((o) => o.ip === ip)!;
-        ftraceModifyCall(this.kernel, ip, this.trampoline, this.giveTrampoline(left));
+        let t: Trampoline | undefined;
+        try {
+          t = this.trampolines.create(left.guest!, left, this.describe(ip));
+        } catch (e) {
+          if (!(e instanceof HostMemoryError)) throw e;
+        }
+        if (t) {
+          this.tramp.set(left, t);
+          ftraceModifyCall(this.kernel, ip, this.trampoline, t.address);
+        }
       }
     }
     ops.guest = undefined;

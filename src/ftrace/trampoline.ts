@@ -171,18 +171,25 @@ export class Trampolines {
     return mc;
   }
 
+  /** Throws unless t is live and its call still goes to ftrace_ops_assist_func; returns the call's address. */
+  checkLive(t: Trampoline): bigint {
+    if (!this.live.has(t)) throw new FtraceError('EINVAL', `0x${t.address.toString(16)} is not a live trampoline`);
+    const k = this.kernel;
+    const callAt = t.address + BigInt(this.checkedTemplate().callOff);
+    const [insn] = disassemble(k.mem.bytes(callAt, CALL_SIZE), callAt, 1);
+    if (!insn || insn.mnemonic !== 'call' || insn.opStr !== `0x${this.assistFunc.toString(16)}`)
+      throw new FtraceError('EFAULT', `trampoline at 0x${t.address.toString(16)}: its call holds '${insn ? formatInsn(insn) : 'undecodable'}'`);
+    return callAt;
+  }
+
   /**
    * Takes a trampoline out of use once no site calls it: its call now goes to the list function,
    * and its memory is freed after the tasks grace period (at once if no task can be in it).
    */
   retire(t: Trampoline): void {
-    if (!this.live.delete(t)) throw new FtraceError('EINVAL', `0x${t.address.toString(16)} is not a live trampoline`);
-    const tpl = this.checkedTemplate();
+    const callAt = this.checkLive(t);
+    this.live.delete(t);
     const k = this.kernel;
-    const callAt = t.address + BigInt(tpl.callOff);
-    const [insn] = disassemble(k.mem.bytes(callAt, CALL_SIZE), callAt, 1);
-    if (!insn || insn.mnemonic !== 'call' || insn.opStr !== `0x${this.assistFunc.toString(16)}`)
-      throw new FtraceError('EFAULT', `trampoline at 0x${t.address.toString(16)}: its call holds '${insn ? formatInsn(insn) : 'undecodable'}'`);
     k.machine.writeCode(callAt, this.assembled(`call 0x${this.listFunc.toString(16)}`, callAt, CALL_SIZE));
     t.holdouts = new Map();
     for (const task of allTasks(k))
