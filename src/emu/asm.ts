@@ -6,7 +6,7 @@
  * addresses (0xffffffff81000000 passes as -0x7f000000). Loading is asynchronous, once per
  * process; everything after that is synchronous.
  */
-import { createRequire } from 'node:module';
+import { loadX86Engine } from './wasm-x86.ts';
 
 interface KeystoneHandle {
   asm(text: string, address: number): { mc: Uint8Array; count: number; failed: boolean };
@@ -27,16 +27,9 @@ export class AssemblerError extends Error {
 
 export function loadAssembler(): Promise<void> {
   if (handle) return Promise.resolve();
-  loading ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const factory = require('@alexaltea/keystone-js') as () => Promise<{
-      Keystone: new (arch: number, mode: number) => KeystoneHandle;
-      ARCH_X86: number;
-      MODE_64: number;
-    }>;
-    const ks = await factory();
-    handle = new ks.Keystone(ks.ARCH_X86, ks.MODE_64);
-  })();
+  loading ??= loadX86Engine<KeystoneHandle>('@alexaltea/keystone-js', 'Keystone').then((h) => {
+    handle = h;
+  });
   return loading;
 }
 
