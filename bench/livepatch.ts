@@ -430,7 +430,7 @@ export function formatLivepatch(r: LivepatchBenchResults): string[] {
       `[target <= ${PASS_TARGET_MS} ms: ${verdict(goalMs <= PASS_TARGET_MS)}]`,
     `livepatch: emulated instructions per call of bench_fn_00, entry to return, and extra over unpatched ` +
       `(kbcall's vCPU, counted exactly; the new function has the original's body: ${c[0].patched.inNew} instructions)`,
-    `  ${'patched functions (an ftrace_ops each, all walked per call):'.padEnd(58)}${c.map((h) => col(String(h.funcs))).join('')}`,
+    `  ${'patched functions (an ftrace_ops and trampoline each):'.padEnd(58)}${c.map((h) => col(String(h.funcs))).join('')}`,
     `  ${'unpatched:'.padEnd(58)}${c.map((h) => col(String(h.unpatched.insns))).join('')}`,
     row('transition in progress, task unpatched', (h) => h.transitionUnpatched),
     row('transition in progress, task patched', (h) => h.transitionPatched),

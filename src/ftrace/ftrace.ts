@@ -193,6 +193,8 @@ class Ftrace {
     const last = this.users.get(ip) === 1;
     const calls = this.target(ip)!;
     ftraceCheckCall(this.kernel, ip, calls);
+    const own = this.tramp.get(ops);
+    if (own) this.trampolines.checkLive(own); // before any change: retiring it rewrites its call
     const m = this.kernel.mem;
     // find the link that points at g: the list head or the next field of its predecessor
     let link = this.listHead;
