@@ -14,8 +14,9 @@
  * 2. Emulated instructions of one call of a patched function, counted exactly by running the
  *    kbcall thread's vCPU from the function's entry to its return: unpatched, during a
  *    transition (func->transition set: the handler reads the task's patch_state) for a task
- *    in either state, and after the transition; for several patch sizes, since the trampoline
- *    walks every registered ftrace_ops on each traced call.
+ *    in either state, and after the transition; for several patch sizes, which should not
+ *    change it: each patched function's site calls its own ops' dynamic trampoline, with no
+ *    walk of the registered ftrace_ops.
  * 3. Wall time of test-livepatch's "basic" scenario: boot, load test_klp_livepatch, wait,
  *    disable, unload.
  *
@@ -221,7 +222,7 @@ export interface CallCost {
 }
 
 export interface HandlerCosts {
-  /** Functions the patch replaces (each has its ftrace_ops: the trampoline's list walk grows with them). */
+  /** Functions the patch replaces (each has its ftrace_ops and, alone on its site, its own trampoline). */
   funcs: number;
   unpatched: CallCost;
   /** func->transition set, the calling task still unpatched: the handler sends it to the original. */
@@ -429,7 +430,7 @@ export function formatLivepatch(r: LivepatchBenchResults): string[] {
       `[target <= ${PASS_TARGET_MS} ms: ${verdict(goalMs <= PASS_TARGET_MS)}]`,
     `livepatch: emulated instructions per call of bench_fn_00, entry to return, and extra over unpatched ` +
       `(kbcall's vCPU, counted exactly; the new function has the original's body: ${c[0].patched.inNew} instructions)`,
-    `  ${'patched functions (an ftrace_ops each, all walked per call):'.padEnd(58)}${c.map((h) => col(String(h.funcs))).join('')}`,
+    `  ${'patched functions (an ftrace_ops and trampoline each):'.padEnd(58)}${c.map((h) => col(String(h.funcs))).join('')}`,
     `  ${'unpatched:'.padEnd(58)}${c.map((h) => col(String(h.unpatched.insns))).join('')}`,
     row('transition in progress, task unpatched', (h) => h.transitionUnpatched),
     row('transition in progress, task patched', (h) => h.transitionPatched),

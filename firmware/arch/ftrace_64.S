@@ -6,7 +6,7 @@
  *
  * We save every register as a struct pt_regs whose ip is the traced function and whose sp is
  * the stack pointer at the function's entry, call ftrace_ops_list_func(ip, parent_ip, NULL,
- * regs), restore the general registers from regs and leave through the tail of regs, which is
+ * regs) (a dynamic trampoline: ftrace_ops_assist_func(ip, parent_ip, op, regs)), restore the general registers from regs and leave through the tail of regs, which is
  * an iret frame: iretq loads ip, flags and sp (cs, ss) in one instruction. If a handler changed
  * regs->ip we land there, with the caller's return address on top of the stack as if the
  * caller had called it (livepatch's redirection); otherwise just past the site. Handlers may
@@ -62,8 +62,15 @@ SYM_FUNC_START(ftrace_regs_caller)
 	subq	$MCOUNT_INSN_SIZE, %rdi		/* ip: the traced function */
 	movq	%rdi, PTREGS_ip(%rsp)
 	movq	(%rax), %rsi			/* parent_ip: its caller's return address */
-	xorl	%edx, %edx			/* op: the list function walks them all */
+	/*
+	 * The two patch points of a dynamic trampoline (src/ftrace/trampoline.ts copies this
+	 * function and rewrites them): the op loaded into %rdx (NULL here: the list function walks
+	 * them all) and the call (ftrace_ops_assist_func in a copy serving one ops).
+	 */
+.Lftrace_op_ptr:
+	movabsq	$0, %rdx			/* op */
 	movq	%rsp, %rcx			/* regs */
+.Lftrace_call:
 	call	ftrace_ops_list_func
 
 	/* regs->ip still the traced function: go on past its site, else to where the handler said */
@@ -99,3 +106,16 @@ SYM_FUNC_START(ftrace_regs_caller)
 	 * ud2 ends its walk (the ORC entry it gets for the ud2 means nothing) */
 	ud2
 SYM_FUNC_END(ftrace_regs_caller)
+
+/*
+ * Where the patch points are, for the host: as data, so the labels themselves stay out of the
+ * symbol table (a label inside the function would name every address after it in stack traces).
+ */
+	.section .rodata
+	.balign 8
+	.globl	ftrace_regs_caller_op_ptr
+ftrace_regs_caller_op_ptr:
+	.quad	.Lftrace_op_ptr
+	.globl	ftrace_regs_call
+ftrace_regs_call:
+	.quad	.Lftrace_call

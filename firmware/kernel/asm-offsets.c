@@ -316,3 +316,10 @@ void klp_bench_offsets(void)
 	CONST(KLP_BENCH_MAX_FUNCS);
 	CONST(KLP_BENCH_NEW_TAG);
 }
+
+/* RCU-tasks quiescent states a task reports itself (src/ftrace/trampoline.ts) */
+void rcu_tasks_offsets(void);
+void rcu_tasks_offsets(void)
+{
+	MEMBER(task_struct, rcu_tasks_qs);
+}

@@ -17,20 +17,13 @@ volatile unsigned long ftrace_cpu_depth[NR_CPUS];
 volatile unsigned long ftrace_cpu_lowmark[NR_CPUS];
 
 /*
- * Runs the handler of every ops that filters on ip. Called by ftrace_regs_caller with
- * op = NULL and regs = the traced function's registers at its entry.
- *
- * The walk runs with preemption off, so a walk that started on a cpu ends on it and the
- * per-cpu depth the host reads for its grace periods is exact; an interrupt may still nest a
- * walk on the same cpu. The per-cpu data is read through %gs: ops may only be registered once
- * the cpus have booted.
+ * A walk runs with preemption off, so a walk that started on a cpu ends on it and the per-cpu
+ * depth the host reads for its grace periods is exact; an interrupt may still nest a walk on the
+ * same cpu. The per-cpu data is read through %gs: ops may only be registered once the cpus have
+ * booted.
  */
-notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *unused,
-				  struct pt_regs *regs)
+static __always_inline int ftrace_walk_begin(struct task_struct *tsk)
 {
-	struct task_struct *tsk = current;
-	struct ftrace_ops *op;
-	unsigned long depth;
 	int cpu;
 
 	tsk->preempt_count++;
@@ -38,10 +31,12 @@ notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, str
 	cpu = smp_processor_id();
 	ftrace_cpu_depth[cpu]++;
 	barrier();
+	return cpu;
+}
 
-	for (op = ftrace_ops_list; op; op = READ_ONCE(op->next))
-		if (READ_ONCE(op->ip) == ip)
-			op->func(ip, parent_ip, op, regs);
+static __always_inline void ftrace_walk_end(struct task_struct *tsk, int cpu)
+{
+	unsigned long depth;
 
 	/* no ops is touched past this point: the host may free what it unlinked */
 	barrier();
@@ -52,6 +47,39 @@ notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, str
 	barrier();
 	/* no rescheduling here: a pending preemption waits for the next interrupt or cond_resched */
 	tsk->preempt_count--;
+}
+
+/*
+ * Runs the handler of every ops that filters on ip. Called by ftrace_regs_caller with
+ * op = NULL and regs = the traced function's registers at its entry.
+ */
+notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *unused,
+				  struct pt_regs *regs)
+{
+	struct task_struct *tsk = current;
+	struct ftrace_ops *op;
+	int cpu = ftrace_walk_begin(tsk);
+
+	for (op = ftrace_ops_list; op; op = READ_ONCE(op->next))
+		if (READ_ONCE(op->ip) == ip)
+			op->func(ip, parent_ip, op, regs);
+	ftrace_walk_end(tsk, cpu);
+}
+
+/*
+ * Runs the handler of the one ops a dynamic trampoline serves (the trampoline loads op itself).
+ * The call is counted as a walk, so the host's grace periods protect op and op->private exactly
+ * as for the list function; a task stopped in the trampoline before this call cannot bring back
+ * an op the host has freed, as the host points a retired trampoline's call at the list function.
+ */
+notrace void ftrace_ops_assist_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *op,
+				    struct pt_regs *regs)
+{
+	struct task_struct *tsk = current;
+	int cpu = ftrace_walk_begin(tsk);
+
+	op->func(ip, parent_ip, op, regs);
+	ftrace_walk_end(tsk, cpu);
 }
 
 volatile unsigned long ftrace_test_hits[NR_CPUS];

@@ -136,6 +136,22 @@ void resched_curr(struct rq *rq)
 		smp_send_reschedule(cpu);
 }
 
+/*
+ * Makes cpu's current task pass through the scheduler at its next chance (return to user mode,
+ * cond_resched(), a preemption point): RCU's nudge to a cpu that holds up a grace period.
+ */
+void resched_cpu(int cpu)
+{
+	struct rq *rq = cpu_rq(cpu);
+	unsigned long flags = local_irq_save();
+
+	raw_spin_lock(&rq->lock);
+	if (cpu_online(cpu))
+		resched_curr(rq);
+	raw_spin_unlock(&rq->lock);
+	local_irq_restore(flags);
+}
+
 static unsigned int rq_load(int cpu)
 {
 	struct rq *rq = cpu_rq(cpu);

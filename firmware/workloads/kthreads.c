@@ -108,7 +108,7 @@ static int cpu_hog(void *arg)
 		WRITE_ONCE(crunch_last[id], x);
 		WRITE_ONCE(crunch_progress[id], crunch_progress[id] + 1);
 		if (++iter % 4 == 0)
-			cond_resched();
+			cond_resched_tasks_rcu_qs();	/* never sleeps: see probe_thread */
 	}
 	return 0;
 }
@@ -120,7 +120,9 @@ static int probe_thread(void *arg)
 	for (;;) {
 		WRITE_ONCE(probe_seen[cpu], lab_probe());
 		WRITE_ONCE(probe_calls[cpu], probe_calls[cpu] + 1);
-		cond_resched();
+		/* it never sleeps: without this, no RCU-tasks grace period (a retired ftrace
+		 * trampoline's) could end while it runs */
+		cond_resched_tasks_rcu_qs();
 	}
 	return 0;
 }

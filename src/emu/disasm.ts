@@ -4,7 +4,7 @@
  * code in reports. It returns addresses as signed numbers; we hand out unsigned bigints.
  * Loading is asynchronous, once per process; everything after that is synchronous.
  */
-import { createRequire } from 'node:module';
+import { loadX86Engine } from './wasm-x86.ts';
 
 export interface Insn {
   address: bigint;
@@ -30,16 +30,9 @@ let loading: Promise<void> | null = null;
 
 export function loadDisassembler(): Promise<void> {
   if (handle) return Promise.resolve();
-  loading ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const factory = require('@alexaltea/capstone-js') as () => Promise<{
-      Capstone: new (arch: number, mode: number) => CapstoneHandle;
-      ARCH_X86: number;
-      MODE_64: number;
-    }>;
-    const cs = await factory();
-    handle = new cs.Capstone(cs.ARCH_X86, cs.MODE_64);
-  })();
+  loading ??= loadX86Engine<CapstoneHandle>('@alexaltea/capstone-js', 'Capstone').then((h) => {
+    handle = h;
+  });
   return loading;
 }
 

@@ -3,9 +3,12 @@
  * ftrace's registration API, host side: the kernel's register_ftrace_function(),
  * unregister_ftrace_function() and ftrace_set_filter_ip() for ops that each trace one fentry
  * site. A registered ops lives in guest memory the host manages (struct ftrace_ops, its layout
- * from asm-offsets), linked at the head of the guest's ftrace_ops_list; the site is switched
- * from NOP to "call ftrace_regs_caller" when the first ops for it arrives and back when the last
- * one leaves. The guest's ftrace_ops_list_func (kernel/ftrace.c) runs the handlers.
+ * from asm-offsets), linked at the head of the guest's ftrace_ops_list. A site traced by one ops
+ * calls that ops' own dynamic trampoline (trampoline.ts), which runs just its handler through
+ * ftrace_ops_assist_func; a site traced by several calls ftrace_regs_caller, whose
+ * ftrace_ops_list_func (kernel/ftrace.c) walks the list. The site goes from NOP to a call when
+ * its first ops arrives, between the two trampolines as the count crosses one, and back to the
+ * NOP when the last ops leaves.
  *
  * Everything here runs while every vCPU is stopped, so linking, unlinking and the code writes
  * are atomic for the guest. What is not atomic is a vCPU stopped in the middle of a list walk,
@@ -19,7 +22,9 @@
 import type { Kernel } from '../kernel/kernel.ts';
 import { symbolize } from '../kernel/kallsyms.ts';
 import { FtraceError } from './errors.ts';
-import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop } from './poke.ts';
+import { HostMemoryError } from '../kernel/hostmem.ts';
+import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall } from './poke.ts';
+import { Trampolines, type Trampoline } from './trampoline.ts';
 import { describeSite, ftraceSites, VMLINUX, type FtraceSite } from './sites.ts';
 
 export interface FtraceOpsOptions {
@@ -69,6 +74,9 @@ class Ftrace {
   /** Registered ops per enabled site. */
   readonly users = new Map<bigint, number>();
   readonly grace: GracePeriods;
+  readonly trampolines: Trampolines;
+  /** The dynamic trampoline of each ops that is alone on its site. */
+  private readonly tramp = new Map<FtraceOps, Trampoline>();
   private readonly off: { func: number; next: number; flags: number; ip: number; private: number; size: number };
   private readonly flEnabled: bigint;
   private readonly flIpmodify: bigint;
@@ -88,6 +96,24 @@ class Ftrace {
     this.flEnabled = BigInt(L.constant('FTRACE_OPS_FL_ENABLED'));
     this.flIpmodify = BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY'));
     this.grace = new GracePeriods(kernel);
+    this.trampolines = new Trampolines(kernel);
+  }
+
+  /** What the site at ip calls now: its only ops' trampoline, or the static one. */
+  target(ip: bigint): bigint | undefined {
+    const n = this.users.get(ip) ?? 0;
+    if (!n) return undefined;
+    if (n > 1) return this.trampoline;
+    const only = this.ops.find((o) => o.ip === ip)!;
+    // an ops left alone when no trampoline could be made for it stays on the list walk
+    return this.tramp.get(only)?.address ?? this.trampoline;
+  }
+
+  private retireTrampoline(ops: FtraceOps): void {
+    const t = this.tramp.get(ops);
+    if (!t) return;
+    this.tramp.delete(ops);
+    this.trampolines.retire(t);
   }
 
   handlerAddress(ops: FtraceOps): bigint {
@@ -122,9 +148,24 @@ class Ftrace {
       throw new FtraceError('EBUSY', `ops at 0x${ops.at.toString(16)} is already on ftrace_ops_list`);
     const first = !this.users.get(ip);
     if (first) ftraceCheckNop(this.kernel, ip);
+    const alone = this.users.get(ip) === 1 ? this.ops.find((o) => o.ip === ip)! : undefined;
+    const aloneTramp = alone && this.tramp.get(alone);
+    if (alone) ftraceCheckCall(this.kernel, ip, this.target(ip)!);
+    if (aloneTramp) this.trampolines.checkLive(aloneTramp);
 
+    // what can fail comes first -- the memory, the first ops' trampoline -- so a failure
+    // leaves the guest as it was (the trampoline is not reachable before the site is poked)
     const m = this.kernel.mem;
     const g = ops.at ?? this.kernel.hostMem.alloc(this.off.size, 16, `ftrace_ops for ${site.func}`);
+    let own: Trampoline | undefined;
+    if (first) {
+      try {
+        own = this.trampolines.create(g, ops, this.describe(ip));
+      } catch (e) {
+        if (ops.at === undefined) this.kernel.hostMem.release(g);
+        throw e;
+      }
+    }
     if (ops.at !== undefined) m.bytes(g, this.off.size).fill(0);
     m.setU64(g + BigInt(this.off.func), handler);
     m.setU64(g + BigInt(this.off.flags), this.flEnabled | (ops.ipmodify ? this.flIpmodify : 0n));
@@ -135,7 +176,14 @@ class Ftrace {
     ops.guest = g;
     this.ops.unshift(ops);
     this.users.set(ip, (this.users.get(ip) ?? 0) + 1);
-    if (first) ftraceMakeCall(this.kernel, ip, this.trampoline);
+    if (own) {
+      this.tramp.set(ops, own);
+      ftraceMakeCall(this.kernel, ip, own.address);
+    } else if (aloneTramp) {
+      // a second ops: the site goes to the list walk, the first one's trampoline is retired
+      ftraceModifyCall(this.kernel, ip, aloneTramp.address, this.trampoline);
+      this.retireTrampoline(alone!);
+    }
   }
 
   unregister(ops: FtraceOps): void {
@@ -143,7 +191,10 @@ class Ftrace {
     if (g === undefined || !this.ops.includes(ops)) throw new FtraceError('EINVAL', `ops for ${this.describe(ops.ip)} is not registered`);
     const ip = ops.ip!;
     const last = this.users.get(ip) === 1;
-    if (last) ftraceCheckCall(this.kernel, ip, this.trampoline);
+    const calls = this.target(ip)!;
+    ftraceCheckCall(this.kernel, ip, calls);
+    const own = this.tramp.get(ops);
+    if (own) this.trampolines.checkLive(own); // before any change: retiring it rewrites its call
     const m = this.kernel.mem;
     // find the link that points at g: the list head or the next field of its predecessor
     let link = this.listHead;
@@ -157,13 +208,36 @@ class Ftrace {
     this.ops.splice(this.ops.indexOf(ops), 1);
     if (last) {
       this.users.delete(ip);
-      ftraceMakeNop(this.kernel, ip, this.trampoline);
-    } else this.users.set(ip, this.users.get(ip)! - 1);
+      ftraceMakeNop(this.kernel, ip, calls);
+      this.retireTrampoline(ops);
+    } else {
+      this.users.set(ip, this.users.get(ip)! - 1);
+      if (this.users.get(ip) === 1) {
+        // one ops left: the site gets that ops' own trampoline, or stays on the list walk if
+        // none can be made (host memory full): unregistering itself must not fail
+        const left = this.ops.find((o) => o.ip === ip)!;
+        let t: Trampoline | undefined;
+        try {
+          t = this.trampolines.create(left.guest!, left, this.describe(ip));
+        } catch (e) {
+          if (!(e instanceof HostMemoryError)) throw e;
+        }
+        if (t) {
+          this.tramp.set(left, t);
+          ftraceModifyCall(this.kernel, ip, this.trampoline, t.address);
+        }
+      }
+    }
     ops.guest = undefined;
     // a vCPU stopped inside a list walk may still hold g: free it once those walks are over
     // (an ops at a caller's address is the caller's to free, after the same wait)
-    if (ops.at === undefined) this.grace.defer(() => this.kernel.hostMem.release(g));
+    if (ops.at === undefined) this.afterGracePeriod(() => this.kernel.hostMem.release(g), ops);
     else m.setU64(g + BigInt(this.off.flags), m.u64(g + BigInt(this.off.flags)) & ~this.flEnabled);
+  }
+
+  /** After a walk grace period, and after every trampoline retired by then (that served ops) is freed. */
+  afterGracePeriod(fn: () => void, ops?: FtraceOps): void {
+    this.grace.defer(() => this.trampolines.afterRetired(fn, ops));
   }
 
   setFilterIp(ops: FtraceOps, ip: bigint, remove: boolean, reset: boolean): void {
@@ -291,17 +365,19 @@ export function unregisterFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
 }
 
 /**
- * Runs fn once every list walk in progress now has finished: from then on no handler can
- * still be running for an ops unregistered before this call. Runs fn at once when no walk is
- * in progress; otherwise after a later round of the machine.
+ * Runs fn once every list walk in progress now has finished and every dynamic trampoline retired
+ * by then (only those that served `ops`, if given) is freed: from then on no handler can still
+ * be running, or about to run, for an ops unregistered before this call. Runs fn at once when
+ * nothing is in progress; otherwise after a later round of the machine.
  */
-export function ftraceAfterGracePeriod(kernel: Kernel, fn: () => void): void {
-  ftrace(kernel).grace.defer(fn);
+export function ftraceAfterGracePeriod(kernel: Kernel, fn: () => void, ops?: FtraceOps): void {
+  ftrace(kernel).afterGracePeriod(fn, ops);
 }
 
 /** Callbacks (including ops to free) still waiting for a grace period. */
 export function ftracePendingCallbacks(kernel: Kernel): number {
-  return ftrace(kernel).grace.pending;
+  const s = ftrace(kernel);
+  return s.grace.pending + s.trampolines.waitingCallbacks;
 }
 
 /** The registered ops, newest first. */
@@ -309,12 +385,22 @@ export function registeredFtraceOps(kernel: Kernel): readonly FtraceOps[] {
   return ftrace(kernel).ops;
 }
 
+/** What the enabled site at ip calls: its one ops' dynamic trampoline, or ftrace_regs_caller. */
+export function ftraceSiteTarget(kernel: Kernel, ip: bigint): bigint | undefined {
+  return ftrace(kernel).target(ip);
+}
+
+/** The ftrace (dynamic) trampolines: live ones, and retired ones waiting for their grace period. */
+export function ftraceTrampolines(kernel: Kernel): Trampolines {
+  return ftrace(kernel).trampolines;
+}
+
 /** Whether the site at ip currently calls the trampoline (has registered ops). */
 export function ftraceSiteEnabled(kernel: Kernel, ip: bigint): boolean {
   return (ftrace(kernel).users.get(ip) ?? 0) > 0;
 }
 
-/** The trampoline enabled sites call. */
+/** The static trampoline (ftrace_regs_caller), which sites traced by several ops call. */
 export function ftraceTrampoline(kernel: Kernel): bigint {
   return ftrace(kernel).trampoline;
 }

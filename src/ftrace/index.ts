@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * ftrace for livepatch, host side: the fentry sites (sites.ts), the checked code writes that
- * turn them on and off (poke.ts), and ops registration with its grace periods (ftrace.ts). The
+ * turn them on and off (poke.ts), the per-ops dynamic trampolines (trampoline.ts), and ops registration with its grace periods (ftrace.ts). The
  * guest half is firmware/kernel/ftrace.c and firmware/arch/ftrace_64.S.
  */
 export { FtraceError, FtracePokeError, type FtraceErrno } from './errors.ts';
@@ -19,7 +19,7 @@ export {
   type FtraceSite,
   type FunctionSymbol,
 } from './sites.ts';
-export { callInsn, FENTRY_NOP, ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, siteAt } from './poke.ts';
+export { callInsn, FENTRY_NOP, ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall, siteAt } from './poke.ts';
 export {
   FtraceOps,
   ftraceAfterGracePeriod,
@@ -28,9 +28,12 @@ export {
   ftraceReleaseMod,
   ftraceSetFilterIp,
   ftraceSiteEnabled,
+  ftraceSiteTarget,
+  ftraceTrampolines,
   ftraceTrampoline,
   registeredFtraceOps,
   registerFtraceFunction,
   unregisterFtraceFunction,
   type FtraceOpsOptions,
 } from './ftrace.ts';
+export { Trampoline, Trampolines, TRAMPOLINE_MODULE, TRAMPOLINE_SYMBOL } from './trampoline.ts';

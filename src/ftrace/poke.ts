@@ -88,6 +88,13 @@ export function ftraceMakeCall(kernel: Kernel, ip: bigint, target: bigint): void
   kernel.machine.writeCode(ip, insn);
 }
 
+/** "call from" -> "call to" at the site ip (the kernel's ftrace_modify_call). */
+export function ftraceModifyCall(kernel: Kernel, ip: bigint, from: bigint, to: bigint): void {
+  const insn = callInsn(ip, to);
+  ftraceCheckCall(kernel, ip, from);
+  kernel.machine.writeCode(ip, insn);
+}
+
 /** "call target" -> NOP at the site ip (the kernel's ftrace_make_nop). */
 export function ftraceMakeNop(kernel: Kernel, ip: bigint, target: bigint): void {
   ftraceCheckCall(kernel, ip, target);

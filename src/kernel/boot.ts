@@ -4,6 +4,7 @@
  * boot_params, wire the firmware's I/O ports (power off, panic, IPIs, cpu online/dead/startup) and its
  * pvclock, and start every vCPU at the entry point with its cpu number in %rdi.
  */
+import { loadAssembler } from '../emu/asm.ts';
 import { fileURLToPath } from 'node:url';
 import { Machine } from '../emu/machine.ts';
 import { markInstruction } from '../emu/native/index.ts';
@@ -85,6 +86,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     throw new BootError(`image needs 0x${(imageEnd - ramBase).toString(16)} bytes: give it more than ${opts.ramMiB ?? 64} MiB`);
 
   const starts = await image.instructions();
+  await loadAssembler(); // ftrace assembles its trampolines' patch points
   const m = new Machine({
     cpus,
     ramBase,

@@ -117,6 +117,10 @@ export class Task {
   get nvcsw(): bigint {
     return this.t.mem.u64(this.at('nvcsw'));
   }
+  /** RCU-tasks quiescent states the task reported itself (cond_resched_tasks_rcu_qs()). */
+  get rcuTasksQs(): bigint {
+    return this.t.mem.u64(this.at('rcu_tasks_qs'));
+  }
   get nivcsw(): bigint {
     return this.t.mem.u64(this.at('nivcsw'));
   }

@@ -122,8 +122,9 @@ export class KlpPatcher {
     if (!ops.funcStack.length) {
       unregisterFtraceFunction(this.k, ops.fops);
       this.opsByFunc.delete(func.oldFunc);
-      // the handler may still be reading it on some cpu: free after ftrace's grace period
-      ftraceAfterGracePeriod(this.k, () => this.k.hostMem.release(ops.address));
+      // the handler may still be reading it on some cpu, or a task be stopped in its trampoline:
+      // free after ftrace's grace period
+      ftraceAfterGracePeriod(this.k, () => this.k.hostMem.release(ops.address), ops.fops);
     }
     func.patched = false;
     func.sync();

@@ -74,6 +74,11 @@ export class SymbolTable {
     return new SymbolTable(opts.module, syms, lo ?? 0n, hi ?? 0n);
   }
 
+  /** One symbol covering [start, start + size), printed with `module` (ftrace's trampolines). */
+  static single(module: string, name: string, start: bigint, size: number): SymbolTable {
+    return new SymbolTable(module, [{ name, address: start, rank: 0 }], start, start + BigInt(size));
+  }
+
   /** Index of the symbol containing address, or -1. */
   private indexOf(address: bigint): number {
     if (address < this.start || address >= this.end) return -1;
@@ -117,6 +122,12 @@ export class Symbolizer {
 
   removeModule(name: string): void {
     const i = this.tables.findIndex((t) => t.module === name);
+    if (i > 0) this.tables.splice(i, 1);
+  }
+
+  /** Drops one table added with addModule (several may share a module name). */
+  removeTable(t: SymbolTable): void {
+    const i = this.tables.indexOf(t);
     if (i > 0) this.tables.splice(i, 1);
   }
 

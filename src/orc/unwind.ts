@@ -297,6 +297,17 @@ export class OrcUnwinder {
     this.ranges.push({ table, lo: delta, hi: delta + table.size, delta, name });
   }
 
+  /**
+   * Text at [address, address + size) that is a copy of image text at `copyOf` (an ftrace
+   * dynamic trampoline): it is text, and its ORC is the original's at the same offset (the
+   * kernel's orc_ftrace_find). `name` identifies it for removeModule.
+   */
+  addCopy(name: string, address: bigint, size: number, copyOf: bigint): void {
+    const lo = Number(address - this.memBase);
+    const delta = lo - Number(copyOf - this.memBase) + this.ktDelta;
+    this.ranges.push({ table: this.kt, lo, hi: lo + size, delta, name });
+  }
+
   removeModule(name: string): void {
     const i = this.ranges.findIndex((r) => r.name === name);
     if (i >= 0) this.ranges.splice(i, 1);

@@ -4,11 +4,13 @@
  * byte-identical. A site that does not hold what ftrace expects (the NOP before enabling, the
  * call before disabling) is an FtracePokeError naming the site and what was found there; a
  * wrong address is not a site; filters, double registration, a second ip-modifying ops and a
- * handler that is itself traceable are refused before anything is allocated.
+ * handler that is itself traceable are refused before anything is allocated; a trampoline that
+ * host memory cannot hold fails the registration before any guest byte is written.
  */
 import { describe, expect, it } from 'vitest';
 import { withKernel } from '../kernel/helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
+import { HostMemoryError } from '../../src/kernel/hostmem.ts';
 import {
   FENTRY_NOP,
   FtraceError,
@@ -22,7 +24,9 @@ import {
   ftraceLocation,
   moduleFtraceSites,
   ftraceSetFilterIp,
+  ftraceSiteTarget,
   ftraceTrampoline,
+  ftraceTrampolines,
   registerFtraceFunction,
   registeredFtraceOps,
   unregisterFtraceFunction,
@@ -168,7 +172,7 @@ describe('ftrace refuses', () => {
       const ops = new FtraceOps({ func: 'ftrace_test_handler' });
       ftraceSetFilterIp(k, ops, at);
       registerFtraceFunction(k, ops);
-      expect([...k.mem.bytes(at, 5)]).toEqual([...callInsn(at, ftraceTrampoline(k))]);
+      expect([...k.mem.bytes(at, 5)]).toEqual([...callInsn(at, ftraceSiteTarget(k, at)!)]);
       refused(k, 'EBUSY', () => ftraceReleaseMod(k, 'mod'), /module 'mod': mod_fn\+0x0\/0x[0-9a-f]+ is still traced/);
       refused(k, 'EINVAL', () => ftraceReleaseMod(k, 'vmlinux'), /the image's sites cannot be released/);
       unregisterFtraceFunction(k, ops);
@@ -177,6 +181,54 @@ describe('ftrace refuses', () => {
       expect(ftraceLocation(k, at)).toBeUndefined();
       // its sites are gone: the address is no site any more
       refused(k, 'EINVAL', () => ftraceMakeCall(k, at, ftraceTrampoline(k)), /is not an ftrace site/);
+    });
+  });
+
+  it('to register when host memory cannot hold the trampoline, changing nothing; unregistering falls back to the list walk', async () => {
+    await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      k.runFor(20);
+      const probe = k.sym('lab_probe');
+      const L = k.layout;
+      // two ops on the site (the list walk), and the caller's memory for a third
+      const a = traceWithTestHandler(k, 'lab_probe');
+      const b = traceWithTestHandler(k, 'lab_probe');
+      const owner = k.hostMem.alloc(L.sizeof('ftrace_ops'), 16, 'caller ops');
+      // fill host memory: nothing is left for a trampoline
+      const hog: bigint[] = [];
+      for (let size = 1 << 24; size >= 1; ) {
+        try {
+          hog.push(k.hostMem.alloc(size, 1, 'hog'));
+        } catch {
+          size >>= 1;
+        }
+      }
+      expect(k.hostMem.bytesFree).toBe(0n);
+
+      // a first ops on another site: its trampoline cannot be made, and nothing changed
+      const c = new FtraceOps({ func: 'ftrace_test_handler', at: owner });
+      ftraceSetFilterIp(k, c, k.sym('crunch_step'));
+      ramSnapshot(k);
+      expect(thrown(() => registerFtraceFunction(k, c))).toBeInstanceOf(HostMemoryError);
+      expect(ramUnchanged(k)).toBe(true);
+      expect(c.registered).toBe(false);
+      expect(registeredFtraceOps(k)).toEqual([b, a]);
+      expect(ftraceTrampolines(k).count.live).toBe(0);
+
+      // one of two leaves: no trampoline for the other, the site stays on the list walk
+      unregisterFtraceFunction(k, b);
+      expect(ftraceSiteTarget(k, probe)).toBe(ftraceTrampoline(k));
+      expect([...k.mem.bytes(probe, 5)]).toEqual([...callInsn(probe, ftraceTrampoline(k))]);
+      const h0 = k.readArray('ftrace_test_hits', 0, 8);
+      k.runFor(20);
+      expect(k.readArray('ftrace_test_hits', 0, 8)).toBeGreaterThan(h0);
+      // and the last one takes the site back to its NOP
+      unregisterFtraceFunction(k, a);
+      expect([...k.mem.bytes(probe, 5)]).toEqual([...FENTRY_NOP]);
+      for (const h of hog) k.hostMem.release(h);
+      k.runFor(10);
+      // with memory back, a lone ops gets its trampoline again
+      const d = traceWithTestHandler(k, 'lab_probe');
+      expect(ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)?.op).toBe(d.guest);
     });
   });
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Registering ftrace ops on real firmware (workload 'probe': every cpu calls lab_probe() in a
- * loop). An ops on lab_probe sends every vCPU through ftrace_regs_caller while lab_probe still
- * returns 1; an ops redirecting to lab_probe_alt makes every cpu see 2; unregistering puts the
- * exact NOP back and the handler stops; a site stays enabled until its last ops leaves; an ops
- * a vCPU may still be reading is freed only after a grace period.
+ * loop). An ops alone on lab_probe sends every vCPU through its own dynamic trampoline (a copy
+ * of ftrace_regs_caller) while lab_probe still returns 1; an ops redirecting to lab_probe_alt
+ * makes every cpu see 2; unregistering puts the exact NOP back and the handler stops; a site
+ * stays enabled until its last ops leaves, on ftrace_regs_caller while two share it; an ops a
+ * vCPU may still be reading is freed only after a grace period, and after its trampoline.
  */
 import { describe, expect, it } from 'vitest';
 import { withKernel } from '../kernel/helpers.ts';
@@ -19,12 +20,15 @@ import {
   ftraceAfterGracePeriod,
   ftracePendingCallbacks,
   ftraceSiteEnabled,
+  ftraceSiteTarget,
   ftraceTrampoline,
+  ftraceTrampolines,
   registeredFtraceOps,
   unregisterFtraceFunction,
 } from '../../src/ftrace/index.ts';
 import { hits, probeSeen, probeCalls, traceWithTestHandler, sum } from './helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
+import { kernelModules } from '../../src/kernel/modules.ts';
 
 const PROBE = { cpus: 4, workload: 'probe' } as const;
 
@@ -59,9 +63,14 @@ describe('ftrace on lab_probe', () => {
       expect(k.mem.u64(ops.guest! + BigInt(L.offset('ftrace_ops', 'func')))).toBe(k.sym('ftrace_test_handler'));
       expect(k.mem.u64(ops.guest! + BigInt(L.offset('ftrace_ops', 'ip')))).toBe(probe);
       expect(k.mem.u64(ops.guest! + BigInt(L.offset('ftrace_ops', 'flags')))).toBe(BigInt(L.constant('FTRACE_OPS_FL_ENABLED')));
-      expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, ftraceTrampoline(k))]);
+      // alone on its site: the site calls the ops' own trampoline, which loads the ops
+      const tramp = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      expect(tramp.op).toBe(ops.guest);
+      expect(tramp.address).not.toBe(ftraceTrampoline(k));
+      expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, tramp.address)]);
       const [call] = disassemble(k.mem.bytes(probe, 5), probe, 1);
-      expect(formatInsn(call)).toBe(`call 0x${k.sym('ftrace_regs_caller').toString(16)}`);
+      expect(formatInsn(call)).toBe(`call 0x${tramp.address.toString(16)}`);
+      expect(kernelModules(k).symbolizer.symbolize(tramp.address)).toBe(`ftrace_trampoline+0x0/0x${tramp.size.toString(16)} [__builtin__ftrace]`);
       expect(ftraceSiteEnabled(k, probe)).toBe(true);
 
       const h0 = hits(k);
@@ -84,7 +93,13 @@ describe('ftrace on lab_probe', () => {
       expect(siteBytes(k, 'lab_probe')).toEqual([...FENTRY_NOP]);
       expect(guestList(k)).toEqual([]);
       expect(ftraceSiteEnabled(k, probe)).toBe(false);
-      k.runFor(10); // a vCPU stopped mid-walk finishes it: the ops memory goes back
+      // the trampoline is retired, not freed: a probe thread may be preempted inside it
+      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 1 });
+      // every probe thread passes cond_resched_tasks_rcu_qs() and a vCPU stopped mid-walk
+      // finishes it: the trampoline, then the ops memory go back
+      k.runFor(10);
+      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 0 });
+      expect(ftraceTrampolines(k).at(tramp.address)).toBeUndefined();
       expect(ftracePendingCallbacks(k)).toBe(0);
       expect(k.hostMem.bytesFree).toBe(free0);
 
@@ -122,11 +137,21 @@ describe('ftrace on lab_probe', () => {
       const probe = k.sym('lab_probe');
       const free0 = k.hostMem.bytesFree;
       const counter = traceWithTestHandler(k, 'lab_probe');
+      const first = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      expect(first.op).toBe(counter.guest);
+      expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, first.address)]);
       const redirect = traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      // the first ops' trampoline is retired: its call now goes to the list function
+      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 1 });
+      const callAt = first.address + (k.mem.u64(k.sym('ftrace_regs_call')) - k.sym('ftrace_regs_caller'));
+      const [retiredCall] = disassemble(k.mem.bytes(callAt, 5), callAt, 1);
+      expect(formatInsn(retiredCall)).toBe(`call 0x${k.sym('ftrace_ops_list_func').toString(16)}`);
       expect(guestList(k)).toEqual([redirect.guest, counter.guest]);
       expect(registeredFtraceOps(k)).toEqual([redirect, counter]);
+      // two ops: the site walks the list through ftrace_regs_caller
       const called = siteBytes(k, 'lab_probe');
       expect(called).toEqual([...callInsn(probe, ftraceTrampoline(k))]);
+      expect(ftraceTrampolines(k).count.live).toBe(0);
 
       let c0 = sum(probeCalls(k));
       let h0 = sum(hits(k));
@@ -136,7 +161,10 @@ describe('ftrace on lab_probe', () => {
       expect(Number(sum(hits(k)) - h0) / Number(sum(probeCalls(k)) - c0)).toBeCloseTo(2, 1);
 
       unregisterFtraceFunction(k, counter);
-      expect(siteBytes(k, 'lab_probe')).toEqual(called);
+      // one left: the site moves to that ops' own trampoline
+      const tramp = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      expect(tramp.op).toBe(redirect.guest);
+      expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, tramp.address)]);
       expect(ftraceSiteEnabled(k, probe)).toBe(true);
       expect(guestList(k)).toEqual([redirect.guest]);
       c0 = sum(probeCalls(k));
@@ -167,7 +195,9 @@ describe('ftrace on lab_probe', () => {
       registerFtraceFunction(k, ops);
       expect(ops.guest).toBe(owner + 16n);
       expect(guestList(k)).toEqual([owner + 16n]);
-      expect(k.hostMem.bytesFree).toBe(free1);
+      // ftrace allocated only the ops' trampoline, which loads the caller's ops
+      expect(ftraceTrampolines(k).at(ftraceSiteTarget(k, k.sym('lab_probe'))!)!.op).toBe(owner + 16n);
+      expect(k.hostMem.bytesFree).toBeLessThan(free1);
       expect(k.mem.u64(owner + 16n + BigInt(L.offset('ftrace_ops', 'flags')))).toBe(
         BigInt(L.constant('FTRACE_OPS_FL_ENABLED') | L.constant('FTRACE_OPS_FL_IPMODIFY')),
       );
@@ -179,7 +209,8 @@ describe('ftrace on lab_probe', () => {
       expect(guestList(k)).toEqual([]);
       expect(k.mem.u64(owner + 16n + BigInt(L.offset('ftrace_ops', 'flags')))).toBe(BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY')));
       k.runFor(10);
-      expect(k.hostMem.bytesFree).toBe(free1); // not freed by ftrace
+      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 0 });
+      expect(k.hostMem.bytesFree).toBe(free1); // the trampoline went back, the ops is not ftrace's to free
       ftraceAfterGracePeriod(k, () => k.hostMem.release(owner));
       expect(k.hostMem.bytesFree).toBeGreaterThan(free1);
     });

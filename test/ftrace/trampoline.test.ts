@@ -5,14 +5,15 @@
  * register still compute what the host recomputes, with timer preemption landing anywhere. Its
  * ORC is exact: stopped at every instruction of a traced and redirected call, the running task's
  * stack unwinds reliably through the trampoline to the traced function's caller (except at
- * the single iretq, whose frame is an interrupt-style register frame). And it has a cost,
- * measured in emulated instructions per call of lab_probe.
+ * the single iretq, whose frame is an interrupt-style register frame), in a site's own dynamic
+ * trampoline as in ftrace_regs_caller. And it has a cost, measured in emulated instructions per
+ * call of lab_probe, which ops on other functions do not change.
  */
 import { describe, expect, it } from 'vitest';
 import { crunchRounds, withKernel, u64At } from '../kernel/helpers.ts';
-import { symbolize } from '../../src/kernel/kallsyms.ts';
+import { kernelModules } from '../../src/kernel/modules.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
-import { unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
 
 
@@ -47,50 +48,67 @@ describe('ftrace_regs_caller', () => {
   it('unwinds reliably from inside the handler through the trampoline to the caller', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
-      traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      const probe = k.sym('lab_probe');
+      const symbolizer = kernelModules(k).symbolizer;
+      const fnOf = (a: bigint) => symbolizer.symbolize(a).replace(/\+.*/, '');
       const trace = () => {
         const t = stackTraceSaveTskReliable(k, k.cpuCurr(0));
-        return { ...t, names: t.entries.map((e) => symbolize(k.image, e)) };
+        return { ...t, names: t.entries.map((e) => symbolizer.symbolize(e)) };
       };
-
-      k.machine.runCpuUntil(0, k.sym('ftrace_test_handler'));
-      k.machine.step(0, 4);
-      const inHandler = trace();
-      expect(inHandler.reliable).toBe(true);
-      expect(inHandler.names.slice(0, 5).map((n) => n.replace(/\+.*/, ''))).toEqual([
-        'ftrace_test_handler',
-        'ftrace_ops_list_func',
-        'ftrace_regs_caller',
-        'lab_probe',
-        'probe_thread',
-      ]);
-      expect(inHandler.names[3]).toMatch(/^lab_probe\+0x5\//); // just past the site: the function's entry state
-
-      // every instruction from the call at the site to the return into probe_thread
-      const tramp = k.image.symbolAt(k.sym('ftrace_regs_caller'))!;
-      const iret = (() => {
-        for (let at = tramp.value; at < tramp.value + BigInt(tramp.size); at++) if (k.mem.u8(at) === 0x48 && k.mem.u8(at + 1n) === 0xcf) return at;
+      const staticTramp = k.image.symbolAt(k.sym('ftrace_regs_caller'))!;
+      const iretOffset = (() => {
+        for (let at = staticTramp.value; at < staticTramp.value + BigInt(staticTramp.size); at++)
+          if (k.mem.u8(at) === 0x48 && k.mem.u8(at + 1n) === 0xcf) return at - staticTramp.value;
         throw new Error('no iretq in ftrace_regs_caller');
       })();
-      k.machine.runCpuUntil(0, k.sym('lab_probe'));
-      const seen = new Set<string>();
-      for (let i = 0; i < 400; i++) {
-        const rip = k.machine.cpus[0].rip;
-        const fn = k.image.symbolAt(rip)?.name ?? '?';
-        if (fn === 'probe_thread') break;
-        seen.add(fn);
-        const t = trace();
-        if (rip === iret) {
-          // the frame it is about to load is an iret frame: honest, and not a plain call chain
-          expect(t.reliable, symbolize(k.image, rip)).toBe(false);
-          if (!t.reliable) expect(t.reason).toBe('kernel-regs');
-        } else {
-          expect(t.reliable, `${symbolize(k.image, rip)}: ${t.reliable ? '' : t.message}`).toBe(true);
-          expect(t.names.some((n) => n.startsWith('probe_thread+')), symbolize(k.image, rip)).toBe(true);
+
+      /** Every instruction of a traced, redirected call, through the trampoline the site calls now. */
+      const walk = (trampName: string, walker: string) => {
+        const tramp = ftraceSiteTarget(k, probe)!;
+        k.machine.runCpuUntil(0, k.sym('ftrace_test_handler'));
+        k.machine.step(0, 4);
+        const inHandler = trace();
+        expect(inHandler.reliable).toBe(true);
+        expect(inHandler.names.slice(0, 5).map((n) => n.replace(/\+.*/, ''))).toEqual([
+          'ftrace_test_handler',
+          walker,
+          trampName,
+          'lab_probe',
+          'probe_thread',
+        ]);
+        expect(inHandler.names[3]).toMatch(/^lab_probe\+0x5\//); // just past the site: the function's entry state
+
+        // every instruction from the call at the site to the return into probe_thread
+        const iret = tramp + iretOffset;
+        k.machine.runCpuUntil(0, probe);
+        const seen = new Set<string>();
+        for (let i = 0; i < 600; i++) {
+          const rip = k.machine.cpus[0].rip;
+          const fn = fnOf(rip);
+          if (fn === 'probe_thread') break;
+          seen.add(fn);
+          const t = trace();
+          if (rip === iret) {
+            // the frame it is about to load is an iret frame: honest, and not a plain call chain
+            expect(t.reliable, symbolizer.symbolize(rip)).toBe(false);
+            if (!t.reliable) expect(t.reason).toBe('kernel-regs');
+          } else {
+            expect(t.reliable, `${symbolizer.symbolize(rip)}: ${t.reliable ? '' : t.message}`).toBe(true);
+            expect(t.names.some((n) => n.startsWith('probe_thread+')), symbolizer.symbolize(rip)).toBe(true);
+          }
+          k.machine.step(0, 1);
         }
-        k.machine.step(0, 1);
-      }
-      expect([...seen]).toEqual(['lab_probe', 'ftrace_regs_caller', 'ftrace_ops_list_func', 'ftrace_test_handler', 'lab_probe_alt']);
+        expect([...seen]).toEqual(['lab_probe', trampName, walker, 'ftrace_test_handler', 'lab_probe_alt']);
+      };
+
+      // alone on the site: its own trampoline, a copy unwound with ftrace_regs_caller's ORC
+      traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      expect(ftraceSiteTarget(k, probe)).not.toBe(staticTramp.value);
+      walk('ftrace_trampoline', 'ftrace_ops_assist_func');
+      // with a second ops the site calls ftrace_regs_caller, whose list walk runs both
+      traceWithTestHandler(k, 'lab_probe');
+      expect(ftraceSiteTarget(k, probe)).toBe(staticTramp.value);
+      walk('ftrace_regs_caller', 'ftrace_ops_list_func');
     });
   });
 
@@ -100,6 +118,10 @@ describe('ftrace_regs_caller', () => {
       const plain = insnsPerProbeCall(k, 200);
       const one = traceWithTestHandler(k, 'lab_probe');
       const traced = insnsPerProbeCall(k, 200);
+      // ops on other functions (never called here) cost the traced call nothing: no list walk
+      const elsewhere = ['crunch_step', 'crunch', 'deep_c'].map((f) => traceWithTestHandler(k, f));
+      const tracedAmongOthers = insnsPerProbeCall(k, 200);
+      for (const o of elsewhere) unregisterFtraceFunction(k, o);
       const two = traceWithTestHandler(k, 'lab_probe');
       const traced2 = insnsPerProbeCall(k, 200);
       unregisterFtraceFunction(k, one);
@@ -113,17 +135,20 @@ describe('ftrace_regs_caller', () => {
         [
           `probe_thread loop (lab_probe + bookkeeping + cond_resched): ${plain.toFixed(1)} insns/iteration untraced`,
           report('one ops (ftrace_test_handler)', traced),
+          report('one ops, three more on other functions', tracedAmongOthers),
           report('two ops', traced2),
           report('one ops redirecting to lab_probe_alt', redirected),
           report('after unregistering', after),
         ].join('\n'),
       );
       expect(Math.abs(after - plain)).toBeLessThan(1);
-      // trampoline (~55) + list walk (~40) + handler (~30)
+      // its own trampoline (~55) + ftrace_ops_assist_func (~15) + handler (~30)
       expect(traced - plain).toBeGreaterThan(80);
       expect(traced - plain).toBeLessThan(200);
-      expect(traced2 - traced).toBeGreaterThan(15);
-      expect(traced2 - traced).toBeLessThan(60);
+      expect(Math.abs(tracedAmongOthers - traced)).toBeLessThan(1);
+      // two: ftrace_regs_caller's list walk over every ops, and a second handler
+      expect(traced2 - traced).toBeGreaterThan(30);
+      expect(traced2 - traced).toBeLessThan(100);
       expect(Math.abs(redirected - traced)).toBeLessThan(10);
     });
   });

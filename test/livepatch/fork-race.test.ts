@@ -118,15 +118,19 @@ describe('fork during a transition (747f7a29)', () => {
     // a kthread forked by kforker, pending although it already has the target state
     expect(run.checked).toBeGreaterThan(300);
     const racy = run.inconsistent.filter((b) => b.pending && b.state === b.target);
-    expect(racy.length).toBeGreaterThan(0);
-    for (const b of racy) expect(b.task).toMatch(/^kchild\//);
-    expect(racy.some((b) => run.forkedBy.get(b.pid) === kforker.pid)).toBe(true);
+    // a user forker's child may race the same way, but its first return to user mode switches
+    // it and clears the flag: only kthreads keep it
+    for (const b of racy) expect(b.task).toMatch(/^(kchild\/|uchild:)/);
+    const kthreads = racy.filter((b) => b.task.startsWith('kchild/'));
+    expect(kthreads.length).toBeGreaterThan(0);
+    expect(kthreads.some((b) => run.forkedBy.get(b.pid) === kforker.pid)).toBe(true);
     // the transition completes all the same, with the kernel's warning for it
-    for (const b of racy) expect(run.warnings).toContain(`WARNING: livepatch: ${b.task} still has TIF_PATCH_PENDING`);
+    for (const b of kthreads) expect(run.warnings).toContain(`WARNING: livepatch: ${b.task} still has TIF_PATCH_PENDING`);
+    for (const b of racy) if (!kthreads.includes(b)) expect(run.stale).not.toContain(b.task);
     expect(run.warnings.length).toBeGreaterThan(0);
-    expect(run.warnings.every((w) => w.endsWith(' still has TIF_PATCH_PENDING'))).toBe(true);
+    expect(run.warnings.every((w) => w.endsWith(' still has TIF_PATCH_PENDING') && w.includes(' kchild/'))).toBe(true);
     // and once it is over, the flag is still there
-    expect(run.stale.some((t) => racy.some((b) => b.task === t))).toBe(true);
+    expect(run.stale.some((t) => kthreads.some((b) => b.task === t))).toBe(true);
   });
 
   it.each(SEEDS)('with the fix, no task is ever inconsistent and nothing warns (seed %i)', async (seed) => {

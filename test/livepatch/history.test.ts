@@ -106,7 +106,13 @@ describe('transition.c history on real firmware', () => {
     lab.loadLpNowait('test_klp_deep');
     k.runFor(1500);
     // hold the kdeep threads in their waits: those asleep now stay in the original deep_c, the
-    // others come round once more, through test_klp_deep's deep_c once forced, and wait there
+    // others come round once more, through test_klp_deep's deep_c once forced, and wait there.
+    // The pause comes when one of them is asleep in the wait itself (not in the msleep of an odd
+    // round, nor just woken by kwaker): which ones are is a matter of kwaker's phase.
+    const inWait = (t: Task) =>
+      t.state === 1 && !stackTraceSaveTskReliable(k, t, 100).entries.some((e) => k.image.symbolAt(e)?.name === 'msleep');
+    const deepThreads = () => [...k.forEachTask()].filter((t) => t.comm.startsWith('kdeep/'));
+    expect(k.run({ ns: 1e9, until: () => deepThreads().some(inWait) }).untilMet).toBe(true);
     const paused = k.sym('deep_waker_paused');
     k.mem.setU32(paused, 1);
     lp.sysfsWrite('/sys/kernel/livepatch/test_klp_deep/force', '1');

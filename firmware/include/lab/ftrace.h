@@ -56,6 +56,8 @@ extern volatile unsigned long ftrace_cpu_lowmark[NR_CPUS];
 void ftrace_regs_caller(void);
 void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *op,
 			  struct pt_regs *regs);
+void ftrace_ops_assist_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *op,
+			    struct pt_regs *regs);
 
 /*
  * The tests' handler: counts hits per cpu and remembers the caller, counts frames that do not

@@ -85,6 +85,12 @@ struct task_struct {
 	struct k_sigaction sighand[NSIG];
 	struct thread_struct thread;
 	char comm[TASK_COMM_LEN];
+	/*
+	 * RCU-tasks quiescent states the task reported itself (cond_resched_tasks_rcu_qs()): a
+	 * kernel loop that never sleeps says it holds no trampoline, which cond_resched() alone,
+	 * an involuntary switch at most, does not say.
+	 */
+	u64 rcu_tasks_qs;
 };
 
 struct rq {
@@ -229,12 +235,19 @@ void preempt_schedule_irq(void);
 void schedule_idle(void);
 int _cond_resched(void);
 #define cond_resched() _cond_resched()
+/* cond_resched() in a loop that must not hold RCU-tasks grace periods up (its own count, read by the host) */
+#define cond_resched_tasks_rcu_qs()					\
+	do {								\
+		WRITE_ONCE(current->rcu_tasks_qs, current->rcu_tasks_qs + 1); \
+		cond_resched();						\
+	} while (0)
 long schedule_timeout(long ticks);
 void msleep(unsigned int msecs);
 int wake_up_process(struct task_struct *p);
 int wake_up_state(struct task_struct *p, unsigned int state);
 void wake_up_new_task(struct task_struct *p);
 void resched_curr(struct rq *rq);
+void resched_cpu(int cpu);
 void scheduler_tick(void);
 void scheduler_ipi(void);
 void sched_idle_balance(void);
