@@ -9,6 +9,7 @@
 import { STT_OBJECT } from '../elf/constants.ts';
 import { ModuleError, type ModuleLayout } from '../elf/module.ts';
 import type { GuestMemory } from '../emu/memory.ts';
+import { kstrtobool } from './kstrtox.ts';
 
 /** A parameter that does not exist, cannot be written, or a value it cannot take. */
 export class ModuleParamError extends ModuleError {}
@@ -67,11 +68,9 @@ export function encodeParam(module: string, p: ModuleParam, value: string): Uint
   const bytes = new Uint8Array(SIZES[p.type]);
   const invalid = () => new ModuleParamError(module, 'EINVAL', `'${value}' invalid for parameter '${p.name}' (${p.type})`);
   if (p.type === 'bool') {
-    // kstrtobool: the first character decides, "on"/"off" by their second
-    const v = value.trim().toLowerCase();
-    if (['y', '1', 'on', 'yes', 'true'].includes(v)) bytes[0] = 1;
-    else if (['n', '0', 'off', 'no', 'false'].includes(v)) bytes[0] = 0;
-    else throw invalid();
+    const v = kstrtobool(value);
+    if (v === undefined) throw invalid();
+    bytes[0] = v ? 1 : 0;
     return bytes;
   }
   const t = value.trim();

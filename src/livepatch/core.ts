@@ -140,7 +140,7 @@ export class Livepatch {
     if (this.transitionPatch) yield* T.tryCompleteTransition(this, this.currentTask(), this.hostdCpu());
   }
 
-  /** The task khostd runs as, and its cpu (the current task of host work). */
+  /** The task khostd runs as (the current task of host work), if it is on a cpu. */
   currentTask(): Task | null {
     for (let c = 0; c < this.k.nrCpus; c++) {
       const t = cpuCurr(this.k, c);
@@ -148,9 +148,10 @@ export class Livepatch {
     }
     return null;
   }
+
+  /** The cpu khostd runs on (0 if none: the stack entry buffer it picks is then cpu 0's). */
   hostdCpu(): number {
-    for (let c = 0; c < this.k.nrCpus; c++) if (cpuCurr(this.k, c).comm === 'khostd') return c;
-    return 0;
+    return Math.max(0, this.currentTask()?.currentOn() ?? 0);
   }
 
   // --- callbacks ---------------------------------------------------------------------------

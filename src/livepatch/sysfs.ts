@@ -13,6 +13,7 @@ import type { Livepatch } from './core.ts';
 import { ENODEV, EPERM, LivepatchError } from './errors.ts';
 import { EBUSY, EINVAL } from './patch.ts';
 import type { KlpPatch } from './structs.ts';
+import { kstrtobool } from '../kernel/kstrtox.ts';
 import * as T from './transition.ts';
 
 const ROOT = '/sys/kernel/livepatch';
@@ -105,7 +106,7 @@ export function sysfsWrite(lp: Livepatch, path: string, value: string): void {
 
 /** enabled_store(): only a disable, or a reversal of the patch in transition. */
 function* enabledStore(lp: Livepatch, patch: KlpPatch, value: string): HostTask<number> {
-  const enabled = parseBool(value);
+  const enabled = kstrtobool(value.trim());
   if (enabled === undefined) return -EINVAL;
   if (patch.enabled === enabled) return -EINVAL; // already in the requested state
   // a transition can be reversed either way; a disabled patch cannot come back
@@ -119,16 +120,9 @@ function* enabledStore(lp: Livepatch, patch: KlpPatch, value: string): HostTask<
 
 /** force_store(): only "1", only while a transition runs. */
 function* forceStore(lp: Livepatch, value: string): HostTask<number> {
-  const v = parseBool(value);
+  const v = kstrtobool(value.trim());
   if (v === undefined || !v) return -EINVAL;
   if (!lp.transitionPatch) return -EINVAL;
   yield* T.forceTransition(lp);
   return 0;
-}
-
-function parseBool(v: string): boolean | undefined {
-  const s = v.trim().toLowerCase();
-  if (['1', 'y', 'yes', 'on', 'true'].includes(s)) return true;
-  if (['0', 'n', 'no', 'off', 'false'].includes(s)) return false;
-  return undefined;
 }

@@ -152,13 +152,15 @@ export type SwitchVerdict =
   | { ok: false; why: 'running' | 'unreliable stack' | 'no reliable stacktrace' }
   | { ok: false; why: 'sleeping on function'; func: string };
 
+const SWITCH_OK: SwitchVerdict = { ok: true };
+
 /**
- * The check of klp_try_switch_task() without its effects. `current` is the task the host
+ * The check of klp_try_switch_task() without its effects, for a task not at the target state
+ * yet. `current` is the task the host
  * call came from: it may check its own stack (it is stopped in the host call); any other task
  * current on a vCPU is running and cannot be checked. `cpu` picks the stack entry buffer.
  */
 export function switchVerdict(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): SwitchVerdict {
-  if (task.patchState === lp.targetState) return { ok: true };
   // without reliable stacks the check cannot be trusted: only the switch points remain (the
   // warning was given once, at enable: ac59a471)
   if (!lp.haveReliableStack) return { ok: false, why: 'no reliable stacktrace' };
@@ -166,7 +168,7 @@ export function switchVerdict(lp: Livepatch, task: Task, current: Task | null, c
   const { ret, oldName } = checkStack(lp, task, cpu, ranges ?? forbiddenRanges(lp));
   if (ret === -EINVAL) return { ok: false, why: 'unreliable stack' };
   if (ret === -EADDRINUSE) return { ok: false, why: 'sleeping on function', func: oldName! };
-  return { ok: true };
+  return SWITCH_OK;
 }
 
 /** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
