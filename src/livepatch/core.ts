@@ -48,6 +48,16 @@ export interface LivepatchOptions {
   reliableStacktrace?: boolean;
 }
 
+/**
+ * klp_find_func(): the func of obj that patches the same function as `other`. Old_sympos 0
+ * ("the only one of that name") and 1 ("the first") name the same function whenever 0 is
+ * valid at all, so they count as equal.
+ */
+export function findFunc(obj: KlpObject, other: KlpFunc): KlpFunc | undefined {
+  const pos = (f: KlpFunc) => f.oldSympos || 1;
+  return obj.funcs.find((f) => f.oldName === other.oldName && pos(f) === pos(other));
+}
+
 export class Livepatch {
   readonly L: KlpLayout;
   readonly patcher: KlpPatcher;
@@ -233,7 +243,7 @@ export class Livepatch {
         let obj = patch.objs.find((o) => o.name === oldObj.name);
         for (const oldFunc of oldObj.funcs) {
           if (oldFunc.nop) continue;
-          if (obj?.funcs.some((f) => f.oldName === oldFunc.oldName && f.oldSympos === oldFunc.oldSympos)) continue;
+          if (obj && findFunc(obj, oldFunc)) continue;
           if (!obj) {
             const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${oldObj.displayName}`);
             patch.hostBlocks.push(addr);
