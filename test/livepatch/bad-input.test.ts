@@ -3,7 +3,8 @@
  * Bad patches and bad requests get the kernel's error and change nothing: no code byte of the
  * kernel (no ftrace site written), no byte of the memory the host manages for modules and
  * livepatch structures. Where nothing runs in the guest (a relocation that does not fit),
- * not one byte of guest RAM changes. Also old_sympos picking one of two same-named statics.
+ * not one byte of guest RAM changes. Also old_sympos picking one of two same-named statics,
+ * and ftrace refusing the handler (another ip-modifying ops on the function: -EBUSY).
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -11,10 +12,25 @@ import type { Lab } from '../../src/lab/selftest.ts';
 import { useLab } from './helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
+import { FtraceOps, ftraceSetFilterIp, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { KERN_ERR } from '../../src/livepatch/log.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
 
 /** The kernel's text and the host-managed region: what a livepatch operation may write. */
+/** The level of the kernel log line `text` since the test started (the first such line). */
+function levelOf(lab: Lab, text: string): number | undefined {
+  return lab.k.log.events.find((e) => e.type === 'printk' && e.text === text)?.a;
+}
+
+/** Another tracer that modifies the ip of `func` (a kprobe with a post handler, say). */
+function ipmodifyOps(lab: Lab, func: bigint): FtraceOps {
+  const ops = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
+  ftraceSetFilterIp(lab.k, ops, func);
+  registerFtraceFunction(lab.k, ops);
+  return ops;
+}
+
 function patchableState(lab: Lab): string {
   const k = lab.k;
   return createHash('sha256')
@@ -112,5 +128,35 @@ describe('bad livepatch input', () => {
     // and a disable of the other patch too
     expect(() => lab.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_livepatch/enabled', '0')).toThrow(LivepatchError);
     expect(patchableState(lab)).toBe(before);
+  });
+
+  it('ftrace refusing the handler: the kernel\'s message at KERN_ERR, -EBUSY, nothing patched', async () => {
+    const lab = await boot();
+    const cmdline = lab.cat('lab_cmdline_show');
+    const other = ipmodifyOps(lab, lab.k.sym('lab_cmdline_show'));
+    lab.startTest();
+    const before = patchableState(lab);
+    const err = lab.loadFailingMod('test_klp_livepatch');
+    expect(err.message).toMatch(/returned -16/);
+    expect(patchableState(lab)).toBe(before);
+    expect(lab.lp.patches).toEqual([]);
+    const msg = "livepatch: failed to register ftrace handler for function 'lab_cmdline_show' (-16)";
+    lab.checkResult([
+      '% modprobe test_klp_livepatch',
+      "livepatch: enabling patch 'test_klp_livepatch'",
+      "livepatch: 'test_klp_livepatch': initializing patching transition",
+      msg,
+      "livepatch: failed to patch object 'vmlinux'",
+      "livepatch: failed to enable patch 'test_klp_livepatch'",
+      "livepatch: 'test_klp_livepatch': canceling patching transition, going to unpatch",
+      "livepatch: 'test_klp_livepatch': completing unpatching transition",
+      "livepatch: 'test_klp_livepatch': unpatching complete",
+      "modprobe: ERROR: could not insert 'test_klp_livepatch': Device or resource busy",
+    ]);
+    expect(levelOf(lab, msg)).toBe(KERN_ERR);
+    // once the other tracer is gone, the patch loads
+    unregisterFtraceFunction(lab.k, other);
+    lab.loadLp('test_klp_livepatch');
+    expect(lab.cat('lab_cmdline_show')).not.toBe(cmdline);
   });
 });
