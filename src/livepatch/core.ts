@@ -182,6 +182,7 @@ export class Livepatch {
   *postUnpatchCallback(obj: KlpObject): HostTask<void> {
     if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* callGuest(obj.callbacks.postUnpatch, obj.address);
     obj.postUnpatchEnabled = false;
+    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, 0);
   }
 
   // --- initialising a patch ----------------------------------------------------------------
@@ -406,7 +407,11 @@ export class Livepatch {
         if (ret) prWarn(this.k, `pre-patch callback failed for object '${name}'`);
         else {
           ret = this.patcher.patchObject(obj);
-          if (ret) prWarn(this.k, `failed to apply patch '${patch.name}' to module '${name}' (${ret})`);
+          if (ret) {
+            prWarn(this.k, `failed to apply patch '${patch.name}' to module '${name}' (${ret})`);
+            // pre_patch succeeded: its post_unpatch undoes what it prepared
+            yield* this.postUnpatchCallback(obj);
+          }
         }
       }
       if (ret) {

@@ -159,4 +159,35 @@ describe('bad livepatch input', () => {
     lab.loadLp('test_klp_livepatch');
     expect(lab.cat('lab_cmdline_show')).not.toBe(cmdline);
   });
+
+  it('a loading module whose patch ftrace refuses: its post_unpatch runs, the load fails with -EBUSY', async () => {
+    const lab = await boot();
+    const LP = 'test_klp_callbacks_demo';
+    const BUSY = 'test_klp_callbacks_busy';
+    const COMING = '[MODULE_STATE_COMING] Full formed, running module_init';
+    lab.loadLp(LP);
+    // another tracer takes busymod_work_func as the module comes, just before livepatch does
+    let other: FtraceOps | undefined;
+    lab.modules.notifier({
+      coming: (m) => void (m.name === BUSY && (other = ipmodifyOps(lab, m.findSymbol('busymod_work_func')))),
+      going: (m) => void (m.name === BUSY && other && unregisterFtraceFunction(lab.k, other)),
+      priority: 50,
+    });
+    lab.startTest();
+    const err = lab.loadFailingMod(BUSY);
+    expect(err.message).toMatch(/-16/);
+    expect(lab.modules.isLoaded(BUSY)).toBe(false);
+    lab.checkResult([
+      `% modprobe ${BUSY}`,
+      `livepatch: applying patch '${LP}' to loading module '${BUSY}'`,
+      `${LP}: pre_patch_callback: ${BUSY} -> ${COMING}`,
+      "livepatch: failed to register ftrace handler for function 'busymod_work_func' (-16)",
+      `livepatch: failed to apply patch '${LP}' to module '${BUSY}' (-16)`,
+      `${LP}: post_unpatch_callback: ${BUSY} -> ${COMING}`,
+      `livepatch: patch '${LP}' failed for module '${BUSY}', refusing to load module '${BUSY}'`,
+      `modprobe: ERROR: could not insert '${BUSY}': Device or resource busy`,
+    ]);
+    const obj = lab.lp.patch(LP).objs.find((o) => o.name === BUSY)!;
+    expect([obj.loaded, obj.patched, obj.postUnpatchEnabled]).toEqual([false, false, false]);
+  });
 });
