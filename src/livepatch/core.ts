@@ -187,16 +187,19 @@ export class Livepatch {
 
   // --- initialising a patch ----------------------------------------------------------------
 
-  /** klp_find_object_symbol(), with the kernel's messages. */
+  /**
+   * klp_find_object_symbol(), with the kernel's messages: no symbol of that name at all, several
+   * and no sympos (the object's name printed as is, so vmlinux's NULL shows as printk's
+   * "(null)"), or a sympos past the symbols there are (vmlinux named).
+   */
   private findSymbol(obj: KlpObject, name: string, sympos: number): bigint {
     try {
       if (obj.name === null) return this.k.image.elf.findSymbol(name, sympos || undefined).value;
       return this.modules.findSymbol(obj.name, name, sympos);
     } catch (e) {
-      const where = obj.displayName;
-      if (e instanceof AmbiguousSymbolError) prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${where}'`);
-      else if (e instanceof SymbolNotFoundError && sympos)
-        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${where}' not found`);
+      if (e instanceof AmbiguousSymbolError) prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${obj.name ?? '(null)'}'`);
+      else if (e instanceof SymbolNotFoundError && sympos && e.candidates)
+        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${obj.displayName}' not found`);
       else prErr(this.k, `symbol '${name}' not found in symbol table`);
       throw new LivepatchError(EINVAL, (e as Error).message);
     }

@@ -47,8 +47,14 @@ describe('bad livepatch input', () => {
     expect(err.message).toMatch(/returned -22/);
     expect(patchableState(lab)).toBe(before);
     expect(lab.lp.patches).toEqual([]);
+    // with a sympos too: there is no position to speak of when there is no such symbol
+    lab.loadFailingMod('test_klp_bad_unknown', { sympos: '1' });
+    expect(patchableState(lab)).toBe(before);
     lab.checkResult([
       '% modprobe test_klp_bad_unknown',
+      "livepatch: symbol 'lab_no_such_function' not found in symbol table",
+      "modprobe: ERROR: could not insert 'test_klp_bad_unknown': Invalid argument",
+      '% modprobe test_klp_bad_unknown sympos=1',
       "livepatch: symbol 'lab_no_such_function' not found in symbol table",
       "modprobe: ERROR: could not insert 'test_klp_bad_unknown': Invalid argument",
     ]);
@@ -82,7 +88,8 @@ describe('bad livepatch input', () => {
     expect(lab.lp.sysfsTree()).toContain('/sys/kernel/livepatch/test_klp_sympos/vmlinux/format_value,2/');
     lab.checkResult([
       '% modprobe test_klp_sympos',
-      "livepatch: unresolvable ambiguity for symbol 'format_value' in object 'vmlinux'",
+      // the kernel prints obj->name as is: NULL for vmlinux
+      "livepatch: unresolvable ambiguity for symbol 'format_value' in object '(null)'",
       "modprobe: ERROR: could not insert 'test_klp_sympos': Invalid argument",
       '% modprobe test_klp_sympos sympos=3',
       "livepatch: symbol position 3 for symbol 'format_value' in object 'vmlinux' not found",
