@@ -12,7 +12,7 @@ import type { Lab } from '../../src/lab/selftest.ts';
 import { useLab } from './helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
-import { FtraceOps, ftraceSetFilterIp, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { FtraceOps, ftraceSetFilterIp, ftraceSites, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { KERN_ERR } from '../../src/livepatch/log.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
@@ -196,5 +196,24 @@ describe('bad livepatch input', () => {
     ]);
     const obj = lab.lp.patch(LP).objs.find((o) => o.name === BUSY)!;
     expect([obj.loaded, obj.patched, obj.postUnpatchEnabled]).toEqual([false, false, false]);
+  });
+
+  it('a module livepatch refuses leaves no ftrace sites: the next module loads, and so does the refused one', async () => {
+    const lab = await boot();
+    const LP = 'test_klp_callbacks_demo';
+    const MOD = 'test_klp_callbacks_mod';
+    lab.loadLp(LP);
+    lab.setParam(LP, 'pre_patch_ret', '-19');
+    expect(lab.loadFailingMod(MOD).message).toMatch(/-19/);
+    expect(ftraceSites(lab.k).ownerSites(MOD)).toEqual([]);
+    // the next module may be placed where the refused one was
+    lab.loadMod('test_klp_mod_target');
+    lab.setParam(LP, 'pre_patch_ret', '0');
+    lab.loadMod(MOD);
+    expect(ftraceSites(lab.k).ownerSites(MOD).length).toBeGreaterThan(0);
+    lab.unloadMod(MOD);
+    lab.unloadMod('test_klp_mod_target');
+    lab.disableLp(LP);
+    lab.unloadLp(LP);
   });
 });
