@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Bad input: a livepatch naming a function the kernel does not have. Enabling it fails.
+ * Bad input: a livepatch naming a function the kernel does not have. Enabling it fails, with
+ * or without an old_sympos (the sympos parameter).
  * test_klp_bad_unmarked reuses it for a module without MODULE_INFO(livepatch, "Y").
  */
 #include <lab/module.h>
@@ -9,6 +10,10 @@
 #ifndef BAD_OLD_NAME
 #define BAD_OLD_NAME "lab_no_such_function"
 #endif
+
+static unsigned long sympos;
+module_param(sympos, ulong, 0444);
+MODULE_PARM_DESC(sympos, "old_sympos of the function (default=0)");
 
 static int new_show(char *buf, long size)
 {
@@ -36,6 +41,7 @@ static struct klp_patch patch = {
 
 static int test_klp_bad_unknown_init(void)
 {
+	funcs[0].old_sympos = sympos;
 	return klp_enable_patch(&patch);
 }
 

@@ -24,7 +24,8 @@ export class SymbolNotFoundError extends ElfError {
     file: string,
     readonly symbol: string,
     readonly sympos?: number,
-    candidates = 0,
+    /** How many symbols of that name there are (a sympos past them is "not found" too). */
+    readonly candidates = 0,
   ) {
     super(
       file,

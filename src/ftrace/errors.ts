@@ -4,6 +4,7 @@
  * codes) can tell them apart: each carries the errno the kernel's ftrace gives in that case,
  * and a failed code check says which site, what it found and what it expected.
  */
+import { ERRNO } from '../elf/module-errors.ts';
 
 export type FtraceErrno = 'EINVAL' | 'EBUSY' | 'ENOENT' | 'EFAULT';
 
@@ -14,6 +15,11 @@ export class FtraceError extends Error {
   ) {
     super(`ftrace: ${message} (-${errno})`);
     this.name = 'FtraceError';
+  }
+
+  /** The negative errno the kernel's function returns in this case (-16 for EBUSY). */
+  get code(): number {
+    return -ERRNO[this.errno];
   }
 }
 

@@ -9,7 +9,8 @@
  * GOING notifiers, and releases the memory.
  *
  * Notifiers are how the livepatch core patches modules that load after a patch ("applying patch
- * 'P' to loading module 'M'") and ftrace learns a module's fentry sites. They run in host
+ * 'P' to loading module 'M'"). ftrace learns a module's fentry sites, and forgets them, through
+ * hooks of its own that run whatever the notifiers say (ModuleFtrace). Notifiers run in host
  * context with every vCPU stopped, may run guest code themselves (kernel.host.run, or by
  * returning a host task), and refuse a load by returning a negative errno or throwing.
  *
@@ -55,6 +56,19 @@ export interface ModuleNotifierBlock {
   going?: ModuleNotifier;
   /** Higher runs first, for COMING and GOING alike (the kernel's notifier priority); ties in registration order. */
   priority?: number;
+}
+
+/**
+ * What load_module() and delete_module() call themselves rather than through the notifier
+ * chain: ftrace_module_init() once the module is placed, before any COMING notifier, and
+ * ftrace_release_mod() whenever a module that got that far goes away -- unloaded, refused by a
+ * COMING notifier, or failed in its init -- after the GOING notifiers. A refusal unwinds only
+ * the notifiers that ran before the refusing one; ftrace's records are released whatever
+ * refused, or they would keep the module's addresses for the next module placed there.
+ */
+export interface ModuleFtrace {
+  init(mod: LoadedModule): void;
+  release(mod: LoadedModule): void;
 }
 
 /** The registry refused: EEXIST, ENOENT, EBUSY, EWOULDBLOCK, ENOMEM, a duplicate export, a notifier's errno. */
@@ -238,6 +252,7 @@ export class Modules {
   private readonly mods: LoadedModule[] = [];
   private chain: ChainEntry[] = [];
   private seq = 0;
+  private ftrace?: ModuleFtrace;
   /** Image and module text symbols, kept up to date as modules come and go. */
   readonly symbolizer: Symbolizer;
 
@@ -341,6 +356,22 @@ export class Modules {
     const m = this.find(name);
     if (!m || m.refcount <= 0) throw new ModuleLoadError(name, 'EINVAL', `module_put() of ${m ? 'a module with no references' : 'a module not loaded'}`);
     m.refcount--;
+  }
+
+  /** Connects ftrace's module hooks (at most once: load_module() knows one ftrace). */
+  setFtrace(hooks: ModuleFtrace): void {
+    if (this.ftrace) throw new ModuleLoadError('ftrace', 'EBUSY', 'the module loader already has its ftrace hooks');
+    this.ftrace = hooks;
+  }
+
+  /** ftrace_release_mod() of a module going away; returns what it threw. */
+  private releaseFtrace(mod: LoadedModule): unknown[] {
+    try {
+      this.ftrace?.release(mod);
+    } catch (e) {
+      return [e];
+    }
+    return [];
   }
 
   // --- notifiers ------------------------------------------------------------------------------
@@ -448,6 +479,15 @@ export class Modules {
     if (orc) orcUnwinder(this.kernel).addModule(name, orc);
     this.symbolizer.addModule(symbols);
 
+    // ftrace learns the module's sites before anyone may trace them
+    try {
+      this.ftrace?.init(mod);
+    } catch (e) {
+      mod.state = 'GOING';
+      this.teardown(mod);
+      throw e;
+    }
+
     // COMING, robustly: if a notifier refuses, those before it are told GOING.
     const chain = [...this.chain];
     for (let i = 0; i < chain.length; i++) {
@@ -462,7 +502,7 @@ export class Modules {
       }
       if (failure !== undefined) {
         mod.state = 'GOING';
-        const errors = this.goingChain(mod, chain.slice(0, i));
+        const errors = [...this.goingChain(mod, chain.slice(0, i)), ...this.releaseFtrace(mod)];
         this.teardown(mod);
         throw errors.length ? new AggregateError([failure, ...errors], (failure as Error).message) : failure;
       }
@@ -476,7 +516,7 @@ export class Modules {
       const ret = Number(BigInt.asIntN(32, this.kernel.host.run(`init ${name}`, callGuest(mod.init))));
       if (ret < 0) {
         mod.state = 'GOING';
-        const errors = this.goingChain(mod, this.chain);
+        const errors = [...this.goingChain(mod, this.chain), ...this.releaseFtrace(mod)];
         this.teardown(mod);
         const err = new ModuleInitError(name, ret, initName);
         throw errors.length ? new AggregateError([err, ...errors], err.message) : err;
@@ -567,7 +607,7 @@ export class Modules {
         errors.push(e);
       }
     }
-    errors.push(...this.goingChain(mod, this.chain));
+    errors.push(...this.goingChain(mod, this.chain), ...this.releaseFtrace(mod));
     this.teardown(mod);
     if (errors.length === 1) throw errors[0];
     if (errors.length) throw new AggregateError(errors, `unloading '${name}': ${errors.length} errors`);

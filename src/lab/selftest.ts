@@ -42,11 +42,13 @@ export class Lab {
     const modules = new Modules(k);
     const lp = new Livepatch(k, moduleInfo(k, modules), opts);
     // the kernel's order: ftrace knows a module's sites before livepatch patches it, and
-    // livepatch reverts it before ftrace forgets them
-    modules.onComing((m) => ftraceModuleInit(k, m.name, moduleFtraceSites(m.name, m.elf, (s) => m.placement(s))), 100);
+    // livepatch reverts it before ftrace forgets them (which it does for every module that goes)
+    modules.setFtrace({
+      init: (m) => ftraceModuleInit(k, m.name, moduleFtraceSites(m.name, m.elf, (s) => m.placement(s))),
+      release: (m) => ftraceReleaseMod(k, m.name),
+    });
     modules.onComing((m) => lp.moduleComing(m.name));
     modules.onGoing((m) => lp.moduleGoing(m.name));
-    modules.onGoing((m) => ftraceReleaseMod(k, m.name), -100);
     return new Lab(k, modules, lp);
   }
 

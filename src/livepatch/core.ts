@@ -48,6 +48,16 @@ export interface LivepatchOptions {
   reliableStacktrace?: boolean;
 }
 
+/**
+ * klp_find_func(): the func of obj that patches the same function as `other`. Old_sympos 0
+ * ("the only one of that name") and 1 ("the first") name the same function whenever 0 is
+ * valid at all, so they count as equal.
+ */
+export function findFunc(obj: KlpObject, other: KlpFunc): KlpFunc | undefined {
+  const pos = (f: KlpFunc) => f.oldSympos || 1;
+  return obj.funcs.find((f) => f.oldName === other.oldName && pos(f) === pos(other));
+}
+
 export class Livepatch {
   readonly L: KlpLayout;
   readonly patcher: KlpPatcher;
@@ -172,20 +182,24 @@ export class Livepatch {
   *postUnpatchCallback(obj: KlpObject): HostTask<void> {
     if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* callGuest(obj.callbacks.postUnpatch, obj.address);
     obj.postUnpatchEnabled = false;
+    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, 0);
   }
 
   // --- initialising a patch ----------------------------------------------------------------
 
-  /** klp_find_object_symbol(), with the kernel's messages. */
+  /**
+   * klp_find_object_symbol(), with the kernel's messages: no symbol of that name at all, several
+   * and no sympos (the object's name printed as is, so vmlinux's NULL shows as printk's
+   * "(null)"), or a sympos past the symbols there are (vmlinux named).
+   */
   private findSymbol(obj: KlpObject, name: string, sympos: number): bigint {
     try {
       if (obj.name === null) return this.k.image.elf.findSymbol(name, sympos || undefined).value;
       return this.modules.findSymbol(obj.name, name, sympos);
     } catch (e) {
-      const where = obj.displayName;
-      if (e instanceof AmbiguousSymbolError) prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${where}'`);
-      else if (e instanceof SymbolNotFoundError && sympos)
-        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${where}' not found`);
+      if (e instanceof AmbiguousSymbolError) prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${obj.name ?? '(null)'}'`);
+      else if (e instanceof SymbolNotFoundError && sympos && e.candidates)
+        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${obj.displayName}' not found`);
       else prErr(this.k, `symbol '${name}' not found in symbol table`);
       throw new LivepatchError(EINVAL, (e as Error).message);
     }
@@ -233,7 +247,7 @@ export class Livepatch {
         let obj = patch.objs.find((o) => o.name === oldObj.name);
         for (const oldFunc of oldObj.funcs) {
           if (oldFunc.nop) continue;
-          if (obj?.funcs.some((f) => f.oldName === oldFunc.oldName && f.oldSympos === oldFunc.oldSympos)) continue;
+          if (obj && findFunc(obj, oldFunc)) continue;
           if (!obj) {
             const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${oldObj.displayName}`);
             patch.hostBlocks.push(addr);
@@ -396,7 +410,11 @@ export class Livepatch {
         if (ret) prWarn(this.k, `pre-patch callback failed for object '${name}'`);
         else {
           ret = this.patcher.patchObject(obj);
-          if (ret) prWarn(this.k, `failed to apply patch '${patch.name}' to module '${name}' (${ret})`);
+          if (ret) {
+            prWarn(this.k, `failed to apply patch '${patch.name}' to module '${name}' (${ret})`);
+            // pre_patch succeeded: its post_unpatch undoes what it prepared
+            yield* this.postUnpatchCallback(obj);
+          }
         }
       }
       if (ret) {

@@ -9,6 +9,7 @@
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import {
+  FtraceError,
   FtraceOps,
   ftraceAfterGracePeriod,
   ftraceLocation,
@@ -16,11 +17,24 @@ import {
   registerFtraceFunction,
   unregisterFtraceFunction,
 } from '../ftrace/index.ts';
-import { prErr, prWarn, warnOn } from './log.ts';
+import { HostMemoryError } from '../kernel/hostmem.ts';
+import { prErr, warnOn } from './log.ts';
 import type { KlpFunc, KlpLayout, KlpObject, KlpPatch } from './structs.ts';
 
 export const EINVAL = 22;
 export const EBUSY = 16;
+export const ENOMEM = 12;
+
+/**
+ * The -errno an ftrace call that threw gives back in the kernel: ftrace's own errno (-EBUSY for
+ * a second ip-modifying ops on a function), -ENOMEM when host memory ran out. Anything else is
+ * a bug of the lab and goes on up.
+ */
+function ftraceRet(e: unknown): number {
+  if (e instanceof FtraceError) return e.code;
+  if (e instanceof HostMemoryError) return -ENOMEM;
+  throw e;
+}
 
 export class KlpOps {
   /** Newest first, as the guest list. */
@@ -75,7 +89,11 @@ export class KlpPatcher {
     m.setU64(prev + this.L.listNext, next);
   }
 
-  /** klp_patch_func(): 0 or -errno. */
+  /**
+   * klp_patch_func(): 0 or -errno. A function's first func creates its klp_ops and registers
+   * the ftrace handler; if ftrace refuses, the kernel's message says which step failed, and
+   * the func's list node and the klp_ops memory are as they were before.
+   */
   patchFunc(func: KlpFunc): number {
     if (warnOn(this.k, !func.oldFunc, `${func.oldName} has no address`)) return -EINVAL;
     if (warnOn(this.k, func.patched, `${func.oldName} is already patched`)) return -EINVAL;
@@ -86,22 +104,38 @@ export class KlpPatcher {
         prErr(this.k, `failed to find location for function '${func.oldName}'`);
         return -EINVAL;
       }
-      const addr = this.k.hostMem.alloc(this.L.opsSize, 16, `klp_ops for ${func.oldName}`);
+      let addr: bigint;
+      try {
+        addr = this.k.hostMem.alloc(this.L.opsSize, 16, `klp_ops for ${func.oldName}`);
+      } catch (e) {
+        return ftraceRet(e);
+      }
       // the ftrace_ops lives inside the klp_ops, as in the kernel
       const fops = new FtraceOps({ func: 'klp_ftrace_handler', ipmodify: true, privateData: addr, at: addr + this.L.ops.fops });
-      ops = new KlpOps(addr, func.oldFunc, fops);
+      const node = this.k.mem.bytes(func.stackNode, 16).slice();
       const head = addr + this.L.ops.func_stack;
       this.listInit(head);
       this.listAdd(func.stackNode, head);
-      ops.funcStack.unshift(func);
+      const fail = (ret: number, what: string): number => {
+        prErr(this.k, `failed to ${what} for function '${func.oldName}' (${ret})`);
+        this.k.mem.write(func.stackNode, node);
+        this.k.hostMem.release(addr);
+        return ret;
+      };
       try {
         ftraceSetFilterIp(this.k, fops, site);
+      } catch (e) {
+        return fail(ftraceRet(e), 'set ftrace filter');
+      }
+      try {
         registerFtraceFunction(this.k, fops);
       } catch (e) {
-        prWarn(this.k, `failed to register ftrace handler for function '${func.oldName}' (${(e as Error).message})`);
-        this.k.hostMem.release(addr);
-        return -EINVAL;
+        const ret = ftraceRet(e);
+        ftraceSetFilterIp(this.k, fops, site, true);
+        return fail(ret, 'register ftrace handler');
       }
+      ops = new KlpOps(addr, func.oldFunc, fops);
+      ops.funcStack.unshift(func);
       this.opsByFunc.set(func.oldFunc, ops);
     } else {
       this.listAdd(func.stackNode, ops.address + this.L.ops.func_stack);

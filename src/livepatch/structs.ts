@@ -89,8 +89,12 @@ export class KlpFunc {
     m.setU8(this.address + f.patched, this.patched ? 1 : 0);
   }
 
+  /**
+   * The func's sysfs directory, "<name>,<sympos>". 0 ("the only one") is shown as 1: for
+   * a unique symbol both name the same function, and sysfs gives it one name.
+   */
   toString(): string {
-    return `${this.oldName},${this.oldSympos}`;
+    return `${this.oldName},${this.oldSympos || 1}`;
   }
 }
 

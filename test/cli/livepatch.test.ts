@@ -40,7 +40,7 @@ describe('klp-lab livepatch', () => {
     expect(sysfs).toContain('-rw-r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/enabled = 1');
     expect(sysfs).toContain('-r--r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/stack_order = 2');
     expect(sysfs).toContain('--w------- /sys/kernel/livepatch/test_klp_livepatch/force');
-    expect(sysfs).toContain('drwxr-xr-x /sys/kernel/livepatch/test_klp_livepatch/vmlinux/lab_cmdline_show,0/');
+    expect(sysfs).toContain('drwxr-xr-x /sys/kernel/livepatch/test_klp_livepatch/vmlinux/lab_cmdline_show,1/');
     const states = patchStateReport(lab);
     expect(states[0]).toMatch(/^PID\s+COMM\s+PATCH\s+FLAG\s+SWITCH$/);
     expect(states.some((l) => /^\d+\s+khostd\s+-$/.test(l))).toBe(true);

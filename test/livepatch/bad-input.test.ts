@@ -3,7 +3,8 @@
  * Bad patches and bad requests get the kernel's error and change nothing: no code byte of the
  * kernel (no ftrace site written), no byte of the memory the host manages for modules and
  * livepatch structures. Where nothing runs in the guest (a relocation that does not fit),
- * not one byte of guest RAM changes. Also old_sympos picking one of two same-named statics.
+ * not one byte of guest RAM changes. Also old_sympos picking one of two same-named statics,
+ * and ftrace refusing the handler (another ip-modifying ops on the function: -EBUSY).
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -11,10 +12,25 @@ import type { Lab } from '../../src/lab/selftest.ts';
 import { useLab } from './helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
+import { FtraceOps, ftraceSetFilterIp, ftraceSites, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { KERN_ERR } from '../../src/livepatch/log.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
 
 /** The kernel's text and the host-managed region: what a livepatch operation may write. */
+/** The level of the kernel log line `text` since the test started (the first such line). */
+function levelOf(lab: Lab, text: string): number | undefined {
+  return lab.k.log.events.find((e) => e.type === 'printk' && e.text === text)?.a;
+}
+
+/** Another tracer that modifies the ip of `func` (a kprobe with a post handler, say). */
+function ipmodifyOps(lab: Lab, func: bigint): FtraceOps {
+  const ops = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
+  ftraceSetFilterIp(lab.k, ops, func);
+  registerFtraceFunction(lab.k, ops);
+  return ops;
+}
+
 function patchableState(lab: Lab): string {
   const k = lab.k;
   return createHash('sha256')
@@ -31,8 +47,14 @@ describe('bad livepatch input', () => {
     expect(err.message).toMatch(/returned -22/);
     expect(patchableState(lab)).toBe(before);
     expect(lab.lp.patches).toEqual([]);
+    // with a sympos too: there is no position to speak of when there is no such symbol
+    lab.loadFailingMod('test_klp_bad_unknown', { sympos: '1' });
+    expect(patchableState(lab)).toBe(before);
     lab.checkResult([
       '% modprobe test_klp_bad_unknown',
+      "livepatch: symbol 'lab_no_such_function' not found in symbol table",
+      "modprobe: ERROR: could not insert 'test_klp_bad_unknown': Invalid argument",
+      '% modprobe test_klp_bad_unknown sympos=1',
       "livepatch: symbol 'lab_no_such_function' not found in symbol table",
       "modprobe: ERROR: could not insert 'test_klp_bad_unknown': Invalid argument",
     ]);
@@ -66,7 +88,8 @@ describe('bad livepatch input', () => {
     expect(lab.lp.sysfsTree()).toContain('/sys/kernel/livepatch/test_klp_sympos/vmlinux/format_value,2/');
     lab.checkResult([
       '% modprobe test_klp_sympos',
-      "livepatch: unresolvable ambiguity for symbol 'format_value' in object 'vmlinux'",
+      // the kernel prints obj->name as is: NULL for vmlinux
+      "livepatch: unresolvable ambiguity for symbol 'format_value' in object '(null)'",
       "modprobe: ERROR: could not insert 'test_klp_sympos': Invalid argument",
       '% modprobe test_klp_sympos sympos=3',
       "livepatch: symbol position 3 for symbol 'format_value' in object 'vmlinux' not found",
@@ -112,5 +135,85 @@ describe('bad livepatch input', () => {
     // and a disable of the other patch too
     expect(() => lab.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_livepatch/enabled', '0')).toThrow(LivepatchError);
     expect(patchableState(lab)).toBe(before);
+  });
+
+  it('ftrace refusing the handler: the kernel\'s message at KERN_ERR, -EBUSY, nothing patched', async () => {
+    const lab = await boot();
+    const cmdline = lab.cat('lab_cmdline_show');
+    const other = ipmodifyOps(lab, lab.k.sym('lab_cmdline_show'));
+    lab.startTest();
+    const before = patchableState(lab);
+    const err = lab.loadFailingMod('test_klp_livepatch');
+    expect(err.message).toMatch(/returned -16/);
+    expect(patchableState(lab)).toBe(before);
+    expect(lab.lp.patches).toEqual([]);
+    const msg = "livepatch: failed to register ftrace handler for function 'lab_cmdline_show' (-16)";
+    lab.checkResult([
+      '% modprobe test_klp_livepatch',
+      "livepatch: enabling patch 'test_klp_livepatch'",
+      "livepatch: 'test_klp_livepatch': initializing patching transition",
+      msg,
+      "livepatch: failed to patch object 'vmlinux'",
+      "livepatch: failed to enable patch 'test_klp_livepatch'",
+      "livepatch: 'test_klp_livepatch': canceling patching transition, going to unpatch",
+      "livepatch: 'test_klp_livepatch': completing unpatching transition",
+      "livepatch: 'test_klp_livepatch': unpatching complete",
+      "modprobe: ERROR: could not insert 'test_klp_livepatch': Device or resource busy",
+    ]);
+    expect(levelOf(lab, msg)).toBe(KERN_ERR);
+    // once the other tracer is gone, the patch loads
+    unregisterFtraceFunction(lab.k, other);
+    lab.loadLp('test_klp_livepatch');
+    expect(lab.cat('lab_cmdline_show')).not.toBe(cmdline);
+  });
+
+  it('a loading module whose patch ftrace refuses: its post_unpatch runs, the load fails with -EBUSY', async () => {
+    const lab = await boot();
+    const LP = 'test_klp_callbacks_demo';
+    const BUSY = 'test_klp_callbacks_busy';
+    const COMING = '[MODULE_STATE_COMING] Full formed, running module_init';
+    lab.loadLp(LP);
+    // another tracer takes busymod_work_func as the module comes, just before livepatch does
+    let other: FtraceOps | undefined;
+    lab.modules.notifier({
+      coming: (m) => void (m.name === BUSY && (other = ipmodifyOps(lab, m.findSymbol('busymod_work_func')))),
+      going: (m) => void (m.name === BUSY && other && unregisterFtraceFunction(lab.k, other)),
+      priority: 50,
+    });
+    lab.startTest();
+    const err = lab.loadFailingMod(BUSY);
+    expect(err.message).toMatch(/-16/);
+    expect(lab.modules.isLoaded(BUSY)).toBe(false);
+    lab.checkResult([
+      `% modprobe ${BUSY}`,
+      `livepatch: applying patch '${LP}' to loading module '${BUSY}'`,
+      `${LP}: pre_patch_callback: ${BUSY} -> ${COMING}`,
+      "livepatch: failed to register ftrace handler for function 'busymod_work_func' (-16)",
+      `livepatch: failed to apply patch '${LP}' to module '${BUSY}' (-16)`,
+      `${LP}: post_unpatch_callback: ${BUSY} -> ${COMING}`,
+      `livepatch: patch '${LP}' failed for module '${BUSY}', refusing to load module '${BUSY}'`,
+      `modprobe: ERROR: could not insert '${BUSY}': Device or resource busy`,
+    ]);
+    const obj = lab.lp.patch(LP).objs.find((o) => o.name === BUSY)!;
+    expect([obj.loaded, obj.patched, obj.postUnpatchEnabled]).toEqual([false, false, false]);
+  });
+
+  it('a module livepatch refuses leaves no ftrace sites: the next module loads, and so does the refused one', async () => {
+    const lab = await boot();
+    const LP = 'test_klp_callbacks_demo';
+    const MOD = 'test_klp_callbacks_mod';
+    lab.loadLp(LP);
+    lab.setParam(LP, 'pre_patch_ret', '-19');
+    expect(lab.loadFailingMod(MOD).message).toMatch(/-19/);
+    expect(ftraceSites(lab.k).ownerSites(MOD)).toEqual([]);
+    // the next module may be placed where the refused one was
+    lab.loadMod('test_klp_mod_target');
+    lab.setParam(LP, 'pre_patch_ret', '0');
+    lab.loadMod(MOD);
+    expect(ftraceSites(lab.k).ownerSites(MOD).length).toBeGreaterThan(0);
+    lab.unloadMod(MOD);
+    lab.unloadMod('test_klp_mod_target');
+    lab.disableLp(LP);
+    lab.unloadLp(LP);
   });
 });

@@ -2,7 +2,8 @@
 // COMING and GOING notifiers, which the livepatch core uses to patch modules that load after
 // a patch: COMING after the module is placed and before its init, GOING after its exit (or
 // after a failed init), in priority order; a COMING notifier may refuse a load, and then only
-// those before it hear GOING.
+// those before it hear GOING. ftrace's hooks are no notifiers: its init runs before COMING and
+// its release after GOING for every module that goes, whoever refused it.
 import { describe, expect, it } from 'vitest';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { ModuleInitError, ModuleLoadError, type LoadedModule } from '../../src/kernel/modules.ts';
@@ -126,6 +127,38 @@ describe('module notifiers', () => {
       expect(orcUnwinder(k).isText(Number(init - k.mem.base))).toBe(false);
       // and a good module loads where it was
       expect(ms.load(fixture('lab_mod_hello')).state).toBe('LIVE');
+    });
+  });
+
+  it("run ftrace's release for every module that goes: refused, failed in its init, unloaded", async () => {
+    await withModules({}, (_k, ms) => {
+      const seen: string[] = [];
+      ms.setFtrace({ init: (m) => void seen.push(`ftrace init ${m.name}`), release: (m) => void seen.push(`ftrace release ${m.name} ${m.state}`) });
+      expect(() => ms.setFtrace({ init: () => {}, release: () => {} })).toThrow(/already has its ftrace hooks/);
+      let refuse = true;
+      ms.notifier({ priority: 5, coming: (m) => void seen.push(`A coming ${m.name}`), going: (m) => void seen.push(`A going ${m.name}`) });
+      ms.notifier({ coming: (m) => (seen.push(`B coming ${m.name}`), refuse ? -16 : 0), going: (m) => void seen.push(`B going ${m.name}`) });
+      ms.notifier({ priority: -5, going: (m) => void seen.push(`C going ${m.name}`) });
+      expect(thrown(() => ms.load(fixture('lab_mod_hello')))).toBeInstanceOf(ModuleLoadError);
+      expect(seen.splice(0)).toEqual([
+        'ftrace init lab_mod_hello',
+        'A coming lab_mod_hello',
+        'B coming lab_mod_hello',
+        'A going lab_mod_hello',
+        'ftrace release lab_mod_hello GOING',
+      ]);
+      refuse = false;
+      expect(thrown(() => ms.load(fixture('lab_mod_initfail')))).toBeInstanceOf(ModuleInitError);
+      expect(seen.splice(0).slice(3)).toEqual([
+        'A going lab_mod_initfail',
+        'B going lab_mod_initfail',
+        'C going lab_mod_initfail',
+        'ftrace release lab_mod_initfail GOING',
+      ]);
+      ms.load(fixture('lab_mod_hello'));
+      seen.length = 0;
+      ms.unload('lab_mod_hello');
+      expect(seen).toEqual(['A going lab_mod_hello', 'B going lab_mod_hello', 'C going lab_mod_hello', 'ftrace release lab_mod_hello GOING']);
     });
   });
 });
