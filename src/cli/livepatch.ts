@@ -15,7 +15,8 @@
  *   enable:NAME             echo 1 > .../NAME/enabled (reverses a transition in progress)
  *   force:NAME              echo 1 > .../NAME/force
  *   param:NAME:P=V          echo V > /sys/module/NAME/parameters/P
- *   wait:NAME               wait for NAME's transition to finish
+ *   wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS (default 60000)
+ *                           emulated milliseconds
  *   run:MS                  let the machine run MS emulated milliseconds
  *   cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
  *
@@ -65,6 +66,9 @@ export interface Step {
   ms: number;
 }
 
+/** How long wait:NAME lets the transition run, in emulated ms, unless it says timeout=MS. */
+const WAIT_MS = 60_000;
+
 const VERBS = ['load', 'insmod', 'rmmod', 'disable', 'enable', 'force', 'param', 'wait', 'run', 'cat'];
 
 /** Parses one step argument; StepError names what is wrong with it. */
@@ -81,6 +85,12 @@ export function parseStep(arg: string): Step {
   const ms = verb === 'run' ? Number(name) : 0;
   if (verb === 'run' && !(ms >= 0)) throw new StepError(`step '${arg}': run needs a number of milliseconds`);
   if (verb === 'param' && Object.keys(params).length !== 1) throw new StepError(`step '${arg}': param needs NAME:P=V`);
+  if (verb === 'wait') {
+    const { timeout, ...other } = params;
+    if (Object.keys(other).length || (timeout !== undefined && !/^[1-9]\d*$/.test(timeout)))
+      throw new StepError(`step '${arg}': wait takes NAME or NAME:timeout=MS, MS a whole number of emulated milliseconds`);
+    return { arg, verb, name, params, ms: timeout === undefined ? WAIT_MS : Number(timeout) };
+  }
   return { arg, verb, name, params, ms };
 }
 
@@ -133,7 +143,7 @@ export function runStep(lab: Lab, step: Step): void {
         return lab.setParam(name, p, v);
       }
       case 'wait':
-        return lab.waitForTransition(name);
+        return lab.waitForTransition(name, step.ms);
       case 'run':
         lab.k.runFor(step.ms);
         return;

@@ -296,7 +296,7 @@ Steps (one argument each; a step that fails ends the session with status 1):
   enable:NAME             echo 1 > /sys/kernel/livepatch/NAME/enabled
   force:NAME              echo 1 > /sys/kernel/livepatch/NAME/force
   param:NAME:P=V          echo V > /sys/module/NAME/parameters/P
-  wait:NAME               wait (at most 60 emulated s) for NAME's transition to finish
+  wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS emulated ms (60000)
   run:MS                  let the machine run MS emulated milliseconds
   cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
 
@@ -332,7 +332,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
 
   addBootOptions(prog.command('livepatch'))
     .description('boot, run the steps, then show the kernel log since the first step, the sysfs tree and every task\'s patch state')
-    .argument('<STEP...>', 'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME, run:MS, cat:FUNCTION')
+    .argument('<STEP...>', 'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION')
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
     .addOption(json())
     .addHelpText('after', STEPS_HELP)

@@ -37,6 +37,7 @@ describe('klp-lab options', () => {
     [['orc', 'dump', 'fixtures'], /command-argument value 'fixtures' is invalid for argument 'FILE'\. 'fixtures' is not a regular file/],
     [['selftest', 'test-nope'], /argument SUITE 'test-nope' is invalid\. Allowed choices are test-livepatch, /],
     [['livepatch', 'patch:x'], /unknown step 'patch:x': steps are load: insmod: /],
+    [['livepatch', 'wait:p:timeout=soon'], /step 'wait:p:timeout=soon': wait takes NAME or NAME:timeout=MS/],
     [['stack', 'cpu7', '--cpus', '2'], /argument TASK 'cpu7' is invalid\. The machine has cpus 0 to 1\./],
     [['frobnicate'], /too many arguments|unknown command/],
   ];
@@ -87,6 +88,7 @@ describe('klp-lab livepatch', () => {
       [['disable:test_klp_livepatch'], /^klp-lab: error: step 'disable:test_klp_livepatch' failed: .*\(-ENODEV\)$/],
       [['force:test_klp_livepatch'], /^klp-lab: error: step 'force:test_klp_livepatch' failed: .*\(-ENODEV\)$/],
       [['cat:nosuch'], /^klp-lab: error: step 'cat:nosuch' failed: .*'nosuch' not found$/],
+      [['insmod:test_klp_deep', 'wait:test_klp_deep:timeout=300'], /^klp-lab: error: step 'wait:test_klp_deep:timeout=300' failed: 'test_klp_deep' still in transition after 300 emulated ms$/],
       [['insmod:./nowhere/mine.o'], /^klp-lab: error: step 'insmod:\.\/nowhere\/mine\.o' failed: no such file \/.*nowhere\/mine\.o \(-ENOENT\)$/],
     ];
     for (let i = 0; i < cases.length; i += 3) {
