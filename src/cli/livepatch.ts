@@ -26,7 +26,7 @@
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { FIXTURES, type Lab } from '../lab/selftest.ts';
-import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
+import { KernelOops, KernelPanic, type Kernel } from '../kernel/kernel.ts';
 import { formatTimestamp } from '../kernel/events.ts';
 import { allTasks, type Task } from '../kernel/task.ts';
 import { errnoName, ModuleError } from '../elf/module-errors.ts';
@@ -160,13 +160,25 @@ export function runStep(lab: Lab, step: Step): void {
   }
 }
 
+/** One entry of /sys/kernel/livepatch: its mode and, for a readable attribute, its value. */
+export interface SysfsEntry {
+  path: string;
+  mode: string;
+  value?: string;
+}
+
 /** Every sysfs entry of every patch with its mode and, for readable attributes, its value. */
-export function sysfsReport(lp: Livepatch): string[] {
+export function sysfsEntries(lp: Livepatch): SysfsEntry[] {
   return lp.sysfsTree().map((path) => {
     const mode = sysfsMode(lp, path);
     const readable = !path.endsWith('/') && mode[1] === 'r';
-    return `${mode} ${path}${readable ? ` = ${lp.sysfsRead(path)}` : ''}`;
+    return readable ? { path, mode, value: lp.sysfsRead(path) } : { path, mode };
   });
+}
+
+/** sysfsEntries() as `mode path = value` lines. */
+export function sysfsReport(lp: Livepatch): string[] {
+  return sysfsEntries(lp).map((e) => `${e.mode} ${e.path}${e.value !== undefined ? ` = ${e.value}` : ''}`);
 }
 
 /** One task as the transition sees it; `blocked` and `stack` only for a task still to switch. */
@@ -233,9 +245,9 @@ export interface LogLine {
   text: string;
 }
 
-/** The kernel log from event index `from` of the printk events on. */
-export function logSince(lab: Lab, from: number): LogLine[] {
-  return lab.k.log.events
+/** The kernel log from the `from`th printk on. */
+export function logSince(k: Kernel, from = 0): LogLine[] {
+  return k.log.events
     .filter((e) => e.type === 'printk')
     .slice(from)
     .map((e) => ({ tsNs: e.tsNs, level: e.a, text: e.text }));

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { bootKernel } from '../kernel/boot.ts';
 import { formatTimestamp } from '../kernel/events.ts';
-import { KernelOops, KernelPanic, type Kernel } from '../kernel/kernel.ts';
+import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
 import { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from '../lab/report.ts';
 import { Lab } from '../lab/selftest.ts';
 import { SELFTESTS, runSelftest, suites } from '../lab/selftests/index.ts';
@@ -30,14 +30,13 @@ import {
   runStep,
   StepError,
   StepFailure,
+  sysfsEntries,
   sysfsReport,
   type Step,
 } from './livepatch.ts';
 import { addBootOptions, addMsOption, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
 import { listReport } from './list.ts';
 import type { RunResult } from '../emu/machine.ts';
-import type { Livepatch } from '../livepatch/core.ts';
-import { sysfsMode } from '../livepatch/sysfs.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -69,11 +68,6 @@ function checkImage(cmd: Command, flags: BootFlags): void {
 
 function runJson(r: RunResult) {
   return { emulatedNs: r.ns, rounds: r.rounds, instructions: r.insns.toString(), hostMs: r.totalMs };
-}
-
-/** The kernel log of a whole run, with timestamps. */
-function kernelLog(k: Kernel) {
-  return k.log.events.filter((e) => e.type === 'printk').map((e) => ({ tsNs: e.tsNs, level: e.a, text: e.text }));
 }
 
 function failureReport(e: unknown): { title: string; lines: string[] } | undefined {
@@ -108,7 +102,7 @@ async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
     if (flags.json) {
       printJson({
         command: 'boot',
-        log: kernelLog(k),
+        log: logSince(k),
         ...(flags.events ? { events } : {}),
         ...(failure ? { failure: { kind: failure.title.slice(2), report: failure.lines } } : {}),
         cpus: tableObjects(cpuRows(k)),
@@ -181,14 +175,6 @@ interface LivepatchFlags extends BootFlags {
   json: boolean;
 }
 
-function sysfsEntries(lp: Livepatch) {
-  return lp.sysfsTree().map((path) => {
-    const mode = sysfsMode(lp, path);
-    const readable = !path.endsWith('/') && mode[1] === 'r';
-    return { path, mode, ...(readable ? { value: lp.sysfsRead(path) } : {}) };
-  });
-}
-
 async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Command): Promise<number> {
   let steps: Step[];
   try {
@@ -200,8 +186,8 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
   checkImage(cmd, flags);
   const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
   try {
+    // the report's log starts at the first step, as a selftest's at start_test
     const from = lab.k.log.events.filter((e) => e.type === 'printk').length;
-    lab.startTest();
     let failed: StepFailure | undefined;
     let failure: ReturnType<typeof failureReport>;
     const done: string[] = [];
@@ -215,7 +201,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
         break;
       }
     }
-    const log = logSince(lab, from);
+    const log = logSince(lab.k, from);
     // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
     const states = failure ? [] : patchStates(lab);
     if (flags.json) {
