@@ -8,22 +8,34 @@
  * Steps, one argument each:
  *   load:NAME[:k=v,...]     modprobe a patch module and wait for its transition (load_lp)
  *   insmod:NAME[:k=v,...]   modprobe without waiting (a target module, or load_lp_nowait)
+ *                           (NAME is a fixture's name, or the path of one's own object file:
+ *                           anything with a '/' or ending in .o or .ko)
  *   rmmod:NAME              remove a module
  *   disable:NAME            echo 0 > .../NAME/enabled and wait (disable_lp)
  *   enable:NAME             echo 1 > .../NAME/enabled (reverses a transition in progress)
  *   force:NAME              echo 1 > .../NAME/force
  *   param:NAME:P=V          echo V > /sys/module/NAME/parameters/P
- *   wait:NAME               wait for NAME's transition to finish
+ *   wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS (default 60000)
+ *                           emulated milliseconds
  *   run:MS                  let the machine run MS emulated milliseconds
  *   cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
+ *
+ * A step that fails ends the session, as `set -e` would end the script: StepFailure names the
+ * step and the kernel's errno, and the caller still reports what happened until then.
  */
-import type { Lab } from '../lab/selftest.ts';
-import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
-import { allTasks } from '../kernel/task.ts';
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { FIXTURES, type Lab } from '../lab/selftest.ts';
+import { KernelOops, KernelPanic, type Kernel } from '../kernel/kernel.ts';
+import { formatTimestamp } from '../kernel/events.ts';
+import { allTasks, type Task } from '../kernel/task.ts';
+import { errnoName, ModuleError } from '../elf/module-errors.ts';
 import { KLP_UNDEFINED } from '../livepatch/structs.ts';
 import { Livepatch } from '../livepatch/core.ts';
+import { LivepatchError } from '../livepatch/errors.ts';
 import { sysfsMode } from '../livepatch/sysfs.ts';
-import { switchVerdict } from '../livepatch/transition.ts';
+import { switchVerdict, type SwitchVerdict } from '../livepatch/transition.ts';
+import { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
 
 export class StepError extends Error {
   constructor(message: string) {
@@ -32,12 +44,30 @@ export class StepError extends Error {
   }
 }
 
+/** A step the kernel refused or that could not be done: the session stops there. */
+export class StepFailure extends Error {
+  constructor(
+    readonly step: string,
+    readonly reason: string,
+    /** The kernel's errno name (ENOENT, EINVAL, ...) when there is one. */
+    readonly errno?: string,
+  ) {
+    super(`step '${step}' failed: ${reason}${errno && !reason.includes(`-${errno}`) ? ` (-${errno})` : ''}`);
+    this.name = 'StepFailure';
+  }
+}
+
 export interface Step {
+  /** The argument as given, for messages. */
+  arg: string;
   verb: string;
   name: string;
   params: Record<string, string>;
   ms: number;
 }
+
+/** How long wait:NAME lets the transition run, in emulated ms, unless it says timeout=MS. */
+const WAIT_MS = 60_000;
 
 const VERBS = ['load', 'insmod', 'rmmod', 'disable', 'enable', 'force', 'param', 'wait', 'run', 'cat'];
 
@@ -55,20 +85,51 @@ export function parseStep(arg: string): Step {
   const ms = verb === 'run' ? Number(name) : 0;
   if (verb === 'run' && !(ms >= 0)) throw new StepError(`step '${arg}': run needs a number of milliseconds`);
   if (verb === 'param' && Object.keys(params).length !== 1) throw new StepError(`step '${arg}': param needs NAME:P=V`);
-  return { verb, name, params, ms };
+  if (verb === 'wait') {
+    const { timeout, ...other } = params;
+    if (Object.keys(other).length || (timeout !== undefined && !/^[1-9]\d*$/.test(timeout)))
+      throw new StepError(`step '${arg}': wait takes NAME or NAME:timeout=MS, MS a whole number of emulated milliseconds`);
+    return { arg, verb, name, params, ms: timeout === undefined ? WAIT_MS : Number(timeout) };
+  }
+  return { arg, verb, name, params, ms };
+}
+
+/** load:/insmod: of one's own object file rather than a fixture's name. */
+export function isObjectPath(name: string): boolean {
+  return name.includes('/') || name.endsWith('.o') || name.endsWith('.ko');
+}
+
+/** The object file a load:/insmod: step names; a missing one fails the step before anything is logged. */
+function objectFile(step: Step): string {
+  const file = isObjectPath(step.name) ? resolvePath(step.name) : `${FIXTURES}${step.name}.o`;
+  if (!existsSync(file))
+    throw new StepFailure(step.arg, isObjectPath(step.name) ? `no such file ${file}` : `no module '${step.name}' (klp-lab list names them)`, 'ENOENT');
+  return file;
+}
+
+/** insmod/modprobe a fixture or a file; returns the module's name (a patch's name in sysfs). */
+function loadObject(lab: Lab, step: Step): string {
+  const file = objectFile(step);
+  const args = Object.entries(step.params).map(([p, v]) => `${p}=${v}`);
+  lab.logCmd([isObjectPath(step.name) ? 'insmod' : 'modprobe', step.name, ...args].join(' '));
+  return lab.modules.load(file, step.params).name;
 }
 
 const sys = (patch: string, attr: string) => `/sys/kernel/livepatch/${patch}/${attr}`;
 
-/** Runs one step on the lab; errors of the operation (a refused load, -EBUSY) go to the log, as a shell prints them. */
+/**
+ * Runs one step on the lab. A step that fails throws StepFailure (a guest oops or panic is
+ * rethrown as is: its report is what the user needs).
+ */
 export function runStep(lab: Lab, step: Step): void {
   const { verb, name, params } = step;
   try {
     switch (verb) {
       case 'load':
-        return lab.loadLp(name, params);
+        return lab.waitForTransition(loadObject(lab, step));
       case 'insmod':
-        return lab.loadLpNowait(name, params);
+        loadObject(lab, step);
+        return;
       case 'rmmod':
         return lab.unloadMod(name);
       case 'disable':
@@ -82,7 +143,7 @@ export function runStep(lab: Lab, step: Step): void {
         return lab.setParam(name, p, v);
       }
       case 'wait':
-        return lab.waitForTransition(name);
+        return lab.waitForTransition(name, step.ms);
       case 'run':
         lab.k.runFor(step.ms);
         return;
@@ -93,38 +154,105 @@ export function runStep(lab: Lab, step: Step): void {
     }
   } catch (e) {
     const err = e instanceof AggregateError ? e.errors[0] : e;
-    // a guest oops stops the machine: its report is what the user needs, then the session ends
-    if (err instanceof KernelOops || err instanceof KernelPanic) throw err;
-    lab.k.log.hostPrintk(3, `${verb}: ${(err as Error).message}`, lab.k.machine.clockNs);
+    if (err instanceof KernelOops || err instanceof KernelPanic || err instanceof StepFailure) throw err;
+    const errno = err instanceof ModuleError ? err.errno : err instanceof LivepatchError ? errnoName(-err.errno) : undefined;
+    throw new StepFailure(step.arg, (err as Error).message, errno);
   }
 }
 
+/** One entry of /sys/kernel/livepatch: its mode and, for a readable attribute, its value. */
+export interface SysfsEntry {
+  path: string;
+  mode: string;
+  value?: string;
+}
+
 /** Every sysfs entry of every patch with its mode and, for readable attributes, its value. */
-export function sysfsReport(lp: Livepatch): string[] {
+export function sysfsEntries(lp: Livepatch): SysfsEntry[] {
   return lp.sysfsTree().map((path) => {
     const mode = sysfsMode(lp, path);
     const readable = !path.endsWith('/') && mode[1] === 'r';
-    return `${mode} ${path}${readable ? ` = ${lp.sysfsRead(path)}` : ''}`;
+    return readable ? { path, mode, value: lp.sysfsRead(path) } : { path, mode };
   });
+}
+
+/** sysfsEntries() as `mode path = value` lines. */
+export function sysfsReport(lp: Livepatch): string[] {
+  return sysfsEntries(lp).map((e) => `${e.mode} ${e.path}${e.value !== undefined ? ` = ${e.value}` : ''}`);
+}
+
+/** One task as the transition sees it; `blocked` and `stack` only for a task still to switch. */
+export interface TaskPatchState {
+  pid: number;
+  comm: string;
+  /** 'unpatched', 'patched', or '-' (KLP_UNDEFINED: no transition concerns it). */
+  patchState: string;
+  pending: boolean;
+  /** What stops it now: 'running', 'sleeping on function X', 'unreliable stack', ...; 'can switch now' if nothing. */
+  blocked?: string;
+  /** Its reliable stack trace, for a task that cannot switch now. */
+  stack?: TaskStack;
+}
+
+function verdictText(v: SwitchVerdict): string {
+  if (v.ok) return 'can switch now';
+  return v.why === 'sleeping on function' ? `sleeping on function ${v.func}` : v.why;
 }
 
 /**
  * Each task's patch state: what the transition sees (pending flag, state) and, for a task
- * still to switch, what stops it now (the check klp_try_switch_task() would make), ps-style.
+ * still to switch, what stops it now (the check klp_try_switch_task() would make) and the stack
+ * that check looked at.
  */
-export function patchStateReport(lab: Lab): string[] {
+export function patchStates(lab: Lab): TaskPatchState[] {
   const lp = lab.lp;
-  const rows = allTasks(lab.k).map((t) => {
-    const state = t.patchState === KLP_UNDEFINED ? '-' : Livepatch.stateName(t.patchState);
-    const pending = t.testTifFlag('TIF_PATCH_PENDING');
-    let blocked = '';
+  return allTasks(lab.k).map((t: Task) => {
+    const row: TaskPatchState = {
+      pid: t.pid,
+      comm: t.comm,
+      patchState: t.patchState === KLP_UNDEFINED ? '-' : Livepatch.stateName(t.patchState),
+      pending: t.testTifFlag('TIF_PATCH_PENDING'),
+    };
     if (lp.transitionPatch && t.patchState !== lp.targetState) {
       const v = switchVerdict(lp, t, null, 0);
-      blocked = v.ok ? 'can switch now' : v.why === 'sleeping on function' ? `sleeping on function ${v.func}` : v.why;
+      row.blocked = verdictText(v);
+      if (!v.ok) row.stack = taskStack(lab.k, t, { sym: lab.modules.symbolizer });
     }
-    return [String(t.pid), t.comm, state, pending ? 'pending' : '', blocked];
+    return row;
   });
+}
+
+/** patchStates() as a ps-style table. */
+export function patchStateReport(lab: Lab, states = patchStates(lab)): string[] {
+  const rows = states.map((s) => [String(s.pid), s.comm, s.patchState, s.pending ? 'pending' : '', s.blocked ?? '']);
   const table = [['PID', 'COMM', 'PATCH', 'FLAG', 'SWITCH'], ...rows];
   const w = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i].length)));
   return table.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]) : c)).join('  ').trimEnd());
+}
+
+/** The stack trace of every task that still blocks the transition, as `stack` prints one. */
+export function blockingStacksReport(states: readonly TaskPatchState[]): string[] {
+  const out: string[] = [];
+  for (const s of states) if (s.stack) out.push(...formatTaskStack(s.stack), '');
+  return out.length ? out.slice(0, -1) : ['no task blocks the transition'];
+}
+
+/** Kernel log lines with dmesg's timestamps, from printk events. */
+export interface LogLine {
+  /** Emulated nanoseconds since boot. */
+  tsNs: number;
+  level: number;
+  text: string;
+}
+
+/** The kernel log from the `from`th printk on. */
+export function logSince(k: Kernel, from = 0): LogLine[] {
+  return k.log.events
+    .filter((e) => e.type === 'printk')
+    .slice(from)
+    .map((e) => ({ tsNs: e.tsNs, level: e.a, text: e.text }));
+}
+
+export function formatLog(lines: readonly LogLine[]): string[] {
+  return lines.map((l) => `${formatTimestamp(l.tsNs)} ${l.text}`);
 }

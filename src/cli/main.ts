@@ -1,197 +1,376 @@
-#!/usr/bin/env -S npx tsx
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * klp-lab command line. `boot` (the default) boots a firmware image on N emulated vCPUs, runs
- * a workload for a while and shows the kernel log and what every vCPU and task is doing.
+ * a workload for a while and shows the kernel log and what every vCPU and task is doing; the
+ * other commands are listed by `klp-lab --help`.
+ *
+ * Parsing is commander's: per-command help, --version, unknown options and extra arguments
+ * refused, every value checked by the parsers in options.ts before anything boots. Usage errors
+ * exit with status 2, a failed run (an oops, a failed step, a failed selftest) with 1.
+ *
+ * Output goes through out() and the process ends by returning, never by process.exit(): Node
+ * writes to a pipe asynchronously, and exiting would cut what is still queued.
  */
-import { parseArgs } from 'node:util';
-import { bootKernel, workloads, DEFAULT_IMAGE } from '../kernel/boot.ts';
-import { KernelImage } from '../kernel/image.ts';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { bootKernel } from '../kernel/boot.ts';
+import { formatTimestamp } from '../kernel/events.ts';
 import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
-import { cpuReport, runSummary, taskReport } from '../lab/report.ts';
-import { orcDump, parseStackTarget, stackReport } from './orc.ts';
-import { parseStep, patchStateReport, runStep, sysfsReport } from './livepatch.ts';
+import { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from '../lab/report.ts';
 import { Lab } from '../lab/selftest.ts';
 import { SELFTESTS, runSelftest, suites } from '../lab/selftests/index.ts';
+import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
+import {
+  blockingStacksReport,
+  formatLog,
+  logSince,
+  parseStep,
+  patchStateReport,
+  patchStates,
+  runStep,
+  StepError,
+  StepFailure,
+  sysfsEntries,
+  sysfsReport,
+  type Step,
+} from './livepatch.ts';
+import { addBootOptions, addMsOption, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
+import { listReport } from './list.ts';
+import type { RunResult } from '../emu/machine.ts';
 
-const USAGE = `usage: klp-lab [boot] [options]
-       klp-lab stack TASK|cpuN [options]
-       klp-lab livepatch STEP... [options]
-       klp-lab selftest [SUITE...] [--list]
-       klp-lab orc dump FILE
+const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-  boot        boot the image, run the workload, show the log, the vCPUs and the tasks
-  stack       boot and run like boot, then show the reliable stack trace of a task (pid or
-              comm) or of the task current on a cpu
-  livepatch   boot, run the steps (load:NAME[:k=v,...] insmod:NAME rmmod:NAME disable:NAME
-              enable:NAME force:NAME param:NAME:P=V wait:NAME run:MS cat:FUNCTION), then show
-              the kernel log since the first step, the sysfs tree and every task's patch state
-  selftest    run the kernel's livepatch selftests re-created as lab scenarios (test-livepatch,
-              test-callbacks, test-shadow-vars, test-state, test-sysfs, test-syscall; all, or
-              the suites named), each on a freshly booted lab, reporting like the scripts;
-              --list names them
-  orc dump    print FILE's ORC table as \`objtool --dump=orc FILE\` does
+/** A usage error found after parsing (a value only the image can check): exit status 2. */
+const USAGE_EXIT = 2;
 
-options:
-  --image FILE      kernel image (default fixtures/kernel.elf)
-  --cpus N          number of vCPUs (default 4)
-  --workload NAME   ${'workload to run (default "default"; --workload help lists them)'}
-  --ms N            emulated milliseconds to run (default 1000)
-  --seed N          seed of the vCPU interleaving (default 1)
-  --preempt MODE    none (default) or full
-  --quantum N       instructions per vCPU per round (default 5000)
-  --events          also print the scheduler/fork/signal event log
-  --no-reliable-stacktrace   livepatch: an architecture without reliable stack traces
-`;
+function out(text: string): void {
+  process.stdout.write(text);
+}
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      image: { type: 'string' },
-      cpus: { type: 'string', default: '4' },
-      workload: { type: 'string', default: 'default' },
-      ms: { type: 'string', default: '1000' },
-      seed: { type: 'string', default: '1' },
-      preempt: { type: 'string', default: 'none' },
-      quantum: { type: 'string', default: '5000' },
-      events: { type: 'boolean', default: false },
-      'no-reliable-stacktrace': { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  const cmd = positionals[0] ?? 'boot';
-  if (values.help || cmd === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (cmd === 'orc') {
-    if (positionals[1] !== 'dump' || !positionals[2]) throw new Error('usage: klp-lab orc dump FILE');
-    process.stdout.write(orcDump(positionals[2]));
-    return 0;
-  }
-  if (cmd === 'livepatch') return livepatchSession(positionals.slice(1), values);
-  if (cmd === 'selftest') return selftests(positionals.slice(1), values.list === true);
-  if (cmd !== 'boot' && cmd !== 'stack') {
-    process.stderr.write(`klp-lab: unknown command '${cmd}'\n${USAGE}`);
-    return 2;
-  }
-  if (values.workload === 'help') {
-    const img = KernelImage.load(values.image ?? DEFAULT_IMAGE);
-    process.stdout.write([...workloads(img).keys()].join('\n') + '\n');
-    return 0;
-  }
-  if (values.preempt !== 'none' && values.preempt !== 'full') throw new Error(`--preempt must be none or full, not ${values.preempt}`);
-  const k = await bootKernel({
-    image: values.image,
-    cpus: Number(values.cpus),
-    workload: values.workload,
-    seed: BigInt(values.seed!),
-    preempt: values.preempt,
-    quantum: Number(values.quantum),
-  });
-  let status = 0;
+function print(title: string, lines: readonly string[]): void {
+  out(`${title}\n${lines.join('\n')}\n\n`);
+}
+
+function printJson(value: unknown): void {
+  out(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+}
+
+/** Checks what needs the image, reporting a bad value like commander reports any other. */
+function checkImage(cmd: Command, flags: BootFlags): void {
+  let problem: string | undefined;
   try {
-    const r = k.run({ ns: Number(values.ms) * 1e6 });
-    if (cmd === 'stack') {
-      if (!positionals[1]) throw new Error('usage: klp-lab stack TASK|cpuN');
-      process.stdout.write(stackReport(k, parseStackTarget(positionals[1])) + '\n');
-      return 0;
+    problem = checkAgainstImage(flags);
+  } catch (e) {
+    problem = `option '--image <FILE>' argument '${flags.image}' is invalid. ${(e as Error).message}`;
+  }
+  if (problem) cmd.error(`error: ${problem}`, { exitCode: USAGE_EXIT, code: 'klp-lab.invalidOption' });
+}
+
+function runJson(r: RunResult) {
+  return { emulatedNs: r.ns, rounds: r.rounds, instructions: r.insns.toString(), hostMs: r.totalMs };
+}
+
+function failureReport(e: unknown): { title: string; lines: string[] } | undefined {
+  if (e instanceof KernelOops) return { title: '# oops', lines: e.report.split('\n') };
+  if (e instanceof KernelPanic) return { title: '# panic', lines: [e.message] };
+  return undefined;
+}
+
+// --- boot -------------------------------------------------------------------------------------
+
+interface BootCmdFlags extends BootFlags {
+  ms: number;
+  events: boolean;
+  json: boolean;
+}
+
+async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
+  checkImage(cmd, flags);
+  const k = await bootKernel(bootOptions(flags));
+  try {
+    let r: RunResult | undefined;
+    let failure: ReturnType<typeof failureReport>;
+    try {
+      r = k.run({ ns: flags.ms * 1e6 });
+    } catch (e) {
+      failure = failureReport(e);
+      if (!failure) throw e;
+    }
+    const events = k.log.events
+      .filter((e) => e.type !== 'printk')
+      .map((e) => ({ tsNs: e.tsNs, cpu: e.cpu, pid: e.pid, type: e.type, a: e.a, b: e.b, c: e.c }));
+    if (flags.json) {
+      printJson({
+        command: 'boot',
+        log: logSince(k),
+        ...(flags.events ? { events } : {}),
+        ...(failure ? { failure: { kind: failure.title.slice(2), report: failure.lines } } : {}),
+        cpus: tableObjects(cpuRows(k)),
+        tasks: tableObjects(taskRows(k)),
+        ...(r ? { run: runJson(r) } : {}),
+        sha256: k.log.digest(),
+      });
+      return failure ? 1 : 0;
     }
     print('# kernel log', k.log.messages());
-    if (values.events)
+    if (failure) {
+      print(failure.title, failure.lines);
+      return 1;
+    }
+    if (flags.events)
       print(
         '# events',
-        k.log.events
-          .filter((e) => e.type !== 'printk')
-          .map((e) => `${(e.tsNs / 1e6).toFixed(3)}ms cpu${e.cpu} pid${e.pid} ${e.type} ${e.a} ${e.b} ${e.c}`),
+        events.map((e) => `${(e.tsNs / 1e6).toFixed(3)}ms cpu${e.cpu} pid${e.pid} ${e.type} ${e.a} ${e.b} ${e.c}`),
       );
     print('# vCPUs', cpuReport(k));
     print('# tasks', taskReport(k));
-    print('# run', [runSummary(r), `event log sha256 ${k.log.digest()}`]);
-  } catch (e) {
-    print('# kernel log', k.log.messages());
-    if (e instanceof KernelOops) print('# oops', e.report.split('\n'));
-    else if (e instanceof KernelPanic) print('# panic', [e.message]);
-    else throw e;
-    status = 1;
+    print('# run', [runSummary(r!), `event log sha256 ${k.log.digest()}`]);
+    return 0;
   } finally {
     k.close();
   }
-  return status;
 }
 
-/** `livepatch STEP...`: the steps on a booted lab, then the log, sysfs and patch states. */
-async function livepatchSession(args: string[], values: Record<string, string | boolean | undefined>): Promise<number> {
-  if (!args.length) throw new Error('usage: klp-lab livepatch STEP... (klp-lab --help lists the steps)');
-  const steps = args.map(parseStep);
-  const lab = await Lab.boot({
-    image: values.image as string | undefined,
-    cpus: Number(values.cpus),
-    workload: values.workload as string,
-    seed: BigInt(values.seed as string),
-    preempt: values.preempt === 'full' ? 'full' : 'none',
-    quantum: Number(values.quantum),
-    reliableStacktrace: !values['no-reliable-stacktrace'],
-  });
+// --- stack ------------------------------------------------------------------------------------
+
+async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): Promise<number> {
+  const t = parseStackTarget(target);
+  if ('cpu' in t && t.cpu >= flags.cpus)
+    cmd.error(`error: argument TASK '${target}' is invalid. The machine has cpus 0 to ${flags.cpus - 1}.`, { exitCode: USAGE_EXIT });
+  checkImage(cmd, flags);
+  const k = await bootKernel(bootOptions(flags));
   try {
-    lab.startTest();
     try {
-      for (const step of steps) runStep(lab, step);
+      k.run({ ns: flags.ms * 1e6 });
     } catch (e) {
-      if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;
-      print('# kernel log', lab.logSinceStart());
-      print(e instanceof KernelOops ? '# oops' : '# panic', e instanceof KernelOops ? e.report.split('\n') : [e.message]);
+      const failure = failureReport(e);
+      if (!failure) throw e;
+      print('# kernel log', k.log.messages());
+      print(failure.title, failure.lines);
       return 1;
     }
-    print('# kernel log', lab.logSinceStart());
-    print('# /sys/kernel/livepatch', sysfsReport(lab.lp));
-    print('# patch states', patchStateReport(lab));
-    print('# run', [`emulated ${(lab.k.machine.clockNs / 1e6).toFixed(3)} ms`, `event log sha256 ${lab.k.log.digest()}`]);
+    let task;
+    try {
+      task = stackTask(k, t);
+    } catch (e) {
+      if (!(e instanceof StackTargetError)) throw e;
+      const names = [...new Set(k.tasks().map((x) => x.comm))].join(', ');
+      cmd.error(`error: argument TASK '${target}' is invalid: ${e.message}. Tasks: ${names}; or cpu0..cpu${flags.cpus - 1}.`, {
+        exitCode: USAGE_EXIT,
+      });
+    }
+    const s = taskStack(k, task!);
+    if (flags.json) printJson({ command: 'stack', ...s });
+    else out(formatTaskStack(s).join('\n') + '\n');
+    return 0;
+  } finally {
+    k.close();
+  }
+}
+
+// --- livepatch --------------------------------------------------------------------------------
+
+interface LivepatchFlags extends BootFlags {
+  reliableStacktrace: boolean;
+  json: boolean;
+}
+
+async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Command): Promise<number> {
+  let steps: Step[];
+  try {
+    steps = args.map(parseStep);
+  } catch (e) {
+    if (!(e instanceof StepError)) throw e;
+    return cmd.error(`error: ${e.message}`, { exitCode: USAGE_EXIT });
+  }
+  checkImage(cmd, flags);
+  const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
+  try {
+    // the report's log starts at the first step, as a selftest's at start_test
+    const from = lab.k.log.events.filter((e) => e.type === 'printk').length;
+    let failed: StepFailure | undefined;
+    let failure: ReturnType<typeof failureReport>;
+    const done: string[] = [];
+    for (const step of steps) {
+      try {
+        runStep(lab, step);
+        done.push(step.arg);
+      } catch (e) {
+        if (e instanceof StepFailure) failed = e;
+        else if (!(failure = failureReport(e))) throw e;
+        break;
+      }
+    }
+    const log = logSince(lab.k, from);
+    // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
+    const states = failure ? [] : patchStates(lab);
+    if (flags.json) {
+      printJson({
+        command: 'livepatch',
+        steps: steps.map((s) => ({ step: s.arg, status: done.includes(s.arg) ? 'ok' : s.arg === failed?.step ? 'failed' : 'not run' })),
+        ...(failed ? { error: { step: failed.step, message: failed.message, errno: failed.errno ?? null } } : {}),
+        ...(failure ? { failure: { kind: failure.title.slice(2), report: failure.lines } } : {}),
+        log,
+        ...(failure
+          ? {}
+          : {
+              sysfs: sysfsEntries(lab.lp),
+              transition: lab.lp.transitionPatch ? { patch: lab.lp.transitionPatch.name, target: lab.lp.targetState } : null,
+              tasks: states,
+            }),
+        emulatedNs: lab.k.machine.clockNs,
+        sha256: lab.k.log.digest(),
+      });
+    } else {
+      print('# kernel log', formatLog(log));
+      if (failure) print(failure.title, failure.lines);
+      else {
+        print('# /sys/kernel/livepatch', sysfsReport(lab.lp));
+        print('# patch states', patchStateReport(lab, states));
+        if (lab.lp.transitionPatch) print('# blocking tasks', blockingStacksReport(states));
+        print('# run', [`emulated ${formatTimestamp(lab.k.machine.clockNs).slice(1, -1).trim()} s`, `event log sha256 ${lab.k.log.digest()}`]);
+      }
+    }
+    if (failed) process.stderr.write(`klp-lab: error: ${failed.message}\n`);
+    return failed || failure ? 1 : 0;
   } finally {
     lab.close();
   }
-  return 0;
 }
 
+// --- selftest ---------------------------------------------------------------------------------
+
 /** `selftest [SUITE...]`: "TEST: name ... ok", the log difference when not, a summary per suite. */
-async function selftests(names: string[], list: boolean): Promise<number> {
+async function selftestCommand(names: string[], flags: { list: boolean }, cmd: Command): Promise<number> {
   const known = suites();
-  for (const n of names) if (!known.includes(n)) throw new Error(`unknown suite '${n}': the suites are ${known.join(', ')}`);
+  for (const n of names)
+    if (!known.includes(n)) cmd.error(`error: argument SUITE '${n}' is invalid. Allowed choices are ${known.join(', ')}.`, { exitCode: USAGE_EXIT });
   let failed = 0;
   for (const suite of names.length ? names : known) {
     const tests = SELFTESTS.filter((t) => t.suite === suite);
     let ok = 0;
-    process.stdout.write(`# ${suite}\n`);
+    out(`# ${suite}\n`);
     for (const t of tests) {
-      if (list) {
-        process.stdout.write(`TEST: ${t.name}\n`);
+      if (flags.list) {
+        out(`TEST: ${t.name}\n`);
         continue;
       }
       try {
         await runSelftest(t);
         ok++;
-        process.stdout.write(`TEST: ${t.name} ... ok\n`);
+        out(`TEST: ${t.name} ... ok\n`);
       } catch (e) {
         failed++;
-        process.stdout.write(`TEST: ${t.name} ... not ok\n${(e as Error).message}\n`);
+        out(`TEST: ${t.name} ... not ok\n${(e as Error).message}\n`);
       }
     }
-    if (!list) process.stdout.write(`# ${suite}: ${ok} of ${tests.length} ok\n\n`);
+    if (!flags.list) out(`# ${suite}: ${ok} of ${tests.length} ok\n\n`);
   }
   return failed ? 1 : 0;
 }
 
-function print(title: string, lines: readonly string[]): void {
-  process.stdout.write(`${title}\n${lines.join('\n')}\n\n`);
+// --- the program ------------------------------------------------------------------------------
+
+const STEPS_HELP = `
+Steps (one argument each; a step that fails ends the session with status 1):
+  load:NAME[:k=v,...]     modprobe a patch module and wait for its transition
+  insmod:NAME[:k=v,...]   modprobe without waiting (a target module, or a patch left in transition)
+                          NAME is a module of fixtures/ (klp-lab list) or the path of an object
+                          file (anything with a '/' or ending in .o or .ko)
+  rmmod:NAME              remove a module
+  disable:NAME            echo 0 > /sys/kernel/livepatch/NAME/enabled, and wait
+  enable:NAME             echo 1 > /sys/kernel/livepatch/NAME/enabled
+  force:NAME              echo 1 > /sys/kernel/livepatch/NAME/force
+  param:NAME:P=V          echo V > /sys/module/NAME/parameters/P
+  wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS emulated ms (60000)
+  run:MS                  let the machine run MS emulated milliseconds
+  cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
+
+Example:
+  klp-lab livepatch load:test_klp_livepatch cat:lab_cmdline_show
+`;
+
+/** The command line as a commander program; `run` receives each command's exit status. */
+export function program(run: (status: Promise<number>) => Promise<void>): Command {
+  const prog = new Command('klp-lab')
+    .description('A laboratory for Linux-style live patching on emulated x86-64 machine code.')
+    .version(PKG.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .helpCommand('help [COMMAND]', 'print the help of a command')
+    .allowExcessArguments(false)
+    .showSuggestionAfterError(true)
+    .configureOutput({ outputError: (str, write) => write(`klp-lab: ${str}`) })
+    .exitOverride();
+
+  const json = () => new Option('--json', 'print one JSON object instead of the text report');
+
+  addMsOption(addBootOptions(prog.command('boot', { isDefault: true })), 'emulated milliseconds to run')
+    .description('boot the image, run the workload, show the log, the vCPUs and the tasks (the default command)')
+    .option('--events', 'also print the scheduler/fork/signal event log')
+    .addOption(json())
+    .action((flags: BootCmdFlags, cmd: Command) => run(bootCommand(flags, cmd)));
+
+  addMsOption(addBootOptions(prog.command('stack')), 'emulated milliseconds to run before the trace')
+    .description("boot and run like boot, then show a task's reliable stack trace")
+    .argument('<TASK>', 'a pid, a comm (kdeep/0, ...), or cpuN for the task current on cpu N')
+    .addOption(json())
+    .action((target: string, flags: BootCmdFlags, cmd: Command) => run(stackCommand(target, flags, cmd)));
+
+  addBootOptions(prog.command('livepatch'))
+    .description('boot, run the steps, then show the kernel log since the first step, the sysfs tree and every task\'s patch state')
+    .argument('<STEP...>', 'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION')
+    .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
+    .addOption(json())
+    .addHelpText('after', STEPS_HELP)
+    .action((steps: string[], flags: LivepatchFlags, cmd: Command) => run(livepatchCommand(steps, flags, cmd)));
+
+  prog
+    .command('selftest')
+    .description("run the kernel's livepatch selftests re-created as lab scenarios, each on a freshly booted lab")
+    .argument('[SUITE...]', `suites to run (default all): ${suites().join(', ')}`)
+    .option('--list', 'name the tests instead of running them')
+    .action((names: string[], flags: { list: boolean }, cmd: Command) => run(selftestCommand(names, flags, cmd)));
+
+  prog
+    .command('list')
+    .description('the workloads of the image, and the patches and modules in fixtures/')
+    .addOption(imageOption())
+    .action((flags: { image: string }) => run(Promise.resolve().then(() => (out(listReport(flags.image).join('\n') + '\n'), 0))));
+
+  const orc = prog.command('orc').description('ORC tables');
+  orc
+    .command('dump')
+    .description('print FILE\'s ORC table as `objtool --dump=orc FILE` does')
+    .argument('<FILE>', 'an object file or a linked image', elfFile)
+    .action((file: string) => run(Promise.resolve().then(() => (out(orcDump(file)), 0))));
+  return prog;
+}
+
+/** Runs the command line; resolves to the exit status (0 ok, 1 a failed run, 2 a usage error). */
+export async function main(argv: string[]): Promise<number> {
+  let status: Promise<number> = Promise.resolve(0);
+  try {
+    await program((s) => {
+      status = s;
+      return s.then(() => undefined);
+    }).parseAsync(argv, { from: 'user' });
+    return await status;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and --version end the parse through the same path as errors, with status 0
+      return e.exitCode === 0 ? 0 : USAGE_EXIT;
+    }
+    throw e;
+  }
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    // not process.exit(): the stdout still queued for a pipe would be lost
+    process.exitCode = code;
+  },
   (e: Error) => {
-    process.stderr.write(`klp-lab: ${e.message}\n`);
-    process.exit(1);
+    process.stderr.write(`klp-lab: error: ${e.message}\n`);
+    process.exitCode = 1;
   },
 );

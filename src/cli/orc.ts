@@ -53,21 +53,50 @@ export function formatTrace(trace: StackTrace, sym: Symbolizer): string[] {
   return trace.entries.map((e, i) => ` ${trace.exact[i] ? sym.symbolize(e) : sym.symbolizeReturn(e)}`);
 }
 
-/** `stack TASK|CPU`: the reliable stack trace of a task on the stopped machine, symbolized. */
-export function stackReport(kernel: Kernel, target: StackTarget, opts: UnwindOptions & { maxEntries?: number } = {}): string {
-  const task = resolve(kernel, target);
+/** A task's stack as the reports show it: text lines (human) and fields (--json) from one walk. */
+export interface TaskStack {
+  pid: number;
+  comm: string;
+  /** "switched out", "running on cpu 1", "running on cpu 1 in user mode" */
+  where: string;
+  reliable: boolean;
+  /** Why the unwinder gave up, and where (an unreliable trace only). */
+  unreliable?: string;
+  /** Symbolized entries, innermost first, kernel style. */
+  trace: string[];
+}
+
+/** The reliable stack trace of one task on the stopped machine (sym: the modules' symbolizer when there are modules). */
+export function taskStack(kernel: Kernel, task: Task, opts: UnwindOptions & { maxEntries?: number; sym?: Symbolizer } = {}): TaskStack {
   const trace = orcUnwinder(kernel).trace(task, opts.maxEntries ?? 100, opts);
-  const sym = imageSymbolizer(kernel.image.elf);
+  const sym = opts.sym ?? imageSymbolizer(kernel.image.elf);
   const where =
     trace.start.from === 'cpu'
       ? `running on cpu ${trace.start.cpu}${trace.start.userMode ? ' in user mode' : ''}`
       : 'switched out';
-  const lines = [`task ${task.comm} pid ${task.pid} (${where}):`];
-  if (trace.reliable) lines.push(`reliable stack trace, ${trace.entries.length} entr${trace.entries.length === 1 ? 'y' : 'ies'}`);
-  else {
+  const out: TaskStack = { pid: task.pid, comm: task.comm, where, reliable: trace.reliable, trace: formatTrace(trace, sym).map((l) => l.trim()) };
+  if (!trace.reliable) {
     const at = trace.where.address !== undefined ? ` at ${sym.symbolize(trace.where.address)} (0x${trace.where.address.toString(16)})` : '';
-    lines.push(`unreliable stack trace: ${trace.message}${at}, after ${trace.entries.length} entr${trace.entries.length === 1 ? 'y' : 'ies'}`);
+    out.unreliable = `${trace.message}${at}`;
   }
-  if (trace.entries.length) lines.push('Call Trace:', ...formatTrace(trace, sym));
-  return lines.join('\n') + '\n';
+  return out;
+}
+
+/** The text of a TaskStack, as `stack` prints it. */
+export function formatTaskStack(s: TaskStack): string[] {
+  const n = `${s.trace.length} entr${s.trace.length === 1 ? 'y' : 'ies'}`;
+  const lines = [`task ${s.comm} pid ${s.pid} (${s.where}):`];
+  lines.push(s.reliable ? `reliable stack trace, ${n}` : `unreliable stack trace: ${s.unreliable}, after ${n}`);
+  if (s.trace.length) lines.push('Call Trace:', ...s.trace.map((l) => ` ${l}`));
+  return lines;
+}
+
+/** Resolves a target on the booted machine; StackTargetError names what matches nothing. */
+export function stackTask(kernel: Kernel, target: StackTarget): Task {
+  return resolve(kernel, target);
+}
+
+/** `stack TASK|CPU`: the reliable stack trace of a task on the stopped machine, symbolized. */
+export function stackReport(kernel: Kernel, target: StackTarget, opts: UnwindOptions & { maxEntries?: number } = {}): string {
+  return formatTaskStack(taskStack(kernel, resolve(kernel, target), opts)).join('\n') + '\n';
 }

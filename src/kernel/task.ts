@@ -197,7 +197,11 @@ export function* forEachTask(t: Target, limit = 1_000_000): Generator<Task> {
 /** Every task including each cpu's idle task, idle tasks first. */
 export function allTasks(t: Target): Task[] {
   const out: Task[] = [];
-  for (let cpu = 0; cpu < t.nrCpus; cpu++) out.push(idleTask(t, cpu));
+  // a cpu that has not come up yet has no idle task (its runqueue's idle is still NULL)
+  for (let cpu = 0; cpu < t.nrCpus; cpu++) {
+    const idle = idleTask(t, cpu);
+    if (idle.address !== 0n) out.push(idle);
+  }
   for (const task of forEachTask(t)) out.push(task);
   return out;
 }

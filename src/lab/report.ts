@@ -13,7 +13,18 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
 }
 
+/** A table as objects keyed by its header (lower case), for JSON. */
+export function tableObjects(rows: readonly string[][]): Record<string, string>[] {
+  const keys = rows[0].map((h) => h.toLowerCase());
+  return rows.slice(1).map((r) => Object.fromEntries(r.map((c, i) => [keys[i], c])));
+}
+
 export function cpuReport(k: Kernel): string[] {
+  return table(cpuRows(k));
+}
+
+/** Each vCPU: header row first. A cpu that has not booted far enough to have a task shows '-'. */
+export function cpuRows(k: Kernel): string[][] {
   const rows = [['CPU', 'ONLINE', 'STATE', 'CURRENT', 'QUEUED', 'SWITCHES', 'INSNS', 'TIMER', 'IPI', 'SYSCALLS', 'RIP']];
   const L = k.layout;
   for (const c of k.machine.cpus) {
@@ -22,7 +33,7 @@ export function cpuReport(k: Kernel): string[] {
       String(c.index),
       cpuOnline(k, c.index) ? 'yes' : 'no',
       c.dead ? 'dead' : c.halted ? 'halted' : 'running',
-      curr.toString(),
+      curr.address === 0n ? '-' : curr.toString(),
       String(rqNrQueued(k, c.index)),
       String(rqNrSwitches(k, c.index)),
       String(c.insns),
@@ -32,10 +43,15 @@ export function cpuReport(k: Kernel): string[] {
       symbolize(k.image, c.rip),
     ]);
   }
-  return table(rows);
+  return rows;
 }
 
 export function taskReport(k: Kernel): string[] {
+  return table(taskRows(k));
+}
+
+/** Each task, ps-style: header row first. */
+export function taskRows(k: Kernel): string[][] {
   const rows = [['PID', 'COMM', 'S', 'MODE', 'CPU', 'ON-CPU', 'NVCSW', 'NIVCSW', 'UTIME', 'STIME', 'SAVED-SP', 'SWITCHED-OUT-AT']];
   const frameRet = k.layout.offset('inactive_task_frame', 'ret_addr');
   for (const t of k.tasks()) {
@@ -61,7 +77,7 @@ export function taskReport(k: Kernel): string[] {
       where,
     ]);
   }
-  return table(rows);
+  return rows;
 }
 
 export function runSummary(r: RunResult): string {

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/selftest.ts';
-import { parseStep, patchStateReport, runStep, StepError, sysfsReport } from '../../src/cli/livepatch.ts';
+import { parseStep, patchStateReport, runStep, StepError, StepFailure, sysfsReport } from '../../src/cli/livepatch.ts';
 import { SELFTESTS, runSelftest } from '../../src/lab/selftests/index.ts';
 import { SelftestError } from '../../src/lab/selftest.ts';
 
@@ -19,7 +19,7 @@ afterEach(() => {
 
 describe('klp-lab livepatch', () => {
   it('parses steps and names what is wrong with a bad one', () => {
-    expect(parseStep('load:test_klp_atomic_replace:replace=1')).toEqual({ verb: 'load', name: 'test_klp_atomic_replace', params: { replace: '1' }, ms: 0 });
+    expect(parseStep('load:test_klp_atomic_replace:replace=1')).toEqual({ arg: 'load:test_klp_atomic_replace:replace=1', verb: 'load', name: 'test_klp_atomic_replace', params: { replace: '1' }, ms: 0 });
     expect(parseStep('run:250').ms).toBe(250);
     expect(() => parseStep('patch:x')).toThrow(StepError);
     expect(() => parseStep('load:')).toThrow(/needs an argument/);
@@ -27,14 +27,24 @@ describe('klp-lab livepatch', () => {
     expect(() => parseStep('param:m:oops')).toThrow(/not name=value/);
   });
 
-  it('runs a session: stacked patches, a refused write in the log, sysfs and task states', async () => {
+  it('runs a session: stacked patches, a refused write fails its step, sysfs and task states', async () => {
     lab = await Lab.boot({ cpus: 2, workload: 'idle' });
     lab.startTest();
-    for (const s of ['load:test_klp_livepatch', 'load:test_klp_atomic_replace:replace=0', 'force:test_klp_livepatch', 'cat:lab_meminfo_show'])
-      runStep(lab, parseStep(s));
+    for (const s of ['load:test_klp_livepatch', 'load:test_klp_atomic_replace:replace=0']) runStep(lab, parseStep(s));
+    // the kernel refuses force without a transition: the step fails with the write's errno
+    const refused = (() => {
+      try {
+        runStep(lab, parseStep('force:test_klp_livepatch'));
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(refused).toBeInstanceOf(StepFailure);
+    expect(refused).toMatchObject({ step: 'force:test_klp_livepatch', errno: 'EINVAL' });
+    runStep(lab, parseStep('cat:lab_meminfo_show'));
     const log = lab.logSinceStart();
     expect(log).toContain('% modprobe test_klp_atomic_replace replace=0');
-    expect(log).toContain('force: write 1 to /sys/kernel/livepatch/test_klp_livepatch/force: Invalid argument');
+    expect(log).toContain('% echo 1 > /sys/kernel/livepatch/test_klp_livepatch/force');
     expect(log).toContain('test_klp_atomic_replace: this has been live patched');
     const sysfs = sysfsReport(lab.lp);
     expect(sysfs).toContain('-rw-r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/enabled = 1');
@@ -61,7 +71,9 @@ describe('klp-lab livepatch', () => {
       cwd: ROOT,
       encoding: 'utf8',
     });
-    expect(out).toContain("livepatch: 'test_klp_livepatch': patching complete\n% cat lab_cmdline_show\ntest_klp_livepatch: this has been live patched\n");
+    expect(out).toMatch(
+      /\] livepatch: 'test_klp_livepatch': patching complete\n\[ *[\d.]+\] % cat lab_cmdline_show\n\[ *[\d.]+\] test_klp_livepatch: this has been live patched\n/,
+    );
     expect(out).toMatch(/# \/sys\/kernel\/livepatch\n[^#]*test_klp_livepatch\/enabled = 1/);
     expect(out).toMatch(/# patch states\nPID/);
   }, 60_000);

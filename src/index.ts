@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * klp-lab as a library (`import { Lab } from 'klp-lab'`): what a script needs to boot a lab,
+ * load modules and patches, read and write sysfs, and look at tasks and their stacks. These
+ * are the objects the CLI and the selftests use; nothing here is a separate API to keep in step.
+ *
+ *   Lab.boot(opts)                boot the image on emulated vCPUs (BootOptions: cpus, workload,
+ *                                 seed, preempt, quantum, image; LivepatchOptions)
+ *   lab.loadLp(name, params)      modprobe a fixture patch and wait for its transition
+ *   lab.modules.load(path)        insmod one's own object file
+ *   lab.disableLp / unloadMod / waitForTransition / setParam / cat(function) / k.runFor(ms)
+ *   lab.lp.sysfsRead(path)        /sys/kernel/livepatch/..., lab.lp.sysfsTree() lists it
+ *   lab.k.tasks()                 every task (drgn-style views: pid, comm, patchState, ...)
+ *   taskStack(lab.k, task)        a task's reliable stack trace, symbolized
+ *   patchStates(lab)              each task's patch state and what keeps it from switching
+ *
+ * src/index.mjs is the entry point for plain Node: it registers tsx and re-exports this file.
+ */
+export { Lab, FIXTURES, SelftestError } from './lab/selftest.ts';
+export { bootKernel, workloads, DEFAULT_IMAGE, BootError, type BootOptions } from './kernel/boot.ts';
+export { Kernel, KernelOops, KernelPanic } from './kernel/kernel.ts';
+export { Task } from './kernel/task.ts';
+export { Livepatch, type LivepatchOptions } from './livepatch/core.ts';
+export { LivepatchError } from './livepatch/errors.ts';
+export { stackTraceSaveTskReliable, type StackTrace } from './orc/unwind.ts';
+export { taskStack, formatTaskStack, type TaskStack } from './cli/orc.ts';
+export { patchStates, sysfsReport, type TaskPatchState } from './cli/livepatch.ts';
