@@ -4,6 +4,7 @@
 
 import {
   ELF64_SYM_SIZE,
+  KSYM_NAME_LEN,
   SHN_LORESERVE,
   SHN_UNDEF,
   SHN_XINDEX,
@@ -40,7 +41,7 @@ export function readSymbols(image: ElfImage, sections: readonly ElfSection[], sy
   for (let index = 0; index < count; index++) {
     const at = symtab.offset + index * ELF64_SYM_SIZE;
     const info = image.u8(at + 4);
-    const name = readString(image, strtab, image.u32(at));
+    const name = readString(image, strtab, image.u32(at), { max: KSYM_NAME_LEN - 1, bound: `KSYM_NAME_LEN (${KSYM_NAME_LEN})`, owner: () => `symbol [${index}]` });
     const stShndx = image.u16(at + 6);
     const extended = stShndx === SHN_XINDEX;
     let shndx = stShndx;
