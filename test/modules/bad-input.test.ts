@@ -7,7 +7,9 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../../src/elf/index.ts';
 import {
+  layoutModule,
   planModule,
+  UNKNOWN_NAMES_SHOWN,
   ModuleFormatError,
   RelocationOverflowError,
   UnresolvedSymbolError,
@@ -149,5 +151,22 @@ describe('modules that must not load', () => {
     } finally {
       tmp.done();
     }
+  });
+});
+
+describe('the unresolved-symbol message', () => {
+  it('names the first unknown symbols and counts the rest', () => {
+    // against an empty kernel every undefined symbol the object relocates against is unknown
+    const elf = ElfFile.read(fixture('test_klp_shadow_race'));
+    const e = thrown(() => layoutModule(elf, { base: 0xffffffffc0000000n, resolve: () => [] })) as UnresolvedSymbolError;
+    expect(e).toBeInstanceOf(UnresolvedSymbolError);
+    const all = [e.symbol, ...e.others];
+    expect(all.length).toBeGreaterThan(UNKNOWN_NAMES_SHOWN);
+    expect(new Set(all).size).toBe(all.length);
+    const shown = all.slice(1, UNKNOWN_NAMES_SHOWN).map((n) => `'${n}'`).join(', ');
+    expect(e.message).toContain(
+      `unknown symbol '${e.symbol}' (also unknown: ${shown} and ${all.length - UNKNOWN_NAMES_SHOWN} more) (-ENOENT)`,
+    );
+    for (const n of all.slice(UNKNOWN_NAMES_SHOWN)) expect(e.message).not.toContain(`'${n}'`);
   });
 });
