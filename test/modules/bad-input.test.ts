@@ -17,7 +17,7 @@ import {
 } from '../../src/elf/module.ts';
 import { DEFAULT_IMAGE } from '../../src/kernel/boot.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
-import type { Modules } from '../../src/kernel/modules.ts';
+import { ModuleLoadError, type Modules } from '../../src/kernel/modules.ts';
 import { fixture, ramHash, scratch, thrown, withAddend, withModules } from './helpers.ts';
 
 /**
@@ -151,6 +151,26 @@ describe('modules that must not load', () => {
     } finally {
       tmp.done();
     }
+  });
+});
+
+describe('text that does not decode', () => {
+  it('a module whose code starts with a byte that is no instruction is placed and taken back like any other', async () => {
+    await withModules({}, (k, ms) => {
+      // 0x06 (push es) does not exist in 64-bit mode: capstone decodes nothing there
+      const bytes = new Uint8Array(readFileSync(fixture('lab_mod_hello')));
+      const text = ElfFile.parse(bytes, 'lab_mod_hello.o').sections.find((s) => s.name.startsWith('.text') && s.size > 0)!;
+      bytes[text.offset] = 0x06;
+      // refused by a COMING notifier, after the code was written and registered: no init runs
+      const off = ms.onComing(() => -22);
+      const free = k.hostMem.bytesFree;
+      const e = thrown(() => ms.load(ElfFile.parse(bytes, fixture('lab_mod_hello'))));
+      expect(e).toBeInstanceOf(ModuleLoadError);
+      expect(e.message).toBe('lab_mod_hello: a COMING notifier refused the module (-22) (-EINVAL)');
+      expect(k.hostMem.bytesFree).toBe(free);
+      expect(ms.list()).toEqual([]);
+      off();
+    });
   });
 });
 
