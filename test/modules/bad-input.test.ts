@@ -154,6 +154,35 @@ describe('modules that must not load', () => {
   });
 });
 
+describe('errors a load did not expect', () => {
+  it('come out as a ModuleFormatError naming the file, the original as its cause, guest memory untouched', async () => {
+    await withModules({}, (k, ms) => {
+      // a reader that trusts a damaged table (the defect this guards against) throws what a
+      // DataView or a property access throws; the loader's caller still gets its typed error
+      const elf = ElfFile.read(fixture('lab_mod_hello'));
+      const broken = (error: unknown) =>
+        Object.create(elf, {
+          relocations: {
+            value: () => {
+              throw error;
+            },
+          },
+        }) as ElfFile;
+      const range = new RangeError('Offset is outside the bounds of the DataView');
+      const e = refused(k, ms, broken(range));
+      expect(e).toBeInstanceOf(ModuleFormatError);
+      expect(e.errno).toBe('ENOEXEC');
+      expect(e.message).toBe(`${fixture('lab_mod_hello')}: malformed object: RangeError: Offset is outside the bounds of the DataView (-ENOEXEC)`);
+      expect(e.cause).toBe(range);
+      const s = refused(k, ms, broken('not an Error at all'));
+      expect(s).toBeInstanceOf(ModuleFormatError);
+      expect(s.message).toBe(`${fixture('lab_mod_hello')}: malformed object: not an Error at all (-ENOEXEC)`);
+      // the object itself is fine
+      expect(ms.load(elf).state).toBe('LIVE');
+    });
+  });
+});
+
 describe('text that does not decode', () => {
   it('a module whose code starts with a byte that is no instruction is placed and taken back like any other', async () => {
     await withModules({}, (k, ms) => {
