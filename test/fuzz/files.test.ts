@@ -27,7 +27,7 @@ describe('fuzzing the ELF reader, the ORC reader and the module loader', () => {
     const args: FuzzArgs = { seed: 1, files: FILES, variantMs: 5_000, checkEvery: 500, memoryMb: 512 };
     const out = await runBounded<FuzzReport>(new URL('./files-worker.ts', import.meta.url), 'fuzz', args, {
       maxOldGenerationSizeMb: 512,
-      timeoutMs: 100_000,
+      timeoutMs: 150_000,
     });
     if (out.kind !== 'ok') {
       const [variant, file, seed] = out.progress;
@@ -52,5 +52,5 @@ describe('fuzzing the ELF reader, the ORC reader and the module loader', () => {
     expect(r.outcomes['test_klp_livepatch.o loaded']).toBeGreaterThan(0);
     expect(r.outcomes['test_klp_mod_target.o loaded']).toBeGreaterThan(0);
     expect(r.ramChecks).toBeGreaterThanOrEqual(40);
-  }, 120_000);
+  }, 180_000);
 });
