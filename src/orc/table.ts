@@ -201,6 +201,8 @@ export class OrcTable {
   readonly kind: Uint8Array;
   /** Block index: the answer for an address in block b lies in [blocks[b], blocks[b + 1]]. */
   readonly blocks: Int32Array;
+  /** log2 of a block's size: LOOKUP_BLOCK_ORDER, unless the text is vast for its entries. */
+  readonly blockOrder: number;
 
   private constructor(
     file: string,
@@ -249,11 +251,18 @@ export class OrcTable {
       this.bpReg[i] = e.bpReg;
       this.kind[i] = e.kind;
     });
-    const nBlocks = (this.size >>> LOOKUP_BLOCK_ORDER) + 2;
+    // The kernel's 256-byte blocks, unless the text is vast for the entries it has (a damaged
+    // _etext or section address can make 2 GiB of "text" for a file of a few KiB): then blocks
+    // grow until there are at most a few per entry, so the index stays in proportion to the
+    // file instead of costing 32 MiB whatever the input.
+    let order = LOOKUP_BLOCK_ORDER;
+    while (this.size >>> order > 4 * n + 1024) order++;
+    this.blockOrder = order;
+    const nBlocks = (this.size >>> order) + 2;
     this.blocks = new Int32Array(nBlocks);
     let j = 0;
     for (let b = 0; b < nBlocks; b++) {
-      const start = b << LOOKUP_BLOCK_ORDER;
+      const start = b * 2 ** order;
       while (j + 1 < n && this.ip[j + 1] <= start) j++;
       this.blocks[b] = j;
     }
@@ -330,7 +339,7 @@ export class OrcTable {
   find(off: number): number {
     if (!(off >= 0 && off < this.size)) return -1;
     const ip = this.ip;
-    const b = off >>> LOOKUP_BLOCK_ORDER;
+    const b = off >>> this.blockOrder;
     let lo = this.blocks[b];
     let hi = this.blocks[b + 1];
     while (lo < hi) {

@@ -81,3 +81,17 @@ describe('damaged ORC sections', () => {
     expect(orcError(() => OrcTable.fromImage(huge)).message).toMatch(/\.orc_unwind_ip: text range 0x[0-9a-f]+-0x[0-9a-f]+ of its entries is larger than 2 GiB$/);
   });
 });
+
+describe('a vast text range for few entries', () => {
+  it('keeps the block index in proportion to the entries, and lookups exact', () => {
+    // _stext moved 2 GiB - 64 KiB down: the table covers that much "text" for ~2,300 entries
+    const stext = ElfFile.read(KERNEL).symbolsNamed('_stext')[0].value;
+    const t = OrcTable.fromImage(withSymbolValue(KERNEL, '_stext', stext - 0x7fff0000n));
+    const plain = OrcTable.fromImage(ElfFile.read(KERNEL));
+    expect(t.size).toBe(plain.size + 0x7fff0000);
+    expect(t.blocks.length).toBeLessThanOrEqual(4 * t.length + 1026);
+    expect(plain.blockOrder).toBe(8); // a real table keeps the kernel's 256-byte blocks
+    for (let off = 0; off < t.size; off += 0x10001) expect(t.find(off), `offset ${off}`).toBe(t.findBinary(off));
+    for (let off = t.size - plain.size; off < t.size; off += 3) expect(t.find(off)).toBe(t.findBinary(off));
+  });
+});
