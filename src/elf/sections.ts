@@ -44,21 +44,33 @@ export function describeSection(section: ElfSection): string {
 }
 
 /**
- * How long a name may be, and what to call its owner in the error. Names are decoded into a
- * string per symbol or section; without a bound, a small file whose thousands of symbols all
- * point at one huge name would cost gigabytes of strings.
+ * How long a name may be, and what owns it. Names are decoded into a string per symbol or
+ * section; without a bound, a small file whose thousands of symbols all point at one huge name
+ * would cost gigabytes of strings.
  */
 export interface NameLimit {
   /** Longest accepted length in bytes, the NUL not counted. */
   readonly max: number;
   /** The bound's name, for the message: "KSYM_NAME_LEN (512)". */
   readonly bound: string;
-  /** "symbol [3]": built only on failure, since names are read by the hundred thousand. */
-  readonly owner: () => string;
+  /** What the names belong to: the error says "symbol [index]". */
+  readonly owner: 'symbol' | 'section';
 }
 
-/** The NUL-terminated string at `offset` in a SHT_STRTAB section, at most `limit.max` bytes long. */
-export function readString(image: ElfImage, strtab: ElfSection, offset: number, limit?: NameLimit): string {
+/** Bound of a symbol name: what kallsyms and livepatch can name. */
+export const SYMBOL_NAME_LIMIT: NameLimit = { max: KSYM_NAME_LEN - 1, bound: `KSYM_NAME_LEN (${KSYM_NAME_LEN})`, owner: 'symbol' };
+
+/**
+ * Bound of a section name: twice KSYM_NAME_LEN, room for the longest symbol name with the
+ * prefixes sections add to it (".klp.rela.<object>..text.unlikely.<symbol>").
+ */
+const SECTION_NAME_LIMIT: NameLimit = { max: 2 * KSYM_NAME_LEN - 1, bound: `twice KSYM_NAME_LEN (${2 * KSYM_NAME_LEN})`, owner: 'section' };
+
+/**
+ * The NUL-terminated string at `offset` in a SHT_STRTAB section; with a limit, at most
+ * `limit.max` bytes long, else an error naming the owner (the symbol or section `index`).
+ */
+export function readString(image: ElfImage, strtab: ElfSection, offset: number, limit?: NameLimit, index = 0): string {
   if (strtab.type !== SHT_STRTAB) image.fail(`${describeSection(strtab)} is not a string table (sh_type ${strtab.type})`);
   if (offset >= strtab.size) {
     image.fail(`string offset ${hex(offset)} past end of ${describeSection(strtab)} (${hex(strtab.size)} bytes)`);
@@ -72,18 +84,12 @@ export function readString(image: ElfImage, strtab: ElfSection, offset: number, 
   }
   if (limit && end - start > limit.max) {
     image.fail(
-      `${limit.owner()}: name at ${hex(offset)} in ${describeSection(strtab)} is ${end - start} bytes long, ` +
+      `${limit.owner} [${index}]: name at ${hex(offset)} in ${describeSection(strtab)} is ${end - start} bytes long, ` +
         `over the ${limit.max} that ${limit.bound} allows`,
     );
   }
   return image.utf8(start, end);
 }
-
-/**
- * Bound of a section name: twice KSYM_NAME_LEN, room for the longest symbol name with the
- * prefixes sections add to it (".klp.rela.<object>..text.unlikely.<symbol>").
- */
-const SECTION_NAME_LIMIT = { max: 2 * KSYM_NAME_LEN - 1, bound: `twice KSYM_NAME_LEN (${2 * KSYM_NAME_LEN})` };
 
 export function readSections(image: ElfImage, header: ElfHeader): ElfSection[] {
   // Names live in a section themselves, so its header is read first, unnamed.
@@ -92,7 +98,7 @@ export function readSections(image: ElfImage, header: ElfHeader): ElfSection[] {
   const sections: ElfSection[] = [];
   for (let index = 0; index < header.shnum; index++) {
     const nameOffset = image.u32(header.shoff + index * ELF64_SHDR_SIZE);
-    const name = shstrtab ? readString(image, shstrtab, nameOffset, { ...SECTION_NAME_LIMIT, owner: () => `section [${index}]` }) : '';
+    const name = shstrtab ? readString(image, shstrtab, nameOffset, SECTION_NAME_LIMIT, index) : '';
     const section = readSectionHeader(image, header, index, name);
     checkSectionData(image, section);
     sections.push(section);
