@@ -17,6 +17,12 @@ export const ELF64_SHDR_SIZE = 64;
 export const ELF64_SYM_SIZE = 24;
 export const ELF64_RELA_SIZE = 24;
 
+/**
+ * The kernel's bound on a symbol name, its NUL included (include/linux/kallsyms.h): kallsyms
+ * and livepatch cannot name a longer symbol, so the reader refuses one.
+ */
+export const KSYM_NAME_LEN = 512;
+
 /** Object file types (e_type). */
 export const ET_REL = 1;
 export const ET_EXEC = 2;

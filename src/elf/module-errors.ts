@@ -116,6 +116,18 @@ export function describeCandidate(c: SymbolCandidateInfo): string {
 }
 
 /**
+ * How many unknown names a message shows: a module built against the wrong kernel can miss
+ * hundreds, and a message that lists them all buries the first, which is the one to look at.
+ */
+export const UNKNOWN_NAMES_SHOWN = 8;
+
+/** "'a', 'b' and 3 more": the first `shown` names, then how many were left out. */
+function listNames(names: readonly string[], shown: number): string {
+  const listed = names.slice(0, shown).map((n) => `'${n}'`).join(', ');
+  return names.length > shown ? `${listed} and ${names.length - shown} more` : listed;
+}
+
+/**
  * An undefined symbol of the module has no definition in the image or a live module's exports
  * (-ENOENT, the kernel's "Unknown symbol"), or more than one (then `candidates` lists them all
  * and the loader refuses to guess).
@@ -128,14 +140,14 @@ export class UnresolvedSymbolError extends ModuleError {
     readonly symbol: string,
     readonly where: ModuleLocation,
     readonly candidates: readonly SymbolCandidateInfo[] = [],
-    /** Other undefined symbols of the same object, for the message. */
+    /** Other undefined symbols of the same object, all of them (the message shows the first few). */
     readonly others: readonly string[] = [],
   ) {
     const at = describeLocation(where);
     const problem =
       candidates.length > 1
         ? `symbol '${symbol}' is ambiguous: ${candidates.length} candidates at ${candidates.map(describeCandidate).join(', ')}`
-        : `unknown symbol '${symbol}'${others.length ? ` (also unknown: ${others.map((o) => `'${o}'`).join(', ')})` : ''}`;
+        : `unknown symbol '${symbol}'${others.length ? ` (also unknown: ${listNames(others, UNKNOWN_NAMES_SHOWN - 1)})` : ''}`;
     super(file, candidates.length > 1 ? 'EINVAL' : 'ENOENT', `${at ? `${at}: ` : ''}${problem}`);
     this.reason = candidates.length > 1 ? 'ambiguous' : 'undefined';
   }

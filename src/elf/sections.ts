@@ -2,7 +2,7 @@
 // Section headers (Elf64_Shdr) and string tables. Sizes and offsets are
 // numbers because they index the file; addresses and flags stay 64-bit.
 
-import { ELF64_SHDR_SIZE, SHT_NOBITS, SHT_NULL, SHT_STRTAB } from './constants.ts';
+import { ELF64_SHDR_SIZE, KSYM_NAME_LEN, SHT_NOBITS, SHT_NULL, SHT_STRTAB } from './constants.ts';
 import { hex } from './format.ts';
 import type { ElfHeader } from './header.ts';
 import type { ElfImage } from './image.ts';
@@ -43,8 +43,34 @@ export function describeSection(section: ElfSection): string {
   return `section [${section.index}]${section.name ? ` ${section.name}` : ''}`;
 }
 
-/** The NUL-terminated string at `offset` in a SHT_STRTAB section. */
-export function readString(image: ElfImage, strtab: ElfSection, offset: number): string {
+/**
+ * How long a name may be, and what owns it. Names are decoded into a string per symbol or
+ * section; without a bound, a small file whose thousands of symbols all point at one huge name
+ * would cost gigabytes of strings.
+ */
+export interface NameLimit {
+  /** Longest accepted length in bytes, the NUL not counted. */
+  readonly max: number;
+  /** The bound's name, for the message: "KSYM_NAME_LEN (512)". */
+  readonly bound: string;
+  /** What the names belong to: the error says "symbol [index]". */
+  readonly owner: 'symbol' | 'section';
+}
+
+/** Bound of a symbol name: what kallsyms and livepatch can name. */
+export const SYMBOL_NAME_LIMIT: NameLimit = { max: KSYM_NAME_LEN - 1, bound: `KSYM_NAME_LEN (${KSYM_NAME_LEN})`, owner: 'symbol' };
+
+/**
+ * Bound of a section name: twice KSYM_NAME_LEN, room for the longest symbol name with the
+ * prefixes sections add to it (".klp.rela.<object>..text.unlikely.<symbol>").
+ */
+const SECTION_NAME_LIMIT: NameLimit = { max: 2 * KSYM_NAME_LEN - 1, bound: `twice KSYM_NAME_LEN (${2 * KSYM_NAME_LEN})`, owner: 'section' };
+
+/**
+ * The NUL-terminated string at `offset` in a SHT_STRTAB section; with a limit, at most
+ * `limit.max` bytes long, else an error naming the owner (the symbol or section `index`).
+ */
+export function readString(image: ElfImage, strtab: ElfSection, offset: number, limit?: NameLimit, index = 0): string {
   if (strtab.type !== SHT_STRTAB) image.fail(`${describeSection(strtab)} is not a string table (sh_type ${strtab.type})`);
   if (offset >= strtab.size) {
     image.fail(`string offset ${hex(offset)} past end of ${describeSection(strtab)} (${hex(strtab.size)} bytes)`);
@@ -56,6 +82,12 @@ export function readString(image: ElfImage, strtab: ElfSection, offset: number):
   if (end < 0 || end >= strtab.offset + strtab.size) {
     image.fail(`unterminated string at ${hex(offset)} in ${describeSection(strtab)}`);
   }
+  if (limit && end - start > limit.max) {
+    image.fail(
+      `${limit.owner} [${index}]: name at ${hex(offset)} in ${describeSection(strtab)} is ${end - start} bytes long, ` +
+        `over the ${limit.max} that ${limit.bound} allows`,
+    );
+  }
   return image.utf8(start, end);
 }
 
@@ -66,7 +98,7 @@ export function readSections(image: ElfImage, header: ElfHeader): ElfSection[] {
   const sections: ElfSection[] = [];
   for (let index = 0; index < header.shnum; index++) {
     const nameOffset = image.u32(header.shoff + index * ELF64_SHDR_SIZE);
-    const name = shstrtab ? readString(image, shstrtab, nameOffset) : '';
+    const name = shstrtab ? readString(image, shstrtab, nameOffset, SECTION_NAME_LIMIT, index) : '';
     const section = readSectionHeader(image, header, index, name);
     checkSectionData(image, section);
     sections.push(section);

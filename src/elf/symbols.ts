@@ -10,7 +10,7 @@ import {
   SHT_SYMTAB_SHNDX,
 } from './constants.ts';
 import type { ElfImage } from './image.ts';
-import { entryCount, linkedSection, readString, type ElfSection } from './sections.ts';
+import { entryCount, linkedSection, readString, SYMBOL_NAME_LIMIT, type ElfSection } from './sections.ts';
 
 export interface ElfSymbol {
   /** Position in the symbol table; relocations refer to symbols by it. */
@@ -40,7 +40,7 @@ export function readSymbols(image: ElfImage, sections: readonly ElfSection[], sy
   for (let index = 0; index < count; index++) {
     const at = symtab.offset + index * ELF64_SYM_SIZE;
     const info = image.u8(at + 4);
-    const name = readString(image, strtab, image.u32(at));
+    const name = readString(image, strtab, image.u32(at), SYMBOL_NAME_LIMIT, index);
     const stShndx = image.u16(at + 6);
     const extended = stShndx === SHN_XINDEX;
     let shndx = stShndx;

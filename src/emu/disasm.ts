@@ -41,10 +41,23 @@ function cs(): CapstoneHandle {
   return handle;
 }
 
-/** Decodes up to count instructions (all, by default) starting at address; stops at invalid bytes. */
+/**
+ * capstone-js throws (a string, not an Error) when cs_disasm decodes nothing; with cs_errno
+ * CS_ERR_OK that only means the first bytes are not an instruction, which callers handle as an
+ * empty result (module text made of data, a damaged object), not as a failure of the engine.
+ */
+function disasmOrNone(code: Uint8Array, address: bigint, count: number): CapstoneInsn[] {
+  try {
+    return cs().disasm(code, address, count);
+  } catch (e) {
+    if (typeof e === 'string' && /cs_disasm failed with code 0\b/.test(e)) return [];
+    throw typeof e === 'string' ? new Error(e) : e;
+  }
+}
+
+/** Decodes up to count instructions (all, by default) starting at address; stops at invalid bytes (none: []). */
 export function disassemble(code: Uint8Array, address: bigint, count = 0): Insn[] {
-  return cs()
-    .disasm(code, address, count)
+  return disasmOrNone(code, address, count)
     .map((i) => ({
       address: BigInt.asUintN(64, BigInt(i.address)),
       size: i.size,

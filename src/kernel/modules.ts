@@ -20,8 +20,9 @@
 import { basename } from 'node:path';
 import { ElfFile, AmbiguousSymbolError, SymbolNotFoundError, type ElfSection, type ElfSymbol } from '../elf/index.ts';
 import { SHN_UNDEF, STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.ts';
-import { ElfFormatError } from '../elf/errors.ts';
+import { ElfError, ElfFormatError } from '../elf/errors.ts';
 import {
+  ERRNO,
   errnoName,
   layoutModule,
   moduleName,
@@ -413,71 +414,40 @@ export class Modules {
    * (or a notifier's error) after taking the module away again.
    */
   load(source: string | ElfFile, params: Readonly<Record<string, string>> = {}): LoadedModule {
-    const elf = typeof source === 'string' ? readObject(source) : source;
-    const file = elf.fileName;
-    const plan = planModule(elf);
-    const name = moduleName(elf);
-    const old = this.find(name);
-    if (old) throw new ModuleLoadError(file, 'EEXIST', `module '${name}' is already loaded (${old.state})`);
+    const file = typeof source === 'string' ? source : source.fileName;
+    let staged: ReturnType<Modules['stage']>;
+    try {
+      staged = this.stage(source, params);
+    } catch (e) {
+      throw asLoadError(file, e);
+    }
+    const { name, base, structAddr } = staged;
+    const { layout, orc, symbols } = staged.prepared;
 
-    // Host-side work first: layout, relocation, tables, all checked before any guest byte
-    // changes. hostMem.alloc() zeroes the block it hands out, so the layout is tried beforehand
-    // at the lowest and the highest base the allocator could return: every relocation's value
-    // moves linearly with the base (slope -1, 0 or 1), so if it fits at both ends it fits
-    // wherever the block lands, and every error that does not depend on the address shows up
-    // here. Only when an end overflows is the host region saved, to be put back on failure.
-    const hostMem = this.kernel.hostMem;
-    const resolve = (n: string) => this.resolve(n);
-    const align = BigInt(plan.align);
-    const lowest = ((hostMem.start + align - 1n) / align) * align;
-    const highest = ((hostMem.end - BigInt(plan.size)) / align) * align;
-    let saved: Buffer | undefined;
-    if (highest >= lowest)
-      for (const at of [lowest, highest]) {
-        try {
-          this.prepare(elf, plan, name, at, resolve);
-        } catch (e) {
-          if (!(e instanceof RelocationOverflowError)) throw e;
-          saved ??= Buffer.from(this.kernel.mem.bytes(hostMem.start, Number(hostMem.end - hostMem.start)));
+    // Commit: from here on the module exists. Nothing here should fail; if something does, the
+    // module is taken away again rather than left half registered with its memory held.
+    const mod = new LoadedModule(name, layout, orc, symbols);
+    try {
+      mod.guestStruct = this.guestStruct(structAddr, name);
+      mod.state = 'COMING';
+      this.kernel.mem.write(base, layout.image);
+      const text = layout.regions.text;
+      if (text.size) this.kernel.machine.writeCode(text.address, layout.image.subarray(text.offset, text.offset + text.size));
+      this.mods.push(mod);
+      for (const imp of layout.imports.values()) {
+        const owner = imp.target && imp.target.owner !== 'vmlinux' ? this.find(imp.target.owner) : undefined;
+        if (owner) {
+          mod.uses.add(owner);
+          owner.usedBy.add(mod);
         }
       }
-    let base: bigint;
-    try {
-      base = hostMem.alloc(plan.size, plan.align, `module ${name}`);
+      if (orc) orcUnwinder(this.kernel).addModule(name, orc);
+      this.symbolizer.addModule(symbols);
     } catch (e) {
-      if (e instanceof HostMemoryError) throw new ModuleLoadError(file, 'ENOMEM', e.message, { cause: e });
-      throw e;
+      if (!mod.guestStruct) this.kernel.hostMem.release(structAddr);
+      this.teardown(mod);
+      throw asLoadError(file, e);
     }
-    let prepared: ReturnType<Modules['prepare']>;
-    let structAddr: bigint;
-    try {
-      prepared = this.prepare(elf, plan, name, base, resolve);
-      applyParams(prepared.layout, name, params);
-      structAddr = this.allocStruct(file);
-    } catch (e) {
-      hostMem.release(base);
-      if (saved) this.kernel.mem.write(hostMem.start, saved);
-      throw e;
-    }
-    const { layout, orc, symbols } = prepared;
-
-    // Commit: from here on the module exists.
-    const mod = new LoadedModule(name, layout, orc, symbols);
-    mod.guestStruct = this.guestStruct(structAddr, name);
-    mod.state = 'COMING';
-    this.kernel.mem.write(base, layout.image);
-    const text = layout.regions.text;
-    if (text.size) this.kernel.machine.writeCode(text.address, layout.image.subarray(text.offset, text.offset + text.size));
-    this.mods.push(mod);
-    for (const imp of layout.imports.values()) {
-      const owner = imp.target && imp.target.owner !== 'vmlinux' ? this.find(imp.target.owner) : undefined;
-      if (owner) {
-        mod.uses.add(owner);
-        owner.usedBy.add(mod);
-      }
-    }
-    if (orc) orcUnwinder(this.kernel).addModule(name, orc);
-    this.symbolizer.addModule(symbols);
 
     // ftrace learns the module's sites before anyone may trace them
     try {
@@ -525,6 +495,58 @@ export class Modules {
     }
     mod.state = 'LIVE';
     return mod;
+  }
+
+  /**
+   * Everything of a load before the module exists: the object read, laid out, relocated and
+   * checked, its memory allocated. On failure guest memory is as it was.
+   */
+  private stage(source: string | ElfFile, params: Readonly<Record<string, string>>) {
+    const elf = typeof source === 'string' ? readObject(source) : source;
+    const file = elf.fileName;
+    const plan = planModule(elf);
+    const name = moduleName(elf);
+    const old = this.find(name);
+    if (old) throw new ModuleLoadError(file, 'EEXIST', `module '${name}' is already loaded (${old.state})`);
+
+    // Host-side work first: layout, relocation, tables, all checked before any guest byte
+    // changes. hostMem.alloc() zeroes the block it hands out, so the layout is tried beforehand
+    // at the lowest and the highest base the allocator could return: every relocation's value
+    // moves linearly with the base (slope -1, 0 or 1), so if it fits at both ends it fits
+    // wherever the block lands, and every error that does not depend on the address shows up
+    // here. Only when an end overflows is the host region saved, to be put back on failure.
+    const hostMem = this.kernel.hostMem;
+    const resolve = (n: string) => this.resolve(n);
+    const align = BigInt(plan.align);
+    const lowest = ((hostMem.start + align - 1n) / align) * align;
+    const highest = ((hostMem.end - BigInt(plan.size)) / align) * align;
+    let saved: Buffer | undefined;
+    if (highest >= lowest)
+      for (const at of [lowest, highest]) {
+        try {
+          this.prepare(elf, plan, name, at, resolve);
+        } catch (e) {
+          if (!(e instanceof RelocationOverflowError)) throw e;
+          saved ??= Buffer.from(this.kernel.mem.bytes(hostMem.start, Number(hostMem.end - hostMem.start)));
+        }
+      }
+    let base: bigint;
+    try {
+      base = hostMem.alloc(plan.size, plan.align, `module ${name}`);
+    } catch (e) {
+      if (e instanceof HostMemoryError) throw new ModuleLoadError(file, 'ENOMEM', e.message, { cause: e });
+      throw e;
+    }
+    try {
+      const prepared = this.prepare(elf, plan, name, base, resolve);
+      applyParams(prepared.layout, name, params);
+      const structAddr = this.allocStruct(file);
+      return { elf, name, base, prepared, structAddr };
+    } catch (e) {
+      hostMem.release(base);
+      if (saved) this.kernel.mem.write(hostMem.start, saved);
+      throw e;
+    }
   }
 
   /** Room for a module's struct module; ENOMEM as a load error. */
@@ -650,8 +672,23 @@ function readObject(path: string): ElfFile {
     if (e instanceof ElfFormatError) throw new ModuleFormatError(path, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ModuleLoadError(path, 'ENOENT', `no such file: ${basename(path)}`, { cause: e });
+    if (code) throw new ModuleLoadError(path, code in ERRNO ? code : 'EIO', `cannot read ${basename(path)}: ${(e as Error).message}`, { cause: e });
     throw e;
   }
+}
+
+/**
+ * What a failed load throws: the loader's own errors as they are; the ELF reader's and the ORC
+ * reader's (which name the file already) as a ModuleFormatError; anything else a malformed
+ * object provoked in code that trusted it (a RangeError, a TypeError) as a ModuleFormatError too,
+ * with the original as its cause. The caller gets one family of typed errors naming the file.
+ */
+function asLoadError(file: string, e: unknown): unknown {
+  if (e instanceof ModuleError) return e;
+  if (e instanceof ElfError || e instanceof OrcTableError)
+    return new ModuleFormatError(file, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
+  if (e instanceof Error) return new ModuleFormatError(file, `malformed object: ${e.name}: ${e.message}`, {}, { cause: e });
+  return new ModuleFormatError(file, `malformed object: ${String(e)}`, {}, { cause: e });
 }
 
 /** The module's ORC table over its text region; undefined for a module without text. */

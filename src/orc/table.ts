@@ -13,7 +13,7 @@
  * Addresses are kept as Numbers relative to the table's base: the hot path never allocates.
  */
 import { ElfFile, type ElfSection } from '../elf/index.ts';
-import { ET_EXEC, ET_REL, SHF_EXECINSTR, STT_SECTION } from '../elf/constants.ts';
+import { ET_EXEC, ET_REL, SHF_EXECINSTR, SHT_NOBITS, SHT_NULL, STT_SECTION } from '../elf/constants.ts';
 import {
   decodeBits,
   isTerminator,
@@ -27,12 +27,15 @@ import {
 /** The kernel's LOOKUP_BLOCK_ORDER: one index slot per 256 bytes of text. */
 export const LOOKUP_BLOCK_ORDER = 8;
 
+/** A file's ORC cannot be read: the message names the file and, when one is at fault, the section. */
 export class OrcTableError extends Error {
   constructor(
     readonly file: string,
     message: string,
+    /** "section [5] .orc_unwind", when the problem is in one section. */
+    readonly section?: string,
   ) {
-    super(`${file}: ${message}`);
+    super(`${file}: ${section ? `${section}: ` : ''}${message}`);
     this.name = 'OrcTableError';
   }
 }
@@ -56,7 +59,7 @@ export function detectLayout(elf: ElfFile): OrcLayout {
   if (elf.section('.orc_header')) return '6.4';
   const orc = elf.section('.orc_unwind');
   if (!orc) return '6.1';
-  const view = viewOf(orc);
+  const view = viewOf(elf, orc);
   let old = 0;
   let neu = 0;
   let ambiguous = 0;
@@ -79,6 +82,8 @@ function orcSections(elf: ElfFile): { ip: ElfSection; orc: ElfSection } | null {
   const orc = elf.section('.orc_unwind');
   if (!ip && !orc) return null;
   if (!ip || !orc) throw new OrcTableError(elf.fileName, `has ${ip ? '.orc_unwind_ip' : '.orc_unwind'} without its partner section`);
+  viewOf(elf, ip);
+  viewOf(elf, orc);
   if (ip.size % ORC_IP_SIZE || orc.size % ORC_ENTRY_SIZE || ip.size / ORC_IP_SIZE !== orc.size / ORC_ENTRY_SIZE)
     throw new OrcTableError(
       elf.fileName,
@@ -97,8 +102,22 @@ function entryAt(view: DataView, i: number, layout: OrcLayout): OrcEntry {
   };
 }
 
-function viewOf(section: ElfSection): DataView {
+/**
+ * The bytes of an ORC section, all sh_size of them. A NOBITS or NULL section has none in the
+ * file whatever its sh_size says (the ELF reader checks only sections with file bytes against
+ * the file), so every read of a table goes through here and is refused before it is made.
+ */
+function viewOf(elf: ElfFile, section: ElfSection): DataView {
+  const where = `section [${section.index}] ${section.name}`;
+  if (section.type === SHT_NOBITS || section.type === SHT_NULL)
+    throw new OrcTableError(
+      elf.fileName,
+      `sh_type ${section.type === SHT_NOBITS ? 'SHT_NOBITS' : 'SHT_NULL'} has no file bytes, but an ORC table must (sh_size 0x${section.size.toString(16)})`,
+      where,
+    );
   const d = section.data();
+  if (d.byteLength !== section.size)
+    throw new OrcTableError(elf.fileName, `only 0x${d.byteLength.toString(16)} of its sh_size 0x${section.size.toString(16)} bytes are in the file`, where);
   return new DataView(d.buffer, d.byteOffset, d.byteLength);
 }
 
@@ -114,8 +133,8 @@ export function hasOrc(elf: ElfFile): boolean {
 export function readImageEntries(elf: ElfFile, layout = detectLayout(elf)): RawOrcEntry[] {
   const s = orcSections(elf);
   if (!s) return [];
-  const ipView = viewOf(s.ip);
-  const orcView = viewOf(s.orc);
+  const ipView = viewOf(elf, s.ip);
+  const orcView = viewOf(elf, s.orc);
   const out: RawOrcEntry[] = [];
   for (let i = 0; i < s.ip.size / ORC_IP_SIZE; i++) {
     const address = BigInt.asUintN(64, s.ip.addr + BigInt(i * ORC_IP_SIZE + ipView.getInt32(i * ORC_IP_SIZE, true)));
@@ -143,7 +162,7 @@ export function readObjectEntries(elf: ElfFile, layout = detectLayout(elf)): Obj
   const n = s.ip.size / ORC_IP_SIZE;
   if (!rela || rela.entries.length !== n)
     throw new OrcTableError(elf.fileName, `.orc_unwind_ip has ${n} entries but ${rela?.entries.length ?? 0} relocations`);
-  const orcView = viewOf(s.orc);
+  const orcView = viewOf(elf, s.orc);
   const out: ObjectOrcEntry[] = [];
   // objtool writes the i-th relocation for the i-th slot; so does every reader (objtool's dump too)
   rela.entries.forEach((r, i) => {
@@ -182,12 +201,28 @@ export class OrcTable {
   readonly kind: Uint8Array;
   /** Block index: the answer for an address in block b lies in [blocks[b], blocks[b + 1]]. */
   readonly blocks: Int32Array;
+  /** log2 of a block's size: LOOKUP_BLOCK_ORDER, unless the text is vast for its entries. */
+  readonly blockOrder: number;
 
-  private constructor(entries: Array<{ address: bigint } & OrcEntry>, layout: OrcLayout, name: string, base: bigint, end: bigint) {
+  private constructor(
+    file: string,
+    entries: Array<{ address: bigint } & OrcEntry>,
+    layout: OrcLayout,
+    name: string,
+    base: bigint,
+    end: bigint,
+  ) {
     this.name = name;
     this.layout = layout;
     this.base = base;
-    if (end < base || end - base > 0x7fffffffn) throw new RangeError(`${name}: bad text range 0x${base.toString(16)}-0x${end.toString(16)}`);
+    // offsets are kept in an Int32Array, so the text must fit 2 GiB; a range this bad comes from
+    // a damaged file (its _stext/_etext, its section addresses), hence an error about the file
+    if (end < base || end - base > 0x7fffffffn)
+      throw new OrcTableError(
+        file,
+        `text range 0x${base.toString(16)}-0x${end.toString(16)} of its entries ${end < base ? 'ends before it starts' : 'is larger than 2 GiB'}`,
+        '.orc_unwind_ip',
+      );
     this.size = Number(end - base);
     // keep the entries that can matter to a lookup in [base, end); one below base is never chosen
     const rel = entries
@@ -216,11 +251,18 @@ export class OrcTable {
       this.bpReg[i] = e.bpReg;
       this.kind[i] = e.kind;
     });
-    const nBlocks = (this.size >>> LOOKUP_BLOCK_ORDER) + 2;
+    // The kernel's 256-byte blocks, unless the text is vast for the entries it has (a damaged
+    // _etext or section address can make 2 GiB of "text" for a file of a few KiB): then blocks
+    // grow until there are at most a few per entry, so the index stays in proportion to the
+    // file instead of costing 32 MiB whatever the input.
+    let order = LOOKUP_BLOCK_ORDER;
+    while (this.size >>> order > 4 * n + 1024) order++;
+    this.blockOrder = order;
+    const nBlocks = (this.size >>> order) + 2;
     this.blocks = new Int32Array(nBlocks);
     let j = 0;
     for (let b = 0; b < nBlocks; b++) {
-      const start = b << LOOKUP_BLOCK_ORDER;
+      const start = b * 2 ** order;
       while (j + 1 < n && this.ip[j + 1] <= start) j++;
       this.blocks[b] = j;
     }
@@ -245,7 +287,7 @@ export class OrcTable {
         end ??= range[1];
       }
     }
-    return new OrcTable(entries, layout, opts.name ?? 'vmlinux', start, end);
+    return new OrcTable(elf.fileName, entries, layout, opts.name ?? 'vmlinux', start, end);
   }
 
   /**
@@ -272,7 +314,7 @@ export class OrcTable {
       throw new OrcTableError(elf.fileName, 'no ORC entry points into a placed section');
     const lo = ranges.reduce((m, r) => (r[0] < m ? r[0] : m), ranges[0]?.[0] ?? 0n);
     const hi = ranges.reduce((m, r) => (r[1] > m ? r[1] : m), ranges[0]?.[1] ?? 0n);
-    return new OrcTable(placed, layout, opts.name ?? elf.fileName, opts.start ?? lo, opts.end ?? hi);
+    return new OrcTable(elf.fileName, placed, layout, opts.name ?? elf.fileName, opts.start ?? lo, opts.end ?? hi);
   }
 
   /** Reads a file and builds its table (an image, or an object placed by `place`). */
@@ -297,7 +339,7 @@ export class OrcTable {
   find(off: number): number {
     if (!(off >= 0 && off < this.size)) return -1;
     const ip = this.ip;
-    const b = off >>> LOOKUP_BLOCK_ORDER;
+    const b = off >>> this.blockOrder;
     let lo = this.blocks[b];
     let hi = this.blocks[b + 1];
     while (lo < hi) {

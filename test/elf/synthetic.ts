@@ -139,3 +139,58 @@ export function buildExtendedNumberingObject(): Uint8Array {
   });
   return out;
 }
+
+/**
+ * A small relocatable object whose names are all one huge string: `symbols` symbols and
+ * `sections` extra sections share the name at offset 1 of a single string table (which serves
+ * as .strtab and .shstrtab both), `nameLength` bytes of 'A'. A reader that decodes each name
+ * into a string of its own needs symbols x nameLength bytes for a file of about nameLength.
+ */
+export function buildSharedNameObject(opts: { nameLength: number; symbols: number; sections: number }): Uint8Array {
+  const tail = '\0.symtab\0.strtab\0';
+  const strtab = Buffer.alloc(1 + opts.nameLength + tail.length);
+  strtab.fill(0x41, 1, 1 + opts.nameLength);
+  strtab.write(tail, 1 + opts.nameLength, 'latin1');
+  const symtabName = 1 + opts.nameLength + 1;
+  const strtabName = symtabName + '.symtab\0'.length;
+  const nsyms = 1 + opts.symbols;
+  const symtab = Buffer.alloc(nsyms * 24);
+  for (let i = 1; i < nsyms; i++) {
+    symtab.writeUInt32LE(1, i * 24);
+    symtab.writeUInt8((STB_GLOBAL << 4) | STT_FUNC, i * 24 + 4);
+    symtab.writeUInt16LE(SHN_ABS, i * 24 + 6);
+  }
+  const symtabOffset = 64;
+  const strtabOffset = symtabOffset + symtab.length;
+  const shoff = (strtabOffset + strtab.length + 7) & ~7;
+  // [0] null, [1] .symtab, [2] the string table, [3...] the sections named with the huge name
+  const shnum = 3 + opts.sections;
+  const out = Buffer.alloc(shoff + shnum * 64);
+  out.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
+  out.writeUInt16LE(ET_REL, 16);
+  out.writeUInt16LE(EM_X86_64, 18);
+  out.writeUInt32LE(1, 20);
+  out.writeBigUInt64LE(BigInt(shoff), 40);
+  out.writeUInt16LE(64, 52);
+  out.writeUInt16LE(64, 58);
+  out.writeUInt16LE(shnum, 60);
+  out.writeUInt16LE(2, 62);
+  out.set(symtab, symtabOffset);
+  out.set(strtab, strtabOffset);
+  const header = (i: number, s: Omit<Section, 'align'> & { align?: number }) => {
+    const at = shoff + i * 64;
+    out.writeUInt32LE(s.name, at);
+    out.writeUInt32LE(s.type, at + 4);
+    out.writeBigUInt64LE(s.flags, at + 8);
+    out.writeBigUInt64LE(BigInt(s.offset), at + 24);
+    out.writeBigUInt64LE(BigInt(s.size), at + 32);
+    out.writeUInt32LE(s.link, at + 40);
+    out.writeUInt32LE(s.info, at + 44);
+    out.writeBigUInt64LE(BigInt(s.align ?? 1), at + 48);
+    out.writeBigUInt64LE(BigInt(s.entsize), at + 56);
+  };
+  header(1, { name: symtabName, type: SHT_SYMTAB, flags: 0n, offset: symtabOffset, size: symtab.length, link: 2, info: 1, align: 8, entsize: 24 });
+  header(2, { name: strtabName, type: SHT_STRTAB, flags: 0n, offset: strtabOffset, size: strtab.length, link: 0, info: 0, entsize: 0 });
+  for (let i = 3; i < shnum; i++) header(i, { name: 1, type: SHT_PROGBITS, flags: 0n, offset: 64, size: 0, link: 0, info: 0, entsize: 0 });
+  return out;
+}

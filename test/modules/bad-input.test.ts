@@ -7,7 +7,9 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../../src/elf/index.ts';
 import {
+  layoutModule,
   planModule,
+  UNKNOWN_NAMES_SHOWN,
   ModuleFormatError,
   RelocationOverflowError,
   UnresolvedSymbolError,
@@ -15,7 +17,7 @@ import {
 } from '../../src/elf/module.ts';
 import { DEFAULT_IMAGE } from '../../src/kernel/boot.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
-import type { Modules } from '../../src/kernel/modules.ts';
+import { ModuleLoadError, type Modules } from '../../src/kernel/modules.ts';
 import { fixture, ramHash, scratch, thrown, withAddend, withModules } from './helpers.ts';
 
 /**
@@ -149,5 +151,71 @@ describe('modules that must not load', () => {
     } finally {
       tmp.done();
     }
+  });
+});
+
+describe('errors a load did not expect', () => {
+  it('come out as a ModuleFormatError naming the file, the original as its cause, guest memory untouched', async () => {
+    await withModules({}, (k, ms) => {
+      // a reader that trusts a damaged table (the defect this guards against) throws what a
+      // DataView or a property access throws; the loader's caller still gets its typed error
+      const elf = ElfFile.read(fixture('lab_mod_hello'));
+      const broken = (error: unknown) =>
+        Object.create(elf, {
+          relocations: {
+            value: () => {
+              throw error;
+            },
+          },
+        }) as ElfFile;
+      const range = new RangeError('Offset is outside the bounds of the DataView');
+      const e = refused(k, ms, broken(range));
+      expect(e).toBeInstanceOf(ModuleFormatError);
+      expect(e.errno).toBe('ENOEXEC');
+      expect(e.message).toBe(`${fixture('lab_mod_hello')}: malformed object: RangeError: Offset is outside the bounds of the DataView (-ENOEXEC)`);
+      expect(e.cause).toBe(range);
+      const s = refused(k, ms, broken('not an Error at all'));
+      expect(s).toBeInstanceOf(ModuleFormatError);
+      expect(s.message).toBe(`${fixture('lab_mod_hello')}: malformed object: not an Error at all (-ENOEXEC)`);
+      // the object itself is fine
+      expect(ms.load(elf).state).toBe('LIVE');
+    });
+  });
+});
+
+describe('text that does not decode', () => {
+  it('a module whose code starts with a byte that is no instruction is placed and taken back like any other', async () => {
+    await withModules({}, (k, ms) => {
+      // 0x06 (push es) does not exist in 64-bit mode: capstone decodes nothing there
+      const bytes = new Uint8Array(readFileSync(fixture('lab_mod_hello')));
+      const text = ElfFile.parse(bytes, 'lab_mod_hello.o').sections.find((s) => s.name.startsWith('.text') && s.size > 0)!;
+      bytes[text.offset] = 0x06;
+      // refused by a COMING notifier, after the code was written and registered: no init runs
+      const off = ms.onComing(() => -22);
+      const free = k.hostMem.bytesFree;
+      const e = thrown(() => ms.load(ElfFile.parse(bytes, fixture('lab_mod_hello'))));
+      expect(e).toBeInstanceOf(ModuleLoadError);
+      expect(e.message).toBe('lab_mod_hello: a COMING notifier refused the module (-22) (-EINVAL)');
+      expect(k.hostMem.bytesFree).toBe(free);
+      expect(ms.list()).toEqual([]);
+      off();
+    });
+  });
+});
+
+describe('the unresolved-symbol message', () => {
+  it('names the first unknown symbols and counts the rest', () => {
+    // against an empty kernel every undefined symbol the object relocates against is unknown
+    const elf = ElfFile.read(fixture('test_klp_shadow_race'));
+    const e = thrown(() => layoutModule(elf, { base: 0xffffffffc0000000n, resolve: () => [] })) as UnresolvedSymbolError;
+    expect(e).toBeInstanceOf(UnresolvedSymbolError);
+    const all = [e.symbol, ...e.others];
+    expect(all.length).toBeGreaterThan(UNKNOWN_NAMES_SHOWN);
+    expect(new Set(all).size).toBe(all.length);
+    const shown = all.slice(1, UNKNOWN_NAMES_SHOWN).map((n) => `'${n}'`).join(', ');
+    expect(e.message).toContain(
+      `unknown symbol '${e.symbol}' (also unknown: ${shown} and ${all.length - UNKNOWN_NAMES_SHOWN} more) (-ENOENT)`,
+    );
+    for (const n of all.slice(UNKNOWN_NAMES_SHOWN)) expect(e.message).not.toContain(`'${n}'`);
   });
 });
