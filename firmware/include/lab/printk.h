@@ -6,6 +6,7 @@
 #ifndef LAB_PRINTK_H
 #define LAB_PRINTK_H
 #include <lab/types.h>
+#include <lab/dynamic_debug.h>
 
 #define KERN_SOH	"\001"
 #define KERN_EMERG	KERN_SOH "0"
@@ -26,7 +27,8 @@
 #define pr_warn(fmt, ...) printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_notice(fmt, ...) printk(KERN_NOTICE pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_info(fmt, ...) printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
-#define pr_debug(fmt, ...) printk(KERN_DEBUG pr_fmt(fmt), ##__VA_ARGS__)
+/* off unless switched on in the dynamic debug control file */
+#define pr_debug(fmt, ...) dynamic_pr_debug(pr_fmt(fmt), ##__VA_ARGS__)
 
 /*
  * The console's level (from boot_params): every message is recorded in the ring whatever its
