@@ -182,6 +182,7 @@ void common(void)
 	CONST(HOST_EVENT_VECTOR);
 	CONST(HC_RESUME);
 	CONST(HC_HOSTD_WORK);
+	CONST(HC_WARN);
 	CONST(HOST_REPLY_DONE);
 	CONST(HOST_REPLY_CALL);
 
@@ -210,6 +211,13 @@ void common(void)
 	DEFINE(PTREGS_sp, offsetof(struct pt_regs, sp));
 	DEFINE(PTREGS_ss, offsetof(struct pt_regs, ss));
 	DEFINE(MCOUNT_INSN_SIZE, MCOUNT_INSN_SIZE);
+	SIZE(_ddebug);
+	MEMBER(_ddebug, modname);
+	MEMBER(_ddebug, function);
+	MEMBER(_ddebug, filename);
+	MEMBER(_ddebug, format);
+	MEMBER(_ddebug, lineno);
+	MEMBER(_ddebug, flags);
 	SIZE(ftrace_ops);
 	MEMBER(ftrace_ops, func);
 	MEMBER(ftrace_ops, next);

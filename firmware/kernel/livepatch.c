@@ -28,10 +28,9 @@ notrace void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struc
 
 	curr->preempt_count++;
 	barrier();
-	if (unlikely(list_empty(&ops->func_stack))) {
-		printk(KERN_WARNING "WARNING: klp_ftrace_handler: empty func_stack at %lx\n", ip);
+	/* the host takes a func off only after this handler can no longer be running for it */
+	if (WARN_ON_ONCE(list_empty(&ops->func_stack)))
 		goto out;
-	}
 	func = list_first_entry(&ops->func_stack, struct klp_func, stack_node);
 	/* the host sets func->transition before it publishes a new func */
 	smp_rmb();
@@ -39,9 +38,7 @@ notrace void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struc
 		/* and sets every task's patch_state before it sets func->transition */
 		smp_rmb();
 		state = READ_ONCE(curr->patch_state);
-		if (unlikely(state == KLP_UNDEFINED))
-			printk(KERN_WARNING "WARNING: klp_ftrace_handler: %s:%d has no patch state\n",
-			       curr->comm, curr->pid);
+		WARN_ON_ONCE(state == KLP_UNDEFINED);
 		if (state == KLP_UNPATCHED) {
 			/* this task still runs what was there before this func: the next older one */
 			func = list_entry(func->stack_node.next, struct klp_func, stack_node);

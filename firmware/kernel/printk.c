@@ -73,6 +73,35 @@ int printk(const char *fmt, ...)
 	return n;
 }
 
+/*
+ * A pr_debug() whose descriptor is on: the prefix its m, f, l and t flags ask for, then the
+ * message, at KERN_DEBUG.
+ */
+void __dynamic_pr_debug(struct _ddebug *d, const char *fmt, ...)
+{
+	char buf[LAB_EVENT_TEXT];
+	unsigned int flags = READ_ONCE(d->flags);
+	size_t n = 0;
+	va_list ap;
+
+	if (flags & _DPRINTK_FLAGS_INCL_TID)
+		n += snprintf(buf + n, sizeof(buf) - n, "[%d] ", current->pid);
+	if (flags & _DPRINTK_FLAGS_INCL_MODNAME)
+		n += snprintf(buf + n, sizeof(buf) - n, "%s:", d->modname);
+	if (flags & _DPRINTK_FLAGS_INCL_FUNCNAME)
+		n += snprintf(buf + n, sizeof(buf) - n, "%s:", d->function);
+	if (flags & _DPRINTK_FLAGS_INCL_LINENO)
+		n += snprintf(buf + n, sizeof(buf) - n, "%u:", d->lineno);
+	if (n && buf[n - 1] != ' ' && n < sizeof(buf) - 1)
+		buf[n++] = ' ';
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	printk(KERN_DEBUG "%s", buf);
+}
+
 void poweroff(int code)
 {
 	outl(code, PORT_POWEROFF);

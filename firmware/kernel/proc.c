@@ -33,5 +33,6 @@ noinline int lab_meminfo_show(char *buf, long size)
 {
 	extern unsigned int nr_threads;
 
+	pr_debug("meminfo: %u threads\n", nr_threads);
 	return format_value(buf, size, "Threads", nr_threads);
 }

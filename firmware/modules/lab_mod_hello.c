@@ -23,6 +23,7 @@ module_param(hello_base, long, 0444);
 noinline long lab_hello_greet(long n)
 {
 	lab_hello_calls++;
+	pr_debug("greet %ld\n", n);
 	return n + hello_base;
 }
 EXPORT_SYMBOL(lab_hello_greet);

@@ -10,6 +10,7 @@ import type { KernelImage } from './image.ts';
 import type { Layout } from './layout.ts';
 import { EventLog } from './events.ts';
 import { allTasks, cpuCurr, findTaskByPid, forEachTask, type Target, type Task } from './task.ts';
+import { reportWarning } from './warn.ts';
 import { formatOops } from './oops.ts';
 import { HostMemory } from './hostmem.ts';
 import { HostCalls } from './hostcall.ts';
@@ -50,6 +51,7 @@ export class Kernel implements Target {
     this.hostMem = new HostMemory(machine.mem, hostStart, machine.mem.end);
     this.log = new EventLog(this);
     this.host = new HostCalls(this);
+    machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a));
     machine.afterRound.push(() => this.log.poll());
   }
 

@@ -57,14 +57,19 @@ export function formatOops(k: Kernel, f: GuestFault): string {
 /**
  * "Call Trace:": the faulting task unwound from the stopped vCPU's registers. The engine
  * leaves its rip at the start of the faulting block, so the first line shows the faulting
- * instruction found for the report instead.
+ * instruction found for the report instead. With `from`, the frames before the first one
+ * `from` accepts are left out (a warning's report starts at its caller).
  */
-function callTrace(k: Kernel, t: Task, rip: bigint, sym: Symbolizer): string[] {
+export function callTrace(k: Kernel, t: Task, rip: bigint | undefined, sym: Symbolizer, from?: (frame: bigint) => boolean): string[] {
   try {
     const trace = orcUnwinder(k).trace(t, 64, { kernelRegs: 'follow', checkEnd: false });
     const out = ['Call Trace:'];
+    const first = from ? Math.max(0, trace.entries.findIndex(from)) : 0;
     // an exact entry is an interrupted ip, the others return addresses (%pS vs %pB)
-    trace.entries.forEach((e, i) => out.push(` ${i === 0 ? sym.symbolize(rip) : trace.exact[i] ? sym.symbolize(e) : sym.symbolizeReturn(e)}`));
+    trace.entries.forEach((e, i) => {
+      if (i < first) return;
+      out.push(` ${i === 0 && rip !== undefined ? sym.symbolize(rip) : trace.exact[i] ? sym.symbolize(e) : sym.symbolizeReturn(e)}`);
+    });
     if (!trace.reliable) out.push(` (unwind stopped: ${trace.message})`);
     return out;
   } catch (e) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The livepatch core's kernel log lines ("livepatch: ..."), at the kernel's levels. */
 import type { Kernel } from '../kernel/kernel.ts';
+import { hostDebugSite, hostPrDebug, type HostDebugSite } from '../kernel/dynamic-debug.ts';
 
 export const KERN_ERR = 3;
 export const KERN_WARNING = 4;
@@ -15,7 +16,16 @@ export function klpLog(k: Kernel, level: number, text: string): void {
 export const prErr = (k: Kernel, t: string) => klpLog(k, KERN_ERR, t);
 export const prWarn = (k: Kernel, t: string) => klpLog(k, KERN_WARNING, t);
 export const prNotice = (k: Kernel, t: string) => klpLog(k, KERN_NOTICE, t);
-export const prDebug = (k: Kernel, t: string) => klpLog(k, KERN_DEBUG, t);
+
+/**
+ * A pr_debug site of kernel/livepatch/<file> (module "livepatch", as the kernel builds it),
+ * declared at the top of the TS file that uses it; its line is that declaration's line.
+ */
+export const klpDebugSite = (url: string, file: string, func: string, format: string): HostDebugSite =>
+  hostDebugSite(url, 'livepatch', `kernel/livepatch/${file}`, func, format);
+
+/** pr_debug(): printed only while dynamic debug has the site switched on. */
+export const prDebug = (k: Kernel, site: HostDebugSite, t: string) => hostPrDebug(k, site, 'livepatch: ', t);
 
 /** WARN_ON: logs like the kernel's warning and returns the condition. */
 export function warnOn(k: Kernel, cond: boolean, what: string): boolean {

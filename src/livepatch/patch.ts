@@ -151,14 +151,19 @@ export class KlpPatcher {
     if (warnOn(this.k, !func.patched, `${func.oldName} is not patched`)) return;
     const ops = this.findOps(func.oldFunc);
     if (warnOn(this.k, !ops, `no klp_ops for ${func.oldName}`) || !ops) return;
-    this.listDel(func.stackNode);
     ops.funcStack.splice(ops.funcStack.indexOf(func), 1);
     if (!ops.funcStack.length) {
+      // The last func: ftrace lets go of the ops first, so no new call reaches the handler, and
+      // the func leaves the list only once the handlers already running (a vCPU stopped in one,
+      // or a task preempted in the trampoline on its way there) have returned -- they must
+      // still find it, not an empty func_stack. The kernel waits for them inside
+      // unregister_ftrace_function() before its list_del_rcu(); the host cannot block here, so
+      // the list goes with the ops' memory, freed after ftrace's grace period.
       unregisterFtraceFunction(this.k, ops.fops);
       this.opsByFunc.delete(func.oldFunc);
-      // the handler may still be reading it on some cpu, or a task be stopped in its trampoline:
-      // free after ftrace's grace period
       ftraceAfterGracePeriod(this.k, () => this.k.hostMem.release(ops.address), ops.fops);
+    } else {
+      this.listDel(func.stackNode);
     }
     func.patched = false;
     func.sync();

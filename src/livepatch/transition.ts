@@ -14,7 +14,17 @@ import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { allTasks, cpuOnline, idleTask, type Task } from '../kernel/task.ts';
 import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpPatch } from './structs.ts';
-import { prDebug, prNotice, prWarn, warnOn } from './log.ts';
+import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
+
+// the pr_debug sites of kernel/livepatch/transition.c (dynamic debug, off by default)
+const site = (func: string, format: string) => klpDebugSite(import.meta.url, 'transition.c', func, format);
+const DBG_INIT = site('klp_init_transition', "'%s': initializing %s transition\n");
+const DBG_RUNNING = site('klp_try_switch_task', '%s: %s:%d is running\n');
+const DBG_UNRELIABLE = site('klp_try_switch_task', '%s: %s:%d has an unreliable stack\n');
+const DBG_SLEEPING = site('klp_try_switch_task', '%s: %s:%d is sleeping on function %s\n');
+const DBG_COMPLETE = site('klp_complete_transition', "'%s': completing %s transition\n");
+const DBG_CANCEL = site('klp_cancel_transition', "'%s': canceling patching transition, going to unpatch\n");
+const DBG_REVERSE = site('klp_reverse_transition', "'%s': reversing transition from %s\n");
 import type { Livepatch } from './core.ts';
 
 /** klp_try_complete_transition() sends fake signals every this many tries. */
@@ -50,7 +60,7 @@ export function* initTransition(lp: Livepatch, patch: KlpPatch, state: number): 
   lp.transitionPatch = patch;
   // the target before any task can see a pending flag (klp_update_patch_state reads it)
   lp.setTargetState(state);
-  prDebug(k, `'${patch.name}': initializing ${stateName(state)} transition`);
+  prDebug(k, DBG_INIT, `'${patch.name}': initializing ${stateName(state)} transition`);
   // every task starts in the opposite state: the handler then runs what it ran before
   const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
   yield* tasklistLock(lp);
@@ -181,9 +191,9 @@ export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, c
     return true;
   }
   const who = `klp_try_switch_task: ${task.comm}:${task.pid}`;
-  if (v.why === 'running') prDebug(lp.k, `${who} is running`);
-  else if (v.why === 'unreliable stack') prDebug(lp.k, `${who} has an unreliable stack`);
-  else if (v.why === 'sleeping on function') prDebug(lp.k, `${who} is sleeping on function ${v.func}`);
+  if (v.why === 'running') prDebug(lp.k, DBG_RUNNING, `${who} is running`);
+  else if (v.why === 'unreliable stack') prDebug(lp.k, DBG_UNRELIABLE, `${who} has an unreliable stack`);
+  else if (v.why === 'sleeping on function') prDebug(lp.k, DBG_SLEEPING, `${who} is sleeping on function ${v.func}`);
   return false;
 }
 
@@ -243,7 +253,7 @@ export function* tryCompleteTransition(lp: Livepatch, current: Task | null, cpu:
 export function* completeTransition(lp: Livepatch): HostTask<void> {
   const k = lp.k;
   const patch = lp.transitionPatch!;
-  prDebug(k, `'${patch.name}': completing ${stateName(lp.targetState)} transition`);
+  prDebug(k, DBG_COMPLETE, `'${patch.name}': completing ${stateName(lp.targetState)} transition`);
   if (patch.replace && lp.targetState === KLP_PATCHED) {
     lp.unpatchReplacedPatches(patch);
     lp.discardNops(patch);
@@ -276,7 +286,7 @@ export function* completeTransition(lp: Livepatch): HostTask<void> {
 export function* cancelTransition(lp: Livepatch): HostTask<void> {
   const k = lp.k;
   if (warnOn(k, lp.targetState !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
-  prDebug(k, `'${lp.transitionPatch!.name}': canceling patching transition, going to unpatch`);
+  prDebug(k, DBG_CANCEL, `'${lp.transitionPatch!.name}': canceling patching transition, going to unpatch`);
   lp.setTargetState(KLP_UNPATCHED);
   yield* completeTransition(lp);
 }
@@ -287,6 +297,7 @@ export function* reverseTransition(lp: Livepatch): HostTask<void> {
   const patch = lp.transitionPatch!;
   prDebug(
     k,
+    DBG_REVERSE,
     `'${patch.name}': reversing transition from ${lp.targetState === KLP_PATCHED ? 'patching to unpatching' : 'unpatching to patching'}`,
   );
   // no switch point may apply the old target once the new one is set: clear every pending

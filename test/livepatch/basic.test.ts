@@ -18,6 +18,7 @@ afterEach(() => {
 describe('consistency model on every vCPU', () => {
   it('runs new code only for switched tasks; CPU-bound kthreads switch in cond_resched()', async () => {
     lab = await Lab.boot({ cpus: 4, workload: 'probe' });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const k = lab.k;
     const seen = () => [0, 1, 2, 3].map((c) => k.mem.s32(k.sym('probe_seen') + BigInt(4 * c)));
     k.run({ ns: 500e6, until: () => seen().every((v) => v === 1) });

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The selftests' setup for a test file: a lab booted per test (start_test called), closed after it.
+// The selftests' setup for a test file: a lab booted per test (setup_config and start_test done), closed after it.
 import { afterEach } from 'vitest';
 import { Lab } from '../../src/lab/selftest.ts';
 
@@ -14,6 +14,7 @@ export function useLab(defaults: BootOpts = {}): (opts?: BootOpts) => Promise<La
   });
   return async (opts = {}) => {
     lab = await Lab.boot({ ...defaults, ...opts });
+    lab.setupConfig();
     lab.startTest();
     return lab;
   };

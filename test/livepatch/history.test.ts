@@ -29,6 +29,7 @@ const pending = (t: Task) => t.testTifFlag('TIF_PATCH_PENDING');
 describe('transition.c history on real firmware', () => {
   it('67059d65/ac59a471: without reliable stack traces only the switch points move tasks', async () => {
     lab = await Lab.boot({ cpus: 2, workload: 'default', reliableStacktrace: false });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(300);
     lab.startTest();
@@ -61,6 +62,7 @@ describe('transition.c history on real firmware', () => {
   it('383439d3: the task doing the transition checks its own stack; 5de62ea8: idle cpus are woken', async () => {
     // HZ=1: a halted cpu would not see a timer tick for an emulated second
     lab = await Lab.boot({ cpus: 4, workload: 'idle', hz: 1 });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k } = lab;
     const jiffies = () => k.mem.u64(k.sym('jiffies'));
     k.run({ ns: 2e9, until: () => k.machine.cpus.slice(1).every((c) => c.halted) });
@@ -82,6 +84,7 @@ describe('transition.c history on real firmware', () => {
 
   it('e92606fa: each stack check uses the buffer of the cpu doing it', async () => {
     lab = await Lab.boot({ cpus: 4, workload: 'probe' });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(200);
     // every check writes lp.stackEntries(cpu): record which cpu's buffer, and who checked
@@ -101,6 +104,7 @@ describe('transition.c history on real firmware', () => {
 
   it('842c0884: a stacked patch waits for tasks in the previous patch, not in the original', async () => {
     lab = await Lab.boot({ cpus: 4, workload: 'default' });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(300);
     lab.loadLpNowait('test_klp_deep');
@@ -148,6 +152,7 @@ describe('transition.c history on real firmware', () => {
 
   it('29573083: forcing a patching transition leaves the module removable; 3ec24776: only once disabled', async () => {
     lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     const DEMO = 'test_klp_callbacks_demo';
     lab.loadMod('test_klp_callbacks_busy', { block_transition: 'Y' });

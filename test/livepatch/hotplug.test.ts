@@ -32,6 +32,7 @@ function idleRunning(lines: string[], cpus: number[]): number[] {
 describe('livepatch and cpu hotplug', () => {
   it('switches an offline idle task directly, and the cpu brought back runs the new code', async () => {
     lab = await Lab.boot({ cpus: 4, workload: 'idle', seed: 1 });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const k = lab.k;
     const before = lab.cat('lab_cmdline_show');
     lab.startTest();

@@ -180,13 +180,21 @@ describe('shadow variables on several vCPUs', () => {
 
     lab.unloadMod(M);
     expect([...klpShadowForEach(k)]).toEqual([]);
+    // the two warnings' reports name the module (check_result sees them): the modules line
+    // and the init's frame in each call trace
+    const initFrames = lab.logSinceStart().filter((l) => new RegExp(`^ ${M}_init\\+0x[0-9a-f]+/0x[0-9a-f]+ \\[${M}\\]$`).test(l));
+    expect(initFrames).toHaveLength(2);
     lab.checkResult([
       `% modprobe ${M}`,
       `${M}: 2 racers on cpus 1 and 2, 512 keys`,
       `${M}: every key has one variable, constructed once, the same for both racers`,
+      `Modules linked in: ${M}`,
+      initFrames[0],
       `${M}: klp_shadow_alloc of an existing variable: NULL, the variable unchanged`,
       `livepatch: Failed to construct shadow variable <${hex(objs)}, 5eee> (-22)`,
       `${M}: klp_shadow_get_or_alloc with a failing constructor: NULL, nothing added`,
+      `Modules linked in: ${M}`,
+      initFrames[1],
       `${M}: GFP_ATOMIC and GFP_KERNEL with interrupts off: one warning`,
       `% rmmod ${M}`,
       `${M}: freed 512 variables`,

@@ -18,6 +18,7 @@ afterEach(() => {
 describe('a task sleeping on a patched function', () => {
   it('blocks the transition; fake signals, then force, then the module stays', async () => {
     lab = await Lab.boot({ cpus: 4, workload: 'default' });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(300);
     lab.startTest();
@@ -63,6 +64,7 @@ describe('a task sleeping on a patched function', () => {
 
   it('refuses force without a transition, and a second patch while one is in transition', async () => {
     lab = await Lab.boot({ cpus: 2, workload: 'default' });
+    lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     lab.k.runFor(200);
     lab.loadLpNowait('test_klp_deep');
     expect(lab.lp.transitionPatch?.name).toBe('test_klp_deep');

@@ -6,6 +6,7 @@
 #ifndef LAB_PRINTK_H
 #define LAB_PRINTK_H
 #include <lab/types.h>
+#include <lab/dynamic_debug.h>
 
 #define KERN_SOH	"\001"
 #define KERN_EMERG	KERN_SOH "0"
@@ -26,7 +27,8 @@
 #define pr_warn(fmt, ...) printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_notice(fmt, ...) printk(KERN_NOTICE pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_info(fmt, ...) printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
-#define pr_debug(fmt, ...) printk(KERN_DEBUG pr_fmt(fmt), ##__VA_ARGS__)
+/* off unless switched on in the dynamic debug control file */
+#define pr_debug(fmt, ...) dynamic_pr_debug(pr_fmt(fmt), ##__VA_ARGS__)
 
 /*
  * The console's level (from boot_params): every message is recorded in the ring whatever its
@@ -83,18 +85,45 @@ void lab_event(int type, u64 a, u64 b, u64 c);
 __noreturn __printf(1, 2) void panic(const char *fmt, ...);
 void poweroff(int code);
 
+/*
+ * WARN_ON() and friends: the host prints the kernel's report -- "WARNING: CPU: n PID: p at
+ * file:line function+off/size", the modules, the task, and the call trace it unwinds with ORC
+ * from this cpu's registers -- and the caller goes on. The _ONCE forms report a site only the
+ * first time (a flag per call site, in guest memory, as the kernel's .data.once).
+ */
+void __warn(const char *file, int line, unsigned long ip);
+#define _THIS_IP_ ({ __label__ __here; __here: (unsigned long)&&__here; })
+#define __WARN() __warn(__FILE__, __LINE__, _THIS_IP_)
+
 #define WARN_ON(cond) ({							\
 	bool __w = !!(cond);							\
 	if (unlikely(__w))							\
-		printk(KERN_WARNING "WARNING: %s:%d %s: %s\n", __FILE__, __LINE__, \
-		       __func__, #cond);					\
+		__WARN();							\
 	__w; })
 /* WARN_ON() with the caller's own message first, as the kernel's WARN(). */
 #define WARN(cond, fmt, ...) ({							\
 	bool __w = !!(cond);							\
 	if (unlikely(__w)) {							\
 		printk(KERN_WARNING fmt, ##__VA_ARGS__);			\
-		printk(KERN_WARNING "WARNING: %s:%d %s\n", __FILE__, __LINE__, __func__); \
+		__WARN();							\
+	}									\
+	__w; })
+#define __WARN_ONCE_FLAG(warn) ({						\
+	static bool __section(".data.once") __warned;				\
+	bool __w = (warn);							\
+	if (unlikely(__w) && !READ_ONCE(__warned)) {				\
+		WRITE_ONCE(__warned, true);					\
+		__WARN();							\
+	}									\
+	__w; })
+#define WARN_ON_ONCE(cond) __WARN_ONCE_FLAG(!!(cond))
+#define WARN_ONCE(cond, fmt, ...) ({						\
+	static bool __section(".data.once") __warned;				\
+	bool __w = !!(cond);							\
+	if (unlikely(__w) && !READ_ONCE(__warned)) {				\
+		WRITE_ONCE(__warned, true);					\
+		printk(KERN_WARNING fmt, ##__VA_ARGS__);			\
+		__WARN();							\
 	}									\
 	__w; })
 #define BUG_ON(cond) do { if (unlikely(cond)) panic("BUG at %s:%d: %s", __FILE__, __LINE__, #cond); } while (0)

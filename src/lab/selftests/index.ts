@@ -39,6 +39,7 @@ export function suites(): string[] {
 export async function runSelftest(t: Selftest): Promise<void> {
   const lab = await Lab.boot({ cpus: 2, workload: 'idle', ...t.boot });
   try {
+    lab.setupConfig();
     lab.startTest();
     t.run(lab);
     lab.checkResult(t.expected(lab));
