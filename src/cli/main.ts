@@ -34,7 +34,7 @@ import {
   sysfsReport,
   type Step,
 } from './livepatch.ts';
-import { addBootOptions, addMsOption, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
+import { addBootOptions, addMsOption, applyDyndbg, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
 import { listReport } from './list.ts';
 import type { RunResult } from '../emu/machine.ts';
 
@@ -88,6 +88,7 @@ async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
   checkImage(cmd, flags);
   const k = await bootKernel(bootOptions(flags));
   try {
+    applyDyndbg(k, flags);
     let r: RunResult | undefined;
     let failure: ReturnType<typeof failureReport>;
     try {
@@ -140,6 +141,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
   checkImage(cmd, flags);
   const k = await bootKernel(bootOptions(flags));
   try {
+    applyDyndbg(k, flags);
     try {
       k.run({ ns: flags.ms * 1e6 });
     } catch (e) {
@@ -186,6 +188,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
   checkImage(cmd, flags);
   const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
   try {
+    applyDyndbg(lab.k, flags);
     // the report's log starts at the first step, as a selftest's at start_test
     const from = lab.k.log.events.filter((e) => e.type === 'printk').length;
     let failed: StepFailure | undefined;

@@ -12,6 +12,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_IMAGE, workloads, type BootOptions } from '../kernel/boot.ts';
 import { KernelImage } from '../kernel/image.ts';
+import { DdebugQueryError, dynamicDebug, parseQueries } from '../kernel/dynamic-debug.ts';
+import type { Kernel } from '../kernel/kernel.ts';
 
 /** A whole decimal number in [min, max]; the error names the range. */
 export function intInRange(min: number, max: number) {
@@ -70,6 +72,7 @@ export interface BootFlags {
   seed: bigint;
   preempt: 'none' | 'full';
   quantum: number;
+  dyndbg: string[];
 }
 
 export function imageOption(): Option {
@@ -88,7 +91,28 @@ export function addBootOptions(cmd: Command): Command {
       new Option('--quantum <N>', `instructions per vCPU per round, ${MIN_QUANTUM}..${MAX_QUANTUM}`)
         .default(5000)
         .argParser(intInRange(MIN_QUANTUM, MAX_QUANTUM)),
+    )
+    .addOption(
+      new Option('--dyndbg <QUERY>', "a dynamic debug query, as written to dynamic_debug/control (repeatable): 'file kernel/livepatch/* +p'")
+        .default([], 'none: pr_debug is off, as in the kernel')
+        .argParser(collectQuery),
     );
+}
+
+/** --dyndbg: checked with the control file's own parser, so a bad query fails before booting. */
+function collectQuery(value: string, previous: string[]): string[] {
+  try {
+    parseQueries(value);
+  } catch (e) {
+    if (e instanceof DdebugQueryError) throw new InvalidArgumentError(`${e.message}.`);
+    throw e;
+  }
+  return [...previous, value];
+}
+
+/** Writes the --dyndbg queries to the booted kernel's control table, in the order given. */
+export function applyDyndbg(k: Kernel, flags: BootFlags): void {
+  for (const q of flags.dyndbg) dynamicDebug(k).write(q);
 }
 
 export function addMsOption(cmd: Command, what: string): Command {

@@ -36,6 +36,7 @@ describe('klp-lab options', () => {
     [['orc', 'dump', 'a', 'b'], /too many arguments for 'dump'/],
     [['orc', 'dump', 'fixtures'], /command-argument value 'fixtures' is invalid for argument 'FILE'\. 'fixtures' is not a regular file/],
     [['selftest', 'test-nope'], /argument SUITE 'test-nope' is invalid\. Allowed choices are test-livepatch, /],
+    [['livepatch', '--dyndbg', 'fil kernel/livepatch/* +p', 'load:test_klp_livepatch'], /option '--dyndbg <QUERY>' argument 'fil kernel\/livepatch\/\* \+p' is invalid\. dynamic_debug\/control: unknown keyword 'fil'/],
     [['livepatch', 'patch:x'], /unknown step 'patch:x': steps are load: insmod: /],
     [['livepatch', 'wait:p:timeout=soon'], /step 'wait:p:timeout=soon': wait takes NAME or NAME:timeout=MS/],
     [['stack', 'cpu7', '--cpus', '2'], /argument TASK 'cpu7' is invalid\. The machine has cpus 0 to 1\./],
@@ -162,5 +163,20 @@ describe('klp-lab boot, stack, list', () => {
     expect(mods).toMatch(/^# modules/);
     expect(mods).toMatch(/\n  lab_mod_hello\b/);
     expect(mods).not.toMatch(/test_klp_livepatch/);
+  }, 60_000);
+});
+
+describe('klp-lab --dyndbg', () => {
+  it('pr_debug is off unless a query switches it on, as in the kernel', async () => {
+    const session = ['livepatch', '--cpus', '2', 'load:test_klp_livepatch'];
+    const off = await cli(session);
+    const on = await cli([...session, '--dyndbg', 'file kernel/livepatch/* +p', '--dyndbg', 'func klp_try_switch_task -p']);
+    expect(off.status).toBe(0);
+    expect(on.status).toBe(0);
+    const debug = /livepatch: 'test_klp_livepatch': initializing patching transition/;
+    expect(off.stdout).not.toMatch(debug);
+    expect(on.stdout).toMatch(debug);
+    expect(on.stdout).toMatch(/livepatch: 'test_klp_livepatch': completing patching transition/);
+    expect(on.stdout).not.toMatch(/klp_try_switch_task: /);
   }, 60_000);
 });
