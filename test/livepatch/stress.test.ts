@@ -40,6 +40,15 @@ function expected(e: unknown): boolean {
   return err instanceof LivepatchError || err instanceof ModuleError || err instanceof SelftestError;
 }
 
+/**
+ * klp_complete_transition() between resetting every task's state and dropping the transition:
+ * the post-(un)patch callbacks run in the guest then, with the patch still in transition and
+ * no task pending or with a state (as in the kernel).
+ */
+function completing(lab: Lab): boolean {
+  return allTasks(lab.k).every((t) => t.patchState === KLP_UNDEFINED && !t.testTifFlag('TIF_PATCH_PENDING'));
+}
+
 function checkInvariants(lab: Lab, where: string): void {
   const { k, lp } = lab;
   const tasks = allTasks(k);
@@ -51,7 +60,7 @@ function checkInvariants(lab: Lab, where: string): void {
     }
     expect(mem.u32(k.sym('klp_cond_resched_enabled')), `${where}: cond_resched hook`).toBe(0);
     expect(mem.s32(k.sym('klp_target_state')), `${where}: target`).toBe(KLP_UNDEFINED);
-  } else if (mem.u32(k.sym('tasklist_lock')) === 0) {
+  } else if (mem.u32(k.sym('tasklist_lock')) === 0 && !completing(lab)) {
     // (with tasklist_lock held a fork may be between joining the list and klp_copy_process():
     // the host never looks then, nor do we)
     const target = lp.targetState;
@@ -262,7 +271,7 @@ describe('random livepatch sessions', () => {
     const { log, ops } = await session(seed, 60, { ...DEFAULT, preempt });
     // the session did things: patches completed, and some steps were refused on the way
     expect(log.some((l) => / patching complete$/.test(l))).toBe(true);
-    expect(ops.filter((o) => o.startsWith('insmod') && !o.endsWith('(refused)')).length).toBeGreaterThan(2);
+    expect(ops.filter((o) => o.startsWith('insmod') && !o.endsWith('(refused)')).length).toBeGreaterThan(1);
     expect(ops.some((o) => o.endsWith('(refused)'))).toBe(true);
   }, 120_000);
 
