@@ -78,9 +78,17 @@ void sched_init(void)
 	}
 }
 
+/*
+ * At boot and at every bring-up (the idle task starts over at the bottom of its stack). The idle
+ * loop runs with preemption disabled, as Linux's does: an interrupt returning to it never
+ * preempts it, so a wakeup's NEED_RESCHED is left for the loop to see, and the idle task leaves
+ * its cpu only from schedule_idle() -- the point where it switches its patch state, and where
+ * its stack is a plain, reliable call chain.
+ */
 void sched_init_cpu(int cpu)
 {
 	per_cpu[cpu].tss.sp0 = (u64)idle_tasks[cpu].stack + THREAD_SIZE;
+	idle_tasks[cpu].preempt_count = 1;
 }
 
 static void enqueue_task(struct rq *rq, struct task_struct *p)

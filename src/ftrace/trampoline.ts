@@ -20,7 +20,9 @@
  * the copy was retired (so could be preempted inside it) has since switched voluntarily (nvcsw),
  * reported a quiescent state itself (cond_resched_tasks_rcu_qs(): cond_resched() alone is not
  * one, as in Linux, where it switches involuntarily at most), been seen in user mode, slept,
- * exited, or is an idle task in its idle loop.
+ * exited, or is an idle task at rest in its idle loop (or parked offline). Being an idle task is
+ * not enough: one interrupted, or preempted, while its loop runs a traced function may be
+ * stopped inside the copy like any other task, so where it is is looked at (idleQuiescent).
  */
 import type { Kernel } from '../kernel/kernel.ts';
 import { allTasks, cpuCurr, Task } from '../kernel/task.ts';
@@ -28,13 +30,16 @@ import { kernelModules } from '../kernel/modules.ts';
 import { assemble } from '../emu/asm.ts';
 import { disassemble, formatInsn } from '../emu/disasm.ts';
 import { R } from '../emu/cpu.ts';
-import { orcUnwinder } from '../orc/unwind.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/unwind.ts';
 import { SymbolTable } from '../orc/symbolize.ts';
 import { FtraceError, hexBytes } from './errors.ts';
 
 /** The name a dynamic trampoline is printed with, and its "module". */
 export const TRAMPOLINE_SYMBOL = 'ftrace_trampoline';
 export const TRAMPOLINE_MODULE = '__builtin__ftrace';
+
+/** Where a task switched out by schedule_idle() can have return addresses above its idle loop. */
+const SCHEDULER_FRAMES = ['__schedule', 'schedule_idle', '__switch_to_asm'];
 
 const MOVABS_SIZE = 10;
 const CALL_SIZE = 5;
@@ -210,12 +215,10 @@ export class Trampolines {
       if (task.nvcsw !== then.nvcsw) return true; // switched voluntarily since
       if (task.rcuTasksQs !== then.qs) return true; // said so itself (cond_resched_tasks_rcu_qs)
       const cpu = curr.get(address);
-      // not running: an idle task only ever leaves the cpu from its idle loop; another task is
-      // quiet if asleep (runnable means maybe preempted in it)
-      if (cpu === undefined) return task.isIdle || !task.onRq;
-      const c = k.machine.cpus[cpu];
-      if ((c.readAll()[R.cs] & 3n) === 3n) return true; // running in user mode
-      return task.isIdle && c.halted; // an idle task waiting in its idle loop
+      if (task.isIdle) return this.idleQuiescent(task, cpu);
+      // not running: quiet if asleep (runnable means maybe preempted in it)
+      if (cpu === undefined) return !task.onRq;
+      return (k.machine.cpus[cpu].readAll()[R.cs] & 3n) === 3n; // running in user mode
     };
     for (let i = 0; i < this.retired.length; ) {
       const t = this.retired[i];
@@ -231,6 +234,28 @@ export class Trampolines {
     if (!ready.length) return;
     this.waiting = this.waiting.filter((w) => !ready.includes(w));
     for (const w of ready) w.fn();
+  }
+
+  /**
+   * An idle task is quiescent only at the points of its loop that lie outside any traced call:
+   * running on a vCPU halted in the loop's hlt (or in cpu_play_dead(), offline), or switched
+   * out through schedule_idle() straight from the loop, its stack a plain call chain. An idle
+   * task stopped anywhere else -- interrupted, preempted (an interrupt frame on its stack), or
+   * still booting its cpu -- may be inside a trampoline, and is not.
+   */
+  private idleQuiescent(task: Task, cpu: number | undefined): boolean {
+    const k = this.kernel;
+    const fn = (ip: bigint) => k.image.symbolAt(ip)?.name;
+    if (cpu !== undefined) {
+      const c = k.machine.cpus[cpu];
+      return (c.halted || c.dead) && ['cpu_startup_entry', 'cpu_play_dead'].includes(fn(c.rip) ?? '');
+    }
+    // off its cpu: nothing but the scheduler's frames above the loop (schedule_idle() is a
+    // tail call, so its caller's return address follows __schedule's frame directly)
+    const trace = stackTraceSaveTskReliable(k, task, 8);
+    if (!trace.reliable) return false;
+    const loop = trace.entries.findIndex((ip) => fn(ip) === 'cpu_startup_entry');
+    return loop > 0 && trace.entries.slice(0, loop).every((ip) => SCHEDULER_FRAMES.includes(fn(ip) ?? ''));
   }
 
   /**
