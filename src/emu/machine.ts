@@ -314,8 +314,7 @@ export class Machine {
         case N.KLP_RUN_BUDGET:
           break;
         case N.KLP_RUN_HALT:
-          // hlt with interrupts off never wakes up: the cpu is dead
-          if (!(cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF)) cpu.dead = true;
+          this.halt(cpu);
           break;
         case N.KLP_RUN_INTR:
           if (ctl.intno === this.hostCallVector) {
@@ -333,6 +332,21 @@ export class Machine {
       }
       return ctl.insnCount > start;
     }
+  }
+
+  /**
+   * The cpu sits in hlt. With IF set an interrupt wakes it; with IF clear nothing ever will.
+   * That is how a cpu the firmware took offline parks (it reported itself dead first), and how
+   * poweroff and panic end (they stopped the machine first). Anywhere else the cpu is lost
+   * with work and timers that may be its alone, the hard lockup Linux's watchdog reports:
+   * the machine stops with a fault naming it rather than going on with one cpu fewer.
+   */
+  private halt(cpu: Vcpu): void {
+    if (!cpu.halted) throw new Error(`cpu ${cpu.index}: klp_run reported hlt for a cpu that is not halted`);
+    if (cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF) return;
+    cpu.dead = true;
+    if (cpu.online)
+      this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'hard LOCKUP: halted with interrupts disabled while online') });
   }
 
   private hostCall(cpu: Vcpu): void {

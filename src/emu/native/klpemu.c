@@ -275,7 +275,7 @@ static int deliver_pending(uc_engine *uc, struct klp_cpu_ctl *ctl)
 
 enum {
 	KLP_RUN_BUDGET = 1,	/* the quantum's instructions ran */
-	KLP_RUN_HALT,		/* the cpu executed hlt */
+	KLP_RUN_HALT,		/* the cpu sits in hlt (halted set): nothing it may take is pending */
 	KLP_RUN_INTR,		/* int n or an exception klp_run does not deliver: vector in intno */
 	KLP_RUN_ERROR,		/* uc_emu_start failed: uc_err in run_err */
 	KLP_RUN_STOPPED,	/* stopped by a hook (a device asked the machine to stop) */
@@ -333,8 +333,16 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 				ctl->deliver_err = -d;
 				return KLP_RUN_DELIVERY;
 			}
-			if (!d || ctl->insns >= ctl->stop_at)
+			if (!d)
 				return KLP_RUN_HALT;
+			/*
+			 * Woken: the cpu now stands at the handler's first instruction with IF
+			 * clear, running, not halted. If the budget is spent the quantum ends as
+			 * any other does (HALT here would tell the host a cpu that is in fact
+			 * running sat in hlt with interrupts off: a dead cpu).
+			 */
+			if (ctl->insns >= ctl->stop_at)
+				return KLP_RUN_BUDGET;
 			uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
 			continue;
 		}
