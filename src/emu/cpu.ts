@@ -100,7 +100,7 @@ export class Vcpu {
     this.ctl.halted = v;
   }
 
-  /** Raises an interrupt; it is delivered when IF allows, at the start of a quantum or in hlt. */
+  /** Raises an interrupt; it is delivered as soon as IF allows (see klp_run). */
   raise(vector: number): void {
     this.ctl.raise(vector);
   }

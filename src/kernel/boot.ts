@@ -7,7 +7,6 @@
 import { loadAssembler } from '../emu/asm.ts';
 import { fileURLToPath } from 'node:url';
 import { Machine } from '../emu/machine.ts';
-import { markInstruction } from '../emu/native/index.ts';
 import { KernelImage } from './image.ts';
 import { Kernel } from './kernel.ts';
 
@@ -86,6 +85,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     throw new BootError(`image needs 0x${(imageEnd - ramBase).toString(16)} bytes: give it more than ${opts.ramMiB ?? 64} MiB`);
 
   const starts = await image.instructions();
+  const irqEnableEnds = await image.irqEnableEnds();
   await loadAssembler(); // ftrace assembles its trampolines' patch points
   const m = new Machine({
     cpus,
@@ -99,7 +99,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     hostCallVector: L.constant('HOSTCALL_VECTOR'),
   });
   for (const s of segments) m.mem.write(s.vaddr, s.data());
-  for (const a of starts) markInstruction(m.imap, Number(a - ramBase));
+  m.markDecoded(starts, irqEnableEnds);
 
   const hostBytes = BigInt((opts.hostMiB ?? 8) * 1024 * 1024);
   const k = new Kernel(m, image, m.mem.end - hostBytes);
