@@ -150,6 +150,24 @@ describe('a pending interrupt is taken when IF becomes 1', () => {
   });
 });
 
+describe('stepping', () => {
+  it('runCpuUntil delivers nothing, even where IF becomes 1 with an interrupt pending', () => {
+    const r = boot(windows[1].body);
+    try {
+      r.m.run({ rounds: 1 }); // online, in the loop
+      const ticks = r.m.mem.u64(TICKS);
+      r.m.raiseInterrupt(0, TIMER);
+      const target = after(r, [0x9d]); // the cli after popfq
+      r.m.runCpuUntil(0, target, 10_000);
+      r.m.step(0, 3);
+      expect(r.m.mem.u64(TICKS)).toBe(ticks);
+      expect(r.m.cpus[0].ctl.hasPending).toBe(true);
+    } finally {
+      r.m.close();
+    }
+  });
+});
+
 describe('hlt', () => {
   // An idle loop as the firmware's, where the wakeup is raised while interrupts are off and
   // taken in hlt: whatever the quantum, sometimes the hlt is the quantum's last instruction.

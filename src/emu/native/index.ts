@@ -51,8 +51,9 @@ export const CTL = {
   halted: 2248,
   irqWindow: 2252,
   emap: 2256,
+  inRun: 2264,
 } as const;
-export const CTL_SIZE = 2264;
+export const CTL_SIZE = 2272;
 
 /** klp_run() results. */
 export const KLP_RUN_BUDGET = 1;

@@ -51,6 +51,8 @@ struct klp_cpu_ctl {
 	uint32_t halted;         /* in hlt, waiting for an interrupt */
 	uint32_t irq_window;     /* IRQ_WINDOW_*: IF may just have become 1 */
 	const uint8_t *emap;     /* bit i set = an instruction that may set IF (sti, popf, iret) ends at imap_base + i */
+	uint32_t in_run;         /* inside klp_run: only it delivers, so only it stops for an interrupt window */
+	uint32_t pad;
 };
 
 #define KLP_STOP_BUDGET 1u
@@ -132,7 +134,7 @@ static int irq_window_open(uc_engine *uc, struct klp_cpu_ctl *ctl)
 		return 0;
 	}
 	ctl->irq_window = IRQ_WINDOW_NONE;
-	if (!any_pending(ctl))
+	if (!ctl->in_run || !any_pending(ctl))
 		return 0;
 	uc_reg_read(uc, UC_X86_REG_RFLAGS, &rflags);
 	return (rflags & EFLAGS_IF) != 0;
@@ -358,7 +360,9 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 		uint32_t v;
 
 		ctl->stop_reason = 0;
+		ctl->in_run = 1;
 		err = uc_emu_start(uc, ctl->rip, 0, 0, 0);
+		ctl->in_run = 0;
 		uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
 		if (err != UC_ERR_OK) {
 			ctl->run_err = err;
@@ -492,6 +496,7 @@ KLP_EXPORT int32_t klp_ctl_offset(int field)
 		offsetof(struct klp_cpu_ctl, halted),
 		offsetof(struct klp_cpu_ctl, irq_window),
 		offsetof(struct klp_cpu_ctl, emap),
+		offsetof(struct klp_cpu_ctl, in_run),
 	};
 
 	if (field < 0 || field >= (int)(sizeof(off) / sizeof(off[0])))
