@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(stackReport(k, parseStackTarget(positionals[1])) + '\n');
       return 0;
     }
-    print('# kernel log', k.log.messages());
+    print('# kernel log', k.log.dmesg());
     if (values.events)
       print(
         '# events',
@@ -112,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
     print('# tasks', taskReport(k));
     print('# run', [runSummary(r), `event log sha256 ${k.log.digest()}`]);
   } catch (e) {
-    print('# kernel log', k.log.messages());
+    print('# kernel log', k.log.dmesg());
     if (e instanceof KernelOops) print('# oops', e.report.split('\n'));
     else if (e instanceof KernelPanic) print('# panic', [e.message]);
     else throw e;

@@ -33,6 +33,8 @@ export interface BootOptions {
    * the image's KLP_QUIRK_* constants (e.g. 'KLP_QUIRK_FORK_RACE_747F7A29').
    */
   quirks?: readonly string[];
+  /** Entries the host's kernel log keeps (the most recent; counters and digest cover all). */
+  logCapacity?: number;
 }
 
 export class BootError extends Error {
@@ -102,7 +104,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   m.markDecoded(starts, irqEnableEnds);
 
   const hostBytes = BigInt((opts.hostMiB ?? 8) * 1024 * 1024);
-  const k = new Kernel(m, image, m.mem.end - hostBytes);
+  const k = new Kernel(m, image, m.mem.end - hostBytes, opts.logCapacity);
   const bp = k.sym('boot_params');
   const put32 = (f: string, v: number) => m.mem.setU32(bp + BigInt(L.offset('boot_params', f)), v);
   const put64 = (f: string, v: bigint) => m.mem.setU64(bp + BigInt(L.offset('boot_params', f)), v);
