@@ -132,6 +132,8 @@ export class Machine {
   clockNs = 0;
   rounds = 0;
   stopped: StopReason | null = null;
+  /** Cpus found halted with interrupts off while online (each stopped the machine: a hard lockup). */
+  readonly lostCpus: number[] = [];
   readonly beforeRound: RoundHook[] = [];
   readonly afterRound: RoundHook[] = [];
 
@@ -360,8 +362,9 @@ export class Machine {
     if (!cpu.halted) throw new Error(`cpu ${cpu.index}: klp_run reported hlt for a cpu that is not halted`);
     if (cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF) return;
     cpu.dead = true;
-    if (cpu.online)
-      this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'hard LOCKUP: halted with interrupts disabled while online') });
+    if (!cpu.online) return;
+    this.lostCpus.push(cpu.index);
+    this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'hard LOCKUP: halted with interrupts disabled while online') });
   }
 
   private hostCall(cpu: Vcpu): void {

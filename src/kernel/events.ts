@@ -7,8 +7,8 @@
  * Long runs need flat memory, so the host keeps only the most recent `capacity` entries (guest
  * records and host printk lines, in order), as the kernel's printk buffer does. What must never
  * be lost goes elsewhere: the digest is updated with every record as it is drained, and the
- * counters (records, warnings with the first ones' text, oopses, panics) are kept for the whole
- * run. A reader that wants "everything since X" takes a cursor and gets a LogOverrunError if
+ * counters (records, warnings with the first ones' text, oopses, lost cpus, panics) are kept
+ * for the whole run. A reader that wants "everything since X" takes a cursor and gets a LogOverrunError if
  * entries it wanted have been dropped since -- as reading /dev/kmsg gives EPIPE -- rather than
  * silently fewer lines.
  */
@@ -58,6 +58,8 @@ export interface LogCounters {
   /** Guest faults (oops reports) and panics that stopped the machine. */
   oopses: number;
   panics: number;
+  /** Of the oopses, cpus found halted with interrupts off while online (hard lockups). */
+  lostCpus: number;
 }
 
 const WARNINGS_KEPT = 32;
@@ -79,7 +81,7 @@ export class EventLog {
   private win: LabEvent[] = [];
   private winFirst = 0;
   private readonly counts: LogCounters = {
-    records: 0, dropped: 0, lostInGuest: 0, warnings: 0, firstWarnings: [], oopses: 0, panics: 0,
+    records: 0, dropped: 0, lostInGuest: 0, warnings: 0, firstWarnings: [], oopses: 0, panics: 0, lostCpus: 0,
   };
   private lastSeq = 0;
   private hash: Hash = createHash('sha256');
@@ -234,10 +236,11 @@ export class EventLog {
     this.hostLines.set(this.total++, { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text });
   }
 
-  /** A guest oops or panic stopped the machine (Kernel.run reports it here before throwing). */
-  noteStop(kind: 'oops' | 'panic'): void {
-    if (kind === 'oops') this.counts.oopses++;
-    else this.counts.panics++;
+  /** A guest oops, lost cpu or panic stopped the machine (Kernel.run reports it here before throwing). */
+  noteStop(kind: 'oops' | 'lost cpu' | 'panic'): void {
+    if (kind === 'panic') this.counts.panics++;
+    else this.counts.oopses++;
+    if (kind === 'lost cpu') this.counts.lostCpus++;
   }
 
   /** Position of the next entry: since(cursor()) later returns what was logged in between. */

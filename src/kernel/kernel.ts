@@ -78,7 +78,7 @@ export class Kernel implements Target {
     const res = this.machine.run(limits);
     const s = res.stopped;
     if (s?.kind === 'fault') {
-      this.log.noteStop('oops');
+      this.log.noteStop(this.machine.lostCpus.includes(s.fault.cpu) ? 'lost cpu' : 'oops');
       throw new KernelOops(s.fault, formatOops(this, s.fault));
     }
     if (s?.kind === 'panic') {

@@ -6,6 +6,8 @@
  * machine took for a dead cpu: its idle task "running" for good, tasks stranded on its queue.
  */
 import { describe, expect, it } from 'vitest';
+import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
+import { KernelOops } from '../../src/kernel/kernel.ts';
 import { withKernel } from './helpers.ts';
 
 describe('timer ticks reach every online cpu', () => {
@@ -26,6 +28,30 @@ describe('timer ticks reach every online cpu', () => {
         expect(now.map((n, i) => n - before[i] >= 9), `ticks per cpu in 100 ms: ${now.map((n, i) => n - before[i])}`).toEqual(now.map(() => true));
         before = now;
       }
+    });
+  });
+});
+
+describe('a cpu halted with interrupts off while online', () => {
+  it('stops the run with an oops naming the hard lockup, and the log counts a lost cpu', async () => {
+    await withKernel({ cpus: 2, workload: 'idle' }, (k) => {
+      k.runFor(50);
+      const code = k.hostMem.alloc(16, 16, 'cli; hlt');
+      k.machine.writeCode(code, Uint8Array.from([0xfa, 0xf4, 0xc3])); // cli; hlt; ret
+      function* lockup(): HostTask<void> {
+        yield* callGuest(code);
+      }
+      let oops: KernelOops | undefined;
+      try {
+        k.host.run('lockup', lockup());
+      } catch (e) {
+        if (!(e instanceof KernelOops)) throw e;
+        oops = e;
+      }
+      expect(oops?.fault.message).toMatch(/^cpu \d: hard LOCKUP: halted with interrupts disabled while online/);
+      expect(k.machine.lostCpus).toEqual([oops!.fault.cpu]);
+      const c = k.log.counters();
+      expect([c.oopses, c.lostCpus]).toEqual([1, 1]);
     });
   });
 });
