@@ -50,8 +50,8 @@ struct klp_cpu_ctl {
 	uint32_t pending[8];     /* bitmap: raised interrupt vectors not yet delivered */
 	uint32_t halted;         /* in hlt, waiting for an interrupt */
 	uint32_t irq_window;     /* IRQ_WINDOW_*: IF may just have become 1 */
-	const uint8_t *emap;     /* bit i set = an instruction that may set IF (sti, popf, iret) ends at imap_base + i */
-	uint32_t in_run;         /* inside klp_run: only it delivers, so only it stops for an interrupt window */
+	const uint8_t *emap;     /* bit i set = sti, popf or iret ends at imap_base + i */
+	uint32_t in_run;         /* in klp_run, the only one to stop for an interrupt window */
 	uint32_t pad;
 };
 
@@ -340,9 +340,9 @@ enum {
  * One quantum of one cpu: deliver the highest pending interrupt IF allows, then run from the
  * current rip until the budget (stop_at) is reached, the cpu halts with nothing to wake it, or
  * something needs the host. A pending interrupt is also taken in hlt and wherever sti, popf or
- * iret open a window for it (KLP_STOP_IRQ). `int n` for the vectors in soft_vectors (the system call gate) is
- * delivered here and the quantum goes on. The host's work per quantum is then one call, however
- * many interrupts and system calls the guest takes.
+ * iret open a window for it (KLP_STOP_IRQ). `int n` for the vectors in soft_vectors (the system
+ * call gate) is delivered here and the quantum goes on. The host's work per quantum is then one
+ * call, however many interrupts and system calls the guest takes.
  */
 KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 {
