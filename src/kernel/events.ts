@@ -63,14 +63,19 @@ export interface LogCounters {
 }
 
 const WARNINGS_KEPT = 32;
-const WARNING = Buffer.from('WARNING:', 'latin1');
-/** Default capacity: ~20 MB of raw records when full; a ring starts small and grows to it. */
-export const LOG_CAPACITY = 65536;
+/** Default capacity: ~15 MB when full, plus printk texts; the ring starts small and grows to it. */
+export const LOG_CAPACITY = 262_144;
 const INITIAL_SLOTS = 4096;
 
 export class EventLog {
-  /** Raw guest records, slot = position % slots; decoded on demand. */
-  private raw: Uint8Array;
+  /**
+   * Guest records as their fixed fields (the bytes before `text`), slot = position % slots,
+   * decoded on demand; a printk record's text, read when drained, beside it. Most records are
+   * scheduler events with no text: this keeps ~50 bytes of the 304 a record has in the ring.
+   */
+  private hdr: Uint32Array;
+  private hv: DataView;
+  private texts: Array<string | undefined>;
   private slots: number;
   /** Host printk lines by position (in position order). */
   private readonly hostLines = new Map<number, LabEvent>();
@@ -93,6 +98,9 @@ export class EventLog {
   private readonly stride: number;
   private readonly guestSlots: number;
   private readonly off: Record<string, number>;
+  /** Bytes and 32-bit words of a record before its text: what the host keeps of each. */
+  private readonly hdrBytes: number;
+  private readonly hdrWords: number;
 
   constructor(
     private readonly t: Target,
@@ -112,8 +120,15 @@ export class EventLog {
     );
     this.off.head = L.offset('lab_event_ring', 'head');
     this.off.ev = L.offset('lab_event_ring', 'ev');
+    this.hdrBytes = this.off.text;
+    this.hdrWords = this.hdrBytes / 4;
+    // the copy reads the guest ring a 32-bit word at a time
+    if (this.hdrBytes % 4 || this.stride % 4 || (this.ringOffset + this.off.ev) % 4)
+      throw new Error(`event ring: records must be 4-byte aligned (stride ${this.stride}, text at ${this.hdrBytes})`);
     this.slots = Math.min(capacity, INITIAL_SLOTS);
-    this.raw = new Uint8Array(this.slots * this.stride);
+    this.hdr = new Uint32Array(this.slots * this.hdrWords);
+    this.hv = new DataView(this.hdr.buffer);
+    this.texts = new Array<string | undefined>(this.slots);
   }
 
   /** Guest records overwritten in the firmware's ring before the host read them. */
@@ -128,9 +143,9 @@ export class EventLog {
     return { ...this.counts, firstWarnings: [...this.counts.firstWarnings], records: this.total, dropped: this.first };
   }
 
-  /** Host bytes the log holds for its entries (raw ring; decoded entries come on top). */
+  /** Host bytes the log holds for its entries (records and text pointers; decoded entries and strings come on top). */
   get retainedBytes(): number {
-    return this.raw.byteLength;
+    return this.hdr.byteLength + this.texts.length * 8;
   }
 
   private head(): number {
@@ -166,8 +181,6 @@ export class EventLog {
         this.counts.lostInGuest++;
         continue;
       }
-      if (view.getUint16(rec + o.type, true) === this.printkType && isWarning(buf, rec + o.text))
-        this.warned(view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296, cstring(buf, rec + o.text, this.textMax));
       // the records' bytes are the log's identity: hash them a contiguous run at a time
       if (rec !== runEnd) {
         if (runStart >= 0) this.takeRun(buf, runStart, runEnd);
@@ -181,38 +194,47 @@ export class EventLog {
 
   private takeRun(buf: Buffer, start: number, end: number): void {
     this.hash.update(buf.subarray(start, end));
-    const stride = this.stride;
-    for (let n = (end - start) / stride, src = start; n > 0; ) {
-      this.reserve(n);
-      // up to the end of the ring at a time
+    const o = this.off;
+    const view = this.t.mem.view;
+    const g32 = new Uint32Array(buf.buffer, buf.byteOffset + start, (end - start) / 4);
+    const words = this.hdrWords;
+    for (let rec = start; rec < end; rec += this.stride) {
+      if (this.total - this.first === this.slots) this.makeRoom();
       const slot = this.total % this.slots;
-      const k = Math.min(n, this.slots - slot);
-      this.raw.set(buf.subarray(src, src + k * stride), slot * stride);
-      this.total += k;
-      src += k * stride;
-      n -= k;
+      const src = (rec - start) / 4;
+      const dst = slot * words;
+      for (let i = 0; i < words; i++) this.hdr[dst + i] = g32[src + i];
+      let text: string | undefined;
+      if (view.getUint16(rec + o.type, true) === this.printkType) {
+        text = cstring(buf, rec + o.text, this.textMax);
+        if (text.startsWith('WARNING:')) this.warned(view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296, text);
+      }
+      this.texts[slot] = text;
+      this.total++;
     }
   }
 
-  /** Frees slots for the next n entries (as many as fit): grow the ring up to capacity, then drop the oldest. */
-  private reserve(n: number): void {
-    while (this.slots < this.capacity && this.total - this.first + n > this.slots) {
+  /** The ring is full: grow it up to capacity, or drop the oldest entry. */
+  private makeRoom(): void {
+    if (this.slots < this.capacity) {
       const slots = Math.min(this.capacity, this.slots * 2);
-      const raw = new Uint8Array(slots * this.stride);
+      const words = this.hdrWords;
+      const hdr = new Uint32Array(slots * words);
+      const texts = new Array<string | undefined>(slots);
       for (let p = this.first; p < this.total; p++) {
-        const from = (p % this.slots) * this.stride;
-        raw.set(this.raw.subarray(from, from + this.stride), (p % slots) * this.stride);
+        const from = p % this.slots;
+        hdr.set(this.hdr.subarray(from * words, (from + 1) * words), (p % slots) * words);
+        texts[p % slots] = this.texts[from];
       }
-      this.raw = raw;
+      this.hdr = hdr;
+      this.hv = new DataView(hdr.buffer);
+      this.texts = texts;
       this.slots = slots;
+      return;
     }
-    const over = this.total - this.first + Math.min(n, this.slots) - this.slots;
-    if (over <= 0) return;
-    this.first += over;
-    for (const p of this.hostLines.keys()) {
-      if (p >= this.first) break;
-      this.hostLines.delete(p);
-    }
+    this.texts[this.first % this.slots] = undefined;
+    this.hostLines.delete(this.first);
+    this.first++;
   }
 
   private warned(tsNs: number, text: string): void {
@@ -232,7 +254,8 @@ export class EventLog {
     const line = `host ${level} ${tsNs} ${text}\n`;
     this.hash.update(line);
     if (text.startsWith('WARNING:')) this.warned(tsNs, text);
-    this.reserve(1);
+    if (this.total - this.first === this.slots) this.makeRoom();
+    this.texts[this.total % this.slots] = undefined;
     this.hostLines.set(this.total++, { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text });
   }
 
@@ -270,23 +293,22 @@ export class EventLog {
   private entry(p: number): LabEvent {
     const host = this.hostLines.get(p);
     if (host) return host;
-    const rec = (p % this.slots) * this.stride;
-    return this.decode(new DataView(this.raw.buffer, this.raw.byteOffset + rec, this.stride), this.raw.subarray(rec, rec + this.stride));
-  }
-
-  private decode(view: DataView, bytes: Uint8Array): LabEvent {
+    const slot = p % this.slots;
+    const v = this.hv;
     const o = this.off;
-    const type = view.getUint16(o.type, true);
+    const at = slot * this.hdrBytes;
+    const u64 = (off: number) => v.getUint32(at + off, true) + v.getUint32(at + off + 4, true) * 4294967296;
+    const type = v.getUint16(at + o.type, true);
     return {
-      seq: view.getUint32(o.seq, true) + view.getUint32(o.seq + 4, true) * 4294967296,
-      tsNs: view.getUint32(o.ts_ns, true) + view.getUint32(o.ts_ns + 4, true) * 4294967296,
+      seq: u64(o.seq),
+      tsNs: u64(o.ts_ns),
       type: this.typeNames.get(type) ?? `type${type}`,
-      cpu: view.getUint16(o.cpu, true),
-      pid: view.getInt32(o.pid, true),
-      a: view.getUint32(o.a, true) + view.getUint32(o.a + 4, true) * 4294967296,
-      b: view.getUint32(o.b, true) + view.getUint32(o.b + 4, true) * 4294967296,
-      c: view.getUint32(o.c, true) + view.getUint32(o.c + 4, true) * 4294967296,
-      text: type === this.printkType ? cstring(bytes, o.text, this.textMax) : '',
+      cpu: v.getUint16(at + o.cpu, true),
+      pid: v.getInt32(at + o.pid, true),
+      a: u64(o.a),
+      b: u64(o.b),
+      c: u64(o.c),
+      text: this.texts[slot] ?? '',
     };
   }
 
@@ -312,11 +334,6 @@ export class EventLog {
     const c = this.counters();
     return [`(${c.dropped} earlier log entries dropped; ${c.warnings} warnings in the whole run)`, ...lines];
   }
-}
-
-function isWarning(b: Uint8Array, off: number): boolean {
-  for (let i = 0; i < WARNING.length; i++) if (b[off + i] !== WARNING[i]) return false;
-  return true;
 }
 
 function cstring(b: Uint8Array, off: number, max: number): string {
