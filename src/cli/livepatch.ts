@@ -245,11 +245,13 @@ export interface LogLine {
   text: string;
 }
 
-/** The kernel log from the `from`th printk on. */
-export function logSince(k: Kernel, from = 0): LogLine[] {
-  return k.log.events
+/**
+ * The kernel log from log cursor `from` on (k.log.cursor()), or all the log still holds;
+ * LogOverrunError if entries after the cursor were dropped already.
+ */
+export function logSince(k: Kernel, from?: number): LogLine[] {
+  return (from === undefined ? k.log.events : k.log.since(from))
     .filter((e) => e.type === 'printk')
-    .slice(from)
     .map((e) => ({ tsNs: e.tsNs, level: e.a, text: e.text }));
 }
 

@@ -113,7 +113,7 @@ async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
       });
       return failure ? 1 : 0;
     }
-    print('# kernel log', k.log.messages());
+    print('# kernel log', k.log.dmesg());
     if (failure) {
       print(failure.title, failure.lines);
       return 1;
@@ -147,7 +147,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
     } catch (e) {
       const failure = failureReport(e);
       if (!failure) throw e;
-      print('# kernel log', k.log.messages());
+      print('# kernel log', k.log.dmesg());
       print(failure.title, failure.lines);
       return 1;
     }
@@ -190,7 +190,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
   try {
     applyDyndbg(lab.k, flags);
     // the report's log starts at the first step, as a selftest's at start_test
-    const from = lab.k.log.events.filter((e) => e.type === 'printk').length;
+    const from = lab.k.log.cursor();
     let failed: StepFailure | undefined;
     let failure: ReturnType<typeof failureReport>;
     const done: string[] = [];

@@ -47,7 +47,10 @@ export class Vcpu {
   readonly ctl = new CpuCtl();
   /** Reported online by the firmware (system registers final, snapshot taken). */
   online = false;
-  /** Dead for good: halted with interrupts off, or marked offline by the firmware. */
+  /**
+   * Halted with interrupts off: parked after the firmware reported the cpu dead (hotplug), until
+   * a startup IPI restarts it. An online cpu found so is a hard lockup that stops the machine.
+   */
   dead = false;
   idtBase = 0n;
   tssBase = 0n;
@@ -100,7 +103,7 @@ export class Vcpu {
     this.ctl.halted = v;
   }
 
-  /** Raises an interrupt; it is delivered when IF allows, at the start of a quantum or in hlt. */
+  /** Raises an interrupt; it is delivered as soon as IF allows (see klp_run). */
   raise(vector: number): void {
     this.ctl.raise(vector);
   }

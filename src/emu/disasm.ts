@@ -67,6 +67,15 @@ export function disassemble(code: Uint8Array, address: bigint, count = 0): Insn[
     }));
 }
 
+/**
+ * The instructions that can set IF, the only places where a masked interrupt may become
+ * deliverable in the middle of a quantum (the machine's interrupt windows).
+ */
+const SETS_IF = new Set(['sti', 'popf', 'popfd', 'popfq', 'iret', 'iretd', 'iretq']);
+export function mayEnableInterrupts(i: Pick<Insn, 'mnemonic'>): boolean {
+  return SETS_IF.has(i.mnemonic);
+}
+
 export function formatInsn(i: Insn): string {
   return `${i.mnemonic}${i.opStr ? ' ' + i.opStr : ''}`;
 }

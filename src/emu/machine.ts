@@ -6,8 +6,8 @@
  * from executed work, never from the host clock: a round advances the emulated clock by
  * quantum * nsPerInsn, a halted vCPU idles through its quantum, and when every vCPU is halted
  * the clock jumps to the next timer tick. Interrupts (the periodic timer, IPIs the firmware
- * sends through a port, `int $0x80`) are delivered at quantum boundaries through the
- * firmware's IDT, respecting IF. When host code runs, every vCPU is stopped.
+ * sends through a port, `int $0x80`) are delivered through the firmware's IDT as soon as IF
+ * allows: at a quantum's start, in hlt, or where sti, popf or iret set IF (klp_run). When host code runs, every vCPU is stopped.
  */
 import * as C from './unicorn-const.ts';
 import { UnicornError } from './unicorn.ts';
@@ -15,7 +15,7 @@ import * as N from './native/index.ts';
 import { GuestMemory } from './memory.ts';
 import { InterruptDeliveryError, R, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
 import { Prng } from './prng.ts';
-import { disassemble } from './disasm.ts';
+import { disassemble, mayEnableInterrupts } from './disasm.ts';
 import { locateFault } from './fault.ts';
 
 export interface MachineOptions {
@@ -126,10 +126,14 @@ export class Machine {
   readonly timerVector: number;
   /** Instruction-start bitmap over all of RAM, shared by every vCPU's block hook. */
   readonly imap: Uint8Array;
+  /** Where sti, popf and iret end (bit = offset from the RAM base), shared likewise. */
+  readonly emap: Uint8Array;
   /** Emulated time, ns. */
   clockNs = 0;
   rounds = 0;
   stopped: StopReason | null = null;
+  /** Cpus found halted with interrupts off while online (each stopped the machine: a hard lockup). */
+  readonly lostCpus: number[] = [];
   readonly beforeRound: RoundHook[] = [];
   readonly afterRound: RoundHook[] = [];
 
@@ -154,10 +158,12 @@ export class Machine {
     this.prng = new Prng(opts.seed ?? 0);
     this.mem = new GuestMemory(opts.ramBase, opts.ramSize);
     this.imap = N.allocInstructionMap(opts.ramSize);
+    this.emap = N.allocIrqEnableMap(opts.ramSize);
     this.cpus = [];
     for (let i = 0; i < opts.cpus; i++) {
       const cpu = new Vcpu(i, this.mem);
       cpu.ctl.setInstructionMap(this.imap, opts.ramBase, BigInt(opts.ramSize));
+      cpu.ctl.setIrqEnableMap(this.emap);
       for (const v of opts.softVectors ?? [0x80, 3]) cpu.ctl.allowSoftVector(v);
       cpu.uc.hookAdd(C.UC_HOOK_INSN, (_uc, port, _size, value) => this.portWrite(cpu, port, value), 1n, 0n, C.UC_X86_INS_OUT);
       this.cpus.push(cpu);
@@ -200,7 +206,18 @@ export class Machine {
   markCode(address: bigint, code: Uint8Array): void {
     const base = this.mem.offset(address, code.length);
     for (let i = base; i < base + code.length; i++) this.imap[i >> 3] &= ~(1 << (i & 7));
-    for (const insn of disassemble(code, address)) N.markInstruction(this.imap, Number(insn.address - this.mem.base));
+    for (let i = base + 1; i <= base + code.length; i++) this.emap[i >> 3] &= ~(1 << (i & 7));
+    for (const insn of disassemble(code, address)) {
+      const at = Number(insn.address - this.mem.base);
+      N.markInstruction(this.imap, at);
+      if (mayEnableInterrupts(insn)) N.markInstruction(this.emap, at + insn.size);
+    }
+  }
+
+  /** Marks the instruction starts and interrupt windows of code already in RAM, as markCode finds them. */
+  markDecoded(starts: readonly bigint[], irqEnableEnds: readonly bigint[]): void {
+    for (const a of starts) N.markInstruction(this.imap, Number(a - this.mem.base));
+    for (const a of irqEnableEnds) N.markInstruction(this.emap, Number(a - this.mem.base));
   }
 
   /**
@@ -314,8 +331,7 @@ export class Machine {
         case N.KLP_RUN_BUDGET:
           break;
         case N.KLP_RUN_HALT:
-          // hlt with interrupts off never wakes up: the cpu is dead
-          if (!(cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF)) cpu.dead = true;
+          this.halt(cpu);
           break;
         case N.KLP_RUN_INTR:
           if (ctl.intno === this.hostCallVector) {
@@ -333,6 +349,22 @@ export class Machine {
       }
       return ctl.insnCount > start;
     }
+  }
+
+  /**
+   * The cpu sits in hlt. With IF set an interrupt wakes it; with IF clear nothing ever will.
+   * That is how a cpu the firmware took offline parks (it reported itself dead first), and how
+   * poweroff and panic end (they stopped the machine first). Anywhere else the cpu is lost
+   * with work and timers that may be its alone, the hard lockup Linux's watchdog reports:
+   * the machine stops with a fault naming it rather than going on with one cpu fewer.
+   */
+  private halt(cpu: Vcpu): void {
+    if (!cpu.halted) throw new Error(`cpu ${cpu.index}: klp_run reported hlt for a cpu that is not halted`);
+    if (cpu.reg(C.UC_X86_REG_RFLAGS) & X86_EFLAGS_IF) return;
+    cpu.dead = true;
+    if (!cpu.online) return;
+    this.lostCpus.push(cpu.index);
+    this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'hard LOCKUP: halted with interrupts disabled while online') });
   }
 
   private hostCall(cpu: Vcpu): void {

@@ -7,7 +7,6 @@
 import { loadAssembler } from '../emu/asm.ts';
 import { fileURLToPath } from 'node:url';
 import { Machine } from '../emu/machine.ts';
-import { markInstruction } from '../emu/native/index.ts';
 import { KernelImage } from './image.ts';
 import { Kernel } from './kernel.ts';
 
@@ -34,6 +33,8 @@ export interface BootOptions {
    * the image's KLP_QUIRK_* constants (e.g. 'KLP_QUIRK_FORK_RACE_747F7A29').
    */
   quirks?: readonly string[];
+  /** Entries the host's kernel log keeps (the most recent; counters and digest cover all). */
+  logCapacity?: number;
 }
 
 export class BootError extends Error {
@@ -86,6 +87,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     throw new BootError(`image needs 0x${(imageEnd - ramBase).toString(16)} bytes: give it more than ${opts.ramMiB ?? 64} MiB`);
 
   const starts = await image.instructions();
+  const irqEnableEnds = await image.irqEnableEnds();
   await loadAssembler(); // ftrace assembles its trampolines' patch points
   const m = new Machine({
     cpus,
@@ -99,10 +101,10 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
     hostCallVector: L.constant('HOSTCALL_VECTOR'),
   });
   for (const s of segments) m.mem.write(s.vaddr, s.data());
-  for (const a of starts) markInstruction(m.imap, Number(a - ramBase));
+  m.markDecoded(starts, irqEnableEnds);
 
   const hostBytes = BigInt((opts.hostMiB ?? 8) * 1024 * 1024);
-  const k = new Kernel(m, image, m.mem.end - hostBytes);
+  const k = new Kernel(m, image, m.mem.end - hostBytes, opts.logCapacity);
   const bp = k.sym('boot_params');
   const put32 = (f: string, v: number) => m.mem.setU32(bp + BigInt(L.offset('boot_params', f)), v);
   const put64 = (f: string, v: bigint) => m.mem.setU64(bp + BigInt(L.offset('boot_params', f)), v);

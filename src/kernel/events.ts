@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The firmware's event ring (printk messages and scheduler/fork/signal events), drained after
- * every round into an ordered log. The log's hash is the determinism check: the same image,
+ * every round into the host's log. The log's hash is the determinism check: the same image,
  * options and seed must give the same hash.
+ *
+ * Long runs need flat memory, so the host keeps only the most recent `capacity` entries (guest
+ * records and host printk lines, in order), as the kernel's printk buffer does. What must never
+ * be lost goes elsewhere: the digest is updated with every record as it is drained, and the
+ * counters (records, warnings with the first ones' text, oopses, lost cpus, panics) are kept
+ * for the whole run. A reader that wants "everything since X" takes a cursor and gets a LogOverrunError if
+ * entries it wanted have been dropped since -- as reading /dev/kmsg gives EPIPE -- rather than
+ * silently fewer lines.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { Target } from './task.ts';
@@ -19,22 +27,67 @@ export interface LabEvent {
   text: string;
 }
 
+/** Entries a cursor wanted were dropped from the log before they were read. */
+export class LogOverrunError extends Error {
+  constructor(
+    readonly cursor: number,
+    readonly first: number,
+    readonly capacity: number,
+  ) {
+    super(
+      `kernel log overrun: entries ${cursor}..${first - 1} were dropped before they were read ` +
+        `(the log keeps the latest ${capacity}; read more often or boot with a larger logCapacity)`,
+    );
+    this.name = 'LogOverrunError';
+  }
+}
+
+/** What the log counts over the whole run, however few entries it still holds. */
+export interface LogCounters {
+  /** Entries logged so far (guest records and host lines): the next cursor. */
+  records: number;
+  /** Entries dropped from the host's log to keep it within its capacity. */
+  dropped: number;
+  /** Guest records overwritten in the firmware's ring before the host drained them. */
+  lostInGuest: number;
+  /** printk lines starting with "WARNING:" (WARN(), WARN_ON(), the core's WARN_ON). */
+  warnings: number;
+  /** The first of them (up to WARNINGS_KEPT) and the latest, with their timestamps. */
+  firstWarnings: string[];
+  lastWarning?: string;
+  /** Guest faults (oops reports) and panics that stopped the machine. */
+  oopses: number;
+  panics: number;
+  /** Of the oopses, cpus found halted with interrupts off while online (hard lockups). */
+  lostCpus: number;
+}
+
+const WARNINGS_KEPT = 32;
+/** Default capacity: ~15 MB when full, plus printk texts; the ring starts small and grows to it. */
+export const LOG_CAPACITY = 262_144;
+const INITIAL_SLOTS = 4096;
+
 export class EventLog {
   /**
-   * Raw records as drained, one copy per contiguous run of the ring, decoded on demand: a drain
-   * is a seq check per record and one memcpy per run.
+   * Guest records as their fixed fields (the bytes before `text`), slot = position % slots,
+   * decoded on demand; a printk record's text, read when drained, beside it. Most records are
+   * scheduler events with no text: this keeps ~50 bytes of the 304 a record has in the ring.
    */
-  private runs: Uint8Array[] = [];
-  private rawCount = 0;
-  private decodedRun = 0;
-  /** Host printk lines, each placed after the first `after` guest records. */
-  private readonly hostLines: Array<{ after: number; ev: LabEvent }> = [];
-  private merged: LabEvent[] = [];
-  private mergedGuest = 0;
-  private mergedHost = 0;
-  private decoded: LabEvent[] = [];
-  /** Records overwritten in the ring before the host read them. */
-  private lostRecords = 0;
+  private hdr: Uint32Array;
+  private hv: DataView;
+  private texts: Array<string | undefined>;
+  private slots: number;
+  /** Host printk lines by position (in position order). */
+  private readonly hostLines = new Map<number, LabEvent>();
+  /** Entries ever logged; entries [first, total) are held. */
+  private total = 0;
+  private first = 0;
+  /** Decoded entries [winFirst, winFirst + win.length), what `events` returns. */
+  private win: LabEvent[] = [];
+  private winFirst = 0;
+  private readonly counts: LogCounters = {
+    records: 0, dropped: 0, lostInGuest: 0, warnings: 0, firstWarnings: [], oopses: 0, panics: 0, lostCpus: 0,
+  };
   private lastSeq = 0;
   private hash: Hash = createHash('sha256');
   private readonly typeNames = new Map<number, string>();
@@ -43,13 +96,17 @@ export class EventLog {
   private readonly textMax: number;
   private readonly printkType: number;
   private readonly stride: number;
-  private readonly slots: number;
+  private readonly guestSlots: number;
   private readonly off: Record<string, number>;
+  /** Bytes and 32-bit words of a record before its text: what the host keeps of each. */
+  private readonly hdrBytes: number;
+  private readonly hdrWords: number;
 
   constructor(
     private readonly t: Target,
-    readonly keep = 2_000_000,
+    readonly capacity = LOG_CAPACITY,
   ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`log capacity must be a positive integer, not ${capacity}`);
     const L = t.layout;
     for (const [name, v] of L.constants('EV_')) this.typeNames.set(v, name.slice(3).toLowerCase());
     this.ringAddress = t.sym('event_ring');
@@ -57,17 +114,38 @@ export class EventLog {
     this.textMax = L.constant('LAB_EVENT_TEXT');
     this.printkType = L.constant('EV_PRINTK');
     this.stride = L.sizeof('lab_event');
-    this.slots = L.constant('LAB_EVENT_RING');
+    this.guestSlots = L.constant('LAB_EVENT_RING');
     this.off = Object.fromEntries(
       ['seq', 'ts_ns', 'type', 'cpu', 'pid', 'a', 'b', 'c', 'text'].map((m) => [m, L.offset('lab_event', m)]),
     );
     this.off.head = L.offset('lab_event_ring', 'head');
     this.off.ev = L.offset('lab_event_ring', 'ev');
+    this.hdrBytes = this.off.text;
+    this.hdrWords = this.hdrBytes / 4;
+    // the copy reads the guest ring a 32-bit word at a time
+    if (this.hdrBytes % 4 || this.stride % 4 || (this.ringOffset + this.off.ev) % 4)
+      throw new Error(`event ring: records must be 4-byte aligned (stride ${this.stride}, text at ${this.hdrBytes})`);
+    this.slots = Math.min(capacity, INITIAL_SLOTS);
+    this.hdr = new Uint32Array(this.slots * this.hdrWords);
+    this.hv = new DataView(this.hdr.buffer);
+    this.texts = new Array<string | undefined>(this.slots);
   }
 
+  /** Guest records overwritten in the firmware's ring before the host read them. */
   get lost(): number {
     this.drain();
-    return this.lostRecords;
+    return this.counts.lostInGuest;
+  }
+
+  /** The run's counters (a copy). */
+  counters(): LogCounters {
+    this.drain();
+    return { ...this.counts, firstWarnings: [...this.counts.firstWarnings], records: this.total, dropped: this.first };
+  }
+
+  /** Host bytes the log holds for its entries (records and text pointers; decoded entries and strings come on top). */
+  get retainedBytes(): number {
+    return this.hdr.byteLength + this.texts.length * 8;
   }
 
   private head(): number {
@@ -78,7 +156,7 @@ export class EventLog {
 
   /** Called after every round: drains only once the ring is a quarter full, so rounds stay cheap. */
   poll(): void {
-    if (this.head() - this.lastSeq > this.slots / 4) this.drain();
+    if (this.head() - this.lastSeq > this.guestSlots / 4) this.drain();
   }
 
   /** Reads every record published since the last drain. */
@@ -88,9 +166,9 @@ export class EventLog {
     const head = this.head();
     if (head === this.lastSeq) return;
     let seq = this.lastSeq + 1;
-    if (head - this.lastSeq > this.slots) {
-      this.lostRecords += head - this.slots - this.lastSeq;
-      seq = head - this.slots + 1;
+    if (head - this.lastSeq > this.guestSlots) {
+      this.counts.lostInGuest += head - this.guestSlots - this.lastSeq;
+      seq = head - this.guestSlots + 1;
     }
     const o = this.off;
     const buf = this.t.mem.buffer;
@@ -98,12 +176,12 @@ export class EventLog {
     let runStart = -1;
     let runEnd = -1;
     for (; seq <= head; seq++) {
-      const rec = first + ((seq - 1) % this.slots) * this.stride;
+      const rec = first + ((seq - 1) % this.guestSlots) * this.stride;
       if (view.getUint32(rec + o.seq, true) + view.getUint32(rec + o.seq + 4, true) * 4294967296 !== seq) {
-        this.lostRecords++;
+        this.counts.lostInGuest++;
         continue;
       }
-      // the records' bytes are the log's identity: hash and keep them a contiguous run at a time
+      // the records' bytes are the log's identity: hash them a contiguous run at a time
       if (rec !== runEnd) {
         if (runStart >= 0) this.takeRun(buf, runStart, runEnd);
         runStart = rec;
@@ -115,11 +193,55 @@ export class EventLog {
   }
 
   private takeRun(buf: Buffer, start: number, end: number): void {
-    const run = Uint8Array.prototype.slice.call(buf, start, end);
-    this.hash.update(run);
-    if (this.rawCount >= this.keep) return;
-    this.runs.push(run);
-    this.rawCount += (end - start) / this.stride;
+    this.hash.update(buf.subarray(start, end));
+    const o = this.off;
+    const view = this.t.mem.view;
+    const g32 = new Uint32Array(buf.buffer, buf.byteOffset + start, (end - start) / 4);
+    const words = this.hdrWords;
+    for (let rec = start; rec < end; rec += this.stride) {
+      if (this.total - this.first === this.slots) this.makeRoom();
+      const slot = this.total % this.slots;
+      const src = (rec - start) / 4;
+      const dst = slot * words;
+      for (let i = 0; i < words; i++) this.hdr[dst + i] = g32[src + i];
+      let text: string | undefined;
+      if (view.getUint16(rec + o.type, true) === this.printkType) {
+        text = cstring(buf, rec + o.text, this.textMax);
+        if (text.startsWith('WARNING:')) this.warned(view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296, text);
+      }
+      this.texts[slot] = text;
+      this.total++;
+    }
+  }
+
+  /** The ring is full: grow it up to capacity, or drop the oldest entry. */
+  private makeRoom(): void {
+    if (this.slots < this.capacity) {
+      const slots = Math.min(this.capacity, this.slots * 2);
+      const words = this.hdrWords;
+      const hdr = new Uint32Array(slots * words);
+      const texts = new Array<string | undefined>(slots);
+      for (let p = this.first; p < this.total; p++) {
+        const from = p % this.slots;
+        hdr.set(this.hdr.subarray(from * words, (from + 1) * words), (p % slots) * words);
+        texts[p % slots] = this.texts[from];
+      }
+      this.hdr = hdr;
+      this.hv = new DataView(hdr.buffer);
+      this.texts = texts;
+      this.slots = slots;
+      return;
+    }
+    this.texts[this.first % this.slots] = undefined;
+    this.hostLines.delete(this.first);
+    this.first++;
+  }
+
+  private warned(tsNs: number, text: string): void {
+    const line = `${formatTimestamp(tsNs)} ${text}`;
+    if (this.counts.firstWarnings.length < WARNINGS_KEPT) this.counts.firstWarnings.push(line);
+    this.counts.lastWarning = line;
+    this.counts.warnings++;
   }
 
   /**
@@ -131,43 +253,62 @@ export class EventLog {
     this.drain();
     const line = `host ${level} ${tsNs} ${text}\n`;
     this.hash.update(line);
-    this.hostLines.push({ after: this.rawCount, ev: { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text } });
+    if (text.startsWith('WARNING:')) this.warned(tsNs, text);
+    if (this.total - this.first === this.slots) this.makeRoom();
+    this.texts[this.total % this.slots] = undefined;
+    this.hostLines.set(this.total++, { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text });
   }
 
-  /** Every event kept so far, in order. */
+  /** A guest oops, lost cpu or panic stopped the machine (Kernel.run reports it here before throwing). */
+  noteStop(kind: 'oops' | 'lost cpu' | 'panic'): void {
+    if (kind === 'panic') this.counts.panics++;
+    else this.counts.oopses++;
+    if (kind === 'lost cpu') this.counts.lostCpus++;
+  }
+
+  /** Position of the next entry: since(cursor()) later returns what was logged in between. */
+  cursor(): number {
+    this.drain();
+    return this.total;
+  }
+
+  /** Entries from position `cursor` on; LogOverrunError if some of them were dropped already. */
+  since(cursor: number): readonly LabEvent[] {
+    const ev = this.events;
+    if (cursor < this.first) throw new LogOverrunError(cursor, this.first, this.capacity);
+    return ev.slice(Math.min(cursor, this.total) - this.winFirst);
+  }
+
+  /** The entries the log still holds (all of them until `capacity` is exceeded), in order. */
   get events(): readonly LabEvent[] {
     this.drain();
-    for (; this.decodedRun < this.runs.length; this.decodedRun++) {
-      const run = this.runs[this.decodedRun];
-      const view = new DataView(run.buffer, run.byteOffset, run.length);
-      for (let rec = 0; rec < run.length; rec += this.stride) this.decoded.push(this.decode(view, rec, run));
+    if (this.winFirst < this.first) {
+      this.win.splice(0, Math.min(this.win.length, this.first - this.winFirst));
+      this.winFirst = this.first;
     }
-    // guest records and host lines, in the order they were logged
-    for (;;) {
-      const h = this.hostLines[this.mergedHost];
-      if (h && h.after <= this.mergedGuest) {
-        this.merged.push(h.ev);
-        this.mergedHost++;
-      } else if (this.mergedGuest < this.decoded.length) {
-        this.merged.push(this.decoded[this.mergedGuest++]);
-      } else break;
-    }
-    return this.merged;
+    for (let p = this.winFirst + this.win.length; p < this.total; p++) this.win.push(this.entry(p));
+    return this.win;
   }
 
-  private decode(view: DataView, rec: number, bytes: Uint8Array): LabEvent {
+  private entry(p: number): LabEvent {
+    const host = this.hostLines.get(p);
+    if (host) return host;
+    const slot = p % this.slots;
+    const v = this.hv;
     const o = this.off;
-    const type = view.getUint16(rec + o.type, true);
+    const at = slot * this.hdrBytes;
+    const u64 = (off: number) => v.getUint32(at + off, true) + v.getUint32(at + off + 4, true) * 4294967296;
+    const type = v.getUint16(at + o.type, true);
     return {
-      seq: view.getUint32(rec + o.seq, true) + view.getUint32(rec + o.seq + 4, true) * 4294967296,
-      tsNs: view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296,
+      seq: u64(o.seq),
+      tsNs: u64(o.ts_ns),
       type: this.typeNames.get(type) ?? `type${type}`,
-      cpu: view.getUint16(rec + o.cpu, true),
-      pid: view.getInt32(rec + o.pid, true),
-      a: view.getUint32(rec + o.a, true) + view.getUint32(rec + o.a + 4, true) * 4294967296,
-      b: view.getUint32(rec + o.b, true) + view.getUint32(rec + o.b + 4, true) * 4294967296,
-      c: view.getUint32(rec + o.c, true) + view.getUint32(rec + o.c + 4, true) * 4294967296,
-      text: type === this.printkType ? cstring(bytes, rec + o.text, this.textMax) : '',
+      cpu: v.getUint16(at + o.cpu, true),
+      pid: v.getInt32(at + o.pid, true),
+      a: u64(o.a),
+      b: u64(o.b),
+      c: u64(o.c),
+      text: this.texts[slot] ?? '',
     };
   }
 
@@ -181,9 +322,17 @@ export class EventLog {
     return this.events.filter((e) => e.type === type);
   }
 
-  /** printk messages, kernel-log style: "[    1.234567] text". */
+  /** printk messages still held, kernel-log style: "[    1.234567] text". */
   messages(): string[] {
     return this.ofType('printk').map((e) => `${formatTimestamp(e.tsNs)} ${e.text}`);
+  }
+
+  /** messages() for a reader, saying first how much older log is gone if any is. */
+  dmesg(): string[] {
+    const lines = this.messages();
+    if (!this.first) return lines;
+    const c = this.counters();
+    return [`(${c.dropped} earlier log entries dropped; ${c.warnings} warnings in the whole run)`, ...lines];
   }
 }
 

@@ -10,7 +10,7 @@ import { ElfFile, type ElfSymbol } from '../elf/index.ts';
 import { ET_EXEC, PT_LOAD, SHF_EXECINSTR } from '../elf/constants.ts';
 import { ElfFormatError } from '../elf/errors.ts';
 import { Layout } from './layout.ts';
-import { disassemble, loadDisassembler } from '../emu/disasm.ts';
+import { disassemble, loadDisassembler, mayEnableInterrupts } from '../emu/disasm.ts';
 
 export interface CodeRange {
   name: string;
@@ -23,7 +23,7 @@ export class KernelImage {
   /** Kernel text, [_stext, _etext): the range a reliable unwinder accepts return addresses in. */
   readonly textStart: bigint;
   readonly textEnd: bigint;
-  private instructionStarts?: bigint[];
+  private decoded?: { starts: bigint[]; irqEnableEnds: bigint[] };
 
   private constructor(
     readonly path: string,
@@ -74,9 +74,19 @@ export class KernelImage {
 
   /** Every instruction start in the image's code (linear sweep, computed once). */
   async instructions(): Promise<bigint[]> {
-    if (!this.instructionStarts) {
+    return (await this.decode()).starts;
+  }
+
+  /** Where the image's sti, popf and iret instructions end: the machine's interrupt windows. */
+  async irqEnableEnds(): Promise<bigint[]> {
+    return (await this.decode()).irqEnableEnds;
+  }
+
+  private async decode(): Promise<{ starts: bigint[]; irqEnableEnds: bigint[] }> {
+    if (!this.decoded) {
       await loadDisassembler();
       const starts: bigint[] = [];
+      const irqEnableEnds: bigint[] = [];
       for (const r of this.codeRanges()) {
         let at = 0;
         while (at < r.bytes.length) {
@@ -85,14 +95,17 @@ export class KernelImage {
             at++; // undecodable byte (padding or data): skip it and resume
             continue;
           }
-          for (const i of insns) starts.push(i.address);
+          for (const i of insns) {
+            starts.push(i.address);
+            if (mayEnableInterrupts(i)) irqEnableEnds.push(i.address + BigInt(i.size));
+          }
           const last = insns[insns.length - 1];
           at = Number(last.address - r.address) + last.size;
         }
       }
-      this.instructionStarts = starts;
+      this.decoded = { starts, irqEnableEnds };
     }
-    return this.instructionStarts;
+    return this.decoded;
   }
 }
 

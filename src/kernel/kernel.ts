@@ -47,9 +47,10 @@ export class Kernel implements Target {
     readonly machine: Machine,
     readonly image: KernelImage,
     hostStart: bigint,
+    logCapacity?: number,
   ) {
     this.hostMem = new HostMemory(machine.mem, hostStart, machine.mem.end);
-    this.log = new EventLog(this);
+    this.log = new EventLog(this, logCapacity);
     this.host = new HostCalls(this);
     machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a));
     machine.afterRound.push(() => this.log.poll());
@@ -78,8 +79,14 @@ export class Kernel implements Target {
   run(limits: RunLimits): RunResult {
     const res = this.machine.run(limits);
     const s = res.stopped;
-    if (s?.kind === 'fault') throw new KernelOops(s.fault, formatOops(this, s.fault));
-    if (s?.kind === 'panic') throw new KernelPanic(s.cpu, s.message);
+    if (s?.kind === 'fault') {
+      this.log.noteStop(this.machine.lostCpus.includes(s.fault.cpu) ? 'lost cpu' : 'oops');
+      throw new KernelOops(s.fault, formatOops(this, s.fault));
+    }
+    if (s?.kind === 'panic') {
+      this.log.noteStop('panic');
+      throw new KernelPanic(s.cpu, s.message);
+    }
     return res;
   }
 

@@ -28,7 +28,7 @@ export class SelftestError extends Error {
 }
 
 export class Lab {
-  /** Index of the first log line of the current test (start_test). */
+  /** Log cursor at the start of the current test (start_test). */
   private mark = 0;
 
   private constructor(
@@ -87,7 +87,7 @@ export class Lab {
   }
 
   startTest(): void {
-    this.mark = this.k.log.messages().length;
+    this.mark = this.k.log.cursor();
   }
 
   /** insmod/modprobe of fixtures/<name>.o with `param=value` arguments; throws if the load fails. */
@@ -246,11 +246,14 @@ export class Lab {
     this.check(got === mode, `${path}: expected mode ${mode}, got ${got}`);
   }
 
-  /** The kernel log since startTest(), without timestamps. */
+  /**
+   * The kernel log since startTest(), without timestamps. A LogOverrunError if the log has
+   * dropped some of it (boot with a larger logCapacity), never a silently shorter log.
+   */
   logSinceStart(): string[] {
-    return this.k.log.events
+    return this.k.log
+      .since(this.mark)
       .filter((e) => e.type === 'printk')
-      .slice(this.mark)
       .map((e) => e.text);
   }
 

@@ -18,7 +18,7 @@ describe('module load and unload', () => {
     await withModules({}, (k, ms) => {
       const freeBefore = k.hostMem.bytesFree;
       const regionBefore = hostRegionHash(k);
-      const seqBefore = k.log.events.length;
+      const seqBefore = k.log.cursor();
       const m = ms.load(fixture('lab_mod_hello'));
 
       expect(m.name).toBe('lab_mod_hello');
@@ -38,7 +38,7 @@ describe('module load and unload', () => {
 
       // the init ran once, in khostd
       const hostd = k.tasks().find((t) => t.comm === 'khostd')!;
-      const line = k.log.events.slice(seqBefore).filter((e) => e.type === 'printk' && e.text === 'lab_mod_hello: loaded');
+      const line = k.log.since(seqBefore).filter((e) => e.type === 'printk' && e.text === 'lab_mod_hello: loaded');
       expect(line).toHaveLength(1);
       expect(line[0].pid).toBe(hostd.pid);
       expect(k.log.messages().some((l) => l.endsWith('] lab_mod_hello: loaded'))).toBe(true);
@@ -60,9 +60,9 @@ describe('module load and unload', () => {
       expect(k.mem.u64(calls)).toBe(2n);
 
       // unload: exit runs, everything goes back
-      const hostdLines = k.log.events.length;
+      const hostdLines = k.log.cursor();
       ms.unload('lab_mod_hello');
-      const exitLine = k.log.events.slice(hostdLines).find((e) => e.type === 'printk' && e.text.startsWith('lab_mod_hello: unloaded'));
+      const exitLine = k.log.since(hostdLines).find((e) => e.type === 'printk' && e.text.startsWith('lab_mod_hello: unloaded'));
       expect(exitLine?.text).toBe('lab_mod_hello: unloaded after 2 calls');
       expect(exitLine?.pid).toBe(hostd.pid);
       expect(ms.list()).toEqual([]);
@@ -102,9 +102,9 @@ describe('module load and unload', () => {
       expect(run(k, m.findSymbol('lab_reloc_static_addr'))).toBe(k.sym('process_timeout'));
       // jiffies read by the module equals jiffies as the host reads it right after
       expect(run(k, m.findSymbol('lab_reloc_jiffies'))).toBe(k.mem.u64(k.sym('jiffies')));
-      const before = k.log.events.length;
+      const before = k.log.cursor();
       expect(run(k, m.findSymbol('lab_reloc_emit'), 41n)).toBe(42n);
-      const emitted = k.log.events.slice(before).find((e) => e.type === 'printk' && e.text.startsWith('lab_reloc: emitted'));
+      const emitted = k.log.since(before).find((e) => e.type === 'printk' && e.text.startsWith('lab_reloc: emitted'));
       expect(emitted).toMatchObject({ text: 'lab_reloc: emitted through a static function', a: 6, b: 41 });
       // the pointer table in .data: an image static, an image global, the module's own code
       const targets = m.findSymbol('lab_reloc_targets');

@@ -14,6 +14,8 @@ export const KLPEMU_PATH = fileURLToPath(new URL('../../../build/native/libklpem
 /** stop_reason bits. */
 export const KLP_STOP_BUDGET = 1;
 export const KLP_STOP_INTR = 2;
+/** A pending interrupt and IF just became 1 (after sti's shadow, popf, iret): klp_run delivers it. */
+export const KLP_STOP_IRQ = 4;
 
 /** klp_hook_ptr(which). */
 export const KLP_HOOK_BLOCK = 0;
@@ -47,8 +49,11 @@ export const CTL = {
   delivered: 168,
   pending: 2216,
   halted: 2248,
+  irqWindow: 2252,
+  emap: 2256,
+  inRun: 2264,
 } as const;
-export const CTL_SIZE = 2256;
+export const CTL_SIZE = 2272;
 
 /** klp_run() results. */
 export const KLP_RUN_BUDGET = 1;
@@ -74,6 +79,7 @@ interface KlpEmu {
   hookBlock: NativePointer;
   hookIntr: NativePointer;
   setImap: (ctl: Buffer, imap: Uint8Array | null, base: bigint, size: bigint) => void;
+  setEmap: (ctl: Buffer, emap: Uint8Array | null) => void;
   setCpu: (ctl: Buffer, ram: Buffer, base: bigint, size: bigint, ring0: number, idt: bigint, tss: bigint) => void;
   run: (uc: number, ctl: Buffer) => number;
   deliver: (uc: number, ctl: Buffer, vector: number, soft: number) => number;
@@ -87,6 +93,7 @@ let loaded: KlpEmu | null = null;
 // keep the ctl Buffer alive (UcHook.keepAlive), and through this the map,
 // even if the CpuCtl object itself is dropped.
 const mapOfCtl = new WeakMap<Buffer, Uint8Array>();
+const emapOfCtl = new WeakMap<Buffer, Uint8Array>();
 
 /** Loads libklpemu.so once and checks the layout; throws if it was not built. */
 export function klpemu(): KlpEmu {
@@ -108,6 +115,7 @@ export function klpemu(): KlpEmu {
     hookBlock: hookPtr(KLP_HOOK_BLOCK),
     hookIntr: hookPtr(KLP_HOOK_INTR),
     setImap: setImap as KlpEmu['setImap'],
+    setEmap: lib.func('void klp_ctl_set_emap(void *ctl, void *emap)') as KlpEmu['setEmap'],
     setCpu: lib.func(
       'void klp_ctl_set_cpu(void *ctl, void *ram, uint64_t base, uint64_t size, uintptr_t ring0, uint64_t idt, uint64_t tss)',
     ) as KlpEmu['setCpu'],
@@ -276,6 +284,25 @@ export class CpuCtl {
     mapOfCtl.set(this.buffer, map);
   }
 
+  /**
+   * Where the instructions that may set IF (sti, popf, iret) end, over the instruction map's
+   * range (see markIrqEnable): the block hook then stops the quantum for a pending interrupt
+   * as soon as IF becomes 1. Not copied, like the instruction map; null: only at quantum
+   * starts and in hlt.
+   */
+  setIrqEnableMap(map: Uint8Array | null): void {
+    if (map === null) {
+      klpemu().setEmap(this.buffer, null);
+      emapOfCtl.delete(this.buffer);
+      return;
+    }
+    const need = Number(this.imapSize) + 1;
+    if (map.byteLength * 8 < need) throw new RangeError(`setIrqEnableMap: ${map.byteLength} bytes cover fewer than ${need} bits`);
+    void map.buffer; // a fixed backing store, as in setInstructionMap
+    klpemu().setEmap(this.buffer, map);
+    emapOfCtl.set(this.buffer, map);
+  }
+
   /** Installs klp_hook_block and klp_hook_intr on uc with this ctl as user_data. */
   attach(uc: Uc): { block: UcHook; intr: UcHook } {
     const k = klpemu();
@@ -289,6 +316,11 @@ export class CpuCtl {
 /** An instruction-start bitmap for `size` bytes of code, off the V8 heap. */
 export function allocInstructionMap(size: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(Math.ceil(size / 8)));
+}
+
+/** An interrupt-enable map (setIrqEnableMap) for `size` bytes of code: one bit more than the range. */
+export function allocIrqEnableMap(size: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(Math.floor(size / 8) + 1));
 }
 
 /** Marks an instruction start at `offset` (bytes from the map's base). */

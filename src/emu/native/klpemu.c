@@ -33,7 +33,7 @@ struct klp_cpu_ctl {
 	uint64_t stop_at;        /* uc_emu_stop() at the first block start where insns >= stop_at */
 	uint64_t unmapped;       /* blocks whose start lies outside the instruction map */
 	uint64_t last_block_end; /* address + size of the last block entered */
-	uint32_t stop_reason;    /* bit 0 budget reached, bit 1 software interrupt (int n) */
+	uint32_t stop_reason;    /* KLP_STOP_*: budget reached, software interrupt (int n), interrupt window */
 	uint32_t intno;          /* vector of the last software interrupt */
 	const uint8_t *imap;     /* bit i set = an instruction starts at imap_base + i */
 	uint64_t imap_base, imap_size; /* bytes covered */
@@ -49,10 +49,29 @@ struct klp_cpu_ctl {
 	uint64_t delivered[256]; /* interrupts delivered, per vector */
 	uint32_t pending[8];     /* bitmap: raised interrupt vectors not yet delivered */
 	uint32_t halted;         /* in hlt, waiting for an interrupt */
+	uint32_t irq_window;     /* IRQ_WINDOW_*: IF may just have become 1 */
+	const uint8_t *emap;     /* bit i set = sti, popf or iret ends at imap_base + i */
+	uint32_t in_run;         /* in klp_run, the only one to stop for an interrupt window */
+	uint32_t pad;
 };
 
 #define KLP_STOP_BUDGET 1u
 #define KLP_STOP_INTR 2u
+#define KLP_STOP_IRQ 4u		/* an interrupt is pending and IF just became 1 */
+
+/*
+ * A cpu takes a pending interrupt at the first instruction boundary where IF is 1, not at the
+ * next quantum: a cpu that happens to have IF=0 whenever a quantum starts would otherwise
+ * starve. IF becomes 1 only through sti, popf and iret, and each of them ends its translated
+ * block, so the block hook learns of it at the next block start: the block just entered ended
+ * where one of them ends (emap). After popf and iret the interrupt is taken before the next
+ * block; after sti, only once the one instruction of its shadow (a block of its own) ran.
+ */
+enum {
+	IRQ_WINDOW_NONE,
+	IRQ_WINDOW_OPEN,	/* check at this block start */
+	IRQ_WINDOW_SHADOW,	/* the sti shadow's block starts now: check at the next one */
+};
 
 /* Bytes [8w, 8w + 8) of the bitmap as one word, never reading past its end. */
 static inline uint64_t imap_word(const uint8_t *map, uint64_t map_bytes, uint64_t w)
@@ -83,6 +102,44 @@ static uint64_t imap_count(const struct klp_cpu_ctl *ctl, uint64_t lo, uint64_t 
 	return n + __builtin_popcountll(imap_word(ctl->imap, map_bytes, w1) & mhi);
 }
 
+static inline int in_ram(const struct klp_cpu_ctl *ctl, uint64_t addr, uint64_t len)
+{
+	return addr >= ctl->ram_base && addr - ctl->ram_base <= ctl->ram_size &&
+	       len <= ctl->ram_size - (addr - ctl->ram_base);
+}
+
+static inline uint8_t *ram_at(const struct klp_cpu_ctl *ctl, uint64_t addr)
+{
+	return ctl->ram + (addr - ctl->ram_base);
+}
+
+#define EFLAGS_IF 0x200ull
+
+static inline int any_pending(const struct klp_cpu_ctl *ctl)
+{
+	uint32_t any = 0;
+
+	for (int w = 0; w < 8; w++)
+		any |= ctl->pending[w];
+	return any != 0;
+}
+
+/* At a block start with irq_window set: must the cpu stop here to take an interrupt? */
+static int irq_window_open(uc_engine *uc, struct klp_cpu_ctl *ctl)
+{
+	uint64_t rflags;
+
+	if (ctl->irq_window == IRQ_WINDOW_SHADOW) {
+		ctl->irq_window = IRQ_WINDOW_OPEN;
+		return 0;
+	}
+	ctl->irq_window = IRQ_WINDOW_NONE;
+	if (!ctl->in_run || !any_pending(ctl))
+		return 0;
+	uc_reg_read(uc, UC_X86_REG_RFLAGS, &rflags);
+	return (rflags & EFLAGS_IF) != 0;
+}
+
 /*
  * UC_HOOK_BLOCK callback (uc_cb_hookcode_t); user_data is the vCPU's ctl.
  *
@@ -102,6 +159,11 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 		uc_emu_stop(uc);
 		return;
 	}
+	if (__builtin_expect(ctl->irq_window != IRQ_WINDOW_NONE, 0) && irq_window_open(uc, ctl)) {
+		ctl->stop_reason |= KLP_STOP_IRQ;
+		uc_emu_stop(uc);
+		return;
+	}
 	ctl->blocks++;
 	if (ctl->imap && address >= ctl->imap_base && lo < ctl->imap_size && size) {
 		uint64_t hi = lo + size;
@@ -109,6 +171,10 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 		if (hi > ctl->imap_size)
 			hi = ctl->imap_size;
 		ctl->insns += imap_count(ctl, lo, hi);
+		if (ctl->emap && (ctl->emap[hi >> 3] >> (hi & 7) & 1))
+			ctl->irq_window = ctl->ram && in_ram(ctl, address + size - 1, 1) &&
+					  *ram_at(ctl, address + size - 1) == 0xfb ?
+					  IRQ_WINDOW_SHADOW : IRQ_WINDOW_OPEN;
 	} else {
 		/* Code we have no map for (or a size-less block): count the
 		 * block as one instruction so budgets still make progress. */
@@ -162,20 +228,8 @@ static const int all_regs[20] = {
 enum { R_RSP = 7, R_RIP = 16, R_RFLAGS = 17, R_CS = 18, R_SS = 19 };
 static const int entry_regs[3] = { UC_X86_REG_RIP, UC_X86_REG_RSP, UC_X86_REG_RFLAGS };
 
-#define EFLAGS_IF 0x200ull
 /* TF, NT, RF, VM, AC: cleared on every interrupt entry */
 #define EFLAGS_CLEAR_ON_ENTRY (0x100ull | 0x4000ull | 0x10000ull | 0x20000ull | 0x40000ull)
-
-static inline int in_ram(const struct klp_cpu_ctl *ctl, uint64_t addr, uint64_t len)
-{
-	return addr >= ctl->ram_base && addr - ctl->ram_base <= ctl->ram_size &&
-	       len <= ctl->ram_size - (addr - ctl->ram_base);
-}
-
-static inline uint8_t *ram_at(const struct klp_cpu_ctl *ctl, uint64_t addr)
-{
-	return ctl->ram + (addr - ctl->ram_base);
-}
 
 /*
  * Delivers vector now. `soft` is an `int n` instruction: the gate's DPL must allow the current
@@ -275,7 +329,7 @@ static int deliver_pending(uc_engine *uc, struct klp_cpu_ctl *ctl)
 
 enum {
 	KLP_RUN_BUDGET = 1,	/* the quantum's instructions ran */
-	KLP_RUN_HALT,		/* the cpu executed hlt */
+	KLP_RUN_HALT,		/* the cpu sits in hlt (halted set): nothing it may take is pending */
 	KLP_RUN_INTR,		/* int n or an exception klp_run does not deliver: vector in intno */
 	KLP_RUN_ERROR,		/* uc_emu_start failed: uc_err in run_err */
 	KLP_RUN_STOPPED,	/* stopped by a hook (a device asked the machine to stop) */
@@ -285,9 +339,10 @@ enum {
 /*
  * One quantum of one cpu: deliver the highest pending interrupt IF allows, then run from the
  * current rip until the budget (stop_at) is reached, the cpu halts with nothing to wake it, or
- * something needs the host. `int n` for the vectors in soft_vectors (the system call gate) is
- * delivered here and the quantum goes on. The host's work per quantum is then one call, however
- * many interrupts and system calls the guest takes.
+ * something needs the host. A pending interrupt is also taken in hlt and wherever sti, popf or
+ * iret open a window for it (KLP_STOP_IRQ). `int n` for the vectors in soft_vectors (the system
+ * call gate) is delivered here and the quantum goes on. The host's work per quantum is then one
+ * call, however many interrupts and system calls the guest takes.
  */
 KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 {
@@ -305,7 +360,9 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 		uint32_t v;
 
 		ctl->stop_reason = 0;
+		ctl->in_run = 1;
 		err = uc_emu_start(uc, ctl->rip, 0, 0, 0);
+		ctl->in_run = 0;
 		uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
 		if (err != UC_ERR_OK) {
 			ctl->run_err = err;
@@ -323,6 +380,15 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 				return KLP_RUN_BUDGET;
 			continue;
 		}
+		if (ctl->stop_reason & KLP_STOP_IRQ) {
+			d = deliver_pending(uc, ctl);
+			if (d < 0) {
+				ctl->deliver_err = -d;
+				return KLP_RUN_DELIVERY;
+			}
+			uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+			continue;
+		}
 		if (ctl->stop_reason & KLP_STOP_BUDGET)
 			return KLP_RUN_BUDGET;
 		if (ctl->last_block_end == ctl->rip && ctl->ram && in_ram(ctl, ctl->rip - 1, 1) &&
@@ -333,8 +399,16 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 				ctl->deliver_err = -d;
 				return KLP_RUN_DELIVERY;
 			}
-			if (!d || ctl->insns >= ctl->stop_at)
+			if (!d)
 				return KLP_RUN_HALT;
+			/*
+			 * Woken: the cpu now stands at the handler's first instruction with IF
+			 * clear, running, not halted. If the budget is spent the quantum ends as
+			 * any other does (HALT here would tell the host a cpu that is in fact
+			 * running sat in hlt with interrupts off: a dead cpu).
+			 */
+			if (ctl->insns >= ctl->stop_at)
+				return KLP_RUN_BUDGET;
 			uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
 			continue;
 		}
@@ -378,6 +452,16 @@ KLP_EXPORT void klp_ctl_set_imap(struct klp_cpu_ctl *ctl, const uint8_t *imap, u
 	ctl->imap_size = imap ? size : 0;
 }
 
+/*
+ * The map of where sti, popf and iret end, over the instruction map's range: imap_size + 1
+ * bits (a block may end at the very end of the range). Kept alive by TS like the imap.
+ */
+KLP_EXPORT void klp_ctl_set_emap(struct klp_cpu_ctl *ctl, const uint8_t *emap)
+{
+	ctl->emap = emap;
+	ctl->irq_window = IRQ_WINDOW_NONE;
+}
+
 /* Layout checks for TS. */
 KLP_EXPORT uint32_t klp_ctl_size(void)
 {
@@ -410,6 +494,9 @@ KLP_EXPORT int32_t klp_ctl_offset(int field)
 		offsetof(struct klp_cpu_ctl, delivered),
 		offsetof(struct klp_cpu_ctl, pending),
 		offsetof(struct klp_cpu_ctl, halted),
+		offsetof(struct klp_cpu_ctl, irq_window),
+		offsetof(struct klp_cpu_ctl, emap),
+		offsetof(struct klp_cpu_ctl, in_run),
 	};
 
 	if (field < 0 || field >= (int)(sizeof(off) / sizeof(off[0])))
