@@ -87,10 +87,10 @@ describe('transition.c history on real firmware', () => {
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(200);
-    // every check writes lp.stackEntries(cpu): record which cpu's buffer, and who checked
+    // every check writes lp.transition.stackEntries(cpu): record which cpu's buffer, and who checked
     const uses: Array<{ cpu: number; checker: string }> = [];
-    const orig = lp.stackEntries.bind(lp);
-    lp.stackEntries = (cpu: number) => {
+    const orig = lp.transition.stackEntries.bind(lp.transition);
+    lp.transition.stackEntries = (cpu: number) => {
       uses.push({ cpu, checker: cpuCurr(k, cpu).comm });
       return orig(cpu);
     };
