@@ -11,7 +11,7 @@
  * task, a grace period -- runs as guest code in task context.
  */
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { allTasks, cpuCurr, cpuOnline, idleTask, type Task } from '../kernel/task.ts';
+import { cpuCurr, cpuOnline, forEachTask, idleTask, type Task } from '../kernel/task.ts';
 import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
@@ -179,10 +179,13 @@ export class KlpTransition {
     while (this.k.mem.u32(lock) !== 0) yield* callGuest(this.k.sym('lab_tasklist_barrier'));
   }
 
-  /** Every task, idle tasks included (for_each_process_thread + each cpu's idle task). */
-  private tasks(): { threads: Task[]; idle: Task[] } {
-    const all = allTasks(this.k);
-    return { threads: all.slice(this.k.nrCpus), idle: all.slice(0, this.k.nrCpus) };
+  /** for_each_process_thread(), then each possible cpu's idle task (one that has come up). */
+  private *everyTask(): Generator<Task> {
+    yield* forEachTask(this.k);
+    for (let c = 0; c < this.k.nrCpus; c++) {
+      const idle = idleTask(this.k, c);
+      if (idle.address !== 0n) yield idle;
+    }
   }
 
   /** klp_synchronize_transition(): every cpu passes a quiescent state (kernel/rcu.c in the guest). */
@@ -223,8 +226,7 @@ export class KlpTransition {
     // every task starts in the opposite state: the handler then runs what it ran before
     const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
     yield* this.tasklistLock();
-    const { threads, idle } = this.tasks();
-    for (const t of [...threads, ...idle]) {
+    for (const t of this.everyTask()) {
       warnOn(k, t.patchState !== KLP_UNDEFINED, `${t} already has a patch state`);
       this.setPatchState(t, initial);
     }
@@ -239,8 +241,7 @@ export class KlpTransition {
     warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
     prNotice(k, `'${patch.name}': starting ${stateName(this.target)} transition`);
     yield* this.tasklistLock();
-    const { threads, idle } = this.tasks();
-    for (const t of [...threads, ...idle]) if (t.patchState !== this.target) this.setPending(t, true);
+    for (const t of this.everyTask()) if (t.patchState !== this.target) this.setPending(t, true);
     this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
   }
@@ -350,8 +351,7 @@ export class KlpTransition {
     let complete = true;
     yield* this.tasklistLock();
     const ranges = this.forbiddenRanges();
-    const { threads } = this.tasks();
-    for (const t of threads) if (!this.trySwitchTask(t, current, cpu, ranges)) complete = false;
+    for (const t of forEachTask(k)) if (!this.trySwitchTask(t, current, cpu, ranges)) complete = false;
     // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
     for (let c = 0; c < k.nrCpus; c++) {
       const idle = idleTask(k, c);
@@ -400,8 +400,7 @@ export class KlpTransition {
     // no handler may still see func->transition set when the tasks lose their state
     if (this.target === KLP_PATCHED) yield* this.synchronizeTransition();
     yield* this.tasklistLock();
-    const { threads, idle } = this.tasks();
-    for (const t of [...threads, ...idle]) {
+    for (const t of this.everyTask()) {
       warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
       this.setPatchState(t, KLP_UNDEFINED);
     }
@@ -436,8 +435,7 @@ export class KlpTransition {
     // no switch point may apply the old target once the new one is set: clear every pending
     // flag, and let the switch points already running finish
     yield* this.tasklistLock();
-    const { threads, idle } = this.tasks();
-    for (const t of [...threads, ...idle]) this.setPending(t, false);
+    for (const t of this.everyTask()) this.setPending(t, false);
     yield* this.synchronizeTransition();
     patch.enabled = !patch.enabled;
     this.setTargetState(this.target === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
@@ -450,8 +448,7 @@ export class KlpTransition {
     const patch = this.patch!;
     prWarn(k, 'forcing remaining tasks to the patched state');
     yield* this.tasklistLock();
-    const { threads, idle } = this.tasks();
-    for (const t of [...threads, ...idle]) {
+    for (const t of this.everyTask()) {
       if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
       this.setPending(t, false);
       this.setPatchState(t, this.target);
