@@ -173,8 +173,14 @@ export class KlpTransition {
 
   // --- walking the tasks --------------------------------------------------------------------
 
-  /** The task list may only be walked with tasklist_lock free: a stopped vCPU may hold it. */
-  private *tasklistLock(): HostTask<void> {
+  /**
+   * Wait until the guest's tasklist_lock is free; it does not take it. The host walks the list
+   * with every vCPU stopped, so no one can change it during the walk -- unless a stopped vCPU
+   * is inside a tasklist_lock section (a fork or an exit half-linked). With the lock free and
+   * every vCPU stopped, the list is whole and stays so until the host lets the guest run again
+   * (a guest call of its own, which the callers do only after the walk).
+   */
+  private *waitTasklistUnlocked(): HostTask<void> {
     const lock = this.k.sym('tasklist_lock') + BigInt(this.k.layout.value('spinlock_t.locked'));
     while (this.k.mem.u32(lock) !== 0) yield* callGuest(this.k.sym('lab_tasklist_barrier'));
   }
@@ -225,7 +231,7 @@ export class KlpTransition {
     prDebug(k, DBG_INIT, `'${patch.name}': initializing ${stateName(state)} transition`);
     // every task starts in the opposite state: the handler then runs what it ran before
     const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
-    yield* this.tasklistLock();
+    yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) {
       warnOn(k, t.patchState !== KLP_UNDEFINED, `${t} already has a patch state`);
       this.setPatchState(t, initial);
@@ -240,7 +246,7 @@ export class KlpTransition {
     const patch = this.patch!;
     warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
     prNotice(k, `'${patch.name}': starting ${stateName(this.target)} transition`);
-    yield* this.tasklistLock();
+    yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) if (t.patchState !== this.target) this.setPending(t, true);
     this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
@@ -349,7 +355,7 @@ export class KlpTransition {
     const k = this.k;
     warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
     let complete = true;
-    yield* this.tasklistLock();
+    yield* this.waitTasklistUnlocked();
     const ranges = this.forbiddenRanges();
     for (const t of forEachTask(k)) if (!this.trySwitchTask(t, current, cpu, ranges)) complete = false;
     // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
@@ -399,7 +405,7 @@ export class KlpTransition {
     for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
     // no handler may still see func->transition set when the tasks lose their state
     if (this.target === KLP_PATCHED) yield* this.synchronizeTransition();
-    yield* this.tasklistLock();
+    yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) {
       warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
       this.setPatchState(t, KLP_UNDEFINED);
@@ -434,7 +440,7 @@ export class KlpTransition {
     );
     // no switch point may apply the old target once the new one is set: clear every pending
     // flag, and let the switch points already running finish
-    yield* this.tasklistLock();
+    yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) this.setPending(t, false);
     yield* this.synchronizeTransition();
     patch.enabled = !patch.enabled;
@@ -447,7 +453,7 @@ export class KlpTransition {
     const k = this.k;
     const patch = this.patch!;
     prWarn(k, 'forcing remaining tasks to the patched state');
-    yield* this.tasklistLock();
+    yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) {
       if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
       this.setPending(t, false);
