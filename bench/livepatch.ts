@@ -206,7 +206,7 @@ export function timePasses(lab: Lab, funcs: number, passes: number, warmup = 2):
 
 function* passInKhostd(lab: Lab): HostTask<boolean> {
   const cpu = hostdCpu(lab.k);
-  return yield* lab.lp.transition.tryCompleteTransition(cpuCurr(lab.k, cpu), cpu);
+  return yield* lab.lp.transition.tryCompleteTransition(cpuCurr(lab.k, cpu));
 }
 
 // --- 2. instructions per call of a patched function -------------------------------------------

@@ -214,7 +214,7 @@ export function patchStates(lab: Lab): TaskPatchState[] {
       pending: t.testTifFlag('TIF_PATCH_PENDING'),
     };
     if (lp.transitionPatch && t.patchState !== lp.targetState) {
-      const v = lp.transition.switchVerdict(t, null, 0);
+      const v = lp.transition.switchVerdict(t, null);
       row.blocked = verdictText(v);
       if (!v.ok) row.stack = taskStack(lab.k, t, { sym: lab.modules.symbolizer });
     }

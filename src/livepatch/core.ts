@@ -105,11 +105,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     return null;
   }
 
-  /** The cpu khostd runs on (0 if none: the stack entry buffer it picks is then cpu 0's). */
-  hostdCpu(): number {
-    return Math.max(0, this.currentTask()?.currentOn() ?? 0);
-  }
-
   // --- callbacks ---------------------------------------------------------------------------
 
   *prePatchCallback(obj: KlpObject): HostTask<number> {
@@ -245,13 +240,13 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       if (e instanceof LivepatchError) return -e.errno;
       throw e;
     }
-    const ret = yield* this.enable(patch, cpuCurr(this.k, cpu.index), cpu.index);
+    const ret = yield* this.enable(patch, cpuCurr(this.k, cpu.index));
     if (ret) this.freePatch(patch);
     return ret;
   }
 
   /** __klp_enable_patch(). */
-  private *enable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
+  private *enable(patch: KlpPatch, current: Task): HostTask<number> {
     const k = this.k;
     if (this.transitionPatch) return -EBUSY;
     if (warnOn(k, patch.enabled, `${patch.name} already enabled`)) return -EINVAL;
@@ -274,19 +269,19 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     }
     yield* this.transition.startTransition();
     patch.enabled = true;
-    yield* this.transition.tryCompleteTransition(current, cpu);
+    yield* this.transition.tryCompleteTransition(current);
     return 0;
   }
 
   /** __klp_disable_patch(). */
-  *disable(patch: KlpPatch, current: Task | null, cpu: number): HostTask<number> {
+  *disable(patch: KlpPatch, current: Task | null): HostTask<number> {
     if (warnOn(this.k, !patch.enabled, `${patch.name} not enabled`)) return -EINVAL;
     if (this.transitionPatch) return -EBUSY;
     yield* this.transition.initTransition(patch, KLP_UNPATCHED);
     for (const obj of patch.objs) if (obj.patched) yield* this.preUnpatchCallback(obj);
     yield* this.transition.startTransition();
     patch.enabled = false;
-    yield* this.transition.tryCompleteTransition(current, cpu);
+    yield* this.transition.tryCompleteTransition(current);
     return 0;
   }
 
@@ -409,7 +404,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   /** HC_KLP_TRY_SWITCH: __klp_sched_try_switch(): current checks its own stack. */
   private *schedTrySwitch(cpu: Vcpu): HostTask<number> {
-    this.transition.schedTrySwitch(cpuCurr(this.k, cpu.index), cpu.index);
+    this.transition.schedTrySwitch(cpuCurr(this.k, cpu.index));
     return 0;
   }
 

@@ -28,9 +28,8 @@ export interface KlpSysfsCore {
   /** The patch of that name; a LivepatchError if there is none. */
   patch(name: string): KlpPatch;
   /** __klp_disable_patch(), in the task the host work runs as. */
-  disable(patch: KlpPatch, current: Task | null, cpu: number): HostTask<number>;
+  disable(patch: KlpPatch, current: Task | null): HostTask<number>;
   currentTask(): Task | null;
-  hostdCpu(): number;
 }
 
 /** The mode bits `ls -l` shows for each kind of entry. */
@@ -129,7 +128,7 @@ function* enabledStore(lp: KlpSysfsCore, patch: KlpPatch, value: string): HostTa
     yield* lp.transition.reverseTransition();
     return 0;
   }
-  if (!enabled) return yield* lp.disable(patch, lp.currentTask(), lp.hostdCpu());
+  if (!enabled) return yield* lp.disable(patch, lp.currentTask());
   return -EINVAL;
 }
 

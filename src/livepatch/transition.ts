@@ -50,8 +50,6 @@ export interface KlpTransitionCore {
   readonly haveReliableStack: boolean;
   /** The task host work runs as (khostd), if it is on a cpu: `current` of the retry work. */
   currentTask(): Task | null;
-  /** The cpu khostd runs on (0 if none). */
-  hostdCpu(): number;
   postPatchCallback(obj: KlpObject): HostTask<void>;
   postUnpatchCallback(obj: KlpObject): HostTask<void>;
   unpatchReplacedPatches(patch: KlpPatch): void;
@@ -115,18 +113,12 @@ export class KlpTransition {
   private readonly oPatchState: bigint;
   private readonly oFlags: bigint;
   private readonly pendingBit: bigint;
-  /**
-   * klp_stack_entries: one buffer per cpu, as cond_resched() may check stacks on several; return
-   * addresses as RAM offsets, the unwinder's unit.
-   */
-  private readonly entries: Uint32Array[];
 
   constructor(private readonly core: KlpTransitionCore) {
     const k = (this.k = core.k);
     this.oPatchState = BigInt(k.layout.offset('task_struct', 'patch_state'));
     this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
     this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
-    this.entries = k.machine.cpus.map(() => new Uint32Array(MAX_STACK_ENTRIES + 1));
     k.machine.afterRound.push(() => this.transitionWorkTimer());
   }
 
@@ -160,10 +152,6 @@ export class KlpTransition {
   /** klp_cond_resched_enable()/disable(): whether cond_resched() checks current's stack. */
   private setCondReschedEnabled(on: boolean): void {
     this.k.mem.setU32(this.k.sym('klp_cond_resched_enabled'), on ? 1 : 0);
-  }
-
-  stackEntries(cpu: number): Uint32Array {
-    return this.entries[Math.max(0, cpu)];
   }
 
   /** wake_up_if_idle(): an idle cpu goes round its loop (and through its switch point). */
@@ -216,7 +204,7 @@ export class KlpTransition {
   /** klp_transition_work_fn() */
   private *transitionWork(): HostTask<void> {
     this.workQueued = false;
-    if (this.patch) yield* this.tryCompleteTransition(this.core.currentTask(), this.core.hostdCpu());
+    if (this.patch) yield* this.tryCompleteTransition(this.core.currentTask());
   }
 
   // --- the transition ----------------------------------------------------------------------
@@ -275,16 +263,16 @@ export class KlpTransition {
   /**
    * klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. Every
    * task of a pass comes here, so the trace is not copied out as bigints (as
-   * stackTraceSaveTskReliable() would): its return addresses go as RAM offsets into the buffer of
-   * the cpu doing the check, and are compared as numbers.
+   * stackTraceSaveTskReliable() would): its return addresses are read as RAM offsets where the
+   * unwinder left them, and compared as numbers. The kernel keeps a buffer per cpu because
+   * cond_resched() checks run on several cpus at once; host checks run one at a time.
    */
-  private checkStack(task: Task, cpu: number, ranges: ForbiddenRanges): { ret: number; oldName?: string } {
+  private checkStack(task: Task, ranges: ForbiddenRanges): { ret: number; oldName?: string } {
     const u = orcUnwinder(this.k);
     const off = u.offset(task.address);
     if (u.unwindTask(off, MAX_STACK_ENTRIES, undefined, u.runningOn(off)) !== RELIABLE) return { ret: -EINVAL };
     const n = u.count;
-    const entries = this.stackEntries(cpu);
-    entries.set(u.entries.subarray(0, n));
+    const entries = u.entries;
     let inHull = false;
     for (let i = 0; i < n; i++) if (entries[i] >= ranges.min && entries[i] < ranges.max) inHull = true;
     if (!inHull) return STACK_OK;
@@ -300,23 +288,22 @@ export class KlpTransition {
    * The check of klp_try_switch_task() without its effects, for a task not at the target state
    * yet. `current` is the task the host call came from: it may check its own stack (it is
    * stopped in the host call); any other task current on a vCPU is running and cannot be checked.
-   * `cpu` picks the stack entry buffer.
    */
-  switchVerdict(task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): SwitchVerdict {
+  switchVerdict(task: Task, current: Task | null, ranges?: ForbiddenRanges): SwitchVerdict {
     // without reliable stacks the check cannot be trusted: only the switch points remain (the
     // warning was given once, at enable: ac59a471)
     if (!this.core.haveReliableStack) return { ok: false, why: 'no reliable stacktrace' };
     if (task.currentOn() >= 0 && task.address !== current?.address) return { ok: false, why: 'running' };
-    const { ret, oldName } = this.checkStack(task, cpu, ranges ?? this.forbiddenRanges());
+    const { ret, oldName } = this.checkStack(task, ranges ?? this.forbiddenRanges());
     if (ret === -EINVAL) return { ok: false, why: 'unreliable stack' };
     if (ret === -EADDRINUSE) return { ok: false, why: 'sleeping on function', func: oldName! };
     return SWITCH_OK;
   }
 
   /** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
-  trySwitchTask(task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): boolean {
+  trySwitchTask(task: Task, current: Task | null, ranges?: ForbiddenRanges): boolean {
     if (task.patchState === this.target) return true;
-    const v = this.switchVerdict(task, current, cpu, ranges);
+    const v = this.switchVerdict(task, current, ranges);
     if (v.ok) {
       this.setPending(task, false);
       this.setPatchState(task, this.target);
@@ -330,9 +317,9 @@ export class KlpTransition {
   }
 
   /** __klp_sched_try_switch(): current, in cond_resched(), checks its own stack. */
-  schedTrySwitch(current: Task, cpu: number): void {
+  schedTrySwitch(current: Task): void {
     if (!current.testTifFlag('TIF_PATCH_PENDING') || !this.patch) return;
-    this.trySwitchTask(current, current, cpu);
+    this.trySwitchTask(current, current);
   }
 
   /**
@@ -348,21 +335,20 @@ export class KlpTransition {
 
   /**
    * klp_try_complete_transition(): try to switch every remaining task; complete the transition
-   * if all have switched, else try again in an emulated second. `current` is the calling task,
-   * `cpu` the one it runs on.
+   * if all have switched, else try again in an emulated second. `current` is the calling task.
    */
-  *tryCompleteTransition(current: Task | null, cpu: number): HostTask<boolean> {
+  *tryCompleteTransition(current: Task | null): HostTask<boolean> {
     const k = this.k;
     warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
     let complete = true;
     yield* this.waitTasklistUnlocked();
     const ranges = this.forbiddenRanges();
-    for (const t of forEachTask(k)) if (!this.trySwitchTask(t, current, cpu, ranges)) complete = false;
+    for (const t of forEachTask(k)) if (!this.trySwitchTask(t, current, ranges)) complete = false;
     // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
     for (let c = 0; c < k.nrCpus; c++) {
       const idle = idleTask(k, c);
       if (cpuOnline(k, c)) {
-        if (!this.trySwitchTask(idle, current, cpu, ranges)) {
+        if (!this.trySwitchTask(idle, current, ranges)) {
           complete = false;
           this.wakeUpIfIdle(c);
         }
