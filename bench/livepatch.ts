@@ -29,7 +29,6 @@ import { Lab } from '../src/lab/selftest.ts';
 import type { Kernel } from '../src/kernel/kernel.ts';
 import type { HostTask } from '../src/kernel/hostcall.ts';
 import { cpuCurr, type Task } from '../src/kernel/task.ts';
-import { tryCompleteTransition } from '../src/livepatch/transition.ts';
 import { KLP_PATCHED, KLP_UNPATCHED } from '../src/livepatch/structs.ts';
 import { stackTraceSaveTskReliable } from '../src/orc/unwind.ts';
 import * as C from '../src/emu/unicorn-const.ts';
@@ -207,7 +206,7 @@ export function timePasses(lab: Lab, funcs: number, passes: number, warmup = 2):
 
 function* passInKhostd(lab: Lab): HostTask<boolean> {
   const cpu = hostdCpu(lab.k);
-  return yield* tryCompleteTransition(lab.lp, cpuCurr(lab.k, cpu), cpu);
+  return yield* lab.lp.transition.tryCompleteTransition(cpuCurr(lab.k, cpu));
 }
 
 // --- 2. instructions per call of a patched function -------------------------------------------

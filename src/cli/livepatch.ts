@@ -34,7 +34,7 @@ import { KLP_UNDEFINED } from '../livepatch/structs.ts';
 import { Livepatch } from '../livepatch/core.ts';
 import { LivepatchError } from '../livepatch/errors.ts';
 import { sysfsMode } from '../livepatch/sysfs.ts';
-import { switchVerdict, type SwitchVerdict } from '../livepatch/transition.ts';
+import type { SwitchVerdict } from '../livepatch/transition.ts';
 import { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
 
 export class StepError extends Error {
@@ -214,7 +214,7 @@ export function patchStates(lab: Lab): TaskPatchState[] {
       pending: t.testTifFlag('TIF_PATCH_PENDING'),
     };
     if (lp.transitionPatch && t.patchState !== lp.targetState) {
-      const v = switchVerdict(lp, t, null, 0);
+      const v = lp.transition.switchVerdict(t, null);
       row.blocked = verdictText(v);
       if (!v.ok) row.stack = taskStack(lab.k, t, { sym: lab.modules.symbolizer });
     }

@@ -11,13 +11,13 @@ import type { Vcpu } from '../emu/cpu.ts';
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { cpuCurr, type Task } from '../kernel/task.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
-import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, readPatch } from './structs.ts';
+import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { KlpPatcher, EBUSY, EINVAL } from './patch.ts';
 import { ENODEV, LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
-import * as T from './transition.ts';
+import { KlpTransition, type KlpTransitionCore } from './transition.ts';
 import { isPatchCompatible, klpGetPrevState } from './state.ts';
-import { sysfsRead, sysfsTree, sysfsWrite } from './sysfs.ts';
+import { sysfsRead, sysfsTree, sysfsWrite, type KlpSysfsCore } from './sysfs.ts';
 
 export { ENODEV, LivepatchError } from './errors.ts';
 
@@ -58,26 +58,13 @@ export function findFunc(obj: KlpObject, other: KlpFunc): KlpFunc | undefined {
   return obj.funcs.find((f) => f.oldName === other.oldName && pos(f) === pos(other));
 }
 
-export class Livepatch {
+export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   readonly L: KlpLayout;
   readonly patcher: KlpPatcher;
   /** klp_patches, oldest first (stack_order counts from 1). */
   readonly patches: KlpPatch[] = [];
-  transitionPatch: KlpPatch | null = null;
-  targetState = KLP_UNDEFINED;
-  signalsCnt = 0;
-  /**
-   * klp_stack_entries: one buffer per cpu, as cond_resched() may check stacks on several; return
-   * addresses as RAM offsets, the unwinder's unit.
-   */
-  private readonly entries: Uint32Array[];
-  /** Where patch_state and TIF_PATCH_PENDING live in a task_struct (every pass writes them for each task). */
-  private readonly oPatchState: bigint;
-  private readonly oFlags: bigint;
-  private readonly pendingBit: bigint;
-  /** When the delayed transition work runs next (emulated ns), if scheduled. */
-  private workDue: number | null = null;
-  private workQueued = false;
+  /** transition.c's state and functions: the patch in transition, the target, the retries. */
+  readonly transition: KlpTransition;
 
   /** klp_have_reliable_stack() */
   readonly haveReliableStack: boolean;
@@ -90,65 +77,24 @@ export class Livepatch {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
     this.patcher = new KlpPatcher(k, this.L);
-    this.entries = k.machine.cpus.map(() => new Uint32Array(T.MAX_STACK_ENTRIES + 1));
-    this.oPatchState = BigInt(k.layout.offset('task_struct', 'patch_state'));
-    this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
-    this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
     k.host.register(L.constant('HC_KLP_GET_PREV_STATE'), (_cpu, a) => this.getPrevState(a.a0));
-    k.machine.afterRound.push(() => this.transitionWorkTimer());
+    this.transition = new KlpTransition(this);
   }
 
-  // --- the guest-visible state --------------------------------------------------------------
-
-  setTargetState(s: number): void {
-    this.targetState = s;
-    this.k.mem.setU32(this.k.sym('klp_target_state'), s);
+  /** The patch in transition, or null (klp_transition_patch). */
+  get transitionPatch(): KlpPatch | null {
+    return this.transition.transitionPatch;
   }
 
-  setPatchState(t: Task, s: number): void {
-    this.k.mem.setU32(t.address + this.oPatchState, s);
+  /** klp_target_state: KLP_UNDEFINED outside a transition. */
+  get targetState(): number {
+    return this.transition.targetState;
   }
 
-  setPending(t: Task, on: boolean): void {
-    const at = t.address + this.oFlags;
-    const v = this.k.mem.u64(at);
-    this.k.mem.setU64(at, on ? v | this.pendingBit : v & ~this.pendingBit);
-  }
-
-  setCondReschedEnabled(on: boolean): void {
-    this.k.mem.setU32(this.k.sym('klp_cond_resched_enabled'), on ? 1 : 0);
-  }
-
-  stackEntries(cpu: number): Uint32Array {
-    return this.entries[Math.max(0, cpu)];
-  }
-
-  /** wake_up_if_idle(): an idle cpu goes round its loop (and through its switch point). */
-  wakeUpIfIdle(cpu: number): void {
-    if (cpuCurr(this.k, cpu).isIdle) this.k.machine.raiseInterrupt(cpu, this.k.layout.constant('RESCHEDULE_VECTOR'));
-  }
-
-  // --- the transition work (a delayed work item in the kernel) -------------------------------
-
-  /** Retry the transition in about an emulated second. */
-  scheduleTransitionWork(): void {
-    this.workDue = this.k.machine.clockNs + 1e9;
-  }
-
-  private transitionWorkTimer(): void {
-    if (this.workDue === null || this.workQueued || this.k.machine.clockNs < this.workDue) return;
-    this.workDue = null;
-    this.workQueued = true;
-    this.k.host.submit('klp_transition_work', this.transitionWork());
-  }
-
-  private *transitionWork(): HostTask<void> {
-    this.workQueued = false;
-    if (this.transitionPatch) yield* T.tryCompleteTransition(this, this.currentTask(), this.hostdCpu());
-  }
+  // --- host work ---------------------------------------------------------------------------
 
   /** The task khostd runs as (the current task of host work), if it is on a cpu. */
   currentTask(): Task | null {
@@ -157,11 +103,6 @@ export class Livepatch {
       if (t.comm === 'khostd') return t;
     }
     return null;
-  }
-
-  /** The cpu khostd runs on (0 if none: the stack entry buffer it picks is then cpu 0's). */
-  hostdCpu(): number {
-    return Math.max(0, this.currentTask()?.currentOn() ?? 0);
   }
 
   // --- callbacks ---------------------------------------------------------------------------
@@ -287,7 +228,7 @@ export class Livepatch {
       prWarn(this.k, "This architecture doesn't have support for the livepatch consistency model.");
       prWarn(this.k, 'The livepatch transition may never complete.');
     }
-    if (!isPatchCompatible(this, patch)) {
+    if (!isPatchCompatible(this.patches, patch)) {
       prErr(this.k, `Livepatch patch (${name}) is not compatible with the already installed livepatches.`);
       return -EINVAL;
     }
@@ -299,18 +240,18 @@ export class Livepatch {
       if (e instanceof LivepatchError) return -e.errno;
       throw e;
     }
-    const ret = yield* this.enable(patch, cpuCurr(this.k, cpu.index), cpu.index);
+    const ret = yield* this.enable(patch, cpuCurr(this.k, cpu.index));
     if (ret) this.freePatch(patch);
     return ret;
   }
 
   /** __klp_enable_patch(). */
-  private *enable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
+  private *enable(patch: KlpPatch, current: Task): HostTask<number> {
     const k = this.k;
     if (this.transitionPatch) return -EBUSY;
     if (warnOn(k, patch.enabled, `${patch.name} already enabled`)) return -EINVAL;
     prNotice(k, `enabling patch '${patch.name}'`);
-    yield* T.initTransition(this, patch, KLP_PATCHED);
+    yield* this.transition.initTransition(patch, KLP_PATCHED);
     for (const obj of patch.objs) {
       if (!obj.loaded) continue;
       let ret = yield* this.prePatchCallback(obj);
@@ -322,25 +263,25 @@ export class Livepatch {
       }
       if (ret) {
         prWarn(k, `failed to enable patch '${patch.name}'`);
-        yield* T.cancelTransition(this);
+        yield* this.transition.cancelTransition();
         return ret;
       }
     }
-    yield* T.startTransition(this);
+    yield* this.transition.startTransition();
     patch.enabled = true;
-    yield* T.tryCompleteTransition(this, current, cpu);
+    yield* this.transition.tryCompleteTransition(current);
     return 0;
   }
 
   /** __klp_disable_patch(). */
-  *disable(patch: KlpPatch, current: Task, cpu: number): HostTask<number> {
+  *disable(patch: KlpPatch, current: Task | null): HostTask<number> {
     if (warnOn(this.k, !patch.enabled, `${patch.name} not enabled`)) return -EINVAL;
     if (this.transitionPatch) return -EBUSY;
-    yield* T.initTransition(this, patch, KLP_UNPATCHED);
+    yield* this.transition.initTransition(patch, KLP_UNPATCHED);
     for (const obj of patch.objs) if (obj.patched) yield* this.preUnpatchCallback(obj);
-    yield* T.startTransition(this);
+    yield* this.transition.startTransition();
     patch.enabled = false;
-    yield* T.tryCompleteTransition(this, current, cpu);
+    yield* this.transition.tryCompleteTransition(current);
     return 0;
   }
 
@@ -456,16 +397,14 @@ export class Livepatch {
 
   /** HC_KLP_GET_PREV_STATE: the guest address of klp_get_prev_state(id), or NULL. */
   private *getPrevState(id: bigint): HostTask<bigint> {
-    return klpGetPrevState(this, id)?.address ?? 0n;
+    return klpGetPrevState(this.k, this.patches, this.transitionPatch, id)?.address ?? 0n;
   }
 
   // --- cond_resched() ----------------------------------------------------------------------
 
   /** HC_KLP_TRY_SWITCH: __klp_sched_try_switch(): current checks its own stack. */
   private *schedTrySwitch(cpu: Vcpu): HostTask<number> {
-    const task = cpuCurr(this.k, cpu.index);
-    if (!task.testTifFlag('TIF_PATCH_PENDING') || !this.transitionPatch) return 0;
-    T.trySwitchTask(this, task, task, cpu.index);
+    this.transition.schedTrySwitch(cpuCurr(this.k, cpu.index));
     return 0;
   }
 

@@ -4,7 +4,7 @@
  * {id, version}; a replace patch must keep every state the installed patches declare, at an
  * equal or higher version, or it would drop something they rely on.
  */
-import type { Livepatch } from './core.ts';
+import type { Kernel } from '../kernel/kernel.ts';
 import type { KlpPatch, KlpState } from './structs.ts';
 import { warnOn } from './log.ts';
 
@@ -17,19 +17,24 @@ export function klpGetState(patch: KlpPatch, id: bigint): KlpState | undefined {
  * installed before the one in transition. A cumulative patch's callbacks use it to take over
  * what the patches it replaces set up; they are still on the list until its post_patch ran.
  */
-export function klpGetPrevState(lp: Livepatch, id: bigint): KlpState | undefined {
-  if (warnOn(lp.k, !lp.transitionPatch, 'klp_get_prev_state() outside a transition')) return undefined;
+export function klpGetPrevState(
+  k: Kernel,
+  patches: readonly KlpPatch[],
+  transitionPatch: KlpPatch | null,
+  id: bigint,
+): KlpState | undefined {
+  if (warnOn(k, !transitionPatch, 'klp_get_prev_state() outside a transition')) return undefined;
   let last: KlpState | undefined;
-  for (const p of lp.patches) {
-    if (p === lp.transitionPatch) break;
+  for (const p of patches) {
+    if (p === transitionPatch) break;
     last = klpGetState(p, id) ?? last;
   }
   return last;
 }
 
 /** klp_is_patch_compatible(). */
-export function isPatchCompatible(lp: Livepatch, patch: KlpPatch): boolean {
-  for (const old of lp.patches) {
+export function isPatchCompatible(patches: readonly KlpPatch[], patch: KlpPatch): boolean {
+  for (const old of patches) {
     for (const oldState of old.states) {
       const s = klpGetState(patch, oldState.id);
       // a patch that adds to the others may leave states alone; a replace patch may not

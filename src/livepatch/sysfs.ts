@@ -9,14 +9,28 @@
  * once the write(2) would have returned; errors are LivepatchErrors with the kernel's errno.
  */
 import type { HostTask } from '../kernel/hostcall.ts';
-import type { Livepatch } from './core.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { Task } from '../kernel/task.ts';
 import { ENODEV, EPERM, LivepatchError } from './errors.ts';
 import { EBUSY, EINVAL } from './patch.ts';
 import type { KlpPatch } from './structs.ts';
 import { kstrtobool } from '../kernel/kstrtox.ts';
-import * as T from './transition.ts';
+import type { KlpTransition } from './transition.ts';
 
 const ROOT = '/sys/kernel/livepatch';
+
+/** What the attributes read and do in the core (core.c's side of the sysfs code). */
+export interface KlpSysfsCore {
+  readonly k: Kernel;
+  /** klp_patches, oldest first (stack_order counts from 1). */
+  readonly patches: readonly KlpPatch[];
+  readonly transition: KlpTransition;
+  /** The patch of that name; a LivepatchError if there is none. */
+  patch(name: string): KlpPatch;
+  /** __klp_disable_patch(), in the task the host work runs as. */
+  disable(patch: KlpPatch, current: Task | null): HostTask<number>;
+  currentTask(): Task | null;
+}
 
 /** The mode bits `ls -l` shows for each kind of entry. */
 const MODES: Record<string, string> = {
@@ -35,7 +49,7 @@ type Entry =
   | { kind: 'patched'; patch: KlpPatch; object: string };
 
 /** What a path under /sys/kernel/livepatch names; ENOENT-like LivepatchError if nothing. */
-function lookup(lp: Livepatch, path: string): Entry {
+function lookup(lp: KlpSysfsCore, path: string): Entry {
   const rel = path.replace(new RegExp(`^${ROOT}/`), '').replace(/\/$/, '');
   const [name, ...rest] = rel.split('/');
   const patch = lp.patch(name);
@@ -56,13 +70,13 @@ function lookup(lp: Livepatch, path: string): Entry {
 }
 
 /** `ls -ld` of an entry: "-rw-r--r--" and the like. */
-export function sysfsMode(lp: Livepatch, path: string): string {
+export function sysfsMode(lp: KlpSysfsCore, path: string): string {
   const e = lookup(lp, path);
   return MODES[e.kind === 'attr' ? e.attr : e.kind];
 }
 
 /** cat of an attribute (a read of force is -EPERM, of a directory -EISDIR-like EINVAL). */
-export function sysfsRead(lp: Livepatch, path: string): string {
+export function sysfsRead(lp: KlpSysfsCore, path: string): string {
   const e = lookup(lp, path);
   const p = e.patch;
   if (e.kind === 'dir') throw new LivepatchError(EINVAL, `${path} is a directory`);
@@ -71,7 +85,7 @@ export function sysfsRead(lp: Livepatch, path: string): string {
     case 'enabled':
       return p.enabled ? '1' : '0';
     case 'transition':
-      return p === lp.transitionPatch ? '1' : '0';
+      return p === lp.transition.transitionPatch ? '1' : '0';
     case 'replace':
       return p.replace ? '1' : '0';
     case 'stack_order':
@@ -82,7 +96,7 @@ export function sysfsRead(lp: Livepatch, path: string): string {
 }
 
 /** Every entry under /sys/kernel/livepatch, directories with a trailing slash. */
-export function sysfsTree(lp: Livepatch): string[] {
+export function sysfsTree(lp: KlpSysfsCore): string[] {
   const out: string[] = [];
   for (const p of lp.patches) {
     const base = `${ROOT}/${p.name}`;
@@ -96,7 +110,7 @@ export function sysfsTree(lp: Livepatch): string[] {
 }
 
 /** echo value > enabled or force. */
-export function sysfsWrite(lp: Livepatch, path: string, value: string): void {
+export function sysfsWrite(lp: KlpSysfsCore, path: string, value: string): void {
   const e = lookup(lp, path);
   if (e.kind !== 'attr' || (e.attr !== 'enabled' && e.attr !== 'force')) throw new LivepatchError(EPERM, `${path}: Permission denied`);
   const work = e.attr === 'enabled' ? enabledStore(lp, e.patch, value) : forceStore(lp, value);
@@ -105,24 +119,24 @@ export function sysfsWrite(lp: Livepatch, path: string, value: string): void {
 }
 
 /** enabled_store(): only a disable, or a reversal of the patch in transition. */
-function* enabledStore(lp: Livepatch, patch: KlpPatch, value: string): HostTask<number> {
+function* enabledStore(lp: KlpSysfsCore, patch: KlpPatch, value: string): HostTask<number> {
   const enabled = kstrtobool(value.trim());
   if (enabled === undefined) return -EINVAL;
   if (patch.enabled === enabled) return -EINVAL; // already in the requested state
   // a transition can be reversed either way; a disabled patch cannot come back
-  if (patch === lp.transitionPatch) {
-    yield* T.reverseTransition(lp);
+  if (patch === lp.transition.transitionPatch) {
+    yield* lp.transition.reverseTransition();
     return 0;
   }
-  if (!enabled) return yield* lp.disable(patch, lp.currentTask()!, lp.hostdCpu());
+  if (!enabled) return yield* lp.disable(patch, lp.currentTask());
   return -EINVAL;
 }
 
 /** force_store(): only "1", only while a transition runs. */
-function* forceStore(lp: Livepatch, value: string): HostTask<number> {
+function* forceStore(lp: KlpSysfsCore, value: string): HostTask<number> {
   const v = kstrtobool(value.trim());
   if (v === undefined || !v) return -EINVAL;
-  if (!lp.transitionPatch) return -EINVAL;
-  yield* T.forceTransition(lp);
+  if (!lp.transition.transitionPatch) return -EINVAL;
+  yield* lp.transition.forceTransition();
   return 0;
 }

@@ -11,9 +11,9 @@
  * task, a grace period -- runs as guest code in task context.
  */
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { allTasks, cpuOnline, idleTask, type Task } from '../kernel/task.ts';
+import { cpuCurr, cpuOnline, forEachTask, idleTask, type Task } from '../kernel/task.ts';
 import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
-import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpPatch } from './structs.ts';
+import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 
 // the pr_debug sites of kernel/livepatch/transition.c (dynamic debug, off by default)
@@ -25,7 +25,8 @@ const DBG_SLEEPING = site('klp_try_switch_task', '%s: %s:%d is sleeping on funct
 const DBG_COMPLETE = site('klp_complete_transition', "'%s': completing %s transition\n");
 const DBG_CANCEL = site('klp_cancel_transition', "'%s': canceling patching transition, going to unpatch\n");
 const DBG_REVERSE = site('klp_reverse_transition', "'%s': reversing transition from %s\n");
-import type { Livepatch } from './core.ts';
+import type { Kernel } from '../kernel/kernel.ts';
+import type { KlpPatcher } from './patch.ts';
 
 /** klp_try_complete_transition() sends fake signals every this many tries. */
 export const SIGNALS_TIMEOUT = 15;
@@ -35,64 +36,35 @@ const EADDRINUSE = 98;
 
 const stateName = (s: number) => (s === KLP_PATCHED ? 'patching' : 'unpatching');
 
-/** Every task, idle tasks included (for_each_process_thread + each cpu's idle task). */
-function tasks(lp: Livepatch): { threads: Task[]; idle: Task[] } {
-  const k = lp.k;
-  const all = allTasks(k);
-  return { threads: all.slice(k.nrCpus), idle: all.slice(0, k.nrCpus) };
-}
-
-/** The task list may only be walked with tasklist_lock free: a stopped vCPU may hold it. */
-export function* tasklistLock(lp: Livepatch): HostTask<void> {
-  const lock = lp.k.sym('tasklist_lock') + BigInt(lp.k.layout.value('spinlock_t.locked'));
-  while (lp.k.mem.u32(lock) !== 0) yield* callGuest(lp.k.sym('lab_tasklist_barrier'));
-}
-
-/** klp_synchronize_transition(): every cpu passes a quiescent state (kernel/rcu.c in the guest). */
-export function* synchronizeTransition(lp: Livepatch): HostTask<void> {
-  yield* callGuest(lp.k.sym('synchronize_rcu'));
-}
-
-/** klp_init_transition(). */
-export function* initTransition(lp: Livepatch, patch: KlpPatch, state: number): HostTask<void> {
-  const k = lp.k;
-  warnOn(k, lp.transitionPatch !== null, 'a transition is already in progress');
-  lp.transitionPatch = patch;
-  // the target before any task can see a pending flag (klp_update_patch_state reads it)
-  lp.setTargetState(state);
-  prDebug(k, DBG_INIT, `'${patch.name}': initializing ${stateName(state)} transition`);
-  // every task starts in the opposite state: the handler then runs what it ran before
-  const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
-  yield* tasklistLock(lp);
-  const { threads, idle } = tasks(lp);
-  for (const t of [...threads, ...idle]) {
-    warnOn(k, t.patchState !== KLP_UNDEFINED, `${t} already has a patch state`);
-    lp.setPatchState(t, initial);
-  }
-  // func->transition only after every task has a state: the handler reads them in that order
-  for (const obj of patch.objs) for (const func of obj.funcs) func.transition = true;
-}
-
-/** klp_start_transition(): mark every task that has to switch. */
-export function* startTransition(lp: Livepatch): HostTask<void> {
-  const k = lp.k;
-  const patch = lp.transitionPatch!;
-  warnOn(k, lp.targetState === KLP_UNDEFINED, 'no target state');
-  prNotice(k, `'${patch.name}': starting ${stateName(lp.targetState)} transition`);
-  yield* tasklistLock(lp);
-  const { threads, idle } = tasks(lp);
-  for (const t of [...threads, ...idle]) if (t.patchState !== lp.targetState) lp.setPending(t, true);
-  lp.setCondReschedEnabled(true);
-  lp.signalsCnt = 0;
+/**
+ * What the transition asks of the rest of the core (core.c's functions that transition.c
+ * calls): the patch list, the patcher, the callbacks, and what becomes of patches once a
+ * transition completes. The core implements it; the transition never sees the core's class.
+ */
+export interface KlpTransitionCore {
+  readonly k: Kernel;
+  readonly patcher: KlpPatcher;
+  /** klp_patches, oldest first. */
+  readonly patches: readonly KlpPatch[];
+  /** klp_have_reliable_stack() */
+  readonly haveReliableStack: boolean;
+  /** The task host work runs as (khostd), if it is on a cpu: `current` of the retry work. */
+  currentTask(): Task | null;
+  postPatchCallback(obj: KlpObject): HostTask<void>;
+  postUnpatchCallback(obj: KlpObject): HostTask<void>;
+  unpatchReplacedPatches(patch: KlpPatch): void;
+  discardNops(patch: KlpPatch): void;
+  freePatch(patch: KlpPatch): void;
+  freeReplaced(patch: KlpPatch): void;
 }
 
 /** The range a task must not be inside for func to switch it (klp_check_stack_func's). */
-function forbiddenRange(lp: Livepatch, func: KlpFunc): [bigint, bigint] {
-  if (lp.targetState === KLP_UNPATCHED) return [func.newFunc, BigInt(func.newSize)];
-  const ops = lp.patcher.findOps(func.oldFunc);
+function forbiddenRange(patcher: KlpPatcher, target: number, func: KlpFunc): [bigint, bigint] {
+  if (target === KLP_UNPATCHED) return [func.newFunc, BigInt(func.newSize)];
+  const ops = patcher.findOps(func.oldFunc);
   if (!ops || ops.funcStack.length <= 1) return [func.oldFunc, BigInt(func.oldSize)];
   // the function the task would stop running: the previous patch's version
-  const prev = lp.patcher.nextOlder(func)!;
+  const prev = patcher.nextOlder(func)!;
   return [prev.newFunc, BigInt(prev.newSize)];
 }
 
@@ -110,51 +82,7 @@ export interface ForbiddenRanges {
   max: number;
 }
 
-function forbiddenRanges(lp: Livepatch): ForbiddenRanges {
-  const u = orcUnwinder(lp.k);
-  const r: ForbiddenRanges = { funcs: [], lo: [], hi: [], min: Infinity, max: -Infinity };
-  for (const obj of lp.transitionPatch!.objs) {
-    if (!obj.patched) continue;
-    for (const func of obj.funcs) {
-      const [addr, size] = forbiddenRange(lp, func);
-      // NaN when not in RAM: no return address can be there, and the comparisons say so
-      const lo = u.offset(addr);
-      const hi = lo + Number(size);
-      r.funcs.push(func);
-      r.lo.push(lo);
-      r.hi.push(hi);
-      if (lo < r.min) r.min = lo;
-      if (hi > r.max) r.max = hi;
-    }
-  }
-  return r;
-}
-
 const STACK_OK = { ret: 0 };
-
-/**
- * klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. Every
- * task of a pass comes here, so the trace is not copied out as bigints (as
- * stackTraceSaveTskReliable() would): its return addresses go as RAM offsets into the buffer of
- * the cpu doing the check, and are compared as numbers.
- */
-function checkStack(lp: Livepatch, task: Task, cpu: number, ranges: ForbiddenRanges): { ret: number; oldName?: string } {
-  const u = orcUnwinder(lp.k);
-  const off = u.offset(task.address);
-  if (u.unwindTask(off, MAX_STACK_ENTRIES, undefined, u.runningOn(off)) !== RELIABLE) return { ret: -EINVAL };
-  const n = u.count;
-  const entries = lp.stackEntries(cpu);
-  entries.set(u.entries.subarray(0, n));
-  let inHull = false;
-  for (let i = 0; i < n; i++) if (entries[i] >= ranges.min && entries[i] < ranges.max) inHull = true;
-  if (!inHull) return STACK_OK;
-  for (let f = 0; f < ranges.funcs.length; f++) {
-    const lo = ranges.lo[f];
-    const hi = ranges.hi[f];
-    for (let i = 0; i < n; i++) if (entries[i] >= lo && entries[i] < hi) return { ret: -EADDRINUSE, oldName: ranges.funcs[f].oldName };
-  }
-  return STACK_OK;
-}
 
 /** What stops a task from switching now, as klp_try_switch_task() would find it. */
 export type SwitchVerdict =
@@ -165,164 +93,360 @@ export type SwitchVerdict =
 const SWITCH_OK: SwitchVerdict = { ok: true };
 
 /**
- * The check of klp_try_switch_task() without its effects, for a task not at the target state
- * yet. `current` is the task the host
- * call came from: it may check its own stack (it is stopped in the host call); any other task
- * current on a vCPU is running and cannot be checked. `cpu` picks the stack entry buffer.
+ * The state of kernel/livepatch/transition.c -- the patch in transition, the target state,
+ * the count of tries for the fake signals, the delayed retry work -- and the functions that
+ * own it. The core holds one and drives it through initTransition() and friends; everyone
+ * else reads transitionPatch and targetState.
  */
-export function switchVerdict(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): SwitchVerdict {
-  // without reliable stacks the check cannot be trusted: only the switch points remain (the
-  // warning was given once, at enable: ac59a471)
-  if (!lp.haveReliableStack) return { ok: false, why: 'no reliable stacktrace' };
-  if (task.currentOn() >= 0 && task.address !== current?.address) return { ok: false, why: 'running' };
-  const { ret, oldName } = checkStack(lp, task, cpu, ranges ?? forbiddenRanges(lp));
-  if (ret === -EINVAL) return { ok: false, why: 'unreliable stack' };
-  if (ret === -EADDRINUSE) return { ok: false, why: 'sleeping on function', func: oldName! };
-  return SWITCH_OK;
-}
+export class KlpTransition {
+  /** klp_transition_patch */
+  private patch: KlpPatch | null = null;
+  /** klp_target_state (the guest's copy is what klp_update_patch_state() reads) */
+  private target = KLP_UNDEFINED;
+  /** klp_signals_cnt: passes that left tasks behind since the transition started. */
+  private signalsCnt = 0;
+  /** klp_transition_work: when it runs next (emulated ns), if scheduled, and whether queued. */
+  private workDue: number | null = null;
+  private workQueued = false;
+  private readonly k: Kernel;
+  /** Where patch_state and TIF_PATCH_PENDING live in a task_struct (every pass writes them for each task). */
+  private readonly oPatchState: bigint;
+  private readonly oFlags: bigint;
+  private readonly pendingBit: bigint;
 
-/** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
-export function trySwitchTask(lp: Livepatch, task: Task, current: Task | null, cpu: number, ranges?: ForbiddenRanges): boolean {
-  if (task.patchState === lp.targetState) return true;
-  const v = switchVerdict(lp, task, current, cpu, ranges);
-  if (v.ok) {
-    lp.setPending(task, false);
-    lp.setPatchState(task, lp.targetState);
-    return true;
+  constructor(private readonly core: KlpTransitionCore) {
+    const k = (this.k = core.k);
+    this.oPatchState = BigInt(k.layout.offset('task_struct', 'patch_state'));
+    this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
+    this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
+    k.machine.afterRound.push(() => this.transitionWorkTimer());
   }
-  const who = `klp_try_switch_task: ${task.comm}:${task.pid}`;
-  if (v.why === 'running') prDebug(lp.k, DBG_RUNNING, `${who} is running`);
-  else if (v.why === 'unreliable stack') prDebug(lp.k, DBG_UNRELIABLE, `${who} has an unreliable stack`);
-  else if (v.why === 'sleeping on function') prDebug(lp.k, DBG_SLEEPING, `${who} is sleeping on function ${v.func}`);
-  return false;
-}
 
-/**
- * klp_send_signals(): kick the tasks that still have to switch. The walk runs in the guest
- * under tasklist_lock (klp_send_signals in firmware/kernel/livepatch.c): waking a task runs
- * guest code, and with it the other vCPUs, so a list read once here could hold tasks that
- * exit and are freed before their turn.
- */
-export function* sendSignals(lp: Livepatch): HostTask<void> {
-  if (lp.signalsCnt === SIGNALS_TIMEOUT) prNotice(lp.k, 'signaling remaining tasks');
-  yield* callGuest(lp.k.sym('klp_send_signals'));
-}
+  /** The patch in transition, or null when none is. */
+  get transitionPatch(): KlpPatch | null {
+    return this.patch;
+  }
 
-/**
- * klp_try_complete_transition(): try to switch every remaining task; complete the transition
- * if all have switched, else try again in an emulated second. `current` is the calling task.
- */
-export function* tryCompleteTransition(lp: Livepatch, current: Task | null, cpu: number): HostTask<boolean> {
-  const k = lp.k;
-  warnOn(k, lp.targetState === KLP_UNDEFINED, 'no target state');
-  let complete = true;
-  yield* tasklistLock(lp);
-  const { threads } = tasks(lp);
-  const ranges = forbiddenRanges(lp);
-  for (const t of threads) if (!trySwitchTask(lp, t, current, cpu, ranges)) complete = false;
-  // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
-  for (let c = 0; c < k.nrCpus; c++) {
-    const idle = idleTask(k, c);
-    if (cpuOnline(k, c)) {
-      if (!trySwitchTask(lp, idle, current, cpu, ranges)) {
-        complete = false;
-        lp.wakeUpIfIdle(c);
-      }
-    } else if (idle.patchState !== lp.targetState) {
-      lp.setPending(idle, false);
-      lp.setPatchState(idle, lp.targetState);
+  /** KLP_PATCHED or KLP_UNPATCHED during a transition, KLP_UNDEFINED otherwise. */
+  get targetState(): number {
+    return this.target;
+  }
+
+  // --- the guest-visible state --------------------------------------------------------------
+
+  private setTargetState(s: number): void {
+    this.target = s;
+    this.k.mem.setU32(this.k.sym('klp_target_state'), s);
+  }
+
+  private setPatchState(t: Task, s: number): void {
+    this.k.mem.setU32(t.address + this.oPatchState, s);
+  }
+
+  private setPending(t: Task, on: boolean): void {
+    const at = t.address + this.oFlags;
+    const v = this.k.mem.u64(at);
+    this.k.mem.setU64(at, on ? v | this.pendingBit : v & ~this.pendingBit);
+  }
+
+  /** klp_cond_resched_enable()/disable(): whether cond_resched() checks current's stack. */
+  private setCondReschedEnabled(on: boolean): void {
+    this.k.mem.setU32(this.k.sym('klp_cond_resched_enabled'), on ? 1 : 0);
+  }
+
+  /** wake_up_if_idle(): an idle cpu goes round its loop (and through its switch point). */
+  private wakeUpIfIdle(cpu: number): void {
+    if (cpuCurr(this.k, cpu).isIdle) this.k.machine.raiseInterrupt(cpu, this.k.layout.constant('RESCHEDULE_VECTOR'));
+  }
+
+  // --- walking the tasks --------------------------------------------------------------------
+
+  /**
+   * Wait until the guest's tasklist_lock is free; it does not take it. The host walks the list
+   * with every vCPU stopped, so no one can change it during the walk -- unless a stopped vCPU
+   * is inside a tasklist_lock section (a fork or an exit half-linked). With the lock free and
+   * every vCPU stopped, the list is whole and stays so until the host lets the guest run again
+   * (a guest call of its own, which the callers do only after the walk).
+   */
+  private *waitTasklistUnlocked(): HostTask<void> {
+    const lock = this.k.sym('tasklist_lock') + BigInt(this.k.layout.value('spinlock_t.locked'));
+    while (this.k.mem.u32(lock) !== 0) yield* callGuest(this.k.sym('lab_tasklist_barrier'));
+  }
+
+  /** for_each_process_thread(), then each possible cpu's idle task (one that has come up). */
+  private *everyTask(): Generator<Task> {
+    yield* forEachTask(this.k);
+    for (let c = 0; c < this.k.nrCpus; c++) {
+      const idle = idleTask(this.k, c);
+      if (idle.address !== 0n) yield idle;
     }
   }
-  if (!complete) {
-    if (lp.signalsCnt && !(lp.signalsCnt % SIGNALS_TIMEOUT)) yield* sendSignals(lp);
-    lp.signalsCnt++;
-    lp.scheduleTransitionWork();
+
+  /** klp_synchronize_transition(): every cpu passes a quiescent state (kernel/rcu.c in the guest). */
+  private *synchronizeTransition(): HostTask<void> {
+    yield* callGuest(this.k.sym('synchronize_rcu'));
+  }
+
+  // --- the retry work (a delayed work item in the kernel) ----------------------------------
+
+  /** Retry the transition in about an emulated second. */
+  private scheduleTransitionWork(): void {
+    this.workDue = this.k.machine.clockNs + 1e9;
+  }
+
+  private transitionWorkTimer(): void {
+    if (this.workDue === null || this.workQueued || this.k.machine.clockNs < this.workDue) return;
+    this.workDue = null;
+    this.workQueued = true;
+    this.k.host.submit('klp_transition_work', this.transitionWork());
+  }
+
+  /** klp_transition_work_fn() */
+  private *transitionWork(): HostTask<void> {
+    this.workQueued = false;
+    if (this.patch) yield* this.tryCompleteTransition(this.core.currentTask());
+  }
+
+  // --- the transition ----------------------------------------------------------------------
+
+  /** klp_init_transition(). */
+  *initTransition(patch: KlpPatch, state: number): HostTask<void> {
+    const k = this.k;
+    warnOn(k, this.patch !== null, 'a transition is already in progress');
+    this.patch = patch;
+    // the target before any task can see a pending flag (klp_update_patch_state reads it)
+    this.setTargetState(state);
+    prDebug(k, DBG_INIT, `'${patch.name}': initializing ${stateName(state)} transition`);
+    // every task starts in the opposite state: the handler then runs what it ran before
+    const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
+    yield* this.waitTasklistUnlocked();
+    for (const t of this.everyTask()) {
+      warnOn(k, t.patchState !== KLP_UNDEFINED, `${t} already has a patch state`);
+      this.setPatchState(t, initial);
+    }
+    // func->transition only after every task has a state: the handler reads them in that order
+    for (const obj of patch.objs) for (const func of obj.funcs) func.transition = true;
+  }
+
+  /** klp_start_transition(): mark every task that has to switch. */
+  *startTransition(): HostTask<void> {
+    const k = this.k;
+    const patch = this.patch!;
+    warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
+    prNotice(k, `'${patch.name}': starting ${stateName(this.target)} transition`);
+    yield* this.waitTasklistUnlocked();
+    for (const t of this.everyTask()) if (t.patchState !== this.target) this.setPending(t, true);
+    this.setCondReschedEnabled(true);
+    this.signalsCnt = 0;
+  }
+
+  private forbiddenRanges(): ForbiddenRanges {
+    const u = orcUnwinder(this.k);
+    const r: ForbiddenRanges = { funcs: [], lo: [], hi: [], min: Infinity, max: -Infinity };
+    for (const obj of this.patch!.objs) {
+      if (!obj.patched) continue;
+      for (const func of obj.funcs) {
+        const [addr, size] = forbiddenRange(this.core.patcher, this.target, func);
+        // NaN when not in RAM: no return address can be there, and the comparisons say so
+        const lo = u.offset(addr);
+        const hi = lo + Number(size);
+        r.funcs.push(func);
+        r.lo.push(lo);
+        r.hi.push(hi);
+        if (lo < r.min) r.min = lo;
+        if (hi > r.max) r.max = hi;
+      }
+    }
+    return r;
+  }
+
+  /**
+   * klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. Every
+   * task of a pass comes here, so the trace is not copied out as bigints (as
+   * stackTraceSaveTskReliable() would): its return addresses are read as RAM offsets where the
+   * unwinder left them, and compared as numbers. The kernel keeps a buffer per cpu because
+   * cond_resched() checks run on several cpus at once; host checks run one at a time.
+   */
+  private checkStack(task: Task, ranges: ForbiddenRanges): { ret: number; oldName?: string } {
+    const u = orcUnwinder(this.k);
+    const off = u.offset(task.address);
+    if (u.unwindTask(off, MAX_STACK_ENTRIES, undefined, u.runningOn(off)) !== RELIABLE) return { ret: -EINVAL };
+    const n = u.count;
+    const entries = u.entries;
+    let inHull = false;
+    for (let i = 0; i < n; i++) if (entries[i] >= ranges.min && entries[i] < ranges.max) inHull = true;
+    if (!inHull) return STACK_OK;
+    for (let f = 0; f < ranges.funcs.length; f++) {
+      const lo = ranges.lo[f];
+      const hi = ranges.hi[f];
+      for (let i = 0; i < n; i++) if (entries[i] >= lo && entries[i] < hi) return { ret: -EADDRINUSE, oldName: ranges.funcs[f].oldName };
+    }
+    return STACK_OK;
+  }
+
+  /**
+   * The check of klp_try_switch_task() without its effects, for a task not at the target state
+   * yet. `current` is the task the host call came from: it may check its own stack (it is
+   * stopped in the host call); any other task current on a vCPU is running and cannot be checked.
+   */
+  switchVerdict(task: Task, current: Task | null, ranges?: ForbiddenRanges): SwitchVerdict {
+    // without reliable stacks the check cannot be trusted: only the switch points remain (the
+    // warning was given once, at enable: ac59a471)
+    if (!this.core.haveReliableStack) return { ok: false, why: 'no reliable stacktrace' };
+    if (task.currentOn() >= 0 && task.address !== current?.address) return { ok: false, why: 'running' };
+    const { ret, oldName } = this.checkStack(task, ranges ?? this.forbiddenRanges());
+    if (ret === -EINVAL) return { ok: false, why: 'unreliable stack' };
+    if (ret === -EADDRINUSE) return { ok: false, why: 'sleeping on function', func: oldName! };
+    return SWITCH_OK;
+  }
+
+  /** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
+  trySwitchTask(task: Task, current: Task | null, ranges?: ForbiddenRanges): boolean {
+    if (task.patchState === this.target) return true;
+    const v = this.switchVerdict(task, current, ranges);
+    if (v.ok) {
+      this.setPending(task, false);
+      this.setPatchState(task, this.target);
+      return true;
+    }
+    const who = `klp_try_switch_task: ${task.comm}:${task.pid}`;
+    if (v.why === 'running') prDebug(this.k, DBG_RUNNING, `${who} is running`);
+    else if (v.why === 'unreliable stack') prDebug(this.k, DBG_UNRELIABLE, `${who} has an unreliable stack`);
+    else if (v.why === 'sleeping on function') prDebug(this.k, DBG_SLEEPING, `${who} is sleeping on function ${v.func}`);
     return false;
   }
-  // done: cond_resched() stops looking, then the structures are cleaned up
-  lp.setCondReschedEnabled(false);
-  const patch = lp.transitionPatch!;
-  yield* completeTransition(lp);
-  // a patch that was disabled is gone now; a replace patch has superseded the others
-  if (!patch.enabled) lp.freePatch(patch);
-  else if (patch.replace) lp.freeReplaced(patch);
-  return true;
-}
 
-/** klp_complete_transition(). */
-export function* completeTransition(lp: Livepatch): HostTask<void> {
-  const k = lp.k;
-  const patch = lp.transitionPatch!;
-  prDebug(k, DBG_COMPLETE, `'${patch.name}': completing ${stateName(lp.targetState)} transition`);
-  if (patch.replace && lp.targetState === KLP_PATCHED) {
-    lp.unpatchReplacedPatches(patch);
-    lp.discardNops(patch);
+  /** __klp_sched_try_switch(): current, in cond_resched(), checks its own stack. */
+  schedTrySwitch(current: Task): void {
+    if (!current.testTifFlag('TIF_PATCH_PENDING') || !this.patch) return;
+    this.trySwitchTask(current, current);
   }
-  if (lp.targetState === KLP_UNPATCHED) {
-    // all tasks run the old code: drop the funcs, then wait until no handler can see them
-    lp.patcher.unpatchObjects(patch);
-    yield* synchronizeTransition(lp);
-  }
-  for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
-  // no handler may still see func->transition set when the tasks lose their state
-  if (lp.targetState === KLP_PATCHED) yield* synchronizeTransition(lp);
-  yield* tasklistLock(lp);
-  const { threads, idle } = tasks(lp);
-  for (const t of [...threads, ...idle]) {
-    warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
-    lp.setPatchState(t, KLP_UNDEFINED);
-  }
-  for (const obj of patch.objs) {
-    if (!obj.loaded) continue;
-    if (lp.targetState === KLP_PATCHED) yield* lp.postPatchCallback(obj);
-    else if (lp.targetState === KLP_UNPATCHED) yield* lp.postUnpatchCallback(obj);
-  }
-  prNotice(k, `'${patch.name}': ${stateName(lp.targetState)} complete`);
-  lp.setTargetState(KLP_UNDEFINED);
-  lp.transitionPatch = null;
-}
 
-/** klp_cancel_transition(): a failure before the transition started. */
-export function* cancelTransition(lp: Livepatch): HostTask<void> {
-  const k = lp.k;
-  if (warnOn(k, lp.targetState !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
-  prDebug(k, DBG_CANCEL, `'${lp.transitionPatch!.name}': canceling patching transition, going to unpatch`);
-  lp.setTargetState(KLP_UNPATCHED);
-  yield* completeTransition(lp);
-}
-
-/** klp_reverse_transition(): the transitioning patch was enabled or disabled again. */
-export function* reverseTransition(lp: Livepatch): HostTask<void> {
-  const k = lp.k;
-  const patch = lp.transitionPatch!;
-  prDebug(
-    k,
-    DBG_REVERSE,
-    `'${patch.name}': reversing transition from ${lp.targetState === KLP_PATCHED ? 'patching to unpatching' : 'unpatching to patching'}`,
-  );
-  // no switch point may apply the old target once the new one is set: clear every pending
-  // flag, and let the switch points already running finish
-  yield* tasklistLock(lp);
-  const { threads, idle } = tasks(lp);
-  for (const t of [...threads, ...idle]) lp.setPending(t, false);
-  yield* synchronizeTransition(lp);
-  patch.enabled = !patch.enabled;
-  lp.setTargetState(lp.targetState === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
-  yield* startTransition(lp);
-}
-
-/** klp_force_transition(): switch every remaining task now, whatever its stack. */
-export function* forceTransition(lp: Livepatch): HostTask<void> {
-  const k = lp.k;
-  prWarn(k, 'forcing remaining tasks to the patched state');
-  yield* tasklistLock(lp);
-  const { threads, idle } = tasks(lp);
-  for (const t of [...threads, ...idle]) {
-    if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
-    lp.setPending(t, false);
-    lp.setPatchState(t, lp.targetState);
+  /**
+   * klp_send_signals(): kick the tasks that still have to switch. The walk runs in the guest
+   * under tasklist_lock (klp_send_signals in firmware/kernel/livepatch.c): waking a task runs
+   * guest code, and with it the other vCPUs, so a list read once here could hold tasks that
+   * exit and are freed before their turn.
+   */
+  private *sendSignals(): HostTask<void> {
+    if (this.signalsCnt === SIGNALS_TIMEOUT) prNotice(this.k, 'signaling remaining tasks');
+    yield* callGuest(this.k.sym('klp_send_signals'));
   }
-  // code of a forced patch may still run somewhere: its module can never be removed
-  if (lp.targetState === KLP_UNPATCHED) lp.transitionPatch!.forced = true;
-  else if (lp.transitionPatch!.replace) for (const p of lp.patches) if (p !== lp.transitionPatch) p.forced = true;
+
+  /**
+   * klp_try_complete_transition(): try to switch every remaining task; complete the transition
+   * if all have switched, else try again in an emulated second. `current` is the calling task.
+   */
+  *tryCompleteTransition(current: Task | null): HostTask<boolean> {
+    const k = this.k;
+    warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
+    let complete = true;
+    yield* this.waitTasklistUnlocked();
+    const ranges = this.forbiddenRanges();
+    for (const t of forEachTask(k)) if (!this.trySwitchTask(t, current, ranges)) complete = false;
+    // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
+    for (let c = 0; c < k.nrCpus; c++) {
+      const idle = idleTask(k, c);
+      if (cpuOnline(k, c)) {
+        if (!this.trySwitchTask(idle, current, ranges)) {
+          complete = false;
+          this.wakeUpIfIdle(c);
+        }
+      } else if (idle.patchState !== this.target) {
+        this.setPending(idle, false);
+        this.setPatchState(idle, this.target);
+      }
+    }
+    if (!complete) {
+      if (this.signalsCnt && !(this.signalsCnt % SIGNALS_TIMEOUT)) yield* this.sendSignals();
+      this.signalsCnt++;
+      this.scheduleTransitionWork();
+      return false;
+    }
+    // done: cond_resched() stops looking, then the structures are cleaned up
+    this.setCondReschedEnabled(false);
+    const patch = this.patch!;
+    yield* this.completeTransition();
+    // a patch that was disabled is gone now; a replace patch has superseded the others
+    if (!patch.enabled) this.core.freePatch(patch);
+    else if (patch.replace) this.core.freeReplaced(patch);
+    return true;
+  }
+
+  /** klp_complete_transition(). */
+  private *completeTransition(): HostTask<void> {
+    const k = this.k;
+    const core = this.core;
+    const patch = this.patch!;
+    prDebug(k, DBG_COMPLETE, `'${patch.name}': completing ${stateName(this.target)} transition`);
+    if (patch.replace && this.target === KLP_PATCHED) {
+      core.unpatchReplacedPatches(patch);
+      core.discardNops(patch);
+    }
+    if (this.target === KLP_UNPATCHED) {
+      // all tasks run the old code: drop the funcs, then wait until no handler can see them
+      core.patcher.unpatchObjects(patch);
+      yield* this.synchronizeTransition();
+    }
+    for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
+    // no handler may still see func->transition set when the tasks lose their state
+    if (this.target === KLP_PATCHED) yield* this.synchronizeTransition();
+    yield* this.waitTasklistUnlocked();
+    for (const t of this.everyTask()) {
+      warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
+      this.setPatchState(t, KLP_UNDEFINED);
+    }
+    for (const obj of patch.objs) {
+      if (!obj.loaded) continue;
+      if (this.target === KLP_PATCHED) yield* core.postPatchCallback(obj);
+      else if (this.target === KLP_UNPATCHED) yield* core.postUnpatchCallback(obj);
+    }
+    prNotice(k, `'${patch.name}': ${stateName(this.target)} complete`);
+    this.setTargetState(KLP_UNDEFINED);
+    this.patch = null;
+  }
+
+  /** klp_cancel_transition(): a failure before the transition started. */
+  *cancelTransition(): HostTask<void> {
+    const k = this.k;
+    if (warnOn(k, this.target !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
+    prDebug(k, DBG_CANCEL, `'${this.patch!.name}': canceling patching transition, going to unpatch`);
+    this.setTargetState(KLP_UNPATCHED);
+    yield* this.completeTransition();
+  }
+
+  /** klp_reverse_transition(): the transitioning patch was enabled or disabled again. */
+  *reverseTransition(): HostTask<void> {
+    const k = this.k;
+    const patch = this.patch!;
+    prDebug(
+      k,
+      DBG_REVERSE,
+      `'${patch.name}': reversing transition from ${this.target === KLP_PATCHED ? 'patching to unpatching' : 'unpatching to patching'}`,
+    );
+    // no switch point may apply the old target once the new one is set: clear every pending
+    // flag, and let the switch points already running finish
+    yield* this.waitTasklistUnlocked();
+    for (const t of this.everyTask()) this.setPending(t, false);
+    yield* this.synchronizeTransition();
+    patch.enabled = !patch.enabled;
+    this.setTargetState(this.target === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
+    yield* this.startTransition();
+  }
+
+  /** klp_force_transition(): switch every remaining task now, whatever its stack. */
+  *forceTransition(): HostTask<void> {
+    const k = this.k;
+    const patch = this.patch!;
+    prWarn(k, 'forcing remaining tasks to the patched state');
+    yield* this.waitTasklistUnlocked();
+    for (const t of this.everyTask()) {
+      if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
+      this.setPending(t, false);
+      this.setPatchState(t, this.target);
+    }
+    // code of a forced patch may still run somewhere: its module can never be removed
+    if (this.target === KLP_UNPATCHED) patch.forced = true;
+    else if (patch.replace) for (const p of this.core.patches) if (p !== patch) p.forced = true;
+  }
 }

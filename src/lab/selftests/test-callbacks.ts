@@ -8,7 +8,6 @@
  */
 import type { Selftest } from './index.ts';
 import { patching, unpatching } from './lines.ts';
-import { switchVerdict } from '../../livepatch/transition.ts';
 
 const LP = 'test_klp_callbacks_demo';
 const LP2 = 'test_klp_callbacks_demo2';
@@ -220,7 +219,7 @@ export const TEST_CALLBACKS: Selftest[] = [
       lab.checkSysfsValue(LP, 'transition', '1');
       // (klp_try_switch_task's own lines are off, as functions.sh sets dynamic debug up)
       const kworker = [...lab.k.forEachTask()].find((t) => t.comm === 'kworker/u:0');
-      const v = kworker && switchVerdict(lab.lp, kworker, null, 0);
+      const v = kworker && lab.lp.transition.switchVerdict(kworker, null);
       lab.check(v?.ok === false && v.why === 'sleeping on function' && v.func === 'busymod_work_func', 'the kworker sleeps in busymod_work_func');
       lab.loadMod(MOD);
       lab.unloadMod(MOD);
