@@ -10,8 +10,8 @@
  */
 import type { HostTask } from '../kernel/hostcall.ts';
 import type { Livepatch } from './core.ts';
-import { ENODEV, EPERM, LivepatchError } from './errors.ts';
-import { EBUSY, EINVAL } from './patch.ts';
+import { EINVAL, ENODEV, EPERM, strerror } from '../elf/errno.ts';
+import { LivepatchError } from './errors.ts';
 import type { KlpPatch } from './structs.ts';
 import { kstrtobool } from '../kernel/kstrtox.ts';
 import * as T from './transition.ts';
@@ -101,7 +101,7 @@ export function sysfsWrite(lp: Livepatch, path: string, value: string): void {
   if (e.kind !== 'attr' || (e.attr !== 'enabled' && e.attr !== 'force')) throw new LivepatchError(EPERM, `${path}: Permission denied`);
   const work = e.attr === 'enabled' ? enabledStore(lp, e.patch, value) : forceStore(lp, value);
   const ret = lp.k.host.run(`echo ${value} > ${path}`, work);
-  if (ret) throw new LivepatchError(-ret, `write ${value} to ${path}: ${ret === -EBUSY ? 'Device or resource busy' : 'Invalid argument'}`);
+  if (ret) throw new LivepatchError(-ret, `write ${value} to ${path}: ${strerror(ret)}`);
 }
 
 /** enabled_store(): only a disable, or a reversal of the patch in transition. */
