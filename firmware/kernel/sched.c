@@ -391,11 +391,11 @@ void schedule_idle(void)
 void preempt_schedule_irq(void)
 {
 	do {
-		current->preempt_count++;
+		preempt_disable_notrace();
 		local_irq_enable();
 		__schedule(true);
 		local_irq_disable();
-		current->preempt_count--;
+		preempt_enable_no_resched_notrace();
 	} while (need_resched());
 }
 

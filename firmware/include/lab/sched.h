@@ -162,6 +162,25 @@ static __always_inline struct task_struct *get_current(void)
 }
 #define current get_current()
 
+/*
+ * Preemption off and on around code on the traced path (the ftrace walk, the livepatch
+ * handler, the switch of a task's patch state, preemption from an interrupt): inline, so no
+ * call to a traceable function can recurse into the tracer, and the enable never reschedules
+ * -- a pending preemption waits for the next interrupt or cond_resched(). The kernel's
+ * preempt_enable_notrace() would reschedule; its no_resched variant is what these sites want.
+ */
+static __always_inline void preempt_disable_notrace(void)
+{
+	current->preempt_count++;
+	barrier();
+}
+
+static __always_inline void preempt_enable_no_resched_notrace(void)
+{
+	barrier();
+	current->preempt_count--;
+}
+
 static __always_inline int smp_processor_id(void)
 {
 	int cpu;
