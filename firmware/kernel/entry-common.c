@@ -6,7 +6,8 @@
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
-#include <lab/syscall.h>
+#include <lab/syscalls.h>
+#include <lab/traps.h>
 #include <lab/wait.h>
 #include <lab/hostcall.h>
 #include <lab/livepatch.h>
@@ -16,12 +17,6 @@
 	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME | \
 	 _TIF_PATCH_PENDING)
 
-void tick_handle_periodic(struct pt_regs *regs);
-void generic_smp_call_function_interrupt(void);
-typedef long (*syscall_fn_t)(struct pt_regs *regs);
-extern const syscall_fn_t sys_call_table[NR_syscalls];
-
-void do_IRQ(struct pt_regs *regs);
 void do_IRQ(struct pt_regs *regs)
 {
 	unsigned long vector = ~regs->orig_ax;
@@ -50,7 +45,6 @@ void do_IRQ(struct pt_regs *regs)
 	current->preempt_count -= HARDIRQ_OFFSET;
 }
 
-void do_int80_syscall(struct pt_regs *regs);
 void do_int80_syscall(struct pt_regs *regs)
 {
 	unsigned long nr = regs->orig_ax;
@@ -64,7 +58,6 @@ void do_int80_syscall(struct pt_regs *regs)
 }
 
 /* Called with irqs off; handles all pending work before user mode and returns with irqs off. */
-void exit_to_user_mode(struct pt_regs *regs);
 void exit_to_user_mode(struct pt_regs *regs)
 {
 	for (;;) {
@@ -87,14 +80,12 @@ void exit_to_user_mode(struct pt_regs *regs)
 }
 
 /* A new user task's first trip to user mode (from ret_from_fork). */
-void syscall_exit_to_user_mode(struct pt_regs *regs);
 void syscall_exit_to_user_mode(struct pt_regs *regs)
 {
 	local_irq_disable();
 	exit_to_user_mode(regs);
 }
 
-void irqentry_exit_to_kernel(struct pt_regs *regs);
 void irqentry_exit_to_kernel(struct pt_regs *regs)
 {
 	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && current->preempt_count == 0 &&

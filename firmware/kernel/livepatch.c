@@ -122,7 +122,6 @@ void __klp_sched_try_switch(void)
  * interruptibly is woken, to pass a switch point; a user task gets a notify signal, which
  * takes it through the exit-to-user path without delivering anything.
  */
-void klp_send_signals(void);
 void klp_send_signals(void)
 {
 	struct task_struct *p;

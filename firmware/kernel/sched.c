@@ -309,7 +309,6 @@ void finish_task_switch(struct task_struct *prev)
 }
 
 /* First code a new task runs, from ret_from_fork. */
-void schedule_tail(struct task_struct *prev);
 void schedule_tail(struct task_struct *prev)
 {
 	finish_task_switch(prev);

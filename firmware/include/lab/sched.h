@@ -268,12 +268,15 @@ void wake_up_new_task(struct task_struct *p);
 void resched_curr(struct rq *rq);
 void resched_cpu(int cpu);
 void scheduler_tick(void);
+void tick_handle_periodic(struct pt_regs *regs);
 void scheduler_ipi(void);
 void sched_idle_balance(void);
 void finish_task_switch(struct task_struct *prev);
+void schedule_tail(struct task_struct *prev);
 __noreturn void cpu_startup_entry(void);
 void smp_send_reschedule(int cpu);
 void smp_call_function_single(int cpu, smp_call_func_t func, void *info);
+void generic_smp_call_function_interrupt(void);
 int set_cpus_allowed_ptr(struct task_struct *p, int cpu);
 void sched_cpu_deactivate(int cpu);
 void timers_dead_cpu(int cpu);
@@ -304,6 +307,10 @@ struct task_struct *kthread_create(int (*fn)(void *), void *arg, const char *com
 struct task_struct *kthread_run(int (*fn)(void *), void *arg, const char *comm);
 void kthread_bind(struct task_struct *p, int cpu);
 long user_task_create(u64 entry, u64 arg, const char *comm);
+int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm);
+int kill_pid(int pid, int sig);
+/* the host calls it to wait for tasklist_lock holders (kernel/fork.c) */
+void lab_tasklist_barrier(void);
 __noreturn void do_exit(long code);
 __noreturn void do_task_dead(void);
 struct task_struct *find_task_by_pid(int pid);
