@@ -3,7 +3,8 @@
  * /sys/kernel/livepatch (the sysfs half of kernel/livepatch/core.c): one directory per patch
  * with enabled (rw), transition, replace and stack_order (ro) and force (wo); one directory per
  * object with patched (ro); one per function ("name,sympos"), empty. There is no `signal`
- * attribute any more (0b3d5279): fake signals are sent by the core on its own.
+ * attribute any more (0b3d52790e1c ("livepatch: Remove signal sysfs attribute")): fake signals
+ * are sent by the core on its own.
  *
  * Writes run as host work in task context (khostd stands for the writing process) and return
  * once the write(2) would have returned; errors are LivepatchErrors with the kernel's errno.
