@@ -21,7 +21,7 @@ void do_IRQ(struct pt_regs *regs)
 {
 	unsigned long vector = ~regs->orig_ax;
 
-	current->preempt_count += HARDIRQ_OFFSET;
+	__preempt_count_add(HARDIRQ_OFFSET);
 	this_cpu()->irq_count++;
 	switch (vector) {
 	case TIMER_VECTOR:
@@ -42,7 +42,7 @@ void do_IRQ(struct pt_regs *regs)
 		printk(KERN_WARNING "spurious interrupt vector %lu on cpu %d\n", vector,
 		       smp_processor_id());
 	}
-	current->preempt_count -= HARDIRQ_OFFSET;
+	__preempt_count_sub(HARDIRQ_OFFSET);
 }
 
 void do_int80_syscall(struct pt_regs *regs)
@@ -88,7 +88,7 @@ void syscall_exit_to_user_mode(struct pt_regs *regs)
 
 void irqentry_exit_to_kernel(struct pt_regs *regs)
 {
-	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && current->preempt_count == 0 &&
+	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && preempt_count() == 0 &&
 	    need_resched())
 		preempt_schedule_irq();
 }

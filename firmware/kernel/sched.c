@@ -31,14 +31,14 @@ static inline struct rq *this_rq(void)
 
 void preempt_disable(void)
 {
-	current->preempt_count++;
+	__preempt_count_add(1);
 	barrier();
 }
 
 void preempt_enable_no_resched(void)
 {
 	barrier();
-	current->preempt_count--;
+	__preempt_count_sub(1);
 }
 
 static void __schedule(bool preempt);
@@ -402,7 +402,7 @@ int _cond_resched(void)
 {
 	klp_sched_try_switch();
 	rcu_all_qs();
-	if (need_resched() && current->preempt_count == 0 && !irqs_disabled()) {
+	if (need_resched() && preempt_count() == 0 && !irqs_disabled()) {
 		__schedule(true);
 		return 1;
 	}

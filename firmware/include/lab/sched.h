@@ -162,6 +162,22 @@ static __always_inline struct task_struct *get_current(void)
 }
 #define current get_current()
 
+/* The current task's preemption count, and changes to it that neither call nor reschedule. */
+static __always_inline int preempt_count(void)
+{
+	return current->preempt_count;
+}
+
+static __always_inline void __preempt_count_add(int val)
+{
+	current->preempt_count += val;
+}
+
+static __always_inline void __preempt_count_sub(int val)
+{
+	current->preempt_count -= val;
+}
+
 /*
  * Preemption off and on around code on the traced path (the ftrace walk, the livepatch
  * handler, the switch of a task's patch state, preemption from an interrupt): inline, so no
@@ -171,14 +187,14 @@ static __always_inline struct task_struct *get_current(void)
  */
 static __always_inline void preempt_disable_notrace(void)
 {
-	current->preempt_count++;
+	__preempt_count_add(1);
 	barrier();
 }
 
 static __always_inline void preempt_enable_no_resched_notrace(void)
 {
 	barrier();
-	current->preempt_count--;
+	__preempt_count_sub(1);
 }
 
 static __always_inline int smp_processor_id(void)
