@@ -6,7 +6,8 @@
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
-#include <lab/syscall.h>
+#include <lab/syscalls.h>
+#include <lab/traps.h>
 #include <lab/wait.h>
 #include <lab/hostcall.h>
 #include <lab/livepatch.h>
@@ -16,17 +17,11 @@
 	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME | \
 	 _TIF_PATCH_PENDING)
 
-void tick_handle_periodic(struct pt_regs *regs);
-void generic_smp_call_function_interrupt(void);
-typedef long (*syscall_fn_t)(struct pt_regs *regs);
-extern const syscall_fn_t sys_call_table[NR_syscalls];
-
-void do_IRQ(struct pt_regs *regs);
 void do_IRQ(struct pt_regs *regs)
 {
 	unsigned long vector = ~regs->orig_ax;
 
-	current->preempt_count += HARDIRQ_OFFSET;
+	__preempt_count_add(HARDIRQ_OFFSET);
 	this_cpu()->irq_count++;
 	switch (vector) {
 	case TIMER_VECTOR:
@@ -47,10 +42,9 @@ void do_IRQ(struct pt_regs *regs)
 		printk(KERN_WARNING "spurious interrupt vector %lu on cpu %d\n", vector,
 		       smp_processor_id());
 	}
-	current->preempt_count -= HARDIRQ_OFFSET;
+	__preempt_count_sub(HARDIRQ_OFFSET);
 }
 
-void do_int80_syscall(struct pt_regs *regs);
 void do_int80_syscall(struct pt_regs *regs)
 {
 	unsigned long nr = regs->orig_ax;
@@ -64,7 +58,6 @@ void do_int80_syscall(struct pt_regs *regs)
 }
 
 /* Called with irqs off; handles all pending work before user mode and returns with irqs off. */
-void exit_to_user_mode(struct pt_regs *regs);
 void exit_to_user_mode(struct pt_regs *regs)
 {
 	for (;;) {
@@ -87,17 +80,15 @@ void exit_to_user_mode(struct pt_regs *regs)
 }
 
 /* A new user task's first trip to user mode (from ret_from_fork). */
-void syscall_exit_to_user_mode(struct pt_regs *regs);
 void syscall_exit_to_user_mode(struct pt_regs *regs)
 {
 	local_irq_disable();
 	exit_to_user_mode(regs);
 }
 
-void irqentry_exit_to_kernel(struct pt_regs *regs);
 void irqentry_exit_to_kernel(struct pt_regs *regs)
 {
-	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && current->preempt_count == 0 &&
+	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && preempt_count() == 0 &&
 	    need_resched())
 		preempt_schedule_irq();
 }

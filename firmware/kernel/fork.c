@@ -162,7 +162,6 @@ int setup_user_regs(struct task_struct *p, struct pt_regs *regs, u64 entry, u64 
 }
 
 /* Turn the calling kernel thread into a user task; it enters user mode when its function returns. */
-int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm);
 int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm)
 {
 	struct task_struct *t = current;
@@ -205,7 +204,6 @@ void release_task(struct task_struct *p)
 }
 
 /* The host walks the task list only while nobody holds tasklist_lock: it waits with this. */
-void lab_tasklist_barrier(void);
 void lab_tasklist_barrier(void)
 {
 	unsigned long flags = spin_lock_irqsave(&tasklist_lock);

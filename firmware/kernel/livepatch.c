@@ -65,7 +65,7 @@ notrace void klp_update_patch_state(struct task_struct *task)
 {
 	int state;
 
-	current->preempt_count++;
+	preempt_disable_notrace();
 	/* test-and-clear is a full barrier: pairs with the host setting the flag after the target */
 	if (test_and_clear_tsk_thread_flag(task, TIF_PATCH_PENDING)) {
 		state = READ_ONCE(klp_target_state);
@@ -73,7 +73,7 @@ notrace void klp_update_patch_state(struct task_struct *task)
 		lab_event(EV_KLP_SWITCH, task->pid, state,
 			  (u64)__builtin_return_address(0) - (u64)_stext);
 	}
-	current->preempt_count--;
+	preempt_enable_no_resched_notrace();
 }
 
 static bool klp_fork_race_quirk(void)
@@ -122,7 +122,6 @@ void __klp_sched_try_switch(void)
  * interruptibly is woken, to pass a switch point; a user task gets a notify signal, which
  * takes it through the exit-to-user path without delivering anything.
  */
-void klp_send_signals(void);
 void klp_send_signals(void)
 {
 	struct task_struct *p;

@@ -9,6 +9,8 @@
 #include <lab/boot.h>
 #include <lab/lib.h>
 #include <lab/mm.h>
+#include <lab/traps.h>
+#include <lab/workloads.h>
 
 struct boot_params boot_params;
 unsigned int nr_cpu_ids = 1;
@@ -17,10 +19,6 @@ int preempt_full;
 static volatile int smp_released;
 
 extern char _end[];
-void trap_init(void);
-void cpu_init_tables(int cpu);
-int kernel_init(void *unused);
-void start_cpu(int cpu);
 
 static void wrmsr(u32 msr, u64 val)
 {

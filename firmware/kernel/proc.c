@@ -6,13 +6,13 @@
 #include <lab/sched.h>
 #include <lab/printk.h>
 #include <lab/boot.h>
+#include <lab/proc.h>
 
 static const char *const workload_names[NR_WORKLOADS] = {
 	"idle", "default", "cpu-bound", "syscall", "probe", "null-deref", "fork",
 };
 
 /* /proc/cmdline */
-noinline int lab_cmdline_show(char *buf, long size);
 noinline int lab_cmdline_show(char *buf, long size)
 {
 	unsigned int w = boot_params.workload;
@@ -27,8 +27,8 @@ static noinline int format_value(char *buf, long size, const char *name, unsigne
 	return snprintf(buf, size, "%s: %lu\n", name, v);
 }
 
-/* /proc/meminfo, the part the tests use */
-noinline int lab_meminfo_show(char *buf, long size);
+/* /proc/meminfo, the part the tests use: the thread count, with a pr_debug() the dynamic
+ * debug tests turn on (they find its line in the control file) */
 noinline int lab_meminfo_show(char *buf, long size)
 {
 	extern unsigned int nr_threads;

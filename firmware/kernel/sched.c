@@ -31,14 +31,14 @@ static inline struct rq *this_rq(void)
 
 void preempt_disable(void)
 {
-	current->preempt_count++;
+	__preempt_count_add(1);
 	barrier();
 }
 
 void preempt_enable_no_resched(void)
 {
 	barrier();
-	current->preempt_count--;
+	__preempt_count_sub(1);
 }
 
 static void __schedule(bool preempt);
@@ -309,7 +309,6 @@ void finish_task_switch(struct task_struct *prev)
 }
 
 /* First code a new task runs, from ret_from_fork. */
-void schedule_tail(struct task_struct *prev);
 void schedule_tail(struct task_struct *prev)
 {
 	finish_task_switch(prev);
@@ -391,11 +390,11 @@ void schedule_idle(void)
 void preempt_schedule_irq(void)
 {
 	do {
-		current->preempt_count++;
+		preempt_disable_notrace();
 		local_irq_enable();
 		__schedule(true);
 		local_irq_disable();
-		current->preempt_count--;
+		preempt_enable_no_resched_notrace();
 	} while (need_resched());
 }
 
@@ -403,7 +402,7 @@ int _cond_resched(void)
 {
 	klp_sched_try_switch();
 	rcu_all_qs();
-	if (need_resched() && current->preempt_count == 0 && !irqs_disabled()) {
+	if (need_resched() && preempt_count() == 0 && !irqs_disabled()) {
 		__schedule(true);
 		return 1;
 	}

@@ -56,7 +56,7 @@ static void shadow_might_sleep(gfp_t gfp_flags)
 {
 	if (!(gfp_flags & __GFP_RECLAIM))
 		return;
-	WARN(irqs_disabled() || current->preempt_count,
+	WARN(irqs_disabled() || preempt_count(),
 	     "shadow variable allocation that may sleep (GFP_KERNEL) in atomic context\n");
 }
 

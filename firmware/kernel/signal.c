@@ -12,7 +12,7 @@
 #include <lab/sched.h>
 #include <lab/printk.h>
 #include <lab/lib.h>
-#include <lab/syscall.h>
+#include <lab/syscalls.h>
 
 struct rt_sigframe {
 	u64 pretcode;		/* the handler returns here: the restorer, which calls rt_sigreturn */
@@ -148,7 +148,6 @@ void arch_do_signal_or_restart(struct pt_regs *regs)
 	syscall_restart(regs, false);
 }
 
-long sys_rt_sigreturn(struct pt_regs *regs);
 long sys_rt_sigreturn(struct pt_regs *regs)
 {
 	/* the handler's ret consumed pretcode */
@@ -163,7 +162,6 @@ long sys_rt_sigreturn(struct pt_regs *regs)
 	return regs->ax;
 }
 
-long sys_rt_sigaction(struct pt_regs *regs);
 long sys_rt_sigaction(struct pt_regs *regs)
 {
 	int sig = regs->di;
@@ -176,7 +174,6 @@ long sys_rt_sigaction(struct pt_regs *regs)
 }
 
 /* kill(2) and the host's kill command: the pid is looked up and signalled under tasklist_lock. */
-int kill_pid(int pid, int sig);
 int kill_pid(int pid, int sig)
 {
 	struct task_struct *p;
@@ -193,7 +190,6 @@ int kill_pid(int pid, int sig)
 	return ret;
 }
 
-long sys_kill(struct pt_regs *regs);
 long sys_kill(struct pt_regs *regs)
 {
 	return kill_pid(regs->di, regs->si);

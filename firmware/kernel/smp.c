@@ -8,7 +8,6 @@
 
 static DEFINE_SPINLOCK(call_lock);
 
-void generic_smp_call_function_interrupt(void);
 void generic_smp_call_function_interrupt(void)
 {
 	struct pcpu *pc = this_cpu();

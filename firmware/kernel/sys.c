@@ -2,15 +2,10 @@
 /* The system calls user tasks make, and their table. */
 #include <lab/sched.h>
 #include <lab/printk.h>
-#include <lab/syscall.h>
+#include <lab/syscalls.h>
 #include <lab/wait.h>
 #include <lab/lib.h>
 
-typedef long (*syscall_fn_t)(struct pt_regs *regs);
-long sys_rt_sigreturn(struct pt_regs *regs);
-long sys_rt_sigaction(struct pt_regs *regs);
-long sys_kill(struct pt_regs *regs);
-long sys_work(struct pt_regs *regs);
 
 static long sys_write(struct pt_regs *regs)
 {

@@ -7,6 +7,7 @@
 #include <lab/sched.h>
 #include <lab/printk.h>
 #include <lab/wait.h>
+#include <lab/proc.h>
 
 volatile unsigned long jiffies;
 
@@ -174,7 +175,6 @@ static noinline int format_value(char *buf, long size, const char *name, unsigne
 	return snprintf(buf, size, "%s %lu.%02lu\n", name, v / HZ, (v % HZ) * 100 / HZ);
 }
 
-noinline int lab_uptime_show(char *buf, long size);
 noinline int lab_uptime_show(char *buf, long size)
 {
 	return format_value(buf, size, "uptime", READ_ONCE(jiffies));

@@ -6,6 +6,7 @@
  */
 #include <lab/sched.h>
 #include <lab/lib.h>
+#include <lab/traps.h>
 
 struct gate_desc {
 	u16 offset_low;

@@ -5,12 +5,10 @@
 #include <lab/boot.h>
 #include <lab/hostcall.h>
 #include <lab/workqueue.h>
+#include <lab/workloads.h>
 
-void start_workload_kthreads(unsigned int workload);
-int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm);
 extern const char user_init[];
 
-int kernel_init(void *unused);
 int kernel_init(void *unused)
 {
 	printk(KERN_INFO "Run user_init as init process (workload %u)\n", boot_params.workload);

@@ -11,6 +11,7 @@
 #include <lab/boot.h>
 #include <lab/livepatch.h>
 #include <lab/klp_bench.h>
+#include <lab/workloads.h>
 
 #define KLP_BENCH_SLEEPERS	16	/* without nr_kthreads */
 #define KLP_BENCH_NAP_MS	10
@@ -31,12 +32,9 @@ unsigned long klp_bench_sleepers;	/* kbsleep threads that reached their sleep */
 volatile long klp_bench_result;		/* kbcall's last result: whose tag it carries */
 volatile unsigned long klp_bench_calls;
 
-void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu);
-
 static DECLARE_WAIT_QUEUE_HEAD(klp_bench_wq);
 
 /* Nothing ever wakes the sleepers but a livepatch fake signal; they go back to sleep. */
-noinline int klp_bench_wait(long id);
 noinline int klp_bench_wait(long id)
 {
 	return wait_event_interruptible(klp_bench_wq, false);
@@ -112,7 +110,6 @@ static int bench_caller(void *arg)
 	return 0;
 }
 
-void start_klp_bench(void);
 void start_klp_bench(void)
 {
 	int n = boot_params.nr_kthreads ? boot_params.nr_kthreads : KLP_BENCH_SLEEPERS, i;

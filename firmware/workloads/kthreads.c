@@ -10,6 +10,8 @@
 #include <lab/wait.h>
 #include <lab/boot.h>
 #include <lab/lib.h>
+#include <lab/syscalls.h>
+#include <lab/workloads.h>
 
 static DECLARE_WAIT_QUEUE_HEAD(deep_wq);
 static volatile unsigned long deep_generation;
@@ -20,8 +22,6 @@ volatile int probe_seen[NR_CPUS];
 volatile unsigned long probe_calls[NR_CPUS];
 int *volatile lab_null_ptr;
 
-int lab_probe(void);
-void lab_fault_null(void);
 
 #define DEEP_STEP(name, next, k)					\
 noinline int name(unsigned long seen, int mode);		\
@@ -33,7 +33,6 @@ noinline int name(unsigned long seen, int mode)			\
 	return r + 1;							\
 }
 
-noinline int deep_sleep(unsigned long seen, int mode);
 noinline int deep_sleep(unsigned long seen, int mode)
 {
 	if (mode & 1) {
@@ -78,7 +77,6 @@ static int deep_waker(void *arg)
 	return 0;
 }
 
-noinline u64 crunch_step(u64 x);
 noinline u64 crunch_step(u64 x)
 {
 	x ^= x << 13;
@@ -197,7 +195,6 @@ static int null_deref(void *arg)
 	return 0;
 }
 
-void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu);
 void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu)
 {
 	char name[TASK_COMM_LEN];
@@ -212,10 +209,7 @@ void spawn(int (*fn)(void *), long arg, const char *fmt, int cpu)
 	wake_up_new_task(p);
 }
 
-void start_klp_bench(void);
-
 /* Called by init before it enters user mode. */
-void start_workload_kthreads(unsigned int workload);
 void start_workload_kthreads(unsigned int workload)
 {
 	int n = boot_params.nr_kthreads, i;
@@ -273,7 +267,6 @@ noinline u64 work_a(u64 x, int n)
 	return work_b(x, n) + 1;
 }
 
-long sys_work(struct pt_regs *regs);
 long sys_work(struct pt_regs *regs)
 {
 	int n = regs->di > 1000 ? 1000 : regs->di;

@@ -4,23 +4,21 @@
  * see (and fold) what they return.
  */
 #include <lab/types.h>
+#include <lab/workloads.h>
 
 extern int *volatile lab_null_ptr;
 
-noinline int lab_probe(void);
 noinline int lab_probe(void)
 {
 	return 1;
 }
 
 /* What ftrace's tests redirect lab_probe() to: the same signature, another answer. */
-noinline int lab_probe_alt(void);
 noinline int lab_probe_alt(void)
 {
 	return 2;
 }
 
-noinline void lab_fault_null(void);
 noinline void lab_fault_null(void)
 {
 	*lab_null_ptr = 42;

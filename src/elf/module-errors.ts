@@ -3,60 +3,8 @@
 // section, the offset in it, the symbol) and carries the errno the kernel's loader gives in the
 // same case, so the livepatch core and the CLI can report them the way the kernel does.
 
+import { errnoValue } from './errno.ts';
 import { hex } from './format.ts';
-
-/** The errno names the loader hands out; the numbers are Linux's. */
-export const ERRNO = {
-  EPERM: 1,
-  ENOENT: 2,
-  ESRCH: 3,
-  EINTR: 4,
-  EIO: 5,
-  ENOEXEC: 8,
-  EAGAIN: 11,
-  EWOULDBLOCK: 11,
-  ENOMEM: 12,
-  EFAULT: 14,
-  EBUSY: 16,
-  EEXIST: 17,
-  ENODEV: 19,
-  EINVAL: 22,
-  ENOSPC: 28,
-  ERANGE: 34,
-  ENOSYS: 38,
-  ETIMEDOUT: 110,
-} as const;
-export type Errno = keyof typeof ERRNO;
-
-/** "EINVAL" for 22 or -22; "E<n>" for numbers the table does not name. */
-export function errnoName(code: number): string {
-  const n = Math.abs(code);
-  for (const [name, value] of Object.entries(ERRNO)) if (value === n) return name;
-  return `E${n}`;
-}
-
-const MESSAGES: Record<string, string> = {
-  EPERM: 'Operation not permitted',
-  ENOENT: 'No such file or directory',
-  EINTR: 'Interrupted system call',
-  ENOEXEC: 'Exec format error',
-  EAGAIN: 'Resource temporarily unavailable',
-  ENOMEM: 'Cannot allocate memory',
-  EFAULT: 'Bad address',
-  EBUSY: 'Device or resource busy',
-  EEXIST: 'File exists',
-  ENODEV: 'No such device',
-  EINVAL: 'Invalid argument',
-  ENOSPC: 'No space left on device',
-  ERANGE: 'Numerical result out of range',
-  ENOSYS: 'Function not implemented',
-  ETIMEDOUT: 'Connection timed out',
-};
-
-/** strerror(): "No such device" for -19, as modprobe prints it. */
-export function strerror(code: number): string {
-  return MESSAGES[errnoName(code)] ?? `Unknown error ${Math.abs(code)}`;
-}
 
 /** Where in an object a problem is: "section [10] .text.foo+0x17". */
 export interface ModuleLocation {
@@ -83,7 +31,7 @@ export class ModuleError extends Error {
   ) {
     super(`${file}: ${problem} (-${errno})`, options);
     this.name = new.target.name;
-    this.code = -((ERRNO as Record<string, number>)[errno] ?? (Number(errno.slice(1)) || 0));
+    this.code = -errnoValue(errno);
   }
 }
 

@@ -17,9 +17,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { EINVAL } from '../elf/errno.ts';
 import type { Kernel } from './kernel.ts';
-
-export const EINVAL = 22;
 
 /** Flag bits, in the order the control file prints them (the kernel's letters). */
 export const DPRINTK_FLAGS = [

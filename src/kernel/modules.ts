@@ -21,9 +21,8 @@ import { basename } from 'node:path';
 import { ElfFile, AmbiguousSymbolError, SymbolNotFoundError, type ElfSection, type ElfSymbol } from '../elf/index.ts';
 import { SHN_UNDEF, STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.ts';
 import { ElfError, ElfFormatError } from '../elf/errors.ts';
+import { errnoName, isErrno } from '../elf/errno.ts';
 import {
-  ERRNO,
-  errnoName,
   layoutModule,
   moduleName,
   ModuleError,
@@ -672,7 +671,7 @@ function readObject(path: string): ElfFile {
     if (e instanceof ElfFormatError) throw new ModuleFormatError(path, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ModuleLoadError(path, 'ENOENT', `no such file: ${basename(path)}`, { cause: e });
-    if (code) throw new ModuleLoadError(path, code in ERRNO ? code : 'EIO', `cannot read ${basename(path)}: ${(e as Error).message}`, { cause: e });
+    if (code) throw new ModuleLoadError(path, isErrno(code) ? code : 'EIO', `cannot read ${basename(path)}: ${(e as Error).message}`, { cause: e });
     throw e;
   }
 }

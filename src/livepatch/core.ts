@@ -12,14 +12,15 @@ import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { cpuCurr, type Task } from '../kernel/task.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
-import { KlpPatcher, EBUSY, EINVAL } from './patch.ts';
-import { ENODEV, LivepatchError } from './errors.ts';
+import { EBUSY, EINVAL, ENODEV } from '../elf/errno.ts';
+import { KlpPatcher } from './patch.ts';
+import { LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
 import { KlpTransition, type KlpTransitionCore } from './transition.ts';
 import { isPatchCompatible, klpGetPrevState } from './state.ts';
 import { sysfsRead, sysfsTree, sysfsWrite, type KlpSysfsCore } from './sysfs.ts';
 
-export { ENODEV, LivepatchError } from './errors.ts';
+export { LivepatchError } from './errors.ts';
 
 /** Where the livepatch core finds modules: names and loaded state (the module loader's job). */
 export interface ModuleInfo {

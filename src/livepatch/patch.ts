@@ -17,13 +17,10 @@ import {
   registerFtraceFunction,
   unregisterFtraceFunction,
 } from '../ftrace/index.ts';
+import { EINVAL, ENOMEM } from '../elf/errno.ts';
 import { HostMemoryError } from '../kernel/hostmem.ts';
 import { prErr, warnOn } from './log.ts';
 import type { KlpFunc, KlpLayout, KlpObject, KlpPatch } from './structs.ts';
-
-export const EINVAL = 22;
-export const EBUSY = 16;
-export const ENOMEM = 12;
 
 /**
  * The -errno an ftrace call that threw gives back in the kernel: ftrace's own errno (-EBUSY for

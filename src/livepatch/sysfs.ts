@@ -3,7 +3,8 @@
  * /sys/kernel/livepatch (the sysfs half of kernel/livepatch/core.c): one directory per patch
  * with enabled (rw), transition, replace and stack_order (ro) and force (wo); one directory per
  * object with patched (ro); one per function ("name,sympos"), empty. There is no `signal`
- * attribute any more (0b3d5279): fake signals are sent by the core on its own.
+ * attribute any more (0b3d52790e1c ("livepatch: Remove signal sysfs attribute")): fake signals
+ * are sent by the core on its own.
  *
  * Writes run as host work in task context (khostd stands for the writing process) and return
  * once the write(2) would have returned; errors are LivepatchErrors with the kernel's errno.
@@ -11,8 +12,8 @@
 import type { HostTask } from '../kernel/hostcall.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { Task } from '../kernel/task.ts';
-import { ENODEV, EPERM, LivepatchError } from './errors.ts';
-import { EBUSY, EINVAL } from './patch.ts';
+import { EINVAL, ENODEV, EPERM, strerror } from '../elf/errno.ts';
+import { LivepatchError } from './errors.ts';
 import type { KlpPatch } from './structs.ts';
 import { kstrtobool } from '../kernel/kstrtox.ts';
 import type { KlpTransition } from './transition.ts';
@@ -115,7 +116,7 @@ export function sysfsWrite(lp: KlpSysfsCore, path: string, value: string): void 
   if (e.kind !== 'attr' || (e.attr !== 'enabled' && e.attr !== 'force')) throw new LivepatchError(EPERM, `${path}: Permission denied`);
   const work = e.attr === 'enabled' ? enabledStore(lp, e.patch, value) : forceStore(lp, value);
   const ret = lp.k.host.run(`echo ${value} > ${path}`, work);
-  if (ret) throw new LivepatchError(-ret, `write ${value} to ${path}: ${ret === -EBUSY ? 'Device or resource busy' : 'Invalid argument'}`);
+  if (ret) throw new LivepatchError(-ret, `write ${value} to ${path}: ${strerror(ret)}`);
 }
 
 /** enabled_store(): only a disable, or a reversal of the patch in transition. */

@@ -10,6 +10,7 @@
  * Host tasks (generators) run in khostd, so the guest code they need -- callbacks, waking a
  * task, a grace period -- runs as guest code in task context.
  */
+import { EADDRINUSE, EINVAL } from '../elf/errno.ts';
 import { callGuest, type HostTask } from '../kernel/hostcall.ts';
 import { cpuCurr, cpuOnline, forEachTask, idleTask, type Task } from '../kernel/task.ts';
 import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
@@ -31,8 +32,6 @@ import type { KlpPatcher } from './patch.ts';
 /** klp_try_complete_transition() sends fake signals every this many tries. */
 export const SIGNALS_TIMEOUT = 15;
 export const MAX_STACK_ENTRIES = 100;
-const EINVAL = 22;
-const EADDRINUSE = 98;
 
 const stateName = (s: number) => (s === KLP_PATCHED ? 'patching' : 'unpatching');
 

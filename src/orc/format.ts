@@ -29,21 +29,28 @@ export const ORC_REG_SP_INDIRECT = 9;
 export type OrcLayout = '6.1' | '6.4';
 
 /**
- * What an entry tells the unwinder, whatever the layout:
+ * What an entry tells the unwinder, whatever the layout: the kernel's ORC_TYPE_* names, with
+ * the values 6.4+ stores (its set is the larger one, so its numbering is the normalised one).
  * UNDEFINED: no unwind information here (a section terminator or a blind spot);
- * END: the bottom of a stack; CALL: a return address sits below the previous sp;
- * REGS: a full pt_regs at the computed sp; REGS_PARTIAL: only the hardware's iret frame;
- * UNKNOWN: a type value no kernel defines.
+ * END_OF_STACK: the bottom of a stack; CALL: a return address sits below the previous sp;
+ * REGS: a full pt_regs at the computed sp; REGS_PARTIAL: only the hardware's iret frame.
+ * ORC_TYPE_UNKNOWN is the lab's own: a type value no kernel defines.
  */
-export const KIND_UNDEFINED = 0;
-export const KIND_END = 1;
-export const KIND_CALL = 2;
-export const KIND_REGS = 3;
-export const KIND_REGS_PARTIAL = 4;
-export const KIND_UNKNOWN = 5;
+export const ORC_TYPE_UNDEFINED = 0;
+export const ORC_TYPE_END_OF_STACK = 1;
+export const ORC_TYPE_CALL = 2;
+export const ORC_TYPE_REGS = 3;
+export const ORC_TYPE_REGS_PARTIAL = 4;
+export const ORC_TYPE_UNKNOWN = 5;
 export type OrcKind = 0 | 1 | 2 | 3 | 4 | 5;
 
-export const KIND_NAMES = ['undefined', 'end-of-stack', 'call', 'regs', 'regs-partial', 'unknown'] as const;
+/**
+ * The values up to 6.3 stores in its 2-bit type field, under the same names there; it has no
+ * UNDEFINED or END_OF_STACK type (an undefined sp register, with or without the end bit).
+ */
+const ORC_TYPE_61_CALL = 0;
+const ORC_TYPE_61_REGS = 1;
+const ORC_TYPE_61_REGS_PARTIAL = 2;
 
 /** One entry as the file has it, with its normalised kind. */
 export interface OrcEntry {
@@ -74,23 +81,31 @@ export function decodeBits(bits: number, layout: OrcLayout): Pick<OrcEntry, 'spR
 
 function kind61(spReg: number, type: number, end: number): OrcKind {
   // 6.1 has no explicit type for "nothing known" or "bottom": both are an undefined sp
-  if (spReg === ORC_REG_UNDEFINED) return end ? KIND_END : KIND_UNDEFINED;
-  return type === 0 ? KIND_CALL : type === 1 ? KIND_REGS : type === 2 ? KIND_REGS_PARTIAL : KIND_UNKNOWN;
+  if (spReg === ORC_REG_UNDEFINED) return end ? ORC_TYPE_END_OF_STACK : ORC_TYPE_UNDEFINED;
+  switch (type) {
+    case ORC_TYPE_61_CALL:
+      return ORC_TYPE_CALL;
+    case ORC_TYPE_61_REGS:
+      return ORC_TYPE_REGS;
+    case ORC_TYPE_61_REGS_PARTIAL:
+      return ORC_TYPE_REGS_PARTIAL;
+    default:
+      return ORC_TYPE_UNKNOWN;
+  }
 }
 
 function kind64(spReg: number, type: number): OrcKind {
   switch (type) {
-    case 0:
-      return KIND_UNDEFINED;
-    case 1:
-      return KIND_END;
-    case 2:
-    case 3:
-    case 4:
+    case ORC_TYPE_UNDEFINED:
+    case ORC_TYPE_END_OF_STACK:
+      return type;
+    case ORC_TYPE_CALL:
+    case ORC_TYPE_REGS:
+    case ORC_TYPE_REGS_PARTIAL:
       // a CALL/REGS entry without a base register cannot be followed: treat it as a blind spot
-      return spReg === ORC_REG_UNDEFINED ? KIND_UNDEFINED : ((type as OrcKind));
+      return spReg === ORC_REG_UNDEFINED ? ORC_TYPE_UNDEFINED : type;
     default:
-      return KIND_UNKNOWN;
+      return ORC_TYPE_UNKNOWN;
   }
 }
 
@@ -99,7 +114,7 @@ function kind64(spReg: number, type: number): OrcKind {
  * address so that a lookup prefers the real entry that starts where a section ends.
  */
 export function isTerminator(e: Pick<OrcEntry, 'spReg' | 'type' | 'flag'>, layout: OrcLayout): boolean {
-  return layout === '6.1' ? e.spReg === ORC_REG_UNDEFINED && e.flag === 0 : e.type === 0;
+  return layout === '6.1' ? e.spReg === ORC_REG_UNDEFINED && e.flag === 0 : e.type === ORC_TYPE_UNDEFINED;
 }
 
 /** objtool's register spelling in --dump=orc output. */

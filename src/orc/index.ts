@@ -12,7 +12,7 @@ export {
   orcUnwinder,
   imageOrcTable,
   stackTraceSaveTskReliable,
-  REASON_TEXT,
+  UNWIND_REASONS,
   type StackTrace,
   type UnreliableReason,
   type UnwindOptions,

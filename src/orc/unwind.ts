@@ -23,11 +23,11 @@ import type { Kernel } from '../kernel/kernel.ts';
 import type { KernelImage } from '../kernel/image.ts';
 import type { Task } from '../kernel/task.ts';
 import {
-  KIND_CALL,
-  KIND_END,
-  KIND_REGS,
-  KIND_REGS_PARTIAL,
-  KIND_UNDEFINED,
+  ORC_TYPE_CALL,
+  ORC_TYPE_END_OF_STACK,
+  ORC_TYPE_REGS,
+  ORC_TYPE_REGS_PARTIAL,
+  ORC_TYPE_UNDEFINED,
   ORC_REG_BP,
   ORC_REG_BP_INDIRECT,
   ORC_REG_DI,
@@ -41,67 +41,53 @@ import {
 } from './format.ts';
 import { OrcTable } from './table.ts';
 
-/** Why a trace is not reliable. */
-export type UnreliableReason =
+/**
+ * Why a trace is not reliable: the one table of reasons. Each has the code the hot walk
+ * returns (RELIABLE, 0, is no reason) and the text a report prints; everything that produces
+ * or matches a reason goes through it, so a name, its code and its text cannot drift apart.
+ */
+export const UNWIND_REASONS = {
   /** No ORC entry covers the ip (outside every table, or before the first entry). */
-  | 'no-orc'
+  'no-orc': { code: 1, text: 'no ORC entry at ip' },
   /** The entry says nothing is known here (a terminator, or a blind spot objtool marked). */
-  | 'undefined-sp'
+  'undefined-sp': { code: 2, text: 'undefined sp (no unwind information at ip)' },
   /** The entry names a base register or type the unwinder does not know, or a register whose value is not available. */
-  | 'bad-orc'
+  'bad-orc': { code: 3, text: 'unknown base register or type in ORC entry' },
   /** A stack access (a return address, saved registers, a saved bp) outside the task's stack. */
-  | 'out-of-bounds'
+  'out-of-bounds': { code: 4, text: 'stack access out of the task stack bounds' },
   /** The next frame's sp is not above the current one. */
-  | 'wrong-direction'
+  'wrong-direction': { code: 5, text: 'stack going in the wrong direction' },
   /** A return address (or an interrupted ip) that is not kernel or module text. */
-  | 'outside-text'
+  'outside-text': { code: 6, text: 'address outside kernel text' },
   /** More frames than the caller's buffer holds. */
-  | 'too-many'
+  'too-many': { code: 7, text: 'too many frames' },
   /** Registers saved by an interrupt or exception taken in kernel mode, mid-stack. */
-  | 'kernel-regs'
+  'kernel-regs': { code: 8, text: 'kernel-mode register frame mid-stack' },
   /** The walk ended (end marker or user registers) somewhere other than the base of the stack. */
-  | 'no-end';
+  'no-end': { code: 9, text: 'did not reach the end of the stack' },
+} as const;
+export type UnreliableReason = keyof typeof UNWIND_REASONS;
 
-export const REASON_TEXT: Record<UnreliableReason, string> = {
-  'no-orc': 'no ORC entry at ip',
-  'undefined-sp': 'undefined sp (no unwind information at ip)',
-  'bad-orc': 'unknown base register or type in ORC entry',
-  'out-of-bounds': 'stack access out of the task stack bounds',
-  'wrong-direction': 'stack going in the wrong direction',
-  'outside-text': 'address outside kernel text',
-  'too-many': 'too many frames',
-  'kernel-regs': 'kernel-mode register frame mid-stack',
-  'no-end': 'did not reach the end of the stack',
-};
-
-const REASONS: UnreliableReason[] = [
-  'no-orc',
-  'undefined-sp',
-  'bad-orc',
-  'out-of-bounds',
-  'wrong-direction',
-  'outside-text',
-  'too-many',
-  'kernel-regs',
-  'no-end',
-];
-/** Result codes of the internal walk: 0 reliable, 1 + index into REASONS otherwise. */
+/** The walk's result code when the trace is reliable; any other code is a reason's. */
 export const RELIABLE = 0;
+const REASON_BY_CODE: UnreliableReason[] = [];
+for (const [reason, { code }] of Object.entries(UNWIND_REASONS)) REASON_BY_CODE[code] = reason as UnreliableReason;
 export function reasonOf(code: number): UnreliableReason {
-  return REASONS[code - 1];
+  return REASON_BY_CODE[code];
 }
 export function codeOf(reason: UnreliableReason): number {
-  return REASONS.indexOf(reason) + 1;
+  return UNWIND_REASONS[reason].code;
 }
-const E_NO_ORC = 1;
-const E_UNDEFINED = 2;
-const E_BAD_ORC = 3;
-const E_OOB = 4;
-const E_DIRECTION = 5;
-const E_TEXT = 6;
-const E_TOO_MANY = 7;
-const E_KERNEL_REGS = 8;
-const E_NO_END = 9;
+// the codes as constants, for the hot walk
+const E_NO_ORC = UNWIND_REASONS['no-orc'].code;
+const E_UNDEFINED = UNWIND_REASONS['undefined-sp'].code;
+const E_BAD_ORC = UNWIND_REASONS['bad-orc'].code;
+const E_OOB = UNWIND_REASONS['out-of-bounds'].code;
+const E_DIRECTION = UNWIND_REASONS['wrong-direction'].code;
+const E_TEXT = UNWIND_REASONS['outside-text'].code;
+const E_TOO_MANY = UNWIND_REASONS['too-many'].code;
+const E_KERNEL_REGS = UNWIND_REASONS['kernel-regs'].code;
+const E_NO_END = UNWIND_REASONS['no-end'].code;
 
 /** Where an unreliable walk stopped. */
 export interface UnwindWhere {
@@ -218,7 +204,13 @@ export class OrcUnwinder {
   private readonly iretSize: number;
   private readonly retFromFork: number;
   private readonly rqCurr: number[];
-  // walk state shared with the step function
+  // The walk's state, named after the kernel's struct unwind_state (arch/x86/kernel/unwind_orc.c):
+  // where the current frame is (ip, sp, bp), whether ip is exact rather than a return address
+  // (signal), and the register frames the entry code saved: regs, the last one crossed (a RAM
+  // offset, -1 none), full_regs when it is a whole pt_regs rather than the iret frame, and
+  // prev_regs, a full frame seen just before an iret frame, which still supplies the registers
+  // the iret frame lacks. liveRegs stands for the regs unwind_start() is given for a running
+  // task: the stopped vCPU's registers, which are not in guest memory.
   private ip = 0;
   /** [lo, hi) offsets of the code where stacks begin: ret_from_fork, and _start for idle tasks. */
   private readonly forkSite: [number, number];
@@ -229,11 +221,12 @@ export class OrcUnwinder {
   private sp = 0;
   private bp = 0;
   private signal = false;
-  /** 0 none, 1 the live registers of `liveCpu`, 2 full pt_regs at regsAt, 3 iret frame (regsAt is its pt_regs base). */
-  private regsKind = 0;
-  private regsAt = 0;
-  private prevRegsAt = -1;
-  private live: CpuRegs | null = null;
+  private regs = -1;
+  private fullRegs = false;
+  private prevRegs = -1;
+  private liveRegs: CpuRegs | null = null;
+  /** The reason code of the last walk (RELIABLE when it was), unwind_state's error. */
+  error = RELIABLE;
   private stackLo = 0;
   private stackHi = 0;
   private opts: Required<UnwindOptions> = { kernelRegs: 'unreliable', checkEnd: true };
@@ -428,20 +421,22 @@ export class OrcUnwinder {
       this.exact = new Uint8Array(maxEntries + 1);
     }
     this.count = 0;
+    this.error = RELIABLE;
     this.whereIp = this.whereSp = this.whereAddr = NaN;
     this.stackLo = this.rd(taskOff + this.oStack);
     this.stackHi = this.stackLo + this.threadSize;
     this.idle = (this.view.getUint32(taskOff + this.oFlags, true) & this.pfIdle) !== 0;
-    this.live = null;
-    this.regsKind = 0;
-    this.prevRegsAt = -1;
+    this.liveRegs = null;
+    this.regs = -1;
+    this.fullRegs = false;
+    this.prevRegs = -1;
     const c = cpu ?? this.runningOn(taskOff);
     if (c >= 0) {
       this.refreshCpus();
       const r = this.cpuRegs[c];
       if (r.user) return RELIABLE; // nothing of the task is on its kernel stack
-      this.live = r;
-      this.regsKind = 1;
+      this.liveRegs = r;
+      this.fullRegs = true;
       this.ip = r.ip;
       this.sp = r.sp;
       this.bp = r.bp;
@@ -463,6 +458,7 @@ export class OrcUnwinder {
   }
 
   private fail(code: number, addr = NaN, len = 8): number {
+    this.error = code;
     this.whereIp = this.ip;
     this.whereSp = this.sp;
     this.whereAddr = addr;
@@ -473,18 +469,18 @@ export class OrcUnwinder {
   private walk(max: number): number {
     const entries = this.entries;
     let n = 0;
-    let frameRegs = false;
+    let crossedRegs = false;
     for (;;) {
-      if (frameRegs) {
+      if (crossedRegs) {
         // the previous step crossed into a register frame saved by entry code
-        const cs = this.view.getUint32(this.regsAt + this.pCs, true);
+        const cs = this.view.getUint32(this.regs + this.pCs, true);
         if ((cs & 3) === 3) {
           this.count = n;
-          return this.endAt(this.regsAt);
+          return this.endAt(this.regs);
         }
         if (this.opts.kernelRegs === 'unreliable') {
           this.count = n;
-          return this.fail(E_KERNEL_REGS, this.regsAt);
+          return this.fail(E_KERNEL_REGS, this.regs);
         }
       }
       const ip = this.ip;
@@ -500,7 +496,7 @@ export class OrcUnwinder {
       entries[n++] = ip;
       const r = this.step();
       if (r === 0) {
-        frameRegs = this.regsKind >= 2;
+        crossedRegs = this.regs >= 0;
         continue;
       }
       this.count = n;
@@ -523,14 +519,14 @@ export class OrcUnwinder {
     return RELIABLE;
   }
 
-  /** A register value for a base register; NaN when unavailable. */
+  /**
+   * A register value for a base register (its pt_regs offset), the kernel's get_reg(): from a
+   * full register frame, else from prev_regs behind an iret frame; NaN when unavailable.
+   */
   private reg(which: number): number {
-    const k = this.regsKind;
-    if (k === 1) {
-      const r = this.live!;
-      return which === this.pBp ? r.bp : which === this.pDi ? r.di : which === this.pDx ? r.dx : which === this.pR10 ? r.r10 : r.r13;
-    }
-    const at = k === 2 ? this.regsAt : k === 3 ? this.prevRegsAt : -1;
+    const r = this.liveRegs;
+    if (r) return which === this.pBp ? r.bp : which === this.pDi ? r.di : which === this.pDx ? r.dx : which === this.pR10 ? r.r10 : r.r13;
+    const at = this.fullRegs ? this.regs : this.prevRegs;
     if (at < 0) return NaN;
     return this.rd(at + which);
   }
@@ -555,8 +551,8 @@ export class OrcUnwinder {
     }
     if (i < 0) return this.fail(E_NO_ORC, look);
     const kind = t.kind[i];
-    if (kind === KIND_END) return -1;
-    if (kind === KIND_UNDEFINED) return this.fail(E_UNDEFINED, look);
+    if (kind === ORC_TYPE_END_OF_STACK) return -1;
+    if (kind === ORC_TYPE_UNDEFINED) return this.fail(E_UNDEFINED, look);
     const spOff = t.spOffset[i];
     const prevSp = this.sp;
     let sp: number;
@@ -593,37 +589,41 @@ export class OrcUnwinder {
         return this.fail(E_BAD_ORC, look);
     }
     switch (kind) {
-      case KIND_CALL: {
+      case ORC_TYPE_CALL: {
         const slot = sp - 8;
         if (!this.inStack(slot, 8)) return this.fail(E_OOB, slot);
         this.ip = this.rd(slot);
         this.sp = sp;
-        this.regsKind = 0;
-        this.prevRegsAt = -1;
+        this.liveRegs = null;
+        this.regs = -1;
+        this.fullRegs = false;
+        this.prevRegs = -1;
         // ret_from_fork is "returned to" only through the switch frame fork built, never after
         // a call: its first instruction is the frame, not the byte before it (which ends other
         // code). Seen when a task's first switch-in is caught halfway, from live registers.
         this.signal = this.ip === this.retFromFork;
         break;
       }
-      case KIND_REGS:
+      case ORC_TYPE_REGS:
         if (!this.inStack(sp, this.ptSize)) return this.fail(E_OOB, sp, this.ptSize);
         this.ip = this.rd(sp + this.pIp);
         this.sp = this.rd(sp + this.pSp);
-        this.regsKind = 2;
-        this.regsAt = sp;
-        this.prevRegsAt = -1;
+        this.liveRegs = null;
+        this.regs = sp;
+        this.fullRegs = true;
+        this.prevRegs = -1;
         this.signal = true;
         break;
-      case KIND_REGS_PARTIAL: {
+      case ORC_TYPE_REGS_PARTIAL: {
         if (!this.inStack(sp, this.iretSize)) return this.fail(E_OOB, sp, this.iretSize);
         const base = sp - this.iretOffset;
         this.ip = this.rd(base + this.pIp);
         this.sp = this.rd(base + this.pSp);
         // a full frame seen just before still supplies the registers the iret frame lacks
-        this.prevRegsAt = this.regsKind === 2 ? this.regsAt : -1;
-        this.regsKind = 3;
-        this.regsAt = base;
+        this.prevRegs = this.fullRegs && !this.liveRegs ? this.regs : -1;
+        this.liveRegs = null;
+        this.regs = base;
+        this.fullRegs = false;
         this.signal = true;
         break;
       }
@@ -633,7 +633,7 @@ export class OrcUnwinder {
     const bpOff = t.bpOffset[i];
     switch (t.bpReg[i]) {
       case ORC_REG_UNDEFINED: {
-        const v = this.regsKind === 0 ? NaN : this.reg(this.pBp);
+        const v = this.regs < 0 && !this.liveRegs ? NaN : this.reg(this.pBp);
         if (v === v) this.bp = v;
         break;
       }
@@ -657,7 +657,7 @@ export class OrcUnwinder {
       this.whereIp = ip;
       this.whereSp = prevSp;
       this.whereAddr = this.sp;
-      return E_DIRECTION;
+      return (this.error = E_DIRECTION);
     }
     return 0;
   }
@@ -688,7 +688,7 @@ export class OrcUnwinder {
     if (sp !== undefined) where.sp = sp;
     if (address !== undefined) where.address = address;
     const reason = reasonOf(code);
-    return { reliable: false, reason, message: REASON_TEXT[reason], entries, exact, where, start };
+    return { reliable: false, reason, message: UNWIND_REASONS[reason].text, entries, exact, where, start };
   }
 
   /** stack_trace_save_tsk_reliable() for one task. */

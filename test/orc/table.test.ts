@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ElfFile } from '../../src/elf/index.ts';
 import { ET_EXEC } from '../../src/elf/constants.ts';
-import { KIND_UNDEFINED, ORC_REG_UNDEFINED } from '../../src/orc/format.ts';
+import { ORC_TYPE_UNDEFINED, ORC_REG_UNDEFINED } from '../../src/orc/format.ts';
 import { OrcTable, readImageEntries, readObjectEntries } from '../../src/orc/table.ts';
 import { ensureOrc64Fixture, ROOT } from './fixtures.ts';
 
@@ -28,7 +28,7 @@ describe('ORC tables', () => {
       if (t.ip[i] === t.ip[i - 1]) {
         dups++;
         // the earlier of two is the terminator: the lookup, taking the last, gets the real one
-        expect(t.kind[i - 1]).toBe(KIND_UNDEFINED);
+        expect(t.kind[i - 1]).toBe(ORC_TYPE_UNDEFINED);
         expect(t.spReg[i - 1]).toBe(ORC_REG_UNDEFINED);
       }
     }

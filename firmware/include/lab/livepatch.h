@@ -82,6 +82,8 @@ void klp_update_patch_state(struct task_struct *task);
 void klp_dup_task(struct task_struct *child);
 void klp_copy_process(struct task_struct *child);
 void __klp_sched_try_switch(void);
+/* called by the host: fake signals to the tasks still in transition */
+void klp_send_signals(void);
 struct klp_state *klp_get_state(struct klp_patch *patch, unsigned long id);
 struct klp_state *klp_get_prev_state(unsigned long id);
 

@@ -162,6 +162,41 @@ static __always_inline struct task_struct *get_current(void)
 }
 #define current get_current()
 
+/* The current task's preemption count, and changes to it that neither call nor reschedule. */
+static __always_inline int preempt_count(void)
+{
+	return current->preempt_count;
+}
+
+static __always_inline void __preempt_count_add(int val)
+{
+	current->preempt_count += val;
+}
+
+static __always_inline void __preempt_count_sub(int val)
+{
+	current->preempt_count -= val;
+}
+
+/*
+ * Preemption off and on around code on the traced path (the ftrace walk, the livepatch
+ * handler, the switch of a task's patch state, preemption from an interrupt): inline, so no
+ * call to a traceable function can recurse into the tracer, and the enable never reschedules
+ * -- a pending preemption waits for the next interrupt or cond_resched(). The kernel's
+ * preempt_enable_notrace() would reschedule; its no_resched variant is what these sites want.
+ */
+static __always_inline void preempt_disable_notrace(void)
+{
+	__preempt_count_add(1);
+	barrier();
+}
+
+static __always_inline void preempt_enable_no_resched_notrace(void)
+{
+	barrier();
+	__preempt_count_sub(1);
+}
+
 static __always_inline int smp_processor_id(void)
 {
 	int cpu;
@@ -249,12 +284,15 @@ void wake_up_new_task(struct task_struct *p);
 void resched_curr(struct rq *rq);
 void resched_cpu(int cpu);
 void scheduler_tick(void);
+void tick_handle_periodic(struct pt_regs *regs);
 void scheduler_ipi(void);
 void sched_idle_balance(void);
 void finish_task_switch(struct task_struct *prev);
+void schedule_tail(struct task_struct *prev);
 __noreturn void cpu_startup_entry(void);
 void smp_send_reschedule(int cpu);
 void smp_call_function_single(int cpu, smp_call_func_t func, void *info);
+void generic_smp_call_function_interrupt(void);
 int set_cpus_allowed_ptr(struct task_struct *p, int cpu);
 void sched_cpu_deactivate(int cpu);
 void timers_dead_cpu(int cpu);
@@ -285,6 +323,10 @@ struct task_struct *kthread_create(int (*fn)(void *), void *arg, const char *com
 struct task_struct *kthread_run(int (*fn)(void *), void *arg, const char *comm);
 void kthread_bind(struct task_struct *p, int cpu);
 long user_task_create(u64 entry, u64 arg, const char *comm);
+int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm);
+int kill_pid(int pid, int sig);
+/* the host calls it to wait for tasklist_lock holders (kernel/fork.c) */
+void lab_tasklist_barrier(void);
 __noreturn void do_exit(long code);
 __noreturn void do_task_dead(void);
 struct task_struct *find_task_by_pid(int pid);

@@ -2,8 +2,8 @@
 /*
  * test-livepatch.sh: basic function patching, stacked patches, atomic replace (its nop takes
  * the replaced patch's function back to the original and is dropped once the transition is
- * over: e1452b60, d697bad5), and a loadable module's function patched whether the module
- * loads before or after the patch.
+ * over: e1452b607c48 ("livepatch: Add atomic replace"), d697bad5), and a loadable module's
+ * function patched whether the module loads before or after the patch.
  */
 import type { Lab } from '../selftest.ts';
 import type { Selftest } from './index.ts';

@@ -13,8 +13,8 @@ import { bootKernel, type BootOptions } from '../../kernel/boot.ts';
 import { allTasks, TaskListError } from '../../kernel/task.ts';
 import { Prng } from '../../emu/prng.ts';
 import {
-  KIND_UNDEFINED,
-  KIND_UNKNOWN,
+  ORC_TYPE_UNDEFINED,
+  ORC_TYPE_UNKNOWN,
   ORC_REG_BP,
   ORC_REG_DI,
   ORC_REG_DX,
@@ -239,12 +239,12 @@ export function sampleStacks(kernel: Kernel, shadow: ShadowStacks, code: CodeCla
           else if (!hit) ok = false;
           else {
             const k = hit.table.kind[hit.index];
-            const undef = k === KIND_UNDEFINED || hit.table.spReg[hit.index] === ORC_REG_UNDEFINED;
+            const undef = k === ORC_TYPE_UNDEFINED || hit.table.spReg[hit.index] === ORC_REG_UNDEFINED;
             const spReg = hit.table.spReg[hit.index];
             const bpReg = hit.table.bpReg[hit.index];
             // bad-orc: a type or base register the unwinder cannot follow, or one needing a
             // register value (dx, di, r10, r13) that only an interrupt frame would supply
-            const unusable = k === KIND_UNKNOWN || spReg > ORC_REG_SP_INDIRECT || [ORC_REG_DX, ORC_REG_DI, ORC_REG_R10, ORC_REG_R13].includes(spReg) || ![ORC_REG_UNDEFINED, ORC_REG_PREV_SP, ORC_REG_BP].includes(bpReg);
+            const unusable = k === ORC_TYPE_UNKNOWN || spReg > ORC_REG_SP_INDIRECT || [ORC_REG_DX, ORC_REG_DI, ORC_REG_R10, ORC_REG_R13].includes(spReg) || ![ORC_REG_UNDEFINED, ORC_REG_PREV_SP, ORC_REG_BP].includes(bpReg);
             ok &&= reason === 'undefined-sp' ? undef : !undef && unusable;
           }
           break;
