@@ -6,7 +6,7 @@
  * why it is not reliable).
  */
 import { dumpOrcFile } from '../orc/dump.ts';
-import { imageSymbolizer, type Symbolizer } from '../orc/symbolize.ts';
+import { imageSymbolizer, type Symbolizer } from '../kernel/kallsyms.ts';
 import { orcUnwinder, type StackTrace, type UnwindOptions } from '../orc/unwind.ts';
 import type { Kernel } from '../kernel/kernel.ts';
 import { allTasks, cpuCurr, Task } from '../kernel/task.ts';

@@ -31,7 +31,7 @@ import { assemble } from '../emu/asm.ts';
 import { disassemble, formatInsn } from '../emu/disasm.ts';
 import { R } from '../emu/cpu.ts';
 import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/unwind.ts';
-import { SymbolTable } from '../orc/symbolize.ts';
+import { SymbolTable } from '../kernel/kallsyms.ts';
 import { FtraceError, hexBytes } from './errors.ts';
 
 /** The name a dynamic trampoline is printed with, and its "module". */

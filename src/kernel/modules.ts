@@ -38,7 +38,7 @@ import {
 } from '../elf/module.ts';
 import { OrcTable, OrcTableError } from '../orc/table.ts';
 import { orcUnwinder } from '../orc/unwind.ts';
-import { imageSymbolizer, SymbolTable, type Symbolizer } from '../orc/symbolize.ts';
+import { imageSymbolizer, SymbolTable, type Symbolizer } from './kallsyms.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import { HostMemoryError } from './hostmem.ts';
 import { applyParams, readParam, writeParam } from './modparams.ts';

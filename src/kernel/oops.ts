@@ -11,7 +11,7 @@ import { disassemble, formatInsn } from '../emu/disasm.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr, type Task } from './task.ts';
 import { modulesOf } from './modules.ts';
-import { imageSymbolizer, type Symbolizer } from '../orc/symbolize.ts';
+import { imageSymbolizer, type Symbolizer } from './kallsyms.ts';
 import { orcUnwinder } from '../orc/unwind.ts';
 
 const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');

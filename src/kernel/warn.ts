@@ -12,7 +12,7 @@ import type { HostCallArgs } from '../emu/machine.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr } from './task.ts';
 import { modulesOf } from './modules.ts';
-import { imageSymbolizer } from '../orc/symbolize.ts';
+import { imageSymbolizer } from './kallsyms.ts';
 import { callTrace } from './oops.ts';
 
 const KERN_WARNING = 4;

@@ -13,7 +13,7 @@ import { ModuleError, ModuleFormatError } from '../../src/elf/module.ts';
 import { bootKernel } from '../../src/kernel/boot.ts';
 import { Modules } from '../../src/kernel/modules.ts';
 import { dumpOrc } from '../../src/orc/dump.ts';
-import { SymbolTable } from '../../src/orc/symbolize.ts';
+import { SymbolTable } from '../../src/kernel/kallsyms.ts';
 import { detectLayout, OrcTable, OrcTableError } from '../../src/orc/table.ts';
 import { anatomy, mutate, STRATEGIES, type Strategy } from './mutate.ts';
 

@@ -25,7 +25,7 @@ import {
   ORC_REG_UNDEFINED,
 } from '../format.ts';
 import { orcUnwinder, reasonOf, RELIABLE, type OrcUnwinder, type UnreliableReason, type UnwindOptions } from '../unwind.ts';
-import { imageSymbolizer } from '../symbolize.ts';
+import { imageSymbolizer } from '../../kernel/kallsyms.ts';
 import { classifyCode, CLS_ENTRY, CLS_EPILOGUE, CLS_FENTRY, CLS_PROLOGUE, type CodeClasses } from './code.ts';
 import { ENT_CALL, ENT_IRQ_KERNEL, ENT_IRQ_USER, ShadowStacks, type ShadowEntry } from './shadow.ts';
 
