@@ -18,6 +18,7 @@ import { formatTimestamp } from '../kernel/events.ts';
 import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
 import { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from '../lab/report.ts';
 import { Lab } from '../lab/selftest.ts';
+import { withUnwinder } from '../lab/lab.ts';
 import { SELFTESTS, runSelftest, suites } from '../lab/selftests/index.ts';
 import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import {
@@ -87,6 +88,7 @@ interface BootCmdFlags extends BootFlags {
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
   checkImage(cmd, flags);
   const k = await bootKernel(bootOptions(flags));
+  withUnwinder(k);
   try {
     applyDyndbg(k, flags);
     let r: RunResult | undefined;
@@ -140,6 +142,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
     cmd.error(`error: argument TASK '${target}' is invalid. The machine has cpus 0 to ${flags.cpus - 1}.`, { exitCode: USAGE_EXIT });
   checkImage(cmd, flags);
   const k = await bootKernel(bootOptions(flags));
+  withUnwinder(k);
   try {
     applyDyndbg(k, flags);
     try {

@@ -12,6 +12,7 @@ import { EventLog } from './events.ts';
 import { allTasks, cpuCurr, findTaskByPid, forEachTask, type Target, type Task } from './task.ts';
 import { reportWarning } from './warn.ts';
 import { formatOops } from './oops.ts';
+import type { KernelUnwinder } from './stacktrace.ts';
 import { HostMemory } from './hostmem.ts';
 import { HostCalls } from './hostcall.ts';
 
@@ -41,6 +42,11 @@ export class Kernel implements Target {
   readonly hostMem: HostMemory;
   /** Host calls and the work queue khostd serves. */
   readonly host: HostCalls;
+  /**
+   * The unwinder oops and WARN reports print call traces with; the lab's assembly
+   * (src/lab/lab.ts) hands it the ORC unwinder, which the kernel itself does not know.
+   */
+  unwinder?: KernelUnwinder;
   private readonly syms = new Map<string, bigint>();
 
   constructor(
@@ -52,7 +58,7 @@ export class Kernel implements Target {
     this.hostMem = new HostMemory(machine.mem, hostStart, machine.mem.end);
     this.log = new EventLog(this, logCapacity);
     this.host = new HostCalls(this);
-    machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a));
+    machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a, this.unwinder));
     machine.afterRound.push(() => this.log.poll());
   }
 
@@ -81,7 +87,7 @@ export class Kernel implements Target {
     const s = res.stopped;
     if (s?.kind === 'fault') {
       this.log.noteStop(this.machine.lostCpus.includes(s.fault.cpu) ? 'lost cpu' : 'oops');
-      throw new KernelOops(s.fault, formatOops(this, s.fault));
+      throw new KernelOops(s.fault, formatOops(this, s.fault, this.unwinder));
     }
     if (s?.kind === 'panic') {
       this.log.noteStop('panic');
