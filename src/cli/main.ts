@@ -13,13 +13,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { bootKernel } from '../kernel/boot.ts';
-import { formatTimestamp } from '../kernel/events.ts';
-import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
-import { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from '../lab/report.ts';
-import { Lab } from '../lab/selftest.ts';
-import { withUnwinder } from '../lab/lab.ts';
-import { SELFTESTS, runSelftest, suites } from '../lab/selftests/index.ts';
+import { bootKernel, formatTimestamp, KernelOops, KernelPanic } from '../kernel/index.ts';
+import {
+  cpuReport,
+  cpuRows,
+  runSummary,
+  tableObjects,
+  taskReport,
+  taskRows,
+  Lab,
+  withUnwinder,
+  SELFTESTS,
+  runSelftest,
+  suites,
+} from '../lab/index.ts';
 import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import {
   blockingStacksReport,
@@ -37,7 +44,7 @@ import {
 } from './livepatch.ts';
 import { addBootOptions, addMsOption, applyDyndbg, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
 import { listReport } from './list.ts';
-import type { RunResult } from '../emu/machine.ts';
+import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 

@@ -24,14 +24,9 @@
  * not enough: one interrupted, or preempted, while its loop runs a traced function may be
  * stopped inside the copy like any other task, so where it is is looked at (idleQuiescent).
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import { allTasks, cpuCurr, Task } from '../kernel/task.ts';
-import { kernelModules } from '../kernel/modules.ts';
-import { assemble } from '../emu/asm.ts';
-import { disassemble, formatInsn } from '../emu/disasm.ts';
-import { R } from '../emu/cpu.ts';
-import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/unwind.ts';
-import { SymbolTable } from '../kernel/kallsyms.ts';
+import { type Kernel, allTasks, cpuCurr, Task, kernelModules, SymbolTable } from '../kernel/index.ts';
+import { assemble, disassemble, formatInsn, R } from '../emu/index.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/index.ts';
 import { FtraceError, hexBytes } from './errors.ts';
 
 /** The name a dynamic trampoline is printed with, and its "module". */

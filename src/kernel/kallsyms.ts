@@ -10,8 +10,7 @@
  * address - 1 and add the 1 back), so a call at the very end of a function is not shown as
  * the next function.
  */
-import type { ElfFile, ElfSection } from '../elf/index.ts';
-import { SHF_EXECINSTR, STB_GLOBAL, STB_WEAK, STT_FUNC, STT_NOTYPE } from '../elf/constants.ts';
+import { type ElfFile, type ElfSection, SHF_EXECINSTR, STB_GLOBAL, STB_WEAK, STT_FUNC, STT_NOTYPE } from '../elf/index.ts';
 import type { KernelImage } from './image.ts';
 
 interface Sym {

@@ -4,8 +4,7 @@
  * views of its data. run() turns the guest's own stops into typed errors: a fault becomes a
  * KernelOops carrying an oops report, a panic a KernelPanic with the panic message.
  */
-import type { Machine, RunLimits, RunResult, GuestFault } from '../emu/machine.ts';
-import type { GuestMemory } from '../emu/memory.ts';
+import type { Machine, RunLimits, RunResult, GuestFault, GuestMemory } from '../emu/index.ts';
 import type { KernelImage } from './image.ts';
 import type { Layout } from './layout.ts';
 import { EventLog } from './events.ts';

@@ -18,10 +18,18 @@
  * cannot finish (a guest oops in it, khostd not done in time) leaves the module COMING.
  */
 import { basename } from 'node:path';
-import { ElfFile, AmbiguousSymbolError, SymbolNotFoundError, type ElfSection, type ElfSymbol } from '../elf/index.ts';
-import { SHN_UNDEF, STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.ts';
-import { ElfError, ElfFormatError } from '../elf/errors.ts';
 import {
+  ElfFile,
+  AmbiguousSymbolError,
+  SymbolNotFoundError,
+  type ElfSection,
+  type ElfSymbol,
+  SHN_UNDEF,
+  STB_LOCAL,
+  STT_FUNC,
+  STT_OBJECT,
+  ElfError,
+  ElfFormatError,
   ERRNO,
   errnoName,
   layoutModule,
@@ -35,7 +43,7 @@ import {
   type ModuleRegionKind,
   type PlacedRegion,
   type SymbolCandidate,
-} from '../elf/module.ts';
+} from '../elf/index.ts';
 import { imageSymbolizer, SymbolTable, type Symbolizer } from './kallsyms.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import { HostMemoryError } from './hostmem.ts';

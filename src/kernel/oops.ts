@@ -6,8 +6,7 @@
  * the unwinder the report is handed: the kernel's is ORC, wired in by the lab's assembly), and the faulting function disassembled. Module code is named
  * "func+0x../0x.. [mod]".
  */
-import type { GuestFault } from '../emu/machine.ts';
-import { disassemble, formatInsn } from '../emu/disasm.ts';
+import { type GuestFault, disassemble, formatInsn } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr, type Task } from './task.ts';
 import { modulesOf } from './modules.ts';

@@ -7,8 +7,7 @@
  * (HC_WARN) at the warning, so its registers and current's stack are the warning's; the
  * report is the host's because the symbols and the unwinder (handed to it) are. Then the guest goes on.
  */
-import type { Vcpu } from '../emu/cpu.ts';
-import type { HostCallArgs } from '../emu/machine.ts';
+import type { Vcpu, HostCallArgs } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr } from './task.ts';
 import { modulesOf } from './modules.ts';

@@ -11,14 +11,10 @@
  *   withUnwinder(kernel)         only the unwinder, for a bare kernel (CLI boot, stack)
  *   assembleModules(kernel, u)   a module registry the unwinder follows
  */
-import { bootKernel, type BootOptions } from '../kernel/boot.ts';
-import type { Kernel } from '../kernel/kernel.ts';
-import { Modules } from '../kernel/modules.ts';
-import { dynamicDebug, guestDescriptors } from '../kernel/dynamic-debug.ts';
-import { orcUnwinder, type OrcUnwinder } from '../orc/unwind.ts';
-import { unwindModules } from '../orc/modules.ts';
+import { bootKernel, type BootOptions, type Kernel, Modules, dynamicDebug, guestDescriptors } from '../kernel/index.ts';
+import { orcUnwinder, type OrcUnwinder, unwindModules } from '../orc/index.ts';
 import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
-import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/core.ts';
+import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/index.ts';
 
 /** The parts of one booted lab. */
 export interface LabParts {

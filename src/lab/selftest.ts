@@ -7,15 +7,18 @@
  * same.
  */
 import { fileURLToPath } from 'node:url';
-import type { BootOptions } from '../kernel/boot.ts';
-import type { Kernel } from '../kernel/kernel.ts';
-import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { cpuDown, cpuUp } from '../kernel/hotplug.ts';
-import type { Livepatch, LivepatchOptions } from '../livepatch/core.ts';
-import type { Modules } from '../kernel/modules.ts';
-import { ModuleError, strerror } from '../elf/module.ts';
-import { sysfsMode } from '../livepatch/sysfs.ts';
-import { dynamicDebug } from '../kernel/dynamic-debug.ts';
+import {
+  type BootOptions,
+  type Kernel,
+  callGuest,
+  type HostTask,
+  cpuDown,
+  cpuUp,
+  type Modules,
+  dynamicDebug,
+} from '../kernel/index.ts';
+import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
+import { ModuleError, strerror } from '../elf/index.ts';
 import { bootLab } from './lab.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));

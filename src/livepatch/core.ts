@@ -6,10 +6,8 @@
  * a time, as under klp_mutex: host work runs serially in khostd, and the host calls a guest
  * makes while an operation waits for guest code re-enter only where the kernel allows it.
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import type { Vcpu } from '../emu/cpu.ts';
-import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { cpuCurr, type Task } from '../kernel/task.ts';
+import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
+import type { Vcpu } from '../emu/index.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { KlpPatcher, EBUSY, EINVAL } from './patch.ts';

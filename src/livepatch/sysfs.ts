@@ -8,12 +8,11 @@
  * Writes run as host work in task context (khostd stands for the writing process) and return
  * once the write(2) would have returned; errors are LivepatchErrors with the kernel's errno.
  */
-import type { HostTask } from '../kernel/hostcall.ts';
+import { type HostTask, kstrtobool } from '../kernel/index.ts';
 import type { Livepatch } from './core.ts';
 import { ENODEV, EPERM, LivepatchError } from './errors.ts';
 import { EBUSY, EINVAL } from './patch.ts';
 import type { KlpPatch } from './structs.ts';
-import { kstrtobool } from '../kernel/kstrtox.ts';
 import * as T from './transition.ts';
 
 const ROOT = '/sys/kernel/livepatch';

@@ -10,9 +10,8 @@
  * Host tasks (generators) run in khostd, so the guest code they need -- callbacks, waking a
  * task, a grace period -- runs as guest code in task context.
  */
-import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { allTasks, cpuOnline, idleTask, type Task } from '../kernel/task.ts';
-import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
+import { callGuest, type HostTask, allTasks, cpuOnline, idleTask, type Task } from '../kernel/index.ts';
+import { orcUnwinder, RELIABLE } from '../orc/index.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 

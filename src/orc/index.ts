@@ -19,3 +19,5 @@ export {
   type UnwindStart,
   type UnwindWhere,
 } from './unwind.ts';
+export { moduleOrc, unwindModules } from './modules.ts';
+export { RELIABLE } from './unwind.ts';

@@ -6,8 +6,8 @@
  * load's host-side half: a malformed table refuses the load as a ModuleFormatError before any
  * guest byte changes.
  */
-import { ModuleFormatError, type ModuleLayout } from '../elf/module.ts';
-import type { Modules } from '../kernel/modules.ts';
+import { ModuleFormatError, type ModuleLayout } from '../elf/index.ts';
+import type { Modules } from '../kernel/index.ts';
 import { OrcTable, OrcTableError } from './table.ts';
 import type { OrcUnwinder } from './unwind.ts';
 

@@ -19,9 +19,7 @@
  * memory through a DataView with offsets computed once, keeps addresses as Numbers (offsets
  * into guest RAM), and allocates nothing until a result is handed out.
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import type { KernelImage } from '../kernel/image.ts';
-import type { Task } from '../kernel/task.ts';
+import type { Kernel, KernelImage, Task } from '../kernel/index.ts';
 import {
   KIND_CALL,
   KIND_END,

@@ -8,7 +8,7 @@
  */
 import type { Selftest } from './index.ts';
 import { patching, unpatching } from './lines.ts';
-import { switchVerdict } from '../../livepatch/transition.ts';
+import { switchVerdict } from '../../livepatch/index.ts';
 
 const LP = 'test_klp_callbacks_demo';
 const LP2 = 'test_klp_callbacks_demo2';
