@@ -15,6 +15,6 @@ export { imageSymbolizer, symbolize, type Symbolizer, SymbolTable } from './kall
 export { Kernel, KernelOops, KernelPanic } from './kernel.ts';
 export { kstrtobool } from './kstrtox.ts';
 export { type Layout } from './layout.ts';
-export { kernelModules, LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
+export { LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
 export { allTasks, cpuCurr, cpuOnline, idleTask, rqNrQueued, rqNrSwitches, type Target, Task, TaskListError } from './task.ts';

@@ -12,6 +12,8 @@ import { allTasks, cpuCurr, findTaskByPid, forEachTask, type Target, type Task }
 import { reportWarning } from './warn.ts';
 import { formatOops } from './oops.ts';
 import type { KernelUnwinder } from './stacktrace.ts';
+import { imageSymbolizer, type Symbolizer } from './kallsyms.ts';
+import type { Modules } from './modules.ts';
 import { HostMemory } from './hostmem.ts';
 import { HostCalls } from './hostcall.ts';
 
@@ -46,6 +48,9 @@ export class Kernel implements Target {
    * (src/lab/lab.ts) hands it the ORC unwinder, which the kernel itself does not know.
    */
   unwinder?: KernelUnwinder;
+  /** The kernel's module list, once the lab's assembly made it (reports print its modules). */
+  modules?: Modules;
+  private _kallsyms?: Symbolizer;
   private readonly syms = new Map<string, bigint>();
 
   constructor(
@@ -59,6 +64,14 @@ export class Kernel implements Target {
     this.host = new HostCalls(this);
     machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a, this.unwinder));
     machine.afterRound.push(() => this.log.poll());
+  }
+
+  /**
+   * kallsyms: the image's text symbols, and those of every module and ftrace trampoline while
+   * it is there (they add and remove their own tables). Built on first use.
+   */
+  get kallsyms(): Symbolizer {
+    return (this._kallsyms ??= imageSymbolizer(this.image.elf));
   }
 
   get mem(): GuestMemory {

@@ -44,7 +44,7 @@ import {
   type PlacedRegion,
   type SymbolCandidate,
 } from '../elf/index.ts';
-import { imageSymbolizer, SymbolTable, type Symbolizer } from './kallsyms.ts';
+import { SymbolTable, type Symbolizer } from './kallsyms.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import { HostMemoryError } from './hostmem.ts';
 import { applyParams, readParam, writeParam } from './modparams.ts';
@@ -256,30 +256,19 @@ interface ChainEntry extends ModuleNotifierBlock {
   seq: number;
 }
 
-const registries = new WeakMap<Kernel, Modules>();
-
-/** The module registry of a kernel (created on first use). */
-export function kernelModules(kernel: Kernel): Modules {
-  return registries.get(kernel) ?? new Modules(kernel);
-}
-
-/** The module registry of a kernel if it has one (reports use it without creating one). */
-export function modulesOf(kernel: Kernel): Modules | undefined {
-  return registries.get(kernel);
-}
-
 export class Modules {
   private readonly mods: LoadedModule[] = [];
   private chain: ChainEntry[] = [];
   private seq = 0;
   private ftrace?: ModuleFtrace;
   private readonly codeHooks: ModuleCodeHook[] = [];
-  /** Image and module text symbols, kept up to date as modules come and go. */
+  /** The kernel's kallsyms: image and module text symbols, kept up to date as modules come and go. */
   readonly symbolizer: Symbolizer;
 
+  /** The lab's assembly makes one per kernel (src/lab/lab.ts); the first one is the kernel's. */
   constructor(readonly kernel: Kernel) {
-    if (!registries.has(kernel)) registries.set(kernel, this);
-    this.symbolizer = imageSymbolizer(kernel.image.elf);
+    kernel.modules ??= this;
+    this.symbolizer = kernel.kallsyms;
   }
 
   // --- the list -------------------------------------------------------------------------------

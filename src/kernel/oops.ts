@@ -9,16 +9,15 @@
 import { type GuestFault, disassemble, formatInsn } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr, type Task } from './task.ts';
-import { modulesOf } from './modules.ts';
-import { imageSymbolizer, type Symbolizer } from './kallsyms.ts';
+import type { Symbolizer } from './kallsyms.ts';
 import type { KernelUnwinder } from './stacktrace.ts';
 
 const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
 
 export function formatOops(k: Kernel, f: GuestFault, unwinder: KernelUnwinder | undefined): string {
   const r = f.registers;
-  const mods = modulesOf(k);
-  const sym: Symbolizer = mods?.symbolizer ?? imageSymbolizer(k.image.elf);
+  const mods = k.modules;
+  const sym: Symbolizer = k.kallsyms;
   const lines: string[] = [];
   if (f.address !== undefined) lines.push(`BUG: unable to handle page fault for address: ${hex(f.address)}`);
   lines.push(`Oops: ${f.what}`);

@@ -10,8 +10,6 @@
 import type { Vcpu, HostCallArgs } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr } from './task.ts';
-import { modulesOf } from './modules.ts';
-import { imageSymbolizer } from './kallsyms.ts';
 import { callTrace } from './oops.ts';
 import type { KernelUnwinder } from './stacktrace.ts';
 
@@ -19,8 +17,8 @@ const KERN_WARNING = 4;
 
 /** HC_WARN (file, line, ip): logs the report; returns nothing to the guest. */
 export function reportWarning(k: Kernel, cpu: Vcpu, a: HostCallArgs, unwinder: KernelUnwinder | undefined): void {
-  const mods = modulesOf(k);
-  const sym = mods?.symbolizer ?? imageSymbolizer(k.image.elf);
+  const mods = k.modules;
+  const sym = k.kallsyms;
   const file = k.mem.cstring(a.a0, 256);
   const line = Number(BigInt.asIntN(32, a.a1));
   const ip = a.a2;
