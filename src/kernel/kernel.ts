@@ -14,6 +14,7 @@ import { formatOops } from './oops.ts';
 import type { KernelUnwinder } from './stacktrace.ts';
 import { imageSymbolizer, type Symbolizer } from './kallsyms.ts';
 import type { Modules } from './modules.ts';
+import { KernelDynamicDebug } from './dynamic-debug.ts';
 import { HostMemory } from './hostmem.ts';
 import { HostCalls } from './hostcall.ts';
 
@@ -51,6 +52,7 @@ export class Kernel implements Target {
   /** The kernel's module list, once the lab's assembly made it (reports print its modules). */
   modules?: Modules;
   private _kallsyms?: Symbolizer;
+  private _dynamicDebug?: KernelDynamicDebug;
   private readonly syms = new Map<string, bigint>();
 
   constructor(
@@ -72,6 +74,11 @@ export class Kernel implements Target {
    */
   get kallsyms(): Symbolizer {
     return (this._kallsyms ??= imageSymbolizer(this.image.elf));
+  }
+
+  /** The dynamic debug control table (every pr_debug off until a query turns it on). Built on first use. */
+  get dynamicDebug(): KernelDynamicDebug {
+    return (this._dynamicDebug ??= new KernelDynamicDebug(this));
   }
 
   get mem(): GuestMemory {

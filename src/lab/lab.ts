@@ -26,9 +26,7 @@ export interface LabParts {
 
 /** The kernel's unwinder, handed to the kernel so that its oops and WARN reports carry call traces. */
 export function withUnwinder(k: Kernel): OrcUnwinder {
-  const unwinder = orcUnwinder(k);
-  k.unwinder = unwinder;
-  return unwinder;
+  return orcUnwinder(k);
 }
 
 /** A module registry whose modules' ORC the unwinder learns as they come and go. */

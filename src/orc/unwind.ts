@@ -699,15 +699,14 @@ export class OrcUnwinder {
   }
 }
 
-const unwinders = new WeakMap<Kernel, OrcUnwinder>();
-
-/** The unwinder of a kernel (created on first use). */
+/**
+ * The kernel's unwinder (Kernel.unwinder, which its oops and WARN reports use): the one the
+ * lab's assembly handed it, or one made and handed to it now.
+ */
 export function orcUnwinder(kernel: Kernel): OrcUnwinder {
-  let u = unwinders.get(kernel);
-  if (!u) {
-    u = new OrcUnwinder(kernel);
-    unwinders.set(kernel, u);
-  }
+  if (kernel.unwinder instanceof OrcUnwinder) return kernel.unwinder;
+  const u = new OrcUnwinder(kernel);
+  kernel.unwinder = u;
   return u;
 }
 
