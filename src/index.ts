@@ -6,6 +6,8 @@
  *
  *   Lab.boot(opts)                boot the image on emulated vCPUs (BootOptions: cpus, workload,
  *                                 seed, preempt, quantum, image; LivepatchOptions)
+ *   bootLab(opts)                 the same, giving the parts themselves (src/lab/lab.ts assembles
+ *                                 them: kernel, unwinder, modules, livepatch)
  *   lab.loadLp(name, params)      modprobe a fixture patch and wait for its transition
  *   lab.modules.load(path)        insmod one's own object file
  *   lab.disableLp / unloadMod / waitForTransition / setParam / cat(function) / k.runFor(ms)
@@ -16,7 +18,7 @@
  *
  * src/index.mjs is the entry point for plain Node: it registers tsx and re-exports this file.
  */
-export { Lab, FIXTURES, SelftestError } from './lab/index.ts';
+export { Lab, FIXTURES, SelftestError, bootLab, assembleLab, type LabParts } from './lab/index.ts';
 export { bootKernel, workloads, DEFAULT_IMAGE, BootError, type BootOptions } from './kernel/index.ts';
 export { Kernel, KernelOops, KernelPanic } from './kernel/index.ts';
 export { Task } from './kernel/index.ts';
