@@ -6,6 +6,8 @@
  *
  *   Lab.boot(opts)                boot the image on emulated vCPUs (BootOptions: cpus, workload,
  *                                 seed, preempt, quantum, image; LivepatchOptions)
+ *   bootLab(opts)                 the same, giving the parts themselves (src/lab/lab.ts assembles
+ *                                 them: kernel, unwinder, modules, livepatch)
  *   lab.loadLp(name, params)      modprobe a fixture patch and wait for its transition
  *   lab.modules.load(path)        insmod one's own object file
  *   lab.disableLp / unloadMod / waitForTransition / setParam / cat(function) / k.runFor(ms)
@@ -16,12 +18,12 @@
  *
  * src/index.mjs is the entry point for plain Node: it registers tsx and re-exports this file.
  */
-export { Lab, FIXTURES, SelftestError } from './lab/selftest.ts';
-export { bootKernel, workloads, DEFAULT_IMAGE, BootError, type BootOptions } from './kernel/boot.ts';
-export { Kernel, KernelOops, KernelPanic } from './kernel/kernel.ts';
-export { Task } from './kernel/task.ts';
-export { Livepatch, type LivepatchOptions } from './livepatch/core.ts';
-export { LivepatchError } from './livepatch/errors.ts';
-export { stackTraceSaveTskReliable, type StackTrace } from './orc/unwind.ts';
-export { taskStack, formatTaskStack, type TaskStack } from './cli/orc.ts';
-export { patchStates, sysfsReport, type TaskPatchState } from './cli/livepatch.ts';
+export { Lab, FIXTURES, SelftestError, bootLab, assembleLab, type LabParts } from './lab/index.ts';
+export { bootKernel, workloads, DEFAULT_IMAGE, BootError, type BootOptions } from './kernel/index.ts';
+export { Kernel, KernelOops, KernelPanic } from './kernel/index.ts';
+export { Task } from './kernel/index.ts';
+export { Livepatch, type LivepatchOptions } from './livepatch/index.ts';
+export { LivepatchError } from './livepatch/index.ts';
+export { stackTraceSaveTskReliable, type StackTrace } from './orc/index.ts';
+export { taskStack, formatTaskStack, type TaskStack } from './cli/index.ts';
+export { patchStates, sysfsReport, type TaskPatchState } from './cli/index.ts';

@@ -5,11 +5,9 @@
  * .modinfo livepatch=Y tag tells), each with its MODULE_DESCRIPTION when it has one.
  */
 import { readdirSync } from 'node:fs';
-import { workloads } from '../kernel/boot.ts';
-import { KernelImage } from '../kernel/image.ts';
-import { ElfFile } from '../elf/index.ts';
-import { readModinfo } from '../elf/module.ts';
-import { FIXTURES } from '../lab/selftest.ts';
+import { workloads, KernelImage } from '../kernel/index.ts';
+import { ElfFile, readModinfo } from '../elf/index.ts';
+import { FIXTURES } from '../lab/index.ts';
 
 export interface FixtureModule {
   name: string;

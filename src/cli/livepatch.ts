@@ -25,17 +25,10 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { FIXTURES, type Lab } from '../lab/selftest.ts';
-import { KernelOops, KernelPanic, type Kernel } from '../kernel/kernel.ts';
-import { formatTimestamp } from '../kernel/events.ts';
-import { allTasks, type Task } from '../kernel/task.ts';
-import { errnoName } from '../elf/errno.ts';
-import { ModuleError } from '../elf/module-errors.ts';
-import { KLP_UNDEFINED } from '../livepatch/structs.ts';
-import { Livepatch } from '../livepatch/core.ts';
-import { LivepatchError } from '../livepatch/errors.ts';
-import { sysfsMode } from '../livepatch/sysfs.ts';
-import type { SwitchVerdict } from '../livepatch/transition.ts';
+import { FIXTURES, type Lab } from '../lab/index.ts';
+import { KernelOops, KernelPanic, type Kernel, formatTimestamp, allTasks, type Task } from '../kernel/index.ts';
+import { errnoName, ModuleError } from '../elf/index.ts';
+import { KLP_UNDEFINED, Livepatch, LivepatchError, sysfsMode, type SwitchVerdict } from '../livepatch/index.ts';
 import { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
 
 export class StepError extends Error {

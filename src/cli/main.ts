@@ -13,12 +13,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { bootKernel } from '../kernel/boot.ts';
-import { formatTimestamp } from '../kernel/events.ts';
-import { KernelOops, KernelPanic } from '../kernel/kernel.ts';
-import { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from '../lab/report.ts';
-import { Lab } from '../lab/selftest.ts';
-import { SELFTESTS, runSelftest, suites } from '../lab/selftests/index.ts';
+import { bootKernel, formatTimestamp, KernelOops, KernelPanic } from '../kernel/index.ts';
+import {
+  cpuReport,
+  cpuRows,
+  runSummary,
+  tableObjects,
+  taskReport,
+  taskRows,
+  Lab,
+  withUnwinder,
+  SELFTESTS,
+  runSelftest,
+  suites,
+} from '../lab/index.ts';
 import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import {
   blockingStacksReport,
@@ -36,7 +44,7 @@ import {
 } from './livepatch.ts';
 import { addBootOptions, addMsOption, applyDyndbg, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
 import { listReport } from './list.ts';
-import type { RunResult } from '../emu/machine.ts';
+import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -87,6 +95,7 @@ interface BootCmdFlags extends BootFlags {
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
   checkImage(cmd, flags);
   const k = await bootKernel(bootOptions(flags));
+  withUnwinder(k);
   try {
     applyDyndbg(k, flags);
     let r: RunResult | undefined;
@@ -140,6 +149,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
     cmd.error(`error: argument TASK '${target}' is invalid. The machine has cpus 0 to ${flags.cpus - 1}.`, { exitCode: USAGE_EXIT });
   checkImage(cmd, flags);
   const k = await bootKernel(bootOptions(flags));
+  withUnwinder(k);
   try {
     applyDyndbg(k, flags);
     try {

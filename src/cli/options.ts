@@ -10,10 +10,16 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_IMAGE, workloads, type BootOptions } from '../kernel/boot.ts';
-import { KernelImage } from '../kernel/image.ts';
-import { DdebugQueryError, dynamicDebug, parseQueries } from '../kernel/dynamic-debug.ts';
-import type { Kernel } from '../kernel/kernel.ts';
+import {
+  DEFAULT_IMAGE,
+  workloads,
+  type BootOptions,
+  KernelImage,
+  DdebugQueryError,
+  dynamicDebug,
+  parseQueries,
+  type Kernel,
+} from '../kernel/index.ts';
 
 /** A whole decimal number in [min, max]; the error names the range. */
 export function intInRange(min: number, max: number) {

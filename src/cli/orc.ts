@@ -5,11 +5,8 @@
  * TASK|CPU` (a task's reliable stack trace on a stopped machine, symbolized kernel style, or
  * why it is not reliable).
  */
-import { dumpOrcFile } from '../orc/dump.ts';
-import { imageSymbolizer, type Symbolizer } from '../orc/symbolize.ts';
-import { orcUnwinder, type StackTrace, type UnwindOptions } from '../orc/unwind.ts';
-import type { Kernel } from '../kernel/kernel.ts';
-import { allTasks, cpuCurr, Task } from '../kernel/task.ts';
+import { dumpOrcFile, orcUnwinder, type StackTrace, type UnwindOptions } from '../orc/index.ts';
+import { imageSymbolizer, type Symbolizer, type Kernel, allTasks, cpuCurr, Task } from '../kernel/index.ts';
 
 /** `orc dump FILE`: identical to `objtool --dump=orc FILE` of the objtool matching the file's ORC layout. */
 export function orcDump(file: string): string {

@@ -8,3 +8,6 @@ export type { ElfRelocation, ElfRelocationSection } from './relocations.ts';
 export type { ElfSection } from './sections.ts';
 export type { ElfSegment } from './segments.ts';
 export type { ElfSymbol } from './symbols.ts';
+export * from './errno.ts';
+export { ModuleError } from './module-errors.ts';
+export { layoutModule, ModuleFormatError, type ModuleLayout, moduleName, type ModulePlan, type ModuleRegionKind, type PlacedRegion, planModule, readModinfo, RelocationOverflowError, type SymbolCandidate } from './module.ts';

@@ -4,7 +4,7 @@
  * codes) can tell them apart: each carries the errno the kernel's ftrace gives in that case,
  * and a failed code check says which site, what it found and what it expected.
  */
-import { ERRNO } from '../elf/errno.ts';
+import { ERRNO } from '../elf/index.ts';
 
 export type FtraceErrno = 'EINVAL' | 'EBUSY' | 'ENOENT' | 'EFAULT';
 

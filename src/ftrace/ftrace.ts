@@ -19,10 +19,8 @@
  *
  * Checks come first and changes after: an operation that fails leaves guest memory as it was.
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import { symbolize } from '../kernel/kallsyms.ts';
+import { type Kernel, symbolize, HostMemoryError } from '../kernel/index.ts';
 import { FtraceError } from './errors.ts';
-import { HostMemoryError } from '../kernel/hostmem.ts';
 import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall } from './poke.ts';
 import { Trampolines, type Trampoline } from './trampoline.ts';
 import { describeSite, ftraceSites, VMLINUX, type FtraceSite } from './sites.ts';

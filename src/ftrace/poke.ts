@@ -10,9 +10,8 @@
  * atomic with respect to the guest: a vCPU executes either the old instruction or the new one,
  * never a mix (the kernel needs an int3 and three synchronised steps for the same guarantee).
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import { symbolize } from '../kernel/kallsyms.ts';
-import { disassemble, formatInsn } from '../emu/disasm.ts';
+import { type Kernel, symbolize } from '../kernel/index.ts';
+import { disassemble, formatInsn } from '../emu/index.ts';
 import { FtraceError, FtracePokeError, hexBytes } from './errors.ts';
 import { describeSite, ftraceSites, MCOUNT_INSN_SIZE, type FtraceSite } from './sites.ts';
 

@@ -7,10 +7,8 @@
  * FtraceSites is the kernel's record table in miniature: site by address, site by function,
  * and ftraceLocation().
  */
-import type { ElfFile, ElfRelocation, ElfSection, ElfSymbol } from '../elf/index.ts';
-import { R_X86_64_64, STT_FUNC } from '../elf/constants.ts';
-import type { KernelImage } from '../kernel/image.ts';
-import type { Kernel } from '../kernel/kernel.ts';
+import { type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol, R_X86_64_64, STT_FUNC } from '../elf/index.ts';
+import type { KernelImage, Kernel } from '../kernel/index.ts';
 import { FtraceError } from './errors.ts';
 
 /** Length of a fentry site: the NOP, and the call that replaces it. */

@@ -24,14 +24,9 @@
  * not enough: one interrupted, or preempted, while its loop runs a traced function may be
  * stopped inside the copy like any other task, so where it is is looked at (idleQuiescent).
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import { allTasks, cpuCurr, Task } from '../kernel/task.ts';
-import { kernelModules } from '../kernel/modules.ts';
-import { assemble } from '../emu/asm.ts';
-import { disassemble, formatInsn } from '../emu/disasm.ts';
-import { R } from '../emu/cpu.ts';
-import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/unwind.ts';
-import { SymbolTable } from '../orc/symbolize.ts';
+import { type Kernel, allTasks, cpuCurr, Task, SymbolTable } from '../kernel/index.ts';
+import { assemble, disassemble, formatInsn, R } from '../emu/index.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/index.ts';
 import { FtraceError, hexBytes } from './errors.ts';
 
 /** The name a dynamic trampoline is printed with, and its "module". */
@@ -165,7 +160,7 @@ export class Trampolines {
     const id = `${TRAMPOLINE_MODULE}#${this.seq++}`;
     const t = new Trampoline(at, size, op, SymbolTable.single(TRAMPOLINE_MODULE, TRAMPOLINE_SYMBOL, at, size), id, owner);
     orcUnwinder(k).addCopy(id, at, size, tpl.start);
-    kernelModules(k).symbolizer.addModule(t.symbols);
+    k.kallsyms.addModule(t.symbols);
     this.live.add(t);
     return t;
   }
@@ -284,7 +279,7 @@ export class Trampolines {
   private free(t: Trampoline): void {
     const k = this.kernel;
     orcUnwinder(k).removeModule(t.id);
-    kernelModules(k).symbolizer.removeTable(t.symbols);
+    k.kallsyms.removeTable(t.symbols);
     for (const cpu of k.machine.cpus) cpu.uc.tbRemoveCache(t.address, t.address + BigInt(t.size));
     k.hostMem.release(t.address);
   }

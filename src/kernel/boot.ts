@@ -4,9 +4,8 @@
  * boot_params, wire the firmware's I/O ports (power off, panic, IPIs, cpu online/dead/startup) and its
  * pvclock, and start every vCPU at the entry point with its cpu number in %rdi.
  */
-import { loadAssembler } from '../emu/asm.ts';
+import { loadAssembler, Machine } from '../emu/index.ts';
 import { fileURLToPath } from 'node:url';
-import { Machine } from '../emu/machine.ts';
 import { KernelImage } from './image.ts';
 import { Kernel } from './kernel.ts';
 

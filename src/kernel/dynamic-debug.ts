@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EINVAL } from '../elf/errno.ts';
+import { EINVAL } from '../elf/index.ts';
 import type { Kernel } from './kernel.ts';
 
 /** Flag bits, in the order the control file prints them (the kernel's letters). */
@@ -360,7 +360,7 @@ export function hostDebugSite(url: string, modname: string, filename: string, fu
   return site;
 }
 
-class KernelDynamicDebug extends DynamicDebug {
+export class KernelDynamicDebug extends DynamicDebug {
   private readonly host = new Map<HostDebugSite, HostDescriptor>();
   private readonly hostTable: HostDescriptor[] = [];
 
@@ -384,16 +384,9 @@ class KernelDynamicDebug extends DynamicDebug {
   }
 }
 
-const perKernel = new WeakMap<Kernel, KernelDynamicDebug>();
-
-/** The kernel's dynamic debug control table (made on first use; every descriptor off). */
+/** The kernel's dynamic debug control table (Kernel.dynamicDebug: made on first use; every descriptor off). */
 export function dynamicDebug(k: Kernel): KernelDynamicDebug {
-  let d = perKernel.get(k);
-  if (!d) {
-    d = new KernelDynamicDebug(k);
-    perKernel.set(k, d);
-  }
-  return d;
+  return k.dynamicDebug;
 }
 
 /** A host pr_debug(): logged at KERN_DEBUG only while its descriptor's 'p' flag is set. */

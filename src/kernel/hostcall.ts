@@ -10,8 +10,7 @@
  * write, the transition work). run() queues an item, rings HOST_EVENT_VECTOR and runs the
  * machine until the item is done.
  */
-import type { HostCallArgs, Machine } from '../emu/machine.ts';
-import type { Vcpu } from '../emu/cpu.ts';
+import type { HostCallArgs, Machine, Vcpu } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 
 /** A guest function the host wants called: fn(args...), up to four arguments. */

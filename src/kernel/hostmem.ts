@@ -7,7 +7,7 @@
  * addresses. Memory is zeroed when handed out and when given back: free host memory always
  * reads as zero, so an operation that allocates and frees again leaves no trace in the guest.
  */
-import type { GuestMemory } from '../emu/memory.ts';
+import type { GuestMemory } from '../emu/index.ts';
 
 export class HostMemoryError extends Error {
   constructor(message: string) {

@@ -7,7 +7,7 @@
  */
 import { callGuest, type HostTask } from './hostcall.ts';
 import { cpuOnline, perCpuAddress } from './task.ts';
-import { errnoName } from '../elf/errno.ts';
+import { errnoName } from '../elf/index.ts';
 import type { Kernel } from './kernel.ts';
 
 export type CpuHotplugState = 'up' | 'dying' | 'dead';

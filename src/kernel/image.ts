@@ -6,11 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { ElfFile, type ElfSymbol } from '../elf/index.ts';
-import { ET_EXEC, PT_LOAD, SHF_EXECINSTR } from '../elf/constants.ts';
-import { ElfFormatError } from '../elf/errors.ts';
+import { ElfFile, type ElfSymbol, ET_EXEC, PT_LOAD, SHF_EXECINSTR, ElfFormatError } from '../elf/index.ts';
 import { Layout } from './layout.ts';
-import { disassemble, loadDisassembler, mayEnableInterrupts } from '../emu/disasm.ts';
+import { disassemble, loadDisassembler, mayEnableInterrupts } from '../emu/index.ts';
 
 export interface CodeRange {
   name: string;

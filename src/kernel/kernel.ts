@@ -4,14 +4,17 @@
  * views of its data. run() turns the guest's own stops into typed errors: a fault becomes a
  * KernelOops carrying an oops report, a panic a KernelPanic with the panic message.
  */
-import type { Machine, RunLimits, RunResult, GuestFault } from '../emu/machine.ts';
-import type { GuestMemory } from '../emu/memory.ts';
+import type { Machine, RunLimits, RunResult, GuestFault, GuestMemory } from '../emu/index.ts';
 import type { KernelImage } from './image.ts';
 import type { Layout } from './layout.ts';
 import { EventLog } from './events.ts';
 import { allTasks, cpuCurr, findTaskByPid, forEachTask, type Target, type Task } from './task.ts';
 import { reportWarning } from './warn.ts';
 import { formatOops } from './oops.ts';
+import type { KernelUnwinder } from './stacktrace.ts';
+import { imageSymbolizer, type Symbolizer } from './kallsyms.ts';
+import type { Modules } from './modules.ts';
+import { KernelDynamicDebug } from './dynamic-debug.ts';
 import { HostMemory } from './hostmem.ts';
 import { HostCalls } from './hostcall.ts';
 
@@ -41,6 +44,15 @@ export class Kernel implements Target {
   readonly hostMem: HostMemory;
   /** Host calls and the work queue khostd serves. */
   readonly host: HostCalls;
+  /**
+   * The unwinder oops and WARN reports print call traces with; the lab's assembly
+   * (src/lab/lab.ts) hands it the ORC unwinder, which the kernel itself does not know.
+   */
+  unwinder?: KernelUnwinder;
+  /** The kernel's module list, once the lab's assembly made it (reports print its modules). */
+  modules?: Modules;
+  private _kallsyms?: Symbolizer;
+  private _dynamicDebug?: KernelDynamicDebug;
   private readonly syms = new Map<string, bigint>();
 
   constructor(
@@ -52,8 +64,21 @@ export class Kernel implements Target {
     this.hostMem = new HostMemory(machine.mem, hostStart, machine.mem.end);
     this.log = new EventLog(this, logCapacity);
     this.host = new HostCalls(this);
-    machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a));
+    machine.onHostCall(image.layout.constant('HC_WARN'), (cpu, a) => reportWarning(this, cpu, a, this.unwinder));
     machine.afterRound.push(() => this.log.poll());
+  }
+
+  /**
+   * kallsyms: the image's text symbols, and those of every module and ftrace trampoline while
+   * it is there (they add and remove their own tables). Built on first use.
+   */
+  get kallsyms(): Symbolizer {
+    return (this._kallsyms ??= imageSymbolizer(this.image.elf));
+  }
+
+  /** The dynamic debug control table (every pr_debug off until a query turns it on). Built on first use. */
+  get dynamicDebug(): KernelDynamicDebug {
+    return (this._dynamicDebug ??= new KernelDynamicDebug(this));
   }
 
   get mem(): GuestMemory {
@@ -81,7 +106,7 @@ export class Kernel implements Target {
     const s = res.stopped;
     if (s?.kind === 'fault') {
       this.log.noteStop(this.machine.lostCpus.includes(s.fault.cpu) ? 'lost cpu' : 'oops');
-      throw new KernelOops(s.fault, formatOops(this, s.fault));
+      throw new KernelOops(s.fault, formatOops(this, s.fault, this.unwinder));
     }
     if (s?.kind === 'panic') {
       this.log.noteStop('panic');

@@ -6,9 +6,8 @@
  * .modinfo; the variable is the module's symbol of that name. Values are parsed and checked
  * before the module is written to guest memory, so a bad argument changes no guest byte.
  */
-import { STT_OBJECT } from '../elf/constants.ts';
-import { ModuleError, type ModuleLayout } from '../elf/module.ts';
-import type { GuestMemory } from '../emu/memory.ts';
+import { STT_OBJECT, ModuleError, type ModuleLayout } from '../elf/index.ts';
+import type { GuestMemory } from '../emu/index.ts';
 import { kstrtobool } from './kstrtox.ts';
 
 /** A parameter that does not exist, cannot be written, or a value it cannot take. */

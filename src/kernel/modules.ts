@@ -3,7 +3,7 @@
  * Loadable modules on a running lab kernel: the kernel's module list and load_module() /
  * delete_module() in miniature. A load lays the object out and relocates it in host memory
  * (src/elf/module.ts) and only then writes guest memory, registers the code (instruction map,
- * translated blocks, ORC, symbols), tells the COMING notifiers, runs the module's init in task
+ * translated blocks, symbols, and the code hooks' tables such as ORC), tells the COMING notifiers, runs the module's init in task
  * context (khostd), and marks it LIVE. A failing init takes everything back: GOING notifiers,
  * nothing left registered, the memory released. An unload runs the exit function, tells the
  * GOING notifiers, and releases the memory.
@@ -18,11 +18,20 @@
  * cannot finish (a guest oops in it, khostd not done in time) leaves the module COMING.
  */
 import { basename } from 'node:path';
-import { ElfFile, AmbiguousSymbolError, SymbolNotFoundError, type ElfSection, type ElfSymbol } from '../elf/index.ts';
-import { SHN_UNDEF, STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.ts';
-import { ElfError, ElfFormatError } from '../elf/errors.ts';
-import { errnoName, isErrno } from '../elf/errno.ts';
 import {
+  ElfFile,
+  AmbiguousSymbolError,
+  SymbolNotFoundError,
+  type ElfSection,
+  type ElfSymbol,
+  SHN_UNDEF,
+  STB_LOCAL,
+  STT_FUNC,
+  STT_OBJECT,
+  ElfError,
+  ElfFormatError,
+  errnoName,
+  isErrno,
   layoutModule,
   moduleName,
   ModuleError,
@@ -34,10 +43,8 @@ import {
   type ModuleRegionKind,
   type PlacedRegion,
   type SymbolCandidate,
-} from '../elf/module.ts';
-import { OrcTable, OrcTableError } from '../orc/table.ts';
-import { orcUnwinder } from '../orc/unwind.ts';
-import { imageSymbolizer, SymbolTable, type Symbolizer } from '../orc/symbolize.ts';
+} from '../elf/index.ts';
+import { SymbolTable, type Symbolizer } from './kallsyms.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import { HostMemoryError } from './hostmem.ts';
 import { applyParams, readParam, writeParam } from './modparams.ts';
@@ -69,6 +76,21 @@ export interface ModuleNotifierBlock {
 export interface ModuleFtrace {
   init(mod: LoadedModule): void;
   release(mod: LoadedModule): void;
+}
+
+/**
+ * A subsystem that keeps its own tables over module code (the ORC unwinder does, in src/orc/,
+ * which the loader does not know): it subscribes here instead of the loader pushing into it.
+ * `prepare` reads its table from the laid-out object in the load's host-side half, so a
+ * malformed section refuses the load (throw a ModuleError) before any guest byte changes;
+ * `add` registers it when the module is committed, before ftrace and the COMING notifiers;
+ * `remove` drops it when the module's memory is released (also after a failed commit, so it
+ * must accept a module it never saw).
+ */
+export interface ModuleCodeHook<T = unknown> {
+  prepare(layout: ModuleLayout): T;
+  add(mod: LoadedModule, table: T): void;
+  remove(mod: LoadedModule): void;
 }
 
 /** The registry refused: EEXIST, ENOENT, EBUSY, EWOULDBLOCK, ENOMEM, a duplicate export, a notifier's errno. */
@@ -116,8 +138,6 @@ export class LoadedModule {
   constructor(
     readonly name: string,
     readonly layout: ModuleLayout,
-    /** The module's ORC (undefined: it has no text). */
-    readonly orc: OrcTable | undefined,
     /** Its text symbols, for the symbolizer ("function+0xoff/0xsize [name]"). */
     readonly symbols: SymbolTable,
   ) {}
@@ -236,29 +256,19 @@ interface ChainEntry extends ModuleNotifierBlock {
   seq: number;
 }
 
-const registries = new WeakMap<Kernel, Modules>();
-
-/** The module registry of a kernel (created on first use). */
-export function kernelModules(kernel: Kernel): Modules {
-  return registries.get(kernel) ?? new Modules(kernel);
-}
-
-/** The module registry of a kernel if it has one (reports use it without creating one). */
-export function modulesOf(kernel: Kernel): Modules | undefined {
-  return registries.get(kernel);
-}
-
 export class Modules {
   private readonly mods: LoadedModule[] = [];
   private chain: ChainEntry[] = [];
   private seq = 0;
   private ftrace?: ModuleFtrace;
-  /** Image and module text symbols, kept up to date as modules come and go. */
+  private readonly codeHooks: ModuleCodeHook[] = [];
+  /** The kernel's kallsyms: image and module text symbols, kept up to date as modules come and go. */
   readonly symbolizer: Symbolizer;
 
+  /** The lab's assembly makes one per kernel (src/lab/lab.ts); the first one is the kernel's. */
   constructor(readonly kernel: Kernel) {
-    if (!registries.has(kernel)) registries.set(kernel, this);
-    this.symbolizer = imageSymbolizer(kernel.image.elf);
+    kernel.modules ??= this;
+    this.symbolizer = kernel.kallsyms;
   }
 
   // --- the list -------------------------------------------------------------------------------
@@ -364,6 +374,19 @@ export class Modules {
     this.ftrace = hooks;
   }
 
+  /**
+   * Subscribes a keeper of module-code tables (the unwinder); modules already in the list
+   * are handed to it at once. Returns its unsubscription.
+   */
+  addCodeHook<T>(hook: ModuleCodeHook<T>): () => void {
+    for (const m of this.mods) hook.add(m, hook.prepare(m.layout));
+    this.codeHooks.push(hook as ModuleCodeHook);
+    return () => {
+      const i = this.codeHooks.indexOf(hook as ModuleCodeHook);
+      if (i >= 0) this.codeHooks.splice(i, 1);
+    };
+  }
+
   /** ftrace_release_mod() of a module going away; returns what it threw. */
   private releaseFtrace(mod: LoadedModule): unknown[] {
     try {
@@ -421,11 +444,11 @@ export class Modules {
       throw asLoadError(file, e);
     }
     const { name, base, structAddr } = staged;
-    const { layout, orc, symbols } = staged.prepared;
+    const { layout, tables, symbols } = staged.prepared;
 
     // Commit: from here on the module exists. Nothing here should fail; if something does, the
     // module is taken away again rather than left half registered with its memory held.
-    const mod = new LoadedModule(name, layout, orc, symbols);
+    const mod = new LoadedModule(name, layout, symbols);
     try {
       mod.guestStruct = this.guestStruct(structAddr, name);
       mod.state = 'COMING';
@@ -440,7 +463,7 @@ export class Modules {
           owner.usedBy.add(mod);
         }
       }
-      if (orc) orcUnwinder(this.kernel).addModule(name, orc);
+      this.codeHooks.forEach((h, i) => h.add(mod, tables[i]));
       this.symbolizer.addModule(symbols);
     } catch (e) {
       if (!mod.guestStruct) this.kernel.hostMem.release(structAddr);
@@ -584,13 +607,13 @@ export class Modules {
     return readParam(this.kernel.mem, mod.layout, name, param);
   }
 
-  /** The host-side half of a load at `base`: relocated bytes, export checks, ORC and symbol tables. */
+  /** The host-side half of a load at `base`: relocated bytes, export checks, the code hooks' and symbol tables. */
   private prepare(elf: ElfFile, plan: ModulePlan, name: string, base: bigint, resolve: (n: string) => SymbolCandidate[]) {
     const layout = layoutModule(elf, { base, plan, resolve });
     this.checkExports(layout);
-    const orc = moduleOrc(layout);
+    const tables = this.codeHooks.map((h) => h.prepare(layout));
     const symbols = SymbolTable.fromElf(elf, { module: name, place: layout.placement });
-    return { layout, orc, symbols };
+    return { layout, tables, symbols };
   }
 
   /** Exported names must be unique among the image's globals and every module's exports. */
@@ -650,7 +673,7 @@ export class Modules {
 
   /** Unregisters everything of a module and releases its memory (zeroed), with no stale translations. */
   private teardown(mod: LoadedModule): void {
-    orcUnwinder(this.kernel).removeModule(mod.name);
+    for (const h of this.codeHooks) h.remove(mod);
     this.symbolizer.removeModule(mod.name);
     for (const m of mod.uses) m.usedBy.delete(mod);
     mod.uses.clear();
@@ -677,31 +700,15 @@ function readObject(path: string): ElfFile {
 }
 
 /**
- * What a failed load throws: the loader's own errors as they are; the ELF reader's and the ORC
- * reader's (which name the file already) as a ModuleFormatError; anything else a malformed
+ * What a failed load throws: the loader's own errors (and the code hooks', which throw them) as
+ * they are; the ELF reader's (which names the file already) as a ModuleFormatError; anything else a malformed
  * object provoked in code that trusted it (a RangeError, a TypeError) as a ModuleFormatError too,
  * with the original as its cause. The caller gets one family of typed errors naming the file.
  */
 function asLoadError(file: string, e: unknown): unknown {
   if (e instanceof ModuleError) return e;
-  if (e instanceof ElfError || e instanceof OrcTableError)
+  if (e instanceof ElfError)
     return new ModuleFormatError(file, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
   if (e instanceof Error) return new ModuleFormatError(file, `malformed object: ${e.name}: ${e.message}`, {}, { cause: e });
   return new ModuleFormatError(file, `malformed object: ${String(e)}`, {}, { cause: e });
-}
-
-/** The module's ORC table over its text region; undefined for a module without text. */
-function moduleOrc(layout: ModuleLayout): OrcTable | undefined {
-  const t = layout.regions.text;
-  if (!t.size) return undefined;
-  try {
-    return OrcTable.fromObject(layout.elf, layout.placement, {
-      name: layout.name,
-      start: t.address,
-      end: t.address + BigInt(t.size),
-    });
-  } catch (e) {
-    if (e instanceof OrcTableError) throw new ModuleFormatError(layout.file, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
-    throw e;
-  }
 }

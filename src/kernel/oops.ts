@@ -2,24 +2,22 @@
 /*
  * An oops report for a guest fault, in the kernel's shape: what went wrong, on which cpu and in
  * which task, the faulting rip symbolized, the code around it with the faulting instruction
- * marked, the registers, the loaded modules, the call trace unwound with ORC from the
- * faulting registers, and the faulting function disassembled. Module code is named
+ * marked, the registers, the loaded modules, the call trace from the faulting registers (by
+ * the unwinder the report is handed: the kernel's is ORC, wired in by the lab's assembly), and the faulting function disassembled. Module code is named
  * "func+0x../0x.. [mod]".
  */
-import type { GuestFault } from '../emu/machine.ts';
-import { disassemble, formatInsn } from '../emu/disasm.ts';
+import { type GuestFault, disassemble, formatInsn } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr, type Task } from './task.ts';
-import { modulesOf } from './modules.ts';
-import { imageSymbolizer, type Symbolizer } from '../orc/symbolize.ts';
-import { orcUnwinder } from '../orc/unwind.ts';
+import type { Symbolizer } from './kallsyms.ts';
+import type { KernelUnwinder } from './stacktrace.ts';
 
 const hex = (v: bigint, w = 16) => v.toString(16).padStart(w, '0');
 
-export function formatOops(k: Kernel, f: GuestFault): string {
+export function formatOops(k: Kernel, f: GuestFault, unwinder: KernelUnwinder | undefined): string {
   const r = f.registers;
-  const mods = modulesOf(k);
-  const sym: Symbolizer = mods?.symbolizer ?? imageSymbolizer(k.image.elf);
+  const mods = k.modules;
+  const sym: Symbolizer = k.kallsyms;
   const lines: string[] = [];
   if (f.address !== undefined) lines.push(`BUG: unable to handle page fault for address: ${hex(f.address)}`);
   lines.push(`Oops: ${f.what}`);
@@ -41,7 +39,7 @@ export function formatOops(k: Kernel, f: GuestFault): string {
   lines.push(`R10: ${hex(r.r10)} R11: ${hex(r.r11)} R12: ${hex(r.r12)}`);
   lines.push(`R13: ${hex(r.r13)} R14: ${hex(r.r14)} R15: ${hex(r.r15)}`);
   if (mods) lines.push(`Modules linked in: ${mods.list().map((m) => m.name).join(' ')}`);
-  if (current && (r.cs & 3n) !== 3n) lines.push(...callTrace(k, current, f.rip, sym));
+  if (current && (r.cs & 3n) !== 3n) lines.push(...callTrace(unwinder, current, f.rip, sym));
   const fn = k.image.symbolAt(f.rip) ?? mods?.moduleAt(f.rip)?.functionAt(f.rip);
   const start = fn ? ('value' in fn ? fn.value : fn.address) : undefined;
   if (fn && start !== undefined && k.mem.contains(start, Number(fn.size))) {
@@ -60,9 +58,16 @@ export function formatOops(k: Kernel, f: GuestFault): string {
  * instruction found for the report instead. With `from`, the frames before the first one
  * `from` accepts are left out (a warning's report starts at its caller).
  */
-export function callTrace(k: Kernel, t: Task, rip: bigint | undefined, sym: Symbolizer, from?: (frame: bigint) => boolean): string[] {
+export function callTrace(
+  unwinder: KernelUnwinder | undefined,
+  t: Task,
+  rip: bigint | undefined,
+  sym: Symbolizer,
+  from?: (frame: bigint) => boolean,
+): string[] {
+  if (!unwinder) return ['Call Trace: unavailable (no unwinder)'];
   try {
-    const trace = orcUnwinder(k).trace(t, 64, { kernelRegs: 'follow', checkEnd: false });
+    const trace = unwinder.trace(t, 64, { kernelRegs: 'follow', checkEnd: false });
     const out = ['Call Trace:'];
     const first = from ? Math.max(0, trace.entries.findIndex(from)) : 0;
     // an exact entry is an interrupted ip, the others return addresses (%pS vs %pB)

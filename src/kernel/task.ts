@@ -4,7 +4,7 @@
  * address plus the layout, every getter reads guest memory when called. Helpers are named
  * after the kernel functions they mirror (for_each_task, cpu_curr, task_curr, ...).
  */
-import type { GuestMemory } from '../emu/memory.ts';
+import type { GuestMemory } from '../emu/index.ts';
 import type { Layout } from './layout.ts';
 
 /** What a view needs: guest memory, the layout, and symbol addresses. */

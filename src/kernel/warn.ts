@@ -5,22 +5,20 @@
  * function+off/size", the modules linked in, the cpu and task, the warning function's rip, the
  * call trace from its caller on, and the end-of-trace line. The guest stops in a host call
  * (HC_WARN) at the warning, so its registers and current's stack are the warning's; the
- * report is the host's because the symbols and the ORC unwinder are. Then the guest goes on.
+ * report is the host's because the symbols and the unwinder (handed to it) are. Then the guest goes on.
  */
-import type { Vcpu } from '../emu/cpu.ts';
-import type { HostCallArgs } from '../emu/machine.ts';
+import type { Vcpu, HostCallArgs } from '../emu/index.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr } from './task.ts';
-import { modulesOf } from './modules.ts';
-import { imageSymbolizer } from '../orc/symbolize.ts';
 import { callTrace } from './oops.ts';
+import type { KernelUnwinder } from './stacktrace.ts';
 
 const KERN_WARNING = 4;
 
 /** HC_WARN (file, line, ip): logs the report; returns nothing to the guest. */
-export function reportWarning(k: Kernel, cpu: Vcpu, a: HostCallArgs): void {
-  const mods = modulesOf(k);
-  const sym = mods?.symbolizer ?? imageSymbolizer(k.image.elf);
+export function reportWarning(k: Kernel, cpu: Vcpu, a: HostCallArgs, unwinder: KernelUnwinder | undefined): void {
+  const mods = k.modules;
+  const sym = k.kallsyms;
   const file = k.mem.cstring(a.a0, 256);
   const line = Number(BigInt.asIntN(32, a.a1));
   const ip = a.a2;
@@ -36,7 +34,7 @@ export function reportWarning(k: Kernel, cpu: Vcpu, a: HostCallArgs): void {
     `Modules linked in:${mods ? mods.list().map((m) => ` ${m.name}`).join('') : ''}`,
     `CPU: ${cpu.index} PID: ${t.pid} Comm: ${t.comm}`,
     `RIP: 0010:${sym.symbolize(ip)}`,
-    ...callTrace(k, t, undefined, sym, (frame) => {
+    ...callTrace(unwinder, t, undefined, sym, (frame) => {
       // skip __warn's own frames and the warning function's; start at the first frame after
       const inside = frame >= start && frame < end + 1n;
       if (inside) inWarner = true;

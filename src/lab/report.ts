@@ -3,10 +3,8 @@
  * What a booted machine is doing, as text: each vCPU (current task, instructions, interrupts,
  * halted or not) and each task (ps-style: pid, comm, state, cpu, running or where it sleeps).
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import type { RunResult } from '../emu/machine.ts';
-import { cpuOnline, rqNrQueued, rqNrSwitches } from '../kernel/task.ts';
-import { symbolize } from '../kernel/kallsyms.ts';
+import { type Kernel, cpuOnline, rqNrQueued, rqNrSwitches, symbolize } from '../kernel/index.ts';
+import type { RunResult } from '../emu/index.ts';
 
 function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -7,17 +7,19 @@
  * same.
  */
 import { fileURLToPath } from 'node:url';
-import { bootKernel, type BootOptions } from '../kernel/boot.ts';
-import type { Kernel } from '../kernel/kernel.ts';
-import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { cpuDown, cpuUp } from '../kernel/hotplug.ts';
-import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/core.ts';
-import { Modules } from '../kernel/modules.ts';
-import { strerror } from '../elf/errno.ts';
-import { ModuleError } from '../elf/module.ts';
-import { sysfsMode } from '../livepatch/sysfs.ts';
-import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
-import { dynamicDebug, guestDescriptors } from '../kernel/dynamic-debug.ts';
+import {
+  type BootOptions,
+  type Kernel,
+  callGuest,
+  type HostTask,
+  cpuDown,
+  cpuUp,
+  type Modules,
+  dynamicDebug,
+} from '../kernel/index.ts';
+import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
+import { ModuleError, strerror } from '../elf/index.ts';
+import { bootLab } from './lab.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -38,27 +40,10 @@ export class Lab {
     readonly lp: Livepatch,
   ) {}
 
+  /** Boots a lab (src/lab/lab.ts's bootLab(), where its parts are assembled). */
   static async boot(opts: BootOptions & LivepatchOptions = {}): Promise<Lab> {
-    const k = await bootKernel({ cpus: 4, workload: 'idle', ...opts });
-    k.runFor(100);
-    const modules = new Modules(k);
-    const lp = new Livepatch(k, moduleInfo(k, modules), opts);
-    // the kernel's order: ftrace knows a module's sites before livepatch patches it, and
-    // livepatch reverts it before ftrace forgets them (which it does for every module that goes)
-    modules.setFtrace({
-      init: (m) => ftraceModuleInit(k, m.name, moduleFtraceSites(m.name, m.elf, (s) => m.placement(s))),
-      release: (m) => ftraceReleaseMod(k, m.name),
-    });
-    modules.onComing((m) => lp.moduleComing(m.name));
-    modules.onGoing((m) => lp.moduleGoing(m.name));
-    // a module's pr_debug descriptors join the control table before its init runs
-    modules.onComing((m) => {
-      const sec = m.elf.sections.find((s) => s.name === '__dyndbg');
-      const at = m.sectionAddress('__dyndbg');
-      if (sec && at !== undefined) dynamicDebug(k).addTable(m.name, guestDescriptors(k, at, Number(sec.size)));
-    }, 200);
-    modules.onGoing((m) => dynamicDebug(k).removeTable(m.name), -200);
-    return new Lab(k, modules, lp);
+    const parts = await bootLab(opts);
+    return new Lab(parts.kernel, parts.modules, parts.livepatch);
   }
 
   /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
@@ -279,17 +264,4 @@ export class Lab {
  */
 export function checkResultFilter(line: string): boolean {
   return (line.includes('livepatch:') || line.includes('test_klp')) && !/(tainting|taints) kernel/.test(line);
-}
-
-function moduleInfo(k: Kernel, modules: Modules): ModuleInfo {
-  return {
-    nameAt: (a) => modules.moduleAt(a)?.name,
-    isLivepatchModule: (n) => modules.find(n)?.modinfo.get('livepatch')?.includes('Y') ?? false,
-    isLoaded: (n) => modules.isLoaded(n),
-    structModule: (n) => modules.find(n)?.guestStruct?.address,
-    findSymbol: (m, n, pos) => modules.findSymbol(m, n, pos),
-    sizeAt: (a) => modules.sizeAt(a) ?? k.image.symbolAt(a)?.size,
-    get: (n) => modules.get(n),
-    put: (n) => modules.put(n),
-  };
 }

@@ -6,13 +6,11 @@
  * a time, as under klp_mutex: host work runs serially in khostd, and the host calls a guest
  * makes while an operation waits for guest code re-enter only where the kernel allows it.
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import type { Vcpu } from '../emu/cpu.ts';
-import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { cpuCurr, type Task } from '../kernel/task.ts';
+import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
+import type { Vcpu } from '../emu/index.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
-import { EBUSY, EINVAL, ENODEV } from '../elf/errno.ts';
+import { EBUSY, EINVAL, ENODEV } from '../elf/index.ts';
 import { KlpPatcher } from './patch.ts';
 import { LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';

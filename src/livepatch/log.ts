@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The livepatch core's kernel log lines ("livepatch: ..."), at the kernel's levels. */
-import type { Kernel } from '../kernel/kernel.ts';
-import { hostDebugSite, hostPrDebug, type HostDebugSite } from '../kernel/dynamic-debug.ts';
+import { type Kernel, hostDebugSite, hostPrDebug, type HostDebugSite } from '../kernel/index.ts';
 
 export const KERN_ERR = 3;
 export const KERN_WARNING = 4;

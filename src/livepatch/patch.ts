@@ -7,7 +7,7 @@
  * guest list the handler walks, so every change is made in guest memory (while every vCPU is
  * stopped, which is what the kernel's RCU list operations make safe for it).
  */
-import type { Kernel } from '../kernel/kernel.ts';
+import { type Kernel, HostMemoryError } from '../kernel/index.ts';
 import {
   FtraceError,
   FtraceOps,
@@ -17,8 +17,7 @@ import {
   registerFtraceFunction,
   unregisterFtraceFunction,
 } from '../ftrace/index.ts';
-import { EINVAL, ENOMEM } from '../elf/errno.ts';
-import { HostMemoryError } from '../kernel/hostmem.ts';
+import { EINVAL, ENOMEM } from '../elf/index.ts';
 import { prErr, warnOn } from './log.ts';
 import type { KlpFunc, KlpLayout, KlpObject, KlpPatch } from './structs.ts';
 

@@ -8,8 +8,7 @@
  * klp_shadow_lock halfway through a change: klpShadowLocked() says so, and the walk checks
  * every link (in RAM, no loop, in the bucket its object hashes to) rather than trust it.
  */
-import type { Layout } from '../kernel/layout.ts';
-import type { Target } from '../kernel/task.ts';
+import type { Layout, Target } from '../kernel/index.ts';
 
 export class ShadowTableError extends Error {
   constructor(message: string) {

@@ -4,7 +4,7 @@
  * {id, version}; a replace patch must keep every state the installed patches declare, at an
  * equal or higher version, or it would drop something they rely on.
  */
-import type { Kernel } from '../kernel/kernel.ts';
+import type { Kernel } from '../kernel/index.ts';
 import type { KlpPatch, KlpState } from './structs.ts';
 import { warnOn } from './log.ts';
 

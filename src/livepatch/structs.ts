@@ -6,7 +6,7 @@
  * the handler in the guest reads (func->transition, nop, the func_stack) are written through to
  * guest memory; the rest lives here.
  */
-import type { Kernel } from '../kernel/kernel.ts';
+import type { Kernel } from '../kernel/index.ts';
 
 export const KLP_UNDEFINED = -1;
 export const KLP_UNPATCHED = 0;

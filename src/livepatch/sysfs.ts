@@ -9,13 +9,10 @@
  * Writes run as host work in task context (khostd stands for the writing process) and return
  * once the write(2) would have returned; errors are LivepatchErrors with the kernel's errno.
  */
-import type { HostTask } from '../kernel/hostcall.ts';
-import type { Kernel } from '../kernel/kernel.ts';
-import type { Task } from '../kernel/task.ts';
-import { EINVAL, ENODEV, EPERM, strerror } from '../elf/errno.ts';
+import { type HostTask, kstrtobool, type Kernel, type Task } from '../kernel/index.ts';
+import { EINVAL, ENODEV, EPERM, strerror } from '../elf/index.ts';
 import { LivepatchError } from './errors.ts';
 import type { KlpPatch } from './structs.ts';
-import { kstrtobool } from '../kernel/kstrtox.ts';
 import type { KlpTransition } from './transition.ts';
 
 const ROOT = '/sys/kernel/livepatch';

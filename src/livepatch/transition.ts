@@ -10,10 +10,9 @@
  * Host tasks (generators) run in khostd, so the guest code they need -- callbacks, waking a
  * task, a grace period -- runs as guest code in task context.
  */
-import { EADDRINUSE, EINVAL } from '../elf/errno.ts';
-import { callGuest, type HostTask } from '../kernel/hostcall.ts';
-import { cpuCurr, cpuOnline, forEachTask, idleTask, type Task } from '../kernel/task.ts';
-import { orcUnwinder, RELIABLE } from '../orc/unwind.ts';
+import { EADDRINUSE, EINVAL } from '../elf/index.ts';
+import { callGuest, type HostTask, cpuCurr, cpuOnline, forEachTask, idleTask, type Task } from '../kernel/index.ts';
+import { orcUnwinder, RELIABLE } from '../orc/index.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 
@@ -26,7 +25,7 @@ const DBG_SLEEPING = site('klp_try_switch_task', '%s: %s:%d is sleeping on funct
 const DBG_COMPLETE = site('klp_complete_transition', "'%s': completing %s transition\n");
 const DBG_CANCEL = site('klp_cancel_transition', "'%s': canceling patching transition, going to unpatch\n");
 const DBG_REVERSE = site('klp_reverse_transition', "'%s': reversing transition from %s\n");
-import type { Kernel } from '../kernel/kernel.ts';
+import type { Kernel } from '../kernel/index.ts';
 import type { KlpPatcher } from './patch.ts';
 
 /** klp_try_complete_transition() sends fake signals every this many tries. */

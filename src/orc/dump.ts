@@ -6,8 +6,7 @@
  * (section or symbol + offset), images by address. Matching objtool byte for byte is what shows
  * the parser reads the tables as the kernel's own tool does.
  */
-import { ElfFile } from '../elf/index.ts';
-import { ET_REL } from '../elf/constants.ts';
+import { ElfFile, ET_REL } from '../elf/index.ts';
 import { formatReg, typeName, type OrcEntry, type OrcLayout } from './format.ts';
 import { detectLayout, readImageEntries, readObjectEntries } from './table.ts';
 

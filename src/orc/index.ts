@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The ORC unwinder of the lab: tables (objtool's .orc_unwind_ip/.orc_unwind, 6.1 and 6.4+
- * layouts), the reliable unwinder livepatch asks for, a kallsyms-style symbolizer, and the
+ * layouts), the reliable unwinder livepatch asks for, and the
  * objtool-identical dump. The ground-truth checker lives in ./groundtruth/ (tests, benchmark).
  */
 export * from './format.ts';
@@ -19,4 +19,5 @@ export {
   type UnwindStart,
   type UnwindWhere,
 } from './unwind.ts';
-export { SymbolTable, Symbolizer, imageSymbolizer } from './symbolize.ts';
+export { moduleOrc, unwindModules } from './modules.ts';
+export { RELIABLE } from './unwind.ts';

@@ -12,8 +12,7 @@
  *
  * Addresses are kept as Numbers relative to the table's base: the hot path never allocates.
  */
-import { ElfFile, type ElfSection } from '../elf/index.ts';
-import { ET_EXEC, ET_REL, SHF_EXECINSTR, SHT_NOBITS, SHT_NULL, STT_SECTION } from '../elf/constants.ts';
+import { ElfFile, type ElfSection, ET_EXEC, ET_REL, SHF_EXECINSTR, SHT_NOBITS, SHT_NULL, STT_SECTION } from '../elf/index.ts';
 import {
   decodeBits,
   isTerminator,

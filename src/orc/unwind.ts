@@ -19,9 +19,7 @@
  * memory through a DataView with offsets computed once, keeps addresses as Numbers (offsets
  * into guest RAM), and allocates nothing until a result is handed out.
  */
-import type { Kernel } from '../kernel/kernel.ts';
-import type { KernelImage } from '../kernel/image.ts';
-import type { Task } from '../kernel/task.ts';
+import type { Kernel, KernelImage, Task } from '../kernel/index.ts';
 import {
   ORC_TYPE_CALL,
   ORC_TYPE_END_OF_STACK,
@@ -701,15 +699,14 @@ export class OrcUnwinder {
   }
 }
 
-const unwinders = new WeakMap<Kernel, OrcUnwinder>();
-
-/** The unwinder of a kernel (created on first use). */
+/**
+ * The kernel's unwinder (Kernel.unwinder, which its oops and WARN reports use): the one the
+ * lab's assembly handed it, or one made and handed to it now.
+ */
 export function orcUnwinder(kernel: Kernel): OrcUnwinder {
-  let u = unwinders.get(kernel);
-  if (!u) {
-    u = new OrcUnwinder(kernel);
-    unwinders.set(kernel, u);
-  }
+  if (kernel.unwinder instanceof OrcUnwinder) return kernel.unwinder;
+  const u = new OrcUnwinder(kernel);
+  kernel.unwinder = u;
   return u;
 }
 

@@ -28,7 +28,6 @@ import {
 } from '../../src/ftrace/index.ts';
 import { hits, probeSeen, probeCalls, traceWithTestHandler, sum } from './helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
-import { kernelModules } from '../../src/kernel/modules.ts';
 
 const PROBE = { cpus: 4, workload: 'probe' } as const;
 
@@ -70,7 +69,7 @@ describe('ftrace on lab_probe', () => {
       expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, tramp.address)]);
       const [call] = disassemble(k.mem.bytes(probe, 5), probe, 1);
       expect(formatInsn(call)).toBe(`call 0x${tramp.address.toString(16)}`);
-      expect(kernelModules(k).symbolizer.symbolize(tramp.address)).toBe(`ftrace_trampoline+0x0/0x${tramp.size.toString(16)} [__builtin__ftrace]`);
+      expect(k.kallsyms.symbolize(tramp.address)).toBe(`ftrace_trampoline+0x0/0x${tramp.size.toString(16)} [__builtin__ftrace]`);
       expect(ftraceSiteEnabled(k, probe)).toBe(true);
 
       const h0 = hits(k);

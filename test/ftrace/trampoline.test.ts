@@ -11,7 +11,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { crunchRounds, withKernel, u64At } from '../kernel/helpers.ts';
-import { kernelModules } from '../../src/kernel/modules.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
@@ -49,7 +48,7 @@ describe('ftrace_regs_caller', () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       const probe = k.sym('lab_probe');
-      const symbolizer = kernelModules(k).symbolizer;
+      const symbolizer = k.kallsyms;
       const fnOf = (a: bigint) => symbolizer.symbolize(a).replace(/\+.*/, '');
       const trace = () => {
         const t = stackTraceSaveTskReliable(k, k.cpuCurr(0));

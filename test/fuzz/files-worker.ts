@@ -11,9 +11,9 @@ import { ElfError, ElfFile, type ElfSection } from '../../src/elf/index.ts';
 import { ET_EXEC, ET_REL } from '../../src/elf/constants.ts';
 import { ModuleError, ModuleFormatError } from '../../src/elf/module.ts';
 import { bootKernel } from '../../src/kernel/boot.ts';
-import { Modules } from '../../src/kernel/modules.ts';
+import { assembleModules, withUnwinder } from '../../src/lab/lab.ts';
 import { dumpOrc } from '../../src/orc/dump.ts';
-import { SymbolTable } from '../../src/orc/symbolize.ts';
+import { SymbolTable } from '../../src/kernel/kallsyms.ts';
 import { detectLayout, OrcTable, OrcTableError } from '../../src/orc/table.ts';
 import { anatomy, mutate, STRATEGIES, type Strategy } from './mutate.ts';
 
@@ -80,7 +80,7 @@ export async function fuzz(args: FuzzArgs, progress: Int32Array): Promise<FuzzRe
   const k = await bootKernel({ cpus: 1, workload: 'idle', seed: args.seed });
   try {
     k.runFor(10);
-    const ms = new Modules(k);
+    const ms = assembleModules(k, withUnwinder(k));
     // A variant that loads all the way is refused by a COMING notifier: the whole host side and
     // the commit run, the module's init (guest code) does not, and it is all taken back.
     ms.onComing(() => -22);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { ElfFile } from '../../src/elf/index.ts';
 import { bootKernel } from '../../src/kernel/boot.ts';
-import { Modules } from '../../src/kernel/modules.ts';
+import { assembleModules, withUnwinder } from '../../src/lab/lab.ts';
 import { dumpOrc } from '../../src/orc/dump.ts';
 import { anatomy, mutate, type Strategy } from './mutate.ts';
 
@@ -30,7 +30,7 @@ show('orc dump', () => dumpOrc(ElfFile.parse(v.bytes, name)));
 const k = await bootKernel({ cpus: 1, workload: 'idle', seed: 1 });
 try {
   k.runFor(10);
-  const ms = new Modules(k);
+  const ms = assembleModules(k, withUnwinder(k));
   ms.onComing(() => -22);
   show('load', () => ms.load(ElfFile.parse(v.bytes, name)));
 } finally {

@@ -3,9 +3,11 @@
 import { bootKernel, type BootOptions } from '../../src/kernel/boot.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { LabEvent } from '../../src/kernel/events.ts';
+import { withUnwinder } from '../../src/lab/lab.ts';
 
 export async function withKernel<T>(opts: BootOptions, fn: (k: Kernel) => T | Promise<T>): Promise<T> {
   const k = await bootKernel(opts);
+  withUnwinder(k);
   try {
     return await fn(k);
   } finally {

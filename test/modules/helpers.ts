@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootKernel, type BootOptions } from '../../src/kernel/boot.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
-import { Modules } from '../../src/kernel/modules.ts';
+import type { Modules } from '../../src/kernel/modules.ts';
+import { assembleModules, withUnwinder } from '../../src/lab/lab.ts';
 import { ElfFile } from '../../src/elf/index.ts';
 import { ELF64_RELA_SIZE, SHT_NOBITS } from '../../src/elf/constants.ts';
 import type { ModuleLayout } from '../../src/elf/module.ts';
@@ -24,7 +25,7 @@ export async function withModules<T>(opts: BootOptions, fn: (k: Kernel, ms: Modu
   const k = await bootKernel({ cpus: 2, workload: 'idle', ...opts });
   try {
     k.runFor(30);
-    return await fn(k, new Modules(k));
+    return await fn(k, assembleModules(k, withUnwinder(k)));
   } finally {
     k.close();
   }

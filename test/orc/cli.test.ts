@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootKernel } from '../../src/kernel/boot.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { parseStackTarget, stackReport, StackTargetError } from '../../src/cli/orc.ts';
-import { imageSymbolizer } from '../../src/orc/symbolize.ts';
+import { imageSymbolizer } from '../../src/kernel/kallsyms.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
 import { OrcTable } from '../../src/orc/table.ts';
 import { ElfFile } from '../../src/elf/index.ts';
@@ -33,7 +33,7 @@ describe('stack report and symbolizer', () => {
   });
 
   it('names a placed module\'s functions with the module in brackets', async () => {
-    const { SymbolTable, Symbolizer } = await import('../../src/orc/symbolize.ts');
+    const { SymbolTable, Symbolizer } = await import('../../src/kernel/kallsyms.ts');
     const obj = ElfFile.read(`${ROOT}firmware/build/workloads/targets.o`);
     const at = 0xffffffffa0000000n;
     const mod = SymbolTable.fromElf(obj, { module: 'targets', place: (s) => (s.name === '.text' ? at : undefined) });

@@ -6,8 +6,8 @@
  * check_result expects. `klp-lab selftest` runs them and reports like the scripts; the test
  * suite runs them too.
  */
-import type { BootOptions } from '../../kernel/boot.ts';
-import type { LivepatchOptions } from '../../livepatch/core.ts';
+import type { BootOptions } from '../../kernel/index.ts';
+import type { LivepatchOptions } from '../../livepatch/index.ts';
 import { Lab } from '../selftest.ts';
 import { TEST_LIVEPATCH } from './test-livepatch.ts';
 import { TEST_CALLBACKS } from './test-callbacks.ts';

@@ -5,9 +5,9 @@
  * the first instruction of a new task change the shadow stacks; fentry sites, entry code, the
  * middle of prologues and of epilogues are the places a sampler wants to catch tasks at.
  */
-import type { KernelImage } from '../../kernel/image.ts';
-import { disassemble, loadDisassembler, type Insn } from '../../emu/disasm.ts';
-import { STT_FUNC } from '../../elf/constants.ts';
+import type { KernelImage } from '../../kernel/index.ts';
+import { disassemble, loadDisassembler, type Insn } from '../../emu/index.ts';
+import { STT_FUNC } from '../../elf/index.ts';
 
 /** Effects (low 3 bits), as orcgt.c numbers them. */
 export const GT_CALL = 1;

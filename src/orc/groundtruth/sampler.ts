@@ -8,10 +8,8 @@
  * found only true frames and give a reason that holds. The same code serves the tests (a few
  * thousand task stacks) and the benchmark (a million and more).
  */
-import type { Kernel } from '../../kernel/kernel.ts';
-import { bootKernel, type BootOptions } from '../../kernel/boot.ts';
-import { allTasks, TaskListError } from '../../kernel/task.ts';
-import { Prng } from '../../emu/prng.ts';
+import { type Kernel, bootKernel, type BootOptions, allTasks, TaskListError, imageSymbolizer } from '../../kernel/index.ts';
+import { Prng } from '../../emu/index.ts';
 import {
   ORC_TYPE_UNDEFINED,
   ORC_TYPE_UNKNOWN,
@@ -25,7 +23,6 @@ import {
   ORC_REG_UNDEFINED,
 } from '../format.ts';
 import { orcUnwinder, reasonOf, RELIABLE, type OrcUnwinder, type UnreliableReason, type UnwindOptions } from '../unwind.ts';
-import { imageSymbolizer } from '../symbolize.ts';
 import { classifyCode, CLS_ENTRY, CLS_EPILOGUE, CLS_FENTRY, CLS_PROLOGUE, type CodeClasses } from './code.ts';
 import { ENT_CALL, ENT_IRQ_KERNEL, ENT_IRQ_USER, ShadowStacks, type ShadowEntry } from './shadow.ts';
 

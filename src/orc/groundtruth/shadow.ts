@@ -10,10 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
-import type { Kernel } from '../../kernel/kernel.ts';
-import { UC_HOOK_BLOCK } from '../../emu/unicorn-const.ts';
-import { KLP_STOP_INTR } from '../../emu/native/index.ts';
-import type { UcHook } from '../../emu/unicorn.ts';
+import type { Kernel } from '../../kernel/index.ts';
+import { UC_HOOK_BLOCK, KLP_STOP_INTR, type UcHook } from '../../emu/index.ts';
 import type { CodeClasses } from './code.ts';
 
 const SRC_DIR = fileURLToPath(new URL('../native/', import.meta.url));

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The command line's reusable pieces that the library entry (src/index.ts) also offers.
+ */
+export { patchStates, sysfsReport, type TaskPatchState } from './livepatch.ts';
+export { formatTaskStack, taskStack, type TaskStack } from './orc.ts';

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The emulated machine: Unicorn through koffi, vCPUs over one shared RAM, quanta, clock,
+ * interrupts, host calls and code writes, and the assembler/disassembler the lab checks code with.
+ */
+export { assemble, loadAssembler } from './asm.ts';
+export { R, type Vcpu } from './cpu.ts';
+export { disassemble, formatInsn, type Insn, loadDisassembler, mayEnableInterrupts } from './disasm.ts';
+export { type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult } from './machine.ts';
+export { type GuestMemory } from './memory.ts';
+export { KLP_STOP_INTR } from './native/index.ts';
+export { Prng } from './prng.ts';
+export { UC_HOOK_BLOCK } from './unicorn-const.ts';
+export { type UcHook } from './unicorn.ts';

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Scenarios over a booted lab: the assembly of its parts (lab.ts, read it first), the
+ * selftests' toolkit and the selftests, and the CLI's reports.
+ */
+export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
+export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
+export { FIXTURES, Lab, SelftestError } from './selftest.ts';
+export { runSelftest, SELFTESTS, suites } from './selftests/index.ts';

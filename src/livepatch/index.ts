@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The livepatch core (kernel/livepatch/*.c): patches, the consistency model's transition,
+ * shadow variables, states and sysfs.
+ */
+export { Livepatch, type LivepatchOptions, type ModuleInfo } from './core.ts';
+export { LivepatchError } from './errors.ts';
+export { KLP_UNDEFINED } from './structs.ts';
+export { sysfsMode } from './sysfs.ts';
+export { KlpTransition, type SwitchVerdict } from './transition.ts';
