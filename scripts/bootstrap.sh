@@ -13,7 +13,7 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 if [ "$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
 
 # 1. Debian packages
-DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils)
+DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils clang-format)
 missing=()
 for p in "${DEBS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
