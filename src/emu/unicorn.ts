@@ -604,6 +604,7 @@ export class Uc {
   hookAdd(type: typeof C.UC_HOOK_INSN, cb: HookInsnCpuid, begin: bigint, end: bigint, insn: typeof C.UC_X86_INS_CPUID): UcHook;
   hookAdd(
     type: number,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each overload above types its callback
     cb: (...args: any[]) => unknown,
     begin: bigint = HOOK_ALL_BEGIN,
     end: bigint = HOOK_ALL_END,

@@ -364,7 +364,7 @@ export class KernelDynamicDebug extends DynamicDebug {
   private readonly host = new Map<HostDebugSite, HostDescriptor>();
   private readonly hostTable: HostDescriptor[] = [];
 
-  constructor(private readonly k: Kernel) {
+  constructor(k: Kernel) {
     super();
     const start = k.sym('__start___dyndbg');
     this.addTable('vmlinux', guestDescriptors(k, start, Number(k.sym('__stop___dyndbg') - start)));

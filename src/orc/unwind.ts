@@ -232,7 +232,6 @@ export class OrcUnwinder {
   private cpuRegs: CpuRegs[] = [];
   private snapRounds = -1;
   private snapInsns: number[] = [];
-  private readonly regWords = new Uint32Array(2);
 
   constructor(readonly kernel: Kernel) {
     const mem = kernel.mem;

@@ -42,7 +42,7 @@ function asm(src: string): { code: Buffer; starts: number[] } {
 
 const BASE = 0x10_0000n;
 const SIZE = 0x10000;
-const { UC_X86_REG_RAX: RAX, UC_X86_REG_RCX: RCX, UC_X86_REG_RIP: RIP } = C;
+const { UC_X86_REG_RAX: RAX, UC_X86_REG_RIP: RIP } = C;
 
 const open: Uc[] = [];
 /** A 64-bit engine with SIZE bytes of RWX memory at BASE (its own, or `mem`). */

@@ -11,7 +11,7 @@ import { fixture, ramHash, thrown, withModules } from './helpers.ts';
 
 describe('module code hooks', () => {
   it('prepare before any guest byte, add before COMING, remove when the module goes', async () => {
-    await withModules({}, (k, ms) => {
+    await withModules({}, (_k, ms) => {
       const seen: string[] = [];
       ms.onComing((m) => void seen.push(`coming ${m.name}`));
       const off = ms.addCodeHook({

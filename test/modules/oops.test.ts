@@ -7,7 +7,7 @@ import { fixture, withModules } from './helpers.ts';
 
 describe('oops in a module', () => {
   it('symbolizes module frames, kernel style', () =>
-    withModules({}, (k, ms) => {
+    withModules({}, (_k, ms) => {
       ms.load(fixture('lab_mod_hello'));
       let oops: KernelOops | undefined;
       try {
