@@ -4,7 +4,13 @@
 // the firmware on emulated vCPUs. `npm test` runs both.
 import { defineConfig } from 'vitest/config';
 
-const FAST = ['test/elf/**/*.test.ts', 'test/orc/table.test.ts', 'test/orc/dump.test.ts', 'test/orc/bad-input.test.ts', 'test/arch/**/*.test.ts'];
+const FAST = [
+  'test/elf/**/*.test.ts',
+  'test/orc/table.test.ts',
+  'test/orc/dump.test.ts',
+  'test/orc/bad-input.test.ts',
+  'test/arch/**/*.test.ts',
+];
 
 export default defineConfig({
   test: {

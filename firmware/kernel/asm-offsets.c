@@ -14,12 +14,11 @@
 #include <lab/livepatch.h>
 #include <lab/ftrace.h>
 
-#define DEFINE_S(str, val) \
-	__asm__ __volatile__("\n.ascii \"->" str " %0\"" : : "i"((long)(val)))
-#define DEFINE(sym, val) DEFINE_S(#sym, val)
-#define MEMBER(str, mem) DEFINE(str.mem, offsetof(struct str, mem))
-#define SIZE(str) DEFINE(sizeof.str, sizeof(struct str))
-#define CONST(name) DEFINE_S("const." #name, name)
+#define DEFINE_S(str, val) __asm__ __volatile__("\n.ascii \"->" str " %0\"" : : "i"((long)(val)))
+#define DEFINE(sym, val)   DEFINE_S(#sym, val)
+#define MEMBER(str, mem)   DEFINE(str.mem, offsetof(struct str, mem))
+#define SIZE(str)	   DEFINE(sizeof.str, sizeof(struct str))
+#define CONST(name)	   DEFINE_S("const." #name, name)
 
 struct inactive_task_frame {
 	u64 r15, r14, r13, r12, bx, bp, ret_addr;
@@ -71,11 +70,26 @@ void common(void)
 	MEMBER(inactive_task_frame, ret_addr);
 
 	SIZE(pt_regs);
-	MEMBER(pt_regs, r15); MEMBER(pt_regs, r14); MEMBER(pt_regs, r13); MEMBER(pt_regs, r12);
-	MEMBER(pt_regs, bp); MEMBER(pt_regs, bx); MEMBER(pt_regs, r11); MEMBER(pt_regs, r10);
-	MEMBER(pt_regs, r9); MEMBER(pt_regs, r8); MEMBER(pt_regs, ax); MEMBER(pt_regs, cx);
-	MEMBER(pt_regs, dx); MEMBER(pt_regs, si); MEMBER(pt_regs, di); MEMBER(pt_regs, orig_ax);
-	MEMBER(pt_regs, ip); MEMBER(pt_regs, cs); MEMBER(pt_regs, flags); MEMBER(pt_regs, sp);
+	MEMBER(pt_regs, r15);
+	MEMBER(pt_regs, r14);
+	MEMBER(pt_regs, r13);
+	MEMBER(pt_regs, r12);
+	MEMBER(pt_regs, bp);
+	MEMBER(pt_regs, bx);
+	MEMBER(pt_regs, r11);
+	MEMBER(pt_regs, r10);
+	MEMBER(pt_regs, r9);
+	MEMBER(pt_regs, r8);
+	MEMBER(pt_regs, ax);
+	MEMBER(pt_regs, cx);
+	MEMBER(pt_regs, dx);
+	MEMBER(pt_regs, si);
+	MEMBER(pt_regs, di);
+	MEMBER(pt_regs, orig_ax);
+	MEMBER(pt_regs, ip);
+	MEMBER(pt_regs, cs);
+	MEMBER(pt_regs, flags);
+	MEMBER(pt_regs, sp);
 	MEMBER(pt_regs, ss);
 
 	/* per-cpu */

@@ -44,7 +44,7 @@ static bool try_wait_for_completion(struct completion *x)
 
 void wait_for_completion(struct completion *x)
 {
-	struct wait_queue_entry w = { .task = current, .entry = { &w.entry, &w.entry } };
+	struct wait_queue_entry w = {.task = current, .entry = {&w.entry, &w.entry}};
 
 	for (;;) {
 		prepare_to_wait(&x->wait, &w, TASK_UNINTERRUPTIBLE);

@@ -23,7 +23,7 @@
 #include <lab/lib.h>
 #include <lab/syscall.h>
 
-#define EBUSY	16
+#define EBUSY 16
 
 volatile int cpu_hotplug_busy;
 

@@ -13,7 +13,7 @@
 #include <lab/livepatch.h>
 
 #define HARDIRQ_OFFSET 0x10000
-#define EXIT_TO_USER_MODE_WORK \
+#define EXIT_TO_USER_MODE_WORK                                                           \
 	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME | \
 	 _TIF_PATCH_PENDING)
 
@@ -88,7 +88,6 @@ void syscall_exit_to_user_mode(struct pt_regs *regs)
 
 void irqentry_exit_to_kernel(struct pt_regs *regs)
 {
-	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && preempt_count() == 0 &&
-	    need_resched())
+	if (preempt_full && (regs->flags & X86_EFLAGS_IF) && preempt_count() == 0 && need_resched())
 		preempt_schedule_irq();
 }

@@ -50,7 +50,7 @@ struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), v
 		return NULL;
 	}
 	p->__state = TASK_RUNNING;
-	p->preempt_count = 1;		/* dropped by schedule_tail() */
+	p->preempt_count = 1; /* dropped by schedule_tail() */
 	p->cpu = smp_processor_id();
 	p->pinned_cpu = -1;
 	p->time_slice = TIME_SLICE_TICKS;
@@ -147,7 +147,7 @@ int setup_user_regs(struct task_struct *p, struct pt_regs *regs, u64 entry, u64 
 	if (!p->user_stack)
 		return -1;
 	top = (u64 *)(p->user_stack + USER_STACK_SIZE) - 2;
-	top[0] = (u64)user_thread_exit;	/* where entry() returns to */
+	top[0] = (u64)user_thread_exit; /* where entry() returns to */
 	top[1] = 0;
 	memset(regs, 0, sizeof(*regs));
 	regs->ip = entry;
@@ -216,7 +216,7 @@ struct task_struct *find_task_by_pid(int pid)
 	struct task_struct *p, *found = NULL;
 	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
 
-	list_for_each_entry(p, &init_task.tasks, tasks) {
+	list_for_each_entry (p, &init_task.tasks, tasks) {
 		if (p->pid == pid) {
 			found = p;
 			break;

@@ -53,8 +53,8 @@ static __always_inline void ftrace_walk_end(struct task_struct *tsk, int cpu)
  * Runs the handler of every ops that filters on ip. Called by ftrace_regs_caller with
  * op = NULL and regs = the traced function's registers at its entry.
  */
-notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *unused,
-				  struct pt_regs *regs)
+notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip,
+				  struct ftrace_ops *unused, struct pt_regs *regs)
 {
 	struct task_struct *tsk = current;
 	struct ftrace_ops *op;
@@ -72,8 +72,8 @@ notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip, str
  * as for the list function; a task stopped in the trampoline before this call cannot bring back
  * an op the host has freed, as the host points a retired trampoline's call at the list function.
  */
-notrace void ftrace_ops_assist_func(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *op,
-				    struct pt_regs *regs)
+notrace void ftrace_ops_assist_func(unsigned long ip, unsigned long parent_ip,
+				    struct ftrace_ops *op, struct pt_regs *regs)
 {
 	struct task_struct *tsk = current;
 	int cpu = ftrace_walk_begin(tsk);
@@ -112,6 +112,8 @@ notrace void ftrace_test_handler(unsigned long ip, unsigned long parent_ip, stru
 				     "movq %%rax, %%rsi\n\tmovq %%rax, %%rdi\n\t"
 				     "movq %%rax, %%r8\n\tmovq %%rax, %%r9\n\t"
 				     "movq %%rax, %%r10\n\tmovq %%rax, %%r11"
-				     : : : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+				     :
+				     :
+				     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
 				       "memory");
 }

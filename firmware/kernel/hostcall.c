@@ -24,7 +24,7 @@ static long host_call_raw(long op, struct host_reply *r, long a0, long a1, long 
 
 long host_call(long op, long a0, long a1, long a2)
 {
-	struct host_reply r = { .kind = HOST_REPLY_DONE };
+	struct host_reply r = {.kind = HOST_REPLY_DONE};
 	long v;
 
 	host_call_raw(op, &r, a0, a1, a2);

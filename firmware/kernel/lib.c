@@ -85,7 +85,7 @@ static void put_num(struct outbuf *o, u64 v, int base, bool neg, int width, bool
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct outbuf o = { buf, size, 0 };
+	struct outbuf o = {buf, size, 0};
 
 	for (; *fmt; fmt++) {
 		int width = 0, lng = 0;

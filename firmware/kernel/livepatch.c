@@ -43,7 +43,7 @@ notrace void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struc
 			/* this task still runs what was there before this func: the next older one */
 			func = list_entry(func->stack_node.next, struct klp_func, stack_node);
 			if (&func->stack_node == &ops->func_stack)
-				goto out;	/* no older func: the original function */
+				goto out; /* no older func: the original function */
 		}
 	}
 	/* a nop stands for the original function (atomic replace) */
@@ -127,7 +127,7 @@ void klp_send_signals(void)
 	struct task_struct *p;
 	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
 
-	list_for_each_entry(p, &init_task.tasks, tasks) {
+	list_for_each_entry (p, &init_task.tasks, tasks) {
 		if (!klp_patch_pending(p))
 			continue;
 		if (p->flags & PF_KTHREAD)

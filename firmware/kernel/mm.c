@@ -10,8 +10,8 @@
 #include <lab/lib.h>
 
 #define MIN_SHIFT 5
-#define MAX_SHIFT 15	/* 32 KiB: task stacks and user stacks fit */
-#define HDR 16		/* size class kept in front of each object */
+#define MAX_SHIFT 15 /* 32 KiB: task stacks and user stacks fit */
+#define HDR	  16 /* size class kept in front of each object */
 
 struct free_obj {
 	struct free_obj *next;

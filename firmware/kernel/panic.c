@@ -11,6 +11,7 @@
 notrace noinline void __warn(const char *file, int line, unsigned long ip)
 {
 	__asm__ __volatile__("int $0x81"
-			     : : "a"((long)HC_WARN), "D"(file), "S"((long)line), "d"(ip)
+			     :
+			     : "a"((long)HC_WARN), "D"(file), "S"((long)line), "d"(ip)
 			     : "memory");
 }

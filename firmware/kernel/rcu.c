@@ -13,7 +13,7 @@
  * its way back to user mode (or at its next cond_resched()), which is a quiescent state even
  * when it picks the same task again.
  */
-#define RCU_JIFFIES_TILL_RESCHED	3
+#define RCU_JIFFIES_TILL_RESCHED 3
 #include <lab/sched.h>
 #include <lab/wait.h>
 

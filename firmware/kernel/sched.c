@@ -460,7 +460,7 @@ void sched_idle_balance(void)
 		local_irq_restore(flags);
 		return;
 	}
-	list_for_each_entry(p, &src->queue, run_list) {
+	list_for_each_entry (p, &src->queue, run_list) {
 		if (p->pinned_cpu < 0) {
 			dequeue_task(src, p);
 			moved = p;
@@ -496,14 +496,14 @@ void sched_cpu_deactivate(int cpu)
 	WRITE_ONCE(per_cpu[cpu].hotplug_state, CPU_DYING);
 	WRITE_ONCE(per_cpu[cpu].online, 0);
 	/* still on_rq while they move: a concurrent wakeup finds them runnable and leaves them */
-	list_for_each_entry_safe(p, n, &rq->queue, run_list) {
+	list_for_each_entry_safe (p, n, &rq->queue, run_list) {
 		dequeue_task(rq, p);
 		list_add_tail(&p->run_list, &moving);
 	}
 	if (rq->curr != rq->idle)
 		set_tsk_thread_flag(rq->curr, TIF_NEED_RESCHED);
 	raw_spin_unlock(&rq->lock);
-	list_for_each_entry_safe(p, n, &moving, run_list) {
+	list_for_each_entry_safe (p, n, &moving, run_list) {
 		list_del_init(&p->run_list);
 		activate_task(p, select_task_rq(p), false);
 	}

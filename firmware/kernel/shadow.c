@@ -99,7 +99,8 @@ static noinline void *klp_shadow_add(void *obj, unsigned long id, size_t size, g
 		if (err) {
 			spin_unlock_irqrestore(&klp_shadow_lock, flags);
 			kfree(shadow);
-			pr_err("Failed to construct shadow variable <%p, %lx> (%d)\n", obj, id, err);
+			pr_err("Failed to construct shadow variable <%p, %lx> (%d)\n", obj, id,
+			       err);
 			return NULL;
 		}
 	}
@@ -111,9 +112,8 @@ static noinline void *klp_shadow_add(void *obj, unsigned long id, size_t size, g
 	return shadow->data;
 }
 
-static void *__klp_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
-				       gfp_t gfp_flags, klp_shadow_ctor_t ctor, void *ctor_data,
-				       bool warn_on_exist)
+static void *__klp_shadow_get_or_alloc(void *obj, unsigned long id, size_t size, gfp_t gfp_flags,
+				       klp_shadow_ctor_t ctor, void *ctor_data, bool warn_on_exist)
 {
 	void *data;
 

@@ -15,7 +15,7 @@
 #include <lab/syscalls.h>
 
 struct rt_sigframe {
-	u64 pretcode;		/* the handler returns here: the restorer, which calls rt_sigreturn */
+	u64 pretcode; /* the handler returns here: the restorer, which calls rt_sigreturn */
 	u64 sig;
 	struct pt_regs regs;
 };
@@ -180,7 +180,7 @@ int kill_pid(int pid, int sig)
 	int ret = -ESRCH;
 	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
 
-	list_for_each_entry(p, &init_task.tasks, tasks) {
+	list_for_each_entry (p, &init_task.tasks, tasks) {
 		if (p->pid == pid && !(p->flags & PF_EXITING)) {
 			ret = send_signal(p, sig);
 			break;

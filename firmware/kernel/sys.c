@@ -6,7 +6,6 @@
 #include <lab/wait.h>
 #include <lab/lib.h>
 
-
 static long sys_write(struct pt_regs *regs)
 {
 	char buf[LAB_EVENT_TEXT - 24];
@@ -96,7 +95,7 @@ static long sys_futex_wait(struct pt_regs *regs)
 {
 	volatile u32 *uaddr = (volatile u32 *)regs->di;
 	struct wait_queue_head *q = futex_queue(regs->di);
-	struct wait_queue_entry w = { .task = current, .entry = { &w.entry, &w.entry } };
+	struct wait_queue_entry w = {.task = current, .entry = {&w.entry, &w.entry}};
 	long ret = 0;
 
 	prepare_to_wait(q, &w, TASK_INTERRUPTIBLE);

@@ -16,7 +16,7 @@ static void enqueue_timer(struct rq *rq, struct timer_list *t)
 {
 	struct timer_list *pos;
 
-	list_for_each_entry(pos, &rq->timers, entry) {
+	list_for_each_entry (pos, &rq->timers, entry) {
 		if ((long)(pos->expires - t->expires) > 0)
 			break;
 	}
@@ -127,7 +127,7 @@ void tick_handle_periodic(struct pt_regs *regs)
 		jiffies++;
 	if (user_mode(regs)) {
 		curr->utime_ticks++;
-		rcu_all_qs();	/* a cpu in user mode holds no kernel read-side section */
+		rcu_all_qs(); /* a cpu in user mode holds no kernel read-side section */
 	} else {
 		curr->stime_ticks++;
 	}
@@ -142,8 +142,8 @@ static void process_timeout(struct timer_list *t)
 
 long schedule_timeout(long ticks)
 {
-	struct timer_list timer = { .expires = jiffies + ticks, .function = process_timeout,
-				    .task = current };
+	struct timer_list timer = {
+		.expires = jiffies + ticks, .function = process_timeout, .task = current};
 	long left;
 
 	INIT_LIST_HEAD(&timer.entry);

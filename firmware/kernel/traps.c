@@ -11,7 +11,7 @@
 struct gate_desc {
 	u16 offset_low;
 	u16 segment;
-	u16 bits;		/* ist:3, zero:5, type:4, zero:1, dpl:2, p:1 */
+	u16 bits; /* ist:3, zero:5, type:4, zero:1, dpl:2, p:1 */
 	u16 offset_middle;
 	u32 offset_high;
 	u32 reserved;
@@ -20,10 +20,10 @@ struct gate_desc {
 #define GATE_INTERRUPT 0xe
 
 u64 gdt_table[GDT_ENTRY_TSS + 2 * NR_CPUS] __aligned(16) = {
-	[GDT_ENTRY_KERNEL_CS] = 0x00af9b000000ffffUL,	/* 64-bit code, DPL 0 */
-	[GDT_ENTRY_KERNEL_DS] = 0x00cf93000000ffffUL,	/* data, DPL 0 */
-	[GDT_ENTRY_USER_DS] = 0x00cff3000000ffffUL,	/* data, DPL 3 */
-	[GDT_ENTRY_USER_CS] = 0x00affb000000ffffUL,	/* 64-bit code, DPL 3 */
+	[GDT_ENTRY_KERNEL_CS] = 0x00af9b000000ffffUL, /* 64-bit code, DPL 0 */
+	[GDT_ENTRY_KERNEL_DS] = 0x00cf93000000ffffUL, /* data, DPL 0 */
+	[GDT_ENTRY_USER_DS] = 0x00cff3000000ffffUL,   /* data, DPL 3 */
+	[GDT_ENTRY_USER_CS] = 0x00affb000000ffffUL,   /* 64-bit code, DPL 3 */
 };
 
 static struct gate_desc idt_table[NR_VECTORS] __aligned(16);
@@ -64,7 +64,7 @@ void cpu_init_tables(int cpu)
 	struct {
 		u16 limit;
 		u64 base;
-	} __packed idtr = { sizeof(idt_table) - 1, (u64)idt_table };
+	} __packed idtr = {sizeof(idt_table) - 1, (u64)idt_table};
 
 	tss->io_bitmap_base = sizeof(*tss);
 	gdt_table[idx] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89UL << 40) |

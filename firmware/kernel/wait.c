@@ -35,7 +35,7 @@ static void __wake_up(struct wait_queue_head *wq, int nr)
 	struct wait_queue_entry *w;
 	unsigned long flags = spin_lock_irqsave(&wq->lock);
 
-	list_for_each_entry(w, &wq->head, entry) {
+	list_for_each_entry (w, &wq->head, entry) {
 		if (wake_up_process(w->task) && --nr == 0)
 			break;
 	}

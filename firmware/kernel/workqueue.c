@@ -9,9 +9,9 @@
 
 static DEFINE_SPINLOCK(wq_lock);
 static LIST_HEAD(worklist);
-static DECLARE_WAIT_QUEUE_HEAD(worker_wq);	/* the worker waits for work here */
-static DECLARE_WAIT_QUEUE_HEAD(flush_wq);	/* flushers wait for items to finish here */
-static struct work_struct *current_work;	/* the item the worker runs, under wq_lock */
+static DECLARE_WAIT_QUEUE_HEAD(worker_wq); /* the worker waits for work here */
+static DECLARE_WAIT_QUEUE_HEAD(flush_wq);  /* flushers wait for items to finish here */
+static struct work_struct *current_work;   /* the item the worker runs, under wq_lock */
 
 static bool work_busy(struct work_struct *work)
 {
@@ -90,7 +90,7 @@ bool schedule_work(struct work_struct *work)
 /* Waits for the last queueing of work to finish; true if there was something to wait for. */
 bool flush_work(struct work_struct *work)
 {
-	struct wait_queue_entry w = { .task = current, .entry = { &w.entry, &w.entry } };
+	struct wait_queue_entry w = {.task = current, .entry = {&w.entry, &w.entry}};
 	bool waited = false;
 
 	for (;;) {

@@ -18,16 +18,28 @@ MODULE_DESCRIPTION("lab: every relocation type of compiled code");
 void emit(int type, u64 a, u64 b, u64 c, const char *text, size_t len);
 void process_timeout(void *data);
 
-static noinline long op_add(long a, long b) { return a + b; }
-static noinline long op_sub(long a, long b) { return a - b; }
-static noinline long op_mul(long a, long b) { return a * b; }
-static noinline long op_xor(long a, long b) { return a ^ b; }
+static noinline long op_add(long a, long b)
+{
+	return a + b;
+}
+static noinline long op_sub(long a, long b)
+{
+	return a - b;
+}
+static noinline long op_mul(long a, long b)
+{
+	return a * b;
+}
+static noinline long op_xor(long a, long b)
+{
+	return a ^ b;
+}
 
 /* .rodata: R_X86_64_64 against the module's own text sections. */
-static long (*const lab_reloc_ops[4])(long, long) = { op_add, op_sub, op_mul, op_xor };
+static long (*const lab_reloc_ops[4])(long, long) = {op_add, op_sub, op_mul, op_xor};
 
 /* .data: R_X86_64_64 against an image static function, an image global and a module function. */
-void *lab_reloc_targets[3] = { (void *)emit, (void *)&jiffies, (void *)op_add };
+void *lab_reloc_targets[3] = {(void *)emit, (void *)&jiffies, (void *)op_add};
 EXPORT_SYMBOL(lab_reloc_targets);
 
 static long lab_reloc_scale = 3;
@@ -67,7 +79,8 @@ noinline unsigned long lab_reloc_static_addr(void)
 
 static int reloc_init(void)
 {
-	printk(KERN_INFO "lab_reloc: loaded, 6*7=%ld\n", lab_reloc_apply(2, 6, 7) / lab_reloc_scale);
+	printk(KERN_INFO "lab_reloc: loaded, 6*7=%ld\n",
+	       lab_reloc_apply(2, 6, 7) / lab_reloc_scale);
 	return 0;
 }
 

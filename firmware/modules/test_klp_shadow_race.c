@@ -20,11 +20,11 @@
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("lab: shadow variables raced on two cpus, and misused");
 
-#define NR_RACERS	2
-#define NR_KEYS		512
-#define RACE_ID		0x5eed
-#define FAIL_ID		0x5eee	/* a constructor that fails */
-#define GFP_ID		0x5eef	/* allocations with interrupts off */
+#define NR_RACERS 2
+#define NR_KEYS	  512
+#define RACE_ID	  0x5eed
+#define FAIL_ID	  0x5eee /* a constructor that fails */
+#define GFP_ID	  0x5eef /* allocations with interrupts off */
 
 /* The objects the variables extend: only their addresses matter. */
 long race_objs[NR_KEYS];
@@ -84,7 +84,7 @@ static int race(void)
 	for (me = 0; me < NR_RACERS; me++) {
 		p[me] = kthread_create(race_fn, (void *)me, me ? "shadow_race/1" : "shadow_race/0");
 		if (!p[me])
-			return -ENOMEM;	/* none woken yet: a task never woken never runs */
+			return -ENOMEM; /* none woken yet: a task never woken never runs */
 		kthread_bind(p[me], 1 + me);
 		race_task[me] = p[me];
 		race_pid[me] = p[me]->pid;
@@ -105,8 +105,8 @@ static int race(void)
 
 		if (!sv || race_got[1][i] != sv || klp_shadow_get(&race_objs[i], RACE_ID) != sv ||
 		    who < 1 || who > NR_RACERS) {
-			pr_err("key %d: racers got %p and %p, the table has %p\n", i, sv, race_got[1][i],
-			       klp_shadow_get(&race_objs[i], RACE_ID));
+			pr_err("key %d: racers got %p and %p, the table has %p\n", i, sv,
+			       race_got[1][i], klp_shadow_get(&race_objs[i], RACE_ID));
 			return -EINVAL;
 		}
 	}
@@ -135,7 +135,8 @@ static int misuse(void)
 	pr_info("klp_shadow_alloc of an existing variable: NULL, the variable unchanged\n");
 
 	/* a constructor that fails: nothing added */
-	sv = klp_shadow_get_or_alloc(&race_objs[0], FAIL_ID, sizeof(long), GFP_KERNEL, refuse_ctor, NULL);
+	sv = klp_shadow_get_or_alloc(&race_objs[0], FAIL_ID, sizeof(long), GFP_KERNEL, refuse_ctor,
+				     NULL);
 	if (sv || klp_shadow_get(&race_objs[0], FAIL_ID))
 		return -EINVAL;
 	pr_info("klp_shadow_get_or_alloc with a failing constructor: NULL, nothing added\n");
@@ -143,7 +144,8 @@ static int misuse(void)
 	/* with interrupts off, GFP_ATOMIC is fine; GFP_KERNEL is a bug the API warns about */
 	flags = local_irq_save();
 	sv = klp_shadow_alloc(&race_objs[1], GFP_ID, sizeof(long), GFP_ATOMIC, NULL, NULL);
-	if (sv && klp_shadow_get_or_alloc(&race_objs[1], GFP_ID, sizeof(long), GFP_KERNEL, NULL, NULL) != sv)
+	if (sv && klp_shadow_get_or_alloc(&race_objs[1], GFP_ID, sizeof(long), GFP_KERNEL, NULL,
+					  NULL) != sv)
 		sv = NULL;
 	local_irq_restore(flags);
 	klp_shadow_free(&race_objs[1], GFP_ID, NULL);

@@ -15,9 +15,9 @@
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Livepatch test: shadow variables");
 
-#define NR_OBJS		3
-#define ID_CHAR		0x1234	/* shadow variables holding a char * */
-#define ID_INT		0x1235	/* shadow variables holding an int * */
+#define NR_OBJS 3
+#define ID_CHAR 0x1234 /* shadow variables holding a char * */
+#define ID_INT	0x1235 /* shadow variables holding an int * */
 
 /*
  * Pointer names. A fixed table rather than anything allocated, so naming a pointer cannot
@@ -60,7 +60,8 @@ static int shadow_ctor(void *obj, void *shadow_data, void *ctor_data)
 
 static void shadow_dtor(void *obj, void *shadow_data)
 {
-	pr_info("%s(obj=PTR%d, shadow_data=PTR%d)\n", __func__, ptr_name(obj), ptr_name(shadow_data));
+	pr_info("%s(obj=PTR%d, shadow_data=PTR%d)\n", __func__, ptr_name(obj),
+		ptr_name(shadow_data));
 }
 
 /* Each API call with its arguments and result in the log; names assigned left to right. */
@@ -87,7 +88,8 @@ static void **logged_alloc(bool or_get, void *obj, unsigned long id, void **ctor
 	o = ptr_name(obj);
 	c = ptr_name(shadow_ctor);
 	d = ptr_name(*ctor_data);
-	pr_info("klp_%s(obj=PTR%d, id=0x%lx, size=%lx, gfp_flags=%s), ctor=PTR%d, ctor_data=PTR%d = PTR%d\n",
+	pr_info("klp_%s(obj=PTR%d, id=0x%lx, size=%lx, gfp_flags=%s), ctor=PTR%d, ctor_data=PTR%d "
+		"= PTR%d\n",
 		or_get ? "shadow_get_or_alloc" : "shadow_alloc", o, id, (unsigned long)size,
 		gfp_name(gfp), c, d, ptr_name(sv));
 	return sv;
@@ -187,7 +189,8 @@ static int exercise(struct victim *objs, struct victim_fields *f)
 	for (i = 0; i < NR_OBJS; i++) {
 		dup = &f[i].c;
 		ptr_name(dup);
-		err = check_found(logged_alloc(true, &objs[i], ID_CHAR, &dup), f[i].sv_char, f[i].pc);
+		err = check_found(logged_alloc(true, &objs[i], ID_CHAR, &dup), f[i].sv_char,
+				  f[i].pc);
 		if (err)
 			return err;
 	}

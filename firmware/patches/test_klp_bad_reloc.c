@@ -19,20 +19,16 @@ __asm__(".pushsection .rodata.lab_bad_reloc, \"a\"\n"
 	"	.long lab_cmdline_show\n"
 	".popsection\n");
 
-static struct klp_func funcs[] = {
-	{
-		.old_name = "lab_cmdline_show",
-		.new_func = new_show,
-	},
-	{}
-};
+static struct klp_func funcs[] = {{
+					  .old_name = "lab_cmdline_show",
+					  .new_func = new_show,
+				  },
+				  {}};
 
-static struct klp_object objs[] = {
-	{
-		.funcs = funcs,
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   .funcs = funcs,
+				   },
+				   {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

@@ -20,20 +20,16 @@ static int new_show(char *buf, long size)
 	return 0;
 }
 
-static struct klp_func funcs[] = {
-	{
-		.old_name = BAD_OLD_NAME,
-		.new_func = new_show,
-	},
-	{}
-};
+static struct klp_func funcs[] = {{
+					  .old_name = BAD_OLD_NAME,
+					  .new_func = new_show,
+				  },
+				  {}};
 
-static struct klp_object objs[] = {
-	{
-		.funcs = funcs,
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   .funcs = funcs,
+				   },
+				   {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

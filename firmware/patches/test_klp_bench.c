@@ -12,26 +12,22 @@
 #error "KLP_BENCH_FUNCS (the functions to replace) comes from the Makefile"
 #endif
 
-#define REPLACEMENT(n)							\
-static long livepatch_bench_fn_##n(long x)				\
-{									\
-	return klp_bench_body(x, 0x##n + KLP_BENCH_NEW_TAG);		\
-}
+#define REPLACEMENT(n)                                               \
+	static long livepatch_bench_fn_##n(long x)                   \
+	{                                                            \
+		return klp_bench_body(x, 0x##n + KLP_BENCH_NEW_TAG); \
+	}
 #define X REPLACEMENT
 KLP_BENCH_FUNCS
 #undef X
 
 static struct klp_func funcs[] = {
-#define X(n) { .old_name = "bench_fn_" #n, .new_func = livepatch_bench_fn_##n },
+#define X(n) {.old_name = "bench_fn_" #n, .new_func = livepatch_bench_fn_##n},
 	KLP_BENCH_FUNCS
 #undef X
-	{}
-};
+	{}};
 
-static struct klp_object objs[] = {
-	{ .funcs = funcs },
-	{}
-};
+static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

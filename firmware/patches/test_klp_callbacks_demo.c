@@ -58,43 +58,36 @@ static void patched_work_func(struct work_struct *work)
 	pr_info("%s\n", __func__);
 }
 
-static struct klp_func no_funcs[] = {
-	{}
-};
+static struct klp_func no_funcs[] = {{}};
 
-static struct klp_func busymod_funcs[] = {
-	{
-		.old_name = "busymod_work_func",
-		.new_func = patched_work_func,
-	},
-	{}
-};
+static struct klp_func busymod_funcs[] = {{
+						  .old_name = "busymod_work_func",
+						  .new_func = patched_work_func,
+					  },
+					  {}};
 
-#define ALL_CALLBACKS {					\
-	.pre_patch = pre_patch_callback,		\
-	.post_patch = post_patch_callback,		\
-	.pre_unpatch = pre_unpatch_callback,		\
-	.post_unpatch = post_unpatch_callback,		\
-}
+#define ALL_CALLBACKS                                                                       \
+	{                                                                                   \
+		.pre_patch = pre_patch_callback, .post_patch = post_patch_callback,         \
+		.pre_unpatch = pre_unpatch_callback, .post_unpatch = post_unpatch_callback, \
+	}
 
-static struct klp_object objs[] = {
-	{
-		.name = NULL,	/* vmlinux */
-		.funcs = no_funcs,
-		.callbacks = ALL_CALLBACKS,
-	},
-	{
-		.name = "test_klp_callbacks_mod",
-		.funcs = no_funcs,
-		.callbacks = ALL_CALLBACKS,
-	},
-	{
-		.name = "test_klp_callbacks_busy",
-		.funcs = busymod_funcs,
-		.callbacks = ALL_CALLBACKS,
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   .name = NULL, /* vmlinux */
+					   .funcs = no_funcs,
+					   .callbacks = ALL_CALLBACKS,
+				   },
+				   {
+					   .name = "test_klp_callbacks_mod",
+					   .funcs = no_funcs,
+					   .callbacks = ALL_CALLBACKS,
+				   },
+				   {
+					   .name = "test_klp_callbacks_busy",
+					   .funcs = busymod_funcs,
+					   .callbacks = ALL_CALLBACKS,
+				   },
+				   {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

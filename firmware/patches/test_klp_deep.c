@@ -22,15 +22,9 @@ static int livepatch_deep_c(unsigned long seen, int mode)
 	return r + 1;
 }
 
-static struct klp_func funcs[] = {
-	{ .old_name = "deep_c", .new_func = livepatch_deep_c },
-	{}
-};
+static struct klp_func funcs[] = {{.old_name = "deep_c", .new_func = livepatch_deep_c}, {}};
 
-static struct klp_object objs[] = {
-	{ .funcs = funcs },
-	{}
-};
+static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

@@ -19,7 +19,7 @@ static long livepatch_sys_futex_wait(struct pt_regs *regs)
 {
 	volatile u32 *uaddr = (volatile u32 *)regs->di;
 	struct wait_queue_head *q = futex_queue(regs->di);
-	struct wait_queue_entry w = { .task = current, .entry = { &w.entry, &w.entry } };
+	struct wait_queue_entry w = {.task = current, .entry = {&w.entry, &w.entry}};
 	long ret = 0;
 
 	WRITE_ONCE(klp_futex_calls, klp_futex_calls + 1);
@@ -36,14 +36,9 @@ static long livepatch_sys_futex_wait(struct pt_regs *regs)
 }
 
 static struct klp_func funcs[] = {
-	{ .old_name = "sys_futex_wait", .new_func = livepatch_sys_futex_wait },
-	{}
-};
+	{.old_name = "sys_futex_wait", .new_func = livepatch_sys_futex_wait}, {}};
 
-static struct klp_object objs[] = {
-	{ .funcs = funcs },
-	{}
-};
+static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

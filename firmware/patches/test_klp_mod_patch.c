@@ -12,21 +12,17 @@ static int livepatch_mod_target_show(char *buf, long size)
 	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
 }
 
-static struct klp_func funcs[] = {
-	{
-		.old_name = "test_klp_mod_target_show",
-		.new_func = livepatch_mod_target_show,
-	},
-	{}
-};
+static struct klp_func funcs[] = {{
+					  .old_name = "test_klp_mod_target_show",
+					  .new_func = livepatch_mod_target_show,
+				  },
+				  {}};
 
-static struct klp_object objs[] = {
-	{
-		.name = "test_klp_mod_target",
-		.funcs = funcs,
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   .name = "test_klp_mod_target",
+					   .funcs = funcs,
+				   },
+				   {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

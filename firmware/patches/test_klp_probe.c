@@ -18,15 +18,9 @@ static int livepatch_lab_probe(void)
 	return 2;
 }
 
-static struct klp_func funcs[] = {
-	{ .old_name = "lab_probe", .new_func = livepatch_lab_probe },
-	{}
-};
+static struct klp_func funcs[] = {{.old_name = "lab_probe", .new_func = livepatch_lab_probe}, {}};
 
-static struct klp_object objs[] = {
-	{ .funcs = funcs },
-	{}
-};
+static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

@@ -18,21 +18,17 @@ static int livepatch_cmdline_show(char *buf, long size)
 	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
 }
 
-static struct klp_func funcs[] = {
-	{
-		.old_name = "lab_cmdline_show",
-		.new_func = livepatch_cmdline_show,
-	},
-	{}
-};
+static struct klp_func funcs[] = {{
+					  .old_name = "lab_cmdline_show",
+					  .new_func = livepatch_cmdline_show,
+				  },
+				  {}};
 
-static struct klp_object objs[] = {
-	{
-		/* name NULL: the kernel image */
-		.funcs = funcs,
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   /* name NULL: the kernel image */
+					   .funcs = funcs,
+				   },
+				   {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

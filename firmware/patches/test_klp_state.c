@@ -14,11 +14,10 @@
 #include <lab/mm.h>
 #include <lab/errno.h>
 
-#define CONSOLE_LOGLEVEL_STATE 1
+#define CONSOLE_LOGLEVEL_STATE	       1
 #define CONSOLE_LOGLEVEL_STATE_VERSION 1
 
 static struct klp_patch patch;
-
 
 static int allocate_loglevel_state(void)
 {

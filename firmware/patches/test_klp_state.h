@@ -38,31 +38,26 @@ static void post_unpatch_callback(struct klp_object *obj)
 	free_loglevel_state();
 }
 
-static struct klp_func no_funcs[] = {
-	{}
-};
+static struct klp_func no_funcs[] = {{}};
 
-static struct klp_object objs[] = {
-	{
-		.name = NULL,	/* vmlinux */
-		.funcs = no_funcs,
-		.callbacks = {
-			.pre_patch = pre_patch_callback,
-			.post_patch = post_patch_callback,
-			.pre_unpatch = pre_unpatch_callback,
-			.post_unpatch = post_unpatch_callback,
-		},
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   .name = NULL, /* vmlinux */
+					   .funcs = no_funcs,
+					   .callbacks =
+						   {
+							   .pre_patch = pre_patch_callback,
+							   .post_patch = post_patch_callback,
+							   .pre_unpatch = pre_unpatch_callback,
+							   .post_unpatch = post_unpatch_callback,
+						   },
+				   },
+				   {}};
 
-static struct klp_state states[] = {
-	{
-		.id = CONSOLE_LOGLEVEL_STATE,
-		.version = CONSOLE_LOGLEVEL_STATE_VERSION,
-	},
-	{}
-};
+static struct klp_state states[] = {{
+					    .id = CONSOLE_LOGLEVEL_STATE,
+					    .version = CONSOLE_LOGLEVEL_STATE_VERSION,
+				    },
+				    {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

@@ -14,11 +14,10 @@
 #include <lab/mm.h>
 #include <lab/errno.h>
 
-#define CONSOLE_LOGLEVEL_STATE 1
+#define CONSOLE_LOGLEVEL_STATE	       1
 #define CONSOLE_LOGLEVEL_STATE_VERSION 2
 
 static struct klp_patch patch;
-
 
 static int allocate_loglevel_state(void)
 {
@@ -61,7 +60,8 @@ static void restore_console_loglevel(void)
 	struct klp_state *state;
 
 	if (klp_get_prev_state(CONSOLE_LOGLEVEL_STATE)) {
-		pr_info("%s: passing the console_loglevel change back to the old livepatch\n", __func__);
+		pr_info("%s: passing the console_loglevel change back to the old livepatch\n",
+			__func__);
 		return;
 	}
 	state = klp_get_state(&patch, CONSOLE_LOGLEVEL_STATE);

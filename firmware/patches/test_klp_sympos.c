@@ -20,20 +20,16 @@ static int livepatch_format_value(char *buf, long size, const char *name, unsign
 	return snprintf(buf, size, "%s %lu (%s)\n", name, v, KBUILD_MODNAME);
 }
 
-static struct klp_func funcs[] = {
-	{
-		.old_name = "format_value",
-		.new_func = livepatch_format_value,
-	},
-	{}
-};
+static struct klp_func funcs[] = {{
+					  .old_name = "format_value",
+					  .new_func = livepatch_format_value,
+				  },
+				  {}};
 
-static struct klp_object objs[] = {
-	{
-		.funcs = funcs,
-	},
-	{}
-};
+static struct klp_object objs[] = {{
+					   .funcs = funcs,
+				   },
+				   {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

@@ -37,15 +37,9 @@ static long lp_sys_getpid(struct pt_regs *regs)
 	return pid;
 }
 
-static struct klp_func funcs[] = {
-	{ .old_name = "sys_getpid", .new_func = lp_sys_getpid },
-	{}
-};
+static struct klp_func funcs[] = {{.old_name = "sys_getpid", .new_func = lp_sys_getpid}, {}};
 
-static struct klp_object objs[] = {
-	{ .funcs = funcs },
-	{}
-};
+static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
 	.objs = objs,

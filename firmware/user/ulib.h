@@ -13,18 +13,42 @@ static inline long syscall3(long nr, long a, long b, long c)
 	return ret;
 }
 
-static inline long sys_getpid(void) { return syscall3(SYS_getpid, 0, 0, 0); }
-static inline long sys_yield(void) { return syscall3(SYS_sched_yield, 0, 0, 0); }
-static inline long sys_sleep_ms(long ms) { return syscall3(SYS_nanosleep, ms, 0, 0); }
+static inline long sys_getpid(void)
+{
+	return syscall3(SYS_getpid, 0, 0, 0);
+}
+static inline long sys_yield(void)
+{
+	return syscall3(SYS_sched_yield, 0, 0, 0);
+}
+static inline long sys_sleep_ms(long ms)
+{
+	return syscall3(SYS_nanosleep, ms, 0, 0);
+}
 static inline long sys_clone(void *entry, long arg, const char *name)
 {
 	return syscall3(SYS_clone, (long)entry, arg, (long)name);
 }
-static inline long sys_kill(long pid, long sig) { return syscall3(SYS_kill, pid, sig, 0); }
-static inline long sys_work(long n) { return syscall3(SYS_work, n, 0, 0); }
-static inline long sys_futex_wait(volatile u32 *a, u32 v) { return syscall3(SYS_futex_wait, (long)a, v, 0); }
-static inline long sys_futex_wake(volatile u32 *a) { return syscall3(SYS_futex_wake, (long)a, 0, 0); }
-static inline long sys_sched_setaffinity(long cpu) { return syscall3(SYS_sched_setaffinity, cpu, 0, 0); }
+static inline long sys_kill(long pid, long sig)
+{
+	return syscall3(SYS_kill, pid, sig, 0);
+}
+static inline long sys_work(long n)
+{
+	return syscall3(SYS_work, n, 0, 0);
+}
+static inline long sys_futex_wait(volatile u32 *a, u32 v)
+{
+	return syscall3(SYS_futex_wait, (long)a, v, 0);
+}
+static inline long sys_futex_wake(volatile u32 *a)
+{
+	return syscall3(SYS_futex_wake, (long)a, 0, 0);
+}
+static inline long sys_sched_setaffinity(long cpu)
+{
+	return syscall3(SYS_sched_setaffinity, cpu, 0, 0);
+}
 long sys_write_str(const char *s);
 long sys_sigaction(int sig, void (*handler)(int));
 

@@ -13,23 +13,23 @@
 #include <lab/klp_bench.h>
 #include <lab/workloads.h>
 
-#define KLP_BENCH_SLEEPERS	16	/* without nr_kthreads */
-#define KLP_BENCH_NAP_MS	10
+#define KLP_BENCH_SLEEPERS 16 /* without nr_kthreads */
+#define KLP_BENCH_NAP_MS   10
 
-#define BENCH_FN(n)							\
-noinline long bench_fn_##n(long x);					\
-noinline long bench_fn_##n(long x)					\
-{									\
-	return klp_bench_body(x, 0x##n);				\
-}
+#define BENCH_FN(n)                              \
+	noinline long bench_fn_##n(long x);      \
+	noinline long bench_fn_##n(long x)       \
+	{                                        \
+		return klp_bench_body(x, 0x##n); \
+	}
 KLP_BENCH_ALL_FUNCS(BENCH_FN)
 
 /* Controlled by the host, like module parameters. */
-volatile int klp_bench_hold = 1;	/* the kbhold threads sleep inside bench_fn_00 */
-volatile int klp_bench_spin;		/* kbcall calls bench_fn_00 without pause */
+volatile int klp_bench_hold = 1; /* the kbhold threads sleep inside bench_fn_00 */
+volatile int klp_bench_spin;	 /* kbcall calls bench_fn_00 without pause */
 /* What the host reads. */
-unsigned long klp_bench_sleepers;	/* kbsleep threads that reached their sleep */
-volatile long klp_bench_result;		/* kbcall's last result: whose tag it carries */
+unsigned long klp_bench_sleepers; /* kbsleep threads that reached their sleep */
+volatile long klp_bench_result;	  /* kbcall's last result: whose tag it carries */
 volatile unsigned long klp_bench_calls;
 
 static DECLARE_WAIT_QUEUE_HEAD(klp_bench_wq);
@@ -41,15 +41,15 @@ noinline int klp_bench_wait(long id)
 }
 
 /* Each level does work after its call, so each keeps its frame. */
-#define BENCH_STEP(name, next)						\
-noinline int name(long id);						\
-noinline int name(long id)						\
-{									\
-	int r = next(id);						\
-									\
-	barrier();							\
-	return r + 1;							\
-}
+#define BENCH_STEP(name, next)      \
+	noinline int name(long id); \
+	noinline int name(long id)  \
+	{                           \
+		int r = next(id);   \
+                                    \
+		barrier();          \
+		return r + 1;       \
+	}
 BENCH_STEP(klp_bench_chain_c, klp_bench_wait)
 BENCH_STEP(klp_bench_chain_b, klp_bench_chain_c)
 BENCH_STEP(klp_bench_chain_a, klp_bench_chain_b)

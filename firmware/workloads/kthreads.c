@@ -17,21 +17,20 @@ static DECLARE_WAIT_QUEUE_HEAD(deep_wq);
 static volatile unsigned long deep_generation;
 unsigned long deep_stats[8];
 unsigned long crunch_progress[NR_CPUS];
-u64 crunch_last[NR_CPUS];	/* the value after crunch_progress[id] rounds: the host recomputes it */
+u64 crunch_last[NR_CPUS]; /* the value after crunch_progress[id] rounds: the host recomputes it */
 volatile int probe_seen[NR_CPUS];
 volatile unsigned long probe_calls[NR_CPUS];
 int *volatile lab_null_ptr;
 
-
-#define DEEP_STEP(name, next, k)					\
-noinline int name(unsigned long seen, int mode);		\
-noinline int name(unsigned long seen, int mode)			\
-{									\
-	int r = next(seen, mode);					\
-									\
-	WRITE_ONCE(deep_stats[k], deep_stats[k] + 1);			\
-	return r + 1;							\
-}
+#define DEEP_STEP(name, next, k)                              \
+	noinline int name(unsigned long seen, int mode);      \
+	noinline int name(unsigned long seen, int mode)       \
+	{                                                     \
+		int r = next(seen, mode);                     \
+                                                              \
+		WRITE_ONCE(deep_stats[k], deep_stats[k] + 1); \
+		return r + 1;                                 \
+	}
 
 noinline int deep_sleep(unsigned long seen, int mode)
 {
@@ -106,7 +105,7 @@ static int cpu_hog(void *arg)
 		WRITE_ONCE(crunch_last[id], x);
 		WRITE_ONCE(crunch_progress[id], crunch_progress[id] + 1);
 		if (++iter % 4 == 0)
-			cond_resched_tasks_rcu_qs();	/* never sleeps: see probe_thread */
+			cond_resched_tasks_rcu_qs(); /* never sleeps: see probe_thread */
 	}
 	return 0;
 }
@@ -131,7 +130,7 @@ static int probe_thread(void *arg)
  * cond_resched() inside copy_process(), and its children never return to user mode, so a
  * child keeps whatever pending flag fork gave it until the host switches it.
  */
-#define KFORK_WORK	3000	/* crunch steps between two forks: ~40 emulated ms */
+#define KFORK_WORK 3000 /* crunch steps between two forks: ~40 emulated ms */
 volatile unsigned long kfork_children;
 volatile u64 kfork_sink;
 

@@ -97,7 +97,11 @@ export function isObjectPath(name: string): boolean {
 function objectFile(step: Step): string {
   const file = isObjectPath(step.name) ? resolvePath(step.name) : `${FIXTURES}${step.name}.o`;
   if (!existsSync(file))
-    throw new StepFailure(step.arg, isObjectPath(step.name) ? `no such file ${file}` : `no module '${step.name}' (klp-lab list names them)`, 'ENOENT');
+    throw new StepFailure(
+      step.arg,
+      isObjectPath(step.name) ? `no such file ${file}` : `no module '${step.name}' (klp-lab list names them)`,
+      'ENOENT',
+    );
   return file;
 }
 
@@ -221,7 +225,12 @@ export function patchStateReport(lab: Lab, states = patchStates(lab)): string[] 
   const rows = states.map((s) => [String(s.pid), s.comm, s.patchState, s.pending ? 'pending' : '', s.blocked ?? '']);
   const table = [['PID', 'COMM', 'PATCH', 'FLAG', 'SWITCH'], ...rows];
   const w = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i].length)));
-  return table.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]) : c)).join('  ').trimEnd());
+  return table.map((r) =>
+    r
+      .map((c, i) => (i < 4 ? c.padEnd(w[i]) : c))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** The stack trace of every task that still blocks the transition, as `stack` prints one. */

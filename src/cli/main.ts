@@ -42,7 +42,16 @@ import {
   sysfsReport,
   type Step,
 } from './livepatch.ts';
-import { addBootOptions, addMsOption, applyDyndbg, bootOptions, checkAgainstImage, elfFile, imageOption, type BootFlags } from './options.ts';
+import {
+  addBootOptions,
+  addMsOption,
+  applyDyndbg,
+  bootOptions,
+  checkAgainstImage,
+  elfFile,
+  imageOption,
+  type BootFlags,
+} from './options.ts';
 import { listReport } from './list.ts';
 import type { RunResult } from '../emu/index.ts';
 
@@ -241,7 +250,10 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
         print('# /sys/kernel/livepatch', sysfsReport(lab.lp));
         print('# patch states', patchStateReport(lab, states));
         if (lab.lp.transitionPatch) print('# blocking tasks', blockingStacksReport(states));
-        print('# run', [`emulated ${formatTimestamp(lab.k.machine.clockNs).slice(1, -1).trim()} s`, `event log sha256 ${lab.k.log.digest()}`]);
+        print('# run', [
+          `emulated ${formatTimestamp(lab.k.machine.clockNs).slice(1, -1).trim()} s`,
+          `event log sha256 ${lab.k.log.digest()}`,
+        ]);
       }
     }
     if (failed) process.stderr.write(`klp-lab: error: ${failed.message}\n`);
@@ -257,7 +269,8 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
 async function selftestCommand(names: string[], flags: { list: boolean }, cmd: Command): Promise<number> {
   const known = suites();
   for (const n of names)
-    if (!known.includes(n)) cmd.error(`error: argument SUITE '${n}' is invalid. Allowed choices are ${known.join(', ')}.`, { exitCode: USAGE_EXIT });
+    if (!known.includes(n))
+      cmd.error(`error: argument SUITE '${n}' is invalid. Allowed choices are ${known.join(', ')}.`, { exitCode: USAGE_EXIT });
   let failed = 0;
   for (const suite of names.length ? names : known) {
     const tests = SELFTESTS.filter((t) => t.suite === suite);
@@ -330,8 +343,11 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .action((target: string, flags: BootCmdFlags, cmd: Command) => run(stackCommand(target, flags, cmd)));
 
   addBootOptions(prog.command('livepatch'))
-    .description('boot, run the steps, then show the kernel log since the first step, the sysfs tree and every task\'s patch state')
-    .argument('<STEP...>', 'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION')
+    .description("boot, run the steps, then show the kernel log since the first step, the sysfs tree and every task's patch state")
+    .argument(
+      '<STEP...>',
+      'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION',
+    )
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
     .addOption(json())
     .addHelpText('after', STEPS_HELP)
@@ -353,7 +369,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
   const orc = prog.command('orc').description('ORC tables');
   orc
     .command('dump')
-    .description('print FILE\'s ORC table as `objtool --dump=orc FILE` does')
+    .description("print FILE's ORC table as `objtool --dump=orc FILE` does")
     .argument('<FILE>', 'an object file or a linked image', elfFile)
     .action((file: string) => run(Promise.resolve().then(() => (out(orcDump(file)), 0))));
   return prog;

@@ -34,8 +34,7 @@ const U64_MAX = (1n << 64n) - 1n;
 
 /** The interleaving seed: a non-negative integer that fits the guest's 64-bit boot_params.seed. */
 export function parseSeed(value: string): bigint {
-  if (!/^\d+$/.test(value) || BigInt(value) > U64_MAX)
-    throw new InvalidArgumentError(`It must be a whole number from 0 to ${U64_MAX}.`);
+  if (!/^\d+$/.test(value) || BigInt(value) > U64_MAX) throw new InvalidArgumentError(`It must be a whole number from 0 to ${U64_MAX}.`);
   return BigInt(value);
 }
 
@@ -99,7 +98,10 @@ export function addBootOptions(cmd: Command): Command {
         .argParser(intInRange(MIN_QUANTUM, MAX_QUANTUM)),
     )
     .addOption(
-      new Option('--dyndbg <QUERY>', "a dynamic debug query, as written to dynamic_debug/control (repeatable): 'file kernel/livepatch/* +p'")
+      new Option(
+        '--dyndbg <QUERY>',
+        "a dynamic debug query, as written to dynamic_debug/control (repeatable): 'file kernel/livepatch/* +p'",
+      )
         .default([], 'none: pr_debug is off, as in the kernel')
         .argParser(collectQuery),
     );

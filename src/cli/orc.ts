@@ -41,7 +41,7 @@ function resolve(k: Kernel, target: StackTarget): Task {
   const found = 'pid' in target ? tasks.filter((t) => t.pid === target.pid) : tasks.filter((t) => t.comm === target.comm);
   if (!found.length) throw new StackTargetError(`no task ${'pid' in target ? `with pid ${target.pid}` : `called '${target.comm}'`}`);
   if (found.length > 1 && 'pid' in target && target.pid === 0)
-    throw new StackTargetError('pid 0 is every cpu\'s idle task: name one as cpuN or swapper/N');
+    throw new StackTargetError("pid 0 is every cpu's idle task: name one as cpuN or swapper/N");
   return found[0];
 }
 
@@ -68,10 +68,14 @@ export function taskStack(kernel: Kernel, task: Task, opts: UnwindOptions & { ma
   const trace = orcUnwinder(kernel).trace(task, opts.maxEntries ?? 100, opts);
   const sym = opts.sym ?? imageSymbolizer(kernel.image.elf);
   const where =
-    trace.start.from === 'cpu'
-      ? `running on cpu ${trace.start.cpu}${trace.start.userMode ? ' in user mode' : ''}`
-      : 'switched out';
-  const out: TaskStack = { pid: task.pid, comm: task.comm, where, reliable: trace.reliable, trace: formatTrace(trace, sym).map((l) => l.trim()) };
+    trace.start.from === 'cpu' ? `running on cpu ${trace.start.cpu}${trace.start.userMode ? ' in user mode' : ''}` : 'switched out';
+  const out: TaskStack = {
+    pid: task.pid,
+    comm: task.comm,
+    where,
+    reliable: trace.reliable,
+    trace: formatTrace(trace, sym).map((l) => l.trim()),
+  };
   if (!trace.reliable) {
     const at = trace.where.address !== undefined ? ` at ${sym.symbolize(trace.where.address)} (0x${trace.where.address.toString(16)})` : '';
     out.unreliable = `${trace.message}${at}`;

@@ -10,4 +10,16 @@ export type { ElfSegment } from './segments.ts';
 export type { ElfSymbol } from './symbols.ts';
 export * from './errno.ts';
 export { ModuleError } from './module-errors.ts';
-export { layoutModule, ModuleFormatError, type ModuleLayout, moduleName, type ModulePlan, type ModuleRegionKind, type PlacedRegion, planModule, readModinfo, RelocationOverflowError, type SymbolCandidate } from './module.ts';
+export {
+  layoutModule,
+  ModuleFormatError,
+  type ModuleLayout,
+  moduleName,
+  type ModulePlan,
+  type ModuleRegionKind,
+  type PlacedRegion,
+  planModule,
+  readModinfo,
+  RelocationOverflowError,
+  type SymbolCandidate,
+} from './module.ts';

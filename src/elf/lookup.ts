@@ -102,10 +102,7 @@ export class SymbolLookup {
 }
 
 function isLookupCandidate(symbol: ElfSymbol): boolean {
-  return (
-    symbol.shndx !== SHN_UNDEF &&
-    (symbol.type === STT_FUNC || symbol.type === STT_OBJECT || symbol.type === STT_NOTYPE)
-  );
+  return symbol.shndx !== SHN_UNDEF && (symbol.type === STT_FUNC || symbol.type === STT_OBJECT || symbol.type === STT_NOTYPE);
 }
 
 /** Exclusive end; a zero-size symbol covers just its own address. */

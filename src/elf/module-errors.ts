@@ -58,9 +58,7 @@ export interface SymbolCandidateInfo {
 }
 
 export function describeCandidate(c: SymbolCandidateInfo): string {
-  return c.owner === 'vmlinux'
-    ? `${hex(c.address)} (vmlinux, ${c.local ? 'local' : 'global'})`
-    : `${hex(c.address)} [${c.owner}]`;
+  return c.owner === 'vmlinux' ? `${hex(c.address)} (vmlinux, ${c.local ? 'local' : 'global'})` : `${hex(c.address)} [${c.owner}]`;
 }
 
 /**
@@ -71,7 +69,10 @@ export const UNKNOWN_NAMES_SHOWN = 8;
 
 /** "'a', 'b' and 3 more": the first `shown` names, then how many were left out. */
 function listNames(names: readonly string[], shown: number): string {
-  const listed = names.slice(0, shown).map((n) => `'${n}'`).join(', ');
+  const listed = names
+    .slice(0, shown)
+    .map((n) => `'${n}'`)
+    .join(', ');
   return names.length > shown ? `${listed} and ${names.length - shown} more` : listed;
 }
 

@@ -27,11 +27,7 @@ import {
 } from './constants.ts';
 import { ElfFormatError } from './errors.ts';
 import { hex } from './format.ts';
-import {
-  ModuleFormatError,
-  UnresolvedSymbolError,
-  type SymbolCandidateInfo,
-} from './module-errors.ts';
+import { ModuleFormatError, UnresolvedSymbolError, type SymbolCandidateInfo } from './module-errors.ts';
 import { applyRelocation, isSupportedRelocation, type AppliedRelocation } from './module-relocs.ts';
 import type { ElfFile } from './reader.ts';
 import type { ElfRelocation, ElfRelocationSection } from './relocations.ts';
@@ -374,10 +370,13 @@ function relocate(elf: ElfFile, plan: ModulePlan, opts: LayoutOptions): ModuleLa
     if (!def)
       throw new ModuleFormatError(
         file,
-        defs.length ? `exported symbol '${e}' is static: export only global symbols` : `exported symbol '${e}' is not defined in the module`,
+        defs.length
+          ? `exported symbol '${e}' is static: export only global symbols`
+          : `exported symbol '${e}' is not defined in the module`,
       );
     const at = symbolAddress(def);
-    if (at === undefined) throw new ModuleFormatError(file, `exported symbol '${e}' is in a section that is not loaded`, { section: def.section });
+    if (at === undefined)
+      throw new ModuleFormatError(file, `exported symbol '${e}' is in a section that is not loaded`, { section: def.section });
     exports.set(e, at);
   }
 

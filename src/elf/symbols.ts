@@ -2,13 +2,7 @@
 // Symbol tables (Elf64_Sym), with section indices >= SHN_LORESERVE taken from
 // the SHT_SYMTAB_SHNDX companion table as the gABI's extended numbering requires.
 
-import {
-  ELF64_SYM_SIZE,
-  SHN_LORESERVE,
-  SHN_UNDEF,
-  SHN_XINDEX,
-  SHT_SYMTAB_SHNDX,
-} from './constants.ts';
+import { ELF64_SYM_SIZE, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_SYMTAB_SHNDX } from './constants.ts';
 import type { ElfImage } from './image.ts';
 import { entryCount, linkedSection, readString, SYMBOL_NAME_LIMIT, type ElfSection } from './sections.ts';
 

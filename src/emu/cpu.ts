@@ -12,19 +12,51 @@ import type { GuestMemory } from './memory.ts';
 
 /** General registers in pt_regs-like order, plus rip/rflags/cs/ss, for batch reads. */
 export const GPR_NAMES = [
-  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp',
-  'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15',
-  'rip', 'rflags', 'cs', 'ss',
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rbp',
+  'rsp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+  'rflags',
+  'cs',
+  'ss',
 ] as const;
 export type RegName = (typeof GPR_NAMES)[number];
 export type Registers = Record<RegName, bigint>;
 
 const GPR_IDS = Int32Array.from([
-  C.UC_X86_REG_RAX, C.UC_X86_REG_RBX, C.UC_X86_REG_RCX, C.UC_X86_REG_RDX,
-  C.UC_X86_REG_RSI, C.UC_X86_REG_RDI, C.UC_X86_REG_RBP, C.UC_X86_REG_RSP,
-  C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_R10, C.UC_X86_REG_R11,
-  C.UC_X86_REG_R12, C.UC_X86_REG_R13, C.UC_X86_REG_R14, C.UC_X86_REG_R15,
-  C.UC_X86_REG_RIP, C.UC_X86_REG_RFLAGS, C.UC_X86_REG_CS, C.UC_X86_REG_SS,
+  C.UC_X86_REG_RAX,
+  C.UC_X86_REG_RBX,
+  C.UC_X86_REG_RCX,
+  C.UC_X86_REG_RDX,
+  C.UC_X86_REG_RSI,
+  C.UC_X86_REG_RDI,
+  C.UC_X86_REG_RBP,
+  C.UC_X86_REG_RSP,
+  C.UC_X86_REG_R8,
+  C.UC_X86_REG_R9,
+  C.UC_X86_REG_R10,
+  C.UC_X86_REG_R11,
+  C.UC_X86_REG_R12,
+  C.UC_X86_REG_R13,
+  C.UC_X86_REG_R14,
+  C.UC_X86_REG_R15,
+  C.UC_X86_REG_RIP,
+  C.UC_X86_REG_RFLAGS,
+  C.UC_X86_REG_CS,
+  C.UC_X86_REG_SS,
 ]);
 /** Index of each register in a batch read of GPR_IDS. */
 export const R = Object.fromEntries(GPR_NAMES.map((n, i) => [n, i])) as Record<RegName, number>;
@@ -87,8 +119,6 @@ export class Vcpu {
     this.uc.regReadBatch(GPR_IDS, this.regs);
     return this.regs;
   }
-
-
 
   registers(): Registers {
     const v = this.readAll();

@@ -57,14 +57,13 @@ function disasmOrNone(code: Uint8Array, address: bigint, count: number): Capston
 
 /** Decodes up to count instructions (all, by default) starting at address; stops at invalid bytes (none: []). */
 export function disassemble(code: Uint8Array, address: bigint, count = 0): Insn[] {
-  return disasmOrNone(code, address, count)
-    .map((i) => ({
-      address: BigInt.asUintN(64, BigInt(i.address)),
-      size: i.size,
-      bytes: Uint8Array.from(i.bytes),
-      mnemonic: i.mnemonic,
-      opStr: i.op_str,
-    }));
+  return disasmOrNone(code, address, count).map((i) => ({
+    address: BigInt.asUintN(64, BigInt(i.address)),
+    size: i.size,
+    bytes: Uint8Array.from(i.bytes),
+    mnemonic: i.mnemonic,
+    opStr: i.op_str,
+  }));
 }
 
 /**

@@ -20,7 +20,9 @@ export function memoryOperands(insn: Insn, regs: Registers): Array<[bigint, numb
   const out: Array<[bigint, number]> = [];
   const next = insn.address + BigInt(insn.size);
   // nop and lea have a memory operand but never access memory
-  const m = /^(nop|lea|prefetch)/.test(insn.mnemonic) ? null : /(?:(byte|word|dword|qword|xmmword) ptr )?(?:[a-z]s:)?\[([^\]]+)\]/.exec(insn.opStr);
+  const m = /^(nop|lea|prefetch)/.test(insn.mnemonic)
+    ? null
+    : /(?:(byte|word|dword|qword|xmmword) ptr )?(?:[a-z]s:)?\[([^\]]+)\]/.exec(insn.opStr);
   if (m) {
     let ea = 0n;
     for (const term of m[2].replace(/ - /g, ' + -').split(' + ')) {

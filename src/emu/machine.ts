@@ -54,11 +54,7 @@ export class GuestFault extends Error {
     readonly address?: bigint,
     readonly origin?: Error,
   ) {
-    super(
-      `cpu ${cpu}: ${what}` +
-        (address !== undefined ? ` at address 0x${address.toString(16)}` : '') +
-        ` (rip 0x${rip.toString(16)})`,
-    );
+    super(`cpu ${cpu}: ${what}` + (address !== undefined ? ` at address 0x${address.toString(16)}` : '') + ` (rip 0x${rip.toString(16)})`);
     this.name = 'GuestFault';
   }
 }
@@ -116,7 +112,6 @@ export interface RunResult {
   untilMet: boolean;
 }
 
-
 export class Machine {
   readonly mem: GuestMemory;
   readonly cpus: Vcpu[];
@@ -146,8 +141,7 @@ export class Machine {
   private engineMs = 0;
 
   constructor(opts: MachineOptions) {
-    if (!Number.isInteger(opts.cpus) || opts.cpus < 1 || opts.cpus > 64)
-      throw new RangeError(`cpus must be 1..64, not ${opts.cpus}`);
+    if (!Number.isInteger(opts.cpus) || opts.cpus < 1 || opts.cpus > 64) throw new RangeError(`cpus must be 1..64, not ${opts.cpus}`);
     this.quantum = opts.quantum ?? 5000;
     this.nsPerInsn = opts.nsPerInsn ?? 1000;
     const hz = opts.hz ?? 100;
@@ -339,7 +333,10 @@ export class Machine {
             if (!this.stopped && ctl.insnCount < budgetEnd) continue;
             break;
           }
-          this.stop({ kind: 'fault', fault: this.guestFault(cpu, `unhandled exception vector ${ctl.intno} (${exceptionName(ctl.intno)})`) });
+          this.stop({
+            kind: 'fault',
+            fault: this.guestFault(cpu, `unhandled exception vector ${ctl.intno} (${exceptionName(ctl.intno)})`),
+          });
           break;
         case N.KLP_RUN_DELIVERY:
           this.fault(cpu, new InterruptDeliveryError(cpu.index, ctl.intno, N.KLP_DELIVER_ERRORS[ctl.deliverErr]));

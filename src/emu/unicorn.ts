@@ -33,14 +33,10 @@ const uc_mem_write = lib.func('int uc_mem_write(uintptr_t uc, uint64_t address, 
 const uc_mem_read_scratch = lib.func('int uc_mem_read(uintptr_t uc, uint64_t address, uintptr_t bytes, size_t size)');
 const uc_mem_write_scratch = lib.func('int uc_mem_write(uintptr_t uc, uint64_t address, uintptr_t bytes, size_t size)');
 const uc_mem_map = lib.func('int uc_mem_map(uintptr_t uc, uint64_t address, size_t size, uint32_t perms)');
-const uc_mem_map_ptr = lib.func(
-  'int uc_mem_map_ptr(uintptr_t uc, uint64_t address, size_t size, uint32_t perms, void *ptr)',
-);
+const uc_mem_map_ptr = lib.func('int uc_mem_map_ptr(uintptr_t uc, uint64_t address, size_t size, uint32_t perms, void *ptr)');
 const uc_mem_unmap = lib.func('int uc_mem_unmap(uintptr_t uc, uint64_t address, size_t size)');
 const uc_mem_protect = lib.func('int uc_mem_protect(uintptr_t uc, uint64_t address, size_t size, uint32_t perms)');
-const uc_emu_start = lib.func(
-  'int uc_emu_start(uintptr_t uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)',
-);
+const uc_emu_start = lib.func('int uc_emu_start(uintptr_t uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)');
 const uc_emu_stop = lib.func('int uc_emu_stop(uintptr_t uc)');
 // Variadic: UC_HOOK_INSN takes the instruction id as an extra int.
 const uc_hook_add = lib.func(
@@ -55,17 +51,11 @@ const uc_context_size = lib.func('size_t uc_context_size(uintptr_t uc)');
 
 // Callback prototypes, one per hook family (unicorn.h / x86.h typedefs). The
 // engine and user_data come as uintptr_t too: we do not need them as objects.
-const cb_hookcode = koffi.proto(
-  'void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t user_data)',
-);
+const cb_hookcode = koffi.proto('void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t user_data)');
 const cb_hookintr = koffi.proto('void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t user_data)');
 const cb_insn_invalid = koffi.proto('bool uc_cb_hookinsn_invalid_t(uintptr_t uc, uintptr_t user_data)');
-const cb_insn_in = koffi.proto(
-  'uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t user_data)',
-);
-const cb_insn_out = koffi.proto(
-  'void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t user_data)',
-);
+const cb_insn_in = koffi.proto('uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t user_data)');
+const cb_insn_out = koffi.proto('void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t user_data)');
 const cb_insn_syscall = koffi.proto('void uc_cb_insn_syscall_t(uintptr_t uc, uintptr_t user_data)');
 const cb_insn_cpuid = koffi.proto('int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t user_data)');
 const cb_hookmem = koffi.proto(
@@ -337,12 +327,7 @@ export class Uc {
    */
   memMapPtr(address: bigint, size: number, perms: number, backing: Buffer): void {
     if (backing.byteLength < size) throw new RangeError(`memMapPtr: backing has ${backing.byteLength} bytes, need ${size}`);
-    check(
-      uc_mem_map_ptr(this.h(), address, size, perms, backing) as number,
-      'uc_mem_map_ptr',
-      [address, size],
-      address,
-    );
+    check(uc_mem_map_ptr(this.h(), address, size, perms, backing) as number, 'uc_mem_map_ptr', [address, size], address);
     this.backings.push(backing);
   }
 
@@ -496,8 +481,7 @@ export class Uc {
     try {
       rc = run();
     } finally {
-      if (--this.running === 0 && this.unregisterLater.length)
-        for (const r of this.unregisterLater.splice(0)) koffi.unregister(r);
+      if (--this.running === 0 && this.unregisterLater.length) for (const r of this.unregisterLater.splice(0)) koffi.unregister(r);
     }
     if (this.hookFailed) {
       const err = this.hookError;
@@ -531,11 +515,10 @@ export class Uc {
    * this engine do (QEMU's self-modifying-code path).
    */
   tbRemoveCache(begin: bigint, end: bigint): void {
-    check(
-      uc_ctl(this.h(), C.UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end) as number,
-      'uc_ctl(UC_CTL_TB_REMOVE_CACHE)',
-      [begin, end],
-    );
+    check(uc_ctl(this.h(), C.UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end) as number, 'uc_ctl(UC_CTL_TB_REMOVE_CACHE)', [
+      begin,
+      end,
+    ]);
   }
 
   /**

@@ -38,10 +38,7 @@ export class FtracePokeError extends FtraceError {
     /** The instruction expected there, e.g. "nop dword ptr [rax + rax]" or "call 0x...". */
     readonly expected: string,
   ) {
-    super(
-      'EINVAL',
-      `failed to modify ${site} (0x${address.toString(16)}): found ${hexBytes(found)} (${foundInsn}), expected ${expected}`,
-    );
+    super('EINVAL', `failed to modify ${site} (0x${address.toString(16)}): found ${hexBytes(found)} (${foundInsn}), expected ${expected}`);
     this.name = 'FtracePokeError';
   }
 }

@@ -239,9 +239,11 @@ class Ftrace {
   }
 
   setFilterIp(ops: FtraceOps, ip: bigint, remove: boolean, reset: boolean): void {
-    if (ops.registered) throw new FtraceError('EBUSY', `ops for ${this.describe(ops.ip)} is registered: unregister it before changing its filter`);
+    if (ops.registered)
+      throw new FtraceError('EBUSY', `ops for ${this.describe(ops.ip)} is registered: unregister it before changing its filter`);
     const loc = ftraceSites(this.kernel).location(ip);
-    if (loc === undefined) throw new FtraceError('EINVAL', `${symbolize(this.kernel.image, ip)} (0x${ip.toString(16)}) is not an ftrace location`);
+    if (loc === undefined)
+      throw new FtraceError('EINVAL', `${symbolize(this.kernel.image, ip)} (0x${ip.toString(16)}) is not an ftrace location`);
     if (remove) {
       if (ops.ip !== loc) throw new FtraceError('ENOENT', `ops does not filter on ${this.describe(loc)}`);
       ops.ip = undefined;
@@ -416,9 +418,13 @@ export function ftraceModuleInit(kernel: Kernel, owner: string, sites: readonly 
  * with -EBUSY while a registered ops traces one of them.
  */
 export function ftraceReleaseMod(kernel: Kernel, owner: string): void {
-  if (owner === VMLINUX) throw new FtraceError('EINVAL', 'the image\'s sites cannot be released');
+  if (owner === VMLINUX) throw new FtraceError('EINVAL', "the image's sites cannot be released");
   const s = ftrace(kernel);
-  const sites = new Set(ftraceSites(kernel).ownerSites(owner).map((x) => x.ip));
+  const sites = new Set(
+    ftraceSites(kernel)
+      .ownerSites(owner)
+      .map((x) => x.ip),
+  );
   const busy = s.ops.find((o) => o.ip !== undefined && sites.has(o.ip));
   if (busy) throw new FtraceError('EBUSY', `module '${owner}': ${s.describe(busy.ip)} is still traced`);
   ftraceSites(kernel).remove(owner);

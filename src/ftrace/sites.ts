@@ -122,10 +122,18 @@ export function mcountRelocationSites(
     const section = r.symbol.section;
     const base = section && placement(section);
     if (!section || base === undefined)
-      throw new FtraceError('EINVAL', `${owner}: __mcount_loc entry ${i} refers to '${r.symbol.name || section?.name}', which is not placed`);
+      throw new FtraceError(
+        'EINVAL',
+        `${owner}: __mcount_loc entry ${i} refers to '${r.symbol.name || section?.name}', which is not placed`,
+      );
     const offset = r.symbol.value + r.addend; // offset of the site within its section
     sites.push(
-      siteAt(owner, base + offset, () => functionSymbol(symbolAt(offset, section), base), `__mcount_loc entry ${i} (${section.name}+0x${offset.toString(16)})`),
+      siteAt(
+        owner,
+        base + offset,
+        () => functionSymbol(symbolAt(offset, section), base),
+        `__mcount_loc entry ${i} (${section.name}+0x${offset.toString(16)})`,
+      ),
     );
   }
   return sites;
@@ -146,7 +154,8 @@ export class FtraceSites {
     if (this.owners.has(owner)) throw new FtraceError('EBUSY', `sites of '${owner}' are already known`);
     for (const s of sites) {
       const old = this.byIp.get(s.ip);
-      if (old) throw new FtraceError('EINVAL', `${owner}: site 0x${s.ip.toString(16)} (${s.func}) already belongs to ${old.owner} (${old.func})`);
+      if (old)
+        throw new FtraceError('EINVAL', `${owner}: site 0x${s.ip.toString(16)} (${s.func}) already belongs to ${old.owner} (${old.func})`);
     }
     for (const s of sites) {
       this.byIp.set(s.ip, s);

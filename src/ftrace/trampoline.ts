@@ -125,13 +125,17 @@ export class Trampolines {
         continue;
       }
       if (insn.address === callAt) {
-        sawCall = insn.mnemonic === 'call' && insn.size === CALL_SIZE && /^0x[0-9a-f]+$/.test(insn.opStr) && BigInt(insn.opStr) === this.listFunc;
+        sawCall =
+          insn.mnemonic === 'call' && insn.size === CALL_SIZE && /^0x[0-9a-f]+$/.test(insn.opStr) && BigInt(insn.opStr) === this.listFunc;
         if (!sawCall) throw bad(`call at 0x${callAt.toString(16)} is '${text}', not call ftrace_ops_list_func`);
         continue;
       }
       // anything relative to rip, or a branch with a target outside the function, would break in a copy
       if (/\brip\b/.test(insn.opStr)) throw bad(`'${text}' at 0x${insn.address.toString(16)} is rip-relative`);
-      if ((insn.mnemonic === 'call' || insn.mnemonic.startsWith('j') || insn.mnemonic.startsWith('loop')) && /^0x[0-9a-f]+$/.test(insn.opStr)) {
+      if (
+        (insn.mnemonic === 'call' || insn.mnemonic.startsWith('j') || insn.mnemonic.startsWith('loop')) &&
+        /^0x[0-9a-f]+$/.test(insn.opStr)
+      ) {
         const target = BigInt(insn.opStr);
         if (target < start || target >= end) throw bad(`'${text}' at 0x${insn.address.toString(16)} reaches outside it`);
       }
@@ -167,7 +171,11 @@ export class Trampolines {
 
   private assembled(text: string, address: bigint, size: number): Uint8Array {
     const mc = assemble(text, address);
-    if (mc.length !== size) throw new FtraceError('EINVAL', `'${text}' at 0x${address.toString(16)} assembled to ${mc.length} bytes (${hexBytes(mc)}), not ${size}`);
+    if (mc.length !== size)
+      throw new FtraceError(
+        'EINVAL',
+        `'${text}' at 0x${address.toString(16)} assembled to ${mc.length} bytes (${hexBytes(mc)}), not ${size}`,
+      );
     return mc;
   }
 
@@ -178,7 +186,10 @@ export class Trampolines {
     const callAt = t.address + BigInt(this.checkedTemplate().callOff);
     const [insn] = disassemble(k.mem.bytes(callAt, CALL_SIZE), callAt, 1);
     if (!insn || insn.mnemonic !== 'call' || insn.opStr !== `0x${this.assistFunc.toString(16)}`)
-      throw new FtraceError('EFAULT', `trampoline at 0x${t.address.toString(16)}: its call holds '${insn ? formatInsn(insn) : 'undecodable'}'`);
+      throw new FtraceError(
+        'EFAULT',
+        `trampoline at 0x${t.address.toString(16)}: its call holds '${insn ? formatInsn(insn) : 'undecodable'}'`,
+      );
     return callAt;
   }
 
@@ -215,7 +226,7 @@ export class Trampolines {
       if (cpu === undefined) return !task.onRq;
       return (k.machine.cpus[cpu].readAll()[R.cs] & 3n) === 3n; // running in user mode
     };
-    for (let i = 0; i < this.retired.length; ) {
+    for (let i = 0; i < this.retired.length;) {
       const t = this.retired[i];
       for (const [address, then] of t.holdouts!) if (quiet(address, then)) t.holdouts!.delete(address);
       if (t.holdouts!.size) {

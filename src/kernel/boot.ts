@@ -73,8 +73,7 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   if (cpus > L.constant('NR_CPUS')) throw new BootError(`${cpus} cpus: the image supports at most ${L.constant('NR_CPUS')}`);
   const names = workloads(image);
   const workload = names.get(opts.workload ?? 'default');
-  if (workload === undefined)
-    throw new BootError(`unknown workload '${opts.workload}': the image has ${[...names.keys()].join(', ')}`);
+  if (workload === undefined) throw new BootError(`unknown workload '${opts.workload}': the image has ${[...names.keys()].join(', ')}`);
   const hz = opts.hz ?? 100;
   const quirkMask = quirkBits(image, opts.quirks ?? []);
 

@@ -181,7 +181,13 @@ export function parseQueries(text: string): DdebugQuery[] {
 
 /** The kernel's match_wildcard(): '*' any run of characters, '?' any one. */
 export function matchWildcard(pattern: string, s: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    's',
+  );
   return re.test(s);
 }
 
@@ -298,7 +304,6 @@ export function dynamicPrefix(d: DdebugDescriptor, tid?: number): string {
 }
 
 // --- one kernel's table: the image's descriptors, the host's, each module's ----------------
-
 
 /** A `struct _ddebug` in guest memory: the strings are read once, the flags every time. */
 export class GuestDescriptor implements DdebugDescriptor {

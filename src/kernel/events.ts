@@ -86,7 +86,14 @@ export class EventLog {
   private win: LabEvent[] = [];
   private winFirst = 0;
   private readonly counts: LogCounters = {
-    records: 0, dropped: 0, lostInGuest: 0, warnings: 0, firstWarnings: [], oopses: 0, panics: 0, lostCpus: 0,
+    records: 0,
+    dropped: 0,
+    lostInGuest: 0,
+    warnings: 0,
+    firstWarnings: [],
+    oopses: 0,
+    panics: 0,
+    lostCpus: 0,
   };
   private lastSeq = 0;
   private hash: Hash = createHash('sha256');
@@ -115,9 +122,7 @@ export class EventLog {
     this.printkType = L.constant('EV_PRINTK');
     this.stride = L.sizeof('lab_event');
     this.guestSlots = L.constant('LAB_EVENT_RING');
-    this.off = Object.fromEntries(
-      ['seq', 'ts_ns', 'type', 'cpu', 'pid', 'a', 'b', 'c', 'text'].map((m) => [m, L.offset('lab_event', m)]),
-    );
+    this.off = Object.fromEntries(['seq', 'ts_ns', 'type', 'cpu', 'pid', 'a', 'b', 'c', 'text'].map((m) => [m, L.offset('lab_event', m)]));
     this.off.head = L.offset('lab_event_ring', 'head');
     this.off.ev = L.offset('lab_event_ring', 'ev');
     this.hdrBytes = this.off.text;
@@ -207,7 +212,8 @@ export class EventLog {
       let text: string | undefined;
       if (view.getUint16(rec + o.type, true) === this.printkType) {
         text = cstring(buf, rec + o.text, this.textMax);
-        if (text.startsWith('WARNING:')) this.warned(view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296, text);
+        if (text.startsWith('WARNING:'))
+          this.warned(view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296, text);
       }
       this.texts[slot] = text;
       this.total++;

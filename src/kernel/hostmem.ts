@@ -50,7 +50,9 @@ export class HostMemory {
       this.mem.bytes(at, size).fill(0);
       return at;
     }
-    throw new HostMemoryError(`host memory exhausted: no ${size} bytes (align ${align}) for ${what} in 0x${this.start.toString(16)}-0x${this.end.toString(16)}`);
+    throw new HostMemoryError(
+      `host memory exhausted: no ${size} bytes (align ${align}) for ${what} in 0x${this.start.toString(16)}-0x${this.end.toString(16)}`,
+    );
   }
 
   /** Returns a block from alloc(), zeroed; adjacent free blocks merge. */

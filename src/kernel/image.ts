@@ -106,4 +106,3 @@ export class KernelImage {
     return this.decoded;
   }
 }
-

@@ -37,8 +37,7 @@ export class Layout {
 
   static fromElf(elf: ElfFile): Layout {
     const sec = elf.section('.lab.layout');
-    if (!sec)
-      throw new LayoutError(elf.fileName, '.lab.layout', 'no .lab.layout section: not a lab kernel image (see firmware/Makefile)');
+    if (!sec) throw new LayoutError(elf.fileName, '.lab.layout', 'no .lab.layout section: not a lab kernel image (see firmware/Makefile)');
     return Layout.fromText(Buffer.from(sec.data()).toString('latin1'), elf.fileName);
   }
 

@@ -49,7 +49,8 @@ export function moduleParams(file: string, modinfo: ReadonlyMap<string, readonly
   for (const e of modinfo.get('parmtype') ?? []) {
     const [name, full] = splitEntry(file, 'parmtype', e);
     const type = full.replace(/^array of /, '');
-    if (!(type in SIZES)) throw new ModuleParamError(file, 'EINVAL', `parameter '${name}' has type '${full}', which the loader does not know`);
+    if (!(type in SIZES))
+      throw new ModuleParamError(file, 'EINVAL', `parameter '${name}' has type '${full}', which the loader does not know`);
     const array = full.startsWith('array of ') ? { num: nums.get(name) ?? '' } : undefined;
     out.set(name, { name, type: type as ParamType, perm: perms.get(name) ?? 0, array });
   }
@@ -103,7 +104,12 @@ function variable(layout: Pick<ModuleLayout, 'elf' | 'symbolAddress'>, module: s
 }
 
 /** What writing `value` to a parameter stores: bytes at addresses (the array count too). */
-function paramWrites(layout: Pick<ModuleLayout, 'elf' | 'symbolAddress'>, module: string, p: ModuleParam, value: string): Array<[bigint, Uint8Array]> {
+function paramWrites(
+  layout: Pick<ModuleLayout, 'elf' | 'symbolAddress'>,
+  module: string,
+  p: ModuleParam,
+  value: string,
+): Array<[bigint, Uint8Array]> {
   const v = variable(layout, module, p.name);
   if (!p.array) return [[v.at, encodeParam(module, p, value)]];
   const size = SIZES[p.type];
@@ -128,7 +134,12 @@ export function applyParams(layout: ModuleLayout, module: string, args: Readonly
   const params = moduleParams(layout.file, layout.modinfo);
   for (const [name, value] of Object.entries(args)) {
     const p = params.get(name);
-    if (!p) throw new ModuleParamError(module, 'ENOENT', `unknown parameter '${name}' (the module has ${[...params.keys()].join(', ') || 'none'})`);
+    if (!p)
+      throw new ModuleParamError(
+        module,
+        'ENOENT',
+        `unknown parameter '${name}' (the module has ${[...params.keys()].join(', ') || 'none'})`,
+      );
     for (const [at, bytes] of paramWrites(layout, module, p, value)) layout.image.set(bytes, Number(at - layout.base));
   }
 }
@@ -137,7 +148,8 @@ export function applyParams(layout: ModuleLayout, module: string, args: Readonly
 export function writeParam(mem: GuestMemory, layout: ModuleLayout, module: string, name: string, value: string): void {
   const p = moduleParams(layout.file, layout.modinfo).get(name);
   if (!p) throw new ModuleParamError(module, 'ENOENT', `no such file: /sys/module/${module}/parameters/${name}`);
-  if (!(p.perm & 0o200)) throw new ModuleParamError(module, 'EPERM', `/sys/module/${module}/parameters/${name} is not writable (mode 0${p.perm.toString(8)})`);
+  if (!(p.perm & 0o200))
+    throw new ModuleParamError(module, 'EPERM', `/sys/module/${module}/parameters/${name} is not writable (mode 0${p.perm.toString(8)})`);
   for (const [at, bytes] of paramWrites(layout, module, p, value)) mem.write(at, bytes);
 }
 

@@ -230,7 +230,13 @@ export class LoadedModule {
       if (address < s.address || address >= s.address + BigInt(Math.max(s.section.size, 1))) continue;
       const sym = this.elf.symbolAt(address - s.address, s.section);
       if (sym)
-        return { name: sym.name, address: s.address + sym.value, size: sym.size, module: this.name, type: sym.type === STT_FUNC ? 'func' : 'object' };
+        return {
+          name: sym.name,
+          address: s.address + sym.value,
+          size: sym.size,
+          module: this.name,
+          type: sym.type === STT_FUNC ? 'func' : 'object',
+        };
     }
     return undefined;
   }
@@ -364,7 +370,8 @@ export class Modules {
   /** module_put(). */
   put(name: string): void {
     const m = this.find(name);
-    if (!m || m.refcount <= 0) throw new ModuleLoadError(name, 'EINVAL', `module_put() of ${m ? 'a module with no references' : 'a module not loaded'}`);
+    if (!m || m.refcount <= 0)
+      throw new ModuleLoadError(name, 'EINVAL', `module_put() of ${m ? 'a module with no references' : 'a module not loaded'}`);
     m.refcount--;
   }
 
@@ -619,7 +626,9 @@ export class Modules {
   /** Exported names must be unique among the image's globals and every module's exports. */
   private checkExports(layout: ModuleLayout): void {
     for (const name of layout.exports.keys()) {
-      const image = this.kernel.image.elf.symbolsNamed(name).find((s) => s.bind !== STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT));
+      const image = this.kernel.image.elf
+        .symbolsNamed(name)
+        .find((s) => s.bind !== STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT));
       const owner = image ? 'vmlinux' : this.mods.find((m) => m.exports.has(name))?.name;
       if (owner) throw new ModuleLoadError(layout.file, 'ENOEXEC', `exports duplicate symbol ${name} (owned by ${owner})`);
     }
@@ -641,7 +650,11 @@ export class Modules {
     if (mod.init !== undefined && mod.exit === undefined && !opts.force)
       throw new ModuleLoadError(name, 'EBUSY', `module '${name}' has an init function but no exit function: it cannot be unloaded`);
     if (mod.refcount > 0 && !opts.force)
-      throw new ModuleLoadError(name, 'EWOULDBLOCK', `module '${name}' is in use (${mod.refcount} reference${mod.refcount === 1 ? '' : 's'})`);
+      throw new ModuleLoadError(
+        name,
+        'EWOULDBLOCK',
+        `module '${name}' is in use (${mod.refcount} reference${mod.refcount === 1 ? '' : 's'})`,
+      );
     mod.state = 'GOING';
     const errors: unknown[] = [];
     if (mod.exit !== undefined) {
@@ -694,7 +707,8 @@ function readObject(path: string): ElfFile {
     if (e instanceof ElfFormatError) throw new ModuleFormatError(path, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ModuleLoadError(path, 'ENOENT', `no such file: ${basename(path)}`, { cause: e });
-    if (code) throw new ModuleLoadError(path, isErrno(code) ? code : 'EIO', `cannot read ${basename(path)}: ${(e as Error).message}`, { cause: e });
+    if (code)
+      throw new ModuleLoadError(path, isErrno(code) ? code : 'EIO', `cannot read ${basename(path)}: ${(e as Error).message}`, { cause: e });
     throw e;
   }
 }
@@ -707,8 +721,7 @@ function readObject(path: string): ElfFile {
  */
 function asLoadError(file: string, e: unknown): unknown {
   if (e instanceof ModuleError) return e;
-  if (e instanceof ElfError)
-    return new ModuleFormatError(file, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
+  if (e instanceof ElfError) return new ModuleFormatError(file, e.message.replace(`${e.file}: `, ''), {}, { cause: e });
   if (e instanceof Error) return new ModuleFormatError(file, `malformed object: ${e.name}: ${e.message}`, {}, { cause: e });
   return new ModuleFormatError(file, `malformed object: ${String(e)}`, {}, { cause: e });
 }

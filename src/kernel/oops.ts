@@ -38,7 +38,13 @@ export function formatOops(k: Kernel, f: GuestFault, unwinder: KernelUnwinder | 
   lines.push(`RBP: ${hex(r.rbp)} R08: ${hex(r.r8)} R09: ${hex(r.r9)}`);
   lines.push(`R10: ${hex(r.r10)} R11: ${hex(r.r11)} R12: ${hex(r.r12)}`);
   lines.push(`R13: ${hex(r.r13)} R14: ${hex(r.r14)} R15: ${hex(r.r15)}`);
-  if (mods) lines.push(`Modules linked in: ${mods.list().map((m) => m.name).join(' ')}`);
+  if (mods)
+    lines.push(
+      `Modules linked in: ${mods
+        .list()
+        .map((m) => m.name)
+        .join(' ')}`,
+    );
   if (current && (r.cs & 3n) !== 3n) lines.push(...callTrace(unwinder, current, f.rip, sym));
   const fn = k.image.symbolAt(f.rip) ?? mods?.moduleAt(f.rip)?.functionAt(f.rip);
   const start = fn ? ('value' in fn ? fn.value : fn.address) : undefined;

@@ -31,7 +31,14 @@ export function reportWarning(k: Kernel, cpu: Vcpu, a: HostCallArgs, unwinder: K
   const out = [
     '------------[ cut here ]------------',
     `WARNING: CPU: ${cpu.index} PID: ${t.pid} at ${file}:${line} ${sym.symbolize(ip)}`,
-    `Modules linked in:${mods ? mods.list().map((m) => ` ${m.name}`).join('') : ''}`,
+    `Modules linked in:${
+      mods
+        ? mods
+            .list()
+            .map((m) => ` ${m.name}`)
+            .join('')
+        : ''
+    }`,
     `CPU: ${cpu.index} PID: ${t.pid} Comm: ${t.comm}`,
     `RIP: 0010:${sym.symbolize(ip)}`,
     ...callTrace(unwinder, t, undefined, sym, (frame) => {

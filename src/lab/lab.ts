@@ -44,7 +44,12 @@ export function assembleLab(k: Kernel, opts: LivepatchOptions = {}): LabParts {
   // the kernel's order: ftrace knows a module's sites before livepatch patches it, and
   // livepatch reverts it before ftrace forgets them (which it does for every module that goes)
   modules.setFtrace({
-    init: (m) => ftraceModuleInit(k, m.name, moduleFtraceSites(m.name, m.elf, (s) => m.placement(s))),
+    init: (m) =>
+      ftraceModuleInit(
+        k,
+        m.name,
+        moduleFtraceSites(m.name, m.elf, (s) => m.placement(s)),
+      ),
     release: (m) => ftraceReleaseMod(k, m.name),
   });
   modules.onComing((m) => livepatch.moduleComing(m.name));

@@ -7,16 +7,7 @@
  * same.
  */
 import { fileURLToPath } from 'node:url';
-import {
-  type BootOptions,
-  type Kernel,
-  callGuest,
-  type HostTask,
-  cpuDown,
-  cpuUp,
-  type Modules,
-  dynamicDebug,
-} from '../kernel/index.ts';
+import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp, type Modules, dynamicDebug } from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
 import { ModuleError, strerror } from '../elf/index.ts';
 import { bootLab } from './lab.ts';
@@ -191,8 +182,7 @@ export class Lab {
 
   /** grep 'needle' /proc/<file> > /dev/kmsg: the matching lines of a cat() go into the log. */
   grepToKmsg(fn: string, needle: string): void {
-    for (const line of this.cat(fn).split('\n'))
-      if (line.includes(needle)) this.log(line);
+    for (const line of this.cat(fn).split('\n')) if (line.includes(needle)) this.log(line);
   }
 
   // --- the scripts' checks: each fails the test (die) with what it expected and found ---------

@@ -137,7 +137,8 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       if (obj.name === null) return this.k.image.elf.findSymbol(name, sympos || undefined).value;
       return this.modules.findSymbol(obj.name, name, sympos);
     } catch (e) {
-      if (e instanceof AmbiguousSymbolError) prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${obj.name ?? '(null)'}'`);
+      if (e instanceof AmbiguousSymbolError)
+        prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${obj.name ?? '(null)'}'`);
       else if (e instanceof SymbolNotFoundError && sympos && e.candidates)
         prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${obj.displayName}' not found`);
       else prErr(this.k, `symbol '${name}' not found in symbol table`);
@@ -191,7 +192,15 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
           if (!obj) {
             const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${oldObj.displayName}`);
             patch.hostBlocks.push(addr);
-            obj = new KlpObject(this.k, this.L, addr, patch, oldObj.name, { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n }, true);
+            obj = new KlpObject(
+              this.k,
+              this.L,
+              addr,
+              patch,
+              oldObj.name,
+              { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n },
+              true,
+            );
             obj.loaded = oldObj.loaded;
             patch.objs.push(obj);
           }

@@ -30,7 +30,18 @@ export class KlpLayout {
   constructor(k: Kernel) {
     const L = k.layout;
     const pick = (s: string, ms: string[]) => Object.fromEntries(ms.map((m) => [m, BigInt(L.offset(s, m))]));
-    this.func = pick('klp_func', ['old_name', 'new_func', 'old_sympos', 'old_func', 'old_size', 'new_size', 'stack_node', 'nop', 'patched', 'transition']);
+    this.func = pick('klp_func', [
+      'old_name',
+      'new_func',
+      'old_sympos',
+      'old_func',
+      'old_size',
+      'new_size',
+      'stack_node',
+      'nop',
+      'patched',
+      'transition',
+    ]);
     this.obj = pick('klp_object', ['name', 'funcs', 'callbacks', 'mod', 'patched']);
     this.cb = pick('klp_callbacks', ['pre_patch', 'post_patch', 'pre_unpatch', 'post_unpatch', 'post_unpatch_enabled']);
     this.patch = pick('klp_patch', ['objs', 'states', 'replace']);
@@ -183,7 +194,15 @@ export function readPatch(k: Kernel, L: KlpLayout, address: bigint, name: string
     });
     for (let f = m.u64(objAddr + L.obj.funcs); m.u64(f + L.func.old_name); f += L.funcSize) {
       obj.funcs.push(
-        new KlpFunc(k, L, f, obj, m.cstring(m.u64(f + L.func.old_name), 128), m.u64(f + L.func.new_func), Number(m.u64(f + L.func.old_sympos))),
+        new KlpFunc(
+          k,
+          L,
+          f,
+          obj,
+          m.cstring(m.u64(f + L.func.old_name), 128),
+          m.u64(f + L.func.new_func),
+          Number(m.u64(f + L.func.old_sympos)),
+        ),
       );
     }
     patch.objs.push(obj);

@@ -13,15 +13,7 @@
  * Addresses are kept as Numbers relative to the table's base: the hot path never allocates.
  */
 import { ElfFile, type ElfSection, ET_EXEC, ET_REL, SHF_EXECINSTR, SHT_NOBITS, SHT_NULL, STT_SECTION } from '../elf/index.ts';
-import {
-  decodeBits,
-  isTerminator,
-  ORC_ENTRY_SIZE,
-  ORC_IP_SIZE,
-  type OrcEntry,
-  type OrcKind,
-  type OrcLayout,
-} from './format.ts';
+import { decodeBits, isTerminator, ORC_ENTRY_SIZE, ORC_IP_SIZE, type OrcEntry, type OrcKind, type OrcLayout } from './format.ts';
 
 /** The kernel's LOOKUP_BLOCK_ORDER: one index slot per 256 bytes of text. */
 export const LOOKUP_BLOCK_ORDER = 8;
@@ -116,7 +108,11 @@ function viewOf(elf: ElfFile, section: ElfSection): DataView {
     );
   const d = section.data();
   if (d.byteLength !== section.size)
-    throw new OrcTableError(elf.fileName, `only 0x${d.byteLength.toString(16)} of its sh_size 0x${section.size.toString(16)} bytes are in the file`, where);
+    throw new OrcTableError(
+      elf.fileName,
+      `only 0x${d.byteLength.toString(16)} of its sh_size 0x${section.size.toString(16)} bytes are in the file`,
+      where,
+    );
   return new DataView(d.buffer, d.byteOffset, d.byteLength);
 }
 
@@ -224,9 +220,7 @@ export class OrcTable {
       );
     this.size = Number(end - base);
     // keep the entries that can matter to a lookup in [base, end); one below base is never chosen
-    const rel = entries
-      .map((e, order) => ({ e, order, off: e.address - base }))
-      .filter((x) => x.off >= 0n && x.off <= BigInt(this.size));
+    const rel = entries.map((e, order) => ({ e, order, off: e.address - base })).filter((x) => x.off >= 0n && x.off <= BigInt(this.size));
     rel.sort((a, b) => {
       if (a.off !== b.off) return a.off < b.off ? -1 : 1;
       const ta = isTerminator(a.e, layout);
@@ -281,7 +275,9 @@ export class OrcTable {
         start ??= stext.value;
         end ??= etext.value;
       } else {
-        const range = execRange(elf.sections.filter((s) => entries.some((e) => e.address >= s.addr && e.address < s.addr + BigInt(s.size))));
+        const range = execRange(
+          elf.sections.filter((s) => entries.some((e) => e.address >= s.addr && e.address < s.addr + BigInt(s.size))),
+        );
         start ??= range[0];
         end ??= range[1];
       }

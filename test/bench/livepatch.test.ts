@@ -9,7 +9,15 @@ import { formatLivepatch, measureLivepatch } from '../../bench/livepatch.ts';
 
 describe('livepatch benchmark, tiny', () => {
   it('measures passes, call costs and the basic scenario, and reports them', async () => {
-    const r = await measureLivepatch({ taskCounts: [24], funcCounts: [1], costFuncs: [1, 5], passes: 2, warmup: 0, basicRepeats: 1, cold: false });
+    const r = await measureLivepatch({
+      taskCounts: [24],
+      funcCounts: [1],
+      costFuncs: [1, 5],
+      passes: 2,
+      warmup: 0,
+      basicRepeats: 1,
+      cold: false,
+    });
     expect(r.byTasks.map((t) => t.funcs)).toEqual([20]);
     expect(r.byFuncs.map((t) => t.funcs)).toEqual([1]);
     for (const t of [...r.byTasks, ...r.byFuncs]) {
@@ -39,7 +47,13 @@ describe('livepatch benchmark, tiny', () => {
       expect(r.costs[1][state].insns, state).toBe(r.costs[0][state].insns);
     expect(r.basicMs[0]).toBeGreaterThan(0);
     const lines = formatLivepatch(r);
-    expect(lines.some((l) => /\d+ tasks, 20 patched functions, slower direction: [\d.]+ ms CPU \(wall [\d.]+ ms\), ratio [\d.]+ \[target <= 20 ms: (met|NOT met)\]/.test(l))).toBe(true);
+    expect(
+      lines.some((l) =>
+        /\d+ tasks, 20 patched functions, slower direction: [\d.]+ ms CPU \(wall [\d.]+ ms\), ratio [\d.]+ \[target <= 20 ms: (met|NOT met)\]/.test(
+          l,
+        ),
+      ),
+    ).toBe(true);
     expect(lines.some((l) => /^  unpatched: +\d+ +\d+$/.test(l))).toBe(true);
   });
 });

@@ -36,7 +36,10 @@ describe('klp-lab options', () => {
     [['orc', 'dump', 'a', 'b'], /too many arguments for 'dump'/],
     [['orc', 'dump', 'fixtures'], /command-argument value 'fixtures' is invalid for argument 'FILE'\. 'fixtures' is not a regular file/],
     [['selftest', 'test-nope'], /argument SUITE 'test-nope' is invalid\. Allowed choices are test-livepatch, /],
-    [['livepatch', '--dyndbg', 'fil kernel/livepatch/* +p', 'load:test_klp_livepatch'], /option '--dyndbg <QUERY>' argument 'fil kernel\/livepatch\/\* \+p' is invalid\. dynamic_debug\/control: unknown keyword 'fil'/],
+    [
+      ['livepatch', '--dyndbg', 'fil kernel/livepatch/* +p', 'load:test_klp_livepatch'],
+      /option '--dyndbg <QUERY>' argument 'fil kernel\/livepatch\/\* \+p' is invalid\. dynamic_debug\/control: unknown keyword 'fil'/,
+    ],
     [['livepatch', 'patch:x'], /unknown step 'patch:x': steps are load: insmod: /],
     [['livepatch', 'wait:p:timeout=soon'], /step 'wait:p:timeout=soon': wait takes NAME or NAME:timeout=MS/],
     [['stack', 'cpu7', '--cpus', '2'], /argument TASK 'cpu7' is invalid\. The machine has cpus 0 to 1\./],
@@ -69,7 +72,12 @@ describe('klp-lab options', () => {
   }, 60_000);
 
   it('--help per command, --version', async () => {
-    const [top, lp, stack, version] = await Promise.all([cli(['--help']), cli(['livepatch', '--help']), cli(['help', 'stack']), cli(['--version'])]);
+    const [top, lp, stack, version] = await Promise.all([
+      cli(['--help']),
+      cli(['livepatch', '--help']),
+      cli(['help', 'stack']),
+      cli(['--version']),
+    ]);
     for (const r of [top, lp, stack, version]) expect(r.status).toBe(0);
     expect(top.stdout).toMatch(/^Usage: klp-lab \[options\] \[command\]/);
     for (const c of ['boot', 'stack', 'livepatch', 'selftest', 'list', 'orc']) expect(top.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
@@ -85,12 +93,21 @@ describe('klp-lab livepatch', () => {
   it('a step that fails: one line naming it and the errno, the report so far, status 1', async () => {
     const cases: [string[], RegExp][] = [
       [['load:nosuch'], /^klp-lab: error: step 'load:nosuch' failed: no module 'nosuch' .*\(-ENOENT\)$/],
-      [['load:test_klp_livepatch', 'rmmod:nosuch', 'cat:lab_cmdline_show'], /^klp-lab: error: step 'rmmod:nosuch' failed: .*module 'nosuch' is not loaded \(-ENOENT\)$/],
+      [
+        ['load:test_klp_livepatch', 'rmmod:nosuch', 'cat:lab_cmdline_show'],
+        /^klp-lab: error: step 'rmmod:nosuch' failed: .*module 'nosuch' is not loaded \(-ENOENT\)$/,
+      ],
       [['disable:test_klp_livepatch'], /^klp-lab: error: step 'disable:test_klp_livepatch' failed: .*\(-ENODEV\)$/],
       [['force:test_klp_livepatch'], /^klp-lab: error: step 'force:test_klp_livepatch' failed: .*\(-ENODEV\)$/],
       [['cat:nosuch'], /^klp-lab: error: step 'cat:nosuch' failed: .*'nosuch' not found$/],
-      [['insmod:test_klp_deep', 'wait:test_klp_deep:timeout=300'], /^klp-lab: error: step 'wait:test_klp_deep:timeout=300' failed: 'test_klp_deep' still in transition after 300 emulated ms$/],
-      [['insmod:./nowhere/mine.o'], /^klp-lab: error: step 'insmod:\.\/nowhere\/mine\.o' failed: no such file \/.*nowhere\/mine\.o \(-ENOENT\)$/],
+      [
+        ['insmod:test_klp_deep', 'wait:test_klp_deep:timeout=300'],
+        /^klp-lab: error: step 'wait:test_klp_deep:timeout=300' failed: 'test_klp_deep' still in transition after 300 emulated ms$/,
+      ],
+      [
+        ['insmod:./nowhere/mine.o'],
+        /^klp-lab: error: step 'insmod:\.\/nowhere\/mine\.o' failed: no such file \/.*nowhere\/mine\.o \(-ENOENT\)$/,
+      ],
     ];
     for (let i = 0; i < cases.length; i += 3) {
       const rs = await Promise.all(cases.slice(i, i + 3).map(([steps]) => cli(['livepatch', '--cpus', '1', ...steps])));
@@ -113,12 +130,17 @@ describe('klp-lab livepatch', () => {
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/^# kernel log\n\[ +\d+\.\d{6}\] % modprobe test_klp_deep\n/);
     expect(text.stdout).toMatch(/\n4 +kdeep\/0 +unpatched +pending +sleeping on function deep_c\n/);
-    expect(text.stdout).toMatch(/# blocking tasks\ntask kdeep\/0 pid 4 \(switched out\):\nreliable stack trace, \d+ entries\nCall Trace:\n __schedule\+0x[0-9a-f]+\/0x[0-9a-f]+\n[\s\S]* deep_c\+0x[0-9a-f]+\/0x[0-9a-f]+\n/);
+    expect(text.stdout).toMatch(
+      /# blocking tasks\ntask kdeep\/0 pid 4 \(switched out\):\nreliable stack trace, \d+ entries\nCall Trace:\n __schedule\+0x[0-9a-f]+\/0x[0-9a-f]+\n[\s\S]* deep_c\+0x[0-9a-f]+\/0x[0-9a-f]+\n/,
+    );
 
     expect(json.status).toBe(0);
     const j = JSON.parse(json.stdout);
     expect(j.command).toBe('livepatch');
-    expect(j.steps).toEqual([{ step: 'insmod:test_klp_deep', status: 'ok' }, { step: 'run:500', status: 'ok' }]);
+    expect(j.steps).toEqual([
+      { step: 'insmod:test_klp_deep', status: 'ok' },
+      { step: 'run:500', status: 'ok' },
+    ]);
     expect(j.log[0]).toEqual({ tsNs: expect.any(Number), level: 6, text: '% modprobe test_klp_deep' });
     expect(j.sysfs).toContainEqual({ path: '/sys/kernel/livepatch/test_klp_deep/transition', mode: '-r--r--r--', value: '1' });
     expect(j.transition).toEqual({ patch: 'test_klp_deep', target: 1 });
@@ -126,7 +148,12 @@ describe('klp-lab livepatch', () => {
     expect(kdeep).toMatchObject({ pid: 4, patchState: 'unpatched', pending: true, blocked: 'sleeping on function deep_c' });
     expect(kdeep.stack).toMatchObject({ pid: 4, comm: 'kdeep/0', where: 'switched out', reliable: true });
     expect(kdeep.stack.trace).toContainEqual(expect.stringMatching(/^deep_c\+0x[0-9a-f]+\/0x[0-9a-f]+$/));
-    expect(j.tasks.find((t: { comm: string }) => t.comm === 'khostd')).toEqual({ pid: 2, comm: 'khostd', patchState: 'patched', pending: false });
+    expect(j.tasks.find((t: { comm: string }) => t.comm === 'khostd')).toEqual({
+      pid: 2,
+      comm: 'khostd',
+      patchState: 'patched',
+      pending: false,
+    });
     // the same run, the same log
     expect(text.stdout).toContain(`event log sha256 ${j.sha256}`);
   }, 120_000);

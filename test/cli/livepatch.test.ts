@@ -19,7 +19,13 @@ afterEach(() => {
 
 describe('klp-lab livepatch', () => {
   it('parses steps and names what is wrong with a bad one', () => {
-    expect(parseStep('load:test_klp_atomic_replace:replace=1')).toEqual({ arg: 'load:test_klp_atomic_replace:replace=1', verb: 'load', name: 'test_klp_atomic_replace', params: { replace: '1' }, ms: 0 });
+    expect(parseStep('load:test_klp_atomic_replace:replace=1')).toEqual({
+      arg: 'load:test_klp_atomic_replace:replace=1',
+      verb: 'load',
+      name: 'test_klp_atomic_replace',
+      params: { replace: '1' },
+      ms: 0,
+    });
     expect(parseStep('run:250').ms).toBe(250);
     expect(() => parseStep('patch:x')).toThrow(StepError);
     expect(() => parseStep('load:')).toThrow(/needs an argument/);
@@ -67,10 +73,14 @@ describe('klp-lab livepatch', () => {
   });
 
   it('end to end from the command line', () => {
-    const out = execFileSync('npx', ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'load:test_klp_livepatch', 'cat:lab_cmdline_show'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      'npx',
+      ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'load:test_klp_livepatch', 'cat:lab_cmdline_show'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+      },
+    );
     expect(out).toMatch(
       /\] livepatch: 'test_klp_livepatch': patching complete\n\[ *[\d.]+\] % cat lab_cmdline_show\n\[ *[\d.]+\] test_klp_livepatch: this has been live patched\n/,
     );
@@ -78,7 +88,7 @@ describe('klp-lab livepatch', () => {
     expect(out).toMatch(/# patch states\nPID/);
   }, 60_000);
 
-  it('selftest: the scripts\' report; a scenario whose log differs fails', async () => {
+  it("selftest: the scripts' report; a scenario whose log differs fails", async () => {
     const out = execFileSync('npx', ['tsx', 'src/cli/main.ts', 'selftest', 'test-state'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toContain('# test-state\nTEST: system state modification ... ok\n');
     expect(out).toContain('# test-state: 4 of 4 ok');
@@ -92,12 +102,28 @@ describe('klp-lab livepatch', () => {
   }, 60_000);
 
   it('a guest oops in a step ends the session with the oops report', () => {
-    const r = spawnSync('npx', ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'insmod:lab_mod_oops:crash=1', 'load:test_klp_livepatch'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'npx',
+      [
+        'tsx',
+        'src/cli/main.ts',
+        'livepatch',
+        '--cpus',
+        '2',
+        '--workload',
+        'idle',
+        'insmod:lab_mod_oops:crash=1',
+        'load:test_klp_livepatch',
+      ],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+      },
+    );
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/# oops\n[\s\S]*RIP: 0010:lab_oops_deref\+0xc\/0x10 \[lab_mod_oops\][\s\S]*Call Trace:\n lab_oops_deref\+0xc\/0x10 \[lab_mod_oops\]\n lab_oops_work/);
+    expect(r.stdout).toMatch(
+      /# oops\n[\s\S]*RIP: 0010:lab_oops_deref\+0xc\/0x10 \[lab_mod_oops\][\s\S]*Call Trace:\n lab_oops_deref\+0xc\/0x10 \[lab_mod_oops\]\n lab_oops_work/,
+    );
     // the step after the oops never ran
     expect(r.stdout).not.toContain('% modprobe test_klp_livepatch');
   }, 60_000);

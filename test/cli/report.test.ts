@@ -14,12 +14,20 @@ it('reports a machine stopped one round after power-on', async () => {
   k = await bootKernel({ cpus: 2, workload: 'default' });
   k.run({ ns: 1e6 });
   expect(allTasks(k).map((t) => t.address)).toEqual([]);
-  expect(cpuReport(k).slice(1).map((l) => l.split(/\s+/).slice(0, 4))).toEqual([
+  expect(
+    cpuReport(k)
+      .slice(1)
+      .map((l) => l.split(/\s+/).slice(0, 4)),
+  ).toEqual([
     ['0', 'no', 'running', '-'],
     ['1', 'no', 'running', '-'],
   ]);
   expect(taskReport(k)).toHaveLength(1);
   // once up, every cpu's idle task is there
   k.run({ ns: 100e6 });
-  expect(allTasks(k).slice(0, 2).map((t) => t.comm)).toEqual(['swapper/0', 'swapper/1']);
+  expect(
+    allTasks(k)
+      .slice(0, 2)
+      .map((t) => t.comm),
+  ).toEqual(['swapper/0', 'swapper/1']);
 });

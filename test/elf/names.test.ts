@@ -13,18 +13,32 @@ const MIB = 1 << 20;
 
 describe('names are bounded', () => {
   it('4000 symbols sharing one 1 MiB name: refused at the first, in bounded memory', async () => {
-    const out = await runBounded<{ error?: string }>(WORKER, 'readShared', { nameLength: MIB, symbols: 4000, sections: 0 }, { maxOldGenerationSizeMb: 128, timeoutMs: 30_000 });
+    const out = await runBounded<{ error?: string }>(
+      WORKER,
+      'readShared',
+      { nameLength: MIB, symbols: 4000, sections: 0 },
+      { maxOldGenerationSizeMb: 128, timeoutMs: 30_000 },
+    );
     expect(out).toMatchObject({
       kind: 'ok',
-      result: { error: `ElfFormatError: huge.o: symbol [1]: name at 0x1 in section [2] .strtab is ${MIB} bytes long, over the 511 that KSYM_NAME_LEN (512) allows` },
+      result: {
+        error: `ElfFormatError: huge.o: symbol [1]: name at 0x1 in section [2] .strtab is ${MIB} bytes long, over the 511 that KSYM_NAME_LEN (512) allows`,
+      },
     });
   });
 
   it('4000 sections sharing one 1 MiB name: refused when the headers are read', async () => {
-    const out = await runBounded<{ error?: string }>(WORKER, 'readShared', { nameLength: MIB, symbols: 1, sections: 4000 }, { maxOldGenerationSizeMb: 128, timeoutMs: 30_000 });
+    const out = await runBounded<{ error?: string }>(
+      WORKER,
+      'readShared',
+      { nameLength: MIB, symbols: 1, sections: 4000 },
+      { maxOldGenerationSizeMb: 128, timeoutMs: 30_000 },
+    );
     expect(out).toMatchObject({
       kind: 'ok',
-      result: { error: `ElfFormatError: huge.o: section [3]: name at 0x1 in section [2] is ${MIB} bytes long, over the 1023 that twice KSYM_NAME_LEN (1024) allows` },
+      result: {
+        error: `ElfFormatError: huge.o: section [3]: name at 0x1 in section [2] is ${MIB} bytes long, over the 1023 that twice KSYM_NAME_LEN (1024) allows`,
+      },
     });
   });
 

@@ -342,9 +342,7 @@ describe('symbolAt', () => {
       const rows = readelfSymbols(path);
       for (const section of object.sections.filter((s) => s.flags & SHF_ALLOC)) {
         for (let addr = 0n; addr <= BigInt(section.size); addr++) {
-          expect(object.symbolAt(addr, section)?.index, `${section.name}+0x${addr.toString(16)}`).toBe(
-            oracle(rows, addr, section.index),
-          );
+          expect(object.symbolAt(addr, section)?.index, `${section.name}+0x${addr.toString(16)}`).toBe(oracle(rows, addr, section.index));
         }
       }
     }
@@ -389,7 +387,6 @@ describe('symbolAt', () => {
     const owners = text.entries.map((r) => vmlinux.symbolAt(r.offset)?.name);
     expect(owners).toEqual(['helper', 'klp_target', 'klp_target', 'klp_target', 'call_a', 'call_a', 'call_b']);
   });
-
 });
 
 describe('extended section numbering', () => {
@@ -475,20 +472,40 @@ describe('bad input', () => {
   });
 
   it('rejects other machines, ELF32, big-endian and non-ELF files', () => {
-    expect(formatError(() => ElfFile.parse(patched((v) => v.setUint16(18, 183, true)), name)).message).toBe(
-      'k.o: not an x86-64 ELF (e_machine 183, EM_AARCH64)',
-    );
-    expect(formatError(() => ElfFile.parse(patched((v) => v.setUint16(18, 0x1234, true)), name)).message).toBe(
-      'k.o: not an x86-64 ELF (e_machine 4660)',
-    );
-    expect(formatError(() => ElfFile.parse(patched((_, b) => (b[4] = 1)), name)).message).toBe('k.o: not ELF64 (EI_CLASS 1)');
-    expect(formatError(() => ElfFile.parse(patched((_, b) => (b[5] = 2)), name)).message).toBe(
-      'k.o: not little-endian (EI_DATA 2)',
-    );
+    expect(
+      formatError(() =>
+        ElfFile.parse(
+          patched((v) => v.setUint16(18, 183, true)),
+          name,
+        ),
+      ).message,
+    ).toBe('k.o: not an x86-64 ELF (e_machine 183, EM_AARCH64)');
+    expect(
+      formatError(() =>
+        ElfFile.parse(
+          patched((v) => v.setUint16(18, 0x1234, true)),
+          name,
+        ),
+      ).message,
+    ).toBe('k.o: not an x86-64 ELF (e_machine 4660)');
+    expect(
+      formatError(() =>
+        ElfFile.parse(
+          patched((_, b) => (b[4] = 1)),
+          name,
+        ),
+      ).message,
+    ).toBe('k.o: not ELF64 (EI_CLASS 1)');
+    expect(
+      formatError(() =>
+        ElfFile.parse(
+          patched((_, b) => (b[5] = 2)),
+          name,
+        ),
+      ).message,
+    ).toBe('k.o: not little-endian (EI_DATA 2)');
     const notElf = new TextEncoder().encode('#!/bin/sh\necho hello\n');
-    expect(formatError(() => ElfFile.parse(notElf, 'hello.sh')).message).toBe(
-      'hello.sh: bad magic 23 21 2f 62 (not an ELF file)',
-    );
+    expect(formatError(() => ElfFile.parse(notElf, 'hello.sh')).message).toBe('hello.sh: bad magic 23 21 2f 62 (not an ELF file)');
   });
 
   it('rejects dangling indices in tables, when they are decoded', () => {
@@ -498,9 +515,7 @@ describe('bad input', () => {
     // Symbol 3's name offset far past .strtab.
     const badName = patched((v) => v.setUint32(symtab.offset + 3 * 24, 0xffff, true));
     const lazy = ElfFile.parse(badName, name);
-    expect(formatError(() => lazy.symbols).message).toBe(
-      'k.o: string offset 0xffff past end of section [13] .strtab (0x2c bytes)',
-    );
+    expect(formatError(() => lazy.symbols).message).toBe('k.o: string offset 0xffff past end of section [13] .strtab (0x2c bytes)');
     // First relocation's symbol index past the symbol table.
     const badSymbol = patched((v) => v.setUint32(rela.offset + 12, 999, true));
     expect(formatError(() => ElfFile.parse(badSymbol, name).relocations()).message).toBe(

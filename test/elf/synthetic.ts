@@ -102,13 +102,63 @@ export function buildExtendedNumberingObject(): Uint8Array {
     { name: 0, type: SHT_NULL, flags: 0n, offset: 0, size: shnum, link: shstrtabIndex, info: 0, align: 0, entsize: 0 },
   ];
   for (let i = 1; i <= FILLER_SECTIONS; i++) {
-    sections.push({ name: fillerName, type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_EXECINSTR, offset: 64, size: 0, link: 0, info: 0, align: 1, entsize: 0 });
+    sections.push({
+      name: fillerName,
+      type: SHT_PROGBITS,
+      flags: SHF_ALLOC | SHF_EXECINSTR,
+      offset: 64,
+      size: 0,
+      link: 0,
+      info: 0,
+      align: 1,
+      entsize: 0,
+    });
   }
   sections.push(
-    { name: symtabName, type: SHT_SYMTAB, flags: 0n, offset: symtabOffset, size: symtabBytes.length, link: strtabIndex, info: 2, align: 8, entsize: 24 },
-    { name: strtabName, type: SHT_STRTAB, flags: 0n, offset: strtabOffset, size: strtabBytes.length, link: 0, info: 0, align: 1, entsize: 0 },
-    { name: shndxName, type: SHT_SYMTAB_SHNDX, flags: 0n, offset: shndxOffset, size: shndxBytes.length, link: symtabIndex, info: 0, align: 4, entsize: 4 },
-    { name: shstrtabName, type: SHT_STRTAB, flags: 0n, offset: shstrtabOffset, size: shstrtabBytes.length, link: 0, info: 0, align: 1, entsize: 0 },
+    {
+      name: symtabName,
+      type: SHT_SYMTAB,
+      flags: 0n,
+      offset: symtabOffset,
+      size: symtabBytes.length,
+      link: strtabIndex,
+      info: 2,
+      align: 8,
+      entsize: 24,
+    },
+    {
+      name: strtabName,
+      type: SHT_STRTAB,
+      flags: 0n,
+      offset: strtabOffset,
+      size: strtabBytes.length,
+      link: 0,
+      info: 0,
+      align: 1,
+      entsize: 0,
+    },
+    {
+      name: shndxName,
+      type: SHT_SYMTAB_SHNDX,
+      flags: 0n,
+      offset: shndxOffset,
+      size: shndxBytes.length,
+      link: symtabIndex,
+      info: 0,
+      align: 4,
+      entsize: 4,
+    },
+    {
+      name: shstrtabName,
+      type: SHT_STRTAB,
+      flags: 0n,
+      offset: shstrtabOffset,
+      size: shstrtabBytes.length,
+      link: 0,
+      info: 0,
+      align: 1,
+      entsize: 0,
+    },
   );
 
   const out = Buffer.alloc(shoff + shnum * 64);
@@ -189,7 +239,17 @@ export function buildSharedNameObject(opts: { nameLength: number; symbols: numbe
     out.writeBigUInt64LE(BigInt(s.align ?? 1), at + 48);
     out.writeBigUInt64LE(BigInt(s.entsize), at + 56);
   };
-  header(1, { name: symtabName, type: SHT_SYMTAB, flags: 0n, offset: symtabOffset, size: symtab.length, link: 2, info: 1, align: 8, entsize: 24 });
+  header(1, {
+    name: symtabName,
+    type: SHT_SYMTAB,
+    flags: 0n,
+    offset: symtabOffset,
+    size: symtab.length,
+    link: 2,
+    info: 1,
+    align: 8,
+    entsize: 24,
+  });
   header(2, { name: strtabName, type: SHT_STRTAB, flags: 0n, offset: strtabOffset, size: strtab.length, link: 0, info: 0, entsize: 0 });
   for (let i = 3; i < shnum; i++) header(i, { name: 1, type: SHT_PROGBITS, flags: 0n, offset: 64, size: 0, link: 0, info: 0, entsize: 0 });
   return out;

@@ -200,7 +200,9 @@ describe('hlt', () => {
     try {
       const res = r.m.run({ ns: 1e8 });
       expect(res.stopped?.kind).toBe('fault');
-      expect(res.stopped?.kind === 'fault' && res.stopped.fault.message).toMatch(/^cpu 0: hard LOCKUP: halted with interrupts disabled while online/);
+      expect(res.stopped?.kind === 'fault' && res.stopped.fault.message).toMatch(
+        /^cpu 0: hard LOCKUP: halted with interrupts disabled while online/,
+      );
     } finally {
       r.m.close();
     }

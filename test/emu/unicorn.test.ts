@@ -118,17 +118,11 @@ describe('errors', () => {
       expect.objectContaining({ call: 'uc_emu_start', codeName: 'UC_ERR_FETCH_UNMAPPED', address: 0xdead_0000n }),
     );
     const { entry } = load(uc, 'mov rbx, 0xbeef0008\nmov rax, [rbx]\nhlt');
-    expect(() => uc.emuStart(entry, 0n)).toThrow(
-      expect.objectContaining({ codeName: 'UC_ERR_READ_UNMAPPED', address: 0xbeef_0008n }),
-    );
+    expect(() => uc.emuStart(entry, 0n)).toThrow(expect.objectContaining({ codeName: 'UC_ERR_READ_UNMAPPED', address: 0xbeef_0008n }));
     const w = load(uc, 'mov rbx, 0xbeef0010\nmov [rbx], eax\nhlt', 0x100);
-    expect(() => uc.emuStart(w.entry, 0n)).toThrow(
-      expect.objectContaining({ codeName: 'UC_ERR_WRITE_UNMAPPED', address: 0xbeef_0010n }),
-    );
+    expect(() => uc.emuStart(w.entry, 0n)).toThrow(expect.objectContaining({ codeName: 'UC_ERR_WRITE_UNMAPPED', address: 0xbeef_0010n }));
     const i = load(uc, 'ud2', 0x200);
-    expect(() => uc.emuStart(i.entry, 0n)).toThrow(
-      expect.objectContaining({ codeName: 'UC_ERR_INSN_INVALID', address: undefined }),
-    );
+    expect(() => uc.emuStart(i.entry, 0n)).toThrow(expect.objectContaining({ codeName: 'UC_ERR_INSN_INVALID', address: undefined }));
   });
 
   it('close is idempotent and later calls fail clearly', () => {
@@ -140,7 +134,7 @@ describe('errors', () => {
 });
 
 describe('shared memory and translated code', () => {
-  it('two engines mapping one Buffer see each other\'s writes', () => {
+  it("two engines mapping one Buffer see each other's writes", () => {
     const mem = Buffer.alloc(SIZE);
     const a = engine(mem);
     const b = engine(mem);
@@ -179,7 +173,7 @@ describe('shared memory and translated code', () => {
     expect([run(a), run(b)]).toEqual([3n, 3n]);
   });
 
-  it('a guest store invalidates only the storing engine\'s translation', () => {
+  it("a guest store invalidates only the storing engine's translation", () => {
     const mem = Buffer.alloc(SIZE);
     const a = engine(mem);
     const b = engine(mem);
@@ -287,7 +281,10 @@ describe('native block hook (instruction budget)', () => {
     const b = engine(mem);
     const { entry } = load(a, LOOP(10), 0, map);
     const [ca, cb] = [new CpuCtl(), new CpuCtl()];
-    for (const [uc, ctl] of [[a, ca], [b, cb]] as const) {
+    for (const [uc, ctl] of [
+      [a, ca],
+      [b, cb],
+    ] as const) {
       ctl.setInstructionMap(map, BASE);
       ctl.attach(uc);
     }
@@ -420,10 +417,26 @@ describe('JS hooks', () => {
 
 describe('registers and contexts', () => {
   const GPRS = [
-    C.UC_X86_REG_RAX, C.UC_X86_REG_RBX, C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_RSI,
-    C.UC_X86_REG_RDI, C.UC_X86_REG_RBP, C.UC_X86_REG_RSP, C.UC_X86_REG_R8, C.UC_X86_REG_R9,
-    C.UC_X86_REG_R10, C.UC_X86_REG_R11, C.UC_X86_REG_R12, C.UC_X86_REG_R13, C.UC_X86_REG_R14,
-    C.UC_X86_REG_R15, C.UC_X86_REG_RIP, C.UC_X86_REG_FS_BASE, C.UC_X86_REG_GS_BASE, C.UC_X86_REG_CR2,
+    C.UC_X86_REG_RAX,
+    C.UC_X86_REG_RBX,
+    C.UC_X86_REG_RCX,
+    C.UC_X86_REG_RDX,
+    C.UC_X86_REG_RSI,
+    C.UC_X86_REG_RDI,
+    C.UC_X86_REG_RBP,
+    C.UC_X86_REG_RSP,
+    C.UC_X86_REG_R8,
+    C.UC_X86_REG_R9,
+    C.UC_X86_REG_R10,
+    C.UC_X86_REG_R11,
+    C.UC_X86_REG_R12,
+    C.UC_X86_REG_R13,
+    C.UC_X86_REG_R14,
+    C.UC_X86_REG_R15,
+    C.UC_X86_REG_RIP,
+    C.UC_X86_REG_FS_BASE,
+    C.UC_X86_REG_GS_BASE,
+    C.UC_X86_REG_CR2,
   ];
 
   it('batch write/read round-trips 20 registers, agreeing with single reads', () => {

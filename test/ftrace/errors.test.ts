@@ -72,7 +72,9 @@ describe('ftrace refuses', () => {
       expect([...e.found]).toEqual([0x90, 0x90, 0x90, 0x90, 0x90]);
       expect(e.foundInsn).toBe('nop; nop; nop; nop; nop');
       expect(e.message).toContain(`failed to modify lab_probe+0x0/`);
-      expect(e.message).toContain(`(0x${probe.toString(16)}): found 90:90:90:90:90 (nop; nop; nop; nop; nop), expected the fentry NOP 0f:1f:44:00:00`);
+      expect(e.message).toContain(
+        `(0x${probe.toString(16)}): found 90:90:90:90:90 (nop; nop; nop; nop; nop), expected the fentry NOP 0f:1f:44:00:00`,
+      );
 
       // registering on it fails the same way and allocates nothing
       const ops = new FtraceOps({ func: 'ftrace_test_handler' });
@@ -85,7 +87,12 @@ describe('ftrace refuses', () => {
       k.machine.writeCode(probe, Uint8Array.from(FENTRY_NOP));
       refused(k, 'EINVAL', () => ftraceMakeNop(k, probe, tramp), /found 0f:1f:44:00:00 \(nop dword ptr \[rax \+ rax\]\), expected call 0x/);
       k.machine.writeCode(probe, callInsn(probe, k.sym('lab_probe_alt')));
-      refused(k, 'EINVAL', () => ftraceMakeNop(k, probe, tramp), new RegExp(`found e8:.* \\(call 0x${k.sym('lab_probe_alt').toString(16)}\\)`));
+      refused(
+        k,
+        'EINVAL',
+        () => ftraceMakeNop(k, probe, tramp),
+        new RegExp(`found e8:.* \\(call 0x${k.sym('lab_probe_alt').toString(16)}\\)`),
+      );
       k.machine.writeCode(probe, Uint8Array.from(FENTRY_NOP));
 
       // not a site: inside a function, an assembly symbol, a notrace function
@@ -93,7 +100,12 @@ describe('ftrace refuses', () => {
         refused(k, 'EINVAL', () => ftraceMakeCall(k, at, tramp), /is not an ftrace site/);
         refused(k, 'EINVAL', () => ftraceMakeNop(k, at, tramp), /is not an ftrace site/);
       }
-      refused(k, 'EINVAL', () => ftraceMakeCall(k, probe + 1n, tramp), /^ftrace: lab_probe\+0x1\/0x[0-9a-f]+ \(0xffffffff[0-9a-f]+\) is not an ftrace site \(-EINVAL\)$/);
+      refused(
+        k,
+        'EINVAL',
+        () => ftraceMakeCall(k, probe + 1n, tramp),
+        /^ftrace: lab_probe\+0x1\/0x[0-9a-f]+ \(0xffffffff[0-9a-f]+\) is not an ftrace site \(-EINVAL\)$/,
+      );
 
       // and a good site still works after all that
       ftraceMakeCall(k, probe, tramp);
@@ -124,7 +136,12 @@ describe('ftrace refuses', () => {
       const probe = k.sym('lab_probe');
       const ops = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
       refused(k, 'EINVAL', () => registerFtraceFunction(k, ops), /no filter ip/);
-      refused(k, 'EINVAL', () => ftraceSetFilterIp(k, ops, probe + 1n), /lab_probe\+0x1\/0x[0-9a-f]+ \(0x[0-9a-f]+\) is not an ftrace location/);
+      refused(
+        k,
+        'EINVAL',
+        () => ftraceSetFilterIp(k, ops, probe + 1n),
+        /lab_probe\+0x1\/0x[0-9a-f]+ \(0x[0-9a-f]+\) is not an ftrace location/,
+      );
       refused(k, 'EINVAL', () => ftraceSetFilterIp(k, ops, k.sym('ftrace_regs_caller')), /not an ftrace location/);
       refused(k, 'ENOENT', () => ftraceSetFilterIp(k, ops, probe, true), /does not filter on lab_probe/);
       ftraceSetFilterIp(k, ops, probe);
@@ -144,7 +161,12 @@ describe('ftrace refuses', () => {
 
       const traceable = new FtraceOps({ func: 'lab_probe_alt' });
       ftraceSetFilterIp(k, traceable, probe);
-      refused(k, 'EINVAL', () => registerFtraceFunction(k, traceable), /handler lab_probe_alt has an fentry site: ftrace handlers must be notrace/);
+      refused(
+        k,
+        'EINVAL',
+        () => registerFtraceFunction(k, traceable),
+        /handler lab_probe_alt has an fentry site: ftrace handlers must be notrace/,
+      );
       const unknown = new FtraceOps({ func: 'no_such_handler' });
       ftraceSetFilterIp(k, unknown, probe);
       refused(k, 'EINVAL', () => registerFtraceFunction(k, unknown), /handler 'no_such_handler'/);
@@ -195,7 +217,7 @@ describe('ftrace refuses', () => {
       const owner = k.hostMem.alloc(L.sizeof('ftrace_ops'), 16, 'caller ops');
       // fill host memory: nothing is left for a trampoline
       const hog: bigint[] = [];
-      for (let size = 1 << 24; size >= 1; ) {
+      for (let size = 1 << 24; size >= 1;) {
         try {
           hog.push(k.hostMem.alloc(size, 1, 'hog'));
         } catch {

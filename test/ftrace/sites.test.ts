@@ -53,10 +53,18 @@ describe('image sites', () => {
     expect(sites.location(probe + 1n)).toBeUndefined();
     expect(sites.location(probe + 5n)).toBeUndefined();
     // assembly and notrace code: no site
-    for (const name of ['ftrace_regs_caller', '__switch_to_asm', '_start', 'irq_entries_start', 'ftrace_ops_list_func', 'ftrace_test_handler'])
+    for (const name of [
+      'ftrace_regs_caller',
+      '__switch_to_asm',
+      '_start',
+      'irq_entries_start',
+      'ftrace_ops_list_func',
+      'ftrace_test_handler',
+    ])
       expect(sites.location(image.symbol(name)), name).toBeUndefined();
     // functions the tests trace have one
-    for (const name of ['lab_probe_alt', 'crunch', 'crunch_step', 'schedule']) expect(sites.location(image.symbol(name)), name).toBe(image.symbol(name));
+    for (const name of ['lab_probe_alt', 'crunch', 'crunch_step', 'schedule'])
+      expect(sites.location(image.symbol(name)), name).toBe(image.symbol(name));
   });
 });
 
@@ -90,9 +98,7 @@ describe('module sites', () => {
     const at = placeAll();
     const got = moduleFtraceSites('mod', elf, (s) => at.get(s));
     const textOf = (fn: string) => at.get(elf.section(`.text.${fn}`)!)!;
-    expect(got.map((s) => [s.func, s.ip, s.owner])).toEqual(
-      ['helper', 'mod_fn', 'mod_fn2'].map((fn) => [fn, textOf(fn), 'mod']),
-    );
+    expect(got.map((s) => [s.func, s.ip, s.owner])).toEqual(['helper', 'mod_fn', 'mod_fn2'].map((fn) => [fn, textOf(fn), 'mod']));
     expect(got.every((s) => s.funcAddr === s.ip && s.funcSize > 5)).toBe(true);
 
     // the same sites from a __mcount_loc the loader relocated itself

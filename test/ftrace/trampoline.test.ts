@@ -15,7 +15,6 @@ import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
 
-
 describe('ftrace_regs_caller', () => {
   it('keeps every register of traced functions in the middle of a computation', async () => {
     await withKernel({ cpus: 2, workload: 'cpu-bound', nrKthreads: 3, preempt: 'full', seed: 5 }, (k) => {
@@ -93,7 +92,10 @@ describe('ftrace_regs_caller', () => {
             if (!t.reliable) expect(t.reason).toBe('kernel-regs');
           } else {
             expect(t.reliable, `${symbolizer.symbolize(rip)}: ${t.reliable ? '' : t.message}`).toBe(true);
-            expect(t.names.some((n) => n.startsWith('probe_thread+')), symbolizer.symbolize(rip)).toBe(true);
+            expect(
+              t.names.some((n) => n.startsWith('probe_thread+')),
+              symbolizer.symbolize(rip),
+            ).toBe(true);
           }
           k.machine.step(0, 1);
         }

@@ -181,7 +181,14 @@ export async function fuzz(args: FuzzArgs, progress: Int32Array): Promise<FuzzRe
         defects.push({ file: f.path, strategy, seed, what: v.what, stage: 'time', error: `took ${ms_.toFixed(0)} ms` });
       // every variant: no module left behind, no host memory kept; every checkEvery: no guest byte changed
       if (ms.list().length || k.hostMem.bytesFree !== free) {
-        defects.push({ file: f.path, strategy, seed, what: v.what, stage: 'leak', error: `${ms.list().length} modules listed, ${free - k.hostMem.bytesFree} bytes of host memory kept` });
+        defects.push({
+          file: f.path,
+          strategy,
+          seed,
+          what: v.what,
+          stage: 'leak',
+          error: `${ms.list().length} modules listed, ${free - k.hostMem.bytesFree} bytes of host memory kept`,
+        });
         break;
       }
       if ((i + 1) % 50 === 0) {
@@ -189,14 +196,28 @@ export async function fuzz(args: FuzzArgs, progress: Int32Array): Promise<FuzzRe
         const mb = Math.round((m.heapUsed + m.arrayBuffers) / 2 ** 20);
         peakMb = Math.max(peakMb, mb);
         if (mb > baseMb + args.memoryMb) {
-          defects.push({ file: f.path, strategy, seed, what: v.what, stage: 'memory', error: `${mb} MiB in use after the last 50 variants (${baseMb} MiB at the start)` });
+          defects.push({
+            file: f.path,
+            strategy,
+            seed,
+            what: v.what,
+            stage: 'memory',
+            error: `${mb} MiB in use after the last 50 variants (${baseMb} MiB at the start)`,
+          });
           break;
         }
       }
       if ((i + 1) % args.checkEvery === 0 || i === total - 1) {
         ramChecks++;
         if (ramChanged()) {
-          defects.push({ file: f.path, strategy, seed, what: v.what, stage: 'ram', error: `guest memory changed by one of the last ${args.checkEvery} variants` });
+          defects.push({
+            file: f.path,
+            strategy,
+            seed,
+            what: v.what,
+            stage: 'ram',
+            error: `guest memory changed by one of the last ${args.checkEvery} variants`,
+          });
           break;
         }
       }

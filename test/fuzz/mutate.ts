@@ -36,15 +36,44 @@ export function anatomy(bytes: Uint8Array, name: string): Anatomy {
 
 /** Field offset and width in an Elf64_Ehdr, an Elf64_Shdr, an Elf64_Sym, an Elf64_Rela. */
 const EHDR_FIELDS: Array<[string, number, number]> = [
-  ['e_type', 16, 2], ['e_machine', 18, 2], ['e_entry', 24, 8], ['e_phoff', 32, 8], ['e_shoff', 40, 8],
-  ['e_ehsize', 52, 2], ['e_phentsize', 54, 2], ['e_phnum', 56, 2], ['e_shentsize', 58, 2], ['e_shnum', 60, 2], ['e_shstrndx', 62, 2],
+  ['e_type', 16, 2],
+  ['e_machine', 18, 2],
+  ['e_entry', 24, 8],
+  ['e_phoff', 32, 8],
+  ['e_shoff', 40, 8],
+  ['e_ehsize', 52, 2],
+  ['e_phentsize', 54, 2],
+  ['e_phnum', 56, 2],
+  ['e_shentsize', 58, 2],
+  ['e_shnum', 60, 2],
+  ['e_shstrndx', 62, 2],
 ];
 const SHDR_FIELDS: Array<[string, number, number]> = [
-  ['sh_name', 0, 4], ['sh_type', 4, 4], ['sh_flags', 8, 8], ['sh_addr', 16, 8], ['sh_offset', 24, 8],
-  ['sh_size', 32, 8], ['sh_link', 40, 4], ['sh_info', 44, 4], ['sh_addralign', 48, 8], ['sh_entsize', 56, 8],
+  ['sh_name', 0, 4],
+  ['sh_type', 4, 4],
+  ['sh_flags', 8, 8],
+  ['sh_addr', 16, 8],
+  ['sh_offset', 24, 8],
+  ['sh_size', 32, 8],
+  ['sh_link', 40, 4],
+  ['sh_info', 44, 4],
+  ['sh_addralign', 48, 8],
+  ['sh_entsize', 56, 8],
 ];
-const SYM_FIELDS: Array<[string, number, number]> = [['st_name', 0, 4], ['st_info', 4, 1], ['st_other', 5, 1], ['st_shndx', 6, 2], ['st_value', 8, 8], ['st_size', 16, 8]];
-const RELA_FIELDS: Array<[string, number, number]> = [['r_offset', 0, 8], ['r_type', 8, 4], ['r_sym', 12, 4], ['r_addend', 16, 8]];
+const SYM_FIELDS: Array<[string, number, number]> = [
+  ['st_name', 0, 4],
+  ['st_info', 4, 1],
+  ['st_other', 5, 1],
+  ['st_shndx', 6, 2],
+  ['st_value', 8, 8],
+  ['st_size', 16, 8],
+];
+const RELA_FIELDS: Array<[string, number, number]> = [
+  ['r_offset', 0, 8],
+  ['r_type', 8, 4],
+  ['r_sym', 12, 4],
+  ['r_addend', 16, 8],
+];
 
 export interface Variant {
   readonly bytes: Uint8Array;
@@ -67,7 +96,26 @@ export function mutate(a: Anatomy, strategy: Strategy, seed: number): Variant {
   /** Values that break parsers: edges of every width, the file's own size, and random ones. */
   const interesting = (width: number): bigint => {
     const max = (1n << BigInt(8 * width)) - 1n;
-    const choices = [0n, 1n, 2n, 7n, 8n, 0x7fn, 0x80n, 0xffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, max, max - 1n, BigInt(len), BigInt(len - 1), BigInt(len + 1), u64()];
+    const choices = [
+      0n,
+      1n,
+      2n,
+      7n,
+      8n,
+      0x7fn,
+      0x80n,
+      0xffn,
+      0xffffn,
+      0x7fffffffn,
+      0x80000000n,
+      0xffffffffn,
+      max,
+      max - 1n,
+      BigInt(len),
+      BigInt(len - 1),
+      BigInt(len + 1),
+      u64(),
+    ];
     if (width === 8) choices.push(1n << 53n, (1n << 53n) - 1n, 1n << 63n, 0xffffffff80000000n, 0x100000000n);
     return pick(choices) & max;
   };
@@ -119,9 +167,14 @@ export function mutate(a: Anatomy, strategy: Strategy, seed: number): Variant {
       what = sectionField(pick(a.sections));
       break;
     case 'huge': {
-      const huge = () => pick([1n << 32n, 1n << 40n, (1n << 53n) - 1n, 1n << 53n, 1n << 63n, 0xffffffffffffffffn, BigInt(len) * 1024n, 0x7ffffff0n]);
+      const huge = () =>
+        pick([1n << 32n, 1n << 40n, (1n << 53n) - 1n, 1n << 53n, 1n << 63n, 0xffffffffffffffffn, BigInt(len) * 1024n, 0x7ffffff0n]);
       const s = pick(a.sections);
-      what = sectionField(s, SHDR_FIELDS.filter(([n]) => ['sh_offset', 'sh_size', 'sh_addr', 'sh_addralign', 'sh_entsize'].includes(n)), huge);
+      what = sectionField(
+        s,
+        SHDR_FIELDS.filter(([n]) => ['sh_offset', 'sh_size', 'sh_addr', 'sh_addralign', 'sh_entsize'].includes(n)),
+        huge,
+      );
       break;
     }
     case 'overlap': {
@@ -153,7 +206,10 @@ export function mutate(a: Anatomy, strategy: Strategy, seed: number): Variant {
       if (!a.orc.length) return mutate(a, 'section', seed);
       const s = pick(a.orc);
       if (below(4) === 0) {
-        what = sectionField(s, SHDR_FIELDS.filter(([n]) => ['sh_type', 'sh_size', 'sh_offset', 'sh_addr'].includes(n)));
+        what = sectionField(
+          s,
+          SHDR_FIELDS.filter(([n]) => ['sh_type', 'sh_size', 'sh_offset', 'sh_addr'].includes(n)),
+        );
       } else {
         const w = s.name === '.orc_unwind' ? 6 : 4;
         const at = entry(s, w);

@@ -19,7 +19,10 @@ describe.each([1, 2, 4, 16])('boot on %i vCPUs, default workload', (cpus) => {
         expect(ev.some((e) => e.type === 'cpu_online' && e.cpu === cpu && e.pid === 0)).toBe(true);
         // ... and switched to real tasks and back to idle, or stayed busy with real tasks
         const sw = switchesOn(k, cpu);
-        expect(sw.some((e) => e.b > 0), `cpu ${cpu} never ran a real task`).toBe(true);
+        expect(
+          sw.some((e) => e.b > 0),
+          `cpu ${cpu} never ran a real task`,
+        ).toBe(true);
       }
       expect(k.machine.cpus.every((c) => c.ctl.unmapped === 0n)).toBe(true);
 

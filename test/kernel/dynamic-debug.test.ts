@@ -7,14 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DdebugQueryError,
-  DynamicDebug,
-  HostDescriptor,
-  matchWildcard,
-  parseQueries,
-  parseQuery,
-} from '../../src/kernel/dynamic-debug.ts';
+import { DdebugQueryError, DynamicDebug, HostDescriptor, matchWildcard, parseQueries, parseQuery } from '../../src/kernel/dynamic-debug.ts';
 import { Lab } from '../../src/lab/selftest.ts';
 
 function table(): { dd: DynamicDebug; d: HostDescriptor[] } {
@@ -33,8 +26,17 @@ const on = (d: HostDescriptor[]) => d.map((x) => x.flags);
 describe('dynamic debug queries', () => {
   it('parses keywords, quoted words, line ranges and flag operations', () => {
     expect(parseQuery('file kernel/livepatch/* +p')).toMatchObject({ file: 'kernel/livepatch/*', op: '+', flags: 1 });
-    expect(parseQuery('  func klp_try_switch_task   -p  # per-task lines')).toMatchObject({ func: 'klp_try_switch_task', op: '-', flags: 1 });
-    expect(parseQuery('format "is running" module livepatch =pmflt')).toMatchObject({ format: 'is running', module: 'livepatch', op: '=', flags: 31 });
+    expect(parseQuery('  func klp_try_switch_task   -p  # per-task lines')).toMatchObject({
+      func: 'klp_try_switch_task',
+      op: '-',
+      flags: 1,
+    });
+    expect(parseQuery('format "is running" module livepatch =pmflt')).toMatchObject({
+      format: 'is running',
+      module: 'livepatch',
+      op: '=',
+      flags: 31,
+    });
     expect(parseQuery("format 'a\\tb' =_")).toMatchObject({ format: 'a\tb', op: '=', flags: 0 });
     expect(parseQuery('line 10-20 +p')).toMatchObject({ firstLine: 10, lastLine: 20 });
     expect(parseQuery('line 7 +p')).toMatchObject({ firstLine: 7, lastLine: 7 });
@@ -88,7 +90,7 @@ describe('dynamic debug queries', () => {
     expect(on(d)).toEqual([0, 0, 0, 0]);
   });
 
-  it("reads back in the kernel's `file:line [module]function =flags \"format\"` form", () => {
+  it('reads back in the kernel\'s `file:line [module]function =flags "format"` form', () => {
     const { dd } = table();
     dd.write('func klp_enable_patch +pf');
     expect(dd.read().split('\n')).toEqual([
@@ -117,7 +119,9 @@ describe('dynamic debug on the firmware', () => {
     const meminfo = control.find((l) => l.includes('lab_meminfo_show'))!;
     expect(meminfo).toMatch(/^kernel\/proc\.c:\d+ \[proc\]lab_meminfo_show =_ "meminfo: %u threads\\n"$/);
     const line = Number(/:(\d+) /.exec(meminfo)![1]);
-    expect(control).toContainEqual(expect.stringMatching(/^kernel\/livepatch\/transition\.c:\d+ \[livepatch\]klp_try_switch_task =_ "%s: %s:%d is running\\n"$/));
+    expect(control).toContainEqual(
+      expect.stringMatching(/^kernel\/livepatch\/transition\.c:\d+ \[livepatch\]klp_try_switch_task =_ "%s: %s:%d is running\\n"$/),
+    );
     expect(control).toContainEqual(expect.stringMatching(/^kernel\/livepatch\/transition\.c:\d+ \[livepatch\]klp_init_transition =_ /));
 
     const debugLines = () => lab!.logSinceStart().filter((l) => l.includes('meminfo:') || l.includes('greet'));
@@ -139,13 +143,19 @@ describe('dynamic debug on the firmware', () => {
     lab.loadMod('lab_mod_hello');
     expect(dd.read()).toMatch(/lab_mod_hello\.c:\d+ \[lab_mod_hello\]lab_hello_greet =_ "greet %ld\\n"/);
     const greet = lab.modules.symbol('lab_hello_greet');
-    lab.k.host.run('greet', (function* () {
-      yield { fn: greet, args: [1n] };
-    })());
+    lab.k.host.run(
+      'greet',
+      (function* () {
+        yield { fn: greet, args: [1n] };
+      })(),
+    );
     expect(dd.write('module lab_mod_* +p')).toBe(1);
-    lab.k.host.run('greet', (function* () {
-      yield { fn: greet, args: [2n] };
-    })());
+    lab.k.host.run(
+      'greet',
+      (function* () {
+        yield { fn: greet, args: [2n] };
+      })(),
+    );
     expect(debugLines()).toContain('greet 2');
     expect(debugLines()).not.toContain('greet 1');
     lab.unloadMod('lab_mod_hello');
@@ -155,7 +165,10 @@ describe('dynamic debug on the firmware', () => {
 
   it("switches the livepatch core's pr_debug lines; a host site's line is its declaration's in our source", async () => {
     lab = await Lab.boot({ cpus: 2, workload: 'idle' });
-    const running = lab.dynamicDebug.read().split('\n').find((l) => l.includes('is running'))!;
+    const running = lab.dynamicDebug
+      .read()
+      .split('\n')
+      .find((l) => l.includes('is running'))!;
     const src = readFileSync(new URL('../../src/livepatch/transition.ts', import.meta.url), 'utf8').split('\n');
     expect(src[Number(/:(\d+) /.exec(running)![1]) - 1]).toContain("'klp_try_switch_task', '%s: %s:%d is running\\n'");
     lab.startTest();

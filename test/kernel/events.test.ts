@@ -54,7 +54,10 @@ describe('kernel log on a long run', () => {
       expect(c.firstWarnings).toHaveLength(1);
       expect(c.firstWarnings[0]).toMatch(/^\[ +\d+\.\d{6}\] WARNING: kernel\/test\.c:1 test_warn$/);
       expect(c.lastWarning).toBe(c.firstWarnings[0]);
-      const lines = k.log.since(before).filter((e) => e.type === 'printk').map((e) => e.text);
+      const lines = k.log
+        .since(before)
+        .filter((e) => e.type === 'printk')
+        .map((e) => e.text);
       expect(lines).toContain('WARNING: kernel/test.c:1 test_warn');
 
       // ... and a run long enough to push the WARN out of the log still counts it

@@ -52,9 +52,11 @@ describe('firmware image', () => {
     const notrace = notraceFunctions();
     const asm = new Set(['__switch_to_asm', 'ftrace_regs_caller']);
     const cfuncs = img.elf.symbols.filter(
-      (s) => s.type === STT_FUNC && s.value >= img.textStart && s.value < img.textEnd && s.size > 0 && !asm.has(s.name) && !notrace.has(s.name),
+      (s) =>
+        s.type === STT_FUNC && s.value >= img.textStart && s.value < img.textEnd && s.size > 0 && !asm.has(s.name) && !notrace.has(s.name),
     );
-    for (const s of img.elf.symbols.filter((s) => notrace.has(s.name))) expect(sites.has(s.value), `notrace ${s.name} has a site`).toBe(false);
+    for (const s of img.elf.symbols.filter((s) => notrace.has(s.name)))
+      expect(sites.has(s.value), `notrace ${s.name} has a site`).toBe(false);
     expect(cfuncs.length).toBeGreaterThan(100);
     for (const f of cfuncs) expect(sites.has(f.value), `${f.name} has no fentry site`).toBe(true);
     expect(sites.size).toBe(cfuncs.length);

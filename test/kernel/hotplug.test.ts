@@ -61,7 +61,11 @@ describe('cpu hotplug', () => {
       expect(ran.some((e) => e.cpu === 2)).toBe(false);
       // (a moved task may already have run, even exited, while cpu_down() finished)
       const ranSinceDown = k.log.since(evDown).filter((e) => e.type === 'sched_switch' && e.cpu !== 2);
-      for (const pid of moved) expect(ranSinceDown.some((e) => e.b === pid), `pid ${pid} ran again`).toBe(true);
+      for (const pid of moved)
+        expect(
+          ranSinceDown.some((e) => e.b === pid),
+          `pid ${pid} ran again`,
+        ).toBe(true);
 
       cpuUp(k, 2);
       expect(cpuOnline(k, 2)).toBe(true);

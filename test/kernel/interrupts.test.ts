@@ -23,9 +23,15 @@ describe('timer ticks reach every online cpu', () => {
       for (let step = 0; step < 10; step++) {
         k.runFor(100);
         const now = ticks();
-        expect(k.machine.cpus.filter((c) => c.dead).map((c) => c.index), `dead cpus after ${step + 1}00 ms`).toEqual([]);
+        expect(
+          k.machine.cpus.filter((c) => c.dead).map((c) => c.index),
+          `dead cpus after ${step + 1}00 ms`,
+        ).toEqual([]);
         // 10 ticks per 100 ms; a cpu may miss one that came while it had interrupts off
-        expect(now.map((n, i) => n - before[i] >= 9), `ticks per cpu in 100 ms: ${now.map((n, i) => n - before[i])}`).toEqual(now.map(() => true));
+        expect(
+          now.map((n, i) => n - before[i] >= 9),
+          `ticks per cpu in 100 ms: ${now.map((n, i) => n - before[i])}`,
+        ).toEqual(now.map(() => true));
         before = now;
       }
     });

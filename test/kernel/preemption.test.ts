@@ -10,13 +10,12 @@ import { crunchRounds, withKernel, u64At } from './helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { Task } from '../../src/kernel/task.ts';
 
-
 /** iret frames (rip, cs, rflags, rsp, ss) of kernel mode on a switched-out task's stack. */
 function kernelIretFrames(k: Kernel, t: Task): bigint[] {
   const kcs = BigInt(k.layout.constant('__KERNEL_CS'));
   const out: bigint[] = [];
   for (let a = t.threadSp; a + 40n <= t.stackEnd; a += 8n) {
-    if (k.mem.u64(a + 8n) === kcs && (k.mem.u64(a + 16n) & 0x200n) && k.mem.u64(a + 24n) > t.stack && k.mem.u64(a + 24n) <= t.stackEnd)
+    if (k.mem.u64(a + 8n) === kcs && k.mem.u64(a + 16n) & 0x200n && k.mem.u64(a + 24n) > t.stack && k.mem.u64(a + 24n) <= t.stackEnd)
       out.push(k.mem.u64(a));
   }
   return out;

@@ -23,7 +23,9 @@ describe('WARN_ON / WARN_ON_ONCE', () => {
     const heads = log.filter((l) => l.startsWith('WARNING: '));
     const hostd = lab.k.task(lab.k.mem.s32(lab.k.mem.u64(lab.k.sym('hostd_task')) + BigInt(lab.k.layout.offset('task_struct', 'pid'))))!;
     const at = (fn: string) =>
-      new RegExp(`^WARNING: CPU: \\d PID: ${hostd.pid} at modules/lab_mod_warn\\.c:\\d+ ${fn}\\+0x[0-9a-f]+/0x[0-9a-f]+ \\[lab_mod_warn\\]$`);
+      new RegExp(
+        `^WARNING: CPU: \\d PID: ${hostd.pid} at modules/lab_mod_warn\\.c:\\d+ ${fn}\\+0x[0-9a-f]+/0x[0-9a-f]+ \\[lab_mod_warn\\]$`,
+      );
     expect(heads).toHaveLength(3);
     expect(heads[0]).toMatch(at('warn_once_check'));
     expect(heads[1]).toMatch(at('warn_always_check'));

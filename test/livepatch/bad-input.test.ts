@@ -137,7 +137,7 @@ describe('bad livepatch input', () => {
     expect(patchableState(lab)).toBe(before);
   });
 
-  it('ftrace refusing the handler: the kernel\'s message at KERN_ERR, -EBUSY, nothing patched', async () => {
+  it("ftrace refusing the handler: the kernel's message at KERN_ERR, -EBUSY, nothing patched", async () => {
     const lab = await boot();
     const cmdline = lab.cat('lab_cmdline_show');
     const other = ipmodifyOps(lab, lab.k.sym('lab_cmdline_show'));

@@ -8,7 +8,14 @@ import { parseStep, runStep } from '../../src/cli/livepatch.ts';
 async function session(seed: number): Promise<{ digest: string; lines: string[] }> {
   const lab = await Lab.boot({ cpus: 4, workload: 'default', seed });
   try {
-    for (const s of ['insmod:test_klp_deep', 'run:2500', 'force:test_klp_deep', 'wait:test_klp_deep', 'load:test_klp_livepatch', 'disable:test_klp_livepatch'])
+    for (const s of [
+      'insmod:test_klp_deep',
+      'run:2500',
+      'force:test_klp_deep',
+      'wait:test_klp_deep',
+      'load:test_klp_livepatch',
+      'disable:test_klp_livepatch',
+    ])
       runStep(lab, parseStep(s));
     return { digest: lab.k.log.digest(), lines: lab.logSinceStart() };
   } finally {

@@ -130,7 +130,8 @@ describe('transition.c history on real firmware', () => {
     const p1Size = BigInt(lab.modules.sizeAt(p1)!);
     const orig = k.sym('deep_c');
     const origSize = BigInt(k.image.symbolAt(orig)!.size);
-    const inside = (t: Task, at: bigint, size: bigint) => stackTraceSaveTskReliable(k, t, 100).entries.some((e) => e >= at && e < at + size);
+    const inside = (t: Task, at: bigint, size: bigint) =>
+      stackTraceSaveTskReliable(k, t, 100).entries.some((e) => e >= at && e < at + size);
     const kdeep = [...k.forEachTask()].filter((t) => t.comm.startsWith('kdeep/'));
     const inP1 = kdeep.filter((t) => inside(t, p1, p1Size));
     const inOrig = kdeep.filter((t) => inside(t, orig, origSize));

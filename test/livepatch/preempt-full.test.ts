@@ -21,19 +21,23 @@ afterEach(() => {
 const LP = 'test_klp_livepatch';
 
 describe.each(['idle', 'cpu-bound'] as const)('preempt=full, workload %s', (workload) => {
-  it.each([1, 4])('a transition completes on %i vCPUs, every idle task with a reliable stack', async (cpus) => {
-    lab = await Lab.boot({ cpus, workload, preempt: 'full', seed: 1 });
-    const { k } = lab;
-    k.runFor(100);
-    lab.startTest();
-    lab.loadLpNowait(LP);
-    // well past the core's retries and its fake signals (a second apart)
-    lab.waitForTransition(LP, 5000);
-    expect(lab.cat('lab_cmdline_show')).toBe(`${LP}: this has been live patched\n`);
-    for (let c = 0; c < cpus; c++) expect(idleTask(k, c).patchState, `idle ${c}`).toBe(KLP_UNDEFINED);
-    expect(lab.logSinceStart().filter((l) => /swapper\/\d+:0 has an unreliable stack/.test(l))).toEqual([]);
-    // and back, the same way
-    lab.disableLp(LP);
-    expect(lab.logSinceStart().filter((l) => /swapper\/\d+:0 has an unreliable stack/.test(l))).toEqual([]);
-  }, 60_000);
+  it.each([1, 4])(
+    'a transition completes on %i vCPUs, every idle task with a reliable stack',
+    async (cpus) => {
+      lab = await Lab.boot({ cpus, workload, preempt: 'full', seed: 1 });
+      const { k } = lab;
+      k.runFor(100);
+      lab.startTest();
+      lab.loadLpNowait(LP);
+      // well past the core's retries and its fake signals (a second apart)
+      lab.waitForTransition(LP, 5000);
+      expect(lab.cat('lab_cmdline_show')).toBe(`${LP}: this has been live patched\n`);
+      for (let c = 0; c < cpus; c++) expect(idleTask(k, c).patchState, `idle ${c}`).toBe(KLP_UNDEFINED);
+      expect(lab.logSinceStart().filter((l) => /swapper\/\d+:0 has an unreliable stack/.test(l))).toEqual([]);
+      // and back, the same way
+      lab.disableLp(LP);
+      expect(lab.logSinceStart().filter((l) => /swapper\/\d+:0 has an unreliable stack/.test(l))).toEqual([]);
+    },
+    60_000,
+  );
 });

@@ -158,7 +158,10 @@ describe('shadow variables on several vCPUs', () => {
     const v = vars[0];
     const hashBytes = 8 << k.layout.constant('KLP_SHADOW_HASH_BITS');
     const tableBytes = () =>
-      Buffer.concat([k.mem.bytes(k.sym('klp_shadow_hash'), hashBytes), ...vars.map((w) => k.mem.bytes(w.address, k.layout.sizeof('klp_shadow')))]);
+      Buffer.concat([
+        k.mem.bytes(k.sym('klp_shadow_hash'), hashBytes),
+        ...vars.map((w) => k.mem.bytes(w.address, k.layout.sizeof('klp_shadow'))),
+      ]);
     const nextAt = v.address + BigInt(k.layout.offset('klp_shadow', 'next'));
     const objAt = v.address + BigInt(k.layout.offset('klp_shadow', 'obj'));
     const damage = (at: bigint, value: bigint, message: RegExp) => {

@@ -33,7 +33,14 @@ import { LivepatchError } from '../../src/livepatch/core.ts';
 import { ModuleError } from '../../src/elf/module.ts';
 import { SelftestError } from '../../src/lab/selftest.ts';
 
-const PATCHES = ['test_klp_livepatch', 'test_klp_atomic_replace', 'test_klp_deep', 'test_klp_deep2', 'test_klp_callbacks_demo', 'test_klp_mod_patch'];
+const PATCHES = [
+  'test_klp_livepatch',
+  'test_klp_atomic_replace',
+  'test_klp_deep',
+  'test_klp_deep2',
+  'test_klp_callbacks_demo',
+  'test_klp_mod_patch',
+];
 const TARGETS = ['test_klp_mod_target', 'test_klp_callbacks_mod'];
 
 /** The refusals a random session runs into: -EBUSY, -EINVAL, a module in use; nothing else. */
@@ -70,7 +77,9 @@ function checkInvariants(lab: Lab, where: string): void {
       // a task stopped inside klp_update_patch_state(), between its two writes, is mid-switch
       const cpu = t.currentOn();
       if (cpu >= 0 && k.image.symbolAt(k.machine.cpus[cpu].rip)?.name === 'klp_update_patch_state') continue;
-      expect(t.testTifFlag('TIF_PATCH_PENDING'), `${where}: ${t} pending <=> state ${t.patchState} != ${target}`).toBe(t.patchState !== target);
+      expect(t.testTifFlag('TIF_PATCH_PENDING'), `${where}: ${t} pending <=> state ${t.patchState} != ${target}`).toBe(
+        t.patchState !== target,
+      );
     }
   }
   // func_stacks in guest memory, and the fentry sites
@@ -92,8 +101,12 @@ function checkInvariants(lab: Lab, where: string): void {
       }
   // sysfs and references
   const names = lp.patches.map((p) => p.name);
-  expect(lp.sysfsTree().filter((l) => /^\/sys\/kernel\/livepatch\/[^/]+\/$/.test(l)), `${where}: sysfs`).toEqual(names.map((n) => `/sys/kernel/livepatch/${n}/`));
-  for (const p of lp.patches) if (p.enabled || p === lp.transitionPatch) expect(lab.modules.find(p.name)?.refcount, `${where}: ${p.name} ref`).toBeGreaterThan(0);
+  expect(
+    lp.sysfsTree().filter((l) => /^\/sys\/kernel\/livepatch\/[^/]+\/$/.test(l)),
+    `${where}: sysfs`,
+  ).toEqual(names.map((n) => `/sys/kernel/livepatch/${n}/`));
+  for (const p of lp.patches)
+    if (p.enabled || p === lp.transitionPatch) expect(lab.modules.find(p.name)?.refcount, `${where}: ${p.name} ref`).toBeGreaterThan(0);
 }
 
 /** Kernel log lines that mean the guest is unwell whatever the session did. */
@@ -108,10 +121,15 @@ function irqCount(lab: Lab, cpu: number): bigint {
 /** No WARNING/BUG in the log, no cpu lost, no fentry sites left by a module that is gone. */
 function checkHealth(lab: Lab, mods: readonly string[], where: string): void {
   const { k } = lab;
-  expect(lab.logSinceStart().filter((l) => UNWELL.test(l)), `${where}: kernel log`).toEqual([]);
+  expect(
+    lab.logSinceStart().filter((l) => UNWELL.test(l)),
+    `${where}: kernel log`,
+  ).toEqual([]);
   for (let cpu = 0; cpu < k.nrCpus; cpu++)
-    if (k.machine.cpus[cpu].dead) expect(cpuHotplugState(k, cpu), `${where}: cpu ${cpu} dead, but hotplug did not take it down`).toBe('dead');
-  for (const m of mods) if (!lab.modules.isLoaded(m)) expect(ftraceSites(k).ownerSites(m).length, `${where}: fentry sites of ${m}, not loaded`).toBe(0);
+    if (k.machine.cpus[cpu].dead)
+      expect(cpuHotplugState(k, cpu), `${where}: cpu ${cpu} dead, but hotplug did not take it down`).toBe('dead');
+  for (const m of mods)
+    if (!lab.modules.isLoaded(m)) expect(ftraceSites(k).ownerSites(m).length, `${where}: fentry sites of ${m}, not loaded`).toBe(0);
 }
 
 type Step = 'insmod' | 'disable' | 'reverse' | 'force' | 'toggle' | 'rmmod' | 'run' | 'refuse' | 'hotplug';
@@ -132,7 +150,17 @@ interface Scenario {
   mayStall?: boolean;
 }
 
-const DEFAULT_WEIGHTS: Record<Step, number> = { insmod: 30, disable: 15, reverse: 7, force: 6, toggle: 12, rmmod: 8, run: 22, refuse: 0, hotplug: 0 };
+const DEFAULT_WEIGHTS: Record<Step, number> = {
+  insmod: 30,
+  disable: 15,
+  reverse: 7,
+  force: 6,
+  toggle: 12,
+  rmmod: 8,
+  run: 22,
+  refuse: 0,
+  hotplug: 0,
+};
 
 /** The patch whose pre_patch callback returns its pre_patch_ret parameter (test-callbacks). */
 const CALLBACKS = 'test_klp_callbacks_demo';
@@ -303,13 +331,17 @@ describe('random livepatch sessions', () => {
     [2, 'none'],
     [3, 'full'],
     [4, 'full'],
-  ] as const)('keep the invariants, seed %i, preempt=%s', async (seed, preempt) => {
-    const { log, ops } = await session(seed, 60, { ...DEFAULT, preempt });
-    // the session did things: patches completed, and some steps were refused on the way
-    expect(log.some((l) => / patching complete$/.test(l))).toBe(true);
-    expect(ops.filter((o) => o.startsWith('insmod') && !o.endsWith('(refused)')).length).toBeGreaterThan(1);
-    expect(ops.some((o) => o.endsWith('(refused)'))).toBe(true);
-  }, 120_000);
+  ] as const)(
+    'keep the invariants, seed %i, preempt=%s',
+    async (seed, preempt) => {
+      const { log, ops } = await session(seed, 60, { ...DEFAULT, preempt });
+      // the session did things: patches completed, and some steps were refused on the way
+      expect(log.some((l) => / patching complete$/.test(l))).toBe(true);
+      expect(ops.filter((o) => o.startsWith('insmod') && !o.endsWith('(refused)')).length).toBeGreaterThan(1);
+      expect(ops.some((o) => o.endsWith('(refused)'))).toBe(true);
+    },
+    120_000,
+  );
 
   // preempt=full with nothing asleep in patched code: every transition completes by itself,
   // the idle tasks switching in their idle loop
@@ -318,11 +350,25 @@ describe('random livepatch sessions', () => {
     [6, 'idle', 1],
     [7, 'cpu-bound', 4],
     [8, 'cpu-bound', 2],
-  ] as const)('complete every transition unforced, seed %i, preempt=full, %s on %i vCPUs', async (seed, workload, cpus) => {
-    const { log, ops } = await session(seed, 40, { cpus, workload, preempt: 'full', patches: COMPLETING, targets: TARGETS, weights: NO_FORCE });
-    expect(log.some((l) => / (patching|unpatching) complete$/.test(l)), ops.join('; ')).toBe(true);
-    expect(ops.filter((o) => o.startsWith('insmod') && !o.endsWith('(refused)')).length, ops.join('; ')).toBeGreaterThan(1);
-  }, 120_000);
+  ] as const)(
+    'complete every transition unforced, seed %i, preempt=full, %s on %i vCPUs',
+    async (seed, workload, cpus) => {
+      const { log, ops } = await session(seed, 40, {
+        cpus,
+        workload,
+        preempt: 'full',
+        patches: COMPLETING,
+        targets: TARGETS,
+        weights: NO_FORCE,
+      });
+      expect(
+        log.some((l) => / (patching|unpatching) complete$/.test(l)),
+        ops.join('; '),
+      ).toBe(true);
+      expect(ops.filter((o) => o.startsWith('insmod') && !o.endsWith('(refused)')).length, ops.join('; ')).toBeGreaterThan(1);
+    },
+    120_000,
+  );
 
   // situations that only work once other fixes are in: the last patch of getpid removed while
   // it is being called (a spurious "empty func_stack" WARNING, branch dyndbg); loads refused
@@ -331,45 +377,75 @@ describe('random livepatch sessions', () => {
   it.each([
     [9, 'none'],
     [10, 'full'],
-  ] as const)('remove the last patch of getpid under load, seed %i, preempt=%s', async (seed, preempt) => {
-    const { log, ops } = await session(seed, 30, {
-      cpus: 4,
-      workload: 'getpid',
-      preempt,
-      patches: ['test_klp_syscall'],
-      targets: [],
-      weights: { insmod: 30, disable: 30, reverse: 8, force: 0, toggle: 0, rmmod: 12, run: 20 },
-      maxRunMs: 300,
-    });
-    expect(log.some((l) => /'test_klp_syscall': unpatching complete$/.test(l)), ops.join('; ')).toBe(true);
-  }, 120_000);
+  ] as const)(
+    'remove the last patch of getpid under load, seed %i, preempt=%s',
+    async (seed, preempt) => {
+      const { log, ops } = await session(seed, 30, {
+        cpus: 4,
+        workload: 'getpid',
+        preempt,
+        patches: ['test_klp_syscall'],
+        targets: [],
+        weights: { insmod: 30, disable: 30, reverse: 8, force: 0, toggle: 0, rmmod: 12, run: 20 },
+        maxRunMs: 300,
+      });
+      expect(
+        log.some((l) => /'test_klp_syscall': unpatching complete$/.test(l)),
+        ops.join('; '),
+      ).toBe(true);
+    },
+    120_000,
+  );
 
   it.each([
     [11, 'none'],
     [12, 'full'],
-  ] as const)('refuse loads cleanly, seed %i, preempt=%s', async (seed, preempt) => {
-    const { log, ops } = await session(seed, 40, {
-      cpus: 4,
-      workload: 'default',
-      preempt,
-      patches: [CALLBACKS, 'test_klp_livepatch', 'test_klp_atomic_replace'],
-      targets: ['test_klp_callbacks_mod', 'test_klp_mod_target'],
-      weights: { refuse: 15, force: 0 },
-      maxRunMs: 500,
-    });
-    expect(log.some((l) => /pre-patch callback failed for object 'vmlinux'/.test(l)), ops.join('; ')).toBe(true);
-    expect(log.some((l) => /refusing to load module 'test_klp_callbacks_mod'/.test(l)), ops.join('; ')).toBe(true);
-  }, 120_000);
+  ] as const)(
+    'refuse loads cleanly, seed %i, preempt=%s',
+    async (seed, preempt) => {
+      const { log, ops } = await session(seed, 40, {
+        cpus: 4,
+        workload: 'default',
+        preempt,
+        patches: [CALLBACKS, 'test_klp_livepatch', 'test_klp_atomic_replace'],
+        targets: ['test_klp_callbacks_mod', 'test_klp_mod_target'],
+        weights: { refuse: 15, force: 0 },
+        maxRunMs: 500,
+      });
+      expect(
+        log.some((l) => /pre-patch callback failed for object 'vmlinux'/.test(l)),
+        ops.join('; '),
+      ).toBe(true);
+      expect(
+        log.some((l) => /refusing to load module 'test_klp_callbacks_mod'/.test(l)),
+        ops.join('; '),
+      ).toBe(true);
+    },
+    120_000,
+  );
 
   it.each([
     [13, 'default', 'none', 5000],
     [2, 'fork', 'full', 500],
-  ] as const)('keep the invariants on 16 vCPUs with cpu hotplug, seed %i, %s workload, preempt=%s, quantum %s', async (seed, workload, preempt, quantum) => {
-    const sc: Scenario =
-      workload === 'default'
-        ? { ...DEFAULT, cpus: 16, preempt, weights: { hotplug: 20 }, maxRunMs: 300 }
-        : { cpus: 16, workload, preempt, quantum, patches: COMPLETING, targets: TARGETS, weights: { ...NO_FORCE, hotplug: 20 }, maxRunMs: 300 };
-    const { ops } = await session(seed, 30, sc);
-    expect(ops.filter((o) => / (down|up)$/.test(o)).length, ops.join('; ')).toBeGreaterThan(2);
-  }, 180_000);
+  ] as const)(
+    'keep the invariants on 16 vCPUs with cpu hotplug, seed %i, %s workload, preempt=%s, quantum %s',
+    async (seed, workload, preempt, quantum) => {
+      const sc: Scenario =
+        workload === 'default'
+          ? { ...DEFAULT, cpus: 16, preempt, weights: { hotplug: 20 }, maxRunMs: 300 }
+          : {
+              cpus: 16,
+              workload,
+              preempt,
+              quantum,
+              patches: COMPLETING,
+              targets: TARGETS,
+              weights: { ...NO_FORCE, hotplug: 20 },
+              maxRunMs: 300,
+            };
+      const { ops } = await session(seed, 30, sc);
+      expect(ops.filter((o) => / (down|up)$/.test(o)).length, ops.join('; ')).toBeGreaterThan(2);
+    },
+    180_000,
+  );
 });

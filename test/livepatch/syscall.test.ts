@@ -116,7 +116,9 @@ describe('test-syscall', () => {
     const ram = () => Buffer.from(k.mem.bytes(k.mem.base, Number(k.mem.end - k.mem.base)));
     const before = ram();
     expect(() => lab!.loadMod(MOD_SYSCALL, { nope: '1' })).toThrow(ModuleParamError);
-    expect(() => lab!.loadMod(MOD_SYSCALL, { klp_pids: Array.from({ length: 65 }, (_, i) => i + 1).join(',') })).toThrow(/holds 64 ints, got 65/);
+    expect(() => lab!.loadMod(MOD_SYSCALL, { klp_pids: Array.from({ length: 65 }, (_, i) => i + 1).join(',') })).toThrow(
+      /holds 64 ints, got 65/,
+    );
     expect(() => lab!.loadMod(MOD_SYSCALL, { klp_pids: '1.5' })).toThrow(/'1.5' invalid for parameter 'klp_pids'/);
     expect(lab.modules.isLoaded(MOD_SYSCALL)).toBe(false);
     expect(ram().equals(before)).toBe(true);
@@ -188,7 +190,12 @@ describe('a user task asleep in a patched system call', () => {
     expect(k.run({ ns: 1e9, until: () => seen().handler_runs === 1 && task.stateChar === 'S' }).untilMet).toBe(true);
     expect(seen()).toEqual({ ...nothing, returns_ok: 1, returns_eintr: 1, handler_runs: 1 });
     expect(BigInt.asIntN(64, k.mem.u64(k.sym('futex_last_error')))).toBe(BigInt(-k.layout.constant('EINTR')));
-    expect(k.log.events.slice(firstEvent).filter((e) => e.type === 'signal' && e.a === task.pid).map((e) => e.c)).toEqual([1]);
+    expect(
+      k.log.events
+        .slice(firstEvent)
+        .filter((e) => e.type === 'signal' && e.a === task.pid)
+        .map((e) => e.c),
+    ).toEqual([1]);
 
     // unpatching: the task now sleeps in the new function; woken for real, it switches back on
     // its way out and waits in the original again, so no signal is needed
@@ -201,13 +208,16 @@ describe('a user task asleep in a patched system call', () => {
     lab.unloadLp(MOD_FUTEX);
 
     // one signaling round, and no force
-    lab.checkResult([
-      `% modprobe ${MOD_FUTEX}`,
-      `livepatch: enabling patch '${MOD_FUTEX}'`,
-      ...transitionLines(MOD_FUTEX, 'patching', [signaling]),
-      `% echo 0 > /sys/kernel/livepatch/${MOD_FUTEX}/enabled`,
-      ...transitionLines(MOD_FUTEX, 'unpatching'),
-      `% rmmod ${MOD_FUTEX}`,
-    ], withoutPerTask);
+    lab.checkResult(
+      [
+        `% modprobe ${MOD_FUTEX}`,
+        `livepatch: enabling patch '${MOD_FUTEX}'`,
+        ...transitionLines(MOD_FUTEX, 'patching', [signaling]),
+        `% echo 0 > /sys/kernel/livepatch/${MOD_FUTEX}/enabled`,
+        ...transitionLines(MOD_FUTEX, 'unpatching'),
+        `% rmmod ${MOD_FUTEX}`,
+      ],
+      withoutPerTask,
+    );
   });
 });

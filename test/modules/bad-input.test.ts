@@ -172,7 +172,9 @@ describe('errors a load did not expect', () => {
       const e = refused(k, ms, broken(range));
       expect(e).toBeInstanceOf(ModuleFormatError);
       expect(e.errno).toBe('ENOEXEC');
-      expect(e.message).toBe(`${fixture('lab_mod_hello')}: malformed object: RangeError: Offset is outside the bounds of the DataView (-ENOEXEC)`);
+      expect(e.message).toBe(
+        `${fixture('lab_mod_hello')}: malformed object: RangeError: Offset is outside the bounds of the DataView (-ENOEXEC)`,
+      );
       expect(e.cause).toBe(range);
       const s = refused(k, ms, broken('not an Error at all'));
       expect(s).toBeInstanceOf(ModuleFormatError);
@@ -212,7 +214,10 @@ describe('the unresolved-symbol message', () => {
     const all = [e.symbol, ...e.others];
     expect(all.length).toBeGreaterThan(UNKNOWN_NAMES_SHOWN);
     expect(new Set(all).size).toBe(all.length);
-    const shown = all.slice(1, UNKNOWN_NAMES_SHOWN).map((n) => `'${n}'`).join(', ');
+    const shown = all
+      .slice(1, UNKNOWN_NAMES_SHOWN)
+      .map((n) => `'${n}'`)
+      .join(', ');
     expect(e.message).toContain(
       `unknown symbol '${e.symbol}' (also unknown: ${shown} and ${all.length - UNKNOWN_NAMES_SHOWN} more) (-ENOENT)`,
     );

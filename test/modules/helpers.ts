@@ -73,7 +73,11 @@ export function assemble(dir: string, name: string, source: string): string {
  * placed section by section index. Sections whose name is shared by another input section
  * cannot be selected alone in a linker script and are left out.
  */
-export function linkLikeLoader(dir: string, object: string, layout: ModuleLayout): Map<number, { address: bigint; bytes: Uint8Array; nobits: boolean }> {
+export function linkLikeLoader(
+  dir: string,
+  object: string,
+  layout: ModuleLayout,
+): Map<number, { address: bigint; bytes: Uint8Array; nobits: boolean }> {
   const names = new Map<string, number>();
   for (const s of layout.elf.sections) names.set(s.name, (names.get(s.name) ?? 0) + 1);
   const lines = ['SECTIONS {'];
@@ -88,7 +92,22 @@ export function linkLikeLoader(dir: string, object: string, layout: ModuleLayout
   const defsyms = [...layout.imports.values()].map((i) => `--defsym=${i.name}=0x${BigInt.asUintN(64, i.address).toString(16)}`);
   execFileSync(
     'ld',
-    ['-o', out, '-T', script, '-nostdlib', '--no-relax', '--build-id=none', '-z', 'noexecstack', '--no-warn-rwx-segments', '-e', '0', ...defsyms, object],
+    [
+      '-o',
+      out,
+      '-T',
+      script,
+      '-nostdlib',
+      '--no-relax',
+      '--build-id=none',
+      '-z',
+      'noexecstack',
+      '--no-warn-rwx-segments',
+      '-e',
+      '0',
+      ...defsyms,
+      object,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const linked = ElfFile.read(out);

@@ -134,7 +134,10 @@ describe('module load and unload', () => {
       const hello = ms.load(fixture('lab_mod_hello'));
       const user = ms.load(fixture('lab_mod_user'));
       expect(k.log.messages().some((l) => l.endsWith('lab_mod_user: loaded, greet twice=202 calls=2'))).toBe(true);
-      expect(user.layout.imports.get('lab_hello_greet')?.target).toMatchObject({ owner: 'lab_mod_hello', address: hello.findSymbol('lab_hello_greet') });
+      expect(user.layout.imports.get('lab_hello_greet')?.target).toMatchObject({
+        owner: 'lab_mod_hello',
+        address: hello.findSymbol('lab_hello_greet'),
+      });
       expect([...user.uses]).toEqual([hello]);
       expect([...hello.usedBy]).toEqual([user]);
 

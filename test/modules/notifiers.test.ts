@@ -113,7 +113,9 @@ describe('module notifiers', () => {
       expect(e.errno).toBe('EINVAL');
       expect(e.code).toBe(-22);
       expect(e.ret).toBe(-22);
-      expect(e.message).toMatch(/^lab_mod_initfail: init function initfail_init\+0x0\/0x[0-9a-f]+ \[lab_mod_initfail\] returned -22: module unloaded again \(-EINVAL\)$/);
+      expect(e.message).toMatch(
+        /^lab_mod_initfail: init function initfail_init\+0x0\/0x[0-9a-f]+ \[lab_mod_initfail\] returned -22: module unloaded again \(-EINVAL\)$/,
+      );
       expect(seen).toEqual(['coming lab_mod_initfail', 'going lab_mod_initfail GOING']);
       const log = k.log.messages();
       expect(log.filter((l) => l.endsWith('lab_mod_initfail: refusing to load'))).toHaveLength(1);
@@ -133,11 +135,17 @@ describe('module notifiers', () => {
   it("run ftrace's release for every module that goes: refused, failed in its init, unloaded", async () => {
     await withModules({}, (_k, ms) => {
       const seen: string[] = [];
-      ms.setFtrace({ init: (m) => void seen.push(`ftrace init ${m.name}`), release: (m) => void seen.push(`ftrace release ${m.name} ${m.state}`) });
+      ms.setFtrace({
+        init: (m) => void seen.push(`ftrace init ${m.name}`),
+        release: (m) => void seen.push(`ftrace release ${m.name} ${m.state}`),
+      });
       expect(() => ms.setFtrace({ init: () => {}, release: () => {} })).toThrow(/already has its ftrace hooks/);
       let refuse = true;
       ms.notifier({ priority: 5, coming: (m) => void seen.push(`A coming ${m.name}`), going: (m) => void seen.push(`A going ${m.name}`) });
-      ms.notifier({ coming: (m) => (seen.push(`B coming ${m.name}`), refuse ? -16 : 0), going: (m) => void seen.push(`B going ${m.name}`) });
+      ms.notifier({
+        coming: (m) => (seen.push(`B coming ${m.name}`), refuse ? -16 : 0),
+        going: (m) => void seen.push(`B going ${m.name}`),
+      });
       ms.notifier({ priority: -5, going: (m) => void seen.push(`C going ${m.name}`) });
       expect(thrown(() => ms.load(fixture('lab_mod_hello')))).toBeInstanceOf(ModuleLoadError);
       expect(seen.splice(0)).toEqual([
@@ -158,7 +166,12 @@ describe('module notifiers', () => {
       ms.load(fixture('lab_mod_hello'));
       seen.length = 0;
       ms.unload('lab_mod_hello');
-      expect(seen).toEqual(['A going lab_mod_hello', 'B going lab_mod_hello', 'C going lab_mod_hello', 'ftrace release lab_mod_hello GOING']);
+      expect(seen).toEqual([
+        'A going lab_mod_hello',
+        'B going lab_mod_hello',
+        'C going lab_mod_hello',
+        'ftrace release lab_mod_hello GOING',
+      ]);
     });
   });
 });

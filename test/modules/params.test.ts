@@ -46,7 +46,9 @@ describe('module parameters', () => {
         expect(ms.isLoaded('test_klp_callbacks_demo')).toBe(false);
         expect(ramHash(k)).toBe(before);
       }
-      expect(() => ms.load(fixture('test_klp_callbacks_busy'), { block_transition: 'maybe' })).toThrow(/invalid for parameter 'block_transition' \(bool\)/);
+      expect(() => ms.load(fixture('test_klp_callbacks_busy'), { block_transition: 'maybe' })).toThrow(
+        /invalid for parameter 'block_transition' \(bool\)/,
+      );
       expect(ramHash(k)).toBe(before);
     }));
 });

@@ -9,14 +9,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { ElfFile } from '../../src/elf/index.ts';
-import {
-  R_X86_64_32,
-  R_X86_64_32S,
-  R_X86_64_64,
-  R_X86_64_PC32,
-  R_X86_64_PC64,
-  R_X86_64_PLT32,
-} from '../../src/elf/constants.ts';
+import { R_X86_64_32, R_X86_64_32S, R_X86_64_64, R_X86_64_PC32, R_X86_64_PC64, R_X86_64_PLT32 } from '../../src/elf/constants.ts';
 import {
   imageSymbolResolver,
   layoutModule,
@@ -52,7 +45,8 @@ describe('relocations of real modules', () => {
         // every placed section has a unique name in these objects, so every one was compared
         expect(compared).toBe(m.layout.sections.filter((s) => s.section.type !== 8).length);
         // the guest holds exactly the loader's bytes
-        for (const p of m.layout.sections) expect(Buffer.from(_k.mem.bytes(p.address, p.bytes.length)).equals(Buffer.from(p.bytes))).toBe(true);
+        for (const p of m.layout.sections)
+          expect(Buffer.from(_k.mem.bytes(p.address, p.bytes.length)).equals(Buffer.from(p.bytes))).toBe(true);
       }
     });
   });
@@ -128,8 +122,7 @@ describe('relocations of assembled objects', () => {
     low_sym: 0x1000n,
     far_sym: 0x700000000000n,
   };
-  const resolve: SymbolResolver = (name) =>
-    name in table ? [{ name, address: table[name], owner: 'vmlinux', local: false }] : [];
+  const resolve: SymbolResolver = (name) => (name in table ? [{ name, address: table[name], owner: 'vmlinux', local: false }] : []);
 
   it('applies R_X86_64_32, 32S, PC32, PC64 and 64 like ld', () => {
     const obj = assemble(
@@ -212,7 +205,9 @@ local_data:
     const obj = assemble(tmp.dir, 'discard', '.section .discard.x, "a"\nd:\t.byte 0\n.text\n\t.quad d\n');
     const e = thrown(() => layoutModule(ElfFile.read(obj), { base: BASE, resolve }));
     expect(e).toBeInstanceOf(ModuleFormatError);
-    expect(e.message).toMatch(/section \[1\] \.text\+0x0: relocation against '\.discard\.x', defined in section \[\d+\] \.discard\.x, which is not loaded/);
+    expect(e.message).toMatch(
+      /section \[1\] \.text\+0x0: relocation against '\.discard\.x', defined in section \[\d+\] \.discard\.x, which is not loaded/,
+    );
 
     const twice = assemble(tmp.dir, 'twice', '.text\n\t.quad big_sym\n');
     const bytes = new Uint8Array(readFileSync(twice));

@@ -51,11 +51,7 @@ describe('damaged ORC sections', () => {
       it(`${name} of type ${typeName}, in an image and in an object`, () => {
         const image = withShdr(KERNEL, name, 4, type);
         const index = image.section(name)!.index;
-        const readers: Array<() => unknown> = [
-          () => readImageEntries(image, '6.1'),
-          () => OrcTable.fromImage(image),
-          () => dumpOrc(image),
-        ];
+        const readers: Array<() => unknown> = [() => readImageEntries(image, '6.1'), () => OrcTable.fromImage(image), () => dumpOrc(image)];
         if (name === '.orc_unwind') readers.push(() => detectLayout(image));
         for (const read of readers) {
           const e = orcError(read);
@@ -78,7 +74,9 @@ describe('damaged ORC sections', () => {
       `${KERNEL}: .orc_unwind_ip: text range 0x${(etext + 0x10n).toString(16)}-0x${etext.toString(16)} of its entries ends before it starts`,
     );
     const huge = withSymbolValue(KERNEL, '_stext', stext - 0x80000000n);
-    expect(orcError(() => OrcTable.fromImage(huge)).message).toMatch(/\.orc_unwind_ip: text range 0x[0-9a-f]+-0x[0-9a-f]+ of its entries is larger than 2 GiB$/);
+    expect(orcError(() => OrcTable.fromImage(huge)).message).toMatch(
+      /\.orc_unwind_ip: text range 0x[0-9a-f]+-0x[0-9a-f]+ of its entries is larger than 2 GiB$/,
+    );
   });
 });
 

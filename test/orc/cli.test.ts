@@ -32,7 +32,7 @@ describe('stack report and symbolizer', () => {
     expect(sym.symbolize(0x1234n)).toBe('0x1234');
   });
 
-  it('names a placed module\'s functions with the module in brackets', async () => {
+  it("names a placed module's functions with the module in brackets", async () => {
     const { SymbolTable, Symbolizer } = await import('../../src/kernel/kallsyms.ts');
     const obj = ElfFile.read(`${ROOT}firmware/build/workloads/targets.o`);
     const at = 0xffffffffa0000000n;
@@ -45,7 +45,7 @@ describe('stack report and symbolizer', () => {
     expect(t.lookup(at + fn.value)).toBeDefined();
   });
 
-  it('prints a task\'s trace, a cpu\'s current task, and refuses unknown targets', () => {
+  it("prints a task's trace, a cpu's current task, and refuses unknown targets", () => {
     const deep = k.tasks().find((t) => t.comm.startsWith('kdeep'))!;
     const text = stackReport(k, { pid: deep.pid });
     expect(text).toMatch(new RegExp(`^task ${deep.comm} pid ${deep.pid} \\((switched out|running on cpu \\d)\\):\\n`));

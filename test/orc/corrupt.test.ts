@@ -63,19 +63,30 @@ describe('corrupted stacks', () => {
     const lucky = { n: 0 };
     for (let trial = 0; trial < 3000; trial++) {
       const t = sleepers[rng.below(sleepers.length)];
-      corrupted(t, (lo, hi) => {
-        const sp = k.mem.u64(t.address + BigInt(k.layout.offset('task_struct', 'thread.sp')));
-        // from at most the return address of the switch frame: corruption past it may leave a
-        // task that never ran (frame, then pt_regs) untouched where the unwinder reads
-        const frameWords = k.layout.offset('inactive_task_frame', 'ret_addr') / 8;
-        const from = trial % 2 ? lo : sp + 8n * BigInt(rng.below(frameWords + 1));
-        for (let a = from; a + 8n <= hi; a += 8n) {
-          // a mix of noise, text addresses (so some walks go on for a while) and stack addresses
-          const kind = rng.below(4);
-          const v = kind === 0 ? rand64(rng) : kind === 1 ? text[0] + BigInt(rng.below(Number(text[1] - text[0]))) : kind === 2 ? lo + BigInt(rng.below(Number(hi - lo))) : 0n;
-          k.mem.setU64(a, v);
-        }
-      }, lucky);
+      corrupted(
+        t,
+        (lo, hi) => {
+          const sp = k.mem.u64(t.address + BigInt(k.layout.offset('task_struct', 'thread.sp')));
+          // from at most the return address of the switch frame: corruption past it may leave a
+          // task that never ran (frame, then pt_regs) untouched where the unwinder reads
+          const frameWords = k.layout.offset('inactive_task_frame', 'ret_addr') / 8;
+          const from = trial % 2 ? lo : sp + 8n * BigInt(rng.below(frameWords + 1));
+          for (let a = from; a + 8n <= hi; a += 8n) {
+            // a mix of noise, text addresses (so some walks go on for a while) and stack addresses
+            const kind = rng.below(4);
+            const v =
+              kind === 0
+                ? rand64(rng)
+                : kind === 1
+                  ? text[0] + BigInt(rng.below(Number(text[1] - text[0])))
+                  : kind === 2
+                    ? lo + BigInt(rng.below(Number(hi - lo)))
+                    : 0n;
+            k.mem.setU64(a, v);
+          }
+        },
+        lucky,
+      );
       const r = u.trace(t);
       reasons.add(r.reliable ? 'reliable' : r.reason);
     }
@@ -112,7 +123,7 @@ describe('corrupted stacks', () => {
     expect(seen.follow.has('wrong-direction')).toBe(true);
   });
 
-  it('a saved stack pointer outside the stack, or in another task\'s', () => {
+  it("a saved stack pointer outside the stack, or in another task's", () => {
     const rng = new Prng(3);
     for (let trial = 0; trial < 500; trial++) {
       const t = sleepers[rng.below(sleepers.length)];

@@ -55,4 +55,3 @@ describe('orc dump = objtool --dump=orc', () => {
     expect(objtool(OBJTOOL_61, user)).toBe('');
   });
 });
-

@@ -22,7 +22,9 @@ export function ensureOrc64Fixture(): { objtool: string; image: string; objects:
     execFileSync('make', ['-s', '-C', `${ROOT}test/orc/fixtures`], { stdio: ['ignore', 'ignore', 'pipe'] });
     built = { objtool: `${ORC64_OBJECTS}/objtool`, image: ORC64_IMAGE, objects: ORC64_OBJECTS };
     if (!existsSync(built.objtool)) {
-      const installed = execFileSync('sh', ['-c', 'ls /usr/lib/linux-kbuild-6.12*/tools/objtool/objtool.real-x86 | tail -1'], { encoding: 'utf8' }).trim();
+      const installed = execFileSync('sh', ['-c', 'ls /usr/lib/linux-kbuild-6.12*/tools/objtool/objtool.real-x86 | tail -1'], {
+        encoding: 'utf8',
+      }).trim();
       built.objtool = installed;
     }
   } catch (e) {

@@ -30,7 +30,7 @@ function expectTruthful(s: SampleStats): void {
   expect(s.shadow.anomalies).toBeLessThan(s.shadow.events / 100_000);
 }
 
-describe('ORC traces vs the emulator\'s shadow stacks', () => {
+describe("ORC traces vs the emulator's shadow stacks", () => {
   it('non-preemptible kernel: thousands of task stacks, every reliable trace exact', async () => {
     const s = await sample('none', 2000);
     expectTruthful(s);

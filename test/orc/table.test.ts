@@ -38,7 +38,10 @@ describe('ORC tables', () => {
   });
 
   it('block lookup, binary search and a linear scan agree on every text address', () => {
-    for (const t of [OrcTable.fromImage(image), OrcTable.fromImage(ElfFile.read(ensureOrc64Fixture()?.image ?? `${ROOT}fixtures/kernel.elf`))]) {
+    for (const t of [
+      OrcTable.fromImage(image),
+      OrcTable.fromImage(ElfFile.read(ensureOrc64Fixture()?.image ?? `${ROOT}fixtures/kernel.elf`)),
+    ]) {
       for (let off = -300; off < t.size + 300; off++) {
         const want = off >= 0 && off < t.size ? linear(t, off) : -1;
         expect(t.find(off)).toBe(want);
@@ -47,7 +50,7 @@ describe('ORC tables', () => {
     }
   });
 
-  it('a relocatable object placed where the linker put it gives the image\'s entries', () => {
+  it("a relocatable object placed where the linker put it gives the image's entries", () => {
     const obj = ElfFile.read(`${ROOT}firmware/build/kernel/sched.o`);
     // where ld put sched.o's .text: any of its functions, image address minus object offset
     const sym = obj.symbols.find((s) => s.name === '__schedule')!;

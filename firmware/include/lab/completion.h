@@ -10,7 +10,7 @@ struct completion {
 };
 
 #define DECLARE_COMPLETION(name) \
-	struct completion name = { 0, { SPINLOCK_INIT, LIST_HEAD_INIT(name.wait.head) } }
+	struct completion name = {0, {SPINLOCK_INIT, LIST_HEAD_INIT(name.wait.head)}}
 
 void init_completion(struct completion *x);
 void complete(struct completion *x);

@@ -18,11 +18,11 @@ struct _ddebug {
 } __aligned(8);
 
 /* the control file's letters p, m, f, l, t, in this order (src/kernel/dynamic-debug.ts) */
-#define _DPRINTK_FLAGS_PRINT		(1 << 0)
-#define _DPRINTK_FLAGS_INCL_MODNAME	(1 << 1)
-#define _DPRINTK_FLAGS_INCL_FUNCNAME	(1 << 2)
-#define _DPRINTK_FLAGS_INCL_LINENO	(1 << 3)
-#define _DPRINTK_FLAGS_INCL_TID		(1 << 4)
+#define _DPRINTK_FLAGS_PRINT	     (1 << 0)
+#define _DPRINTK_FLAGS_INCL_MODNAME  (1 << 1)
+#define _DPRINTK_FLAGS_INCL_FUNCNAME (1 << 2)
+#define _DPRINTK_FLAGS_INCL_LINENO   (1 << 3)
+#define _DPRINTK_FLAGS_INCL_TID	     (1 << 4)
 
 /* image code is named after its file (cf. the kernel's KBUILD_MODNAME for built-in objects) */
 #ifndef KBUILD_MODNAME
@@ -31,13 +31,17 @@ struct _ddebug {
 
 __printf(2, 3) void __dynamic_pr_debug(struct _ddebug *descriptor, const char *fmt, ...);
 
-#define dynamic_pr_debug(fmt, ...) do {						\
-	static struct _ddebug __used __section("__dyndbg") __aligned(8) __ddebug = { \
-		.modname = KBUILD_MODNAME, .function = __func__,		\
-		.filename = __FILE__, .format = (fmt), .lineno = __LINE__,	\
-	};									\
-	if (unlikely(READ_ONCE(__ddebug.flags) & _DPRINTK_FLAGS_PRINT))		\
-		__dynamic_pr_debug(&__ddebug, fmt, ##__VA_ARGS__);		\
-} while (0)
+#define dynamic_pr_debug(fmt, ...)                                                           \
+	do {                                                                                 \
+		static struct _ddebug __used __section("__dyndbg") __aligned(8) __ddebug = { \
+			.modname = KBUILD_MODNAME,                                           \
+			.function = __func__,                                                \
+			.filename = __FILE__,                                                \
+			.format = (fmt),                                                     \
+			.lineno = __LINE__,                                                  \
+		};                                                                           \
+		if (unlikely(READ_ONCE(__ddebug.flags) & _DPRINTK_FLAGS_PRINT))              \
+			__dynamic_pr_debug(&__ddebug, fmt, ##__VA_ARGS__);                   \
+	} while (0)
 
 #endif

@@ -30,15 +30,15 @@ typedef void (*ftrace_func_t)(unsigned long ip, unsigned long parent_ip, struct 
 			      struct pt_regs *regs);
 
 /* ftrace_ops::flags */
-#define FTRACE_OPS_FL_ENABLED	(1UL << 0)	/* on ftrace_ops_list (set by the host) */
-#define FTRACE_OPS_FL_IPMODIFY	(1UL << 1)	/* may change regs->ip: one such ops per site */
+#define FTRACE_OPS_FL_ENABLED  (1UL << 0) /* on ftrace_ops_list (set by the host) */
+#define FTRACE_OPS_FL_IPMODIFY (1UL << 1) /* may change regs->ip: one such ops per site */
 
 struct ftrace_ops {
-	ftrace_func_t func;		/* notrace guest handler */
-	struct ftrace_ops *next;	/* ftrace_ops_list, newest first */
+	ftrace_func_t func;	 /* notrace guest handler */
+	struct ftrace_ops *next; /* ftrace_ops_list, newest first */
 	unsigned long flags;
-	unsigned long ip;		/* the one fentry site this ops filters on (0: none) */
-	void *private;			/* the owner's data (livepatch: its struct klp_ops) */
+	unsigned long ip; /* the one fentry site this ops filters on (0: none) */
+	void *private;	  /* the owner's data (livepatch: its struct klp_ops) */
 };
 
 /* The registered ops, newest first; written by the host only. */

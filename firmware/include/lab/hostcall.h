@@ -15,10 +15,10 @@
 #define HOSTCALL_VECTOR 0x81
 
 enum host_call_op {
-	HC_RESUME = 1,		/* (reply, value): the result of the call the host asked for */
-	HC_HOSTD_WORK,		/* (reply): run the host's next queued work item; 1 ran one, 0 none */
-	HC_WARN,		/* (file, line, ip): report a WARNING with current's call trace */
-	HC_KLP_FIRST = 16,	/* livepatch calls, see livepatch.h */
+	HC_RESUME = 1,	   /* (reply, value): the result of the call the host asked for */
+	HC_HOSTD_WORK,	   /* (reply): run the host's next queued work item; 1 ran one, 0 none */
+	HC_WARN,	   /* (file, line, ip): report a WARNING with current's call trace */
+	HC_KLP_FIRST = 16, /* livepatch calls, see livepatch.h */
 };
 
 enum host_reply_kind {
@@ -28,8 +28,8 @@ enum host_reply_kind {
 
 struct host_reply {
 	long kind;
-	long value;		/* HOST_REPLY_DONE: the result */
-	long (*fn)(long, long, long, long);	/* HOST_REPLY_CALL */
+	long value;			    /* HOST_REPLY_DONE: the result */
+	long (*fn)(long, long, long, long); /* HOST_REPLY_CALL */
 	long args[4];
 };
 

@@ -8,7 +8,10 @@ struct list_head {
 	struct list_head *next, *prev;
 };
 
-#define LIST_HEAD_INIT(name) { &(name), &(name) }
+#define LIST_HEAD_INIT(name)     \
+	{                        \
+		&(name), &(name) \
+	}
 #define LIST_HEAD(name) struct list_head name = LIST_HEAD_INIT(name)
 
 static inline void INIT_LIST_HEAD(struct list_head *l)
@@ -47,16 +50,14 @@ static inline bool list_empty(const struct list_head *head)
 	return READ_ONCE(head->next) == head;
 }
 
-#define list_entry(ptr, type, member) container_of(ptr, type, member)
+#define list_entry(ptr, type, member)	     container_of(ptr, type, member)
 #define list_first_entry(head, type, member) list_entry((head)->next, type, member)
-#define list_for_each_entry(pos, head, member)                               \
-	for (pos = list_entry((head)->next, typeof(*pos), member);           \
-	     &pos->member != (head);                                         \
+#define list_for_each_entry(pos, head, member)                                             \
+	for (pos = list_entry((head)->next, typeof(*pos), member); &pos->member != (head); \
 	     pos = list_entry(pos->member.next, typeof(*pos), member))
-#define list_for_each_entry_safe(pos, n, head, member)                       \
-	for (pos = list_entry((head)->next, typeof(*pos), member),           \
-	     n = list_entry(pos->member.next, typeof(*pos), member);         \
-	     &pos->member != (head);                                         \
-	     pos = n, n = list_entry(n->member.next, typeof(*n), member))
+#define list_for_each_entry_safe(pos, n, head, member)              \
+	for (pos = list_entry((head)->next, typeof(*pos), member),  \
+	    n = list_entry(pos->member.next, typeof(*pos), member); \
+	     &pos->member != (head); pos = n, n = list_entry(n->member.next, typeof(*n), member))
 
 #endif

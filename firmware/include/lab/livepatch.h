@@ -18,16 +18,17 @@ struct klp_object;
 
 struct klp_func {
 	/* from the patch author */
-	const char *old_name;		/* the function to replace */
-	void *new_func;			/* its replacement */
-	unsigned long old_sympos;	/* which of several same-named symbols (kallsyms order), 0: unique */
+	const char *old_name; /* the function to replace */
+	void *new_func;	      /* its replacement */
+	unsigned long
+		old_sympos; /* which of several same-named symbols (kallsyms order), 0: unique */
 	/* maintained by the host */
 	void *old_func;
 	unsigned long old_size, new_size;
-	struct list_head stack_node;	/* on the klp_ops' func_stack */
-	bool nop;			/* atomic replace: stands for "the original code" */
+	struct list_head stack_node; /* on the klp_ops' func_stack */
+	bool nop;		     /* atomic replace: stands for "the original code" */
 	bool patched;
-	bool transition;		/* the handler must look at the task's patch_state */
+	bool transition; /* the handler must look at the task's patch_state */
 };
 
 struct klp_callbacks {
@@ -35,15 +36,15 @@ struct klp_callbacks {
 	void (*post_patch)(struct klp_object *obj);
 	void (*pre_unpatch)(struct klp_object *obj);
 	void (*post_unpatch)(struct klp_object *obj);
-	bool post_unpatch_enabled;	/* maintained by the host: pre_patch succeeded */
+	bool post_unpatch_enabled; /* maintained by the host: pre_patch succeeded */
 };
 
 struct klp_object {
-	const char *name;		/* a loadable module, or NULL for the kernel image */
-	struct klp_func *funcs;		/* ends with old_name == NULL */
+	const char *name;	/* a loadable module, or NULL for the kernel image */
+	struct klp_func *funcs; /* ends with old_name == NULL */
 	struct klp_callbacks callbacks;
 	/* maintained by the host */
-	struct module *mod;		/* the loaded module; NULL for vmlinux or while not loaded */
+	struct module *mod; /* the loaded module; NULL for vmlinux or while not loaded */
 	bool patched;
 };
 
@@ -54,9 +55,9 @@ struct klp_state {
 };
 
 struct klp_patch {
-	struct klp_object *objs;	/* ends with funcs == NULL */
-	struct klp_state *states;	/* NULL, or ends with id == 0 */
-	bool replace;			/* atomic replace of every older patch */
+	struct klp_object *objs;  /* ends with funcs == NULL */
+	struct klp_state *states; /* NULL, or ends with id == 0 */
+	bool replace;		  /* atomic replace of every older patch */
 };
 
 /* What the handler finds through ftrace_ops::private; allocated by the host. */
@@ -70,9 +71,9 @@ extern volatile int klp_target_state;
 extern volatile int klp_cond_resched_enabled;
 
 enum klp_host_call_op {
-	HC_KLP_ENABLE = HC_KLP_FIRST,	/* (patch): klp_enable_patch() */
-	HC_KLP_TRY_SWITCH,		/* (): cond_resched(): let current try to switch itself */
-	HC_KLP_GET_PREV_STATE,		/* (id): klp_get_prev_state() */
+	HC_KLP_ENABLE = HC_KLP_FIRST, /* (patch): klp_enable_patch() */
+	HC_KLP_TRY_SWITCH,	      /* (): cond_resched(): let current try to switch itself */
+	HC_KLP_GET_PREV_STATE,	      /* (id): klp_get_prev_state() */
 };
 
 int klp_enable_patch(struct klp_patch *patch);

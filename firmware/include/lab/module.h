@@ -26,37 +26,41 @@
 #define LAB_MODULE_H
 #include <lab/types.h>
 
-#define __lab_cat2(a, b) a##b
-#define __lab_cat(a, b) __lab_cat2(a, b)
+#define __lab_cat2(a, b)	a##b
+#define __lab_cat(a, b)		__lab_cat2(a, b)
 #define __LAB_UNIQUE_ID(prefix) __lab_cat(__lab_cat(__UNIQUE_ID_, prefix), __COUNTER__)
 
 typedef int (*initcall_t)(void);
 typedef void (*exitcall_t)(void);
 
-#define module_init(initfn)							\
-	static inline initcall_t __maybe_unused __lab_inittest(void)		\
-	{ return initfn; }							\
-	static const initcall_t __lab_module_init __used			\
-		__section(".lab.module.init") __aligned(8) = initfn
+#define module_init(initfn)                                                            \
+	static inline initcall_t __maybe_unused __lab_inittest(void)                   \
+	{                                                                              \
+		return initfn;                                                         \
+	}                                                                              \
+	static const initcall_t __lab_module_init __used __section(".lab.module.init") \
+		__aligned(8) = initfn
 
-#define module_exit(exitfn)							\
-	static inline exitcall_t __maybe_unused __lab_exittest(void)		\
-	{ return exitfn; }							\
-	static const exitcall_t __lab_module_exit __used			\
-		__section(".lab.module.exit") __aligned(8) = exitfn
+#define module_exit(exitfn)                                                            \
+	static inline exitcall_t __maybe_unused __lab_exittest(void)                   \
+	{                                                                              \
+		return exitfn;                                                         \
+	}                                                                              \
+	static const exitcall_t __lab_module_exit __used __section(".lab.module.exit") \
+		__aligned(8) = exitfn
 
-#define __MODULE_INFO(tag, info)						\
-	static const char __LAB_UNIQUE_ID(tag)[] __used				\
-		__section(".modinfo") __aligned(1) = #tag "=" info
+#define __MODULE_INFO(tag, info)                                                             \
+	static const char __LAB_UNIQUE_ID(tag)[] __used __section(".modinfo") __aligned(1) = \
+		#tag "=" info
 
-#define MODULE_NAME(_name)		__MODULE_INFO(name, _name)
-#define MODULE_LICENSE(_license)	__MODULE_INFO(license, _license)
-#define MODULE_DESCRIPTION(_text)	__MODULE_INFO(description, _text)
-#define MODULE_AUTHOR(_text)		__MODULE_INFO(author, _text)
+#define MODULE_NAME(_name)	  __MODULE_INFO(name, _name)
+#define MODULE_LICENSE(_license)  __MODULE_INFO(license, _license)
+#define MODULE_DESCRIPTION(_text) __MODULE_INFO(description, _text)
+#define MODULE_AUTHOR(_text)	  __MODULE_INFO(author, _text)
 
-#define EXPORT_SYMBOL(sym)							\
-	static const char __lab_cat(__lab_export_, sym)[] __used		\
-		__section(".lab.exports") __aligned(1) = #sym
+#define EXPORT_SYMBOL(sym)                                                                 \
+	static const char __lab_cat(__lab_export_, sym)[] __used __section(".lab.exports") \
+		__aligned(1) = #sym
 
 /*
  * struct module, the part the guest sees: the host keeps one per loaded module in guest memory
@@ -64,10 +68,10 @@ typedef void (*exitcall_t)(void);
  * kernel's.
  */
 enum module_state {
-	MODULE_STATE_LIVE,	/* normal state */
-	MODULE_STATE_COMING,	/* fully formed, running module_init */
-	MODULE_STATE_GOING,	/* going away */
-	MODULE_STATE_UNFORMED,	/* still setting it up */
+	MODULE_STATE_LIVE,     /* normal state */
+	MODULE_STATE_COMING,   /* fully formed, running module_init */
+	MODULE_STATE_GOING,    /* going away */
+	MODULE_STATE_UNFORMED, /* still setting it up */
 };
 
 #define MODULE_NAME_LEN 56
@@ -87,12 +91,11 @@ typedef long __lab_param_type_long;
 typedef unsigned long __lab_param_type_ulong;
 typedef bool __lab_param_type_bool;
 
-#define module_param(name, type, perm)						\
-	_Static_assert(__builtin_types_compatible_p(typeof(name),		\
-						    __lab_param_type_##type),	\
-		       "module_param " #name ": not of type " #type);		\
-	static void *const __lab_cat(__lab_param_, name) __used = &(name);	\
-	__MODULE_INFO(parmtype, #name ":" #type);				\
+#define module_param(name, type, perm)                                                      \
+	_Static_assert(__builtin_types_compatible_p(typeof(name), __lab_param_type_##type), \
+		       "module_param " #name ": not of type " #type);                       \
+	static void *const __lab_cat(__lab_param_, name) __used = &(name);                  \
+	__MODULE_INFO(parmtype, #name ":" #type);                                           \
 	__MODULE_INFO(parmperm, #name ":" #perm)
 
 /*
@@ -100,16 +103,15 @@ typedef bool __lab_param_type_bool;
  * filled in the unsigned int nump points at (NULL: nowhere). The host reads nump's symbol from
  * the text of the macro argument ("&count" or "NULL").
  */
-#define module_param_array(name, type, nump, perm)				\
-	_Static_assert(__builtin_types_compatible_p(typeof((name)[0]),		\
-						    __lab_param_type_##type),	\
-		       "module_param_array " #name ": not of type " #type);	\
-	static void *const __lab_cat(__lab_param_, name) __used = &(name);	\
-	static unsigned int *const __lab_cat(__lab_param_num_, name) __used = (nump); \
-	__MODULE_INFO(parmtype, #name ":array of " #type);			\
-	__MODULE_INFO(parmperm, #name ":" #perm);				\
+#define module_param_array(name, type, nump, perm)                                               \
+	_Static_assert(__builtin_types_compatible_p(typeof((name)[0]), __lab_param_type_##type), \
+		       "module_param_array " #name ": not of type " #type);                      \
+	static void *const __lab_cat(__lab_param_, name) __used = &(name);                       \
+	static unsigned int *const __lab_cat(__lab_param_num_, name) __used = (nump);            \
+	__MODULE_INFO(parmtype, #name ":array of " #type);                                       \
+	__MODULE_INFO(parmperm, #name ":" #perm);                                                \
 	__MODULE_INFO(parmnum, #name ":" #nump)
 
-#define MODULE_PARM_DESC(name, text)	__MODULE_INFO(parm, #name ":" text)
+#define MODULE_PARM_DESC(name, text) __MODULE_INFO(parm, #name ":" text)
 
 #endif

@@ -8,25 +8,25 @@
 #include <lab/types.h>
 #include <lab/dynamic_debug.h>
 
-#define KERN_SOH	"\001"
-#define KERN_EMERG	KERN_SOH "0"
-#define KERN_ALERT	KERN_SOH "1"
-#define KERN_CRIT	KERN_SOH "2"
-#define KERN_ERR	KERN_SOH "3"
-#define KERN_WARNING	KERN_SOH "4"
-#define KERN_NOTICE	KERN_SOH "5"
-#define KERN_INFO	KERN_SOH "6"
-#define KERN_DEBUG	KERN_SOH "7"
+#define KERN_SOH	 "\001"
+#define KERN_EMERG	 KERN_SOH "0"
+#define KERN_ALERT	 KERN_SOH "1"
+#define KERN_CRIT	 KERN_SOH "2"
+#define KERN_ERR	 KERN_SOH "3"
+#define KERN_WARNING	 KERN_SOH "4"
+#define KERN_NOTICE	 KERN_SOH "5"
+#define KERN_INFO	 KERN_SOH "6"
+#define KERN_DEBUG	 KERN_SOH "7"
 #define LOGLEVEL_DEFAULT 4
 
 /* A file may define its own prefix before including this, as modules do with KBUILD_MODNAME. */
 #ifndef pr_fmt
 #define pr_fmt(fmt) fmt
 #endif
-#define pr_err(fmt, ...) printk(KERN_ERR pr_fmt(fmt), ##__VA_ARGS__)
-#define pr_warn(fmt, ...) printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_err(fmt, ...)    printk(KERN_ERR pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_warn(fmt, ...)   printk(KERN_WARNING pr_fmt(fmt), ##__VA_ARGS__)
 #define pr_notice(fmt, ...) printk(KERN_NOTICE pr_fmt(fmt), ##__VA_ARGS__)
-#define pr_info(fmt, ...) printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
+#define pr_info(fmt, ...)   printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
 /* off unless switched on in the dynamic debug control file */
 #define pr_debug(fmt, ...) dynamic_pr_debug(pr_fmt(fmt), ##__VA_ARGS__)
 
@@ -39,34 +39,34 @@ extern int console_loglevel;
 
 /* Event types in the ring (lab_event::type). */
 enum lab_event_type {
-	EV_PRINTK = 1,		/* text: the message; a: level */
-	EV_SCHED_SWITCH,	/* a: prev pid, b: next pid, c: prev state */
-	EV_SCHED_WAKEUP,	/* a: pid, b: target cpu */
-	EV_SCHED_MIGRATE,	/* a: pid, b: from cpu, c: to cpu */
-	EV_FORK,		/* a: parent pid, b: child pid */
-	EV_EXIT,		/* a: pid, b: exit code */
-	EV_SIGNAL,		/* a: pid, b: signal, c: 1 delivered to a handler, 0 default action */
-	EV_CPU_ONLINE,		/* a: cpu */
-	EV_WORKLOAD,		/* a: workload-defined code, b, c: values */
-	EV_CPU_DEAD,		/* a: cpu: it parked itself, offline */
-	EV_KLP_SWITCH,		/* a: pid, b: new patch state, c: the switch point (return address - _stext) */
+	EV_PRINTK = 1,	  /* text: the message; a: level */
+	EV_SCHED_SWITCH,  /* a: prev pid, b: next pid, c: prev state */
+	EV_SCHED_WAKEUP,  /* a: pid, b: target cpu */
+	EV_SCHED_MIGRATE, /* a: pid, b: from cpu, c: to cpu */
+	EV_FORK,	  /* a: parent pid, b: child pid */
+	EV_EXIT,	  /* a: pid, b: exit code */
+	EV_SIGNAL,	  /* a: pid, b: signal, c: 1 delivered to a handler, 0 default action */
+	EV_CPU_ONLINE,	  /* a: cpu */
+	EV_WORKLOAD,	  /* a: workload-defined code, b, c: values */
+	EV_CPU_DEAD,	  /* a: cpu: it parked itself, offline */
+	EV_KLP_SWITCH, /* a: pid, b: new patch state, c: the switch point (return address - _stext) */
 };
 
 /* a whole printk() line (its buffer is this long): the kernel selftests' lines pass 130 characters */
 #define LAB_EVENT_TEXT 256
 struct lab_event {
-	u64 seq;		/* 1, 2, ...: the host sees gaps if it fell behind */
-	u64 ts_ns;		/* emulated time from the pvclock */
+	u64 seq;   /* 1, 2, ...: the host sees gaps if it fell behind */
+	u64 ts_ns; /* emulated time from the pvclock */
 	u16 type;
 	u16 cpu;
-	s32 pid;		/* current task */
+	s32 pid; /* current task */
 	u64 a, b, c;
 	char text[LAB_EVENT_TEXT];
 };
-#define LAB_EVENT_RING 4096	/* a power of two */
+#define LAB_EVENT_RING 4096 /* a power of two */
 
 struct lab_event_ring {
-	volatile u64 head;	/* next seq to write */
+	volatile u64 head; /* next seq to write */
 	struct lab_event ev[LAB_EVENT_RING];
 };
 
@@ -92,40 +92,57 @@ void poweroff(int code);
  * first time (a flag per call site, in guest memory, as the kernel's .data.once).
  */
 void __warn(const char *file, int line, unsigned long ip);
-#define _THIS_IP_ ({ __label__ __here; __here: (unsigned long)&&__here; })
+#define _THIS_IP_                        \
+	({                               \
+		__label__ __here;        \
+__here:                                  \
+		(unsigned long)&&__here; \
+	})
 #define __WARN() __warn(__FILE__, __LINE__, _THIS_IP_)
 
-#define WARN_ON(cond) ({							\
-	bool __w = !!(cond);							\
-	if (unlikely(__w))							\
-		__WARN();							\
-	__w; })
+#define WARN_ON(cond)                \
+	({                           \
+		bool __w = !!(cond); \
+		if (unlikely(__w))   \
+			__WARN();    \
+		__w;                 \
+	})
 /* WARN_ON() with the caller's own message first, as the kernel's WARN(). */
-#define WARN(cond, fmt, ...) ({							\
-	bool __w = !!(cond);							\
-	if (unlikely(__w)) {							\
-		printk(KERN_WARNING fmt, ##__VA_ARGS__);			\
-		__WARN();							\
-	}									\
-	__w; })
-#define __WARN_ONCE_FLAG(warn) ({						\
-	static bool __section(".data.once") __warned;				\
-	bool __w = (warn);							\
-	if (unlikely(__w) && !READ_ONCE(__warned)) {				\
-		WRITE_ONCE(__warned, true);					\
-		__WARN();							\
-	}									\
-	__w; })
+#define WARN(cond, fmt, ...)                                     \
+	({                                                       \
+		bool __w = !!(cond);                             \
+		if (unlikely(__w)) {                             \
+			printk(KERN_WARNING fmt, ##__VA_ARGS__); \
+			__WARN();                                \
+		}                                                \
+		__w;                                             \
+	})
+#define __WARN_ONCE_FLAG(warn)                                \
+	({                                                    \
+		static bool __section(".data.once") __warned; \
+		bool __w = (warn);                            \
+		if (unlikely(__w) && !READ_ONCE(__warned)) {  \
+			WRITE_ONCE(__warned, true);           \
+			__WARN();                             \
+		}                                             \
+		__w;                                          \
+	})
 #define WARN_ON_ONCE(cond) __WARN_ONCE_FLAG(!!(cond))
-#define WARN_ONCE(cond, fmt, ...) ({						\
-	static bool __section(".data.once") __warned;				\
-	bool __w = !!(cond);							\
-	if (unlikely(__w) && !READ_ONCE(__warned)) {				\
-		WRITE_ONCE(__warned, true);					\
-		printk(KERN_WARNING fmt, ##__VA_ARGS__);			\
-		__WARN();							\
-	}									\
-	__w; })
-#define BUG_ON(cond) do { if (unlikely(cond)) panic("BUG at %s:%d: %s", __FILE__, __LINE__, #cond); } while (0)
+#define WARN_ONCE(cond, fmt, ...)                                \
+	({                                                       \
+		static bool __section(".data.once") __warned;    \
+		bool __w = !!(cond);                             \
+		if (unlikely(__w) && !READ_ONCE(__warned)) {     \
+			WRITE_ONCE(__warned, true);              \
+			printk(KERN_WARNING fmt, ##__VA_ARGS__); \
+			__WARN();                                \
+		}                                                \
+		__w;                                             \
+	})
+#define BUG_ON(cond)                                                          \
+	do {                                                                  \
+		if (unlikely(cond))                                           \
+			panic("BUG at %s:%d: %s", __FILE__, __LINE__, #cond); \
+	} while (0)
 
 #endif

@@ -7,8 +7,8 @@
 #define LAB_PROC_H
 #include <lab/types.h>
 
-noinline int lab_cmdline_show(char *buf, long size);	/* kernel/proc.c */
-noinline int lab_meminfo_show(char *buf, long size);	/* kernel/proc.c */
-noinline int lab_uptime_show(char *buf, long size);	/* kernel/time.c */
+noinline int lab_cmdline_show(char *buf, long size); /* kernel/proc.c */
+noinline int lab_meminfo_show(char *buf, long size); /* kernel/proc.c */
+noinline int lab_uptime_show(char *buf, long size);  /* kernel/time.c */
 
 #endif

@@ -7,7 +7,7 @@
 struct pt_regs {
 	u64 r15, r14, r13, r12, bp, bx;
 	u64 r11, r10, r9, r8, ax, cx, dx, si, di;
-	u64 orig_ax;	/* syscall number; negative when the frame is not a syscall's (~vector, -1) */
+	u64 orig_ax; /* syscall number; negative when the frame is not a syscall's (~vector, -1) */
 	/* pushed by the CPU */
 	u64 ip, cs, flags, sp, ss;
 };

@@ -9,76 +9,76 @@
 #include <lab/hw.h>
 
 /* task_struct::__state */
-#define TASK_RUNNING		0x0000
-#define TASK_INTERRUPTIBLE	0x0001
-#define TASK_UNINTERRUPTIBLE	0x0002
-#define TASK_DEAD		0x0080
+#define TASK_RUNNING	     0x0000
+#define TASK_INTERRUPTIBLE   0x0001
+#define TASK_UNINTERRUPTIBLE 0x0002
+#define TASK_DEAD	     0x0080
 
 /* task_struct::flags */
-#define PF_IDLE		0x00000002
-#define PF_EXITING	0x00000004
-#define PF_KTHREAD	0x00200000
+#define PF_IDLE	   0x00000002
+#define PF_EXITING 0x00000004
+#define PF_KTHREAD 0x00200000
 
 /* thread_info flags, the x86 bit numbers */
-#define TIF_NOTIFY_RESUME	1
-#define TIF_SIGPENDING		2
-#define TIF_NEED_RESCHED	3
-#define TIF_NOTIFY_SIGNAL	5
-#define TIF_PATCH_PENDING	13
-#define _TIF_NOTIFY_RESUME	(1UL << TIF_NOTIFY_RESUME)
-#define _TIF_SIGPENDING		(1UL << TIF_SIGPENDING)
-#define _TIF_NEED_RESCHED	(1UL << TIF_NEED_RESCHED)
-#define _TIF_NOTIFY_SIGNAL	(1UL << TIF_NOTIFY_SIGNAL)
-#define _TIF_PATCH_PENDING	(1UL << TIF_PATCH_PENDING)
+#define TIF_NOTIFY_RESUME  1
+#define TIF_SIGPENDING	   2
+#define TIF_NEED_RESCHED   3
+#define TIF_NOTIFY_SIGNAL  5
+#define TIF_PATCH_PENDING  13
+#define _TIF_NOTIFY_RESUME (1UL << TIF_NOTIFY_RESUME)
+#define _TIF_SIGPENDING	   (1UL << TIF_SIGPENDING)
+#define _TIF_NEED_RESCHED  (1UL << TIF_NEED_RESCHED)
+#define _TIF_NOTIFY_SIGNAL (1UL << TIF_NOTIFY_SIGNAL)
+#define _TIF_PATCH_PENDING (1UL << TIF_PATCH_PENDING)
 
 /* The livepatch per-task state, as in include/linux/livepatch.h */
-#define KLP_UNDEFINED	-1
-#define KLP_UNPATCHED	0
-#define KLP_PATCHED	1
+#define KLP_UNDEFINED	 -1
+#define KLP_UNPATCHED	 0
+#define KLP_PATCHED	 1
 
-#define TASK_COMM_LEN	16
-#define NSIG		32
+#define TASK_COMM_LEN	 16
+#define NSIG		 32
 #define TIME_SLICE_TICKS 3
 
 /* pcpu::hotplug_state (kernel/cpu.c) */
-#define CPU_UP		0	/* up, or coming up: the scheduler may place tasks here */
-#define CPU_DYING	1	/* going down: queued and running tasks are pushed away */
-#define CPU_DEAD	2	/* its idle task parked in cpu_play_dead(), the vCPU halted */
+#define CPU_UP	  0 /* up, or coming up: the scheduler may place tasks here */
+#define CPU_DYING 1 /* going down: queued and running tasks are pushed away */
+#define CPU_DEAD  2 /* its idle task parked in cpu_play_dead(), the vCPU halted */
 
 struct thread_info {
 	unsigned long flags;
 };
 
 struct thread_struct {
-	unsigned long sp;	/* saved kernel stack pointer while switched out */
+	unsigned long sp; /* saved kernel stack pointer while switched out */
 };
 
 struct k_sigaction {
-	u64 handler;	/* user address, 0 = default, 1 = ignore */
+	u64 handler; /* user address, 0 = default, 1 = ignore */
 	u64 restorer;
 };
 
 struct task_struct {
-	struct thread_info thread_info;	/* first, as with CONFIG_THREAD_INFO_IN_TASK */
+	struct thread_info thread_info; /* first, as with CONFIG_THREAD_INFO_IN_TASK */
 	volatile long __state;
-	void *stack;			/* THREAD_SIZE bytes, pt_regs at the top */
+	void *stack; /* THREAD_SIZE bytes, pt_regs at the top */
 	int preempt_count;
-	int cpu;			/* runqueue the task is on or last ran on */
-	int on_cpu;			/* running, or being switched away from */
-	int on_rq;			/* runnable: queued or running */
-	int pinned_cpu;			/* -1: may run anywhere */
+	int cpu;	/* runqueue the task is on or last ran on */
+	int on_cpu;	/* running, or being switched away from */
+	int on_rq;	/* runnable: queued or running */
+	int pinned_cpu; /* -1: may run anywhere */
 	int time_slice;
-	unsigned int flags;		/* PF_* */
+	unsigned int flags; /* PF_* */
 	int pid;
 	int exit_code;
-	int patch_state;		/* KLP_* */
-	spinlock_t pi_lock;		/* serialises wakeups of this task */
+	int patch_state;    /* KLP_* */
+	spinlock_t pi_lock; /* serialises wakeups of this task */
 	struct list_head run_list;
-	struct list_head tasks;		/* all tasks but the idle ones */
+	struct list_head tasks; /* all tasks but the idle ones */
 	struct task_struct *parent;
-	u64 nvcsw, nivcsw;		/* voluntary and involuntary switches */
+	u64 nvcsw, nivcsw; /* voluntary and involuntary switches */
 	u64 utime_ticks, stime_ticks;
-	u64 user_stack;			/* base of the user stack, user tasks only */
+	u64 user_stack; /* base of the user stack, user tasks only */
 	u32 sig_pending;
 	u32 sig_blocked;
 	spinlock_t sig_lock;
@@ -95,13 +95,14 @@ struct task_struct {
 
 struct rq {
 	spinlock_t lock;
-	struct list_head queue;		/* runnable tasks waiting for this cpu */
+	struct list_head queue; /* runnable tasks waiting for this cpu */
 	unsigned int nr_queued;
 	struct task_struct *curr;
 	struct task_struct *idle;
 	u64 nr_switches;
-	struct list_head timers;	/* pending timer_list entries, earliest first */
-	struct task_struct *push_task;	/* switched away from, may not stay: finish_task_switch() moves it */
+	struct list_head timers; /* pending timer_list entries, earliest first */
+	struct task_struct
+		*push_task; /* switched away from, may not stay: finish_task_switch() moves it */
 };
 
 /* The 64-bit TSS: the CPU reads sp0 when an interrupt arrives from user mode. */
@@ -124,21 +125,21 @@ struct pcpu {
 	struct pcpu *self;
 	struct task_struct *current_task;
 	int cpu;
-	int online;			/* cpu_online(): cleared when it starts going down */
-	volatile int hotplug_state;	/* CPU_UP, CPU_DYING, CPU_DEAD */
+	int online;		    /* cpu_online(): cleared when it starts going down */
+	volatile int hotplug_state; /* CPU_UP, CPU_DYING, CPU_DEAD */
 	u64 irq_count;
 	u64 timer_ticks;
-	smp_call_func_t call_func;	/* pending CALL_FUNCTION_VECTOR work */
+	smp_call_func_t call_func; /* pending CALL_FUNCTION_VECTOR work */
 	void *call_info;
 	volatile int call_done;
-	volatile unsigned long rcu_qs;	/* quiescent states passed (see kernel/rcu.c) */
+	volatile unsigned long rcu_qs; /* quiescent states passed (see kernel/rcu.c) */
 	struct rq rq;
 	struct tss_struct tss __aligned(16);
 } __aligned(64);
 
 extern struct pcpu per_cpu[NR_CPUS];
 extern struct task_struct idle_tasks[NR_CPUS];
-extern struct task_struct init_task;	/* idle task of cpu 0, head of the task list */
+extern struct task_struct init_task; /* idle task of cpu 0, head of the task list */
 extern spinlock_t tasklist_lock;
 extern unsigned int nr_cpu_ids;
 extern volatile unsigned long jiffies;
@@ -149,7 +150,7 @@ static __always_inline struct pcpu *this_cpu(void)
 {
 	struct pcpu *p;
 
-	__asm__ ("movq %%gs:%c1, %0" : "=r"(p) : "i"(offsetof(struct pcpu, self)));
+	__asm__("movq %%gs:%c1, %0" : "=r"(p) : "i"(offsetof(struct pcpu, self)));
 	return p;
 }
 
@@ -157,7 +158,9 @@ static __always_inline struct task_struct *get_current(void)
 {
 	struct task_struct *t;
 
-	__asm__ __volatile__("movq %%gs:%c1, %0" : "=r"(t) : "i"(offsetof(struct pcpu, current_task)));
+	__asm__ __volatile__("movq %%gs:%c1, %0"
+			     : "=r"(t)
+			     : "i"(offsetof(struct pcpu, current_task)));
 	return t;
 }
 #define current get_current()
@@ -212,20 +215,28 @@ static inline bool test_tsk_thread_flag(struct task_struct *t, int flag)
 
 static inline void set_tsk_thread_flag(struct task_struct *t, int flag)
 {
-	__asm__ __volatile__("lock; btsq %1, %0" : "+m"(t->thread_info.flags) : "Ir"((long)flag) : "memory");
+	__asm__ __volatile__("lock; btsq %1, %0"
+			     : "+m"(t->thread_info.flags)
+			     : "Ir"((long)flag)
+			     : "memory");
 }
 
 static inline void clear_tsk_thread_flag(struct task_struct *t, int flag)
 {
-	__asm__ __volatile__("lock; btrq %1, %0" : "+m"(t->thread_info.flags) : "Ir"((long)flag) : "memory");
+	__asm__ __volatile__("lock; btrq %1, %0"
+			     : "+m"(t->thread_info.flags)
+			     : "Ir"((long)flag)
+			     : "memory");
 }
 
 static inline bool test_and_clear_tsk_thread_flag(struct task_struct *t, int flag)
 {
 	bool old;
 
-	__asm__ __volatile__("lock; btrq %2, %0" : "+m"(t->thread_info.flags), "=@ccc"(old)
-			     : "Ir"((long)flag) : "memory");
+	__asm__ __volatile__("lock; btrq %2, %0"
+			     : "+m"(t->thread_info.flags), "=@ccc"(old)
+			     : "Ir"((long)flag)
+			     : "memory");
 	return old;
 }
 
@@ -236,7 +247,8 @@ static inline bool need_resched(void)
 
 static inline bool signal_pending(struct task_struct *t)
 {
-	return test_tsk_thread_flag(t, TIF_SIGPENDING) || test_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL);
+	return test_tsk_thread_flag(t, TIF_SIGPENDING) ||
+	       test_tsk_thread_flag(t, TIF_NOTIFY_SIGNAL);
 }
 
 static inline bool cpu_online(int cpu)
@@ -260,7 +272,11 @@ static inline struct pt_regs *task_pt_regs(struct task_struct *t)
 	return (struct pt_regs *)((char *)t->stack + THREAD_SIZE) - 1;
 }
 
-#define set_current_state(s) do { WRITE_ONCE(current->__state, (s)); smp_mb(); } while (0)
+#define set_current_state(s)                       \
+	do {                                       \
+		WRITE_ONCE(current->__state, (s)); \
+		smp_mb();                          \
+	} while (0)
 #define __set_current_state(s) WRITE_ONCE(current->__state, (s))
 
 void sched_init(void);
@@ -271,10 +287,10 @@ void schedule_idle(void);
 int _cond_resched(void);
 #define cond_resched() _cond_resched()
 /* cond_resched() in a loop that must not hold RCU-tasks grace periods up (its own count, read by the host) */
-#define cond_resched_tasks_rcu_qs()					\
-	do {								\
+#define cond_resched_tasks_rcu_qs()                                           \
+	do {                                                                  \
 		WRITE_ONCE(current->rcu_tasks_qs, current->rcu_tasks_qs + 1); \
-		cond_resched();						\
+		cond_resched();                                               \
 	} while (0)
 long schedule_timeout(long ticks);
 void msleep(unsigned int msecs);
@@ -316,7 +332,7 @@ struct task_struct *__switch_to_asm(struct task_struct *prev, struct task_struct
 struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *next);
 
 /* fork.c / exit.c */
-#define CLONE_USER	0x1	/* the child returns to user mode */
+#define CLONE_USER 0x1 /* the child returns to user mode */
 struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), void *arg,
 				 const struct pt_regs *user_regs, const char *comm);
 struct task_struct *kthread_create(int (*fn)(void *), void *arg, const char *comm);

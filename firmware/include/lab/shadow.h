@@ -20,20 +20,20 @@
  * sleeps, but a caller asking for GFP_KERNEL says it may sleep, and shadow.c holds it to that.
  */
 typedef unsigned int gfp_t;
-#define __GFP_RECLAIM	0x1u
-#define GFP_ATOMIC	0x0u
-#define GFP_KERNEL	__GFP_RECLAIM
+#define __GFP_RECLAIM 0x1u
+#define GFP_ATOMIC    0x0u
+#define GFP_KERNEL    __GFP_RECLAIM
 
 /* 2^8 buckets: the lab has a few hundred variables at most. */
-#define KLP_SHADOW_HASH_BITS	8
+#define KLP_SHADOW_HASH_BITS 8
 /* hash_64()'s multiplier: bucket = (obj * KLP_SHADOW_HASH_MUL) >> (64 - bits). */
-#define KLP_SHADOW_HASH_MUL	0x61c8864680b583ebUL
+#define KLP_SHADOW_HASH_MUL 0x61c8864680b583ebUL
 
 struct klp_shadow {
-	struct klp_shadow *next;	/* the bucket's chain, newest first */
+	struct klp_shadow *next; /* the bucket's chain, newest first */
 	void *obj;
 	unsigned long id;
-	size_t size;			/* of data[], for the host's view; the kernel does not keep it */
+	size_t size; /* of data[], for the host's view; the kernel does not keep it */
 	char data[] __aligned(8);
 };
 

@@ -12,7 +12,10 @@ typedef struct {
 	u32 owner_cpu;
 } spinlock_t;
 
-#define SPINLOCK_INIT { 0, ~0u }
+#define SPINLOCK_INIT  \
+	{              \
+		0, ~0u \
+	}
 #define DEFINE_SPINLOCK(x) spinlock_t x = SPINLOCK_INIT
 
 static __always_inline unsigned long arch_local_save_flags(void)

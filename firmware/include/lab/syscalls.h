@@ -13,9 +13,9 @@ struct pt_regs;
 typedef long (*syscall_fn_t)(struct pt_regs *regs);
 extern const syscall_fn_t sys_call_table[NR_syscalls];
 
-long sys_rt_sigreturn(struct pt_regs *regs);	/* kernel/signal.c */
-long sys_rt_sigaction(struct pt_regs *regs);	/* kernel/signal.c */
-long sys_kill(struct pt_regs *regs);		/* kernel/signal.c */
-long sys_work(struct pt_regs *regs);		/* workloads/kthreads.c */
+long sys_rt_sigreturn(struct pt_regs *regs); /* kernel/signal.c */
+long sys_rt_sigaction(struct pt_regs *regs); /* kernel/signal.c */
+long sys_kill(struct pt_regs *regs);	     /* kernel/signal.c */
+long sys_work(struct pt_regs *regs);	     /* workloads/kthreads.c */
 
 #endif

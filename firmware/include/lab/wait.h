@@ -15,7 +15,7 @@ struct wait_queue_head {
 };
 
 #define DECLARE_WAIT_QUEUE_HEAD(name) \
-	struct wait_queue_head name = { SPINLOCK_INIT, LIST_HEAD_INIT(name.head) }
+	struct wait_queue_head name = {SPINLOCK_INIT, LIST_HEAD_INIT(name.head)}
 
 void init_waitqueue_head(struct wait_queue_head *wq);
 void prepare_to_wait(struct wait_queue_head *wq, struct wait_queue_entry *w, long state);
@@ -24,26 +24,28 @@ void wake_up(struct wait_queue_head *wq);
 void wake_up_all(struct wait_queue_head *wq);
 
 /* Sleep until cond is true; returns -EINTR (-4) when a signal arrives first. */
-#define wait_event_interruptible(wq, cond) ({				\
-	struct wait_queue_entry __w = { .task = current,		\
-		.entry = { &__w.entry, &__w.entry } };			\
-	long __ret = 0;							\
-	for (;;) {							\
-		prepare_to_wait(&(wq), &__w, TASK_INTERRUPTIBLE);	\
-		if (cond)						\
-			break;						\
-		if (signal_pending(current)) {				\
-			__ret = -4;					\
-			break;						\
-		}							\
-		schedule();						\
-	}								\
-	finish_wait(&(wq), &__w);					\
-	__ret; })
+#define wait_event_interruptible(wq, cond)                                         \
+	({                                                                         \
+		struct wait_queue_entry __w = {.task = current,                    \
+					       .entry = {&__w.entry, &__w.entry}}; \
+		long __ret = 0;                                                    \
+		for (;;) {                                                         \
+			prepare_to_wait(&(wq), &__w, TASK_INTERRUPTIBLE);          \
+			if (cond)                                                  \
+				break;                                             \
+			if (signal_pending(current)) {                             \
+				__ret = -4;                                        \
+				break;                                             \
+			}                                                          \
+			schedule();                                                \
+		}                                                                  \
+		finish_wait(&(wq), &__w);                                          \
+		__ret;                                                             \
+	})
 
 struct timer_list {
 	struct list_head entry;
-	unsigned long expires;		/* jiffies */
+	unsigned long expires; /* jiffies */
 	void (*function)(struct timer_list *t);
 	struct task_struct *task;
 	int cpu;

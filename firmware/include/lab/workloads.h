@@ -23,8 +23,8 @@ noinline int lab_probe_alt(void);
 noinline void lab_fault_null(void);
 
 /* the patch targets the livepatch tests and the benchmark replace */
-noinline int deep_sleep(unsigned long seen, int mode);	/* kthreads.c */
-noinline u64 crunch_step(u64 x);			/* kthreads.c */
-noinline int klp_bench_wait(long id);			/* klp_bench.c */
+noinline int deep_sleep(unsigned long seen, int mode); /* kthreads.c */
+noinline u64 crunch_step(u64 x);		       /* kthreads.c */
+noinline int klp_bench_wait(long id);		       /* klp_bench.c */
 
 #endif

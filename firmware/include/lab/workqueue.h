@@ -15,11 +15,10 @@ typedef void (*work_func_t)(struct work_struct *work);
 struct work_struct {
 	struct list_head entry;
 	work_func_t func;
-	bool pending;		/* queued and not yet started */
+	bool pending; /* queued and not yet started */
 };
 
-#define DECLARE_WORK(name, fn) \
-	struct work_struct name = { LIST_HEAD_INIT(name.entry), (fn), false }
+#define DECLARE_WORK(name, fn) struct work_struct name = {LIST_HEAD_INIT(name.entry), (fn), false}
 
 static inline void INIT_WORK(struct work_struct *work, work_func_t fn)
 {

@@ -29,7 +29,14 @@ export interface Selftest {
   expected(lab: Lab): readonly string[];
 }
 
-export const SELFTESTS: readonly Selftest[] = [...TEST_LIVEPATCH, ...TEST_CALLBACKS, ...TEST_SHADOW_VARS, ...TEST_STATE, ...TEST_SYSFS, ...TEST_SYSCALL];
+export const SELFTESTS: readonly Selftest[] = [
+  ...TEST_LIVEPATCH,
+  ...TEST_CALLBACKS,
+  ...TEST_SHADOW_VARS,
+  ...TEST_STATE,
+  ...TEST_SYSFS,
+  ...TEST_SYSCALL,
+];
 
 export function suites(): string[] {
   return [...new Set(SELFTESTS.map((t) => t.suite))];

@@ -220,7 +220,10 @@ export const TEST_CALLBACKS: Selftest[] = [
       // (klp_try_switch_task's own lines are off, as functions.sh sets dynamic debug up)
       const kworker = [...lab.k.forEachTask()].find((t) => t.comm === 'kworker/u:0');
       const v = kworker && lab.lp.transition.switchVerdict(kworker, null);
-      lab.check(v?.ok === false && v.why === 'sleeping on function' && v.func === 'busymod_work_func', 'the kworker sleeps in busymod_work_func');
+      lab.check(
+        v?.ok === false && v.why === 'sleeping on function' && v.func === 'busymod_work_func',
+        'the kworker sleeps in busymod_work_func',
+      );
       lab.loadMod(MOD);
       lab.unloadMod(MOD);
       lab.disableLp(LP);
@@ -237,7 +240,7 @@ export const TEST_CALLBACKS: Selftest[] = [
       `${LP}: pre_patch_callback: vmlinux`,
       `${LP}: pre_patch_callback: ${BUSY} -> ${LIVE}`,
       `livepatch: '${LP}': starting patching transition`,
-        // no post_patch while the patch is in transition, no pre_unpatch on the way out
+      // no post_patch while the patch is in transition, no pre_unpatch on the way out
       `% modprobe ${MOD}`,
       `livepatch: applying patch '${LP}' to loading module '${MOD}'`,
       `${LP}: pre_patch_callback: ${MOD} -> ${COMING}`,

@@ -88,11 +88,20 @@ export const TEST_LIVEPATCH: Selftest[] = [
       const rp = lab.lp.patch(REPLACE);
       const nops = rp.objs.flatMap((o) => o.funcs.filter((f) => f.nop).map((f) => f.oldName));
       lab.check(nops.join() === 'lab_cmdline_show', `a nop for lab_cmdline_show (nops: ${nops.join() || 'none'})`);
-      lab.check(lab.lp.sysfsTree().includes(`/sys/kernel/livepatch/${REPLACE}/vmlinux/lab_cmdline_show,1/`), 'the nop has its sysfs directory');
+      lab.check(
+        lab.lp.sysfsTree().includes(`/sys/kernel/livepatch/${REPLACE}/vmlinux/lab_cmdline_show,1/`),
+        'the nop has its sysfs directory',
+      );
       lab.waitForTransition(REPLACE);
       // complete: the replaced patch is gone, the nop discarded, the site a 5-byte NOP again
       lab.check(lab.lp.patches.map((p) => p.name).join() === REPLACE, `only ${REPLACE} is installed`);
-      lab.check(rp.objs.flatMap((o) => o.funcs).map((f) => f.oldName).join() === 'lab_meminfo_show', 'the nop was discarded');
+      lab.check(
+        rp.objs
+          .flatMap((o) => o.funcs)
+          .map((f) => f.oldName)
+          .join() === 'lab_meminfo_show',
+        'the nop was discarded',
+      );
       lab.check(!lab.lp.sysfsTree().some((l) => l.includes('lab_cmdline_show')), 'no sysfs entry for lab_cmdline_show');
       lab.check(site(lab, 'lab_cmdline_show') === nop5, 'lab_cmdline_show starts with its 5-byte NOP again');
       grepPatched(lab);

@@ -21,7 +21,9 @@ function enable(p: string, first: boolean): string[] {
     `livepatch: enabling patch '${p}'`,
     `livepatch: '${p}': initializing patching transition`,
     `${p}: pre_patch_callback: vmlinux`,
-    first ? `${p}: allocate_loglevel_state: allocating space to store console_loglevel` : `${p}: allocate_loglevel_state: space to store console_loglevel already allocated`,
+    first
+      ? `${p}: allocate_loglevel_state: allocating space to store console_loglevel`
+      : `${p}: allocate_loglevel_state: space to store console_loglevel already allocated`,
     `livepatch: '${p}': starting patching transition`,
     `livepatch: '${p}': completing patching transition`,
     `${p}: post_patch_callback: vmlinux`,
@@ -98,7 +100,14 @@ export const TEST_STATE: Selftest[] = [
       lab.unloadLp(LP3);
       checkLoglevel(lab, 7);
     },
-    expected: () => [...enable(LP2, true), ...enable(LP3, false), `% rmmod ${LP2}`, ...enable(LP2, false), ...disable(LP2), `% rmmod ${LP3}`],
+    expected: () => [
+      ...enable(LP2, true),
+      ...enable(LP3, false),
+      `% rmmod ${LP2}`,
+      ...enable(LP2, false),
+      ...disable(LP2),
+      `% rmmod ${LP3}`,
+    ],
   },
   {
     suite: 'test-state',

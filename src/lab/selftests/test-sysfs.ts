@@ -62,20 +62,18 @@ export const TEST_SYSFS: Selftest[] = [
       `% rmmod ${DEMO}`,
     ],
   },
-  ...(['1', '0'] as const).map(
-    (replace): Selftest => ({
-      suite: 'test-sysfs',
-      name: `sysfs test replace ${replace === '1' ? 'enabled' : 'disabled'}`,
-      run(lab) {
-        lab.loadLp(REPLACE, { replace });
-        lab.checkSysfsRights(REPLACE, 'replace', '-r--r--r--');
-        lab.checkSysfsValue(REPLACE, 'replace', replace);
-        lab.disableLp(REPLACE);
-        lab.unloadLp(REPLACE);
-      },
-      expected: () => [`% modprobe ${REPLACE} replace=${replace}`, ...patching(REPLACE), ...unpatching(REPLACE), `% rmmod ${REPLACE}`],
-    }),
-  ),
+  ...(['1', '0'] as const).map((replace): Selftest => ({
+    suite: 'test-sysfs',
+    name: `sysfs test replace ${replace === '1' ? 'enabled' : 'disabled'}`,
+    run(lab) {
+      lab.loadLp(REPLACE, { replace });
+      lab.checkSysfsRights(REPLACE, 'replace', '-r--r--r--');
+      lab.checkSysfsValue(REPLACE, 'replace', replace);
+      lab.disableLp(REPLACE);
+      lab.unloadLp(REPLACE);
+    },
+    expected: () => [`% modprobe ${REPLACE} replace=${replace}`, ...patching(REPLACE), ...unpatching(REPLACE), `% rmmod ${REPLACE}`],
+  })),
   {
     suite: 'test-sysfs',
     name: 'sysfs test stack_order',

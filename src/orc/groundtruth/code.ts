@@ -22,7 +22,14 @@ export const CLS_PROLOGUE = 0x40;
 export const CLS_EPILOGUE = 0x80;
 
 /** The entry-code symbols (arch/entry.S) whose instructions count as "entry code". */
-const ENTRY_SYMBOLS = ['irq_entries_start', 'asm_common_interrupt', 'entry_INT80', 'common_return', 'restore_regs_and_iret', 'ret_from_fork'];
+const ENTRY_SYMBOLS = [
+  'irq_entries_start',
+  'asm_common_interrupt',
+  'entry_INT80',
+  'common_return',
+  'restore_regs_and_iret',
+  'ret_from_fork',
+];
 
 export interface CodeClasses {
   /** The classified range: every executable section of the image. */
@@ -112,7 +119,7 @@ export async function classifyCode(image: KernelImage): Promise<CodeClasses> {
   for (const sym of image.elf.symbols) {
     if (sym.type !== STT_FUNC || !sym.size || !inKernel(sym.value)) continue;
     const fn: Insn[] = [];
-    for (let a = sym.value; a < sym.value + BigInt(sym.size); ) {
+    for (let a = sym.value; a < sym.value + BigInt(sym.size);) {
       const i = byAddress.get(a);
       if (!i) break;
       fn.push(i);

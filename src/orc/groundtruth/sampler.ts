@@ -103,7 +103,14 @@ interface Expected {
   at: number;
 }
 
-function expect(frames: ShadowEntry[], first: number | null, follow: boolean, endBase: number, iretOffset: number, bottomSp: number): Expected {
+function expect(
+  frames: ShadowEntry[],
+  first: number | null,
+  follow: boolean,
+  endBase: number,
+  iretOffset: number,
+  bottomSp: number,
+): Expected {
   const entries: number[] = [];
   if (first !== null) entries.push(first);
   for (const f of frames) {
@@ -241,7 +248,11 @@ export function sampleStacks(kernel: Kernel, shadow: ShadowStacks, code: CodeCla
             const bpReg = hit.table.bpReg[hit.index];
             // bad-orc: a type or base register the unwinder cannot follow, or one needing a
             // register value (dx, di, r10, r13) that only an interrupt frame would supply
-            const unusable = k === ORC_TYPE_UNKNOWN || spReg > ORC_REG_SP_INDIRECT || [ORC_REG_DX, ORC_REG_DI, ORC_REG_R10, ORC_REG_R13].includes(spReg) || ![ORC_REG_UNDEFINED, ORC_REG_PREV_SP, ORC_REG_BP].includes(bpReg);
+            const unusable =
+              k === ORC_TYPE_UNKNOWN ||
+              spReg > ORC_REG_SP_INDIRECT ||
+              [ORC_REG_DX, ORC_REG_DI, ORC_REG_R10, ORC_REG_R13].includes(spReg) ||
+              ![ORC_REG_UNDEFINED, ORC_REG_PREV_SP, ORC_REG_BP].includes(bpReg);
             ok &&= reason === 'undefined-sp' ? undef : !undef && unusable;
           }
           break;
@@ -340,10 +351,11 @@ export function sampleStacks(kernel: Kernel, shadow: ShadowStacks, code: CodeCla
           stats.shadow.stale += shadow.stale(si, tsp);
         }
       }
-      for (const f of frames) if (f.kind === ENT_IRQ_KERNEL) {
-        stats.caught.irqFrames++;
-        count(classOf(f.value));
-      }
+      for (const f of frames)
+        if (f.kind === ENT_IRQ_KERNEL) {
+          stats.caught.irqFrames++;
+          count(classOf(f.value));
+        }
       const userOnly = cpu >= 0 && cpus[cpu].user;
       const truthStrict = expect(frames, first, false, endBase, iretOffset, bottomSp);
       const truthFollow = expect(frames, first, true, endBase, iretOffset, bottomSp);
@@ -355,7 +367,11 @@ export function sampleStacks(kernel: Kernel, shadow: ShadowStacks, code: CodeCla
       if (opts.smallMax) checks.push([stats.modes.small, strictOpts, opts.smallMax, truthStrict, 'small']);
       for (const [mode, uo, max, exp, name] of checks) {
         const rc = u.unwindTask(off, max, uo, cpu);
-        const problem = userOnly ? (rc === RELIABLE && u.count === 0 ? null : 'user-mode task not reported as an empty reliable trace') : judge(mode, rc, max, exp, stackLo, clean);
+        const problem = userOnly
+          ? rc === RELIABLE && u.count === 0
+            ? null
+            : 'user-mode task not reported as an empty reliable trace'
+          : judge(mode, rc, max, exp, stackLo, clean);
         if (userOnly) {
           mode.checked++;
           if (rc === RELIABLE) mode.reliable++;

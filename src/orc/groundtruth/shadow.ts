@@ -18,7 +18,19 @@ const SRC_DIR = fileURLToPath(new URL('../native/', import.meta.url));
 export const ORCGT_PATH = fileURLToPath(new URL('../../../build/native/liborcgt.so', import.meta.url));
 
 /** struct gt_shared / gt_cpu word indices (all 64-bit). */
-const G = { ramBase: 1, ramSize: 2, codeBase: 3, codeSize: 4, stackShift: 7, nstacks: 8, maxdepth: 9, anomalies: 12, overflows: 13, events: 14, lastAnomaly: 15 };
+const G = {
+  ramBase: 1,
+  ramSize: 2,
+  codeBase: 3,
+  codeSize: 4,
+  stackShift: 7,
+  nstacks: 8,
+  maxdepth: 9,
+  anomalies: 12,
+  overflows: 13,
+  events: 14,
+  lastAnomaly: 15,
+};
 const G_SIZE = 136;
 const C = { countdown: 1, executed: 2, stopMask: 3, extra: 4, stopped: 5, stopAddress: 6, partial: 7, prevEnd: 8, prevSp: 9 };
 const C_SIZE = 80;
