@@ -3,7 +3,8 @@
 // command itself end to end.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { Lab } from '../../src/lab/selftest.ts';
 import { parseStep, patchStateReport, runStep, StepError, StepFailure, sysfsReport } from '../../src/cli/livepatch.ts';
 import { SELFTESTS, runSelftest } from '../../src/lab/selftests/index.ts';
@@ -11,11 +12,7 @@ import { SelftestError } from '../../src/lab/selftest.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 describe('klp-lab livepatch', () => {
   it('parses steps and names what is wrong with a bad one', () => {
@@ -34,7 +31,7 @@ describe('klp-lab livepatch', () => {
   });
 
   it('runs a session: stacked patches, a refused write fails its step, sysfs and task states', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    const lab = await boot({ cpus: 2, workload: 'idle' });
     lab.startTest();
     for (const s of ['load:test_klp_livepatch', 'load:test_klp_atomic_replace:replace=0']) runStep(lab, parseStep(s));
     // the kernel refuses force without a transition: the step fails with the write's errno
@@ -63,7 +60,7 @@ describe('klp-lab livepatch', () => {
   });
 
   it('says what keeps each pending task from switching', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'default' });
+    const lab = await boot({ cpus: 2, workload: 'default' });
     for (const s of ['insmod:test_klp_deep', 'run:1500']) runStep(lab, parseStep(s));
     const states = patchStateReport(lab);
     const kdeep = states.filter((l) => /^\d+\s+kdeep\//.test(l));

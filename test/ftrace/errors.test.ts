@@ -8,7 +8,7 @@
  * host memory cannot hold fails the registration before any guest byte is written.
  */
 import { describe, expect, it } from 'vitest';
-import { withKernel } from '../kernel/helpers.ts';
+import { withKernel } from '../helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { HostMemoryError } from '../../src/kernel/hostmem.ts';
 import {

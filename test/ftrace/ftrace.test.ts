@@ -8,7 +8,7 @@
  * vCPU may still be reading is freed only after a grace period, and after its trampoline.
  */
 import { describe, expect, it } from 'vitest';
-import { withKernel } from '../kernel/helpers.ts';
+import { withKernel } from '../helpers.ts';
 import { symbolize } from '../../src/kernel/kallsyms.ts';
 import { disassemble, formatInsn } from '../../src/emu/disasm.ts';
 import {

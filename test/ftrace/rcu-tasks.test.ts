@@ -8,7 +8,8 @@
  * rule: it is quiescent at rest in its idle loop, not for being an idle task.
  */
 import { describe, expect, it } from 'vitest';
-import { crunchRounds, withKernel, u64At } from '../kernel/helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { crunchRounds, u64At } from '../kernel/helpers.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { ftracePendingCallbacks, ftraceSiteTarget, ftraceTrampolines, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { cpuCurr, idleTask, perCpuAddress, type Task } from '../../src/kernel/task.ts';

@@ -10,7 +10,8 @@
  * call of lab_probe, which ops on other functions do not change.
  */
 import { describe, expect, it } from 'vitest';
-import { crunchRounds, withKernel, u64At } from '../kernel/helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { crunchRounds, u64At } from '../kernel/helpers.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';

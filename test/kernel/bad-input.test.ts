@@ -10,7 +10,7 @@ import { KernelImage } from '../../src/kernel/image.ts';
 import { KernelOops } from '../../src/kernel/kernel.ts';
 import { ElfFormatError, SymbolNotFoundError } from '../../src/elf/index.ts';
 import { UnmappedAddressError } from '../../src/emu/memory.ts';
-import { withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'klp-bad-'));
 const image = readFileSync(DEFAULT_IMAGE);

@@ -2,7 +2,8 @@
 // Booting the real firmware on 1..16 vCPUs: every cpu comes up, idles, runs real tasks; tasks
 // sleep and wake, migrate, fork; user tasks cross the system call boundary.
 import { describe, expect, it } from 'vitest';
-import { withKernel, switchesOn, u64At } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { switchesOn, u64At } from './helpers.ts';
 import { cpuOnline } from '../../src/kernel/task.ts';
 
 describe.each([1, 2, 4, 16])('boot on %i vCPUs, default workload', (cpus) => {

@@ -5,7 +5,8 @@
  * vCPU and the new code runs everywhere.
  */
 import { describe, expect, it } from 'vitest';
-import { withKernel, s32At } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { s32At } from './helpers.ts';
 import { disassemble, loadDisassembler } from '../../src/emu/disasm.ts';
 
 describe('code writes', () => {

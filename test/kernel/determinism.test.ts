@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Same image, options and seed: the same event log, bit for bit. Another seed: another interleaving.
 import { describe, expect, it } from 'vitest';
-import { withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
 
 async function runOnce(seed: number) {
   return withKernel({ cpus: 4, workload: 'default', seed }, (k) => {

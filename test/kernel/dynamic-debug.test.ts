@@ -6,9 +6,9 @@
  * kernel's file names.
  */
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { DdebugQueryError, DynamicDebug, HostDescriptor, matchWildcard, parseQueries, parseQuery } from '../../src/kernel/dynamic-debug.ts';
-import { Lab } from '../../src/lab/selftest.ts';
 
 function table(): { dd: DynamicDebug; d: HostDescriptor[] } {
   const d = [
@@ -105,14 +105,10 @@ describe('dynamic debug queries', () => {
 });
 
 describe('dynamic debug on the firmware', () => {
-  let lab: Lab | undefined;
-  afterEach(() => {
-    lab?.close();
-    lab = undefined;
-  });
+  const boot = useLab({}, { start: false });
 
   it('gates a pr_debug of the image and of a module, on and off, with its prefix flags', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    const lab = await boot({ cpus: 2, workload: 'idle' });
     const dd = lab.dynamicDebug;
     const control = dd.read().split('\n');
     // the image's site, by its file and KBUILD_MODNAME; the core's host sites, by the kernel's names
@@ -124,7 +120,7 @@ describe('dynamic debug on the firmware', () => {
     );
     expect(control).toContainEqual(expect.stringMatching(/^kernel\/livepatch\/transition\.c:\d+ \[livepatch\]klp_init_transition =_ /));
 
-    const debugLines = () => lab!.logSinceStart().filter((l) => l.includes('meminfo:') || l.includes('greet'));
+    const debugLines = () => lab.logSinceStart().filter((l) => l.includes('meminfo:') || l.includes('greet'));
     lab.startTest();
     lab.cat('lab_meminfo_show');
     expect(debugLines()).toEqual([]); // off at boot
@@ -164,7 +160,7 @@ describe('dynamic debug on the firmware', () => {
   });
 
   it("switches the livepatch core's pr_debug lines; a host site's line is its declaration's in our source", async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    const lab = await boot({ cpus: 2, workload: 'idle' });
     const running = lab.dynamicDebug
       .read()
       .split('\n')

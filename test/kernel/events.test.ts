@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { LogOverrunError } from '../../src/kernel/events.ts';
 import { KernelOops, type Kernel } from '../../src/kernel/kernel.ts';
-import { withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
 
 const CAPACITY = 64;
 

@@ -1,19 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Shared test helpers: boot with defaults, and event queries.
-import { bootKernel, type BootOptions } from '../../src/kernel/boot.ts';
+// Helpers of the kernel's tests (the ftrace tests use them too): event queries, guest arrays and
+// the firmware's arithmetic on the host side. Booting is test/helpers.ts's.
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { LabEvent } from '../../src/kernel/events.ts';
-import { withUnwinder } from '../../src/lab/lab.ts';
-
-export async function withKernel<T>(opts: BootOptions, fn: (k: Kernel) => T | Promise<T>): Promise<T> {
-  const k = await bootKernel(opts);
-  withUnwinder(k);
-  try {
-    return await fn(k);
-  } finally {
-    k.close();
-  }
-}
 
 export function switchesOn(k: Kernel, cpu: number): LabEvent[] {
   return k.log.events.filter((e) => e.type === 'sched_switch' && e.cpu === cpu);

@@ -2,7 +2,8 @@
 // Host work in task context: khostd runs what the host queues, calling guest functions the
 // host asks for and handing back their results.
 import { describe, expect, it } from 'vitest';
-import { crunchStep, withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { crunchStep } from './helpers.ts';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { findTaskByPid } from '../../src/kernel/task.ts';
 

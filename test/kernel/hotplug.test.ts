@@ -7,7 +7,8 @@ import type { Kernel } from '../../src/kernel/kernel.ts';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { CpuHotplugError, cpuDown, cpuHotplugState, cpuUp } from '../../src/kernel/hotplug.ts';
 import { cpuCurr, cpuOnline, forEachTask, perCpuAddress, rqNrQueued } from '../../src/kernel/task.ts';
-import { u64At, withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { u64At } from './helpers.ts';
 
 function printk(k: Kernel): string[] {
   return k.log.events.filter((e) => e.type === 'printk').map((e) => e.text);

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { KernelOops } from '../../src/kernel/kernel.ts';
-import { withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
 
 describe('timer ticks reach every online cpu', () => {
   it.each([

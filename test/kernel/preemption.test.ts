@@ -6,7 +6,8 @@
  * With preempt=none the same kthreads only leave the cpu through cond_resched().
  */
 import { describe, expect, it } from 'vitest';
-import { crunchRounds, withKernel, u64At } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
+import { crunchRounds, u64At } from './helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { Task } from '../../src/kernel/task.ts';
 

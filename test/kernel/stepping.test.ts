@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Single-stepping a vCPU and running it to an address, with exact instruction counts.
 import { describe, expect, it } from 'vitest';
-import { withKernel } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
 import { disassemble } from '../../src/emu/disasm.ts';
 
 describe('vCPU stepping', () => {

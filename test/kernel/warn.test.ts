@@ -4,18 +4,14 @@
  * each in the kernel's shape with the call trace unwound from the warning (lab_mod_warn's
  * init: warn_run() calls the two checks three times each).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 describe('WARN_ON / WARN_ON_ONCE', () => {
   it('reports a WARN_ON_ONCE site once and a WARN_ON site each time, with a call trace', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    const lab = await boot({ cpus: 2, workload: 'idle' });
     lab.startTest();
     lab.loadMod('lab_mod_warn');
     const log = lab.logSinceStart();

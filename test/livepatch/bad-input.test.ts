@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/selftest.ts';
-import { useLab } from './helpers.ts';
+import { useLab } from '../helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { FtraceOps, ftraceSetFilterIp, ftraceSites, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';

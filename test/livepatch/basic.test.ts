@@ -5,19 +5,15 @@
  * kthreads that never sleep switch in cond_resched(). (test-livepatch.sh itself is in
  * src/lab/selftests/test-livepatch.ts, run by selftests.test.ts.)
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { KLP_PATCHED, KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 describe('consistency model on every vCPU', () => {
   it('runs new code only for switched tasks; CPU-bound kthreads switch in cond_resched()', async () => {
-    lab = await Lab.boot({ cpus: 4, workload: 'probe' });
+    const lab = await boot({ cpus: 4, workload: 'probe' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const k = lab.k;
     const seen = () => [0, 1, 2, 3].map((c) => k.mem.s32(k.sym('probe_seen') + BigInt(4 * c)));

@@ -2,12 +2,11 @@
 // Same firmware, patches, scenario and seed: the same log, bit for bit; another seed, another
 // interleaving.
 import { describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { withLab } from '../helpers.ts';
 import { parseStep, runStep } from '../../src/cli/livepatch.ts';
 
-async function session(seed: number): Promise<{ digest: string; lines: string[] }> {
-  const lab = await Lab.boot({ cpus: 4, workload: 'default', seed });
-  try {
+function session(seed: number): Promise<{ digest: string; lines: string[] }> {
+  return withLab({ cpus: 4, workload: 'default', seed }, (lab) => {
     for (const s of [
       'insmod:test_klp_deep',
       'run:2500',
@@ -18,9 +17,7 @@ async function session(seed: number): Promise<{ digest: string; lines: string[] 
     ])
       runStep(lab, parseStep(s));
     return { digest: lab.k.log.digest(), lines: lab.logSinceStart() };
-  } finally {
-    lab.close();
-  }
+  });
 }
 
 describe('livepatch determinism', () => {

@@ -8,18 +8,15 @@
  * it ("still has TIF_PATCH_PENDING") and it stays behind. With the fix, decided under
  * tasklist_lock, no task is ever pending at the target or at rest off it.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import type { Lab } from '../../src/lab/selftest.ts';
+import { useLab } from '../helpers.ts';
 import { allTasks, type Task } from '../../src/kernel/task.ts';
 
 const QUIRK = 'KLP_QUIRK_FORK_RACE_747F7A29';
 const SEEDS = [1, 2];
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 interface Inconsistent {
   task: string;
@@ -91,10 +88,8 @@ function watchTransition(l: Lab, run: Run, seen: number): void {
 }
 
 /** The fork workload through a patching and an unpatching transition. */
-async function forkDuringTransitions(seed: number, quirk: boolean): Promise<Run> {
-  lab?.close();
-  lab = await Lab.boot({ cpus: 4, workload: 'fork', seed, quirks: quirk ? [QUIRK] : [] });
-  const l = lab;
+async function forkDuringTransitions(seed: number, quirk: boolean): Promise<{ lab: Lab; run: Run }> {
+  const l = await boot({ cpus: 4, workload: 'fork', seed, quirks: quirk ? [QUIRK] : [] });
   l.k.runFor(200);
   const run: Run = { inconsistent: [], forkedBy: new Map(), warnings: [], stale: [], checked: 0 };
   let mark = l.k.log.events.length;
@@ -108,13 +103,13 @@ async function forkDuringTransitions(seed: number, quirk: boolean): Promise<Run>
     .filter((t) => t.testTifFlag('TIF_PATCH_PENDING'))
     .map((t) => t.toString());
   l.unloadLp('test_klp_livepatch');
-  return run;
+  return { lab: l, run };
 }
 
 describe('fork during a transition (747f7a29)', () => {
   it.each(SEEDS)('with the pre-fix quirk, a child ends up pending at the target (seed %i)', async (seed) => {
-    const run = await forkDuringTransitions(seed, true);
-    const kforker = [...lab!.k.forEachTask()].find((t) => t.comm === 'kforker/0')!;
+    const { lab, run } = await forkDuringTransitions(seed, true);
+    const kforker = [...lab.k.forEachTask()].find((t) => t.comm === 'kforker/0')!;
     // a kthread forked by kforker, pending although it already has the target state
     expect(run.checked).toBeGreaterThan(300);
     const racy = run.inconsistent.filter((b) => b.pending && b.state === b.target);
@@ -134,9 +129,9 @@ describe('fork during a transition (747f7a29)', () => {
   });
 
   it.each(SEEDS)('with the fix, no task is ever inconsistent and nothing warns (seed %i)', async (seed) => {
-    const run = await forkDuringTransitions(seed, false);
+    const { lab, run } = await forkDuringTransitions(seed, false);
     // the same forks went on meanwhile: kforker's kthreads and the user forkers' children
-    const kforker = [...lab!.k.forEachTask()].find((t) => t.comm === 'kforker/0')!;
+    const kforker = [...lab.k.forEachTask()].find((t) => t.comm === 'kforker/0')!;
     const parents = new Set(run.forkedBy.values());
     expect(parents.has(kforker.pid)).toBe(true);
     expect(parents.size).toBeGreaterThan(1);
@@ -148,7 +143,7 @@ describe('fork during a transition (747f7a29)', () => {
   });
 
   it('refuses a quirk the image does not have', async () => {
-    await expect(Lab.boot({ quirks: ['KLP_QUIRK_NOPE'] })).rejects.toThrow(
+    await expect(boot({ quirks: ['KLP_QUIRK_NOPE'] })).rejects.toThrow(
       /unknown quirk 'KLP_QUIRK_NOPE': the image has KLP_QUIRK_FORK_RACE_747F7A29/,
     );
   });

@@ -11,24 +11,20 @@
  *   29573083             forcing a patching transition does not pin the patch's module
  *   3ec24776             an enabled patch's module cannot go; a disabled one's can
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { idleTask, type Task } from '../../src/kernel/task.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 const LP = 'test_klp_livepatch';
 const pending = (t: Task) => t.testTifFlag('TIF_PATCH_PENDING');
 
 describe('transition.c history on real firmware', () => {
   it('67059d65/ac59a471: without reliable stack traces only the switch points move tasks', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'default', reliableStacktrace: false });
+    const lab = await boot({ cpus: 2, workload: 'default', reliableStacktrace: false });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(300);
@@ -61,7 +57,7 @@ describe('transition.c history on real firmware', () => {
 
   it('383439d3: the task doing the transition checks its own stack; 5de62ea8: idle cpus are woken', async () => {
     // HZ=1: a halted cpu would not see a timer tick for an emulated second
-    lab = await Lab.boot({ cpus: 4, workload: 'idle', hz: 1 });
+    const lab = await boot({ cpus: 4, workload: 'idle', hz: 1 });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k } = lab;
     const jiffies = () => k.mem.u64(k.sym('jiffies'));
@@ -83,7 +79,7 @@ describe('transition.c history on real firmware', () => {
   }, 60_000);
 
   it('e92606fa: running tasks check their own stacks in cond_resched(), on several cpus at once', async () => {
-    lab = await Lab.boot({ cpus: 4, workload: 'probe' });
+    const lab = await boot({ cpus: 4, workload: 'probe' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k } = lab;
     k.runFor(200);
@@ -92,12 +88,12 @@ describe('transition.c history on real firmware', () => {
     // khostd's first pass found the pinned probe threads running on their cpus: it could not
     // check them
     const wasRunning = [...k.forEachTask()].filter(
-      (t) => t.comm.startsWith('kprobe/') && lab!.logSinceStart().includes(`livepatch: klp_try_switch_task: ${t.comm}:${t.pid} is running`),
+      (t) => t.comm.startsWith('kprobe/') && lab.logSinceStart().includes(`livepatch: klp_try_switch_task: ${t.comm}:${t.pid} is running`),
     );
     expect(wasRunning.length).toBeGreaterThan(1);
     // well before khostd's next pass (an emulated second away) they have switched: each in
     // its own cond_resched(), on its own cpu, the probe threads never sleeping nor leaving it
-    const runningLines = () => lab!.logSinceStart().filter((l) => l.endsWith(' is running')).length;
+    const runningLines = () => lab.logSinceStart().filter((l) => l.endsWith(' is running')).length;
     const before = runningLines();
     k.runFor(100);
     expect(runningLines(), 'no pass of khostd in between').toBe(before);
@@ -107,7 +103,7 @@ describe('transition.c history on real firmware', () => {
   }, 60_000);
 
   it('842c0884: a stacked patch waits for tasks in the previous patch, not in the original', async () => {
-    lab = await Lab.boot({ cpus: 4, workload: 'default' });
+    const lab = await boot({ cpus: 4, workload: 'default' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(300);
@@ -156,7 +152,7 @@ describe('transition.c history on real firmware', () => {
   }, 60_000);
 
   it('29573083: forcing a patching transition leaves the module removable; 3ec24776: only once disabled', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    const lab = await boot({ cpus: 2, workload: 'idle' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     const DEMO = 'test_klp_callbacks_demo';
@@ -168,7 +164,7 @@ describe('transition.c history on real firmware', () => {
     lab.waitForTransition(DEMO, 3000);
     expect(lp.patch(DEMO).forced).toBe(false);
     // enabled: its module is in use
-    expect(() => lab!.unloadLp(DEMO)).toThrow(/in use/);
+    expect(() => lab.unloadLp(DEMO)).toThrow(/in use/);
     // the work function returns; the unpatching transition completes on its own
     lab.setParam('test_klp_callbacks_busy', 'block_transition', 'N');
     lab.disableLp(DEMO);

@@ -5,16 +5,13 @@
  * stays parked; the online idle tasks switch themselves in their idle loop. The cpu brought
  * back after the transition finds every task UNDEFINED and runs the new code.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { Lab } from '../../src/lab/selftest.ts';
 import { idleTask, allTasks } from '../../src/kernel/task.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 /** Idle tasks that switched themselves (klp_update_patch_state() in their loop) since event `from`. */
 function idleSelfSwitches(lab: Lab, from: number): Array<{ cpu: number; state: number }> {
@@ -31,7 +28,7 @@ function idleRunning(lines: string[], cpus: number[]): number[] {
 
 describe('livepatch and cpu hotplug', () => {
   it('switches an offline idle task directly, and the cpu brought back runs the new code', async () => {
-    lab = await Lab.boot({ cpus: 4, workload: 'idle', seed: 1 });
+    const lab = await boot({ cpus: 4, workload: 'idle', seed: 1 });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const k = lab.k;
     const before = lab.cat('lab_cmdline_show');

@@ -7,16 +7,12 @@
  * from an interrupt has an unreliable stack: no transition could finish on an idle or CPU-bound
  * machine. Here it finishes, on one vCPU and on four, with no idle task found unreliable.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { idleTask } from '../../src/kernel/task.ts';
 import { KLP_UNDEFINED } from '../../src/livepatch/structs.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 const LP = 'test_klp_livepatch';
 
@@ -24,7 +20,7 @@ describe.each(['idle', 'cpu-bound'] as const)('preempt=full, workload %s', (work
   it.each([1, 4])(
     'a transition completes on %i vCPUs, every idle task with a reliable stack',
     async (cpus) => {
-      lab = await Lab.boot({ cpus, workload, preempt: 'full', seed: 1 });
+      const lab = await boot({ cpus, workload, preempt: 'full', seed: 1 });
       const { k } = lab;
       k.runFor(100);
       lab.startTest();

@@ -6,7 +6,7 @@
  * adding a nop for it beside its own func.
  */
 import { describe, expect, it } from 'vitest';
-import { useLab } from './helpers.ts';
+import { useLab } from '../helpers.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
 

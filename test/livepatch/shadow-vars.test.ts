@@ -6,7 +6,8 @@
  * two vCPUs race klp_shadow_get_or_alloc() over the same keys, with the host sampling where
  * they are after every round: both caught allocating the same key at once, one variable per key.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { Lab } from '../../src/lab/selftest.ts';
 import { TEST_SHADOW_VARS } from '../../src/lab/selftests/test-shadow-vars.ts';
 import { klpShadowForEach, klpShadowGet, klpShadowLocked, ShadowTableError, type ShadowVariable } from '../../src/livepatch/shadow.ts';
@@ -14,11 +15,7 @@ import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
 import type { RoundHook } from '../../src/emu/machine.ts';
 import { Task } from '../../src/kernel/task.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 /** Runs hook after every round while fn runs. */
 function duringRounds<T>(l: Lab, hook: RoundHook, fn: () => T): T {
@@ -35,7 +32,7 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 describe('test-shadow-vars', () => {
   it('basic shadow variable API', async () => {
-    lab = await Lab.boot({ cpus: 4, workload: 'idle' });
+    const lab = await boot({ cpus: 4, workload: 'idle' });
     const k = lab.k;
     expect([...klpShadowForEach(k)]).toEqual([]);
 
@@ -55,7 +52,7 @@ describe('test-shadow-vars', () => {
         lookupsChecked += vars.length;
         if (vars.length > fullest.length) fullest = vars;
       },
-      () => lab!.loadMod('test_klp_shadow_vars'),
+      () => lab.loadMod('test_klp_shadow_vars'),
     );
     expect([...klpShadowForEach(k)]).toEqual([]);
 
@@ -92,11 +89,11 @@ describe('shadow variables on several vCPUs', () => {
   it('two kthreads racing get_or_alloc on the same keys leave one variable per key', async () => {
     // quanta of 500 instructions rather than 5000: the window between a miss and the second
     // look under the lock is a few hundred instructions, and vCPUs interleave at quantum ends
-    lab = await Lab.boot({ cpus: 4, workload: 'idle', quantum: 500 });
+    const lab = await boot({ cpus: 4, workload: 'idle', quantum: 500 });
     const k = lab.k;
     const M = 'test_klp_shadow_race';
     const RACE_ID = 0x5eedn;
-    const sym = (name: string) => lab!.modules.findSymbol(M, name);
+    const sym = (name: string) => lab.modules.findSymbol(M, name);
     const addFn = k.image.elf.findSymbol('klp_shadow_add');
     /** Whether racer r is inside klp_shadow_add(): it missed its key and is allocating or settling it. */
     const adding = (r: number) => {
@@ -115,14 +112,14 @@ describe('shadow variables on several vCPUs', () => {
     duringRounds(
       lab,
       () => {
-        if (!lab!.modules.find(M)) return;
+        if (!lab.modules.find(M)) return;
         const inside = [0, 1].map((r) => k.mem.u64(sym('race_inside') + BigInt(8 * r)));
         const key = [0, 1].map((r) => k.mem.u64(sym('race_key') + BigInt(8 * r)));
         if (!inside[0] || !inside[1] || key[0] !== key[1]) return;
         together++;
         if (adding(0) && adding(1)) bothAdding++;
       },
-      () => lab!.loadMod(M),
+      () => lab.loadMod(M),
     );
     // the interleaving really happened: both racers stopped inside the call for one key, and
     // at least once both past their miss, each with its own allocation for the same key
@@ -208,7 +205,7 @@ describe('shadow variables on several vCPUs', () => {
   });
 
   it('the race needs cpus 1 and 2: on two vCPUs the module refuses to load and leaves nothing', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'idle' });
+    const lab = await boot({ cpus: 2, workload: 'idle' });
     lab.startTest();
     expect(lab.loadFailingMod('test_klp_shadow_race').message).toMatch(/returned -22: module unloaded again/);
     expect([...klpShadowForEach(lab.k)]).toEqual([]);

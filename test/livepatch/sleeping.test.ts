@@ -5,19 +5,15 @@
  * switches them (c99a2be7), and the forced patch's module can never be removed (68007289,
  * 29573083).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 describe('a task sleeping on a patched function', () => {
   it('blocks the transition; fake signals, then force, then the module stays', async () => {
-    lab = await Lab.boot({ cpus: 4, workload: 'default' });
+    const lab = await boot({ cpus: 4, workload: 'default' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     k.runFor(300);
@@ -27,7 +23,7 @@ describe('a task sleeping on a patched function', () => {
     k.runFor(3000);
     // still in transition: the kdeep threads sleep below deep_c
     expect(lp.sysfsRead('/sys/kernel/livepatch/test_klp_deep/transition')).toBe('1');
-    const log = () => lab!.logSinceStart();
+    const log = () => lab.logSinceStart();
     expect(log().some((l) => /klp_try_switch_task: kdeep\/\d:\d+ is sleeping on function deep_c/.test(l))).toBe(true);
     // after 15 tries (15 emulated seconds): one notice, and the stragglers are signalled
     k.run({ ns: 20e9, until: () => log().includes('livepatch: signaling remaining tasks') });
@@ -53,7 +49,7 @@ describe('a task sleeping on a patched function', () => {
     expect(log()).toContain("livepatch: 'test_klp_deep': unpatching complete");
     expect(() => lp.patch('test_klp_deep')).toThrow(LivepatchError);
     // code of a forced patch may still be running somewhere: its module can never be removed
-    expect(() => lab!.unloadLp('test_klp_deep')).toThrow();
+    expect(() => lab.unloadLp('test_klp_deep')).toThrow();
     expect(lab.modules.isLoaded('test_klp_deep')).toBe(true);
     // ... but only that one: a patch loaded later goes as usual (68007289)
     lab.loadLp('test_klp_livepatch');
@@ -63,16 +59,16 @@ describe('a task sleeping on a patched function', () => {
   }, 120_000);
 
   it('refuses force without a transition, and a second patch while one is in transition', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'default' });
+    const lab = await boot({ cpus: 2, workload: 'default' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     lab.k.runFor(200);
     lab.loadLpNowait('test_klp_deep');
     expect(lab.lp.transitionPatch?.name).toBe('test_klp_deep');
     // another patch while one is in transition: klp_enable_patch fails with -EBUSY
-    expect(() => lab!.loadMod('test_klp_livepatch')).toThrow(/16|EBUSY|busy/i);
+    expect(() => lab.loadMod('test_klp_livepatch')).toThrow(/16|EBUSY|busy/i);
     expect(lab.modules.isLoaded('test_klp_livepatch')).toBe(false);
     // writing the current value of enabled is -EINVAL; the opposite one reverses the transition
-    expect(() => lab!.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_deep/enabled', '1')).toThrow(/Invalid argument/);
+    expect(() => lab.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_deep/enabled', '1')).toThrow(/Invalid argument/);
     lab.lp.sysfsWrite('/sys/kernel/livepatch/test_klp_deep/enabled', '0');
     expect(lab.logSinceStart()).toContain("livepatch: 'test_klp_deep': reversing transition from patching to unpatching");
     lab.waitForTransition('test_klp_deep', 30_000);

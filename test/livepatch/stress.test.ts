@@ -23,7 +23,8 @@
  * what it was at boot. A failure names the seed and the steps that led to it.
  */
 import { describe, expect, it } from 'vitest';
-import { Lab } from '../../src/lab/selftest.ts';
+import type { Lab } from '../../src/lab/selftest.ts';
+import { withLab } from '../helpers.ts';
 import { Prng } from '../../src/emu/prng.ts';
 import { allTasks, cpuOnline, perCpuAddress } from '../../src/kernel/task.ts';
 import { cpuHotplugState } from '../../src/kernel/hotplug.ts';
@@ -167,156 +168,156 @@ const CALLBACKS = 'test_klp_callbacks_demo';
 /** How long a transition may take after the steps, emulated ms: fake signals go out every second. */
 const SETTLE_MS = 15_000;
 
-async function session(seed: number, steps: number, sc: Scenario): Promise<{ log: string[]; ops: string[] }> {
-  const lab = await Lab.boot({ cpus: sc.cpus, workload: sc.workload as never, seed, preempt: sc.preempt, quantum: sc.quantum });
-  const { k, lp } = lab;
-  const rng = new Prng(seed);
-  const pick = <T>(xs: readonly T[]) => xs[rng.below(xs.length)];
-  const weights = (Object.entries({ ...DEFAULT_WEIGHTS, ...sc.weights }) as [Step, number][]).filter(([, w]) => w > 0);
-  const total = weights.reduce((a, [, w]) => a + w, 0);
-  const mods = [...sc.patches, ...sc.targets];
-  const text = Buffer.from(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)));
-  const ops: string[] = [];
-  const after = () => `seed ${seed} after [${ops.join('; ')}]`;
-  const check = (where: string) => {
-    checkInvariants(lab, `${where}, ${after()}`);
-    checkHealth(lab, mods, `${where}, ${after()}`);
-  };
-  // a transition still running finishes by itself (or is forced where sleeping kthreads may
-  // legitimately hold it)
-  const settle = (where: string) => {
-    const t = lp.transitionPatch;
-    if (!t) return;
-    if (sc.mayStall) lp.sysfsWrite(`/sys/kernel/livepatch/${t.name}/force`, '1');
-    const done = k.run({ ns: SETTLE_MS * 1e6, until: () => !lp.transitionPatch }).untilMet;
-    expect(done, `${where}: '${t.name}' still in transition after ${SETTLE_MS} emulated ms, ${after()}`).toBe(true);
-  };
-  try {
-    k.runFor(200);
-    lab.startTest();
-    for (let i = 0; i < steps; i++) {
-      let r = rng.below(total);
-      const [kind] = weights.find(([, w]) => (r -= w) < 0)!;
-      const p = pick(sc.patches);
-      let op: string;
-      let act: () => void;
-      switch (kind) {
-        case 'insmod': {
-          const params: Record<string, string> = p === 'test_klp_atomic_replace' ? { replace: String(rng.below(2)) } : {};
-          op = `insmod ${p} ${JSON.stringify(params)}`;
-          act = () => lab.loadLpNowait(p, params);
-          break;
+function session(seed: number, steps: number, sc: Scenario): Promise<{ log: string[]; ops: string[] }> {
+  const opts = { cpus: sc.cpus, workload: sc.workload as never, seed, preempt: sc.preempt, quantum: sc.quantum };
+  return withLab(opts, (lab) => {
+    const { k, lp } = lab;
+    const rng = new Prng(seed);
+    const pick = <T>(xs: readonly T[]) => xs[rng.below(xs.length)];
+    const weights = (Object.entries({ ...DEFAULT_WEIGHTS, ...sc.weights }) as [Step, number][]).filter(([, w]) => w > 0);
+    const total = weights.reduce((a, [, w]) => a + w, 0);
+    const mods = [...sc.patches, ...sc.targets];
+    const text = Buffer.from(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)));
+    const ops: string[] = [];
+    const after = () => `seed ${seed} after [${ops.join('; ')}]`;
+    const check = (where: string) => {
+      checkInvariants(lab, `${where}, ${after()}`);
+      checkHealth(lab, mods, `${where}, ${after()}`);
+    };
+    // a transition still running finishes by itself (or is forced where sleeping kthreads may
+    // legitimately hold it)
+    const settle = (where: string) => {
+      const t = lp.transitionPatch;
+      if (!t) return;
+      if (sc.mayStall) lp.sysfsWrite(`/sys/kernel/livepatch/${t.name}/force`, '1');
+      const done = k.run({ ns: SETTLE_MS * 1e6, until: () => !lp.transitionPatch }).untilMet;
+      expect(done, `${where}: '${t.name}' still in transition after ${SETTLE_MS} emulated ms, ${after()}`).toBe(true);
+    };
+    try {
+      k.runFor(200);
+      lab.startTest();
+      for (let i = 0; i < steps; i++) {
+        let r = rng.below(total);
+        const [kind] = weights.find(([, w]) => (r -= w) < 0)!;
+        const p = pick(sc.patches);
+        let op: string;
+        let act: () => void;
+        switch (kind) {
+          case 'insmod': {
+            const params: Record<string, string> = p === 'test_klp_atomic_replace' ? { replace: String(rng.below(2)) } : {};
+            op = `insmod ${p} ${JSON.stringify(params)}`;
+            act = () => lab.loadLpNowait(p, params);
+            break;
+          }
+          case 'disable':
+            op = `disable ${p}`;
+            act = () => lp.sysfsWrite(`/sys/kernel/livepatch/${p}/enabled`, '0');
+            break;
+          case 'reverse': {
+            const t = lp.transitionPatch;
+            op = `reverse ${t?.name}`;
+            act = () => t && lp.sysfsWrite(`/sys/kernel/livepatch/${t.name}/enabled`, t.enabled ? '0' : '1');
+            break;
+          }
+          case 'force':
+            op = `force ${p}`;
+            act = () => lp.sysfsWrite(`/sys/kernel/livepatch/${p}/force`, '1');
+            break;
+          case 'toggle': {
+            const m = pick(sc.targets);
+            op = `toggle ${m}`;
+            act = () => (lab.modules.isLoaded(m) ? lab.unloadMod(m) : lab.loadMod(m));
+            break;
+          }
+          case 'rmmod':
+            op = `rmmod ${p}`;
+            act = () => lab.unloadMod(p);
+            break;
+          case 'run': {
+            const ms = 1 + rng.below(sc.maxRunMs ?? 1500);
+            op = `run ${ms}`;
+            act = () => k.runFor(ms);
+            break;
+          }
+          case 'refuse': {
+            // a load the pre_patch callback refuses: the patch's own, or (the patch loaded, its
+            // callback set to fail) a target module's as it comes; after any transition in
+            // progress, which would refuse the patch first (-EBUSY)
+            const ret = pick(['-19', '-22']);
+            const mod = 'test_klp_callbacks_mod';
+            const enabled = lp.patches.some((x) => x.name === CALLBACKS && x.enabled);
+            op = enabled ? `param ${CALLBACKS} pre_patch_ret=${ret}, insmod ${mod}` : `insmod ${CALLBACKS} pre_patch_ret=${ret}`;
+            act = () => {
+              settle('refuse');
+              if (!enabled) {
+                if (lab.modules.isLoaded(CALLBACKS)) lab.unloadMod(CALLBACKS);
+                return lab.loadLpNowait(CALLBACKS, { pre_patch_ret: ret });
+              }
+              lab.setParam(CALLBACKS, 'pre_patch_ret', ret);
+              if (lab.modules.isLoaded(mod)) lab.unloadMod(mod);
+              lab.loadMod(mod);
+            };
+            break;
+          }
+          case 'hotplug': {
+            const cpu = 1 + rng.below(k.nrCpus - 1);
+            const down = cpuHotplugState(k, cpu) !== 'dead';
+            op = `cpu${cpu} ${down ? 'down' : 'up'}`;
+            act = () => (down ? lab.cpuDown(cpu) : lab.cpuUp(cpu));
+            break;
+          }
         }
-        case 'disable':
-          op = `disable ${p}`;
-          act = () => lp.sysfsWrite(`/sys/kernel/livepatch/${p}/enabled`, '0');
-          break;
-        case 'reverse': {
-          const t = lp.transitionPatch;
-          op = `reverse ${t?.name}`;
-          act = () => t && lp.sysfsWrite(`/sys/kernel/livepatch/${t.name}/enabled`, t.enabled ? '0' : '1');
-          break;
+        try {
+          act();
+        } catch (e) {
+          if (!expected(e)) throw e;
+          op += ' (refused)';
         }
-        case 'force':
-          op = `force ${p}`;
-          act = () => lp.sysfsWrite(`/sys/kernel/livepatch/${p}/force`, '1');
-          break;
-        case 'toggle': {
-          const m = pick(sc.targets);
-          op = `toggle ${m}`;
-          act = () => (lab.modules.isLoaded(m) ? lab.unloadMod(m) : lab.loadMod(m));
-          break;
+        ops.push(op);
+        check(`step ${i} (${op})`);
+      }
+      // the steps settle
+      settle('after the steps');
+      check('settled');
+      for (let cpu = 1; cpu < k.nrCpus; cpu++) if (cpuHotplugState(k, cpu) === 'dead') lab.cpuUp(cpu);
+      check('every cpu up');
+      // every cpu the kernel has online still takes its interrupts
+      const irqs = Array.from({ length: k.nrCpus }, (_, c) => irqCount(lab, c));
+      k.runFor(100);
+      for (let c = 0; c < k.nrCpus; c++)
+        if (cpuOnline(k, c)) expect(irqCount(lab, c), `cpu ${c} took no interrupt in 100 ms, ${after()}`).toBeGreaterThan(irqs[c]);
+      // wind down: disable everything, remove what may go
+      for (let round = 0; round < 20 && lp.patches.length; round++) {
+        try {
+          lp.sysfsWrite(`/sys/kernel/livepatch/${lp.patches[lp.patches.length - 1].name}/enabled`, '0');
+        } catch (e) {
+          if (!expected(e)) throw e;
         }
-        case 'rmmod':
-          op = `rmmod ${p}`;
-          act = () => lab.unloadMod(p);
-          break;
-        case 'run': {
-          const ms = 1 + rng.below(sc.maxRunMs ?? 1500);
-          op = `run ${ms}`;
-          act = () => k.runFor(ms);
-          break;
-        }
-        case 'refuse': {
-          // a load the pre_patch callback refuses: the patch's own, or (the patch loaded, its
-          // callback set to fail) a target module's as it comes; after any transition in
-          // progress, which would refuse the patch first (-EBUSY)
-          const ret = pick(['-19', '-22']);
-          const mod = 'test_klp_callbacks_mod';
-          const enabled = lp.patches.some((x) => x.name === CALLBACKS && x.enabled);
-          op = enabled ? `param ${CALLBACKS} pre_patch_ret=${ret}, insmod ${mod}` : `insmod ${CALLBACKS} pre_patch_ret=${ret}`;
-          act = () => {
-            settle('refuse');
-            if (!enabled) {
-              if (lab.modules.isLoaded(CALLBACKS)) lab.unloadMod(CALLBACKS);
-              return lab.loadLpNowait(CALLBACKS, { pre_patch_ret: ret });
-            }
-            lab.setParam(CALLBACKS, 'pre_patch_ret', ret);
-            if (lab.modules.isLoaded(mod)) lab.unloadMod(mod);
-            lab.loadMod(mod);
-          };
-          break;
-        }
-        case 'hotplug': {
-          const cpu = 1 + rng.below(k.nrCpus - 1);
-          const down = cpuHotplugState(k, cpu) !== 'dead';
-          op = `cpu${cpu} ${down ? 'down' : 'up'}`;
-          act = () => (down ? lab.cpuDown(cpu) : lab.cpuUp(cpu));
-          break;
+        settle(`wind-down ${round}`);
+        check(`wind-down ${round}`);
+      }
+      expect(lp.patches, after()).toEqual([]);
+      for (const m of mods) {
+        if (!lab.modules.isLoaded(m)) continue;
+        try {
+          lab.unloadMod(m);
+        } catch (e) {
+          if (!expected(e)) throw e; // a module whose unpatching was forced stays pinned
         }
       }
-      try {
-        act();
-      } catch (e) {
-        if (!expected(e)) throw e;
-        op += ' (refused)';
+      k.runFor(100);
+      check('wound down');
+      // nothing patched any more: the kernel's code is what it was at boot
+      expect(Buffer.from(k.mem.bytes(k.image.textStart, text.length)).equals(text), `kernel text, ${after()}`).toBe(true);
+      return { log: lab.logSinceStart(), ops };
+    } catch (e) {
+      if (e instanceof Error && !e.message.includes(`seed ${seed} after`)) {
+        const why = expected(e) ? 'unexpected refusal outside a step' : 'failed';
+        throw new Error(`${why}: ${e.message}\n  ${after()}`, { cause: e });
       }
-      ops.push(op);
-      check(`step ${i} (${op})`);
+      throw e;
     }
-    // the steps settle
-    settle('after the steps');
-    check('settled');
-    for (let cpu = 1; cpu < k.nrCpus; cpu++) if (cpuHotplugState(k, cpu) === 'dead') lab.cpuUp(cpu);
-    check('every cpu up');
-    // every cpu the kernel has online still takes its interrupts
-    const irqs = Array.from({ length: k.nrCpus }, (_, c) => irqCount(lab, c));
-    k.runFor(100);
-    for (let c = 0; c < k.nrCpus; c++)
-      if (cpuOnline(k, c)) expect(irqCount(lab, c), `cpu ${c} took no interrupt in 100 ms, ${after()}`).toBeGreaterThan(irqs[c]);
-    // wind down: disable everything, remove what may go
-    for (let round = 0; round < 20 && lp.patches.length; round++) {
-      try {
-        lp.sysfsWrite(`/sys/kernel/livepatch/${lp.patches[lp.patches.length - 1].name}/enabled`, '0');
-      } catch (e) {
-        if (!expected(e)) throw e;
-      }
-      settle(`wind-down ${round}`);
-      check(`wind-down ${round}`);
-    }
-    expect(lp.patches, after()).toEqual([]);
-    for (const m of mods) {
-      if (!lab.modules.isLoaded(m)) continue;
-      try {
-        lab.unloadMod(m);
-      } catch (e) {
-        if (!expected(e)) throw e; // a module whose unpatching was forced stays pinned
-      }
-    }
-    k.runFor(100);
-    check('wound down');
-    // nothing patched any more: the kernel's code is what it was at boot
-    expect(Buffer.from(k.mem.bytes(k.image.textStart, text.length)).equals(text), `kernel text, ${after()}`).toBe(true);
-    return { log: lab.logSinceStart(), ops };
-  } catch (e) {
-    if (e instanceof Error && !e.message.includes(`seed ${seed} after`)) {
-      const why = expected(e) ? 'unexpected refusal outside a step' : 'failed';
-      throw new Error(`${why}: ${e.message}\n  ${after()}`, { cause: e });
-    }
-    throw e;
-  } finally {
-    lab.close();
-  }
+  });
 }
 
 const DEFAULT: Omit<Scenario, 'preempt'> = { cpus: 4, workload: 'default', patches: PATCHES, targets: TARGETS, mayStall: true };

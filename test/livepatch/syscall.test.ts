@@ -11,7 +11,8 @@
  * klp_switch event naming its caller (the switch point); the host's stack-check switches write
  * the state directly and leave none.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useLab } from '../helpers.ts';
 import { checkResultFilter, Lab } from '../../src/lab/selftest.ts';
 import { ModuleParamError } from '../../src/kernel/modparams.ts';
 import { npidsPending, syscallLines } from '../../src/lab/selftests/test-syscall.ts';
@@ -20,11 +21,7 @@ import type { Task } from '../../src/kernel/task.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
 import { KLP_PATCHED, KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
 
-let lab: Lab | undefined;
-afterEach(() => {
-  lab?.close();
-  lab = undefined;
-});
+const boot = useLab({}, { start: false });
 
 /** The klp_switch events from `since` on: pid, new state, and the function the switch ran in. */
 function selfSwitches(lab: Lab, since: number): Array<{ pid: number; state: number; at: string | undefined; cpu: number; index: number }> {
@@ -62,7 +59,7 @@ const withoutPerTask = (l: string) => checkResultFilter(l) && !l.includes('livep
 describe('test-syscall', () => {
   it('patch getpid syscall while being heavily hammered', async () => {
     // one process per cpu but cpu 0, which khostd (the kworker of the transition) keeps for itself
-    lab = await Lab.boot({ cpus: 4, workload: 'getpid', nrUser: 3 });
+    const lab = await boot({ cpus: 4, workload: 'getpid', nrUser: 3 });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k } = lab;
     const procs = () => [...k.forEachTask()].filter((t) => t.comm === 'ugetpid');
@@ -75,7 +72,7 @@ describe('test-syscall', () => {
     const firstEvent = k.log.events.length;
     lab.startTest();
     lab.loadLp(MOD_SYSCALL, { klp_pids: pids.join(',') });
-    const npids = () => npidsPending(lab!);
+    const npids = () => npidsPending(lab);
     expect(k.mem.u32(lab.modules.findSymbol(MOD_SYSCALL, 'npids'))).toBe(3);
     expect(k.run({ ns: 5e9, until: () => npids() === 0 }).untilMet).toBe(true);
     lab.log(`${MOD_SYSCALL}: Remaining not livepatched processes: ${npids()}`);
@@ -110,16 +107,16 @@ describe('test-syscall', () => {
   });
 
   it('refuses bad parameters with guest memory untouched', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'getpid', nrUser: 1 });
+    const lab = await boot({ cpus: 2, workload: 'getpid', nrUser: 1 });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k } = lab;
     const ram = () => Buffer.from(k.mem.bytes(k.mem.base, Number(k.mem.end - k.mem.base)));
     const before = ram();
-    expect(() => lab!.loadMod(MOD_SYSCALL, { nope: '1' })).toThrow(ModuleParamError);
-    expect(() => lab!.loadMod(MOD_SYSCALL, { klp_pids: Array.from({ length: 65 }, (_, i) => i + 1).join(',') })).toThrow(
+    expect(() => lab.loadMod(MOD_SYSCALL, { nope: '1' })).toThrow(ModuleParamError);
+    expect(() => lab.loadMod(MOD_SYSCALL, { klp_pids: Array.from({ length: 65 }, (_, i) => i + 1).join(',') })).toThrow(
       /holds 64 ints, got 65/,
     );
-    expect(() => lab!.loadMod(MOD_SYSCALL, { klp_pids: '1.5' })).toThrow(/'1.5' invalid for parameter 'klp_pids'/);
+    expect(() => lab.loadMod(MOD_SYSCALL, { klp_pids: '1.5' })).toThrow(/'1.5' invalid for parameter 'klp_pids'/);
     expect(lab.modules.isLoaded(MOD_SYSCALL)).toBe(false);
     expect(ram().equals(before)).toBe(true);
   });
@@ -129,7 +126,7 @@ const MOD_FUTEX = 'test_klp_futex';
 
 describe('a user task asleep in a patched system call', () => {
   it('is woken by the fake signal, switches on its way out, restarts its call, and sees nothing', async () => {
-    lab = await Lab.boot({ cpus: 2, workload: 'futex-sleep' });
+    const lab = await boot({ cpus: 2, workload: 'futex-sleep' });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const { k, lp } = lab;
     const sleeper = () => [...k.forEachTask()].find((t) => t.comm === 'ufsleep');
@@ -151,7 +148,7 @@ describe('a user task asleep in a patched system call', () => {
     const t0 = k.machine.clockNs;
     lab.loadLpNowait(MOD_FUTEX);
     const signaling = 'livepatch: signaling remaining tasks';
-    expect(k.run({ ns: 20e9, until: () => lab!.logSinceStart().includes(signaling) }).untilMet).toBe(true);
+    expect(k.run({ ns: 20e9, until: () => lab.logSinceStart().includes(signaling) }).untilMet).toBe(true);
     // after 15 tries, one a second, the task still sleeps in the function the patch replaces
     expect((k.machine.clockNs - t0) / 1e9).toBeGreaterThanOrEqual(15);
     const lines = lab.logSinceStart();
@@ -175,7 +172,7 @@ describe('a user task asleep in a patched system call', () => {
     expect(task.testTifFlag('TIF_SIGPENDING')).toBe(false);
     expect(task.stateChar).toBe('S');
     expect(stackFunctions(lab, task)).toContain('livepatch_sys_futex_wait');
-    const calls = () => k.mem.u64(lab!.modules.findSymbol(MOD_FUTEX, 'klp_futex_calls'));
+    const calls = () => k.mem.u64(lab.modules.findSymbol(MOD_FUTEX, 'klp_futex_calls'));
     expect(calls()).toBe(1n);
     expect(k.mem.s32(lab.modules.findSymbol(MOD_FUTEX, 'klp_futex_last_pid'))).toBe(task.pid);
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import type { Lab } from '../../src/lab/selftest.ts';
 import { sysfsMode } from '../../src/livepatch/sysfs.ts';
-import { useLab } from './helpers.ts';
+import { useLab } from '../helpers.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
 const LP = 'test_klp_livepatch';

@@ -8,7 +8,7 @@
  * load/disable cycles of test_klp_syscall).
  */
 import { describe, expect, it } from 'vitest';
-import { useLab } from './helpers.ts';
+import { useLab } from '../helpers.ts';
 
 const boot = useLab({ cpus: 4, workload: 'getpid' });
 

@@ -4,10 +4,10 @@
 // written, so its refusal leaves RAM as it was; it is told of the module at commit, before
 // the COMING notifiers, and told again when the module goes.
 import { describe, expect, it } from 'vitest';
-import { bootKernel } from '../../src/kernel/boot.ts';
 import { KernelOops } from '../../src/kernel/kernel.ts';
 import { ModuleFormatError } from '../../src/elf/module.ts';
 import { fixture, ramHash, thrown, withModules } from './helpers.ts';
+import { withKernel } from '../helpers.ts';
 
 describe('module code hooks', () => {
   it('prepare before any guest byte, add before COMING, remove when the module goes', async () => {
@@ -66,14 +66,15 @@ describe('module code hooks', () => {
 
 describe('reports are handed their unwinder', () => {
   it('an oops on a kernel nobody gave an unwinder has no call trace, and says so', async () => {
-    const k = await bootKernel({ cpus: 2, workload: 'null-deref' });
-    try {
-      const oops = thrown(() => k.runFor(1000));
-      expect(oops).toBeInstanceOf(KernelOops);
-      expect((oops as KernelOops).report).toMatch(/^Call Trace: unavailable \(no unwinder\)$/m);
-      expect((oops as KernelOops).report).toMatch(/RIP: 0010:lab_fault_null\+/);
-    } finally {
-      k.close();
-    }
+    await withKernel(
+      { cpus: 2, workload: 'null-deref' },
+      (k) => {
+        const oops = thrown(() => k.runFor(1000));
+        expect(oops).toBeInstanceOf(KernelOops);
+        expect((oops as KernelOops).report).toMatch(/^Call Trace: unavailable \(no unwinder\)$/m);
+        expect((oops as KernelOops).report).toMatch(/RIP: 0010:lab_fault_null\+/);
+      },
+      { unwinder: false },
+    );
   });
 });

@@ -10,25 +10,29 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bootKernel, type BootOptions } from '../../src/kernel/boot.ts';
+import type { BootOptions } from '../../src/kernel/boot.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import type { Modules } from '../../src/kernel/modules.ts';
 import { assembleModules, withUnwinder } from '../../src/lab/lab.ts';
 import { ElfFile } from '../../src/elf/index.ts';
 import { ELF64_RELA_SIZE, SHT_NOBITS } from '../../src/elf/constants.ts';
 import type { ModuleLayout } from '../../src/elf/module.ts';
+import { withKernel } from '../helpers.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 export const fixture = (name: string): string => `${FIXTURES}${name}.o`;
 
+/** A kernel run past its boot, with a module registry whose ORC the unwinder learns; closed after `fn`. */
 export async function withModules<T>(opts: BootOptions, fn: (k: Kernel, ms: Modules) => T | Promise<T>): Promise<T> {
-  const k = await bootKernel({ cpus: 2, workload: 'idle', ...opts });
-  try {
-    k.runFor(30);
-    return await fn(k, assembleModules(k, withUnwinder(k)));
-  } finally {
-    k.close();
-  }
+  // the unwinder comes after the first rounds: the order these tests were written against
+  return withKernel(
+    { cpus: 2, workload: 'idle', ...opts },
+    (k) => {
+      k.runFor(30);
+      return fn(k, assembleModules(k, withUnwinder(k)));
+    },
+    { unwinder: false },
+  );
 }
 
 export function ramHash(k: Kernel): string {

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The CLI pieces: `stack TASK|CPU` output and the kallsyms-style symbolizer it uses.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootKernel } from '../../src/kernel/boot.ts';
-import type { Kernel } from '../../src/kernel/kernel.ts';
+import { describe, expect, it } from 'vitest';
+import { useFileKernel } from '../helpers.ts';
 import { parseStackTarget, stackReport, StackTargetError } from '../../src/cli/orc.ts';
 import { imageSymbolizer } from '../../src/kernel/kallsyms.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
@@ -10,15 +9,12 @@ import { OrcTable } from '../../src/orc/table.ts';
 import { ElfFile } from '../../src/elf/index.ts';
 import { ROOT } from './fixtures.ts';
 
-let k: Kernel;
-beforeAll(async () => {
-  k = await bootKernel({ cpus: 4, workload: 'default', seed: 2 });
-  k.runFor(400);
-});
-afterAll(() => k.close());
+// a kernel nobody gave an unwinder: the report makes its own
+const kernel = useFileKernel({ cpus: 4, workload: 'default', seed: 2 }, (k) => k.runFor(400), { unwinder: false });
 
 describe('stack report and symbolizer', () => {
   it('symbolizes kernel style: function+0xoff/0xsize, return addresses by their call, modules in brackets', () => {
+    const k = kernel();
     const sym = imageSymbolizer(k.image.elf);
     const deepF = k.sym('deep_f');
     const deepE = k.sym('deep_e');
@@ -33,6 +29,7 @@ describe('stack report and symbolizer', () => {
   });
 
   it("names a placed module's functions with the module in brackets", async () => {
+    const k = kernel();
     const { SymbolTable, Symbolizer } = await import('../../src/kernel/kallsyms.ts');
     const obj = ElfFile.read(`${ROOT}firmware/build/workloads/targets.o`);
     const at = 0xffffffffa0000000n;
@@ -46,6 +43,7 @@ describe('stack report and symbolizer', () => {
   });
 
   it("prints a task's trace, a cpu's current task, and refuses unknown targets", () => {
+    const k = kernel();
     const deep = k.tasks().find((t) => t.comm.startsWith('kdeep'))!;
     const text = stackReport(k, { pid: deep.pid });
     expect(text).toMatch(new RegExp(`^task ${deep.comm} pid ${deep.pid} \\((switched out|running on cpu \\d)\\):\\n`));
@@ -64,6 +62,7 @@ describe('stack report and symbolizer', () => {
   });
 
   it('reports why a trace is unreliable', () => {
+    const k = kernel();
     const deep = k.tasks().find((t) => t.comm.startsWith('kdeep') && t.currentOn() < 0)!;
     const text = stackReport(k, deep, { maxEntries: 3 });
     expect(text).toMatch(/unreliable stack trace: too many frames, after 3 entries\nCall Trace:\n( \S+\n){3}$/);

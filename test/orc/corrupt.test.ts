@@ -2,8 +2,8 @@
 // Corrupted stacks: random words, frames that loop back, saved stack pointers outside the
 // stack. The unwinder must always come back (no hang, no exception) and never call such a
 // stack reliable.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootKernel } from '../../src/kernel/boot.ts';
+import { describe, expect, it } from 'vitest';
+import { useFileKernel } from '../helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { allTasks, type Task } from '../../src/kernel/task.ts';
 import { Prng } from '../../src/emu/prng.ts';
@@ -14,14 +14,17 @@ let u: OrcUnwinder;
 let sleepers: Task[];
 const modes: UnwindOptions[] = [{ kernelRegs: 'unreliable' }, { kernelRegs: 'follow' }];
 
-beforeAll(async () => {
-  k = await bootKernel({ cpus: 4, workload: 'default', seed: 5 });
-  k.runFor(300);
-  u = orcUnwinder(k);
-  sleepers = allTasks(k).filter((t) => u.runningOn(Number(t.address - k.mem.base)) < 0);
-  expect(sleepers.length).toBeGreaterThan(8);
-});
-afterAll(() => k.close());
+useFileKernel(
+  { cpus: 4, workload: 'default', seed: 5 },
+  (booted) => {
+    k = booted;
+    k.runFor(300);
+    u = orcUnwinder(k);
+    sleepers = allTasks(k).filter((t) => u.runningOn(Number(t.address - k.mem.base)) < 0);
+    expect(sleepers.length).toBeGreaterThan(8);
+  },
+  { unwinder: false },
+);
 
 /**
  * Unwinds the task with its stack and thread.sp corrupted, then puts them back; the reasons,
