@@ -178,45 +178,80 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   }
 
   /**
-   * klp_add_nops(): a replace patch takes over every function an older enabled patch changes;
-   * where it does not change one itself, a dynamic nop func stands for the original code.
+   * klp_find_object(): the object of patch that targets the same code as old_obj: the same
+   * module, or vmlinux for both (a null name).
+   */
+  private findObject(patch: KlpPatch, oldObj: KlpObject): KlpObject | undefined {
+    return patch.objs.find((o) => o.name === oldObj.name);
+  }
+
+  /**
+   * klp_alloc_object_dynamic(): an object the patch author did not declare, to hold nops for
+   * a module an older patch changes. The host allocates it in guest memory so the guest's
+   * views (obj->mod, obj->patched) work as for a declared one, and the patch owns the block.
+   * It has no callbacks: those belong to the author's objects only.
+   */
+  private allocObjectDynamic(name: string | null, patch: KlpPatch): KlpObject {
+    const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${name ?? 'vmlinux'}`);
+    patch.hostBlocks.push(addr);
+    const obj = new KlpObject(this.k, this.L, addr, patch, name, { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n }, true);
+    patch.objs.push(obj);
+    return obj;
+  }
+
+  /**
+   * klp_alloc_func_nop(): a func whose new code is the old code, so that switching a task to
+   * the replace patch takes it back to the original function. When the object is loaded it
+   * copies the older func's resolution (same symbol, same sympos) instead of looking it up;
+   * otherwise klp_init_object_loaded() resolves it when the module comes.
+   */
+  private allocFuncNop(oldFunc: KlpFunc, obj: KlpObject): KlpFunc {
+    const patch = obj.patch;
+    const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
+    patch.hostBlocks.push(faddr);
+    const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, 0n, oldFunc.oldSympos, true);
+    if (obj.loaded) {
+      nop.oldFunc = oldFunc.oldFunc;
+      nop.oldSize = oldFunc.oldSize;
+      nop.newFunc = oldFunc.oldFunc;
+      nop.newSize = oldFunc.oldSize;
+      nop.sync();
+    }
+    obj.funcs.push(nop);
+    return nop;
+  }
+
+  /**
+   * klp_add_object_nops(): a nop in patch for every function of old_obj that patch does not
+   * change itself. The nops of an older replace patch are skipped: they stand for the original
+   * code, which needs no nop. The object is allocated only when a nop needs a home, so a
+   * replace patch gains no empty dynamic object.
+   */
+  private addObjectNops(patch: KlpPatch, oldObj: KlpObject): void {
+    let obj = this.findObject(patch, oldObj);
+    for (const oldFunc of oldObj.funcs) {
+      if (oldFunc.nop) continue;
+      if (obj && findFunc(obj, oldFunc)) continue;
+      if (!obj) {
+        obj = this.allocObjectDynamic(oldObj.name, patch);
+        // The module is there or not whichever patch looks: take the state the older patch
+        // found, so that allocFuncNop() can copy its resolved addresses.
+        obj.loaded = oldObj.loaded;
+      }
+      this.allocFuncNop(oldFunc, obj);
+    }
+  }
+
+  /**
+   * klp_add_nops(): a replace patch takes over every function an older patch changes; where it
+   * does not change one itself, a dynamic nop func stands for the original code. Disabled
+   * patches change nothing, so only enabled ones count, and the patch in transition, whose
+   * functions tasks may still run.
    */
   private addNops(patch: KlpPatch): void {
     for (const old of this.patches) {
       if (!old.enabled && old !== this.transitionPatch) continue;
-      for (const oldObj of old.objs) {
-        let obj = patch.objs.find((o) => o.name === oldObj.name);
-        for (const oldFunc of oldObj.funcs) {
-          if (oldFunc.nop) continue;
-          if (obj && findFunc(obj, oldFunc)) continue;
-          if (!obj) {
-            const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${oldObj.displayName}`);
-            patch.hostBlocks.push(addr);
-            obj = new KlpObject(
-              this.k,
-              this.L,
-              addr,
-              patch,
-              oldObj.name,
-              { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n },
-              true,
-            );
-            obj.loaded = oldObj.loaded;
-            patch.objs.push(obj);
-          }
-          const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
-          patch.hostBlocks.push(faddr);
-          const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, 0n, oldFunc.oldSympos, true);
-          if (obj.loaded) {
-            nop.oldFunc = oldFunc.oldFunc;
-            nop.oldSize = oldFunc.oldSize;
-            nop.newFunc = oldFunc.oldFunc;
-            nop.newSize = oldFunc.oldSize;
-            nop.sync();
-          }
-          obj.funcs.push(nop);
-        }
-      }
+      for (const oldObj of old.objs) this.addObjectNops(patch, oldObj);
     }
   }
 
