@@ -61,7 +61,6 @@ export class KlpFunc {
   oldFunc = 0n;
   oldSize = 0;
   newSize = 0;
-  patched = false;
 
   constructor(
     readonly k: Kernel,
@@ -80,6 +79,17 @@ export class KlpFunc {
     return this.address + this.L.func.stack_node;
   }
 
+  /**
+   * func->patched, in guest memory only: the func is on its klp_ops' func_stack. A host copy
+   * would be a second truth to keep equal to the guest's.
+   */
+  get patched(): boolean {
+    return this.k.mem.u8(this.address + this.L.func.patched) !== 0;
+  }
+  set patched(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.func.patched, v ? 1 : 0);
+  }
+
   /** func->transition, which the guest handler reads. */
   get transition(): boolean {
     return this.k.mem.u8(this.address + this.L.func.transition) !== 0;
@@ -88,7 +98,7 @@ export class KlpFunc {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
   }
 
-  /** Writes what the handler and the host's readers need: old/new function, sizes, nop, patched. */
+  /** Writes what the handler and the host's readers need: old/new function, sizes, nop. */
   sync(): void {
     const m = this.k.mem;
     const f = this.L.func;
@@ -97,7 +107,6 @@ export class KlpFunc {
     m.setU64(this.address + f.old_size, BigInt(this.oldSize));
     m.setU64(this.address + f.new_size, BigInt(this.newSize));
     m.setU8(this.address + f.nop, this.nop ? 1 : 0);
-    m.setU8(this.address + f.patched, this.patched ? 1 : 0);
   }
 
   /**

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The klp structures are views over guest memory: a field the guest holds is read from there,
+ * not from a host copy that could fall out of step with it.
+ */
+import { describe, expect, it } from 'vitest';
+import { useLab } from './helpers.ts';
+
+const boot = useLab({ cpus: 2, workload: 'idle' });
+
+describe('klp structures read through guest memory', () => {
+  it('func->patched', async () => {
+    const lab = await boot();
+    lab.loadLp('test_klp_livepatch');
+    const func = lab.lp.patch('test_klp_livepatch').objs[0].funcs[0];
+    const at = func.address + lab.lp.L.func.patched;
+    const mem = lab.k.mem;
+    expect(func.patched).toBe(true);
+    expect(mem.u8(at)).toBe(1);
+    mem.setU8(at, 0);
+    expect(func.patched).toBe(false);
+    mem.setU8(at, 1);
+    lab.disableLp('test_klp_livepatch');
+    expect(mem.u8(at)).toBe(0);
+    lab.unloadLp('test_klp_livepatch');
+  });
+});
