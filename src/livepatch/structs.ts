@@ -59,7 +59,6 @@ export class KlpLayout {
 export class KlpFunc {
   /** Resolved by klp_init_object_loaded(). */
   oldFunc = 0n;
-  oldSize = 0;
   newSize = 0;
 
   constructor(
@@ -77,6 +76,14 @@ export class KlpFunc {
 
   get stackNode(): bigint {
     return this.address + this.L.func.stack_node;
+  }
+
+  /** func->old_size, in guest memory only: set by klp_init_object_loaded() with old_func. */
+  get oldSize(): number {
+    return Number(this.k.mem.u64(this.address + this.L.func.old_size));
+  }
+  set oldSize(v: number) {
+    this.k.mem.setU64(this.address + this.L.func.old_size, BigInt(v));
   }
 
   /**
@@ -98,13 +105,12 @@ export class KlpFunc {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
   }
 
-  /** Writes what the handler and the host's readers need: old/new function, sizes, nop. */
+  /** Writes what the handler and the host's readers need: old/new function, new size, nop. */
   sync(): void {
     const m = this.k.mem;
     const f = this.L.func;
     m.setU64(this.address + f.old_func, this.oldFunc);
     m.setU64(this.address + f.new_func, this.newFunc);
-    m.setU64(this.address + f.old_size, BigInt(this.oldSize));
     m.setU64(this.address + f.new_size, BigInt(this.newSize));
     m.setU8(this.address + f.nop, this.nop ? 1 : 0);
   }
