@@ -151,19 +151,20 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
     for (const func of obj.funcs) {
       func.oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
-      // checked before it is stored: a failed lookup leaves the guest's func as it was
+      // checked before they are stored: a failed lookup leaves the guest's func as it was
       const oldSize = this.modules.sizeAt(func.oldFunc) ?? 0;
       if (!oldSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}'`);
         throw new LivepatchError(EINVAL, `no size for ${func.oldName}`);
       }
       if (func.nop) func.newFunc = func.oldFunc;
-      func.newSize = this.modules.sizeAt(func.newFunc) ?? 0;
-      if (!func.newSize) {
+      const newSize = this.modules.sizeAt(func.newFunc) ?? 0;
+      if (!newSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}' replacement`);
         throw new LivepatchError(EINVAL, `no size for the new ${func.oldName}`);
       }
       func.oldSize = oldSize;
+      func.newSize = newSize;
       func.sync();
     }
   }

@@ -59,7 +59,6 @@ export class KlpLayout {
 export class KlpFunc {
   /** Resolved by klp_init_object_loaded(). */
   oldFunc = 0n;
-  newSize = 0;
 
   constructor(
     readonly k: Kernel,
@@ -86,6 +85,14 @@ export class KlpFunc {
     this.k.mem.setU64(this.address + this.L.func.old_size, BigInt(v));
   }
 
+  /** func->new_size, in guest memory only: the size of new_func (of old_func for a nop). */
+  get newSize(): number {
+    return Number(this.k.mem.u64(this.address + this.L.func.new_size));
+  }
+  set newSize(v: number) {
+    this.k.mem.setU64(this.address + this.L.func.new_size, BigInt(v));
+  }
+
   /**
    * func->patched, in guest memory only: the func is on its klp_ops' func_stack. A host copy
    * would be a second truth to keep equal to the guest's.
@@ -105,13 +112,12 @@ export class KlpFunc {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
   }
 
-  /** Writes what the handler and the host's readers need: old/new function, new size, nop. */
+  /** Writes what the handler and the host's readers need: old/new function, nop. */
   sync(): void {
     const m = this.k.mem;
     const f = this.L.func;
     m.setU64(this.address + f.old_func, this.oldFunc);
     m.setU64(this.address + f.new_func, this.newFunc);
-    m.setU64(this.address + f.new_size, BigInt(this.newSize));
     m.setU8(this.address + f.nop, this.nop ? 1 : 0);
   }
 

@@ -40,4 +40,20 @@ describe('klp structures read through guest memory', () => {
     lab.disableLp('test_klp_livepatch');
     lab.unloadLp('test_klp_livepatch');
   });
+
+  it('func->new_size', async () => {
+    const lab = await boot();
+    lab.loadLp('test_klp_livepatch');
+    const func = lab.lp.patch('test_klp_livepatch').objs[0].funcs[0];
+    const at = func.address + lab.lp.L.func.new_size;
+    const mem = lab.k.mem;
+    const size = mem.u64(at);
+    expect(size).toBeGreaterThan(0n);
+    expect(func.newSize).toBe(Number(size));
+    mem.setU64(at, size + 1n);
+    expect(func.newSize).toBe(Number(size) + 1);
+    mem.setU64(at, size);
+    lab.disableLp('test_klp_livepatch');
+    lab.unloadLp('test_klp_livepatch');
+  });
 });
