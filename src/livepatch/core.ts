@@ -212,7 +212,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     const patch = obj.patch;
     const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
     patch.hostBlocks.push(faddr);
-    const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, 0n, oldFunc.oldSympos, true);
+    const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, oldFunc.oldSympos, true);
     if (obj.loaded) {
       nop.oldFunc = oldFunc.oldFunc;
       nop.oldSize = oldFunc.oldSize;

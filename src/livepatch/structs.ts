@@ -67,8 +67,6 @@ export class KlpFunc {
     readonly address: bigint,
     readonly object: KlpObject,
     readonly oldName: string,
-    /** new_func as the author wrote it; a nop's is set to old_func once resolved. */
-    public newFunc: bigint,
     readonly oldSympos: number,
     readonly nop = false,
   ) {}
@@ -83,6 +81,17 @@ export class KlpFunc {
   }
   set oldSize(v: number) {
     this.k.mem.setU64(this.address + this.L.func.old_size, BigInt(v));
+  }
+
+  /**
+   * func->new_func, in guest memory only: as the author wrote it, or for a nop the old_func
+   * once resolved (a zeroed host block until then).
+   */
+  get newFunc(): bigint {
+    return this.k.mem.u64(this.address + this.L.func.new_func);
+  }
+  set newFunc(v: bigint) {
+    this.k.mem.setU64(this.address + this.L.func.new_func, v);
   }
 
   /** func->new_size, in guest memory only: the size of new_func (of old_func for a nop). */
@@ -112,12 +121,11 @@ export class KlpFunc {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
   }
 
-  /** Writes what the handler and the host's readers need: old/new function, nop. */
+  /** Writes what the handler and the host's readers need: old function, nop. */
   sync(): void {
     const m = this.k.mem;
     const f = this.L.func;
     m.setU64(this.address + f.old_func, this.oldFunc);
-    m.setU64(this.address + f.new_func, this.newFunc);
     m.setU8(this.address + f.nop, this.nop ? 1 : 0);
   }
 
@@ -214,17 +222,7 @@ export function readPatch(k: Kernel, L: KlpLayout, address: bigint, name: string
       postUnpatch: m.u64(cb + L.cb.post_unpatch),
     });
     for (let f = m.u64(objAddr + L.obj.funcs); m.u64(f + L.func.old_name); f += L.funcSize) {
-      obj.funcs.push(
-        new KlpFunc(
-          k,
-          L,
-          f,
-          obj,
-          m.cstring(m.u64(f + L.func.old_name), 128),
-          m.u64(f + L.func.new_func),
-          Number(m.u64(f + L.func.old_sympos)),
-        ),
-      );
+      obj.funcs.push(new KlpFunc(k, L, f, obj, m.cstring(m.u64(f + L.func.old_name), 128), Number(m.u64(f + L.func.old_sympos))));
     }
     patch.objs.push(obj);
   }
