@@ -150,20 +150,22 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   private initObjectLoaded(obj: KlpObject): void {
     if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
     for (const func of obj.funcs) {
-      func.oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
-      // checked before they are stored: a failed lookup leaves the guest's func as it was
-      const oldSize = this.modules.sizeAt(func.oldFunc) ?? 0;
+      // all looked up and checked before any is stored: a failed lookup leaves the func as it was
+      const oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
+      const oldSize = this.modules.sizeAt(oldFunc) ?? 0;
       if (!oldSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}'`);
         throw new LivepatchError(EINVAL, `no size for ${func.oldName}`);
       }
-      if (func.nop) func.newFunc = func.oldFunc;
-      const newSize = this.modules.sizeAt(func.newFunc) ?? 0;
+      const newFunc = func.nop ? oldFunc : func.newFunc;
+      const newSize = this.modules.sizeAt(newFunc) ?? 0;
       if (!newSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}' replacement`);
         throw new LivepatchError(EINVAL, `no size for the new ${func.oldName}`);
       }
+      func.oldFunc = oldFunc;
       func.oldSize = oldSize;
+      func.newFunc = newFunc;
       func.newSize = newSize;
       func.sync();
     }

@@ -57,9 +57,6 @@ export class KlpLayout {
 }
 
 export class KlpFunc {
-  /** Resolved by klp_init_object_loaded(). */
-  oldFunc = 0n;
-
   constructor(
     readonly k: Kernel,
     readonly L: KlpLayout,
@@ -81,6 +78,17 @@ export class KlpFunc {
   }
   set oldSize(v: number) {
     this.k.mem.setU64(this.address + this.L.func.old_size, BigInt(v));
+  }
+
+  /**
+   * func->old_func, in guest memory only: resolved by klp_init_object_loaded(), 0 while the
+   * object's module is not loaded.
+   */
+  get oldFunc(): bigint {
+    return this.k.mem.u64(this.address + this.L.func.old_func);
+  }
+  set oldFunc(v: bigint) {
+    this.k.mem.setU64(this.address + this.L.func.old_func, v);
   }
 
   /**
@@ -121,11 +129,10 @@ export class KlpFunc {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
   }
 
-  /** Writes what the handler and the host's readers need: old function, nop. */
+  /** Writes what the handler and the host's readers need: nop. */
   sync(): void {
     const m = this.k.mem;
     const f = this.L.func;
-    m.setU64(this.address + f.old_func, this.oldFunc);
     m.setU8(this.address + f.nop, this.nop ? 1 : 0);
   }
 

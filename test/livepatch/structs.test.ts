@@ -72,4 +72,20 @@ describe('klp structures read through guest memory', () => {
     lab.disableLp('test_klp_livepatch');
     lab.unloadLp('test_klp_livepatch');
   });
+
+  it('func->old_func', async () => {
+    const lab = await boot();
+    lab.loadLp('test_klp_livepatch');
+    const func = lab.lp.patch('test_klp_livepatch').objs[0].funcs[0];
+    const at = func.address + lab.lp.L.func.old_func;
+    const mem = lab.k.mem;
+    const addr = mem.u64(at);
+    expect(addr).toBe(lab.k.image.elf.findSymbol(func.oldName).value);
+    expect(func.oldFunc).toBe(addr);
+    mem.setU64(at, addr + 1n);
+    expect(func.oldFunc).toBe(addr + 1n);
+    mem.setU64(at, addr);
+    lab.disableLp('test_klp_livepatch');
+    lab.unloadLp('test_klp_livepatch');
+  });
 });
