@@ -167,7 +167,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       func.oldSize = oldSize;
       func.newFunc = newFunc;
       func.newSize = newSize;
-      func.sync();
     }
   }
 
@@ -214,13 +213,13 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     const patch = obj.patch;
     const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
     patch.hostBlocks.push(faddr);
-    const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, oldFunc.oldSympos, true);
+    const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, oldFunc.oldSympos);
+    nop.nop = true;
     if (obj.loaded) {
       nop.oldFunc = oldFunc.oldFunc;
       nop.oldSize = oldFunc.oldSize;
       nop.newFunc = oldFunc.oldFunc;
       nop.newSize = oldFunc.oldSize;
-      nop.sync();
     }
     obj.funcs.push(nop);
     return nop;
@@ -435,10 +434,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       yield* this.postUnpatchCallback(obj);
       obj.loaded = false;
       obj.setMod(0n);
-      for (const f of obj.funcs) {
-        f.oldFunc = 0n;
-        f.sync();
-      }
+      for (const f of obj.funcs) f.oldFunc = 0n;
     }
     return 0;
   }

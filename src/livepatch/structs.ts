@@ -65,7 +65,6 @@ export class KlpFunc {
     readonly object: KlpObject,
     readonly oldName: string,
     readonly oldSympos: number,
-    readonly nop = false,
   ) {}
 
   get stackNode(): bigint {
@@ -111,6 +110,17 @@ export class KlpFunc {
   }
 
   /**
+   * func->nop, in guest memory only: set by klp_alloc_func_nop() for the funcs the host adds;
+   * the handler reads it to run the original code.
+   */
+  get nop(): boolean {
+    return this.k.mem.u8(this.address + this.L.func.nop) !== 0;
+  }
+  set nop(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.func.nop, v ? 1 : 0);
+  }
+
+  /**
    * func->patched, in guest memory only: the func is on its klp_ops' func_stack. A host copy
    * would be a second truth to keep equal to the guest's.
    */
@@ -127,13 +137,6 @@ export class KlpFunc {
   }
   set transition(v: boolean) {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
-  }
-
-  /** Writes what the handler and the host's readers need: nop. */
-  sync(): void {
-    const m = this.k.mem;
-    const f = this.L.func;
-    m.setU8(this.address + f.nop, this.nop ? 1 : 0);
   }
 
   /**

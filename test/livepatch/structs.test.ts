@@ -88,4 +88,19 @@ describe('klp structures read through guest memory', () => {
     lab.disableLp('test_klp_livepatch');
     lab.unloadLp('test_klp_livepatch');
   });
+
+  it('func->nop', async () => {
+    const lab = await boot();
+    lab.loadLp('test_klp_livepatch');
+    const func = lab.lp.patch('test_klp_livepatch').objs[0].funcs[0];
+    const at = func.address + lab.lp.L.func.nop;
+    const mem = lab.k.mem;
+    expect(mem.u8(at)).toBe(0);
+    expect(func.nop).toBe(false);
+    mem.setU8(at, 1);
+    expect(func.nop).toBe(true);
+    mem.setU8(at, 0);
+    lab.disableLp('test_klp_livepatch');
+    lab.unloadLp('test_klp_livepatch');
+  });
 });
