@@ -157,7 +157,6 @@ export interface KlpCallbacks {
 
 export class KlpObject {
   readonly funcs: KlpFunc[] = [];
-  patched = false;
   /** Set when the object's module is loaded (always, for vmlinux). */
   loaded = false;
   /** pre_patch ran and succeeded: post_unpatch may run. */
@@ -180,8 +179,11 @@ export class KlpObject {
     return this.name ?? 'vmlinux';
   }
 
+  /** obj->patched, in guest memory only (no host copy to keep equal to it). */
+  get patched(): boolean {
+    return this.k.mem.u8(this.address + this.L.obj.patched) !== 0;
+  }
   setPatched(v: boolean): void {
-    this.patched = v;
     this.k.mem.setU8(this.address + this.L.obj.patched, v ? 1 : 0);
   }
 

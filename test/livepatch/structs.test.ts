@@ -103,4 +103,20 @@ describe('klp structures read through guest memory', () => {
     lab.disableLp('test_klp_livepatch');
     lab.unloadLp('test_klp_livepatch');
   });
+
+  it('obj->patched', async () => {
+    const lab = await boot();
+    lab.loadLp('test_klp_livepatch');
+    const obj = lab.lp.patch('test_klp_livepatch').objs[0];
+    const at = obj.address + lab.lp.L.obj.patched;
+    const mem = lab.k.mem;
+    expect(mem.u8(at)).toBe(1);
+    expect(obj.patched).toBe(true);
+    mem.setU8(at, 0);
+    expect(obj.patched).toBe(false);
+    mem.setU8(at, 1);
+    lab.disableLp('test_klp_livepatch');
+    expect(obj.patched).toBe(false);
+    lab.unloadLp('test_klp_livepatch');
+  });
 });
