@@ -110,7 +110,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     let ret = 0;
     if (obj.callbacks.prePatch) ret = Number(BigInt.asIntN(32, yield* callGuest(obj.callbacks.prePatch, obj.address)));
     obj.postUnpatchEnabled = !ret;
-    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, ret ? 0 : 1);
     return ret;
   }
   *postPatchCallback(obj: KlpObject): HostTask<void> {
@@ -122,7 +121,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   *postUnpatchCallback(obj: KlpObject): HostTask<void> {
     if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* callGuest(obj.callbacks.postUnpatch, obj.address);
     obj.postUnpatchEnabled = false;
-    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, 0);
   }
 
   // --- initialising a patch ----------------------------------------------------------------

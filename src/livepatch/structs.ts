@@ -159,8 +159,6 @@ export class KlpObject {
   readonly funcs: KlpFunc[] = [];
   /** Set when the object's module is loaded (always, for vmlinux). */
   loaded = false;
-  /** pre_patch ran and succeeded: post_unpatch may run. */
-  postUnpatchEnabled = false;
 
   constructor(
     readonly k: Kernel,
@@ -177,6 +175,17 @@ export class KlpObject {
   /** The name sysfs shows: the module, or "vmlinux". */
   get displayName(): string {
     return this.name ?? 'vmlinux';
+  }
+
+  /**
+   * obj->callbacks.post_unpatch_enabled, in guest memory only: pre_patch ran and succeeded,
+   * so post_unpatch may run.
+   */
+  get postUnpatchEnabled(): boolean {
+    return this.k.mem.u8(this.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled) !== 0;
+  }
+  set postUnpatchEnabled(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, v ? 1 : 0);
   }
 
   /** obj->patched, in guest memory only (no host copy to keep equal to it). */

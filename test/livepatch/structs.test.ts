@@ -119,4 +119,20 @@ describe('klp structures read through guest memory', () => {
     expect(obj.patched).toBe(false);
     lab.unloadLp('test_klp_livepatch');
   });
+
+  it('obj->callbacks.post_unpatch_enabled', async () => {
+    const lab = await boot();
+    lab.loadLp('test_klp_livepatch');
+    const obj = lab.lp.patch('test_klp_livepatch').objs[0];
+    const at = obj.address + lab.lp.L.obj.callbacks + lab.lp.L.cb.post_unpatch_enabled;
+    const mem = lab.k.mem;
+    expect(mem.u8(at)).toBe(1);
+    expect(obj.postUnpatchEnabled).toBe(true);
+    mem.setU8(at, 0);
+    expect(obj.postUnpatchEnabled).toBe(false);
+    mem.setU8(at, 1);
+    lab.disableLp('test_klp_livepatch');
+    expect(mem.u8(at)).toBe(0);
+    lab.unloadLp('test_klp_livepatch');
+  });
 });
