@@ -110,7 +110,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     let ret = 0;
     if (obj.callbacks.prePatch) ret = Number(BigInt.asIntN(32, yield* callGuest(obj.callbacks.prePatch, obj.address)));
     obj.postUnpatchEnabled = !ret;
-    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, ret ? 0 : 1);
     return ret;
   }
   *postPatchCallback(obj: KlpObject): HostTask<void> {
@@ -122,7 +121,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   *postUnpatchCallback(obj: KlpObject): HostTask<void> {
     if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* callGuest(obj.callbacks.postUnpatch, obj.address);
     obj.postUnpatchEnabled = false;
-    this.k.mem.setU8(obj.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, 0);
   }
 
   // --- initialising a patch ----------------------------------------------------------------
@@ -150,19 +148,23 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   private initObjectLoaded(obj: KlpObject): void {
     if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
     for (const func of obj.funcs) {
-      func.oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
-      func.oldSize = this.modules.sizeAt(func.oldFunc) ?? 0;
-      if (!func.oldSize) {
+      // all looked up and checked before any is stored: a failed lookup leaves the func as it was
+      const oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
+      const oldSize = this.modules.sizeAt(oldFunc) ?? 0;
+      if (!oldSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}'`);
         throw new LivepatchError(EINVAL, `no size for ${func.oldName}`);
       }
-      if (func.nop) func.newFunc = func.oldFunc;
-      func.newSize = this.modules.sizeAt(func.newFunc) ?? 0;
-      if (!func.newSize) {
+      const newFunc = func.nop ? oldFunc : func.newFunc;
+      const newSize = this.modules.sizeAt(newFunc) ?? 0;
+      if (!newSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}' replacement`);
         throw new LivepatchError(EINVAL, `no size for the new ${func.oldName}`);
       }
-      func.sync();
+      func.oldFunc = oldFunc;
+      func.oldSize = oldSize;
+      func.newFunc = newFunc;
+      func.newSize = newSize;
     }
   }
 
@@ -178,45 +180,80 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   }
 
   /**
-   * klp_add_nops(): a replace patch takes over every function an older enabled patch changes;
-   * where it does not change one itself, a dynamic nop func stands for the original code.
+   * klp_find_object(): the object of patch that targets the same code as old_obj: the same
+   * module, or vmlinux for both (a null name).
+   */
+  private findObject(patch: KlpPatch, oldObj: KlpObject): KlpObject | undefined {
+    return patch.objs.find((o) => o.name === oldObj.name);
+  }
+
+  /**
+   * klp_alloc_object_dynamic(): an object the patch author did not declare, to hold nops for
+   * a module an older patch changes. The host allocates it in guest memory so the guest's
+   * views (obj->mod, obj->patched) work as for a declared one, and the patch owns the block.
+   * It has no callbacks: those belong to the author's objects only.
+   */
+  private allocObjectDynamic(name: string | null, patch: KlpPatch): KlpObject {
+    const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${name ?? 'vmlinux'}`);
+    patch.hostBlocks.push(addr);
+    const obj = new KlpObject(this.k, this.L, addr, patch, name, { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n }, true);
+    patch.objs.push(obj);
+    return obj;
+  }
+
+  /**
+   * klp_alloc_func_nop(): a func whose new code is the old code, so that switching a task to
+   * the replace patch takes it back to the original function. When the object is loaded it
+   * copies the older func's resolution (same symbol, same sympos) instead of looking it up;
+   * otherwise klp_init_object_loaded() resolves it when the module comes.
+   */
+  private allocFuncNop(oldFunc: KlpFunc, obj: KlpObject): KlpFunc {
+    const patch = obj.patch;
+    const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
+    patch.hostBlocks.push(faddr);
+    const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, oldFunc.oldSympos);
+    nop.nop = true;
+    if (obj.loaded) {
+      nop.oldFunc = oldFunc.oldFunc;
+      nop.oldSize = oldFunc.oldSize;
+      nop.newFunc = oldFunc.oldFunc;
+      nop.newSize = oldFunc.oldSize;
+    }
+    obj.funcs.push(nop);
+    return nop;
+  }
+
+  /**
+   * klp_add_object_nops(): a nop in patch for every function of old_obj that patch does not
+   * change itself. The nops of an older replace patch are skipped: they stand for the original
+   * code, which needs no nop. The object is allocated only when a nop needs a home, so a
+   * replace patch gains no empty dynamic object.
+   */
+  private addObjectNops(patch: KlpPatch, oldObj: KlpObject): void {
+    let obj = this.findObject(patch, oldObj);
+    for (const oldFunc of oldObj.funcs) {
+      if (oldFunc.nop) continue;
+      if (obj && findFunc(obj, oldFunc)) continue;
+      if (!obj) {
+        obj = this.allocObjectDynamic(oldObj.name, patch);
+        // The module is there or not whichever patch looks: take the state the older patch
+        // found, so that allocFuncNop() can copy its resolved addresses.
+        obj.loaded = oldObj.loaded;
+      }
+      this.allocFuncNop(oldFunc, obj);
+    }
+  }
+
+  /**
+   * klp_add_nops(): a replace patch takes over every function an older patch changes; where it
+   * does not change one itself, a dynamic nop func stands for the original code. Disabled
+   * patches change nothing, so only enabled ones count, and the patch in transition, whose
+   * functions tasks may still run.
    */
   private addNops(patch: KlpPatch): void {
     for (const old of this.patches) {
       if (!old.enabled && old !== this.transitionPatch) continue;
-      for (const oldObj of old.objs) {
-        let obj = patch.objs.find((o) => o.name === oldObj.name);
-        for (const oldFunc of oldObj.funcs) {
-          if (oldFunc.nop) continue;
-          if (obj && findFunc(obj, oldFunc)) continue;
-          if (!obj) {
-            const addr = this.k.hostMem.alloc(Number(this.L.objSize), 16, `dynamic klp_object for ${oldObj.displayName}`);
-            patch.hostBlocks.push(addr);
-            obj = new KlpObject(
-              this.k,
-              this.L,
-              addr,
-              patch,
-              oldObj.name,
-              { prePatch: 0n, postPatch: 0n, preUnpatch: 0n, postUnpatch: 0n },
-              true,
-            );
-            obj.loaded = oldObj.loaded;
-            patch.objs.push(obj);
-          }
-          const faddr = this.k.hostMem.alloc(Number(this.L.funcSize), 16, `nop for ${oldFunc.oldName}`);
-          patch.hostBlocks.push(faddr);
-          const nop = new KlpFunc(this.k, this.L, faddr, obj, oldFunc.oldName, 0n, oldFunc.oldSympos, true);
-          if (obj.loaded) {
-            nop.oldFunc = oldFunc.oldFunc;
-            nop.oldSize = oldFunc.oldSize;
-            nop.newFunc = oldFunc.oldFunc;
-            nop.newSize = oldFunc.oldSize;
-            nop.sync();
-          }
-          obj.funcs.push(nop);
-        }
-      }
+      for (const oldObj of old.objs) this.addObjectNops(patch, oldObj);
     }
   }
 
@@ -395,10 +432,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       yield* this.postUnpatchCallback(obj);
       obj.loaded = false;
       obj.setMod(0n);
-      for (const f of obj.funcs) {
-        f.oldFunc = 0n;
-        f.sync();
-      }
+      for (const f of obj.funcs) f.oldFunc = 0n;
     }
     return 0;
   }

@@ -138,7 +138,6 @@ export class KlpPatcher {
       ops.funcStack.unshift(func);
     }
     func.patched = true;
-    func.sync();
     return 0;
   }
 
@@ -162,7 +161,6 @@ export class KlpPatcher {
       this.listDel(func.stackNode);
     }
     func.patched = false;
-    func.sync();
   }
 
   /** klp_patch_object(): all of an object's funcs, or none. */

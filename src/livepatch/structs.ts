@@ -57,12 +57,6 @@ export class KlpLayout {
 }
 
 export class KlpFunc {
-  /** Resolved by klp_init_object_loaded(). */
-  oldFunc = 0n;
-  oldSize = 0;
-  newSize = 0;
-  patched = false;
-
   constructor(
     readonly k: Kernel,
     readonly L: KlpLayout,
@@ -70,14 +64,71 @@ export class KlpFunc {
     readonly address: bigint,
     readonly object: KlpObject,
     readonly oldName: string,
-    /** new_func as the author wrote it; a nop's is set to old_func once resolved. */
-    public newFunc: bigint,
     readonly oldSympos: number,
-    readonly nop = false,
   ) {}
 
   get stackNode(): bigint {
     return this.address + this.L.func.stack_node;
+  }
+
+  /** func->old_size, in guest memory only: set by klp_init_object_loaded() with old_func. */
+  get oldSize(): number {
+    return Number(this.k.mem.u64(this.address + this.L.func.old_size));
+  }
+  set oldSize(v: number) {
+    this.k.mem.setU64(this.address + this.L.func.old_size, BigInt(v));
+  }
+
+  /**
+   * func->old_func, in guest memory only: resolved by klp_init_object_loaded(), 0 while the
+   * object's module is not loaded.
+   */
+  get oldFunc(): bigint {
+    return this.k.mem.u64(this.address + this.L.func.old_func);
+  }
+  set oldFunc(v: bigint) {
+    this.k.mem.setU64(this.address + this.L.func.old_func, v);
+  }
+
+  /**
+   * func->new_func, in guest memory only: as the author wrote it, or for a nop the old_func
+   * once resolved (a zeroed host block until then).
+   */
+  get newFunc(): bigint {
+    return this.k.mem.u64(this.address + this.L.func.new_func);
+  }
+  set newFunc(v: bigint) {
+    this.k.mem.setU64(this.address + this.L.func.new_func, v);
+  }
+
+  /** func->new_size, in guest memory only: the size of new_func (of old_func for a nop). */
+  get newSize(): number {
+    return Number(this.k.mem.u64(this.address + this.L.func.new_size));
+  }
+  set newSize(v: number) {
+    this.k.mem.setU64(this.address + this.L.func.new_size, BigInt(v));
+  }
+
+  /**
+   * func->nop, in guest memory only: set by klp_alloc_func_nop() for the funcs the host adds;
+   * the handler reads it to run the original code.
+   */
+  get nop(): boolean {
+    return this.k.mem.u8(this.address + this.L.func.nop) !== 0;
+  }
+  set nop(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.func.nop, v ? 1 : 0);
+  }
+
+  /**
+   * func->patched, in guest memory only: the func is on its klp_ops' func_stack. A host copy
+   * would be a second truth to keep equal to the guest's.
+   */
+  get patched(): boolean {
+    return this.k.mem.u8(this.address + this.L.func.patched) !== 0;
+  }
+  set patched(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.func.patched, v ? 1 : 0);
   }
 
   /** func->transition, which the guest handler reads. */
@@ -86,18 +137,6 @@ export class KlpFunc {
   }
   set transition(v: boolean) {
     this.k.mem.setU8(this.address + this.L.func.transition, v ? 1 : 0);
-  }
-
-  /** Writes what the handler and the host's readers need: old/new function, sizes, nop, patched. */
-  sync(): void {
-    const m = this.k.mem;
-    const f = this.L.func;
-    m.setU64(this.address + f.old_func, this.oldFunc);
-    m.setU64(this.address + f.new_func, this.newFunc);
-    m.setU64(this.address + f.old_size, BigInt(this.oldSize));
-    m.setU64(this.address + f.new_size, BigInt(this.newSize));
-    m.setU8(this.address + f.nop, this.nop ? 1 : 0);
-    m.setU8(this.address + f.patched, this.patched ? 1 : 0);
   }
 
   /**
@@ -118,11 +157,8 @@ export interface KlpCallbacks {
 
 export class KlpObject {
   readonly funcs: KlpFunc[] = [];
-  patched = false;
   /** Set when the object's module is loaded (always, for vmlinux). */
   loaded = false;
-  /** pre_patch ran and succeeded: post_unpatch may run. */
-  postUnpatchEnabled = false;
 
   constructor(
     readonly k: Kernel,
@@ -141,8 +177,22 @@ export class KlpObject {
     return this.name ?? 'vmlinux';
   }
 
+  /**
+   * obj->callbacks.post_unpatch_enabled, in guest memory only: pre_patch ran and succeeded,
+   * so post_unpatch may run.
+   */
+  get postUnpatchEnabled(): boolean {
+    return this.k.mem.u8(this.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled) !== 0;
+  }
+  set postUnpatchEnabled(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.obj.callbacks + this.L.cb.post_unpatch_enabled, v ? 1 : 0);
+  }
+
+  /** obj->patched, in guest memory only (no host copy to keep equal to it). */
+  get patched(): boolean {
+    return this.k.mem.u8(this.address + this.L.obj.patched) !== 0;
+  }
   setPatched(v: boolean): void {
-    this.patched = v;
     this.k.mem.setU8(this.address + this.L.obj.patched, v ? 1 : 0);
   }
 
@@ -193,17 +243,7 @@ export function readPatch(k: Kernel, L: KlpLayout, address: bigint, name: string
       postUnpatch: m.u64(cb + L.cb.post_unpatch),
     });
     for (let f = m.u64(objAddr + L.obj.funcs); m.u64(f + L.func.old_name); f += L.funcSize) {
-      obj.funcs.push(
-        new KlpFunc(
-          k,
-          L,
-          f,
-          obj,
-          m.cstring(m.u64(f + L.func.old_name), 128),
-          m.u64(f + L.func.new_func),
-          Number(m.u64(f + L.func.old_sympos)),
-        ),
-      );
+      obj.funcs.push(new KlpFunc(k, L, f, obj, m.cstring(m.u64(f + L.func.old_name), 128), Number(m.u64(f + L.func.old_sympos))));
     }
     patch.objs.push(obj);
   }
