@@ -4,7 +4,7 @@
  * not from a host copy that could fall out of step with it.
  */
 import { describe, expect, it } from 'vitest';
-import { useLab } from './helpers.ts';
+import { useLab } from '../helpers.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
 
