@@ -11,10 +11,11 @@
  * task, a grace period -- runs as guest code in task context.
  */
 import { EADDRINUSE, EINVAL } from '../elf/index.ts';
-import { callGuest, type HostTask, cpuCurr, cpuOnline, forEachTask, idleTask, type Task } from '../kernel/index.ts';
+import { callGuest, type HostTask, cpuCurr, cpuOnline, forEachTask, idleTask, type Kernel, type Task } from '../kernel/index.ts';
 import { orcUnwinder, RELIABLE } from '../orc/index.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
+import type { KlpPatcher } from './patch.ts';
 
 // the pr_debug sites of kernel/livepatch/transition.c (dynamic debug, off by default)
 const site = (func: string, format: string) => klpDebugSite(import.meta.url, 'transition.c', func, format);
@@ -25,8 +26,6 @@ const DBG_SLEEPING = site('klp_try_switch_task', '%s: %s:%d is sleeping on funct
 const DBG_COMPLETE = site('klp_complete_transition', "'%s': completing %s transition\n");
 const DBG_CANCEL = site('klp_cancel_transition', "'%s': canceling patching transition, going to unpatch\n");
 const DBG_REVERSE = site('klp_reverse_transition', "'%s': reversing transition from %s\n");
-import type { Kernel } from '../kernel/index.ts';
-import type { KlpPatcher } from './patch.ts';
 
 /** klp_try_complete_transition() sends fake signals every this many tries. */
 export const SIGNALS_TIMEOUT = 15;
@@ -99,8 +98,8 @@ const SWITCH_OK: SwitchVerdict = { ok: true };
 export class KlpTransition {
   /** klp_transition_patch */
   private patch: KlpPatch | null = null;
-  /** klp_target_state (the guest's copy is what klp_update_patch_state() reads) */
-  private target = KLP_UNDEFINED;
+  /** Where klp_target_state lives: the guest's variable is the only copy (klp_update_patch_state() reads it). */
+  private readonly targetAt: bigint;
   /** klp_signals_cnt: passes that left tasks behind since the transition started. */
   private signalsCnt = 0;
   /** klp_transition_work: when it runs next (emulated ns), if scheduled, and whether queued. */
@@ -114,6 +113,7 @@ export class KlpTransition {
 
   constructor(private readonly core: KlpTransitionCore) {
     const k = (this.k = core.k);
+    this.targetAt = k.sym('klp_target_state');
     this.oPatchState = BigInt(k.layout.offset('task_struct', 'patch_state'));
     this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
     this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
@@ -127,14 +127,13 @@ export class KlpTransition {
 
   /** KLP_PATCHED or KLP_UNPATCHED during a transition, KLP_UNDEFINED otherwise. */
   get targetState(): number {
-    return this.target;
+    return this.k.mem.u32(this.targetAt) | 0;
   }
 
   // --- the guest-visible state --------------------------------------------------------------
 
   private setTargetState(s: number): void {
-    this.target = s;
-    this.k.mem.setU32(this.k.sym('klp_target_state'), s);
+    this.k.mem.setU32(this.targetAt, s);
   }
 
   private setPatchState(t: Task, s: number): void {
@@ -230,10 +229,10 @@ export class KlpTransition {
   *startTransition(): HostTask<void> {
     const k = this.k;
     const patch = this.patch!;
-    warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
-    prNotice(k, `'${patch.name}': starting ${stateName(this.target)} transition`);
+    warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
+    prNotice(k, `'${patch.name}': starting ${stateName(this.targetState)} transition`);
     yield* this.waitTasklistUnlocked();
-    for (const t of this.everyTask()) if (t.patchState !== this.target) this.setPending(t, true);
+    for (const t of this.everyTask()) if (t.patchState !== this.targetState) this.setPending(t, true);
     this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
   }
@@ -244,7 +243,7 @@ export class KlpTransition {
     for (const obj of this.patch!.objs) {
       if (!obj.patched) continue;
       for (const func of obj.funcs) {
-        const [addr, size] = forbiddenRange(this.core.patcher, this.target, func);
+        const [addr, size] = forbiddenRange(this.core.patcher, this.targetState, func);
         // NaN when not in RAM: no return address can be there, and the comparisons say so
         const lo = u.offset(addr);
         const hi = lo + Number(size);
@@ -300,11 +299,11 @@ export class KlpTransition {
 
   /** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
   trySwitchTask(task: Task, current: Task | null, ranges?: ForbiddenRanges): boolean {
-    if (task.patchState === this.target) return true;
+    if (task.patchState === this.targetState) return true;
     const v = this.switchVerdict(task, current, ranges);
     if (v.ok) {
       this.setPending(task, false);
-      this.setPatchState(task, this.target);
+      this.setPatchState(task, this.targetState);
       return true;
     }
     const who = `klp_try_switch_task: ${task.comm}:${task.pid}`;
@@ -337,7 +336,7 @@ export class KlpTransition {
    */
   *tryCompleteTransition(current: Task | null): HostTask<boolean> {
     const k = this.k;
-    warnOn(k, this.target === KLP_UNDEFINED, 'no target state');
+    warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
     let complete = true;
     yield* this.waitTasklistUnlocked();
     const ranges = this.forbiddenRanges();
@@ -350,9 +349,9 @@ export class KlpTransition {
           complete = false;
           this.wakeUpIfIdle(c);
         }
-      } else if (idle.patchState !== this.target) {
+      } else if (idle.patchState !== this.targetState) {
         this.setPending(idle, false);
-        this.setPatchState(idle, this.target);
+        this.setPatchState(idle, this.targetState);
       }
     }
     if (!complete) {
@@ -376,19 +375,19 @@ export class KlpTransition {
     const k = this.k;
     const core = this.core;
     const patch = this.patch!;
-    prDebug(k, DBG_COMPLETE, `'${patch.name}': completing ${stateName(this.target)} transition`);
-    if (patch.replace && this.target === KLP_PATCHED) {
+    prDebug(k, DBG_COMPLETE, `'${patch.name}': completing ${stateName(this.targetState)} transition`);
+    if (patch.replace && this.targetState === KLP_PATCHED) {
       core.unpatchReplacedPatches(patch);
       core.discardNops(patch);
     }
-    if (this.target === KLP_UNPATCHED) {
+    if (this.targetState === KLP_UNPATCHED) {
       // all tasks run the old code: drop the funcs, then wait until no handler can see them
       core.patcher.unpatchObjects(patch);
       yield* this.synchronizeTransition();
     }
     for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
     // no handler may still see func->transition set when the tasks lose their state
-    if (this.target === KLP_PATCHED) yield* this.synchronizeTransition();
+    if (this.targetState === KLP_PATCHED) yield* this.synchronizeTransition();
     yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) {
       warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
@@ -396,10 +395,10 @@ export class KlpTransition {
     }
     for (const obj of patch.objs) {
       if (!obj.loaded) continue;
-      if (this.target === KLP_PATCHED) yield* core.postPatchCallback(obj);
-      else if (this.target === KLP_UNPATCHED) yield* core.postUnpatchCallback(obj);
+      if (this.targetState === KLP_PATCHED) yield* core.postPatchCallback(obj);
+      else if (this.targetState === KLP_UNPATCHED) yield* core.postUnpatchCallback(obj);
     }
-    prNotice(k, `'${patch.name}': ${stateName(this.target)} complete`);
+    prNotice(k, `'${patch.name}': ${stateName(this.targetState)} complete`);
     this.setTargetState(KLP_UNDEFINED);
     this.patch = null;
   }
@@ -407,7 +406,7 @@ export class KlpTransition {
   /** klp_cancel_transition(): a failure before the transition started. */
   *cancelTransition(): HostTask<void> {
     const k = this.k;
-    if (warnOn(k, this.target !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
+    if (warnOn(k, this.targetState !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
     prDebug(k, DBG_CANCEL, `'${this.patch!.name}': canceling patching transition, going to unpatch`);
     this.setTargetState(KLP_UNPATCHED);
     yield* this.completeTransition();
@@ -420,7 +419,7 @@ export class KlpTransition {
     prDebug(
       k,
       DBG_REVERSE,
-      `'${patch.name}': reversing transition from ${this.target === KLP_PATCHED ? 'patching to unpatching' : 'unpatching to patching'}`,
+      `'${patch.name}': reversing transition from ${this.targetState === KLP_PATCHED ? 'patching to unpatching' : 'unpatching to patching'}`,
     );
     // no switch point may apply the old target once the new one is set: clear every pending
     // flag, and let the switch points already running finish
@@ -428,7 +427,7 @@ export class KlpTransition {
     for (const t of this.everyTask()) this.setPending(t, false);
     yield* this.synchronizeTransition();
     patch.enabled = !patch.enabled;
-    this.setTargetState(this.target === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
+    this.setTargetState(this.targetState === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
     yield* this.startTransition();
   }
 
@@ -441,10 +440,10 @@ export class KlpTransition {
     for (const t of this.everyTask()) {
       if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
       this.setPending(t, false);
-      this.setPatchState(t, this.target);
+      this.setPatchState(t, this.targetState);
     }
     // code of a forced patch may still run somewhere: its module can never be removed
-    if (this.target === KLP_UNPATCHED) patch.forced = true;
+    if (this.targetState === KLP_UNPATCHED) patch.forced = true;
     else if (patch.replace) for (const p of this.core.patches) if (p !== patch) p.forced = true;
   }
 }
