@@ -120,6 +120,16 @@ describe('klp-convert', () => {
     expect(elf.section('.text.new_fn')!.data()).toEqual(ElfFile.read(obj).section('.text.new_fn')!.data());
   });
 
+  it('the firmware build converts test_klp_relocs and leaves the other patches alone', () => {
+    const relocs = sectionFlags(`${ROOT}fixtures/test_klp_relocs.o`);
+    expect([...relocs].filter(([n]) => n.startsWith('.klp.rela.')).sort()).toEqual([
+      ['.klp.rela.test_klp_relocs_mod.text.livepatch_relocs_mod_show', 'AIo'],
+      ['.klp.rela.vmlinux.text.livepatch_cmdline_show', 'AIo'],
+    ]);
+    const plain = sectionFlags(`${ROOT}fixtures/test_klp_livepatch.o`);
+    expect([...plain.keys()].some((n) => n.startsWith('.klp'))).toBe(false);
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     [
       'a symbol the object defines',
