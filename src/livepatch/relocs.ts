@@ -64,6 +64,8 @@ export interface KlpRelocWrite {
   readonly value: bigint;
   /** In a text section: translated blocks must be dropped. */
   readonly code: boolean;
+  /** The .klp.rela section it comes from (clearing gives up section by section). */
+  readonly section: string;
 }
 
 const SEC_NAME = /^\.klp\.rela\.([^.]{1,55})/;
@@ -151,6 +153,7 @@ export function prepareObjectRelocs(k: Kernel, pmod: KlpModuleElf, objname: stri
           type: r.type,
           value: done.value,
           code: !!(rs.target.flags & SHF_EXECINSTR),
+          section: rs.section.name,
         });
       } catch (e) {
         throw relocError(k, pmod, r.type, copy.address + r.offset, S + r.addend, e);
@@ -187,18 +190,21 @@ export function commitRelocs(k: Kernel, writes: readonly KlpRelocWrite[]): void 
 /**
  * clear_relocate_add(): the fields go back to zero so the next load of the module can write
  * them again. A field that no longer holds what was written is left alone, with the kernel's
- * warning, and so is the rest of the object's relocations (the kernel stops at that section).
+ * warning, and so are the fields after it in the same section, where the kernel stops too.
  */
 export function clearRelocs(k: Kernel, writes: readonly KlpRelocWrite[]): void {
+  const failed = new Set<string>();
   for (const w of writes) {
+    if (failed.has(w.section)) continue;
     const now = k.mem.bytes(w.address, w.bytes.length);
     if (!now.every((b, i) => b === w.bytes[i])) {
+      failed.add(w.section);
       modulePr(
         k,
         KERN_WARNING,
         `x86/modules: Invalid relocation target, existing value does not match expected value for type ${w.type}, loc ${u64hex(w.address)}, val ${u64hex(w.value)}`,
       );
-      return;
+      continue;
     }
     write(k, w, new Uint8Array(w.bytes.length));
   }

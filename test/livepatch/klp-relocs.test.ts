@@ -161,6 +161,40 @@ describe('livepatch relocations', () => {
     ]);
   });
 
+  it('a field changed behind the core is left alone when the module goes, and refuses the reload', async () => {
+    const lab = await boot();
+    lab.loadMod(TARGET);
+    lab.loadLp('test_klp_relocs');
+    const m = lab.modules.find('test_klp_relocs')!;
+    const rs = m.layout.deferredRelocations.find((r) => r.section.name.startsWith(`.klp.rela.${TARGET}.`))!;
+    const at = m.placement(rs.target)! + rs.entries[0].offset;
+    const val = BigInt.asUintN(64, BigInt(lab.k.mem.u32(at) | 0)).toString(16);
+    lab.k.mem.setU32(at, 0x12345678);
+    lab.startTest();
+    lab.unloadMod(TARGET);
+    // the kernel gives up on the section at the first field that is not what it wrote
+    expect(klpFields(lab, TARGET)[0]).toBe('78563412');
+    expect(
+      klpFields(lab, TARGET)
+        .slice(1)
+        .every((f) => f !== '00000000'),
+    ).toBe(true);
+    const r = insmodFailing(lab, `${FIXTURES}${TARGET}.o`, TARGET);
+    expect(r.errno).toBe('ENOEXEC');
+    const loc = at.toString(16);
+    expect(klpLines(lab)).toEqual([
+      `% rmmod ${TARGET}`,
+      `livepatch: reverting patch 'test_klp_relocs' on unloading module '${TARGET}'`,
+      `module: x86/modules: Invalid relocation target, existing value does not match expected value for type 2, loc ${loc}, val ${val}`,
+      `% insmod ${FIXTURES}${TARGET}.o`,
+      expect.stringMatching(
+        new RegExp(`^module: x86/modules: Invalid relocation target, existing value is nonzero for type 2, loc ${loc}, val [0-9a-f]+$`),
+      ),
+      `livepatch: failed to initialize patch 'test_klp_relocs' for module '${TARGET}' (-8)`,
+      `livepatch: patch 'test_klp_relocs' failed for module '${TARGET}', refusing to load module '${TARGET}'`,
+    ]);
+  });
+
   it('a module that loads after the patch: nothing written for it until it is there', async () => {
     const lab = await boot();
     lab.loadLp('test_klp_relocs');
