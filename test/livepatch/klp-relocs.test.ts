@@ -14,7 +14,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ElfFile, ELF64_RELA_SIZE, errnoName, ModuleError, R_X86_64_32, type ElfSection } from '../../src/elf/index.ts';
+import {
+  ElfFile,
+  ELF64_RELA_SIZE,
+  ELF64_SYM_SIZE,
+  SHN_UNDEF,
+  SHT_SYMTAB,
+  errnoName,
+  ModuleError,
+  R_X86_64_32,
+  type ElfSection,
+} from '../../src/elf/index.ts';
 import type { LoadedModule } from '../../src/kernel/modules.ts';
 import { FIXTURES, type Lab } from '../../src/lab/selftest.ts';
 import { useLab } from '../helpers.ts';
@@ -243,6 +253,16 @@ describe('malformed livepatch relocations: the kernel error, nothing written', (
       edit: rename('.klp.sym.vmlinux.format_value,1', '.klp.sym.vmlinux.format_value;1'),
       errno: 'EINVAL',
       lines: () => ['livepatch: symbol .klp.sym.vmlinux.format_value;1 has an incorrectly formatted name'],
+    },
+    {
+      what: 'a symbol not marked SHN_LIVEPATCH',
+      edit: (b, elf) => {
+        const sym = elf.symbols.find((x) => x.name === '.klp.sym.vmlinux.workload_names,0')!;
+        const symtab = elf.sections.find((x) => x.type === SHT_SYMTAB)!;
+        b.writeUInt16LE(SHN_UNDEF, symtab.offset + sym.index * ELF64_SYM_SIZE + 6);
+      },
+      errno: 'EINVAL',
+      lines: () => ['livepatch: symbol .klp.sym.vmlinux.workload_names,0 is not marked as a livepatch symbol'],
     },
     {
       what: 'sympos past the symbols there are',
