@@ -11,6 +11,7 @@ export type { ElfSymbol } from './symbols.ts';
 export * from './errno.ts';
 export { ModuleError } from './module-errors.ts';
 export {
+  applyRelocation,
   layoutModule,
   ModuleFormatError,
   type ModuleLayout,
@@ -22,4 +23,7 @@ export {
   readModinfo,
   RelocationOverflowError,
   type SymbolCandidate,
+  UnsupportedRelocationError,
 } from './module.ts';
+export { KlpConvertError, klpConvert, klpRelaSectionName, klpSymbolName, readKlpAnnotations, type KlpAnnotation } from './klp-convert.ts';
+export { writeRelocatable, type ObjRelaSection, type ObjSection, type ObjSymbol, type RelocatableObject } from './writer.ts';

@@ -82,5 +82,9 @@ function moduleInfo(modules: Modules): ModuleInfo {
     sizeAt: (a) => modules.sizeAt(a) ?? modules.kernel.image.symbolAt(a)?.size,
     get: (n) => modules.get(n),
     put: (n) => modules.put(n),
+    klpModule: (n) => {
+      const m = modules.find(n);
+      return m && { name: m.name, relocations: m.layout.deferredRelocations, placement: (s) => m.placement(s) };
+    },
   };
 }
