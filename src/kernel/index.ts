@@ -23,6 +23,7 @@ export { imageSymbolizer, symbolize, type Symbolizer, SymbolTable } from './kall
 export { Kernel, KernelOops, KernelPanic } from './kernel.ts';
 export { kstrtobool } from './kstrtox.ts';
 export { type Layout } from './layout.ts';
+export { initListHead, listAddRcu, listDelRcu, listEmpty, ListError, listForEach, listIsSingular, listNext } from './list.ts';
 export { LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
 export { allTasks, cpuCurr, cpuOnline, forEachTask, idleTask, rqNrQueued, rqNrSwitches, type Target, Task, TaskListError } from './task.ts';

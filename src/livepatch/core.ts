@@ -75,7 +75,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   ) {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
-    this.patcher = new KlpPatcher(k, this.L);
+    this.patcher = new KlpPatcher(k, this.L, this.patches);
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));

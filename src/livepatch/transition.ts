@@ -55,13 +55,15 @@ export interface KlpTransitionCore {
   freeReplaced(patch: KlpPatch): void;
 }
 
-/** The range a task must not be inside for func to switch it (klp_check_stack_func's). */
+/**
+ * The range a task must not be inside for func to switch it (klp_check_stack_func's). Patching,
+ * the task stops running what the handler gave it before: the next older func on the guest
+ * func_stack, or the original function when func is alone there.
+ */
 function forbiddenRange(patcher: KlpPatcher, target: number, func: KlpFunc): [bigint, bigint] {
   if (target === KLP_UNPATCHED) return [func.newFunc, BigInt(func.newSize)];
-  const ops = patcher.findOps(func.oldFunc);
-  if (!ops || ops.funcStack.length <= 1) return [func.oldFunc, BigInt(func.oldSize)];
-  // the function the task would stop running: the previous patch's version
-  const prev = patcher.nextOlder(func)!;
+  const prev = patcher.nextOlder(func);
+  if (!prev) return [func.oldFunc, BigInt(func.oldSize)];
   return [prev.newFunc, BigInt(prev.newSize)];
 }
 
