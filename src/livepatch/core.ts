@@ -30,7 +30,7 @@ export interface ModuleInfo {
   /** Symbols of a loaded module, kallsyms style. */
   findSymbol(module: string, name: string, sympos: number): bigint;
   /** The guest's struct module of a loaded module (what klp_object->mod points at). */
-  structModule?(name: string): bigint | undefined;
+  structModule(name: string): bigint | undefined;
   /** Size of the function or object at address, image or module. */
   sizeAt(address: bigint): number | undefined;
   /** try_module_get / module_put / forbidding removal of a forced patch's module. */
@@ -146,7 +146,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   /** klp_init_object_loaded(): resolve every function of an object that is present now. */
   private initObjectLoaded(obj: KlpObject): void {
-    if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
     for (const func of obj.funcs) {
       // all looked up and checked before any is stored: a failed lookup leaves the func as it was
       const oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
@@ -168,11 +167,19 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     }
   }
 
+  /**
+   * klp_find_object_module(): point obj->mod at the object's module if it is loaded, which
+   * makes the object loaded (klp_is_object_loaded()); vmlinux needs no module.
+   */
+  private findObjectModule(obj: KlpObject): void {
+    if (obj.name !== null && this.modules.isLoaded(obj.name)) obj.setMod(this.modules.structModule(obj.name) ?? 0n);
+  }
+
   private initPatch(patch: KlpPatch): void {
     for (const obj of patch.objs) {
       const dup = patch.objs.filter((o) => o.name === obj.name);
       if (dup.length > 1) throw new LivepatchError(EINVAL, `object ${obj.displayName} listed twice`);
-      obj.loaded = obj.name === null || this.modules.isLoaded(obj.name);
+      this.findObjectModule(obj);
       if (obj.loaded) this.initObjectLoaded(obj);
     }
     if (patch.replace) this.addNops(patch);
@@ -236,9 +243,9 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       if (obj && findFunc(obj, oldFunc)) continue;
       if (!obj) {
         obj = this.allocObjectDynamic(oldObj.name, patch);
-        // The module is there or not whichever patch looks: take the state the older patch
+        // The module is there or not whichever patch looks: take the module the older patch
         // found, so that allocFuncNop() can copy its resolved addresses.
-        obj.loaded = oldObj.loaded;
+        obj.setMod(oldObj.mod);
       }
       this.allocFuncNop(oldFunc, obj);
     }
@@ -382,6 +389,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       const obj = patch.objs.find((o) => o.name === name);
       if (!obj) continue;
       let ret = 0;
+      obj.setMod(this.modules.structModule(name) ?? 0n);
       try {
         this.initObjectLoaded(obj);
       } catch (e) {
@@ -390,7 +398,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
         prWarn(this.k, `failed to initialize patch '${patch.name}' for module '${name}' (${ret})`);
       }
       if (!ret) {
-        obj.loaded = true;
         prNotice(this.k, `applying patch '${patch.name}' to loading module '${name}'`);
         ret = yield* this.prePatchCallback(obj);
         if (ret) prWarn(this.k, `pre-patch callback failed for object '${name}'`);
@@ -405,7 +412,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       }
       if (ret) {
         prWarn(this.k, `patch '${patch.name}' failed for module '${name}', refusing to load module '${name}'`);
-        obj.loaded = false;
         obj.setMod(0n);
         yield* this.cleanupModulePatches(name, patch);
         return ret;
@@ -430,7 +436,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       prNotice(this.k, `reverting patch '${patch.name}' on unloading module '${name}'`);
       this.patcher.unpatchObject(obj);
       yield* this.postUnpatchCallback(obj);
-      obj.loaded = false;
       obj.setMod(0n);
       for (const f of obj.funcs) f.oldFunc = 0n;
     }

@@ -91,7 +91,10 @@ function checkInvariants(lab: Lab, where: string): void {
   let patched = 0;
   let stacked = 0;
   for (const p of lp.patches)
-    for (const o of p.objs)
+    for (const o of p.objs) {
+      // klp_is_object_loaded(): obj->mod follows the module's coming and going
+      const mod = o.name === null ? undefined : lab.modules.find(o.name);
+      expect(o.mod, `${where}: ${p.name} ${o.displayName}'s obj->mod`).toBe(mod?.guestStruct?.address ?? 0n);
       for (const f of o.funcs) {
         const what = `${where}: ${p.name} ${o.displayName}/${f}`;
         expect(f.patched, `${what} patched with its object`).toBe(o.patched);
@@ -114,6 +117,7 @@ function checkInvariants(lab: Lab, where: string): void {
         expect(order, `${what}: func_stack newest first`).toEqual([...new Set(order)].sort((a, b) => b - a));
         expect(mem.u8(f.oldFunc), `${what}: site is a call`).toBe(0xe8);
       }
+    }
   expect(stacked, `${where}: the func_stacks hold every patched func and no other`).toBe(patched);
   // sysfs and references
   const names = lp.patches.map((p) => p.name);
