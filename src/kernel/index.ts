@@ -5,15 +5,7 @@
  * reports (handed an unwinder), cpu hotplug and dynamic debug. Knows nothing above it.
  */
 export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, workloads } from './boot.ts';
-export {
-  DdebugQueryError,
-  dynamicDebug,
-  guestDescriptors,
-  hostDebugSite,
-  type HostDebugSite,
-  hostPrDebug,
-  parseQueries,
-} from './dynamic-debug.ts';
+export { DdebugQueryError, guestDescriptors, hostDebugSite, type HostDebugSite, hostPrDebug, parseQueries } from './dynamic-debug.ts';
 export { formatTimestamp } from './events.ts';
 export { callGuest, type HostTask } from './hostcall.ts';
 export { HostMemoryError } from './hostmem.ts';

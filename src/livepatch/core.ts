@@ -8,6 +8,7 @@
  */
 import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
 import type { Vcpu } from '../emu/index.ts';
+import type { Ftrace } from '../ftrace/index.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { EBUSY, EINVAL, ENODEV } from '../elf/index.ts';
@@ -71,11 +72,12 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   constructor(
     readonly k: Kernel,
     readonly modules: ModuleInfo,
+    ftrace: Ftrace,
     opts: LivepatchOptions = {},
   ) {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
-    this.patcher = new KlpPatcher(k, this.L, this.patches);
+    this.patcher = new KlpPatcher(k, this.L, this.patches, ftrace);
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));

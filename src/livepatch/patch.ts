@@ -18,6 +18,7 @@ import {
   listNext,
 } from '../kernel/index.ts';
 import {
+  type Ftrace,
   FtraceError,
   FtraceOps,
   ftraceAfterGracePeriod,
@@ -74,6 +75,8 @@ export class KlpPatcher {
     readonly L: KlpLayout,
     /** klp_patches: every func that can be on a func_stack belongs to one of them. */
     private readonly patches: readonly KlpPatch[],
+    /** The kernel's ftrace, which sends each call of a patched function to the handler. */
+    private readonly ftrace: Ftrace,
   ) {}
 
   findOps(oldFunc: bigint): KlpOps | undefined {
@@ -111,7 +114,7 @@ export class KlpPatcher {
     if (warnOn(this.k, func.patched, `${func.oldName} is already patched`)) return -EINVAL;
     const ops = this.findOps(func.oldFunc);
     if (!ops) {
-      const site = ftraceLocation(this.k, func.oldFunc);
+      const site = ftraceLocation(this.ftrace, func.oldFunc);
       if (site === undefined) {
         prErr(this.k, `failed to find location for function '${func.oldName}'`);
         return -EINVAL;
@@ -135,15 +138,15 @@ export class KlpPatcher {
         return ret;
       };
       try {
-        ftraceSetFilterIp(this.k, fops, site);
+        ftraceSetFilterIp(this.ftrace, fops, site);
       } catch (e) {
         return fail(ftraceRet(e), 'set ftrace filter');
       }
       try {
-        registerFtraceFunction(this.k, fops);
+        registerFtraceFunction(this.ftrace, fops);
       } catch (e) {
         const ret = ftraceRet(e);
-        ftraceSetFilterIp(this.k, fops, site, true);
+        ftraceSetFilterIp(this.ftrace, fops, site, true);
         return fail(ret, 'register ftrace handler');
       }
       this.opsByFunc.set(func.oldFunc, new KlpOps(this, addr, func.oldFunc, fops));
@@ -166,9 +169,9 @@ export class KlpPatcher {
       // still find it, not an empty func_stack. The kernel waits for them inside
       // unregister_ftrace_function() before its list_del_rcu(); the host cannot block here, so
       // the list goes with the ops' memory, freed after ftrace's grace period.
-      unregisterFtraceFunction(this.k, ops.fops);
+      unregisterFtraceFunction(this.ftrace, ops.fops);
       this.opsByFunc.delete(func.oldFunc);
-      ftraceAfterGracePeriod(this.k, () => this.k.hostMem.release(ops.address), ops.fops);
+      ftraceAfterGracePeriod(this.ftrace, () => this.k.hostMem.release(ops.address), ops.fops);
     } else {
       listDelRcu(this.k, func.stackNode);
     }

@@ -30,7 +30,6 @@ import { withLab } from '../helpers.ts';
 import { Prng } from '../../src/emu/prng.ts';
 import { allTasks, cpuOnline, perCpuAddress } from '../../src/kernel/task.ts';
 import { cpuHotplugState } from '../../src/kernel/hotplug.ts';
-import { ftraceSites } from '../../src/ftrace/index.ts';
 import { KLP_UNDEFINED, type KlpFunc } from '../../src/livepatch/structs.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { ModuleError } from '../../src/elf/module.ts';
@@ -149,7 +148,7 @@ function checkHealth(lab: Lab, mods: readonly string[], where: string): void {
     if (k.machine.cpus[cpu].dead)
       expect(cpuHotplugState(k, cpu), `${where}: cpu ${cpu} dead, but hotplug did not take it down`).toBe('dead');
   for (const m of mods)
-    if (!lab.modules.isLoaded(m)) expect(ftraceSites(k).ownerSites(m).length, `${where}: fentry sites of ${m}, not loaded`).toBe(0);
+    if (!lab.modules.isLoaded(m)) expect(lab.ftrace.sites.ownerSites(m).length, `${where}: fentry sites of ${m}, not loaded`).toBe(0);
 }
 
 type Step = 'insmod' | 'disable' | 'reverse' | 'force' | 'toggle' | 'rmmod' | 'run' | 'refuse' | 'hotplug';
