@@ -20,6 +20,7 @@
  * Checks come first and changes after: an operation that fails leaves guest memory as it was.
  */
 import { type Kernel, symbolize, HostMemoryError } from '../kernel/index.ts';
+import type { OrcUnwinder } from '../orc/index.ts';
 import { FtraceError } from './errors.ts';
 import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall } from './poke.ts';
 import { Trampolines, type Trampoline } from './trampoline.ts';
@@ -84,7 +85,10 @@ export class Ftrace {
   private readonly flEnabled: bigint;
   private readonly flIpmodify: bigint;
 
-  constructor(readonly kernel: Kernel) {
+  constructor(
+    readonly kernel: Kernel,
+    unwinder: OrcUnwinder,
+  ) {
     const L = kernel.layout;
     this.trampoline = kernel.sym('ftrace_regs_caller');
     this.listHead = kernel.sym('ftrace_ops_list');
@@ -100,7 +104,7 @@ export class Ftrace {
     this.flIpmodify = BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY'));
     this.sites = new FtraceSites(imageFtraceSites(kernel.image));
     this.grace = new GracePeriods(kernel);
-    this.trampolines = new Trampolines(kernel);
+    this.trampolines = new Trampolines(kernel, unwinder);
   }
 
   /** What the site at ip calls now: its only ops' trampoline, or the static one. */

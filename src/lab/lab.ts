@@ -41,8 +41,8 @@ export function assembleModules(k: Kernel, unwinder: OrcUnwinder): Modules {
 export function assembleLab(k: Kernel, opts: LivepatchOptions = {}): LabParts {
   const unwinder = withUnwinder(k);
   const modules = assembleModules(k, unwinder);
-  const ftrace = new Ftrace(k);
-  const livepatch = new Livepatch(k, moduleInfo(modules), ftrace, opts);
+  const ftrace = new Ftrace(k, unwinder);
+  const livepatch = new Livepatch(k, moduleInfo(modules), ftrace, unwinder, opts);
   // the kernel's order: ftrace knows a module's sites before livepatch patches it, and
   // livepatch reverts it before ftrace forgets them (which it does for every module that goes)
   modules.setFtrace({

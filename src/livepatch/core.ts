@@ -9,6 +9,7 @@
 import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
 import type { Vcpu } from '../emu/index.ts';
 import type { Ftrace } from '../ftrace/index.ts';
+import type { OrcUnwinder } from '../orc/index.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { EBUSY, EINVAL, ENODEV } from '../elf/index.ts';
@@ -73,6 +74,8 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     readonly k: Kernel,
     readonly modules: ModuleInfo,
     ftrace: Ftrace,
+    /** The kernel's reliable unwinder: the transition checks each task's stack with it. */
+    readonly unwinder: OrcUnwinder,
     opts: LivepatchOptions = {},
   ) {
     this.haveReliableStack = opts.reliableStacktrace ?? true;

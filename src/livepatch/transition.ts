@@ -11,7 +11,7 @@
  * task, a grace period -- runs as guest code in task context.
  */
 import { callGuest, type HostTask, cpuCurr, cpuOnline, forEachTask, idleTask, type Kernel, type Task } from '../kernel/index.ts';
-import { orcUnwinder, type OrcUnwinder, RELIABLE } from '../orc/index.ts';
+import { type OrcUnwinder, RELIABLE } from '../orc/index.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 import type { KlpPatcher } from './patch.ts';
@@ -50,6 +50,8 @@ const stateName = (s: number) => (s === KLP_PATCHED ? 'patching' : 'unpatching')
 export interface KlpTransitionCore {
   readonly k: Kernel;
   readonly patcher: KlpPatcher;
+  /** The reliable unwinder the stack checks use. */
+  readonly unwinder: OrcUnwinder;
   /** klp_patches, oldest first. */
   readonly patches: readonly KlpPatch[];
   /** klp_have_reliable_stack() */
@@ -105,7 +107,8 @@ export class KlpTransition {
   private readonly oPatchState: bigint;
   private readonly oFlags: bigint;
   private readonly pendingBit: bigint;
-  private orcStacks?: OrcStacks;
+  /** The reliable stack traces the checks read: the core's unwinder. */
+  private readonly stacks: OrcStacks;
   /** The tasks and cpus a pass walks, in the guest. */
   private readonly walk: KlpTaskWalk<Task>;
 
@@ -116,6 +119,7 @@ export class KlpTransition {
     this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
     this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
     k.machine.afterRound.push(() => this.transitionWorkTimer());
+    this.stacks = new OrcStacks(core.unwinder);
     this.walk = {
       get nrCpus() {
         return k.nrCpus;
@@ -241,11 +245,6 @@ export class KlpTransition {
     for (const t of this.everyTask()) if (t.patchState !== this.targetState) this.setPending(t, true);
     this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
-  }
-
-  /** The reliable stack traces the checks read: the kernel's ORC unwinder (the lab's assembly made it). */
-  private get stacks(): OrcStacks {
-    return (this.orcStacks ??= new OrcStacks(orcUnwinder(this.k)));
   }
 
   /** klp_check_stack_func()'s range of every func of the patched objects, for one pass. */

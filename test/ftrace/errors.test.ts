@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { HostMemoryError } from '../../src/kernel/hostmem.ts';
+import { orcUnwinder } from '../../src/orc/index.ts';
 import {
   Ftrace,
   FENTRY_NOP,
@@ -60,7 +61,7 @@ function refused(k: Kernel, errno: FtraceErrno, fn: () => void, message?: RegExp
 describe('ftrace refuses', () => {
   it('to poke a site that does not hold the expected instruction, or a wrong address', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const probe = k.sym('lab_probe');
       const tramp = ftraceTrampoline(ft);
@@ -123,7 +124,7 @@ describe('ftrace refuses', () => {
 
   it('to unregister when the site no longer holds the call, changing nothing', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const probe = k.sym('lab_probe');
       const ops = traceWithTestHandler(ft, 'lab_probe');
@@ -140,7 +141,7 @@ describe('ftrace refuses', () => {
 
   it('bad filters, double registration, a second ip-modifying ops, traceable handlers', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const probe = k.sym('lab_probe');
       const ops = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
@@ -188,7 +189,7 @@ describe('ftrace refuses', () => {
 
   it('to forget the sites of a module while one of them is traced', async () => {
     await withKernel({ cpus: 1, workload: 'idle' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       // a module's self-contained function, placed in host-managed guest memory as a loader would
       const elf = compileModule('int mod_fn(int x) { return x * 3 + 7; }\n');
@@ -218,7 +219,7 @@ describe('ftrace refuses', () => {
 
   it('to register when host memory cannot hold the trampoline, changing nothing; unregistering falls back to the list walk', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const probe = k.sym('lab_probe');
       const L = k.layout;
@@ -267,7 +268,7 @@ describe('ftrace refuses', () => {
 
   it('to register before the cpus have booted', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       const ops = new FtraceOps({ func: 'ftrace_test_handler' });
       ftraceSetFilterIp(ft, ops, k.sym('lab_probe'));
       refused(k, 'EBUSY', () => registerFtraceFunction(ft, ops), /cpu 0, 1 not booted yet/);

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import { symbolize } from '../../src/kernel/kallsyms.ts';
 import { disassemble, formatInsn } from '../../src/emu/disasm.ts';
+import { orcUnwinder } from '../../src/orc/index.ts';
 import {
   Ftrace,
   FENTRY_NOP,
@@ -52,7 +53,7 @@ function guestList(k: Kernel): bigint[] {
 describe('ftrace on lab_probe', () => {
   it('sends every vCPU through the trampoline, and unregistering restores the NOP exactly', async () => {
     await withKernel(PROBE, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp(k);
       const free0 = k.hostMem.bytesFree;
       const probe = k.sym('lab_probe');
@@ -115,7 +116,7 @@ describe('ftrace on lab_probe', () => {
 
   it('redirects every cpu to another function through regs->ip, and back', async () => {
     await withKernel(PROBE, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp(k);
       const ops = traceWithTestHandler(ft, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
       expect(k.mem.u64(ops.guest! + BigInt(k.layout.offset('ftrace_ops', 'private')))).toBe(k.sym('lab_probe_alt'));
@@ -135,7 +136,7 @@ describe('ftrace on lab_probe', () => {
 
   it('keeps a site enabled until the last of two ops on it is gone', async () => {
     await withKernel(PROBE, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp(k);
       const probe = k.sym('lab_probe');
       const free0 = k.hostMem.bytesFree;
@@ -188,7 +189,7 @@ describe('ftrace on lab_probe', () => {
 
   it('uses a guest ops the caller embedded in its own structure, and leaves it to the caller', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp2(k);
       const L = k.layout;
       // a caller's structure with a struct ftrace_ops inside, as livepatch's klp_ops
@@ -222,7 +223,7 @@ describe('ftrace on lab_probe', () => {
 
   it('frees an unlinked ops only after every list walk that could hold it has ended', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp2(k);
       const free0 = k.hostMem.bytesFree;
       const ops = traceWithTestHandler(ft, 'lab_probe');

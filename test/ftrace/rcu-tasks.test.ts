@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import { crunchRounds, u64At } from '../kernel/helpers.ts';
-import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { Ftrace, ftracePendingCallbacks, ftraceSiteTarget, ftraceTrampolines, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { cpuCurr, idleTask, perCpuAddress, type Task } from '../../src/kernel/task.ts';
 import { traceWithTestHandler } from './helpers.ts';
@@ -18,7 +18,7 @@ import { traceWithTestHandler } from './helpers.ts';
 describe('dynamic trampoline grace period', () => {
   it('keeps a retired trampoline until a task preempted inside it has passed a quiescent state', async () => {
     await withKernel({ cpus: 2, workload: 'cpu-bound', nrKthreads: 3, preempt: 'full', seed: 5 }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const free0 = k.hostMem.bytesFree;
       const ops = traceWithTestHandler(ft, 'crunch_step');
@@ -80,7 +80,7 @@ describe('dynamic trampoline grace period', () => {
     for (const seed of [1, 5, 2, 3, 4, 6]) {
       tried.push(seed);
       const reached = await withKernel({ cpus: 2, workload: 'fork', preempt: 'full', seed, quantum: 500 }, (k) => {
-        const ft = new Ftrace(k);
+        const ft = new Ftrace(k, orcUnwinder(k));
         k.runFor(50);
         const preemptCount = (t: Task) => t.address + BigInt(k.layout.offset('task_struct', 'preempt_count'));
         const idles = [0, 1].map((c) => idleTask(k, c));
@@ -132,7 +132,7 @@ describe('dynamic trampoline grace period', () => {
   it('lets a retired trampoline go once the idle tasks rest in their loop', async () => {
     // the idle loop's own traced function: the idle tasks run through the copy all the time
     await withKernel({ cpus: 4, workload: 'idle', preempt: 'full', seed: 5 }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const free0 = k.hostMem.bytesFree;
       const ops = traceWithTestHandler(ft, 'sched_idle_balance');

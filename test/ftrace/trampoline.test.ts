@@ -12,14 +12,14 @@
 import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import { crunchRounds, u64At } from '../kernel/helpers.ts';
-import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../../src/orc/index.ts';
 import { Ftrace, ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
 
 describe('ftrace_regs_caller', () => {
   it('keeps every register of traced functions in the middle of a computation', async () => {
     await withKernel({ cpus: 2, workload: 'cpu-bound', nrKthreads: 3, preempt: 'full', seed: 5 }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       k.mem.setU32(k.sym('ftrace_test_scramble'), 1);
       const a = traceWithTestHandler(ft, 'crunch_step');
@@ -47,7 +47,7 @@ describe('ftrace_regs_caller', () => {
 
   it('unwinds reliably from inside the handler through the trampoline to the caller', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       const probe = k.sym('lab_probe');
       const symbolizer = k.kallsyms;
@@ -118,7 +118,7 @@ describe('ftrace_regs_caller', () => {
 
   it('costs a fixed number of emulated instructions per traced call', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
-      const ft = new Ftrace(k);
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       const plain = insnsPerProbeCall(k, 200);
       const one = traceWithTestHandler(ft, 'lab_probe');
