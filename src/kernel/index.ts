@@ -5,15 +5,7 @@
  * reports (handed an unwinder), cpu hotplug and dynamic debug. Knows nothing above it.
  */
 export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, workloads } from './boot.ts';
-export {
-  DdebugQueryError,
-  dynamicDebug,
-  guestDescriptors,
-  hostDebugSite,
-  type HostDebugSite,
-  hostPrDebug,
-  parseQueries,
-} from './dynamic-debug.ts';
+export { DdebugQueryError, guestDescriptors, hostDebugSite, type HostDebugSite, hostPrDebug, parseQueries } from './dynamic-debug.ts';
 export { formatTimestamp } from './events.ts';
 export { callGuest, type HostTask } from './hostcall.ts';
 export { HostMemoryError } from './hostmem.ts';
@@ -23,6 +15,7 @@ export { imageSymbolizer, symbolize, type Symbolizer, SymbolTable } from './kall
 export { Kernel, KernelOops, KernelPanic } from './kernel.ts';
 export { kstrtobool } from './kstrtox.ts';
 export { type Layout } from './layout.ts';
+export { initListHead, listAddRcu, listDelRcu, listEmpty, ListError, listForEach, listIsSingular, listNext } from './list.ts';
 export { LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
 export { allTasks, cpuCurr, cpuOnline, forEachTask, idleTask, rqNrQueued, rqNrSwitches, type Target, Task, TaskListError } from './task.ts';

@@ -7,8 +7,9 @@
  * same.
  */
 import { fileURLToPath } from 'node:url';
-import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp, type Modules, dynamicDebug } from '../kernel/index.ts';
+import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp, type Modules } from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
+import type { Ftrace } from '../ftrace/index.ts';
 import { ModuleError, strerror } from '../elf/index.ts';
 import { bootLab } from './lab.ts';
 
@@ -28,13 +29,14 @@ export class Lab {
   private constructor(
     readonly k: Kernel,
     readonly modules: Modules,
+    readonly ftrace: Ftrace,
     readonly lp: Livepatch,
   ) {}
 
   /** Boots a lab (src/lab/lab.ts's bootLab(), where its parts are assembled). */
   static async boot(opts: BootOptions & LivepatchOptions = {}): Promise<Lab> {
     const parts = await bootLab(opts);
-    return new Lab(parts.kernel, parts.modules, parts.livepatch);
+    return new Lab(parts.kernel, parts.modules, parts.ftrace, parts.livepatch);
   }
 
   /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
@@ -52,7 +54,7 @@ export class Lab {
    * applies the kernel's queries (DdebugQueryError, -EINVAL, for a bad one; nothing applied).
    */
   get dynamicDebug(): { read(): string; write(query: string): number } {
-    return dynamicDebug(this.k);
+    return this.k.dynamicDebug;
   }
 
   /**

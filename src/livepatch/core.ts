@@ -8,6 +8,8 @@
  */
 import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
 import type { Vcpu } from '../emu/index.ts';
+import type { Ftrace } from '../ftrace/index.ts';
+import type { OrcUnwinder } from '../orc/index.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { EBUSY, EINVAL, ENODEV } from '../elf/index.ts';
@@ -31,7 +33,7 @@ export interface ModuleInfo {
   /** Symbols of a loaded module, kallsyms style. */
   findSymbol(module: string, name: string, sympos: number): bigint;
   /** The guest's struct module of a loaded module (what klp_object->mod points at). */
-  structModule?(name: string): bigint | undefined;
+  structModule(name: string): bigint | undefined;
   /** Size of the function or object at address, image or module. */
   sizeAt(address: bigint): number | undefined;
   /** try_module_get / module_put / forbidding removal of a forced patch's module. */
@@ -76,11 +78,14 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
   constructor(
     readonly k: Kernel,
     readonly modules: ModuleInfo,
+    ftrace: Ftrace,
+    /** The kernel's reliable unwinder: the transition checks each task's stack with it. */
+    readonly unwinder: OrcUnwinder,
     opts: LivepatchOptions = {},
   ) {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
-    this.patcher = new KlpPatcher(k, this.L);
+    this.patcher = new KlpPatcher(k, this.L, this.patches, ftrace);
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
@@ -155,7 +160,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
    * commitObjectRelocs() once nothing else can fail.
    */
   private initObjectLoaded(obj: KlpObject): KlpRelocWrite[] {
-    if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
     const pmod = this.modules.klpModule?.(obj.patch.name);
     const relocs = pmod ? prepareObjectRelocs(this.k, pmod, obj.name, (o, n, pos) => this.findSymbol(o, n, pos)) : [];
     for (const func of obj.funcs) {
@@ -194,12 +198,20 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     clearRelocs(this.k, writes);
   }
 
+  /**
+   * klp_find_object_module(): point obj->mod at the object's module if it is loaded, which
+   * makes the object loaded (klp_is_object_loaded()); vmlinux needs no module.
+   */
+  private findObjectModule(obj: KlpObject): void {
+    if (obj.name !== null && this.modules.isLoaded(obj.name)) obj.setMod(this.modules.structModule(obj.name) ?? 0n);
+  }
+
   private initPatch(patch: KlpPatch): void {
     const relocs: Array<[KlpObject, KlpRelocWrite[]]> = [];
     for (const obj of patch.objs) {
       const dup = patch.objs.filter((o) => o.name === obj.name);
       if (dup.length > 1) throw new LivepatchError(EINVAL, `object ${obj.displayName} listed twice`);
-      obj.loaded = obj.name === null || this.modules.isLoaded(obj.name);
+      this.findObjectModule(obj);
       if (obj.loaded) relocs.push([obj, this.initObjectLoaded(obj)]);
     }
     if (patch.replace) this.addNops(patch);
@@ -265,9 +277,9 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       if (obj && findFunc(obj, oldFunc)) continue;
       if (!obj) {
         obj = this.allocObjectDynamic(oldObj.name, patch);
-        // The module is there or not whichever patch looks: take the state the older patch
+        // The module is there or not whichever patch looks: take the module the older patch
         // found, so that allocFuncNop() can copy its resolved addresses.
-        obj.loaded = oldObj.loaded;
+        obj.setMod(oldObj.mod);
       }
       this.allocFuncNop(oldFunc, obj);
     }
@@ -411,6 +423,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       const obj = patch.objs.find((o) => o.name === name);
       if (!obj) continue;
       let ret = 0;
+      obj.setMod(this.modules.structModule(name) ?? 0n);
       try {
         this.commitObjectRelocs(obj, this.initObjectLoaded(obj));
       } catch (e) {
@@ -419,7 +432,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
         prWarn(this.k, `failed to initialize patch '${patch.name}' for module '${name}' (${ret})`);
       }
       if (!ret) {
-        obj.loaded = true;
         prNotice(this.k, `applying patch '${patch.name}' to loading module '${name}'`);
         ret = yield* this.prePatchCallback(obj);
         if (ret) prWarn(this.k, `pre-patch callback failed for object '${name}'`);
@@ -436,7 +448,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
         prWarn(this.k, `patch '${patch.name}' failed for module '${name}', refusing to load module '${name}'`);
         // the kernel leaves them written here; cleared, so a refused load leaves no trace
         this.clearObjectRelocs(obj);
-        obj.loaded = false;
         obj.setMod(0n);
         yield* this.cleanupModulePatches(name, patch);
         return ret;
@@ -462,7 +473,6 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       this.patcher.unpatchObject(obj);
       yield* this.postUnpatchCallback(obj);
       this.clearObjectRelocs(obj);
-      obj.loaded = false;
       obj.setMod(0n);
       for (const f of obj.funcs) f.oldFunc = 0n;
     }
