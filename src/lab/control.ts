@@ -27,7 +27,7 @@
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the
  * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello) are answered directly.
  */
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +77,24 @@ function runtimeBase(): string {
     }
   }
   return tmpdir();
+}
+
+/**
+ * Removes the runtime directories of labs that died without removing theirs (kill -9): ours, and
+ * named after a process that no longer exists.
+ */
+function sweepStale(base: string): void {
+  for (const name of readdirSync(base)) {
+    const m = /^klp-lab-(\d+)-\w{6}$/.exec(name);
+    if (!m) continue;
+    const dir = join(base, name);
+    try {
+      if (statSync(dir).uid !== process.getuid!()) continue;
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(dir, { recursive: true, force: true });
+    }
+  }
 }
 
 /** What a request does to the lab (pure: the same request on the same machine state does the same). */
@@ -140,7 +158,9 @@ export class ControlServer {
     this.files = new KernelFiles(running.lab);
     this.kmsg = new Kmsg(running.lab.k);
     this.stopRequested = new Promise((r) => (this.onStop = r));
-    this.dir = mkdtempSync(join(opts.runtimeBase ?? runtimeBase(), 'klp-lab-'));
+    const base = opts.runtimeBase ?? runtimeBase();
+    sweepStale(base);
+    this.dir = mkdtempSync(join(base, `klp-lab-${process.pid}-`));
     chmodSync(this.dir, 0o700);
     this.path = join(this.dir, 'control');
     this.server = createServer((s) => this.connection(s));
