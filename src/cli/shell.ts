@@ -26,9 +26,11 @@ import { ControlServer, RunningLab, type Pace } from '../lab/index.ts';
 import { addBootOptions, applyDyndbg, bootOptions, checkAgainstImage, type BootFlags } from './options.ts';
 
 export const KLP_FUSE = fileURLToPath(new URL('../../build/native/klp-fuse', import.meta.url));
+/** The commands acting on the lab (insmod, rmmod, lsmod), first on the shell's PATH. */
+export const KLP_PATH = fileURLToPath(new URL('./path', import.meta.url));
 
 /** The files of the lab bound over the real ones, besides /sys (only those the lab has). */
-const BOUND_FILES = ['/proc/cmdline', '/proc/meminfo', '/proc/kallsyms', '/proc/sys/kernel/ftrace_enabled', '/dev/kmsg'];
+const BOUND_FILES = ['/proc/cmdline', '/proc/meminfo', '/proc/kallsyms', '/proc/modules', '/proc/sys/kernel/ftrace_enabled', '/dev/kmsg'];
 
 /*
  * The namespace's init: mounts the lab's files (stopping at the first failure, before any
@@ -47,11 +49,13 @@ done
 [ -d "$KLP_FS/sys" ] || { echo "klp-lab: the FUSE helper did not mount in 10 s" >&2; exit 125; }
 mount --bind "$KLP_FS/sys" /sys
 for f in ${BOUND_FILES.join(' ')}; do
-	if [ -e "$KLP_FS$f" ]; then mount --bind "$KLP_FS$f" "$f"; fi
+	# a file the host's kernel lacks cannot be a mount point in its /proc: left out
+	if [ -e "$KLP_FS$f" ] && [ -e "$f" ]; then mount --bind "$KLP_FS$f" "$f"; fi
 done
 [ "$(stat -f -c %T /dev/kmsg)" = fuseblk ] || [ "$(stat -f -c %T /dev/kmsg)" = fuse ] ||
 	{ echo "klp-lab: /dev/kmsg is not the lab's" >&2; exit 125; }
 unset KLP_FUSE KLP_FS
+export PATH="$KLP_PATH:$PATH"
 set +euo pipefail
 if [ -n "\${KLP_CMD+x}" ]; then
 	cmd=$KLP_CMD
@@ -64,6 +68,7 @@ fi
 
 /** What `[klp-lab] ` prompts are made of: the user's own rc first. */
 const RC = `[ -f ~/.bashrc ] && . ~/.bashrc
+case ":$PATH:" in "$KLP_PATH":*) ;; *) PATH="$KLP_PATH:$PATH" ;; esac
 PS1='[klp-lab] \\w\\$ '
 `;
 
@@ -100,7 +105,7 @@ export async function shellCommand(flags: ShellFlags, fail: (message: string) =>
     writeFileSync(rc, RC, { mode: 0o600 });
     writeFileSync(init, SETUP, { mode: 0o600 });
     mkdirSync(fs, { mode: 0o700 });
-    const env: NodeJS.ProcessEnv = { ...process.env, KLP_SOCKET: server.path, KLP_FS: fs, KLP_FUSE, KLP_RC: rc };
+    const env: NodeJS.ProcessEnv = { ...process.env, KLP_SOCKET: server.path, KLP_FS: fs, KLP_FUSE, KLP_RC: rc, KLP_PATH };
     if (flags.command !== undefined) env.KLP_CMD = flags.command;
     const child = spawn(
       'setpriv',

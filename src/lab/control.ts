@@ -12,7 +12,7 @@
  * any byte sequence goes through unchanged.
  *
  *   {"id":1,"op":"stat","path":"/sys/kernel/livepatch"}   {"id":1,"ok":true,"kind":"dir","mode":493,"size":0}
- *   {"id":2,"op":"write","path":"...","data":"0\n"}       {"id":2,"ok":false,"errno":"EINVAL","message":"..."}
+ *   {"id":2,"op":"write","path":"...","data":"0\n"}       {"id":2,"ok":false,"errno":"EINVAL","strerror":"Invalid argument","message":"..."}
  *
  * Requests (kernelfs.ts and kmsg.ts do the work):
  *   hello                          {clockNs, cpus, pace}
@@ -31,7 +31,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errnoName, isErrno, ModuleError } from '../elf/index.ts';
+import { errnoName, errnoValue, isErrno, ModuleError, strerror } from '../elf/index.ts';
 import { KernelFiles, KernelFsError } from './kernelfs.ts';
 import { Kmsg } from './kmsg.ts';
 import { peerCred } from './peercred.ts';
@@ -330,14 +330,16 @@ export class ControlServer {
 }
 
 /** The errno and message a refused request gets. */
-function failure(err: unknown): { errno: string; message: string } {
+function failure(err: unknown): { errno: string; strerror: string; message: string } {
   // a load that failed in several ways (an init error and a cleanup error) reports the first
   const e = err instanceof AggregateError && err.errors.length ? err.errors[0] : err;
   const message = (e as Error)?.message ?? String(e);
-  if (e instanceof KernelFsError) return { errno: e.errno, message };
-  if (e instanceof ModuleError) return { errno: isErrno(e.errno) ? e.errno : errnoName(e.code), message };
-  if (e instanceof ProtocolError) return { errno: 'EINVAL', message };
-  return { errno: 'EIO', message };
+  let errno = 'EIO';
+  if (e instanceof KernelFsError) errno = e.errno;
+  else if (e instanceof ModuleError) errno = isErrno(e.errno) ? e.errno : errnoName(e.code);
+  else if (e instanceof ProtocolError) errno = 'EINVAL';
+  // glibc's text, as the commands print it (cat: ...: Permission denied)
+  return { errno, strerror: strerror(errnoValue(errno)), message };
 }
 
 /** One response line, ASCII only: characters past 0x7e as \u00XX (and beyond, as JSON says). */

@@ -5,11 +5,13 @@
  * FUSE helper (native/klp-fuse.c) forwards its operations here through the control socket.
  *
  *   /sys/kernel/livepatch/**               livepatch/sysfs.ts, with the kernel's modes
- *   /sys/module/<m>/{refcnt,parameters/*}  the module registry; a parameter's mode is its perm
+ *   /sys/module/<m>/{refcnt,initstate,holders/,parameters/*}  the module registry (a
+ *                                          parameter's mode is its perm)
  *   /sys/devices/system/cpu/...            online/possible/present, cpuN/online (hotplug.ts)
  *   /sys/kernel/debug/dynamic_debug/control
  *   /proc/cmdline, /proc/meminfo           the guest's show functions, run as a read would
  *   /proc/kallsyms                         the image's symbols and the loaded modules'
+ *   /proc/modules                          the loaded modules, newest first
  *   /dev/kmsg                              kmsg.ts (read and write go through their own ops)
  *
  * Opening follows kernfs: a file without read permission bits cannot be opened for reading,
@@ -229,6 +231,7 @@ export class KernelFiles {
     const meminfo = show(['meminfo_proc_show', 'lab_meminfo_show']);
     if (meminfo) file('/proc/meminfo', { mode: 0o444, size: 0, read: meminfo });
     file('/proc/kallsyms', { mode: 0o444, size: 0, read: () => kallsyms(lab) });
+    file('/proc/modules', { mode: 0o444, size: 0, read: () => procModules(lab) });
 
     // /dev/kmsg: its reads and writes are records (kmsg.ts), not file contents
     file('/dev/kmsg', { mode: 0o644, size: 0, read: () => '', write: () => undefined });
@@ -242,6 +245,9 @@ export class KernelFiles {
     file(`${base}/refcnt`, { mode: 0o444, size: 4096, read: () => `${m.refcount}\n` });
     const state = () => (m.state === 'LIVE' ? 'live' : m.state === 'COMING' ? 'coming' : 'going');
     file(`${base}/initstate`, { mode: 0o444, size: 4096, read: () => `${state()}\n` });
+    // the modules using this one's exports (links in the kernel, directories here)
+    dir(`${base}/holders`);
+    for (const u of m.usedBy) dir(`${base}/holders/${u.name}`);
     const params = [...moduleParams(m.file, m.modinfo).values()].filter((p) => p.perm);
     if (params.length) dir(`${base}/parameters`);
     for (const p of params)
@@ -283,6 +289,19 @@ function errnoOf(e: unknown): string | undefined {
   if (e instanceof ModuleError || e instanceof CpuHotplugError) return isErrno(e.errno) ? e.errno : 'EIO';
   if (e instanceof DdebugQueryError) return 'EINVAL';
   return undefined;
+}
+
+/** /proc/modules: "name size refcnt users state address (taints)", newest first. */
+function procModules(lab: Lab): string {
+  const state = { LIVE: 'Live', COMING: 'Loading', GOING: 'Unloading' } as const;
+  return [...lab.modules.list()]
+    .reverse()
+    .map((m) => {
+      const users = m.usedBy.size ? [...m.usedBy].map((u) => `${u.name},`).join('') : '-';
+      const livepatch = m.modinfo.get('livepatch')?.includes('Y');
+      return `${m.name} ${m.size} ${m.refcount} ${users} ${state[m.state]} 0x${m.base.toString(16)}${livepatch ? ' (K)' : ''}\n`;
+    })
+    .join('');
 }
 
 /**

@@ -155,6 +155,68 @@ describe('klp-lab shell -c', () => {
   }, 60_000);
 });
 
+describe('the module commands in klp-lab shell', () => {
+  // kmod 30's texts and statuses, as the real insmod, rmmod and lsmod print them
+  it('insmod, lsmod and rmmod act on the lab, with kmod texts', async () => {
+    const F = `${ROOT}fixtures`;
+    const script = [
+      'type -P insmod rmmod lsmod | sed "s#^$KLP_PATH/##"',
+      `insmod ${F}/test_klp_livepatch.o; echo "insmod $?"`,
+      `insmod ${F}/lab_mod_hello.o hello_base=5; echo "insmod $?"`,
+      'lsmod',
+      'cat /sys/module/lab_mod_hello/parameters/hello_base',
+      'rmmod test_klp_livepatch; echo "rmmod $?"',
+      'rmmod lab_mod_hello; echo "rmmod $?"',
+      'rmmod lab_mod_hello; echo "rmmod $?"',
+      `insmod ${F}/test_klp_livepatch.o; echo "insmod $?"`,
+      `insmod ${F}/test_klp_callbacks_demo.o pre_patch_ret=-19; echo "insmod $?"`,
+      `insmod ${F}/test_klp_bad_unmarked.o; echo "insmod $?"`,
+      `insmod ${F}/lab_mod_hello.o nosuch=1; echo "insmod $?"`,
+      'insmod /nonexistent.ko; echo "insmod $?"',
+      'insmod; echo "insmod $?"',
+      'rmmod; echo "rmmod $?"',
+      'dmesg | grep -c "livepatch: .test_klp_livepatch.: patching complete"',
+    ].join('\n');
+    const r = await cli([...SHELL, '-c', script]);
+    expect(r.stdout.split('\n')).toEqual([
+      'insmod',
+      'rmmod',
+      'lsmod',
+      'insmod 0',
+      'insmod 0',
+      'Module                  Size  Used by',
+      expect.stringMatching(/^lab_mod_hello {7}[ \d]{8}  0$/),
+      expect.stringMatching(/^test_klp_livepatch  [ \d]{8}  1$/),
+      '5',
+      'rmmod 1',
+      'rmmod 0',
+      'rmmod 1',
+      'insmod 1',
+      'insmod 1',
+      'insmod 1',
+      'insmod 1',
+      'insmod 1',
+      'insmod 1',
+      'rmmod 1',
+      '1',
+      '',
+    ]);
+    expect(r.stderr.split('\n')).toEqual([
+      'rmmod: ERROR: Module test_klp_livepatch is in use',
+      'rmmod: ERROR: Module lab_mod_hello is not currently loaded',
+      `insmod: ERROR: could not insert module ${F}/test_klp_livepatch.o: File exists`,
+      `insmod: ERROR: could not insert module ${F}/test_klp_callbacks_demo.o: No such device`,
+      `insmod: ERROR: could not insert module ${F}/test_klp_bad_unmarked.o: Invalid parameters`,
+      `insmod: ERROR: could not insert module ${F}/lab_mod_hello.o: Unknown symbol in module`,
+      'insmod: ERROR: could not load module /nonexistent.ko: No such file or directory',
+      'insmod: ERROR: missing filename.',
+      'rmmod: ERROR: missing module name.',
+      '',
+    ]);
+    expect(r.status).toBe(0);
+  }, 60_000);
+});
+
 describe('klp-lab shell, interactive', () => {
   it('is a bash on a terminal (tmux) with the lab behind /proc and /sys', async () => {
     const server = `klp-lab-test-${process.pid}`;

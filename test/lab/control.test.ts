@@ -111,6 +111,10 @@ describe("the kernel's files", () => {
     expect(await c.call({ op: 'write', path: `${m}/parameters/pre_patch_ret`, data: '-19\n' })).toMatchObject({ ok: true });
     expect(await c.call({ op: 'read', path: `${m}/parameters/pre_patch_ret` })).toMatchObject({ data: '-19\n' });
     expect(await c.call({ op: 'lsmod' })).toMatchObject({ modules: [{ name: 'test_klp_callbacks_demo', refcnt: 1, usedBy: [] }] });
+    expect((await c.call({ op: 'read', path: '/proc/modules' })).data).toMatch(
+      /^test_klp_callbacks_demo \d+ 1 - Live 0x[0-9a-f]+ \(K\)\n$/,
+    );
+    expect(await c.call({ op: 'readdir', path: `${m}/holders` })).toMatchObject({ ok: true, entries: [] });
     expect(await c.call({ op: 'read', path: '/sys/devices/system/cpu/online' })).toMatchObject({ data: '0-1\n' });
     expect(await c.call({ op: 'write', path: '/sys/devices/system/cpu/cpu1/online', data: '0\n' })).toMatchObject({ ok: true });
     expect(await c.call({ op: 'read', path: '/sys/devices/system/cpu/online' })).toMatchObject({ data: '0\n' });
