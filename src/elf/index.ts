@@ -13,6 +13,7 @@ export { ModuleError } from './module-errors.ts';
 export {
   layoutModule,
   ModuleFormatError,
+  modinfoEntries,
   type ModuleLayout,
   moduleName,
   type ModulePlan,

@@ -23,6 +23,7 @@
  *   insmod {file, params?}         load an object file (name=value params): {name}
  *   rmmod {name}                   unload
  *   lsmod                          {modules: [{name, size, refcnt, usedBy}]}
+ *   modinfo {file}                 an object's .modinfo: {entries: [[tag, value], ...]} in file order
  *   stop                           stop the lab; the response comes first
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the
  * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello) are answered directly.
@@ -31,7 +32,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errnoName, errnoValue, isErrno, ModuleError, strerror } from '../elf/index.ts';
+import { ElfFile, errnoName, errnoValue, isErrno, modinfoEntries, ModuleError, strerror } from '../elf/index.ts';
 import { KernelFiles, KernelFsError } from './kernelfs.ts';
 import { Kmsg } from './kmsg.ts';
 import { peerCred } from './peercred.ts';
@@ -46,7 +47,8 @@ export type ControlRequest =
   | { id?: unknown; op: 'kmsg-read'; seq: number; waitMs?: number }
   | { id?: unknown; op: 'kmsg-write'; data: string }
   | { id?: unknown; op: 'insmod'; file: string; params?: string[] }
-  | { id?: unknown; op: 'rmmod'; name: string };
+  | { id?: unknown; op: 'rmmod'; name: string }
+  | { id?: unknown; op: 'modinfo'; file: string };
 
 type Reply = Record<string, unknown>;
 
@@ -125,6 +127,17 @@ export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: Cont
       return {};
     default:
       throw new ProtocolError(`op '${req.op}' is not applied to the machine`);
+  }
+}
+
+/** An object file; a missing one is ENOENT, a damaged one what the reader says. */
+function readObject(file: string): ElfFile {
+  try {
+    return ElfFile.read(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new KernelFsError('ENOENT', file, 'No such file or directory');
+    if ((e as NodeJS.ErrnoException).code === 'EACCES') throw new KernelFsError('EACCES', file, 'Permission denied');
+    throw new KernelFsError('ENOEXEC', file, (e as Error).message);
   }
 }
 
@@ -268,6 +281,8 @@ export class ControlServer {
         return {};
       case 'kmsg-read':
         return this.kmsgRead(req.seq, Math.min(Math.max(Number(req.waitMs) || 0, 0), MAX_WAIT_MS));
+      case 'modinfo':
+        return { entries: modinfoEntries(readObject(str(req.file, 'file'))) };
       case 'lsmod':
         return {
           modules: r.lab.modules.list().map((m) => ({

@@ -217,6 +217,46 @@ describe('the module commands in klp-lab shell', () => {
   }, 60_000);
 });
 
+describe('modinfo in klp-lab shell', () => {
+  // the texts kmod 30's modinfo prints for the same files
+  it("prints an object's .modinfo as kmod's modinfo does", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'klp-modinfo-'));
+    try {
+      for (const m of ['test_klp_syscall', 'lab_mod_hello']) writeFileSync(join(dir, `${m}.ko`), readFileSync(`${ROOT}fixtures/${m}.o`));
+      const script = [
+        'modinfo ./test_klp_syscall.ko lab_mod_hello.ko',
+        'modinfo -F livepatch ./test_klp_syscall.ko',
+        'modinfo x; echo "modinfo $?"',
+        'modinfo; echo "modinfo $?"',
+      ].join('\n');
+      const r = await cli([...SHELL, '-c', script], { cwd: dir });
+      expect(r.stdout).toBe(
+        [
+          `filename:       ${dir}/./test_klp_syscall.ko`,
+          'livepatch:      Y',
+          'description:    Livepatch test: syscall transition',
+          'license:        GPL',
+          'parmnum:        klp_pids:&npids',
+          'parmperm:       klp_pids:0',
+          'parm:           klp_pids:Array of pids to be transitioned to livepatched state. (array of int)',
+          `filename:       ${dir}/lab_mod_hello.ko`,
+          'parmperm:       hello_base:0444',
+          'description:    lab: hello, a plain loadable module',
+          'license:        GPL',
+          'parm:           hello_base:long',
+          'Y',
+          'modinfo 1',
+          'modinfo 1',
+          '',
+        ].join('\n'),
+      );
+      expect(r.stderr).toBe('modinfo: ERROR: Module x not found.\nmodinfo: ERROR: missing module or filename.\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('klp-lab shell, interactive', () => {
   it('is a bash on a terminal (tmux) with the lab behind /proc and /sys', async () => {
     const server = `klp-lab-test-${process.pid}`;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * insmod, rmmod and lsmod for `klp-lab shell`, acting on the running lab through its control
+ * insmod, rmmod, lsmod and modinfo for `klp-lab shell`, acting on the running lab through its control
  * socket ($KLP_SOCKET) and printing what kmod 30 (Debian 12) prints: the scripts of a kernel
  * engineer, and the kernel's selftests, put those texts in their expected output. The texts
  * and exit statuses were taken from the real kmod run on a kernel that refused the load.
@@ -138,7 +138,71 @@ async function lsmod() {
   return 0;
 }
 
-const tools = { insmod, rmmod, lsmod };
+/**
+ * modinfo [-F FIELD] FILE...: "filename:" first (as given, made absolute without normalizing),
+ * the .modinfo fields in file order, then each parameter as "name:description (type)". kmod
+ * takes only *.ko for a file and looks any other name up as a module of the running kernel;
+ * the lab's objects are *.o too, and it has no module tree, so anything else is not found.
+ */
+async function modinfo() {
+  let field;
+  const names = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-F' || a === '--field') field = args[++i];
+    else if (a.startsWith('--field=')) field = a.slice('--field='.length);
+    else if (a.startsWith('-F') && a.length > 2) field = a.slice(2);
+    else if (a.startsWith('-')) {
+      error(`unsupported option ${a}`);
+      return 1;
+    } else names.push(a);
+  }
+  if (!names.length) {
+    error('missing module or filename.');
+    return 1;
+  }
+  let status = 0;
+  for (const name of names) {
+    let found = /\.k?o$/.test(name);
+    try {
+      if (found) accessSync(name, constants.R_OK);
+    } catch {
+      found = false;
+    }
+    if (!found) {
+      error(`Module ${name} not found.`);
+      status = 1;
+      continue;
+    }
+    const a = await call({ op: 'modinfo', file: resolve(name) });
+    if (!a.ok) {
+      error(`could not get modinfo from '${name}': ${a.strerror}`);
+      status = 1;
+      continue;
+    }
+    const fields = [['filename', name.startsWith('/') ? name : `${process.cwd()}/${name}`]];
+    const params = new Map();
+    const param = (p) => params.get(p) ?? params.set(p, {}).get(p);
+    for (const [tag, value] of a.entries) {
+      const colon = value.indexOf(':');
+      if ((tag === 'parm' || tag === 'parmtype') && colon > 0) {
+        param(value.slice(0, colon))[tag === 'parm' ? 'desc' : 'type'] = value.slice(colon + 1);
+      } else fields.push([tag, value]);
+    }
+    for (const [p, { desc, type }] of params) {
+      const text = desc === undefined ? type : type === undefined ? desc : `${desc} (${type})`;
+      fields.push(['parm', `${p}:${text}`]);
+    }
+    let out = '';
+    for (const [tag, value] of fields)
+      if (field === undefined) out += `${`${tag}:`.padEnd(16)}${value}\n`;
+      else if (tag === field) out += `${value}\n`;
+    process.stdout.write(out);
+  }
+  return status;
+}
+
+const tools = { insmod, rmmod, lsmod, modinfo };
 if (!tools[tool]) {
   process.stderr.write(`kmod.mjs: called as '${tool}': call it as ${Object.keys(tools).join(', ')}\n`);
   process.exitCode = 1;
