@@ -26,8 +26,10 @@ import { ControlServer, RunningLab, type Pace } from '../lab/index.ts';
 import { addBootOptions, applyDyndbg, bootOptions, checkAgainstImage, type BootFlags } from './options.ts';
 
 export const KLP_FUSE = fileURLToPath(new URL('../../build/native/klp-fuse', import.meta.url));
-/** The commands acting on the lab (insmod, rmmod, lsmod), first on the shell's PATH. */
+/** The commands acting on the lab (insmod, rmmod, lsmod, modinfo, modprobe), first on the shell's PATH. */
 export const KLP_PATH = fileURLToPath(new URL('./path', import.meta.url));
+/** Where modprobe looks for modules unless $KLP_MODULE_PATH says otherwise: the lab's fixtures. */
+export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures', import.meta.url));
 
 /** The files of the lab bound over the real ones, besides /sys (only those the lab has). */
 const BOUND_FILES = ['/proc/cmdline', '/proc/meminfo', '/proc/kallsyms', '/proc/modules', '/proc/sys/kernel/ftrace_enabled', '/dev/kmsg'];
@@ -105,7 +107,15 @@ export async function shellCommand(flags: ShellFlags, fail: (message: string) =>
     writeFileSync(rc, RC, { mode: 0o600 });
     writeFileSync(init, SETUP, { mode: 0o600 });
     mkdirSync(fs, { mode: 0o700 });
-    const env: NodeJS.ProcessEnv = { ...process.env, KLP_SOCKET: server.path, KLP_FS: fs, KLP_FUSE, KLP_RC: rc, KLP_PATH };
+    const env: NodeJS.ProcessEnv = {
+      KLP_MODULE_PATH: FIXTURES_DIR,
+      ...process.env,
+      KLP_SOCKET: server.path,
+      KLP_FS: fs,
+      KLP_FUSE,
+      KLP_RC: rc,
+      KLP_PATH,
+    };
     if (flags.command !== undefined) env.KLP_CMD = flags.command;
     const child = spawn(
       'setpriv',

@@ -257,6 +257,33 @@ describe('modinfo in klp-lab shell', () => {
   }, 60_000);
 });
 
+describe('modprobe in klp-lab shell', () => {
+  it('loads a module by name from $KLP_MODULE_PATH (the fixtures by default), with kmod texts', async () => {
+    const script = [
+      'modprobe test_klp_callbacks_demo pre_patch_ret=-22; echo "modprobe $?"',
+      'modprobe --dry-run test_klp_livepatch; echo "modprobe $?"',
+      'modprobe test_klp_livepatch; echo "modprobe $?"',
+      'modprobe test_klp_livepatch; echo "modprobe $?"',
+      'modprobe nosuch; echo "modprobe $?"',
+      'modprobe -q nosuch; echo "modprobe $?"',
+      'modprobe lab_mod_hello nosuch=1; echo "modprobe $?"',
+      'cat /sys/module/test_klp_livepatch/refcnt',
+    ].join('\n');
+    const r = await cli([...SHELL, '-c', script]);
+    expect(r.stdout).toBe(
+      ['modprobe 1', 'modprobe 0', 'modprobe 0', 'modprobe 0', 'modprobe 1', 'modprobe 1', 'modprobe 1', '1', ''].join('\n'),
+    );
+    expect(r.stderr).toBe(
+      [
+        "modprobe: ERROR: could not insert 'test_klp_callbacks_demo': Invalid argument",
+        `modprobe: FATAL: Module nosuch not found in directory ${ROOT}fixtures`,
+        "modprobe: ERROR: could not insert 'lab_mod_hello': Unknown symbol in module, or unknown parameter (see dmesg)",
+        '',
+      ].join('\n'),
+    );
+  }, 60_000);
+});
+
 describe('klp-lab shell, interactive', () => {
   it('is a bash on a terminal (tmux) with the lab behind /proc and /sys', async () => {
     const server = `klp-lab-test-${process.pid}`;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * insmod, rmmod, lsmod and modinfo for `klp-lab shell`, acting on the running lab through its control
+ * insmod, rmmod, lsmod, modinfo and modprobe for `klp-lab shell`, acting on the running lab through its control
  * socket ($KLP_SOCKET) and printing what kmod 30 (Debian 12) prints: the scripts of a kernel
  * engineer, and the kernel's selftests, put those texts in their expected output. The texts
  * and exit statuses were taken from the real kmod run on a kernel that refused the load.
@@ -9,7 +9,7 @@
  * One file, called through a link of each name (the tool is the name it was called by), in
  * plain JavaScript: a command starts in the time Node takes, with nothing to compile.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { basename, resolve } from 'node:path';
 
@@ -202,7 +202,51 @@ async function modinfo() {
   return status;
 }
 
-const tools = { insmod, rmmod, lsmod, modinfo };
+/**
+ * modprobe [-n|--dry-run] [-q] NAME [name=value...]: loads NAME.ko or NAME.o from the first
+ * directory of $KLP_MODULE_PATH (colon-separated) that has it -- the lab has no module tree
+ * and no dependencies to resolve. A module already loaded is success, as in kmod.
+ */
+async function modprobe() {
+  let dryRun = false;
+  let quiet = false;
+  const rest = [];
+  for (const a of args) {
+    if (a === '-n' || a === '--dry-run') dryRun = true;
+    else if (a === '-q' || a === '--quiet') quiet = true;
+    else if (a.startsWith('-') && !rest.length) {
+      error(`unsupported option ${a}`);
+      return 1;
+    } else rest.push(a);
+  }
+  const [arg, ...params] = rest;
+  if (!arg) {
+    error('missing parameters. See -h.');
+    return 1;
+  }
+  const name = moduleName(arg);
+  const dirs = (process.env.KLP_MODULE_PATH ?? '').split(':').filter(Boolean);
+  const candidates = [...new Set([name, name.replace(/_/g, '-')])].flatMap((n) => [`${n}.ko`, `${n}.o`]);
+  let file;
+  for (const d of dirs) {
+    file = candidates.map((c) => `${d}/${c}`).find((f) => existsSync(f));
+    if (file) break;
+  }
+  if (!file) {
+    if (!quiet) process.stderr.write(`${tool}: FATAL: Module ${name} not found in directory ${dirs.join(':')}\n`);
+    return 1;
+  }
+  if (dryRun) return 0;
+  const loaded = (await call({ op: 'lsmod' })).modules.some((m) => m.name === name);
+  if (loaded) return 0;
+  const a = await call({ op: 'insmod', file, params });
+  if (a.ok) return 0;
+  const why = a.errno === 'ENOENT' ? 'Unknown symbol in module, or unknown parameter (see dmesg)' : a.strerror;
+  if (!quiet) error(`could not insert '${name}': ${why}`);
+  return 1;
+}
+
+const tools = { insmod, rmmod, lsmod, modinfo, modprobe };
 if (!tools[tool]) {
   process.stderr.write(`kmod.mjs: called as '${tool}': call it as ${Object.keys(tools).join(', ')}\n`);
   process.exitCode = 1;
