@@ -14,7 +14,8 @@
  *     namespace and every mount in it go;
  *   - the FUSE helper also exits when the lab's socket closes.
  * When the bash exits, the init exits with its status, the namespaces go, and klp-lab stops the
- * lab, removes its runtime directory and exits with that status.
+ * lab, removes its runtime directory and exits with that status. A client's stop request ends
+ * the session the other way round: the namespaces are killed, and the status is 0.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -133,14 +134,21 @@ export async function shellCommand(flags: ShellFlags, fail: (message: string) =>
     process.on('SIGTERM', end);
     process.on('SIGHUP', end);
     void running.stopped.then((reason) => {
-      if (reason.kind === 'failure') process.stderr.write(`klp-lab: the lab has stopped: ${reason.error.message}\n`);
+      // the whole report is in the lab's log, for dmesg
+      if (reason.kind === 'failure') process.stderr.write(`klp-lab: the lab has stopped: ${reason.error.message.split('\n')[0]}\n`);
+    });
+    // a client asked the lab to stop: the session ends with it, successfully
+    let stopped = false;
+    void server.stopRequested.then(() => {
+      stopped = true;
+      child.kill('SIGKILL');
     });
     const status = await new Promise<number>((resolve) => {
       child.on('error', (e) => {
         process.stderr.write(`klp-lab: cannot start the shell: ${e.message}\n`);
         resolve(1);
       });
-      child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+      child.on('exit', (code, signal) => resolve(stopped ? 0 : (code ?? 128 + (signal ? constants.signals[signal] : 0))));
     });
     process.off('SIGINT', ignore);
     process.off('SIGQUIT', ignore);

@@ -26,6 +26,8 @@ import { Lab } from './selftest.ts';
 
 /** Host milliseconds a slice may take: how long a request may wait for the machine to stop. */
 const SLICE_HOST_MS = 4;
+const KERN_EMERG = 0;
+const KERN_ALERT = 1;
 /** Paced: how far (emulated ns) the guest may lag behind its pace before the pace is re-anchored. */
 const MAX_LAG_NS = 100e6;
 
@@ -137,6 +139,12 @@ export class RunningLab {
   private finish(reason: StopReason): void {
     if (this.stopReason) return;
     this.stopReason = reason;
+    // the kernel's own log ends with its oops or panic, where dmesg and /dev/kmsg readers see it
+    if (reason.kind === 'failure') {
+      const e = reason.error;
+      const lines = e instanceof KernelOops ? e.report.split('\n') : e instanceof KernelPanic ? [e.message] : [];
+      for (const line of lines) this.lab.k.log.hostPrintk(e instanceof KernelPanic ? KERN_EMERG : KERN_ALERT, line, this.clockNs);
+    }
     this.notify();
     this.resolveStopped(reason);
   }

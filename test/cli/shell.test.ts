@@ -110,6 +110,31 @@ describe('klp-lab shell -c', () => {
     expect(r.stderr).toMatch(/option '--pace <X>' argument 'fast' is invalid\. It must be a positive number/);
   }, 60_000);
 
+  it('ends when a client asks the lab to stop, with status 0', async () => {
+    const r = await cli([...SHELL, '-c', `${labRequest({ op: 'stop' })}; sleep 30; echo not reached`]);
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
+  }, 60_000);
+
+  it("shows a guest oops in dmesg; the lab's files fail with EIO after it", async () => {
+    const script = ['modprobe lab_mod_oops crash=1', 'cat /proc/cmdline', "dmesg | grep -e '^\\[.*\\] BUG:' -e 'Modules linked in'"].join(
+      '\n',
+    );
+    const r = await cli([...SHELL, '-c', script]);
+    expect(r.stdout).toMatch(
+      /^\[ *[\d.]+\] BUG: unable to handle page fault for address: 0000000000000000\n\[ *[\d.]+\] Modules linked in: lab_mod_oops\n$/,
+    );
+    // klp-lab's line and modprobe's come from two processes: their order is not fixed
+    expect(r.stderr.split('\n').sort()).toEqual([
+      '',
+      'cat: /proc/cmdline: Input/output error',
+      expect.stringMatching(
+        /^klp-lab: the lab has stopped: cpu \d: page fault: write to an unmapped address at address 0x0 \(rip 0x[0-9a-f]+\)$/,
+      ),
+      "modprobe: ERROR: could not insert 'lab_mod_oops': Input/output error",
+    ]);
+  }, 60_000);
+
   it('leaves no process and no mount behind after kill -9 of klp-lab', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'klp-shell-test-'));
     const token = `klp-kill-test-${process.pid}-${Date.now()}`;
