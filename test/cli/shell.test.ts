@@ -41,11 +41,13 @@ function hostDmesg(): string {
 }
 
 describe('klp-lab shell -c', () => {
+  // a script of one's own: load a patch, poll transition, read sysfs and /proc, grep dmesg
   it("shows the lab's /sys/kernel/livepatch, /proc/cmdline and cpus to ordinary programs", async () => {
     const patch = '/sys/kernel/livepatch/test_klp_livepatch';
     const script = [
-      labRequest({ op: 'insmod', file: `${ROOT}fixtures/test_klp_livepatch.o` }),
+      `insmod ${ROOT}fixtures/test_klp_livepatch.o`,
       `while [ "$(cat ${patch}/transition)" != 0 ]; do sleep 0.1; done`,
+      `dmesg | grep -o "livepatch: 'test_klp_livepatch': patching complete"`,
       `cat ${patch}/enabled`,
       `stat --format '%A %n' ${patch} ${patch}/enabled ${patch}/force ${patch}/transition`,
       `cat ${patch}/force 2>&1 || true`,
@@ -57,12 +59,14 @@ describe('klp-lab shell -c', () => {
       `while [ -e ${patch} ]; do sleep 0.1; done`,
       'cat /proc/cmdline',
       'ls /sys/kernel/livepatch | wc -l',
+      `dmesg | grep -o "livepatch: 'test_klp_livepatch': unpatching complete"`,
     ].join('\n');
     const hostCmdline = readFileSync('/proc/cmdline', 'utf8');
     const r = await cli([...SHELL, '-c', script]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(
       [
+        "livepatch: 'test_klp_livepatch': patching complete",
         '1',
         `drwxr-xr-x ${patch}`,
         `-rw-r--r-- ${patch}/enabled`,
@@ -74,6 +78,7 @@ describe('klp-lab shell -c', () => {
         '1',
         'klp-lab workload=idle nr_cpus=2',
         '0',
+        "livepatch: 'test_klp_livepatch': unpatching complete",
         '',
       ].join('\n'),
     );
