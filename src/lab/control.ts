@@ -33,7 +33,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ElfFile, errnoName, errnoValue, isErrno, modinfoEntries, ModuleError, strerror } from '../elf/index.ts';
-import { KernelFiles, KernelFsError } from './kernelfs.ts';
+import { KernelFiles, KernelFsError, normalizePath } from './kernelfs.ts';
 import { Kmsg } from './kmsg.ts';
 import { peerCred } from './peercred.ts';
 import type { RunningLab } from './running.ts';
@@ -107,7 +107,7 @@ export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: Cont
     case 'write': {
       const path = str(req.path, 'path');
       const data = str(req.data, 'data');
-      if (files.stat(path) && normalize(path) === '/dev/kmsg') kmsg.write(data);
+      if (files.stat(path) && normalizePath(path) === '/dev/kmsg') kmsg.write(data);
       else files.write(path, data);
       return { written: data.length };
     }
@@ -139,10 +139,6 @@ function readObject(file: string): ElfFile {
     if ((e as NodeJS.ErrnoException).code === 'EACCES') throw new KernelFsError('EACCES', file, 'Permission denied');
     throw new KernelFsError('ENOEXEC', file, (e as Error).message);
   }
-}
-
-function normalize(p: string): string {
-  return '/' + p.split('/').filter(Boolean).join('/');
 }
 
 function str(v: unknown, field: string): string {
