@@ -14,6 +14,7 @@ export {
   applyRelocation,
   layoutModule,
   ModuleFormatError,
+  modinfoEntries,
   type ModuleLayout,
   moduleName,
   type ModulePlan,

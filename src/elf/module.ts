@@ -237,19 +237,25 @@ function strings(section: ElfSection): string[] {
     .filter((s) => s.length > 0);
 }
 
-/** .modinfo of an object, tag -> values in file order. */
-export function readModinfo(elf: ElfFile): Map<string, string[]> {
+/** .modinfo of an object as [tag, value] entries, in file order (modinfo(8) prints them so). */
+export function modinfoEntries(elf: ElfFile): [string, string][] {
   return asModuleError(elf, () => {
-    const modinfo = new Map<string, string[]>();
+    const out: [string, string][] = [];
     for (const s of elf.sectionsByName('.modinfo'))
       for (const entry of strings(s)) {
         const eq = entry.indexOf('=');
         if (eq <= 0) throw new ModuleFormatError(elf.fileName, `.modinfo entry '${entry}' is not tag=value`, { section: s });
-        const tag = entry.slice(0, eq);
-        modinfo.set(tag, [...(modinfo.get(tag) ?? []), entry.slice(eq + 1)]);
+        out.push([entry.slice(0, eq), entry.slice(eq + 1)]);
       }
-    return modinfo;
+    return out;
   });
+}
+
+/** .modinfo of an object, tag -> values in file order. */
+export function readModinfo(elf: ElfFile): Map<string, string[]> {
+  const modinfo = new Map<string, string[]>();
+  for (const [tag, value] of modinfoEntries(elf)) modinfo.set(tag, [...(modinfo.get(tag) ?? []), value]);
+  return modinfo;
 }
 
 /** The module's name: .modinfo's name=, else the file name without .o / .ko. */
