@@ -7,9 +7,9 @@
  * printed as addresses: each is named PTR<n> in the order it first shows up, NULL being PTR0.
  */
 #define pr_fmt(fmt) "test_klp_shadow_vars: " fmt
-#include <lab/module.h>
-#include <lab/printk.h>
-#include <lab/shadow.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/livepatch.h>
 #include <lab/syscall.h>
 
 MODULE_LICENSE("GPL");

@@ -18,7 +18,7 @@
  *   wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS (default 60000)
  *                           emulated milliseconds
  *   run:MS                  let the machine run MS emulated milliseconds
- *   cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
+ *   cat:FUNCTION            read a /proc-like guest function (cmdline_proc_show, ...) into the log
  *
  * A step that fails ends the session, as `set -e` would end the script: StepFailure names the
  * step and the kernel's errno, and the caller still reports what happened until then.
@@ -95,7 +95,7 @@ export function isObjectPath(name: string): boolean {
 
 /** The object file a load:/insmod: step names; a missing one fails the step before anything is logged. */
 function objectFile(step: Step): string {
-  const file = isObjectPath(step.name) ? resolvePath(step.name) : `${FIXTURES}${step.name}.o`;
+  const file = isObjectPath(step.name) ? resolvePath(step.name) : `${FIXTURES}${step.name}.ko`;
   if (!existsSync(file))
     throw new StepFailure(
       step.arg,

@@ -310,10 +310,10 @@ Steps (one argument each; a step that fails ends the session with status 1):
   param:NAME:P=V          echo V > /sys/module/NAME/parameters/P
   wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS emulated ms (60000)
   run:MS                  let the machine run MS emulated milliseconds
-  cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
+  cat:FUNCTION            read a /proc-like guest function (cmdline_proc_show, ...) into the log
 
 Example:
-  klp-lab livepatch load:test_klp_livepatch cat:lab_cmdline_show
+  klp-lab livepatch load:test_klp_livepatch cat:cmdline_proc_show
 `;
 
 /** The command line as a commander program; `run` receives each command's exit status. */

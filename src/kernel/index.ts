@@ -24,5 +24,7 @@ export { Kernel, KernelOops, KernelPanic } from './kernel.ts';
 export { kstrtobool } from './kstrtox.ts';
 export { type Layout } from './layout.ts';
 export { LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
+export { SEQ_BUF_SIZE, SeqReadError, seqRead } from './seq-file.ts';
+export { type KobjectFile, kobjectFiles, kobjectShow, SysfsError } from './sysfs.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
 export { allTasks, cpuCurr, cpuOnline, forEachTask, idleTask, rqNrQueued, rqNrSwitches, type Target, Task, TaskListError } from './task.ts';

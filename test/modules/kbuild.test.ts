@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Modules of one's own, written against the kernel's headers and built as Kbuild builds an
+// out-of-tree module (make -C firmware M=DIR) in a directory outside the project: what the
+// build makes, that the loader takes the module's struct module from .gnu.linkonce.this_module,
+// and that bad input (a warning, no obj-m, a .ko without its struct module) is refused clearly.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ElfFile, ModuleFormatError } from '../../src/elf/index.ts';
+import { kbuild, scratch, thrown, withModules } from './helpers.ts';
+
+/** A module of two files (kb_pair-objs) and one of one file with a parameter, in kernel style. */
+const PAIR = {
+  Kbuild: 'obj-m += kb_pair.o kb_param.o\nkb_pair-objs := kb_main.o kb_helper.o\n',
+  'kb_helper.h': 'int kb_twice(int x);\n',
+  'kb_helper.c': '#include "kb_helper.h"\n\nint kb_twice(int x)\n{\n\treturn 2 * x;\n}\n',
+  'kb_main.c': `#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include "kb_helper.h"
+
+static int __init kb_pair_init(void)
+{
+	pr_info("%s says %d from %s\\n", THIS_MODULE->name, kb_twice(21), KBUILD_BASENAME);
+	return 0;
+}
+
+static void __exit kb_pair_exit(void)
+{
+	pr_info("%s\\n", __func__);
+}
+
+module_init(kb_pair_init);
+module_exit(kb_pair_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("two files, one module");
+`,
+  'kb_param.c': `#include <linux/module.h>
+
+static int answer = 1;
+module_param(answer, int, 0644);
+MODULE_PARM_DESC(answer, "the answer (default 1)");
+
+static int kb_param_init(void)
+{
+	pr_info("kb_param: answer=%d\\n", answer);
+	return 0;
+}
+
+module_init(kb_param_init);
+MODULE_LICENSE("GPL");
+`,
+};
+
+describe('make -C firmware M=DIR', () => {
+  it('builds every obj-m module into DIR/NAME.ko, with its struct module, ORC and fentry sites', () => {
+    const { dir, done } = scratch();
+    try {
+      const r = kbuild(dir, PAIR);
+      expect(r.output).toBe('');
+      expect(r.status).toBe(0);
+      for (const f of ['kb_pair.ko', 'kb_param.ko', 'kb_pair.mod.c', 'kb_main.o', 'kb_helper.o'])
+        expect(existsSync(join(dir, f))).toBe(true);
+      expect(readFileSync(join(dir, 'kb_pair.mod.c'), 'utf8')).toContain('.init = init_module,');
+      // kb_param has no exit: its struct module has none
+      expect(readFileSync(join(dir, 'kb_param.mod.c'), 'utf8')).not.toContain('cleanup_module');
+      const elf = ElfFile.read(join(dir, 'kb_pair.ko'));
+      const names = elf.sections.map((s) => s.name);
+      for (const s of ['.gnu.linkonce.this_module', '.orc_unwind', '.orc_unwind_ip', '__mcount_loc', '.modinfo'])
+        expect(names).toContain(s);
+
+      // clean takes the outputs away, and leaves the sources
+      expect(kbuild(dir, {}, 'clean').status).toBe(0);
+      expect(existsSync(join(dir, 'kb_pair.ko'))).toBe(false);
+      expect(existsSync(join(dir, 'kb_main.o'))).toBe(false);
+      expect(existsSync(join(dir, 'kb_main.c'))).toBe(true);
+    } finally {
+      done();
+    }
+  });
+
+  it('loads them from their path: name, init, exit and state are the module’s own struct module', async () => {
+    const { dir, done } = scratch();
+    try {
+      expect(kbuild(dir, PAIR).status).toBe(0);
+      await withModules({}, (k, ms) => {
+        const seq = k.log.cursor();
+        const pair = ms.load(join(dir, 'kb_pair.ko'));
+        const param = ms.load(join(dir, 'kb_param.ko'), { answer: '42' });
+        const said = k.log
+          .since(seq)
+          .filter((e) => e.type === 'printk')
+          .map((e) => e.text);
+        expect(said).toEqual(['kb_pair: kb_pair says 42 from kb_main', 'kb_param: answer=42']);
+
+        const L = k.layout;
+        const section = pair.elf.sectionsByName('.gnu.linkonce.this_module')[0];
+        const st = pair.guestStruct!.address;
+        expect(st).toBe(pair.placement(section));
+        expect(pair.contains(st)).toBe(true);
+        expect(k.mem.cstring(st + BigInt(L.offset('module', 'name')), 56)).toBe('kb_pair');
+        expect(k.mem.u32(st + BigInt(L.offset('module', 'state')))).toBe(L.constant('MODULE_STATE_LIVE'));
+        expect(pair.init).toBe(k.mem.u64(st + BigInt(L.offset('module', 'init'))));
+        expect(pair.init).toBe(pair.findSymbol('kb_pair_init'));
+        expect(pair.exit).toBe(pair.findSymbol('kb_pair_exit'));
+        expect(param.exit).toBeUndefined();
+
+        ms.unload('kb_pair');
+        expect(k.log.messages().at(-1)).toMatch(/kb_pair: kb_pair_exit$/);
+      });
+    } finally {
+      done();
+    }
+  });
+
+  it('fails on any warning, and builds nothing', () => {
+    const { dir, done } = scratch();
+    try {
+      const r = kbuild(dir, {
+        Kbuild: 'obj-m := kb_warn.o\n',
+        'kb_warn.c': '#include <linux/module.h>\n\nint kb_unprototyped(void)\n{\n\treturn 0;\n}\n\nMODULE_LICENSE("GPL");\n',
+      });
+      expect(r.status).not.toBe(0);
+      expect(r.output).toMatch(/kb_warn\.c:3:5: error: no previous prototype for .kb_unprototyped. \[-Werror=missing-prototypes\]/);
+      expect(existsSync(join(dir, 'kb_warn.o'))).toBe(false);
+      expect(existsSync(join(dir, 'kb_warn.ko'))).toBe(false);
+    } finally {
+      done();
+    }
+  });
+
+  it('refuses a directory whose Kbuild lists no module, or that has no Kbuild at all', () => {
+    const { dir, done } = scratch();
+    try {
+      const none = kbuild(dir, {});
+      expect(none.status).not.toBe(0);
+      expect(none.output).toContain(`${dir}: no Kbuild or Makefile says which modules to build (obj-m)`);
+      const empty = kbuild(dir, { Makefile: 'obj-y += nothing.o\n' });
+      expect(empty.status).not.toBe(0);
+      expect(empty.output).toContain(`${dir}/Makefile: obj-m lists no module to build`);
+    } finally {
+      done();
+    }
+  });
+
+  it('only takes the variables of a Makefile that also has targets of its own', () => {
+    const { dir, done } = scratch();
+    try {
+      // the 6.12 selftests' Makefile: obj-m, and modules:/clean: that call the kernel's make
+      const r = kbuild(dir, {
+        Makefile: 'obj-m += kb_param.o\nmodules:\n\tfalse\nclean:\n\tfalse\n',
+        'kb_param.c': PAIR['kb_param.c'],
+      });
+      expect(r.status).toBe(0);
+      expect(existsSync(join(dir, 'kb_param.ko'))).toBe(true);
+      expect(kbuild(dir, {}, 'clean').status).toBe(0);
+      expect(existsSync(join(dir, 'kb_param.ko'))).toBe(false);
+    } finally {
+      done();
+    }
+  });
+
+  it('refuses a .ko without .gnu.linkonce.this_module, changing no guest byte', async () => {
+    const { dir, done } = scratch();
+    try {
+      expect(kbuild(dir, PAIR).status).toBe(0);
+      const bare = join(dir, 'kb_bare.ko');
+      execFileSync('objcopy', ['-R', '.gnu.linkonce.this_module', '-R', '.rela.gnu.linkonce.this_module', join(dir, 'kb_param.ko'), bare]);
+      await withModules({}, (k, ms) => {
+        const before = Buffer.from(k.mem.buffer);
+        const e = thrown(() => ms.load(bare));
+        expect(e).toBeInstanceOf(ModuleFormatError);
+        expect(e.message).toBe(
+          `${bare}: No module found in object: no .gnu.linkonce.this_module section (the struct module NAME.mod.c defines; build kb_bare.ko with make -C firmware M=DIR) (-ENOEXEC)`,
+        );
+        expect(Buffer.from(k.mem.buffer).equals(before)).toBe(true);
+        expect(ms.list()).toEqual([]);
+      });
+    } finally {
+      done();
+    }
+  });
+});
