@@ -39,13 +39,6 @@ static int ptr_name(const void *ptr)
 	return nr_names++;
 }
 
-static const char *gfp_name(gfp_t gfp)
-{
-	if (gfp == GFP_KERNEL)
-		return "GFP_KERNEL";
-	return gfp == GFP_ATOMIC ? "GFP_ATOMIC" : "GFP_?";
-}
-
 /* The constructor copies the pointer ctor_data points at into the new variable. */
 static int shadow_ctor(void *obj, void *shadow_data, void *ctor_data)
 {
@@ -88,10 +81,12 @@ static void **logged_alloc(bool or_get, void *obj, unsigned long id, void **ctor
 	o = ptr_name(obj);
 	c = ptr_name(shadow_ctor);
 	d = ptr_name(*ctor_data);
-	pr_info("klp_%s(obj=PTR%d, id=0x%lx, size=%lx, gfp_flags=%s), ctor=PTR%d, ctor_data=PTR%d "
+	/* %pGg: the flags by name, as the kernel prints them */
+	pr_info("klp_%s(obj=PTR%d, id=0x%lx, size=%zx, gfp_flags=%pGg), ctor=PTR%d, "
+		"ctor_data=PTR%d "
 		"= PTR%d\n",
-		or_get ? "shadow_get_or_alloc" : "shadow_alloc", o, id, (unsigned long)size,
-		gfp_name(gfp), c, d, ptr_name(sv));
+		or_get ? "shadow_get_or_alloc" : "shadow_alloc", o, id, size, &gfp, c, d,
+		ptr_name(sv));
 	return sv;
 }
 

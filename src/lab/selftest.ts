@@ -16,6 +16,7 @@ import {
   cpuUp,
   type Modules,
   dynamicDebug,
+  kobjectShow,
   seqRead,
 } from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
@@ -187,6 +188,18 @@ export class Lab {
       }
     }
     return this.k.host.run(cpu === undefined ? `cat ${fn}` : `taskset -c ${cpu} cat ${fn}`, read());
+  }
+
+  /**
+   * cat of a sysfs file: /sys/kernel/livepatch/... (the livepatch core's), a module's
+   * parameter /sys/module/M/parameters/P, or a file a module's kobject holds under
+   * /sys/kernel (read through its show function, in a task).
+   */
+  sysfsRead(path: string): string {
+    if (path.startsWith('/sys/kernel/livepatch/')) return this.lp.sysfsRead(path);
+    const param = /^\/sys\/module\/([^/]+)\/parameters\/([^/]+)$/.exec(path);
+    if (param) return this.modules.param(param[1], param[2]);
+    return this.k.host.run(`cat ${path}`, kobjectShow(this.k, path));
   }
 
   /** grep 'needle' /proc/<file> > /dev/kmsg: the matching lines of a cat() go into the log. */

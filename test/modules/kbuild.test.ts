@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ElfFile, ModuleFormatError } from '../../src/elf/index.ts';
+import { withLab } from '../helpers.ts';
+import { cli } from '../cli/helpers.ts';
 import { kbuild, scratch, thrown, withModules } from './helpers.ts';
 
 /** A module of two files (kb_pair-objs) and one of one file with a parameter, in kernel style. */
@@ -54,7 +56,100 @@ MODULE_LICENSE("GPL");
 `,
 };
 
+/**
+ * A livepatch of cmdline_proc_show in kernel style, with a parameter, pr_info and delayed
+ * work, as a kpatch-style module would use them.
+ */
+const LIVEPATCH = {
+  Makefile: 'ifneq ($(KERNELRELEASE),)\nobj-$(CONFIG_SAMPLE_LIVEPATCH) += kb_lp.o\nelse\nall:\n\t$(MAKE) -C /nowhere M=$(PWD)\nendif\n',
+  'kb_lp.c': `#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
+#include <linux/workqueue.h>
+
+static int tag = 7;
+module_param(tag, int, 0644);
+MODULE_PARM_DESC(tag, "what the new /proc/cmdline says (default 7)");
+
+static void kb_lp_later(struct work_struct *work)
+{
+	pr_info("delayed work ran, tag %d\\n", tag);
+}
+static DECLARE_DELAYED_WORK(later, kb_lp_later);
+
+static int kb_lp_cmdline_proc_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "%s: tag %d\\n", THIS_MODULE->name, tag);
+	return 0;
+}
+
+static struct klp_func funcs[] = {
+	{ .old_name = "cmdline_proc_show", .new_func = kb_lp_cmdline_proc_show, },
+	{ }
+};
+
+static struct klp_object objs[] = {
+	{ .funcs = funcs, },
+	{ }
+};
+
+static struct klp_patch patch = {
+	.mod = THIS_MODULE,
+	.objs = objs,
+};
+
+static int kb_lp_init(void)
+{
+	pr_info("tag %d\\n", tag);
+	schedule_delayed_work(&later, 5);
+	return klp_enable_patch(&patch);
+}
+
+static void kb_lp_exit(void)
+{
+	cancel_delayed_work_sync(&later);
+}
+
+module_init(kb_lp_init);
+module_exit(kb_lp_exit);
+MODULE_LICENSE("GPL");
+MODULE_INFO(livepatch, "Y");
+`,
+};
+
 describe('make -C firmware M=DIR', () => {
+  it('builds a livepatch module of one’s own that the library and the CLI load from its path', async () => {
+    const { dir, done } = scratch();
+    try {
+      const r = kbuild(dir, LIVEPATCH);
+      expect(r.output).toBe('');
+      const ko = join(dir, 'kb_lp.ko');
+      await withLab({ cpus: 2 }, (lab) => {
+        const before = lab.cat('cmdline_proc_show');
+        lab.startTest();
+        lab.loadLp(ko, { tag: '42' });
+        expect(lab.cat('cmdline_proc_show')).toBe('kb_lp: tag 42\n');
+        expect(lab.sysfsRead('/sys/module/kb_lp/parameters/tag')).toBe('42');
+        lab.k.runFor(100);
+        const lines = lab.logSinceStart();
+        expect(lines.slice(0, 2)).toEqual([`% insmod ${ko} tag=42`, 'kb_lp: tag 42']);
+        expect(lines).toContain('kb_lp: delayed work ran, tag 42');
+        lab.disableLp('kb_lp');
+        lab.unloadLp('kb_lp');
+        expect(lab.cat('cmdline_proc_show')).toBe(before);
+      });
+      const run = await cli(['livepatch', '--cpus', '2', `load:${ko}`, 'cat:cmdline_proc_show'], { cwd: dir });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/\] % cat cmdline_proc_show\n\[ *[\d.]+\] kb_lp: tag 7\n/);
+    } finally {
+      done();
+    }
+  });
+
   it('builds every obj-m module into DIR/NAME.ko, with its struct module, ORC and fentry sites', () => {
     const { dir, done } = scratch();
     try {

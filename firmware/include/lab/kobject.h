@@ -45,8 +45,10 @@ struct kobj_attribute {
 /* The size of the buffer a show function fills, as the kernel's sysfs page. */
 #define SYSFS_BUF_SIZE 4096
 
-#define __ATTR(_name, _mode, _show, _store) \
-	{.attr = {.name = #_name, .mode = (_mode)}, .show = (_show), .store = (_store)}
+#define __ATTR(_name, _mode, _show, _store)                                                   \
+	{                                                                                     \
+		.attr = {.name = #_name, .mode = (_mode)}, .show = (_show), .store = (_store) \
+	}
 #define __ATTR_RO(_name) __ATTR(_name, 0444, _name##_show, NULL)
 #define __ATTR_WO(_name) __ATTR(_name, 0200, NULL, _name##_store)
 #define __ATTR_RW(_name) __ATTR(_name, 0644, _name##_show, _name##_store)

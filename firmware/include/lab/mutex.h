@@ -12,8 +12,14 @@ struct mutex {
 	struct wait_queue_head wait;
 };
 
-#define __MUTEX_INITIALIZER(name) {NULL, {SPINLOCK_INIT, LIST_HEAD_INIT(name.wait.head)}}
-#define DEFINE_MUTEX(name)	  struct mutex name = __MUTEX_INITIALIZER(name)
+#define __MUTEX_INITIALIZER(name)                                     \
+	{                                                             \
+		NULL,                                                 \
+		{                                                     \
+			SPINLOCK_INIT, LIST_HEAD_INIT(name.wait.head) \
+		}                                                     \
+	}
+#define DEFINE_MUTEX(name) struct mutex name = __MUTEX_INITIALIZER(name)
 
 void mutex_init(struct mutex *lock);
 void mutex_lock(struct mutex *lock);

@@ -7,8 +7,8 @@
 #define _LINUX_INIT_H
 #include <linux/compiler.h>
 
-#define __init	   __cold
-#define __exit	   __cold
+#define __init __cold
+#define __exit __cold
 #define __initdata
 #define __exitdata
 

@@ -12,15 +12,15 @@
  * option's value onto __lab_kc_yes_ gives "0," only for 1, which shifts the 1 into the
  * second argument's place.
  */
-#define __lab_kc_yes_1			  0,
-#define __lab_kc_second(a, b, ...)	  b
-#define __lab_kc_pick(junk_or_comma)	  __lab_kc_second(junk_or_comma 1, 0)
-#define __lab_kc_paste(value)		  __lab_kc_pick(__lab_kc_yes_##value)
-#define __lab_kc_defined(option)	  __lab_kc_paste(option)
+#define __lab_kc_yes_1		     0,
+#define __lab_kc_second(a, b, ...)   b
+#define __lab_kc_pick(junk_or_comma) __lab_kc_second(junk_or_comma 1, 0)
+#define __lab_kc_paste(value)	     __lab_kc_pick(__lab_kc_yes_##value)
+#define __lab_kc_defined(option)     __lab_kc_paste(option)
 
-#define IS_BUILTIN(option)   __lab_kc_defined(option)
-#define IS_MODULE(option)    __lab_kc_defined(option##_MODULE)
-#define IS_ENABLED(option)   (IS_BUILTIN(option) || IS_MODULE(option))
-#define IS_REACHABLE(option) IS_ENABLED(option)
+#define IS_BUILTIN(option)	     __lab_kc_defined(option)
+#define IS_MODULE(option)	     __lab_kc_defined(option##_MODULE)
+#define IS_ENABLED(option)	     (IS_BUILTIN(option) || IS_MODULE(option))
+#define IS_REACHABLE(option)	     IS_ENABLED(option)
 
 #endif

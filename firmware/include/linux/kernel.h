@@ -12,17 +12,17 @@
 #include <linux/threads.h>
 #include <linux/bug.h>
 
-#define min(a, b)                           \
-	({                                  \
-		typeof(a) __a = (a);        \
-		typeof(b) __b = (b);        \
-		__a < __b ? __a : __b;      \
+#define min(a, b)                      \
+	({                             \
+		typeof(a) __a = (a);   \
+		typeof(b) __b = (b);   \
+		__a < __b ? __a : __b; \
 	})
-#define max(a, b)                           \
-	({                                  \
-		typeof(a) __a = (a);        \
-		typeof(b) __b = (b);        \
-		__a > __b ? __a : __b;      \
+#define max(a, b)                      \
+	({                             \
+		typeof(a) __a = (a);   \
+		typeof(b) __b = (b);   \
+		__a > __b ? __a : __b; \
 	})
 #define DIV_ROUND_UP(n, d) (((n) + (d)-1) / (d))
 

@@ -17,10 +17,10 @@
 #include <lab/module.h>
 
 /* MODULE_INFO(tag, "value"): one more "tag=value" string in .modinfo. */
-#define MODULE_INFO(tag, info)	  __MODULE_INFO(tag, info)
-#define MODULE_ALIAS(_alias)	  MODULE_INFO(alias, _alias)
-#define MODULE_SOFTDEP(_softdep)  MODULE_INFO(softdep, _softdep)
-#define MODULE_VERSION(_version)  MODULE_INFO(version, _version)
-#define MODULE_IMPORT_NS(ns)	  MODULE_INFO(import_ns, __stringify(ns))
+#define MODULE_INFO(tag, info)	 __MODULE_INFO(tag, info)
+#define MODULE_ALIAS(_alias)	 MODULE_INFO(alias, _alias)
+#define MODULE_SOFTDEP(_softdep) MODULE_INFO(softdep, _softdep)
+#define MODULE_VERSION(_version) MODULE_INFO(version, _version)
+#define MODULE_IMPORT_NS(ns)	 MODULE_INFO(import_ns, __stringify(ns))
 
 #endif

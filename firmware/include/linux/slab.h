@@ -9,9 +9,9 @@
 #include <lab/mm.h>
 
 /* (kmalloc)(...) calls the function, not this macro */
-#define kmalloc(size, flags)	 ((void)(flags), (kmalloc)(size))
-#define kzalloc(size, flags)	 ((void)(flags), (kzalloc)(size))
-#define kcalloc(n, size, flags)	 kzalloc((n) * (size), flags)
+#define kmalloc(size, flags)	      ((void)(flags), (kmalloc)(size))
+#define kzalloc(size, flags)	      ((void)(flags), (kzalloc)(size))
+#define kcalloc(n, size, flags)	      kzalloc((n) * (size), flags)
 #define kmalloc_array(n, size, flags) kmalloc((n) * (size), flags)
 
 #endif

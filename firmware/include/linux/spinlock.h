@@ -7,7 +7,7 @@
 #define _LINUX_SPINLOCK_H
 #include <lab/spinlock.h>
 
-#define spin_lock_init(lock) (*(lock) = (spinlock_t)SPINLOCK_INIT)
+#define spin_lock_init(lock)	       (*(lock) = (spinlock_t)SPINLOCK_INIT)
 #define spin_lock_irqsave(lock, flags) ((flags) = (spin_lock_irqsave)(lock))
 
 #endif
