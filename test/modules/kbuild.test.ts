@@ -120,6 +120,49 @@ MODULE_INFO(livepatch, "Y");
 `,
 };
 
+/** Every header of include/linux, then a little of each: spin_lock_irqsave(lock, flags), IS_ENABLED(), ... */
+const ALL_HEADERS = `#include <linux/spinlock.h>
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/sched.h>
+#include <linux/workqueue.h>
+#include <linux/completion.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/delay.h>
+#include <linux/seq_file.h>
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
+#include <linux/list.h>
+#include <linux/printk.h>
+#include <linux/init.h>
+#include <linux/export.h>
+#include <linux/wait.h>
+#include <linux/smp.h>
+#include <linux/string.h>
+#include <linux/bug.h>
+
+static DEFINE_SPINLOCK(l);
+static int v;
+
+static int __init allhdr_init(void)
+{
+	unsigned long flags;
+	void *p = kzalloc(16, GFP_KERNEL);
+
+	spin_lock_irqsave(&l, flags);
+	v = IS_ENABLED(CONFIG_LIVEPATCH) + IS_MODULE(CONFIG_TEST_LIVEPATCH) + IS_ENABLED(CONFIG_NOPE);
+	spin_unlock_irqrestore(&l, flags);
+	kfree(p);
+	pr_info("v=%d cpu=%d %s\\n", v, smp_processor_id(), __stringify(NR_CPUS));
+	msleep(1);
+	return 0;
+}
+module_init(allhdr_init);
+MODULE_LICENSE("GPL");
+`;
+
 describe('make -C firmware M=DIR', () => {
   it('builds a livepatch module of one’s own that the library and the CLI load from its path', async () => {
     const { dir, done } = scratch();
@@ -204,6 +247,27 @@ describe('make -C firmware M=DIR', () => {
 
         ms.unload('kb_pair');
         expect(k.log.messages().at(-1)).toMatch(/kb_pair: kb_pair_exit$/);
+      });
+    } finally {
+      done();
+    }
+  });
+
+  it('compiles every header of include/linux together, with the kernel’s spellings', async () => {
+    const { dir, done } = scratch();
+    try {
+      const r = kbuild(dir, { Kbuild: 'obj-m := allhdr.o\n', 'allhdr.c': ALL_HEADERS });
+      expect(r.output).toBe('');
+      await withModules({}, (k, ms) => {
+        const seq = k.log.cursor();
+        ms.load(join(dir, 'allhdr.ko'));
+        // IS_ENABLED(CONFIG_LIVEPATCH) (=y) + IS_MODULE(CONFIG_TEST_LIVEPATCH) (=m) + an unset one
+        expect(
+          k.log
+            .since(seq)
+            .filter((e) => e.type === 'printk')
+            .map((e) => e.text),
+        ).toEqual([expect.stringMatching(/^v=2 cpu=\d+ 64$/)]);
       });
     } finally {
       done();
