@@ -321,7 +321,7 @@ describe('make -C firmware M=DIR', () => {
     }
   });
 
-  it('refuses a .ko without .gnu.linkonce.this_module, changing no guest byte', async () => {
+  it('refuses a .ko without .gnu.linkonce.this_module, or whose names disagree, changing no guest byte', async () => {
     const { dir, done } = scratch();
     try {
       expect(kbuild(dir, PAIR).status).toBe(0);
@@ -336,6 +336,17 @@ describe('make -C firmware M=DIR', () => {
         );
         expect(Buffer.from(k.mem.buffer).equals(before)).toBe(true);
         expect(ms.list()).toEqual([]);
+
+        // a .modinfo name= that is not its struct module's name
+        const bytes = readFileSync(join(dir, 'kb_param.ko')).toString('latin1');
+        expect(bytes.split('name=kb_param\0')).toHaveLength(2);
+        const other = ElfFile.parse(Buffer.from(bytes.replace('name=kb_param\0', 'name=kb_parax\0'), 'latin1'), join(dir, 'kb_other.ko'));
+        const mismatch = thrown(() => ms.load(other));
+        expect(mismatch).toBeInstanceOf(ModuleFormatError);
+        expect(mismatch.message).toMatch(
+          /kb_other\.ko: section \[\d+\] \.gnu\.linkonce\.this_module: \.modinfo says name=kb_parax, its struct module 'kb_param' \(-ENOEXEC\)$/,
+        );
+        expect(Buffer.from(k.mem.buffer).equals(before)).toBe(true);
       });
     } finally {
       done();
