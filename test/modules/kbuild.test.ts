@@ -45,6 +45,9 @@ static int answer = 1;
 module_param(answer, int, 0644);
 MODULE_PARM_DESC(answer, "the answer (default 1)");
 
+static int other = 3;
+module_param(other, int, S_IRUGO | S_IWUSR);
+
 static int kb_param_init(void)
 {
 	pr_info("kb_param: answer=%d\\n", answer);
@@ -142,6 +145,8 @@ const ALL_HEADERS = `#include <linux/spinlock.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/bug.h>
+#include <linux/jiffies.h>
+#include <linux/stat.h>
 
 static DEFINE_SPINLOCK(l);
 static int v;
@@ -155,6 +160,8 @@ static int __init allhdr_init(void)
 	v = IS_ENABLED(CONFIG_LIVEPATCH) + IS_MODULE(CONFIG_TEST_LIVEPATCH) + IS_ENABLED(CONFIG_NOPE);
 	spin_unlock_irqrestore(&l, flags);
 	kfree(p);
+	if (!time_after(jiffies + msecs_to_jiffies(10), jiffies) || S_IRUGO != 0444)
+		v = -1;
 	pr_info("v=%d cpu=%d %s\\n", v, smp_processor_id(), __stringify(NR_CPUS));
 	msleep(1);
 	return 0;
@@ -244,6 +251,9 @@ describe('make -C firmware M=DIR', () => {
         expect(pair.init).toBe(pair.findSymbol('kb_pair_init'));
         expect(pair.exit).toBe(pair.findSymbol('kb_pair_exit'));
         expect(param.exit).toBeUndefined();
+        // permissions spelled with the kernel's S_I* macros are the bits they stand for
+        ms.setParam('kb_param', 'other', '5');
+        expect(ms.param('kb_param', 'other')).toBe('5');
 
         ms.unload('kb_pair');
         expect(k.log.messages().at(-1)).toMatch(/kb_pair: kb_pair_exit$/);

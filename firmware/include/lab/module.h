@@ -17,7 +17,8 @@
  *                       adds "name=NAME"
  *   EXPORT_SYMBOL(sym)  "sym" in .lab.exports: sym (a global of this module) becomes
  *                       resolvable by modules loaded later; nothing else of a module is
- *   module_param(v, type, perm)   "parmtype=v:type" and "parmperm=v:perm" in .modinfo: the
+ *   module_param(v, type, perm)   "parmtype=v:type" and "parmperm=v:perm" in .modinfo (perm
+ *                       expanded: 0644, or S_IRUGO | S_IWUSR as its octal numbers): the
  *                       loader sets the variable v (int, uint, long, ulong or bool) from
  *                       "v=value" arguments before anything runs, and writes to
  *                       /sys/module/<name>/parameters/v reach it if perm lets the owner write
@@ -30,6 +31,9 @@
 #define LAB_MODULE_H
 #include <lab/types.h>
 
+/* a macro argument as a string after its expansion: S_IRUGO | S_IWUSR as its octal numbers */
+#define __lab_str1(x...)	#x
+#define __lab_str(x...)		__lab_str1(x)
 #define __lab_cat2(a, b)	a##b
 #define __lab_cat(a, b)		__lab_cat2(a, b)
 #define __LAB_UNIQUE_ID(prefix) __lab_cat(__lab_cat(__UNIQUE_ID_, prefix), __COUNTER__)
@@ -115,7 +119,7 @@ typedef bool __lab_param_type_bool;
 		       "module_param " #name ": not of type " #type);                       \
 	static void *const __lab_cat(__lab_param_, name) __used = &(name);                  \
 	__MODULE_INFO(parmtype, #name ":" #type);                                           \
-	__MODULE_INFO(parmperm, #name ":" #perm)
+	__MODULE_INFO(parmperm, #name ":" __lab_str(perm))
 
 /*
  * An array parameter, "v=1,2,3": the loader fills the first elements and stores how many it
@@ -128,7 +132,7 @@ typedef bool __lab_param_type_bool;
 	static void *const __lab_cat(__lab_param_, name) __used = &(name);                       \
 	static unsigned int *const __lab_cat(__lab_param_num_, name) __used = (nump);            \
 	__MODULE_INFO(parmtype, #name ":array of " #type);                                       \
-	__MODULE_INFO(parmperm, #name ":" #perm);                                                \
+	__MODULE_INFO(parmperm, #name ":" __lab_str(perm));                                      \
 	__MODULE_INFO(parmnum, #name ":" #nump)
 
 #define MODULE_PARM_DESC(name, text) __MODULE_INFO(parm, #name ":" text)

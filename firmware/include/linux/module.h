@@ -14,6 +14,7 @@
 #include <linux/mutex.h>
 #include <linux/moduleparam.h>
 #include <linux/export.h>
+#include <linux/stat.h>
 #include <lab/module.h>
 
 /* MODULE_INFO(tag, "value"): one more "tag=value" string in .modinfo. */

@@ -3,6 +3,7 @@
 #ifndef _LINUX_WORKQUEUE_H
 #define _LINUX_WORKQUEUE_H
 #include <linux/completion.h>
+#include <linux/jiffies.h>
 #include <lab/workqueue.h>
 
 #endif
