@@ -13,6 +13,8 @@
 #include <lab/hostcall.h>
 #include <lab/livepatch.h>
 #include <lab/ftrace.h>
+#include <lab/seq_file.h>
+#include <lab/kobject.h>
 
 #define DEFINE_S(str, val) __asm__ __volatile__("\n.ascii \"->" str " %0\"" : : "i"((long)(val)))
 #define DEFINE(sym, val)   DEFINE_S(#sym, val)
@@ -260,9 +262,27 @@ void common(void)
 	MEMBER(klp_object, callbacks);
 	MEMBER(klp_object, mod);
 	MEMBER(klp_object, patched);
+	SIZE(seq_file);
+	MEMBER(seq_file, buf);
+	MEMBER(seq_file, size);
+	MEMBER(seq_file, count);
+	MEMBER(kobject, name);
+	MEMBER(kobject, entry);
+	MEMBER(kobject, children);
+	MEMBER(kobject, files);
+	MEMBER(sysfs_file, entry);
+	MEMBER(sysfs_file, attr);
+	MEMBER(attribute, name);
+	MEMBER(attribute, mode);
+	MEMBER(kobj_attribute, attr);
+	MEMBER(kobj_attribute, show);
+	MEMBER(kobj_attribute, store);
+	CONST(SYSFS_BUF_SIZE);
 	SIZE(module);
 	MEMBER(module, state);
 	MEMBER(module, name);
+	MEMBER(module, init);
+	MEMBER(module, exit);
 	CONST(MODULE_NAME_LEN);
 	CONST(MODULE_STATE_LIVE);
 	CONST(MODULE_STATE_COMING);
@@ -278,6 +298,7 @@ void common(void)
 	MEMBER(klp_state, version);
 	MEMBER(klp_state, data);
 	SIZE(klp_patch);
+	MEMBER(klp_patch, mod);
 	MEMBER(klp_patch, objs);
 	MEMBER(klp_patch, states);
 	MEMBER(klp_patch, replace);

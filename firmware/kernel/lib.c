@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* String helpers and a small vsnprintf (%d %i %u %x %p %s %c %%, l/ll, width, 0 and - flags). */
+/*
+ * String helpers and a small vsnprintf (%d %i %u %x %p %s %c %%, l/ll/z, width, 0 and - flags,
+ * and the kernel's %pGg for gfp flags, which the shadow variable selftest prints).
+ */
 #include <lab/lib.h>
+#include <lab/gfp.h>
 
 void *memset(void *s, int c, size_t n)
 {
@@ -59,6 +63,22 @@ static void put(struct outbuf *o, char c)
 	o->len++;
 }
 
+static void put_str(struct outbuf *o, const char *s)
+{
+	while (*s)
+		put(o, *s++);
+}
+
+/* The names %pGg prints: the lab's allocator knows only two kinds of request. */
+static const char *gfp_name(gfp_t gfp)
+{
+	if (gfp == GFP_KERNEL)
+		return "GFP_KERNEL";
+	if (gfp == GFP_ATOMIC)
+		return "GFP_ATOMIC";
+	return "GFP_?";
+}
+
 static void put_num(struct outbuf *o, u64 v, int base, bool neg, int width, bool zero, bool left)
 {
 	char tmp[24];
@@ -107,7 +127,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		while (*fmt >= '0' && *fmt <= '9')
 			width = width * 10 + (*fmt++ - '0');
-		while (*fmt == 'l')
+		while (*fmt == 'l' || *fmt == 'z')
 			lng++, fmt++;
 		switch (*fmt) {
 		case 'd':
@@ -123,6 +143,12 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			put_num(&o, v, *fmt == 'u' ? 10 : 16, false, width, zero, left);
 			break;
 		case 'p':
+			/* %pGg: the gfp_t a pointer points at, by name (the kernel's extension) */
+			if (fmt[1] == 'G' && fmt[2] == 'g') {
+				fmt += 2;
+				put_str(&o, gfp_name(*va_arg(ap, const gfp_t *)));
+				break;
+			}
 			put(&o, '0');
 			put(&o, 'x');
 			put_num(&o, (u64)va_arg(ap, void *), 16, false, width, zero, left);
@@ -167,6 +193,18 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/* The kernel's unbounded sprintf(), for buffers of a known size such as a sysfs page. */
+int sprintf(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, (size_t)-1 >> 1, fmt, ap);
 	va_end(ap);
 	return n;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Things a task can read, like files under /proc: functions that fill a buffer, which the host
- * calls from a task (khostd) the way `cat` would read the file. Livepatch tests patch them.
+ * Things a task can read, like files under /proc: show functions with the kernel's names and
+ * signature, which the host calls from a task (khostd) with a seq_file over its buffer, the way
+ * a read of the file would. Livepatch tests patch them.
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
@@ -13,26 +14,28 @@ static const char *const workload_names[NR_WORKLOADS] = {
 };
 
 /* /proc/cmdline */
-noinline int lab_cmdline_show(char *buf, long size)
+noinline int cmdline_proc_show(struct seq_file *m, void *v)
 {
 	unsigned int w = boot_params.workload;
 
-	return snprintf(buf, size, "klp-lab workload=%s nr_cpus=%u\n",
-			w < NR_WORKLOADS ? workload_names[w] : "?", nr_cpu_ids);
+	seq_printf(m, "klp-lab workload=%s nr_cpus=%u\n",
+		   w < NR_WORKLOADS ? workload_names[w] : "?", nr_cpu_ids);
+	return 0;
 }
 
 /* One "Name: value" line. time.c has a static function of the same name (format_value,1 here). */
-static noinline int format_value(char *buf, long size, const char *name, unsigned long v)
+static noinline void format_value(struct seq_file *m, const char *name, unsigned long v)
 {
-	return snprintf(buf, size, "%s: %lu\n", name, v);
+	seq_printf(m, "%s: %lu\n", name, v);
 }
 
 /* /proc/meminfo, the part the tests use: the thread count, with a pr_debug() the dynamic
  * debug tests turn on (they find its line in the control file) */
-noinline int lab_meminfo_show(char *buf, long size)
+noinline int meminfo_proc_show(struct seq_file *m, void *v)
 {
 	extern unsigned int nr_threads;
 
 	pr_debug("meminfo: %u threads\n", nr_threads);
-	return format_value(buf, size, "Threads", nr_threads);
+	format_value(m, "Threads", nr_threads);
+	return 0;
 }

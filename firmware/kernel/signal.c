@@ -148,8 +148,10 @@ void arch_do_signal_or_restart(struct pt_regs *regs)
 	syscall_restart(regs, false);
 }
 
-long sys_rt_sigreturn(struct pt_regs *regs)
+long sys_rt_sigreturn(const struct pt_regs *unused)
 {
+	/* the frame to restore is the one the entry saved: current's (a syscall's regs are const) */
+	struct pt_regs *regs = task_pt_regs(current);
 	/* the handler's ret consumed pretcode */
 	struct rt_sigframe *frame = (struct rt_sigframe *)(regs->sp - 8);
 
@@ -162,7 +164,7 @@ long sys_rt_sigreturn(struct pt_regs *regs)
 	return regs->ax;
 }
 
-long sys_rt_sigaction(struct pt_regs *regs)
+long sys_rt_sigaction(const struct pt_regs *regs)
 {
 	int sig = regs->di;
 
@@ -190,7 +192,7 @@ int kill_pid(int pid, int sig)
 	return ret;
 }
 
-long sys_kill(struct pt_regs *regs)
+long sys_kill(const struct pt_regs *regs)
 {
 	return kill_pid(regs->di, regs->si);
 }

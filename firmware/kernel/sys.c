@@ -6,7 +6,7 @@
 #include <lab/wait.h>
 #include <lab/lib.h>
 
-static long sys_write(struct pt_regs *regs)
+static long sys_write(const struct pt_regs *regs)
 {
 	char buf[LAB_EVENT_TEXT - 24];
 	const char *s = (const char *)regs->di;
@@ -21,24 +21,25 @@ static long sys_write(struct pt_regs *regs)
 	return len;
 }
 
-static long sys_getpid(struct pt_regs *regs)
+/* The name the kernel's x86-64 syscall wrapper gives it, which livepatches name. */
+long __x64_sys_getpid(const struct pt_regs *regs)
 {
 	return current->pid;
 }
 
-static long sys_getppid(struct pt_regs *regs)
+static long sys_getppid(const struct pt_regs *regs)
 {
 	return current->parent ? current->parent->pid : 0;
 }
 
-static long sys_sched_yield(struct pt_regs *regs)
+static long sys_sched_yield(const struct pt_regs *regs)
 {
 	set_tsk_thread_flag(current, TIF_NEED_RESCHED);
 	schedule();
 	return 0;
 }
 
-static long sys_nanosleep(struct pt_regs *regs)
+static long sys_nanosleep(const struct pt_regs *regs)
 {
 	msleep(regs->di);
 	return 0;
@@ -48,7 +49,7 @@ static long sys_nanosleep(struct pt_regs *regs)
  * Pin the calling task to one cpu (-1: any). A task only changes runqueue when it wakes up, so
  * one not on that cpu yet sleeps a tick at a time until a wakeup has put it there.
  */
-static long sys_sched_setaffinity(struct pt_regs *regs)
+static long sys_sched_setaffinity(const struct pt_regs *regs)
 {
 	long cpu = regs->di;
 
@@ -60,7 +61,7 @@ static long sys_sched_setaffinity(struct pt_regs *regs)
 	return 0;
 }
 
-static long sys_clone(struct pt_regs *regs)
+static long sys_clone(const struct pt_regs *regs)
 {
 	char comm[TASK_COMM_LEN];
 	const char *name = (const char *)regs->dx;
@@ -72,7 +73,7 @@ static long sys_clone(struct pt_regs *regs)
 	return user_task_create(regs->di, regs->si, i ? comm : current->comm);
 }
 
-static long sys_exit(struct pt_regs *regs)
+static long sys_exit(const struct pt_regs *regs)
 {
 	do_exit(regs->di);
 }
@@ -91,7 +92,7 @@ static noinline struct wait_queue_head *futex_queue(u64 uaddr)
 	return q;
 }
 
-static long sys_futex_wait(struct pt_regs *regs)
+static long sys_futex_wait(const struct pt_regs *regs)
 {
 	volatile u32 *uaddr = (volatile u32 *)regs->di;
 	struct wait_queue_head *q = futex_queue(regs->di);
@@ -112,7 +113,7 @@ static long sys_futex_wait(struct pt_regs *regs)
 	return ret;
 }
 
-static long sys_futex_wake(struct pt_regs *regs)
+static long sys_futex_wake(const struct pt_regs *regs)
 {
 	wake_up_all(futex_queue(regs->di));
 	return 0;
@@ -120,7 +121,7 @@ static long sys_futex_wake(struct pt_regs *regs)
 
 const syscall_fn_t sys_call_table[NR_syscalls] = {
 	[SYS_write] = sys_write,
-	[SYS_getpid] = sys_getpid,
+	[SYS_getpid] = __x64_sys_getpid,
 	[SYS_sched_yield] = sys_sched_yield,
 	[SYS_nanosleep] = sys_nanosleep,
 	[SYS_clone] = sys_clone,

@@ -170,12 +170,13 @@ void msleep(unsigned int msecs)
  * /proc/uptime-like: jiffies since boot. Its static helper shares its name with proc.c's, as
  * static functions in different files of a kernel do: livepatches name it with old_sympos.
  */
-static noinline int format_value(char *buf, long size, const char *name, unsigned long v)
+static noinline void format_value(struct seq_file *m, const char *name, unsigned long v)
 {
-	return snprintf(buf, size, "%s %lu.%02lu\n", name, v / HZ, (v % HZ) * 100 / HZ);
+	seq_printf(m, "%s %lu.%02lu\n", name, v / HZ, (v % HZ) * 100 / HZ);
 }
 
-noinline int lab_uptime_show(char *buf, long size)
+noinline int uptime_proc_show(struct seq_file *m, void *v)
 {
-	return format_value(buf, size, "uptime", READ_ONCE(jiffies));
+	format_value(m, "uptime", READ_ONCE(jiffies));
+	return 0;
 }

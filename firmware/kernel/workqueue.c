@@ -103,3 +103,55 @@ bool flush_work(struct work_struct *work)
 	finish_wait(&flush_wq, &w);
 	return waited;
 }
+
+/* Takes work off the list if it is queued and waits for a run in progress; true if it was queued. */
+bool cancel_work_sync(struct work_struct *work)
+{
+	unsigned long flags = spin_lock_irqsave(&wq_lock);
+	bool queued = work->pending;
+
+	if (queued) {
+		list_del_init(&work->entry);
+		work->pending = false;
+	}
+	spin_unlock_irqrestore(&wq_lock, flags);
+	flush_work(work);
+	return queued;
+}
+
+/* The timer of a delayed work item: in the tick's interrupt, it only queues the work. */
+void delayed_work_timer_fn(struct timer_list *t)
+{
+	schedule_work(&container_of(t, struct delayed_work, timer)->work);
+}
+
+/* Queues dwork after delay jiffies (0: now) unless it is already waiting or queued. */
+bool schedule_delayed_work(struct delayed_work *dwork, unsigned long delay)
+{
+	if (READ_ONCE(dwork->timer.pending) || READ_ONCE(dwork->work.pending))
+		return false;
+	if (!delay)
+		return schedule_work(&dwork->work);
+	dwork->timer.function = delayed_work_timer_fn;
+	dwork->timer.expires = jiffies + delay;
+	add_timer(&dwork->timer);
+	return true;
+}
+
+/* A waiting timer fires now; then waits for the work to finish. */
+bool flush_delayed_work(struct delayed_work *dwork)
+{
+	if (READ_ONCE(dwork->timer.pending)) {
+		del_timer(&dwork->timer);
+		schedule_work(&dwork->work);
+	}
+	return flush_work(&dwork->work);
+}
+
+bool cancel_delayed_work_sync(struct delayed_work *dwork)
+{
+	bool waiting = READ_ONCE(dwork->timer.pending);
+
+	del_timer(&dwork->timer);
+	return cancel_work_sync(&dwork->work) || waiting;
+}

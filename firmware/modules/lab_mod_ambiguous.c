@@ -3,11 +3,14 @@
  * A module referring to put_num, which names the image's static kernel/lib.c put_num and,
  * while lab_mod_dup is loaded, lab_mod_dup's export too: the loader must not guess.
  */
-#include <lab/module.h>
+#include <linux/module.h>
 
 MODULE_LICENSE("GPL");
 
 long put_num(long x);
+
+/* what the tests call by name */
+long lab_ambiguous_call(long x);
 
 noinline long lab_ambiguous_call(long x)
 {

@@ -5,9 +5,12 @@
  * put_num has two candidates, so a module referring to it (lab_mod_ambiguous) must be refused
  * with an error naming both.
  */
-#include <lab/module.h>
+#include <linux/module.h>
 
 MODULE_LICENSE("GPL");
+
+/* what the tests call by name */
+long put_num(long x);
 
 noinline long put_num(long x)
 {

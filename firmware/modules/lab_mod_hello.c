@@ -5,9 +5,9 @@
  * function that sleeps two module frames deep, so a task can be caught asleep in module code
  * and its stack unwound through the module's own ORC.
  */
-#include <lab/module.h>
-#include <lab/printk.h>
-#include <lab/sched.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("lab: hello, a plain loadable module");
@@ -19,6 +19,10 @@ EXPORT_SYMBOL(lab_hello_calls);
 /* .data: an initialised value the loader must copy; a read-only parameter. */
 static long hello_base = 100;
 module_param(hello_base, long, 0444);
+
+/* what the tests call by name */
+long lab_hello_greet(long n);
+long lab_hello_sleep(long ms);
 
 noinline long lab_hello_greet(long n)
 {

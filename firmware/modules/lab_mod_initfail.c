@@ -3,8 +3,8 @@
  * A module whose init fails with -EINVAL: the loader must run it, then take the module away
  * again (notifiers told, memory released, nothing registered) and fail the load with -EINVAL.
  */
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/printk.h>
 #include <lab/syscall.h>
 
 MODULE_LICENSE("GPL");

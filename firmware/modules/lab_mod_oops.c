@@ -4,8 +4,8 @@
  * that writes through a NULL pointer. The oops report must name the module's functions
  * ("func+0x../0x.. [lab_mod_oops]") in RIP, the call trace and the disassembly.
  */
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/printk.h>
 
 static bool crash;
 module_param(crash, bool, 0444);

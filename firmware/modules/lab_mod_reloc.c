@@ -4,13 +4,12 @@
  * static function of the image (R_X86_64_PLT32 against printk.c's emit), RIP-relative loads of
  * an image global (R_X86_64_PC32 against jiffies), absolute addresses in immediates and indexed
  * loads (R_X86_64_32S, -mcmodel=kernel), pointer tables (R_X86_64_64 against the module's own
- * code, an image static and an image global). Its name comes from .modinfo, not the file name.
+ * code, an image static and an image global).
  */
-#include <lab/module.h>
-#include <lab/printk.h>
-#include <lab/sched.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
 
-MODULE_NAME("lab_reloc");
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("lab: every relocation type of compiled code");
 
@@ -43,6 +42,13 @@ void *lab_reloc_targets[3] = {(void *)emit, (void *)&jiffies, (void *)op_add};
 EXPORT_SYMBOL(lab_reloc_targets);
 
 static long lab_reloc_scale = 3;
+
+/* what the tests call by name */
+long lab_reloc_apply(long op, long a, long b);
+long lab_reloc_emit(long n);
+unsigned long lab_reloc_jiffies_addr(void);
+unsigned long lab_reloc_jiffies(void);
+unsigned long lab_reloc_static_addr(void);
 
 /* ops[op & 3] is an indexed load from .rodata: R_X86_64_32S; the call through it is indirect. */
 noinline long lab_reloc_apply(long op, long a, long b)

@@ -3,12 +3,15 @@
  * A module that calls a function nothing defines: loading it must fail with an unresolved
  * symbol error naming lab_no_such_function and the place that refers to it.
  */
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/printk.h>
 
 MODULE_LICENSE("GPL");
 
 long lab_no_such_function(long x);
+
+/* what the tests call by name */
+long lab_unresolved_call(long x);
 
 noinline long lab_unresolved_call(long x)
 {

@@ -4,14 +4,17 @@
  * exported counter, so it can only load after lab_mod_hello, and lab_mod_hello cannot be
  * unloaded while it is loaded.
  */
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/printk.h>
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("lab: uses lab_mod_hello's exports");
 
 long lab_hello_greet(long n);
 extern long lab_hello_calls;
+
+/* what the tests call by name */
+long lab_user_twice(long n);
 
 noinline long lab_user_twice(long n)
 {

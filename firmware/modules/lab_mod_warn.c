@@ -4,8 +4,8 @@
  * first time only) and a WARN_ON site reached three times, true twice (reported both times), two frames below
  * the init, so the reports' call traces can be checked.
  */
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/printk.h>
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("lab: warnings, once and always");

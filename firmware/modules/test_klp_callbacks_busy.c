@@ -6,11 +6,11 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/printk.h>
-#include <lab/sched.h>
-#include <lab/workqueue.h>
-#include <lab/completion.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/workqueue.h>
+#include <linux/completion.h>
 
 static bool block_transition;
 module_param(block_transition, bool, 0644);

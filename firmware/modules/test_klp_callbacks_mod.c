@@ -5,8 +5,8 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/printk.h>
 
 static int test_klp_callbacks_mod_init(void)
 {

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A target module with a /proc-like file of its own: test_klp_mod_target_show() fills a
- * buffer, which the lab reads from a task as `cat /proc/test_klp_mod_target` would.
+ * A target module with a /proc-like file of its own: test_klp_mod_target_show() is its show
+ * function, which the lab calls from a task as `cat /proc/test_klp_mod_target` would.
  * test_klp_mod_patch replaces it, whether loaded before or after this module.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
 
-noinline int test_klp_mod_target_show(char *buf, long size);
-noinline int test_klp_mod_target_show(char *buf, long size)
+int test_klp_mod_target_show(struct seq_file *m, void *v);
+noinline int test_klp_mod_target_show(struct seq_file *m, void *v)
 {
-	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "original output");
+	seq_printf(m, "%s: %s\n", THIS_MODULE->name, "original output");
+	return 0;
 }
 
 static int test_klp_mod_target_init(void)

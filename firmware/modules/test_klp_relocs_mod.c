@@ -7,8 +7,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/seq_file.h>
 
 static int relocs_mod_calls;
 
@@ -17,12 +18,12 @@ static noinline int relocs_mod_secret(int calls)
 	return calls * 7;
 }
 
-noinline int test_klp_relocs_mod_show(char *buf, long size);
-noinline int test_klp_relocs_mod_show(char *buf, long size)
+int test_klp_relocs_mod_show(struct seq_file *m, void *v);
+noinline int test_klp_relocs_mod_show(struct seq_file *m, void *v)
 {
 	relocs_mod_calls++;
-	return snprintf(buf, size, "%s: original output, read %d\n", KBUILD_MODNAME,
-			relocs_mod_calls);
+	seq_printf(m, "%s: original output, read %d\n", THIS_MODULE->name, relocs_mod_calls);
+	return 0;
 }
 
 /* keeps relocs_mod_secret() in the object: the patch is its only other caller */

@@ -11,10 +11,10 @@
  * sample between quanta: its evidence that they really were in the same call at the same time.
  */
 #define pr_fmt(fmt) "test_klp_shadow_race: " fmt
-#include <lab/module.h>
-#include <lab/printk.h>
-#include <lab/sched.h>
-#include <lab/shadow.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/livepatch.h>
 #include <lab/syscall.h>
 
 MODULE_LICENSE("GPL");

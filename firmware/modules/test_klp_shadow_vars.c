@@ -7,9 +7,9 @@
  * printed as addresses: each is named PTR<n> in the order it first shows up, NULL being PTR0.
  */
 #define pr_fmt(fmt) "test_klp_shadow_vars: " fmt
-#include <lab/module.h>
-#include <lab/printk.h>
-#include <lab/shadow.h>
+#include <linux/module.h>
+#include <linux/printk.h>
+#include <linux/livepatch.h>
 #include <lab/syscall.h>
 
 MODULE_LICENSE("GPL");
@@ -37,13 +37,6 @@ static int ptr_name(const void *ptr)
 		return -ENOMEM;
 	names[nr_names] = ptr;
 	return nr_names++;
-}
-
-static const char *gfp_name(gfp_t gfp)
-{
-	if (gfp == GFP_KERNEL)
-		return "GFP_KERNEL";
-	return gfp == GFP_ATOMIC ? "GFP_ATOMIC" : "GFP_?";
 }
 
 /* The constructor copies the pointer ctor_data points at into the new variable. */
@@ -88,10 +81,12 @@ static void **logged_alloc(bool or_get, void *obj, unsigned long id, void **ctor
 	o = ptr_name(obj);
 	c = ptr_name(shadow_ctor);
 	d = ptr_name(*ctor_data);
-	pr_info("klp_%s(obj=PTR%d, id=0x%lx, size=%lx, gfp_flags=%s), ctor=PTR%d, ctor_data=PTR%d "
+	/* %pGg: the flags by name, as the kernel prints them */
+	pr_info("klp_%s(obj=PTR%d, id=0x%lx, size=%zx, gfp_flags=%pGg), ctor=PTR%d, "
+		"ctor_data=PTR%d "
 		"= PTR%d\n",
-		or_get ? "shadow_get_or_alloc" : "shadow_alloc", o, id, (unsigned long)size,
-		gfp_name(gfp), c, d, ptr_name(sv));
+		or_get ? "shadow_get_or_alloc" : "shadow_alloc", o, id, size, &gfp, c, d,
+		ptr_name(sv));
 	return sv;
 }
 

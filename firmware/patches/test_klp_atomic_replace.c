@@ -1,26 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * A second livepatch for test-livepatch: it changes what /proc/meminfo shows
- * (lab_meminfo_show). Loaded with replace=0 it stacks on test_klp_livepatch, which keeps its
+ * (meminfo_proc_show). Loaded with replace=0 it stacks on test_klp_livepatch, which keeps its
  * own change of /proc/cmdline; with replace=1 it atomically replaces every older patch, so
  * /proc/cmdline goes back to the original (a nop func stands for it during the transition).
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 
 static bool replace;
 module_param(replace, bool, 0644);
 MODULE_PARM_DESC(replace, "replace (default=0)");
 
-static int livepatch_meminfo_show(char *buf, long size)
+static int livepatch_meminfo_proc_show(struct seq_file *m, void *v)
 {
-	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
+	seq_printf(m, "%s: %s\n", THIS_MODULE->name, "this has been live patched");
+	return 0;
 }
 
 static struct klp_func funcs[] = {{
-					  .old_name = "lab_meminfo_show",
-					  .new_func = livepatch_meminfo_show,
+					  .old_name = "meminfo_proc_show",
+					  .new_func = livepatch_meminfo_proc_show,
 				  },
 				  {}};
 
@@ -31,7 +32,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
-	.objs = objs,
+	.mod = THIS_MODULE, .objs = objs,
 	/* .replace is set from the parameter in init */
 };
 
@@ -48,5 +49,5 @@ static void test_klp_atomic_replace_exit(void)
 module_init(test_klp_atomic_replace_init);
 module_exit(test_klp_atomic_replace_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("Livepatch test: atomic replace");

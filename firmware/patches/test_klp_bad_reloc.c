@@ -1,26 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Bad input: a livepatch whose data holds a kernel address in 32 bits (an R_X86_64_32
- * relocation against lab_cmdline_show, at 0xffffffff8...). It does not fit: the loader must
+ * relocation against cmdline_proc_show, at 0xffffffff8...). It does not fit: the loader must
  * refuse the object before a single guest byte changes.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 
-noinline int lab_cmdline_show(char *buf, long size);
+int cmdline_proc_show(struct seq_file *m, void *v);
 
-static int new_show(char *buf, long size)
+static int new_show(struct seq_file *m, void *v)
 {
-	return lab_cmdline_show(buf, size);
+	return cmdline_proc_show(m, v);
 }
 
 __asm__(".pushsection .rodata.lab_bad_reloc, \"a\"\n"
 	"lab_bad_reloc_table:\n"
-	"	.long lab_cmdline_show\n"
+	"	.long cmdline_proc_show\n"
 	".popsection\n");
 
 static struct klp_func funcs[] = {{
-					  .old_name = "lab_cmdline_show",
+					  .old_name = "cmdline_proc_show",
 					  .new_func = new_show,
 				  },
 				  {}};
@@ -31,6 +32,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -46,4 +48,4 @@ static void test_klp_bad_reloc_exit(void)
 module_init(test_klp_bad_reloc_init);
 module_exit(test_klp_bad_reloc_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

@@ -4,8 +4,9 @@
  * or without an old_sympos (the sympos parameter).
  * test_klp_bad_unmarked reuses it for a module without MODULE_INFO(livepatch, "Y").
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 
 #ifndef BAD_OLD_NAME
 #define BAD_OLD_NAME "lab_no_such_function"
@@ -15,7 +16,7 @@ static unsigned long sympos;
 module_param(sympos, ulong, 0444);
 MODULE_PARM_DESC(sympos, "old_sympos of the function (default=0)");
 
-static int new_show(char *buf, long size)
+static int new_show(struct seq_file *m, void *v)
 {
 	return 0;
 }
@@ -32,6 +33,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -49,5 +51,5 @@ module_init(test_klp_bad_unknown_init);
 module_exit(test_klp_bad_unknown_exit);
 MODULE_LICENSE("GPL");
 #ifndef BAD_UNMARKED
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 #endif

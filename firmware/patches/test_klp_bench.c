@@ -2,10 +2,10 @@
 /*
  * The livepatch benchmark's patch: replaces bench_fn_00 .. bench_fn_<N-1> with versions of the
  * same body that return a different tag. The Makefile builds one module per N
- * (test_klp_bench_N.o) and hands over the list of functions as KLP_BENCH_FUNCS, X(00) X(01) ...
+ * (test_klp_bench_N.ko) and hands over the list of functions as KLP_BENCH_FUNCS, X(00) X(01) ...
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
 #include <lab/klp_bench.h>
 
 #ifndef KLP_BENCH_FUNCS
@@ -30,6 +30,7 @@ static struct klp_func funcs[] = {
 static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -45,4 +46,4 @@ static void test_klp_bench_exit(void)
 module_init(test_klp_bench_init);
 module_exit(test_klp_bench_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

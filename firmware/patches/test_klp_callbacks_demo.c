@@ -8,10 +8,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
-#include <lab/workqueue.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/printk.h>
+#include <linux/workqueue.h>
 
 static int pre_patch_ret;
 module_param(pre_patch_ret, int, 0644);
@@ -90,6 +90,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -105,5 +106,5 @@ static void test_klp_callbacks_demo_exit(void)
 module_init(test_klp_callbacks_demo_init);
 module_exit(test_klp_callbacks_demo_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("Livepatch test: livepatch demo");

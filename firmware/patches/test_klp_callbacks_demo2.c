@@ -6,9 +6,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/printk.h>
 
 static bool replace;
 module_param(replace, bool, 0644);
@@ -59,7 +59,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
-	.objs = objs,
+	.mod = THIS_MODULE, .objs = objs,
 	/* .replace is set from the parameter in init */
 };
 
@@ -76,5 +76,5 @@ static void test_klp_callbacks_demo2_exit(void)
 module_init(test_klp_callbacks_demo2_init);
 module_exit(test_klp_callbacks_demo2_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("Livepatch test: livepatch demo2");

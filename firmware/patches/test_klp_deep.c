@@ -3,8 +3,8 @@
  * Replaces deep_c(), a frame in the middle of the call chain the kdeep kthreads sleep in: a
  * task asleep below deep_c has it on its stack and cannot switch until it leaves.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
 
 /* The deep_stats slot this version of deep_c counts its calls in (test_klp_deep2 uses 6). */
 #ifndef DEEP_STAT
@@ -27,6 +27,7 @@ static struct klp_func funcs[] = {{.old_name = "deep_c", .new_func = livepatch_d
 static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -42,4 +43,4 @@ static void test_klp_deep_exit(void)
 module_init(test_klp_deep_init);
 module_exit(test_klp_deep_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

@@ -5,9 +5,9 @@
  * blocks the transition; the fake signal wakes it, its call returns -ERESTARTSYS, it switches
  * on its way out to user mode and re-enters the call there, this time running this version.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/wait.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/wait.h>
 #include <lab/syscall.h>
 
 struct wait_queue_head *futex_queue(u64 uaddr);
@@ -41,6 +41,7 @@ static struct klp_func funcs[] = {
 static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -57,4 +58,4 @@ module_init(test_klp_futex_init);
 module_exit(test_klp_futex_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Livepatch test: a user task asleep in a patched system call");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The simplest livepatch, as the kernel's selftest module test_klp_livepatch: replace what
- * /proc/cmdline shows (lab_cmdline_show) with a line saying which patch live patched it.
+ * /proc/cmdline shows (cmdline_proc_show) with a line saying which patch live patched it.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 
-static int livepatch_cmdline_show(char *buf, long size)
+static int livepatch_cmdline_proc_show(struct seq_file *m, void *v)
 {
-	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
+	seq_printf(m, "%s: %s\n", THIS_MODULE->name, "this has been live patched");
+	return 0;
 }
 
 static struct klp_func funcs[] = {{
-					  .old_name = "lab_cmdline_show",
-					  .new_func = livepatch_cmdline_show,
+					  .old_name = "cmdline_proc_show",
+					  .new_func = livepatch_cmdline_proc_show,
 				  },
 				  {}};
 
@@ -25,6 +26,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -40,4 +42,4 @@ static void test_klp_livepatch_exit(void)
 module_init(test_klp_livepatch_init);
 module_exit(test_klp_livepatch_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

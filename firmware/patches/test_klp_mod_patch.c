@@ -3,13 +3,15 @@
  * A livepatch for a function of a loadable module, test_klp_mod_target_show(): applied at
  * enable if the module is loaded, else when it loads (the core's module notifier).
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
+#include <linux/printk.h>
 
-static int livepatch_mod_target_show(char *buf, long size)
+static int livepatch_mod_target_show(struct seq_file *m, void *v)
 {
-	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
+	seq_printf(m, "%s: %s\n", THIS_MODULE->name, "this has been live patched");
+	return 0;
 }
 
 static struct klp_func funcs[] = {{
@@ -25,6 +27,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -40,5 +43,5 @@ static void test_klp_mod_patch_exit(void)
 module_init(test_klp_mod_patch_init);
 module_exit(test_klp_mod_patch_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("Livepatch test: patch for module-provided function");

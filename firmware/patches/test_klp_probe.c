@@ -4,8 +4,8 @@
  * version returning 2 that also checks the consistency model from the inside: the handler must
  * never send a task that is still in the unpatched state to the new code.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
 
 unsigned long klp_probe_calls;
 unsigned long klp_probe_violations;
@@ -23,6 +23,7 @@ static struct klp_func funcs[] = {{.old_name = "lab_probe", .new_func = livepatc
 static struct klp_object objs[] = {{.funcs = funcs}, {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -38,4 +39,4 @@ static void test_klp_probe_exit(void)
 module_init(test_klp_probe_init);
 module_exit(test_klp_probe_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

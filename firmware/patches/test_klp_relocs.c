@@ -3,18 +3,18 @@
  * A livepatch that uses what no module can link against, through livepatch relocations
  * (klp-convert turns the KLP_MODULE_RELOC() lists into .klp.rela.* sections):
  *   - vmlinux: workload_names (a static array of proc.c) and format_value, a static function
- *     the kernel has twice (proc.c's is the first, sympos 1), to replace lab_cmdline_show();
+ *     the kernel has twice (proc.c's is the first, sympos 1), to replace cmdline_proc_show();
  *   - test_klp_relocs_mod: its static counter relocs_mod_calls and static helper
  *     relocs_mod_secret(), to replace test_klp_relocs_mod_show() whenever the module is there.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/klp_convert.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 #include <lab/boot.h>
 
 extern const char *const workload_names[];
-extern int format_value(char *buf, long size, const char *name, unsigned long v);
+extern void format_value(struct seq_file *m, const char *name, unsigned long v);
 extern int relocs_mod_calls;
 extern int relocs_mod_secret(int calls);
 
@@ -28,24 +28,24 @@ KLP_MODULE_RELOC(test_klp_relocs_mod) test_klp_relocs_mod_relocs[] = {
 	KLP_SYMPOS(relocs_mod_secret, 0),
 };
 
-static int livepatch_cmdline_show(char *buf, long size)
+static int livepatch_cmdline_proc_show(struct seq_file *m, void *v)
 {
-	int n = snprintf(buf, size, "%s: workload %s, ", KBUILD_MODNAME,
-			 workload_names[boot_params.workload]);
-
-	return n + format_value(buf + n, size - n, "format_value", 1);
+	seq_printf(m, "%s: workload %s, ", THIS_MODULE->name, workload_names[boot_params.workload]);
+	format_value(m, "format_value", 1);
+	return 0;
 }
 
-static int livepatch_relocs_mod_show(char *buf, long size)
+static int livepatch_relocs_mod_show(struct seq_file *m, void *v)
 {
 	relocs_mod_calls++;
-	return snprintf(buf, size, "%s: read %d, secret %d\n", KBUILD_MODNAME, relocs_mod_calls,
-			relocs_mod_secret(relocs_mod_calls));
+	seq_printf(m, "%s: read %d, secret %d\n", THIS_MODULE->name, relocs_mod_calls,
+		   relocs_mod_secret(relocs_mod_calls));
+	return 0;
 }
 
 static struct klp_func vmlinux_funcs[] = {{
-						  .old_name = "lab_cmdline_show",
-						  .new_func = livepatch_cmdline_show,
+						  .old_name = "cmdline_proc_show",
+						  .new_func = livepatch_cmdline_proc_show,
 					  },
 					  {}};
 
@@ -56,6 +56,7 @@ static struct klp_func mod_funcs[] = {{
 				      {}};
 
 static struct klp_object objs[] = {{
+					   /* name being NULL means vmlinux */
 					   .funcs = vmlinux_funcs,
 				   },
 				   {
@@ -65,6 +66,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -80,5 +82,5 @@ static void test_klp_relocs_exit(void)
 module_init(test_klp_relocs_init);
 module_exit(test_klp_relocs_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("Livepatch test: livepatch relocations to static symbols");

@@ -1,26 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * An atomic replace patch of lab_cmdline_show that names it by position: old_sympos 1 (the
- * sympos parameter) is the first, and only, lab_cmdline_show -- the same function that
+ * An atomic replace patch of cmdline_proc_show that names it by position: old_sympos 1 (the
+ * sympos parameter) is the first, and only, cmdline_proc_show -- the same function that
  * test_klp_livepatch names with old_sympos 0. Replacing that patch must take its func over,
  * not add a nop for it beside this one.
  */
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
 
 static unsigned long sympos = 1;
 module_param(sympos, ulong, 0444);
-MODULE_PARM_DESC(sympos, "old_sympos of lab_cmdline_show (default=1)");
+MODULE_PARM_DESC(sympos, "old_sympos of cmdline_proc_show (default=1)");
 
-static int livepatch_cmdline_show(char *buf, long size)
+static int livepatch_cmdline_proc_show(struct seq_file *m, void *v)
 {
-	return snprintf(buf, size, "%s: %s\n", KBUILD_MODNAME, "this has been live patched");
+	seq_printf(m, "%s: %s\n", THIS_MODULE->name, "this has been live patched");
+	return 0;
 }
 
 static struct klp_func funcs[] = {{
-					  .old_name = "lab_cmdline_show",
-					  .new_func = livepatch_cmdline_show,
+					  .old_name = "cmdline_proc_show",
+					  .new_func = livepatch_cmdline_proc_show,
 				  },
 				  {}};
 
@@ -31,6 +32,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 	.replace = true,
 };
@@ -48,4 +50,4 @@ static void test_klp_replace_sympos_exit(void)
 module_init(test_klp_replace_sympos_init);
 module_exit(test_klp_replace_sympos_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

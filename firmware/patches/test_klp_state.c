@@ -8,11 +8,11 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
-#include <lab/mm.h>
-#include <lab/errno.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/printk.h>
+#include <linux/slab.h>
+#include <linux/errno.h>
 
 #define CONSOLE_LOGLEVEL_STATE	       1
 #define CONSOLE_LOGLEVEL_STATE_VERSION 1
@@ -25,7 +25,7 @@ static int allocate_loglevel_state(void)
 
 	if (!state)
 		return -EINVAL;
-	state->data = kzalloc(sizeof(console_loglevel));
+	state->data = kzalloc(sizeof(console_loglevel), GFP_KERNEL);
 	if (!state->data)
 		return -ENOMEM;
 	pr_info("%s: allocating space to store console_loglevel\n", __func__);

@@ -60,6 +60,7 @@ static struct klp_state states[] = {{
 				    {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 	.states = states,
 	.replace = true,
@@ -77,5 +78,5 @@ static void test_klp_state_exit(void)
 module_init(test_klp_state_init);
 module_exit(test_klp_state_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("Livepatch test: system state modification");

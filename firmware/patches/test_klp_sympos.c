@@ -6,18 +6,19 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <lab/module.h>
-#include <lab/livepatch.h>
-#include <lab/printk.h>
-#include <lab/sched.h>
+#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/seq_file.h>
 
 static unsigned long sympos;
 module_param(sympos, ulong, 0444);
 MODULE_PARM_DESC(sympos, "old_sympos of format_value (default=0)");
 
-static int livepatch_format_value(char *buf, long size, const char *name, unsigned long v)
+static void livepatch_format_value(struct seq_file *m, const char *name, unsigned long v)
 {
-	return snprintf(buf, size, "%s %lu (%s)\n", name, v, KBUILD_MODNAME);
+	seq_printf(m, "%s %lu (%s)\n", name, v, THIS_MODULE->name);
 }
 
 static struct klp_func funcs[] = {{
@@ -32,6 +33,7 @@ static struct klp_object objs[] = {{
 				   {}};
 
 static struct klp_patch patch = {
+	.mod = THIS_MODULE,
 	.objs = objs,
 };
 
@@ -48,4 +50,4 @@ static void test_klp_sympos_exit(void)
 module_init(test_klp_sympos_init);
 module_exit(test_klp_sympos_exit);
 MODULE_LICENSE("GPL");
-__MODULE_INFO(livepatch, "Y");
+MODULE_INFO(livepatch, "Y");

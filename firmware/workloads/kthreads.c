@@ -266,7 +266,7 @@ noinline u64 work_a(u64 x, int n)
 	return work_b(x, n) + 1;
 }
 
-long sys_work(struct pt_regs *regs)
+long sys_work(const struct pt_regs *regs)
 {
 	int n = regs->di > 1000 ? 1000 : regs->di;
 

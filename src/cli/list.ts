@@ -18,12 +18,12 @@ export interface FixtureModule {
 /** The modules of fixtures/, by name, with what their .modinfo says. */
 export function fixtureModules(dir = FIXTURES): FixtureModule[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.o'))
+    .filter((f) => f.endsWith('.ko'))
     .sort()
     .map((f) => {
       const info = readModinfo(ElfFile.read(`${dir}${f}`));
       return {
-        name: f.slice(0, -2),
+        name: f.slice(0, -3),
         livepatch: info.get('livepatch')?.includes('Y') ?? false,
         description: info.get('description')?.[0],
       };

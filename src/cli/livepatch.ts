@@ -18,7 +18,10 @@
  *   wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS (default 60000)
  *                           emulated milliseconds
  *   run:MS                  let the machine run MS emulated milliseconds
- *   cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
+ *   cat:FUNCTION            read a /proc file through its show function (cmdline_proc_show,
+ *                           ...) into the log
+ *   cat:/sys/PATH           read a sysfs file into the log (/sys/kernel/livepatch/...,
+ *                           /sys/module/M/parameters/P, a module's file under /sys/kernel)
  *
  * A step that fails ends the session, as `set -e` would end the script: StepFailure names the
  * step and the kernel's errno, and the caller still reports what happened until then.
@@ -26,7 +29,7 @@
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { FIXTURES, type Lab } from '../lab/index.ts';
-import { KernelOops, KernelPanic, type Kernel, formatTimestamp, allTasks, type Task } from '../kernel/index.ts';
+import { KernelOops, KernelPanic, type Kernel, formatTimestamp, allTasks, SysfsError, type Task } from '../kernel/index.ts';
 import { errnoName, ModuleError } from '../elf/index.ts';
 import { KLP_UNDEFINED, Livepatch, LivepatchError, sysfsMode, type SwitchVerdict } from '../livepatch/index.ts';
 import { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
@@ -95,7 +98,7 @@ export function isObjectPath(name: string): boolean {
 
 /** The object file a load:/insmod: step names; a missing one fails the step before anything is logged. */
 function objectFile(step: Step): string {
-  const file = isObjectPath(step.name) ? resolvePath(step.name) : `${FIXTURES}${step.name}.o`;
+  const file = isObjectPath(step.name) ? resolvePath(step.name) : `${FIXTURES}${step.name}.ko`;
   if (!existsSync(file))
     throw new StepFailure(
       step.arg,
@@ -145,15 +148,22 @@ export function runStep(lab: Lab, step: Step): void {
       case 'run':
         lab.k.runFor(step.ms);
         return;
-      case 'cat':
+      case 'cat': {
         lab.logCmd(`cat ${name}`);
-        for (const line of lab.cat(name).replace(/\n$/, '').split('\n')) lab.log(line);
+        const text = name.startsWith('/sys/') ? lab.sysfsRead(name) : lab.cat(name);
+        for (const line of text.replace(/\n$/, '').split('\n')) lab.log(line);
         return;
+      }
     }
   } catch (e) {
     const err = e instanceof AggregateError ? e.errors[0] : e;
     if (err instanceof KernelOops || err instanceof KernelPanic || err instanceof StepFailure) throw err;
-    const errno = err instanceof ModuleError ? err.errno : err instanceof LivepatchError ? errnoName(-err.errno) : undefined;
+    const errno =
+      err instanceof ModuleError || err instanceof SysfsError
+        ? err.errno
+        : err instanceof LivepatchError
+          ? errnoName(-err.errno)
+          : undefined;
     throw new StepFailure(step.arg, (err as Error).message, errno);
   }
 }

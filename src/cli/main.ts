@@ -311,10 +311,12 @@ Steps (one argument each; a step that fails ends the session with status 1):
   param:NAME:P=V          echo V > /sys/module/NAME/parameters/P
   wait:NAME[:timeout=MS]  wait for NAME's transition to finish, at most MS emulated ms (60000)
   run:MS                  let the machine run MS emulated milliseconds
-  cat:FUNCTION            read a /proc-like guest function (lab_cmdline_show, ...) into the log
+  cat:FUNCTION            read a /proc file through its show function (cmdline_proc_show, ...)
+  cat:/sys/PATH           read a sysfs file (/sys/kernel/livepatch/..., a module's parameter,
+                          a file a module made under /sys/kernel)
 
 Example:
-  klp-lab livepatch load:test_klp_livepatch cat:lab_cmdline_show
+  klp-lab livepatch load:test_klp_livepatch cat:cmdline_proc_show
 `;
 
 /** The command line as a commander program; `run` receives each command's exit status. */
@@ -347,7 +349,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .description("boot, run the steps, then show the kernel log since the first step, the sysfs tree and every task's patch state")
     .argument(
       '<STEP...>',
-      'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION',
+      'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION, cat:/sys/PATH',
     )
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
     .addOption(json())

@@ -72,7 +72,10 @@ export class SymbolTable {
       if (b === undefined) continue;
       const address = opts.place ? b + sym.value : sym.value;
       const global = sym.bind === STB_GLOBAL || sym.bind === STB_WEAK;
-      const rank = (sym.type === STT_FUNC ? 0 : 2) + (global ? 0 : 1);
+      // a module's init_module/cleanup_module are aliases module_init()/module_exit() make of
+      // the author's functions: reports name the author's, as the kernel's module kallsyms does
+      const alias = opts.module !== undefined && (sym.name === 'init_module' || sym.name === 'cleanup_module');
+      const rank = (sym.type === STT_FUNC ? 0 : 2) + (global ? 0 : 1) + (alias ? 4 : 0);
       syms.push({ name: sym.name, address, rank });
     }
     return new SymbolTable(opts.module, syms, lo ?? 0n, hi ?? 0n);

@@ -38,7 +38,7 @@ export function moduleParams(file: string, modinfo: ReadonlyMap<string, readonly
   const perms = new Map<string, number>();
   for (const e of modinfo.get('parmperm') ?? []) {
     const [name, perm] = splitEntry(file, 'parmperm', e);
-    perms.set(name, Number.parseInt(perm, 8) || 0);
+    perms.set(name, parsePerm(file, name, perm));
   }
   const nums = new Map<string, string>();
   for (const e of modinfo.get('parmnum') ?? []) {
@@ -55,6 +55,27 @@ export function moduleParams(file: string, modinfo: ReadonlyMap<string, readonly
     out.set(name, { name, type: type as ParamType, perm: perms.get(name) ?? 0, array });
   }
   return out;
+}
+
+/**
+ * A parameter's permission bits as module_param() recorded them, its argument expanded: 0644,
+ * or S_IRUGO | S_IWUSR as (00400 | 00040 | 00004) | 00200. Octal, decimal or hex numbers
+ * joined by '|' or '+'; anything else is a ModuleParamError.
+ */
+function parsePerm(file: string, name: string, perm: string): number {
+  let value = 0;
+  for (const term of perm.replace(/[()\s]/g, '').split(/[|+]/)) {
+    const n = /^0[0-7]*$/.test(term)
+      ? Number.parseInt(term, 8)
+      : /^[1-9]\d*$/.test(term)
+        ? Number(term)
+        : /^0x[0-9a-f]+$/i.test(term)
+          ? Number.parseInt(term, 16)
+          : NaN;
+    if (Number.isNaN(n)) throw new ModuleParamError(file, 'EINVAL', `parameter '${name}': permissions '${perm}' are not a number`);
+    value |= n;
+  }
+  return value;
 }
 
 function splitEntry(file: string, tag: string, entry: string): [string, string] {

@@ -37,6 +37,7 @@ import {
   ModuleError,
   ModuleFormatError,
   planModule,
+  readModinfo,
   RelocationOverflowError,
   type ModuleLayout,
   type ModulePlan,
@@ -48,6 +49,7 @@ import { SymbolTable, type Symbolizer } from './kallsyms.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import { HostMemoryError } from './hostmem.ts';
 import { applyParams, readParam, writeParam } from './modparams.ts';
+import { findThisModule, thisModuleEntries, type ThisModule } from './this-module.ts';
 import type { Kernel } from './kernel.ts';
 
 export type ModuleState = 'COMING' | 'LIVE' | 'GOING';
@@ -116,9 +118,11 @@ export interface ModuleSymbolInfo {
   readonly type: 'func' | 'object';
 }
 
-/** The guest's struct module of a loaded module (name and state), kept by the host. */
+/** The guest's struct module of a loaded module: the module's own __this_module, or one the host keeps for a bare object. */
 interface ModuleStruct {
   readonly address: bigint;
+  /** Allocated by the host (a bare .o): released with the module. */
+  readonly hostAllocated: boolean;
   setState(state: ModuleState): void;
 }
 
@@ -140,6 +144,8 @@ export class LoadedModule {
     readonly layout: ModuleLayout,
     /** Its text symbols, for the symbolizer ("function+0xoff/0xsize [name]"). */
     readonly symbols: SymbolTable,
+    /** init and exit as __this_module gives them; a bare object's come from its symbols. */
+    private readonly entries?: { readonly init?: bigint; readonly exit?: bigint },
   ) {}
 
   /** MODULE_STATE_*, also in the guest's struct module. */
@@ -170,10 +176,10 @@ export class LoadedModule {
     return this.layout.regions.text;
   }
   get init(): bigint | undefined {
-    return this.layout.init;
+    return this.entries ? this.entries.init : this.layout.init;
   }
   get exit(): bigint | undefined {
-    return this.layout.exit;
+    return this.entries ? this.entries.exit : this.layout.exit;
   }
   get exports(): ReadonlyMap<string, bigint> {
     return this.layout.exports;
@@ -450,16 +456,17 @@ export class Modules {
     } catch (e) {
       throw asLoadError(file, e);
     }
-    const { name, base, structAddr } = staged;
+    const { name, base, structAddr, thisModule } = staged;
     const { layout, tables, symbols } = staged.prepared;
 
     // Commit: from here on the module exists. Nothing here should fail; if something does, the
     // module is taken away again rather than left half registered with its memory held.
-    const mod = new LoadedModule(name, layout, symbols);
+    const mod = new LoadedModule(name, layout, symbols, staged.entries);
     try {
-      mod.guestStruct = this.guestStruct(structAddr, name);
-      mod.state = 'COMING';
+      mod.guestStruct = thisModule ? this.placedStruct(layout.placement(thisModule.section)!) : this.guestStruct(structAddr!, name);
       this.kernel.mem.write(base, layout.image);
+      // after the image: a module's own struct module is part of it
+      mod.state = 'COMING';
       const text = layout.regions.text;
       if (text.size) this.kernel.machine.writeCode(text.address, layout.image.subarray(text.offset, text.offset + text.size));
       this.mods.push(mod);
@@ -473,7 +480,7 @@ export class Modules {
       this.codeHooks.forEach((h, i) => h.add(mod, tables[i]));
       this.symbolizer.addModule(symbols);
     } catch (e) {
-      if (!mod.guestStruct) this.kernel.hostMem.release(structAddr);
+      if (!mod.guestStruct && structAddr !== undefined) this.kernel.hostMem.release(structAddr);
       this.teardown(mod);
       throw asLoadError(file, e);
     }
@@ -534,7 +541,8 @@ export class Modules {
     const elf = typeof source === 'string' ? readObject(source) : source;
     const file = elf.fileName;
     const plan = planModule(elf);
-    const name = moduleName(elf);
+    const thisModule = findThisModule(elf, this.kernel.layout);
+    const name = this.nameOf(elf, thisModule);
     const old = this.find(name);
     if (old) throw new ModuleLoadError(file, 'EEXIST', `module '${name}' is already loaded (${old.state})`);
 
@@ -568,14 +576,37 @@ export class Modules {
     }
     try {
       const prepared = this.prepare(elf, plan, name, base, resolve);
+      const entries = thisModule && thisModuleEntries(prepared.layout, thisModule, this.kernel.layout);
       applyParams(prepared.layout, name, params);
-      const structAddr = this.allocStruct(file);
-      return { elf, name, base, prepared, structAddr };
+      const structAddr = thisModule ? undefined : this.allocStruct(file);
+      return { elf, name, base, prepared, structAddr, thisModule, entries };
     } catch (e) {
       hostMem.release(base);
       if (saved) this.kernel.mem.write(hostMem.start, saved);
       throw e;
     }
+  }
+
+  /**
+   * The module's name: its struct module's when it has one (a name= in .modinfo must agree),
+   * else .modinfo's name= or the file's name.
+   */
+  private nameOf(elf: ElfFile, thisModule: ThisModule | undefined): string {
+    const name = moduleName(elf);
+    if (!thisModule) return name;
+    const tagged = readModinfo(elf).get('name');
+    if (tagged && tagged[0] !== thisModule.name)
+      throw new ModuleFormatError(elf.fileName, `.modinfo says name=${tagged[0]}, its struct module '${thisModule.name}'`, {
+        section: thisModule.section,
+      });
+    return thisModule.name;
+  }
+
+  /** The view of a module's own struct module, placed with it: the loader keeps its state. */
+  private placedStruct(address: bigint): ModuleStruct {
+    const L = this.kernel.layout;
+    const stateAt = address + BigInt(L.offset('module', 'state'));
+    return { address, hostAllocated: false, setState: (s) => this.kernel.mem.setU32(stateAt, L.constant(`MODULE_STATE_${s}`)) };
   }
 
   /** Room for a module's struct module; ENOMEM as a load error. */
@@ -595,7 +626,7 @@ export class Modules {
     const nameAt = address + BigInt(L.offset('module', 'name'));
     mem.write(nameAt, new TextEncoder().encode(name.slice(0, L.constant('MODULE_NAME_LEN') - 1)));
     const stateAt = address + BigInt(L.offset('module', 'state'));
-    return { address, setState: (s) => mem.setU32(stateAt, L.constant(`MODULE_STATE_${s}`)) };
+    return { address, hostAllocated: true, setState: (s) => mem.setU32(stateAt, L.constant(`MODULE_STATE_${s}`)) };
   }
 
   // --- parameters -----------------------------------------------------------------------------
@@ -695,7 +726,7 @@ export class Modules {
     const t = mod.text;
     if (t.size) for (const cpu of this.kernel.machine.cpus) cpu.uc.tbRemoveCache(t.address, t.address + BigInt(t.size));
     this.kernel.hostMem.release(mod.base);
-    if (mod.guestStruct) this.kernel.hostMem.release(mod.guestStruct.address);
+    if (mod.guestStruct?.hostAllocated) this.kernel.hostMem.release(mod.guestStruct.address);
   }
 }
 

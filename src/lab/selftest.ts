@@ -7,7 +7,17 @@
  * same.
  */
 import { fileURLToPath } from 'node:url';
-import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp, type Modules } from '../kernel/index.ts';
+import {
+  type BootOptions,
+  type Kernel,
+  callGuest,
+  type HostTask,
+  cpuDown,
+  cpuUp,
+  type Modules,
+  kobjectShow,
+  seqRead,
+} from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
 import type { Ftrace } from '../ftrace/index.ts';
 import { ModuleError, strerror } from '../elf/index.ts';
@@ -69,10 +79,15 @@ export class Lab {
     this.mark = this.k.log.cursor();
   }
 
-  /** insmod/modprobe of fixtures/<name>.o with `param=value` arguments; throws if the load fails. */
-  loadMod(name: string, params: Record<string, string> = {}): void {
-    this.logCmd(['modprobe', name, ...Object.entries(params).map(([p, v]) => `${p}=${v}`)].join(' '));
-    this.modules.load(`${FIXTURES}${name}.o`, params);
+  /**
+   * modprobe of fixtures/<name>.ko, or insmod of a module's path (anything with a '/'), with
+   * `param=value` arguments; returns the module's name, and throws if the load fails.
+   */
+  loadMod(name: string, params: Record<string, string> = {}): string {
+    const path = name.includes('/');
+    const args = Object.entries(params).map(([p, v]) => `${p}=${v}`);
+    this.logCmd([path ? 'insmod' : 'modprobe', name, ...args].join(' '));
+    return this.modules.load(path ? name : `${FIXTURES}${name}.ko`, params).name;
   }
 
   /**
@@ -93,8 +108,7 @@ export class Lab {
 
   /** load_lp: load a patch module and wait for its transition to finish. */
   loadLp(name: string, params: Record<string, string> = {}): void {
-    this.loadMod(name, params);
-    this.waitForTransition(name);
+    this.waitForTransition(this.loadMod(name, params));
   }
 
   /** load_lp_nowait */
@@ -154,32 +168,39 @@ export class Lab {
   }
 
   /**
-   * cat of a /proc-like guest function (of the image, else of a loaded module): run in a task,
-   * as the file's read would. With `cpu`, as `taskset -c CPU cat`: the reading task (khostd) is
-   * moved to that cpu first and may run anywhere again afterwards.
+   * cat of a /proc file through its show function (of the image, else of a loaded module),
+   * int show(struct seq_file *m, void *v): run in a task with a seq_file, as the file's read
+   * would. With `cpu`, as `taskset -c CPU cat`: the reading task (khostd) is moved to that cpu
+   * first and may run anywhere again afterwards.
    */
   cat(fn: string, opts: { cpu?: number } = {}): string {
     const k = this.k;
     const show = k.image.elf.symbolsNamed(fn).length ? k.sym(fn) : this.modules.symbol(fn);
-    const buf = this.k.hostMem.alloc(256, 16, `buffer for ${fn}`);
     const cpu = opts.cpu;
-    function* read(): HostTask<bigint> {
-      if (cpu === undefined) return yield* callGuest(show, buf, 256n);
+    function* read(): HostTask<string> {
+      if (cpu === undefined) return yield* seqRead(k, show, fn);
       const self = k.mem.u64(k.sym('hostd_task'));
       const pinned = yield* callGuest(k.sym('set_cpus_allowed_ptr'), self, BigInt(cpu));
       if (pinned) throw new SelftestError(`taskset -c ${cpu}: set_cpus_allowed_ptr() returned ${BigInt.asIntN(32, pinned)}`);
       try {
-        return yield* callGuest(show, buf, 256n);
+        return yield* seqRead(k, show, fn);
       } finally {
         yield* callGuest(k.sym('set_cpus_allowed_ptr'), self, BigInt.asUintN(64, -1n));
       }
     }
-    try {
-      this.k.host.run(cpu === undefined ? `cat ${fn}` : `taskset -c ${cpu} cat ${fn}`, read());
-      return this.k.mem.cstring(buf, 256);
-    } finally {
-      this.k.hostMem.release(buf);
-    }
+    return this.k.host.run(cpu === undefined ? `cat ${fn}` : `taskset -c ${cpu} cat ${fn}`, read());
+  }
+
+  /**
+   * cat of a sysfs file: /sys/kernel/livepatch/... (the livepatch core's), a module's
+   * parameter /sys/module/M/parameters/P, or a file a module's kobject holds under
+   * /sys/kernel (read through its show function, in a task).
+   */
+  sysfsRead(path: string): string {
+    if (path.startsWith('/sys/kernel/livepatch/')) return this.lp.sysfsRead(path);
+    const param = /^\/sys\/module\/([^/]+)\/parameters\/([^/]+)$/.exec(path);
+    if (param) return this.modules.param(param[1], param[2]);
+    return this.k.host.run(`cat ${path}`, kobjectShow(this.k, path));
   }
 
   /** grep 'needle' /proc/<file> > /dev/kmsg: the matching lines of a cat() go into the log. */

@@ -94,7 +94,7 @@ describe('klp-lab livepatch', () => {
     const cases: [string[], RegExp][] = [
       [['load:nosuch'], /^klp-lab: error: step 'load:nosuch' failed: no module 'nosuch' .*\(-ENOENT\)$/],
       [
-        ['load:test_klp_livepatch', 'rmmod:nosuch', 'cat:lab_cmdline_show'],
+        ['load:test_klp_livepatch', 'rmmod:nosuch', 'cat:cmdline_proc_show'],
         /^klp-lab: error: step 'rmmod:nosuch' failed: .*module 'nosuch' is not loaded \(-ENOENT\)$/,
       ],
       [['disable:test_klp_livepatch'], /^klp-lab: error: step 'disable:test_klp_livepatch' failed: .*\(-ENODEV\)$/],
@@ -121,7 +121,7 @@ describe('klp-lab livepatch', () => {
     // the steps before the failing one ran, the ones after did not
     const [, second] = await Promise.all(cases.slice(0, 2).map(([steps]) => cli(['livepatch', '--cpus', '1', ...steps])));
     expect(second.stdout).toContain("livepatch: 'test_klp_livepatch': patching complete");
-    expect(second.stdout).not.toContain('% cat lab_cmdline_show');
+    expect(second.stdout).not.toContain('% cat cmdline_proc_show');
   }, 120_000);
 
   it('reports dmesg timestamps and the stack of each task still blocking; --json has it all', async () => {

@@ -44,7 +44,7 @@ describe('klp-lab livepatch', () => {
     })();
     expect(refused).toBeInstanceOf(StepFailure);
     expect(refused).toMatchObject({ step: 'force:test_klp_livepatch', errno: 'EINVAL' });
-    runStep(lab, parseStep('cat:lab_meminfo_show'));
+    runStep(lab, parseStep('cat:meminfo_proc_show'));
     const log = lab.logSinceStart();
     expect(log).toContain('% modprobe test_klp_atomic_replace replace=0');
     expect(log).toContain('% echo 1 > /sys/kernel/livepatch/test_klp_livepatch/force');
@@ -53,7 +53,7 @@ describe('klp-lab livepatch', () => {
     expect(sysfs).toContain('-rw-r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/enabled = 1');
     expect(sysfs).toContain('-r--r--r-- /sys/kernel/livepatch/test_klp_atomic_replace/stack_order = 2');
     expect(sysfs).toContain('--w------- /sys/kernel/livepatch/test_klp_livepatch/force');
-    expect(sysfs).toContain('drwxr-xr-x /sys/kernel/livepatch/test_klp_livepatch/vmlinux/lab_cmdline_show,1/');
+    expect(sysfs).toContain('drwxr-xr-x /sys/kernel/livepatch/test_klp_livepatch/vmlinux/cmdline_proc_show,1/');
     const states = patchStateReport(lab);
     expect(states[0]).toMatch(/^PID\s+COMM\s+PATCH\s+FLAG\s+SWITCH$/);
     expect(states.some((l) => /^\d+\s+khostd\s+-$/.test(l))).toBe(true);
@@ -72,14 +72,14 @@ describe('klp-lab livepatch', () => {
   it('end to end from the command line', () => {
     const out = execFileSync(
       'npx',
-      ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'load:test_klp_livepatch', 'cat:lab_cmdline_show'],
+      ['tsx', 'src/cli/main.ts', 'livepatch', '--cpus', '2', '--workload', 'idle', 'load:test_klp_livepatch', 'cat:cmdline_proc_show'],
       {
         cwd: ROOT,
         encoding: 'utf8',
       },
     );
     expect(out).toMatch(
-      /\] livepatch: 'test_klp_livepatch': patching complete\n\[ *[\d.]+\] % cat lab_cmdline_show\n\[ *[\d.]+\] test_klp_livepatch: this has been live patched\n/,
+      /\] livepatch: 'test_klp_livepatch': patching complete\n\[ *[\d.]+\] % cat cmdline_proc_show\n\[ *[\d.]+\] test_klp_livepatch: this has been live patched\n/,
     );
     expect(out).toMatch(/# \/sys\/kernel\/livepatch\n[^#]*test_klp_livepatch\/enabled = 1/);
     expect(out).toMatch(/# patch states\nPID/);

@@ -28,16 +28,18 @@ function tempDir(): string {
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('README', () => {
-  it('"Write your own patch": the C file builds and loads as written', async () => {
-    const blocks = fencedBlocks('Write your own patch');
-    expect(blocks.map(([lang]) => lang)).toEqual(['c', 'sh']);
+  it('"Write your own livepatch module": the module builds with make M= and loads as written', async () => {
+    const blocks = fencedBlocks('Write your own livepatch module');
+    expect(blocks.map(([lang]) => lang)).toEqual(['c', 'make', 'sh']);
     const dir = tempDir();
     writeFileSync(join(dir, 'my_patch.c'), blocks[0][1]);
-    const r = await cli(['-e', '-c', blocks[1][1]], { command: ['bash'], cwd: dir, env: { ...process.env, KLP_LAB: ROOT } });
-    expect(r.stderr).not.toMatch(/error/i);
+    writeFileSync(join(dir, 'Kbuild'), blocks[1][1]);
+    const r = await cli(['-e', '-c', blocks[2][1]], { command: ['bash'], cwd: dir, env: { ...process.env, KLP_LAB: ROOT } });
+    expect(r.stderr).not.toMatch(/error|warning/i);
     expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\] my_patch: 2 greetings\n/);
     expect(r.stdout).toMatch(
-      /\] livepatch: 'my_patch': patching complete\n\[ *[\d.]+\] % cat lab_cmdline_show\n\[ *[\d.]+\] my_patch: hello from my own live patch\n/,
+      /\] livepatch: 'my_patch': patching complete\n\[ *[\d.]+\] % cat cmdline_proc_show\n(\[ *[\d.]+\] my_patch: hello from my own live patch\n){2}\n/,
     );
     expect(r.stdout).toContain('/sys/kernel/livepatch/my_patch/enabled = 1');
   }, 120_000);

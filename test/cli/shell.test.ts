@@ -45,7 +45,7 @@ describe('klp-lab shell -c', () => {
   it("shows the lab's /sys/kernel/livepatch, /proc/cmdline and cpus to ordinary programs", async () => {
     const patch = '/sys/kernel/livepatch/test_klp_livepatch';
     const script = [
-      `insmod ${ROOT}fixtures/test_klp_livepatch.o`,
+      `insmod ${ROOT}fixtures/test_klp_livepatch.ko`,
       `while [ "$(cat ${patch}/transition)" != 0 ]; do sleep 0.1; done`,
       `dmesg | grep -o "livepatch: 'test_klp_livepatch': patching complete"`,
       `cat ${patch}/enabled`,

@@ -121,12 +121,12 @@ describe('klp-convert', () => {
   });
 
   it('the firmware build converts test_klp_relocs and leaves the other patches alone', () => {
-    const relocs = sectionFlags(`${ROOT}fixtures/test_klp_relocs.o`);
+    const relocs = sectionFlags(`${ROOT}fixtures/test_klp_relocs.ko`);
     expect([...relocs].filter(([n]) => n.startsWith('.klp.rela.')).sort()).toEqual([
       ['.klp.rela.test_klp_relocs_mod.text.livepatch_relocs_mod_show', 'AIo'],
-      ['.klp.rela.vmlinux.text.livepatch_cmdline_show', 'AIo'],
+      ['.klp.rela.vmlinux.text.livepatch_cmdline_proc_show', 'AIo'],
     ]);
-    const plain = sectionFlags(`${ROOT}fixtures/test_klp_livepatch.o`);
+    const plain = sectionFlags(`${ROOT}fixtures/test_klp_livepatch.ko`);
     expect([...plain.keys()].some((n) => n.startsWith('.klp'))).toBe(false);
   });
 

@@ -18,8 +18,8 @@ import { STRATEGIES } from './mutate.ts';
 const FILES = [
   // the image costs most per variant (a 2,300-entry ORC table sorted and dumped each time)
   { path: 'fixtures/kernel.elf', variants: 1_400 },
-  { path: 'fixtures/test_klp_livepatch.o', variants: 9_300 },
-  { path: 'fixtures/test_klp_mod_target.o', variants: 9_300 },
+  { path: 'fixtures/test_klp_livepatch.ko', variants: 9_300 },
+  { path: 'fixtures/test_klp_mod_target.ko', variants: 9_300 },
 ];
 
 describe('fuzzing the ELF reader, the ORC reader and the module loader', () => {
@@ -49,8 +49,8 @@ describe('fuzzing the ELF reader, the ORC reader and the module loader', () => {
       expect(r.outcomes[`${name} orc-refused`], name).toBeGreaterThan(0);
       expect(r.outcomes[`${name} load-refused`], name).toBeGreaterThan(0);
     }
-    expect(r.outcomes['test_klp_livepatch.o loaded']).toBeGreaterThan(0);
-    expect(r.outcomes['test_klp_mod_target.o loaded']).toBeGreaterThan(0);
+    expect(r.outcomes['test_klp_livepatch.ko loaded']).toBeGreaterThan(0);
+    expect(r.outcomes['test_klp_mod_target.ko loaded']).toBeGreaterThan(0);
     expect(r.ramChecks).toBeGreaterThanOrEqual(40);
   }, 180_000);
 });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Replays one variant of the fuzz test and shows what each stage does with it:
-//   npx tsx test/fuzz/replay.ts fixtures/test_klp_livepatch.o overlap 1056057
+//   npx tsx test/fuzz/replay.ts fixtures/test_klp_livepatch.ko overlap 1056057
 import { readFileSync } from 'node:fs';
 import { ElfFile } from '../../src/elf/index.ts';
 import { bootKernel } from '../../src/kernel/boot.ts';

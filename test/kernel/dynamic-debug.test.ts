@@ -112,8 +112,8 @@ describe('dynamic debug on the firmware', () => {
     const dd = lab.dynamicDebug;
     const control = dd.read().split('\n');
     // the image's site, by its file and KBUILD_MODNAME; the core's host sites, by the kernel's names
-    const meminfo = control.find((l) => l.includes('lab_meminfo_show'))!;
-    expect(meminfo).toMatch(/^kernel\/proc\.c:\d+ \[proc\]lab_meminfo_show =_ "meminfo: %u threads\\n"$/);
+    const meminfo = control.find((l) => l.includes('meminfo_proc_show'))!;
+    expect(meminfo).toMatch(/^kernel\/proc\.c:\d+ \[proc\]meminfo_proc_show =_ "meminfo: %u threads\\n"$/);
     const line = Number(/:(\d+) /.exec(meminfo)![1]);
     expect(control).toContainEqual(
       expect.stringMatching(/^kernel\/livepatch\/transition\.c:\d+ \[livepatch\]klp_try_switch_task =_ "%s: %s:%d is running\\n"$/),
@@ -122,18 +122,18 @@ describe('dynamic debug on the firmware', () => {
 
     const debugLines = () => lab.logSinceStart().filter((l) => l.includes('meminfo:') || l.includes('greet'));
     lab.startTest();
-    lab.cat('lab_meminfo_show');
+    lab.cat('meminfo_proc_show');
     expect(debugLines()).toEqual([]); // off at boot
 
     expect(dd.write('file proc.c +p')).toBe(1);
-    expect(dd.read()).toContain(`kernel/proc.c:${line} [proc]lab_meminfo_show =p "meminfo: %u threads\\n"`);
-    lab.cat('lab_meminfo_show');
+    expect(dd.read()).toContain(`kernel/proc.c:${line} [proc]meminfo_proc_show =p "meminfo: %u threads\\n"`);
+    lab.cat('meminfo_proc_show');
     dd.write(`module proc line ${line} +mfl`);
-    lab.cat('lab_meminfo_show');
-    dd.write('func lab_meminfo_show -p');
-    lab.cat('lab_meminfo_show');
-    const threads = /Threads: (\d+)/.exec(lab.cat('lab_meminfo_show'))![1];
-    expect(debugLines()).toEqual([`meminfo: ${threads} threads`, `proc:lab_meminfo_show:${line}: meminfo: ${threads} threads`]);
+    lab.cat('meminfo_proc_show');
+    dd.write('func meminfo_proc_show -p');
+    lab.cat('meminfo_proc_show');
+    const threads = /Threads: (\d+)/.exec(lab.cat('meminfo_proc_show'))![1];
+    expect(debugLines()).toEqual([`meminfo: ${threads} threads`, `proc:meminfo_proc_show:${line}: meminfo: ${threads} threads`]);
 
     // a module brings its own descriptors, and takes them away
     lab.loadMod('lab_mod_hello');

@@ -74,8 +74,8 @@ describe('bad livepatch input', () => {
 
   it('ambiguous name without sympos, a sympos past the end, and the right one', async () => {
     const lab = await boot();
-    const uptime = lab.cat('lab_uptime_show');
-    const meminfo = lab.cat('lab_meminfo_show');
+    const uptime = lab.cat('uptime_proc_show');
+    const meminfo = lab.cat('meminfo_proc_show');
     expect(uptime).toMatch(/^uptime \d+\.\d\d\n$/);
     const before = patchableState(lab);
     lab.loadFailingMod('test_klp_sympos');
@@ -83,8 +83,8 @@ describe('bad livepatch input', () => {
     expect(patchableState(lab)).toBe(before);
     // time.c's format_value is the second in kallsyms order
     lab.loadLp('test_klp_sympos', { sympos: '2' });
-    expect(lab.cat('lab_uptime_show')).toMatch(/^uptime \d+ \(test_klp_sympos\)\n$/);
-    expect(lab.cat('lab_meminfo_show')).toBe(meminfo);
+    expect(lab.cat('uptime_proc_show')).toMatch(/^uptime \d+ \(test_klp_sympos\)\n$/);
+    expect(lab.cat('meminfo_proc_show')).toBe(meminfo);
     expect(lab.lp.sysfsTree()).toContain('/sys/kernel/livepatch/test_klp_sympos/vmlinux/format_value,2/');
     lab.checkResult([
       '% modprobe test_klp_sympos',
@@ -108,7 +108,7 @@ describe('bad livepatch input', () => {
     const ram = createHash('sha256').update(lab.k.mem.buffer).digest('hex');
     const err = lab.loadFailingMod('test_klp_bad_reloc');
     expect(err).toBeInstanceOf(RelocationOverflowError);
-    expect(err.message).toMatch(/test_klp_bad_reloc\.o.*R_X86_64_32.*lab_cmdline_show.*does not fit/);
+    expect(err.message).toMatch(/test_klp_bad_reloc\.ko.*R_X86_64_32.*cmdline_proc_show.*does not fit/);
     expect(createHash('sha256').update(lab.k.mem.buffer).digest('hex')).toBe(ram);
     expect(lab.logSinceStart()).toContain("modprobe: ERROR: could not insert 'test_klp_bad_reloc': Exec format error");
   });
@@ -139,15 +139,15 @@ describe('bad livepatch input', () => {
 
   it("ftrace refusing the handler: the kernel's message at KERN_ERR, -EBUSY, nothing patched", async () => {
     const lab = await boot();
-    const cmdline = lab.cat('lab_cmdline_show');
-    const other = ipmodifyOps(lab, lab.k.sym('lab_cmdline_show'));
+    const cmdline = lab.cat('cmdline_proc_show');
+    const other = ipmodifyOps(lab, lab.k.sym('cmdline_proc_show'));
     lab.startTest();
     const before = patchableState(lab);
     const err = lab.loadFailingMod('test_klp_livepatch');
     expect(err.message).toMatch(/returned -16/);
     expect(patchableState(lab)).toBe(before);
     expect(lab.lp.patches).toEqual([]);
-    const msg = "livepatch: failed to register ftrace handler for function 'lab_cmdline_show' (-16)";
+    const msg = "livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)";
     lab.checkResult([
       '% modprobe test_klp_livepatch',
       "livepatch: enabling patch 'test_klp_livepatch'",
@@ -164,7 +164,7 @@ describe('bad livepatch input', () => {
     // once the other tracer is gone, the patch loads
     unregisterFtraceFunction(lab.ftrace, other);
     lab.loadLp('test_klp_livepatch');
-    expect(lab.cat('lab_cmdline_show')).not.toBe(cmdline);
+    expect(lab.cat('cmdline_proc_show')).not.toBe(cmdline);
   });
 
   it('a loading module whose patch ftrace refuses: its post_unpatch runs, the load fails with -EBUSY', async () => {

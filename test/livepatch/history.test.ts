@@ -52,7 +52,7 @@ describe('transition.c history on real firmware', () => {
     expect(log.filter((l) => l.includes('klp_try_switch_task'))).toEqual([]);
     lp.sysfsWrite(`/sys/kernel/livepatch/${LP}/force`, '1');
     lab.waitForTransition(LP, 3000);
-    expect(lab.cat('lab_cmdline_show')).toBe(`${LP}: this has been live patched\n`);
+    expect(lab.cat('cmdline_proc_show')).toBe(`${LP}: this has been live patched\n`);
   }, 60_000);
 
   it('383439d3: the task doing the transition checks its own stack; 5de62ea8: idle cpus are woken', async () => {

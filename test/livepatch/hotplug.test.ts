@@ -31,7 +31,7 @@ describe('livepatch and cpu hotplug', () => {
     const lab = await boot({ cpus: 4, workload: 'idle', seed: 1 });
     lab.dynamicDebug.write('file kernel/livepatch/* +p'); // every pr_debug of the core, the per-task lines too
     const k = lab.k;
-    const before = lab.cat('lab_cmdline_show');
+    const before = lab.cat('cmdline_proc_show');
     lab.startTest();
     lab.cpuDown(2);
     const parked = k.machine.cpus[2];
@@ -80,7 +80,7 @@ describe('livepatch and cpu hotplug', () => {
     // the new code on the cpu that came back, read by a task moved there
     const hostd = [...k.forEachTask()].find((t) => t.comm === 'khostd')!;
     const evCat = k.log.events.length;
-    expect(lab.cat('lab_cmdline_show', { cpu: 2 })).toBe('test_klp_livepatch: this has been live patched\n');
+    expect(lab.cat('cmdline_proc_show', { cpu: 2 })).toBe('test_klp_livepatch: this has been live patched\n');
     expect(k.log.events.slice(evCat).some((e) => e.type === 'sched_migrate' && e.a === hostd.pid && e.c === 2)).toBe(true);
     expect(hostd.cpu).toBe(2);
 
@@ -88,7 +88,7 @@ describe('livepatch and cpu hotplug', () => {
     lab.startTest();
     const evOff = k.log.events.length;
     lab.disableLp('test_klp_livepatch');
-    expect(lab.cat('lab_cmdline_show', { cpu: 2 })).toBe(before);
+    expect(lab.cat('cmdline_proc_show', { cpu: 2 })).toBe(before);
     const runningBack = idleRunning(lab.logSinceStart(), [0, 1, 2, 3]);
     expect(runningBack.length).toBeGreaterThanOrEqual(2);
     for (const c of runningBack) expect(idleSelfSwitches(lab, evOff)).toContainEqual({ cpu: c, state: KLP_UNPATCHED });

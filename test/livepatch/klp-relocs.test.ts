@@ -30,7 +30,7 @@ import { FIXTURES, type Lab } from '../../src/lab/selftest.ts';
 import { useLab } from '../helpers.ts';
 
 const boot = useLab({ cpus: 2, workload: 'default' });
-const PATCH = `${FIXTURES}test_klp_relocs.o`;
+const PATCH = `${FIXTURES}test_klp_relocs.ko`;
 const TARGET = 'test_klp_relocs_mod';
 const dir = mkdtempSync(join(tmpdir(), 'klp-relocs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,7 +64,7 @@ function cat(lab: Lab, fn: string): string {
 function variant(tag: string, edit: (bytes: Buffer, elf: ElfFile) => void): string {
   const bytes = Buffer.from(readFileSync(PATCH));
   edit(bytes, ElfFile.parse(Uint8Array.from(bytes), PATCH));
-  const path = join(mkdtempSync(join(dir, `${tag}-`)), 'test_klp_relocs.o');
+  const path = join(mkdtempSync(join(dir, `${tag}-`)), 'test_klp_relocs.ko');
   writeFileSync(path, bytes);
   return path;
 }
@@ -127,11 +127,11 @@ describe('livepatch relocations', () => {
     const lab = await boot();
     lab.loadMod(TARGET);
     expect(cat(lab, 'test_klp_relocs_mod_show')).toBe(`${TARGET}: original output, read 1`);
-    expect(cat(lab, 'lab_cmdline_show')).toBe('klp-lab workload=default nr_cpus=2');
+    expect(cat(lab, 'cmdline_proc_show')).toBe('klp-lab workload=default nr_cpus=2');
 
     lab.loadLp('test_klp_relocs');
     // workload_names[] and proc.c's format_value ("Name: value"), both static in vmlinux
-    expect(cat(lab, 'lab_cmdline_show')).toBe('test_klp_relocs: workload default, format_value: 1');
+    expect(cat(lab, 'cmdline_proc_show')).toBe('test_klp_relocs: workload default, format_value: 1');
     // the module's own static counter, shared with its original code, and its static helper
     expect(cat(lab, 'test_klp_relocs_mod_show')).toBe('test_klp_relocs: read 2, secret 14');
     expect(cat(lab, 'test_klp_relocs_mod_show')).toBe('test_klp_relocs: read 3, secret 21');
@@ -140,7 +140,7 @@ describe('livepatch relocations', () => {
     const pmod = lab.modules.find('test_klp_relocs')!;
     expect(pmod.layout.deferredRelocations.map((rs) => [rs.section.name, pmod.placement(rs.section)])).toEqual([
       [`.klp.rela.${TARGET}.text.livepatch_relocs_mod_show`, undefined],
-      ['.klp.rela.vmlinux.text.livepatch_cmdline_show', undefined],
+      ['.klp.rela.vmlinux.text.livepatch_cmdline_proc_show', undefined],
     ]);
 
     // gone: the fields are cleared (the old addresses must not survive); back: written again
@@ -189,14 +189,14 @@ describe('livepatch relocations', () => {
         .slice(1)
         .every((f) => f !== '00000000'),
     ).toBe(true);
-    const r = insmodFailing(lab, `${FIXTURES}${TARGET}.o`, TARGET);
+    const r = insmodFailing(lab, `${FIXTURES}${TARGET}.ko`, TARGET);
     expect(r.errno).toBe('ENOEXEC');
     const loc = at.toString(16);
     expect(klpLines(lab)).toEqual([
       `% rmmod ${TARGET}`,
       `livepatch: reverting patch 'test_klp_relocs' on unloading module '${TARGET}'`,
       `module: x86/modules: Invalid relocation target, existing value does not match expected value for type 2, loc ${loc}, val ${val}`,
-      `% insmod ${FIXTURES}${TARGET}.o`,
+      `% insmod ${FIXTURES}${TARGET}.ko`,
       expect.stringMatching(
         new RegExp(`^module: x86/modules: Invalid relocation target, existing value is nonzero for type 2, loc ${loc}, val [0-9a-f]+$`),
       ),
@@ -208,7 +208,7 @@ describe('livepatch relocations', () => {
   it('a module that loads after the patch: nothing written for it until it is there', async () => {
     const lab = await boot();
     lab.loadLp('test_klp_relocs');
-    expect(cat(lab, 'lab_cmdline_show')).toBe('test_klp_relocs: workload default, format_value: 1');
+    expect(cat(lab, 'cmdline_proc_show')).toBe('test_klp_relocs: workload default, format_value: 1');
     const fields = klpFields(lab, TARGET);
     expect(fields.length).toBe(4);
     expect(new Set(fields)).toEqual(new Set(['00000000']));
@@ -221,7 +221,7 @@ describe('livepatch relocations', () => {
     lab.disableLp('test_klp_relocs');
     lab.waitForTransition('test_klp_relocs');
     expect(cat(lab, 'test_klp_relocs_mod_show')).toBe(`${TARGET}: original output, read 2`);
-    expect(cat(lab, 'lab_cmdline_show')).toBe('klp-lab workload=default nr_cpus=2');
+    expect(cat(lab, 'cmdline_proc_show')).toBe('klp-lab workload=default nr_cpus=2');
   });
 });
 
@@ -233,14 +233,14 @@ function relaEntry(elf: ElfFile, name: string, i: number): number {
 }
 
 describe('malformed livepatch relocations: the kernel error, nothing written', () => {
-  const VMLINUX_SEC = '.klp.rela.vmlinux.text.livepatch_cmdline_show';
+  const VMLINUX_SEC = '.klp.rela.vmlinux.text.livepatch_cmdline_proc_show';
   const MOD_SYM = '.klp.sym.test_klp_relocs_mod.relocs_mod_calls,0';
   const cases: Array<{ what: string; edit: (b: Buffer, elf: ElfFile) => void; errno: string; lines: (lab: Lab) => string[] }> = [
     {
       what: 'section name without an object',
-      edit: rename(VMLINUX_SEC, '.klp.rela..mlinux.text.livepatch_cmdline_show'),
+      edit: rename(VMLINUX_SEC, '.klp.rela..mlinux.text.livepatch_cmdline_proc_show'),
       errno: 'EINVAL',
-      lines: () => ['livepatch: section .klp.rela..mlinux.text.livepatch_cmdline_show has an incorrectly formatted name'],
+      lines: () => ['livepatch: section .klp.rela..mlinux.text.livepatch_cmdline_proc_show has an incorrectly formatted name'],
     },
     {
       what: 'symbol name without its object',
@@ -339,17 +339,17 @@ describe('malformed livepatch relocations: the kernel error, nothing written', (
     const pmod = lab.modules.find('test_klp_relocs')!;
     const patchBytes = Buffer.from(lab.k.mem.bytes(pmod.base, pmod.size));
     const before = patchableState(lab);
-    const r = insmodFailing(lab, `${FIXTURES}${TARGET}.o`, TARGET);
+    const r = insmodFailing(lab, `${FIXTURES}${TARGET}.ko`, TARGET);
     expect(r.errno).toBe('EINVAL');
     expect(Buffer.from(lab.k.mem.bytes(pmod.base, pmod.size)).equals(patchBytes)).toBe(true);
     expect(patchableState(lab)).toBe(before);
     expect(klpLines(lab).slice(-4)).toEqual([
-      `% insmod ${FIXTURES}${TARGET}.o`,
+      `% insmod ${FIXTURES}${TARGET}.ko`,
       `livepatch: symbol position 2 for symbol 'relocs_mod_calls' in object '${TARGET}' not found`,
       `livepatch: failed to initialize patch 'test_klp_relocs' for module '${TARGET}' (-22)`,
       `livepatch: patch 'test_klp_relocs' failed for module '${TARGET}', refusing to load module '${TARGET}'`,
     ]);
     // the vmlinux part is unaffected
-    expect(cat(lab, 'lab_cmdline_show')).toBe('test_klp_relocs: workload default, format_value: 1');
+    expect(cat(lab, 'cmdline_proc_show')).toBe('test_klp_relocs: workload default, format_value: 1');
   });
 });

@@ -27,7 +27,7 @@ describe.each(['idle', 'cpu-bound'] as const)('preempt=full, workload %s', (work
       lab.loadLpNowait(LP);
       // well past the core's retries and its fake signals (a second apart)
       lab.waitForTransition(LP, 5000);
-      expect(lab.cat('lab_cmdline_show')).toBe(`${LP}: this has been live patched\n`);
+      expect(lab.cat('cmdline_proc_show')).toBe(`${LP}: this has been live patched\n`);
       for (let c = 0; c < cpus; c++) expect(idleTask(k, c).patchState, `idle ${c}`).toBe(KLP_UNDEFINED);
       expect(lab.logSinceStart().filter((l) => /swapper\/\d+:0 has an unreliable stack/.test(l))).toEqual([]);
       // and back, the same way

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { useLab } from '../helpers.ts';
 import { checkResultFilter, Lab } from '../../src/lab/selftest.ts';
 import { ModuleParamError } from '../../src/kernel/modparams.ts';
+import { kobjectFiles, SysfsError } from '../../src/kernel/sysfs.ts';
 import { npidsPending, syscallLines } from '../../src/lab/selftests/test-syscall.ts';
 import type { LabEvent } from '../../src/kernel/events.ts';
 import type { Task } from '../../src/kernel/task.ts';
@@ -74,7 +75,12 @@ describe('test-syscall', () => {
     lab.loadLp(MOD_SYSCALL, { klp_pids: pids.join(',') });
     const npids = () => npidsPending(lab);
     expect(k.mem.u32(lab.modules.findSymbol(MOD_SYSCALL, 'npids'))).toBe(3);
+    // the module's own sysfs file, a kobject under kernel_kobj, read through its show function
+    const NPIDS = `/sys/kernel/${MOD_SYSCALL}/npids`;
+    expect(kobjectFiles(k).map((f) => [f.path, f.mode])).toEqual([[NPIDS, 0o444]]);
+    expect(lab.sysfsRead(NPIDS)).toBe(`${npids()}\n`);
     expect(k.run({ ns: 5e9, until: () => npids() === 0 }).untilMet).toBe(true);
+    expect(lab.sysfsRead(NPIDS)).toBe('0\n');
     lab.log(`${MOD_SYSCALL}: Remaining not livepatched processes: ${npids()}`);
     // every entry was crossed off by its own process, in the new getpid
     const klpPids = lab.modules.findSymbol(MOD_SYSCALL, 'klp_pids');
@@ -104,6 +110,9 @@ describe('test-syscall', () => {
     lab.disableLp(MOD_SYSCALL);
     lab.unloadLp(MOD_SYSCALL);
     lab.checkResult(syscallLines(pids), withoutPerTask);
+    // its exit put the kobject: the directory is gone
+    expect(kobjectFiles(k)).toEqual([]);
+    expect(() => lab.sysfsRead(NPIDS)).toThrow(new SysfsError(NPIDS, 'ENOENT', 'no such file'));
   });
 
   it('refuses bad parameters with guest memory untouched', async () => {

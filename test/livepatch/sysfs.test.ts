@@ -36,10 +36,10 @@ describe('sysfs', () => {
     lab.loadLp(LP);
     const fn = lab.lp.patch(LP).objs[0].funcs[0];
     expect(fn.oldSympos).toBe(0);
-    expect(lab.lp.sysfsTree()).toContain(`${sys('vmlinux/lab_cmdline_show,1')}/`);
+    expect(lab.lp.sysfsTree()).toContain(`${sys('vmlinux/cmdline_proc_show,1')}/`);
     expect(lab.lp.sysfsTree().some((l) => l.includes(',0/'))).toBe(false);
-    expect(sysfsModeOf(lab, 'vmlinux/lab_cmdline_show,1')).toBe('drwxr-xr-x');
-    expect(() => sysfsModeOf(lab, 'vmlinux/lab_cmdline_show,0')).toThrow(/no such file or directory/);
+    expect(sysfsModeOf(lab, 'vmlinux/cmdline_proc_show,1')).toBe('drwxr-xr-x');
+    expect(() => sysfsModeOf(lab, 'vmlinux/cmdline_proc_show,0')).toThrow(/no such file or directory/);
     lab.disableLp(LP);
     lab.unloadLp(LP);
   });

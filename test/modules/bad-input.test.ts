@@ -49,7 +49,7 @@ describe('modules that must not load', () => {
       expect(e.errno).toBe('ENOENT');
       expect((e as UnresolvedSymbolError).symbol).toBe('lab_no_such_function');
       expect(e.message).toMatch(
-        /lab_mod_unresolved\.o: section \[\d+\] \.text\.lab_unresolved_call\+0x[0-9a-f]+: unknown symbol 'lab_no_such_function' \(-ENOENT\)$/,
+        /lab_mod_unresolved\.ko: section \[\d+\] \.text\.lab_unresolved_call\+0x[0-9a-f]+: unknown symbol 'lab_no_such_function' \(-ENOENT\)$/,
       );
     });
   });
@@ -74,7 +74,7 @@ describe('modules that must not load', () => {
       expect(e.message).toContain(
         `symbol 'put_num' is ambiguous: 2 candidates at ${hex(k.sym('put_num'))} (vmlinux, local), ${hex(dup.findSymbol('put_num'))} [lab_mod_dup]`,
       );
-      expect(e.message).toMatch(/lab_mod_ambiguous\.o: section \[\d+\] \.text\.lab_ambiguous_call\+0x[0-9a-f]+: /);
+      expect(e.message).toMatch(/lab_mod_ambiguous\.ko: section \[\d+\] \.text\.lab_ambiguous_call\+0x[0-9a-f]+: /);
     });
   });
 
@@ -86,7 +86,7 @@ describe('modules that must not load', () => {
       expect(e1).toBeInstanceOf(RelocationOverflowError);
       expect(e1.relocation).toMatchObject({ typeName: 'R_X86_64_PC32', symbol: 'jiffies', offset: 8n, addend: 0xfffffffcn });
       expect(e1.message).toMatch(
-        /lab_mod_reloc\.o: section \[\d+\] \.text\.lab_reloc_jiffies\+0x8: R_X86_64_PC32 against 'jiffies' \+ 0xfffffffc: value 0x[0-9a-f]+ does not fit: the field holds \[-0x80000000, 0x7fffffff\] \(relocation overflow\) \(-ENOEXEC\)$/,
+        /lab_mod_reloc\.ko: section \[\d+\] \.text\.lab_reloc_jiffies\+0x8: R_X86_64_PC32 against 'jiffies' \+ 0xfffffffc: value 0x[0-9a-f]+ does not fit: the field holds \[-0x80000000, 0x7fffffff\] \(relocation overflow\) \(-ENOEXEC\)$/,
       );
       expect(e1.min).toBe(-0x80000000n);
       expect(e1.max).toBe(0x7fffffffn);

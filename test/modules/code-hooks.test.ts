@@ -48,7 +48,7 @@ describe('module code hooks', () => {
       const before = ramHash(k);
       const e = thrown(() => ms.load(fixture('lab_mod_hello')));
       expect(e).toBeInstanceOf(ModuleFormatError);
-      expect(e.message).toMatch(/lab_mod_hello\.o.*table refused by the test/);
+      expect(e.message).toMatch(/lab_mod_hello\.ko.*table refused by the test/);
       expect(ramHash(k)).toBe(before);
       expect(ms.list()).toHaveLength(0);
     });

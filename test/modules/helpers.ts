@@ -4,7 +4,7 @@
 // arithmetic by linking the same object with GNU ld at the addresses the loader chose, and a
 // way to make small objects from assembly for relocations compiled C does not produce.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import type { ModuleLayout } from '../../src/elf/module.ts';
 import { withKernel } from '../helpers.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
-export const fixture = (name: string): string => `${FIXTURES}${name}.o`;
+export const fixture = (name: string): string => `${FIXTURES}${name}.ko`;
 
 /** A kernel run past its boot, with a module registry whose ORC the unwinder learns; closed after `fn`. */
 export async function withModules<T>(opts: BootOptions, fn: (k: Kernel, ms: Modules) => T | Promise<T>): Promise<T> {
@@ -138,4 +138,16 @@ export function withAddend(path: string, target: string, symbol: string, addend:
   const at = rs.section.offset + hit.i * ELF64_RELA_SIZE + 16;
   new DataView(bytes.buffer, bytes.byteOffset).setBigInt64(at, addend, true);
   return { bytes, elf: ElfFile.parse(bytes, path) };
+}
+
+const FIRMWARE = fileURLToPath(new URL('../../firmware/', import.meta.url));
+
+/**
+ * make -C firmware M=dir [target], after writing `files` (name -> text) into dir: how a module
+ * of one's own is built. Returns make's status and its output (stdout and stderr together).
+ */
+export function kbuild(dir: string, files: Readonly<Record<string, string>> = {}, target?: string): { status: number; output: string } {
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const r = spawnSync('make', ['-s', '-C', FIRMWARE, `M=${dir}`, ...(target ? [target] : [])], { encoding: 'utf8' });
+  return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
 }

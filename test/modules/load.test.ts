@@ -30,9 +30,10 @@ describe('module load and unload', () => {
       for (const r of [text, rodata, data, bss]) expect(r.address % 4096n).toBe(0n);
       expect(text.address < rodata.address && rodata.address < data.address && data.address < bss.address).toBe(true);
       expect(m.base >= k.hostMem.start && m.base + BigInt(m.size) <= k.hostMem.end).toBe(true);
-      // the module, and its struct module (name and state, for the guest)
-      expect(k.hostMem.bytesFree).toBe(freeBefore - BigInt(m.size) - BigInt(k.layout.sizeof('module')));
+      // the module, with its own struct module (name and state, for the guest) inside it
+      expect(k.hostMem.bytesFree).toBe(freeBefore - BigInt(m.size));
       const st = m.guestStruct!.address;
+      expect(m.contains(st)).toBe(true);
       expect(k.mem.cstring(st + BigInt(k.layout.offset('module', 'name')), 56)).toBe('lab_mod_hello');
       expect(k.mem.u32(st + BigInt(k.layout.offset('module', 'state')))).toBe(k.layout.constant('MODULE_STATE_LIVE'));
 
@@ -80,11 +81,11 @@ describe('module load and unload', () => {
     });
   });
 
-  it('names a module from .modinfo, resolves image statics and globals, and exposes lookups', async () => {
+  it('names a module from its struct module, resolves image statics and globals, and exposes lookups', async () => {
     await withModules({}, (k, ms) => {
       const m = ms.load(fixture('lab_mod_reloc'));
-      expect(m.name).toBe('lab_reloc');
-      expect(m.file.endsWith('lab_mod_reloc.o')).toBe(true);
+      expect(m.name).toBe('lab_mod_reloc');
+      expect(m.file.endsWith('lab_mod_reloc.ko')).toBe(true);
       expect(k.log.messages().some((l) => l.endsWith('lab_reloc: loaded, 6*7=42'))).toBe(true);
 
       // bound to the image's static functions and a global
@@ -115,9 +116,9 @@ describe('module load and unload', () => {
       expect(ms.moduleAt(greet + 3n)).toBe(m);
       expect(ms.moduleAt(targets)).toBe(m);
       expect(ms.sizeAt(greet + 3n)).toBe(m.elf.findSymbol('op_mul').size);
-      expect(ms.findSymbol('lab_reloc', 'op_mul', 0)).toBe(greet);
+      expect(ms.findSymbol('lab_mod_reloc', 'op_mul', 0)).toBe(greet);
       expect(ms.symbol('lab_reloc_targets')).toBe(targets);
-      expect(ms.symbolize(greet + 4n)).toMatch(/^op_mul\+0x4\/0x[0-9a-f]+ \[lab_reloc\]$/);
+      expect(ms.symbolize(greet + 4n)).toMatch(/^op_mul\+0x4\/0x[0-9a-f]+ \[lab_mod_reloc\]$/);
       expect(ms.symbolize(k.sym('emit') + 1n)).toMatch(/^emit\+0x1\//);
       expect(m.functionAt(greet + 1n)).toMatchObject({ name: 'op_mul', address: greet, type: 'func' });
       expect(m.symbolAt(targets + 8n)).toMatchObject({ name: 'lab_reloc_targets', type: 'object' });
@@ -170,16 +171,24 @@ describe('module load and unload', () => {
       // lab_reloc has an init but no exit: only a forced unload removes it
       const reloc: LoadedModule = ms.load(fixture('lab_mod_reloc'));
       expect(reloc.exit).toBeUndefined();
-      const noExit = thrown(() => ms.unload('lab_reloc')) as ModuleLoadError;
+      const noExit = thrown(() => ms.unload('lab_mod_reloc')) as ModuleLoadError;
       expect(noExit.errno).toBe('EBUSY');
       expect(noExit.message).toContain('no exit function');
-      ms.unload('lab_reloc', { force: true });
-      expect(ms.isLoaded('lab_reloc')).toBe(false);
+      ms.unload('lab_mod_reloc', { force: true });
+      expect(ms.isLoaded('lab_mod_reloc')).toBe(false);
 
-      // an export that already exists elsewhere: the same object under another file name
+      // the same module under another file name is the same module: its struct module names it
       const dup = ms.load(fixture('lab_mod_dup'));
       expect(dup.exports.has('put_num')).toBe(true);
-      const again = thrown(() => ms.load(ElfFile.parse(readFileSync(fixture('lab_mod_dup')), 'lab_mod_dup2.o')));
+      const copy = thrown(() => ms.load(ElfFile.parse(readFileSync(fixture('lab_mod_dup')), 'lab_mod_dup2.ko')));
+      expect((copy as ModuleLoadError).errno).toBe('EEXIST');
+      expect(copy.message).toContain("module 'lab_mod_dup' is already loaded");
+      // an export that already exists elsewhere: the same object renamed (struct module and modinfo)
+      const renamed = Buffer.from(
+        readFileSync(fixture('lab_mod_dup')).toString('latin1').replaceAll('lab_mod_dup\0', 'lab_mod_du2\0'),
+        'latin1',
+      );
+      const again = thrown(() => ms.load(ElfFile.parse(renamed, 'lab_mod_du2.ko')));
       expect((again as ModuleLoadError).errno).toBe('ENOEXEC');
       expect(again.message).toContain('exports duplicate symbol put_num (owned by lab_mod_dup)');
     });

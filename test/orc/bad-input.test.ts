@@ -12,7 +12,7 @@ import { detectLayout, OrcTable, OrcTableError, readImageEntries, readObjectEntr
 import { ROOT } from './fixtures.ts';
 
 const KERNEL = `${ROOT}fixtures/kernel.elf`;
-const PATCH = `${ROOT}fixtures/test_klp_livepatch.o`;
+const PATCH = `${ROOT}fixtures/test_klp_livepatch.ko`;
 
 /** A copy of `path` with one section header's 32-bit field (at `field` in the Elf64_Shdr) changed. */
 function withShdr(path: string, section: string, field: number, value: number): ElfFile {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Annotations for klp-convert (src/elf/klp-convert.ts, run by the firmware Makefile on patch
- * modules that use them): a livepatch module that needs a symbol the module loader cannot
+ * Annotations for klp-convert (src/elf/klp-convert.ts, run by the module build on the linked
+ * .ko of a livepatch module that uses them; <linux/livepatch.h> includes this file): a livepatch module that needs a symbol the module loader cannot
  * bind -- a static function or variable of vmlinux or of a module, or one of several with the
  * same name -- declares it extern and lists it here with the object that defines it and its
  * position among that object's symbols of the same name (kallsyms order, 0: the only one):

@@ -38,6 +38,15 @@ static inline void list_add_tail(struct list_head *n, struct list_head *head)
 	__list_add(n, head->prev, head);
 }
 
+/* Unlinked, and poisoned with NULL so that a use after the removal faults. */
+static inline void list_del(struct list_head *e)
+{
+	e->next->prev = e->prev;
+	WRITE_ONCE(e->prev->next, e->next);
+	e->next = NULL;
+	e->prev = NULL;
+}
+
 static inline void list_del_init(struct list_head *e)
 {
 	e->next->prev = e->prev;

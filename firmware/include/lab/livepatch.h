@@ -54,7 +54,9 @@ struct klp_state {
 	void *data;
 };
 
+/* The kernel's public fields, in its order: a patch module written for Linux initialises them. */
 struct klp_patch {
+	struct module *mod;	  /* THIS_MODULE: the patch module */
 	struct klp_object *objs;  /* ends with funcs == NULL */
 	struct klp_state *states; /* NULL, or ends with id == 0 */
 	bool replace;		  /* atomic replace of every older patch */

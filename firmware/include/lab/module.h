@@ -1,19 +1,24 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Loadable modules, the guest's side of the contract with the host loader (src/kernel/modules.ts).
- * A module is one relocatable object built from firmware/modules/X.c (or firmware/patches/X.c);
- * the host places it, resolves its undefined symbols against the image (static functions
- * included) and other modules' exports, and runs its init in task context (khostd).
+ * A module is a relocatable object built as Kbuild builds an external module (the firmware
+ * Makefile's M= mode: NAME.o, objtool, NAME.mod.c, ld -r into NAME.ko); the host places it,
+ * resolves its undefined symbols against the image (static functions included) and other
+ * modules' exports, and runs its init in task context (khostd). Modules include the kernel's
+ * headers, include/linux/, which map the kernel's API onto these.
  *
  * What the loader looks for, all of it plain ELF the loader reads without running anything:
- *   module_init(fn)     a pointer to fn in .lab.module.init, symbol __lab_module_init;
- *                       fn returns 0 or a negative errno (then the module is unloaded again)
- *   module_exit(fn)     the same in .lab.module.exit, symbol __lab_module_exit
- *   MODULE_NAME("x")    "name=x" in .modinfo; without it the name is the object's file name
- *   MODULE_LICENSE(..), MODULE_DESCRIPTION(..)   more "tag=value" strings in .modinfo
+ *   __this_module       the module's struct module, in .gnu.linkonce.this_module (NAME.mod.c):
+ *                       its name, init (fn returns 0 or a negative errno, and then the module
+ *                       is unloaded again) and exit
+ *   module_init(fn)     init_module, an alias of fn (what __this_module's init points at)
+ *   module_exit(fn)     cleanup_module, the same for the exit function
+ *   MODULE_LICENSE(..), MODULE_DESCRIPTION(..)   "tag=value" strings in .modinfo; NAME.mod.c
+ *                       adds "name=NAME"
  *   EXPORT_SYMBOL(sym)  "sym" in .lab.exports: sym (a global of this module) becomes
  *                       resolvable by modules loaded later; nothing else of a module is
- *   module_param(v, type, perm)   "parmtype=v:type" and "parmperm=v:perm" in .modinfo: the
+ *   module_param(v, type, perm)   "parmtype=v:type" and "parmperm=v:perm" in .modinfo (perm
+ *                       expanded: 0644, or S_IRUGO | S_IWUSR as its octal numbers): the
  *                       loader sets the variable v (int, uint, long, ulong or bool) from
  *                       "v=value" arguments before anything runs, and writes to
  *                       /sys/module/<name>/parameters/v reach it if perm lets the owner write
@@ -26,6 +31,9 @@
 #define LAB_MODULE_H
 #include <lab/types.h>
 
+/* a macro argument as a string after its expansion: S_IRUGO | S_IWUSR as its octal numbers */
+#define __lab_str1(x...)	#x
+#define __lab_str(x...)		__lab_str1(x)
 #define __lab_cat2(a, b)	a##b
 #define __lab_cat(a, b)		__lab_cat2(a, b)
 #define __LAB_UNIQUE_ID(prefix) __lab_cat(__lab_cat(__UNIQUE_ID_, prefix), __COUNTER__)
@@ -33,27 +41,34 @@
 typedef int (*initcall_t)(void);
 typedef void (*exitcall_t)(void);
 
-#define module_init(initfn)                                                            \
-	static inline initcall_t __maybe_unused __lab_inittest(void)                   \
-	{                                                                              \
-		return initfn;                                                         \
-	}                                                                              \
-	static const initcall_t __lab_module_init __used __section(".lab.module.init") \
-		__aligned(8) = initfn
+/* A module's entry points, as NAME.mod.c refers to them. */
+extern int init_module(void);
+extern void cleanup_module(void);
 
-#define module_exit(exitfn)                                                            \
-	static inline exitcall_t __maybe_unused __lab_exittest(void)                   \
-	{                                                                              \
-		return exitfn;                                                         \
-	}                                                                              \
-	static const exitcall_t __lab_module_exit __used __section(".lab.module.exit") \
-		__aligned(8) = exitfn
+/*
+ * The MODULE form of module_init()/module_exit(), as the kernel's: the module's entry points
+ * are the global symbols init_module and cleanup_module, aliases of the author's static
+ * functions (with their attributes: an __init function is cold). The build's NAME.mod.c points
+ * __this_module's init and exit at them; the inline functions only check the argument's type.
+ */
+#define module_init(initfn)                                      \
+	static inline initcall_t __maybe_unused __inittest(void) \
+	{                                                        \
+		return initfn;                                   \
+	}                                                        \
+	int init_module(void) __attribute__((copy(initfn), alias(#initfn)))
+
+#define module_exit(exitfn)                                      \
+	static inline exitcall_t __maybe_unused __exittest(void) \
+	{                                                        \
+		return exitfn;                                   \
+	}                                                        \
+	void cleanup_module(void) __attribute__((copy(exitfn), alias(#exitfn)))
 
 #define __MODULE_INFO(tag, info)                                                             \
 	static const char __LAB_UNIQUE_ID(tag)[] __used __section(".modinfo") __aligned(1) = \
 		#tag "=" info
 
-#define MODULE_NAME(_name)	  __MODULE_INFO(name, _name)
 #define MODULE_LICENSE(_license)  __MODULE_INFO(license, _license)
 #define MODULE_DESCRIPTION(_text) __MODULE_INFO(description, _text)
 #define MODULE_AUTHOR(_text)	  __MODULE_INFO(author, _text)
@@ -63,9 +78,11 @@ typedef void (*exitcall_t)(void);
 		__aligned(1) = #sym
 
 /*
- * struct module, the part the guest sees: the host keeps one per loaded module in guest memory
- * (its name and state), as livepatch callbacks look at obj->mod->state. The numbering is the
- * kernel's.
+ * struct module, the part the guest sees. A module built as Kbuild builds one (NAME.mod.c, as
+ * modpost writes it) carries its own in section .gnu.linkonce.this_module: the loader places
+ * it with the module and uses it as the module's struct module -- name and entry points from
+ * the build, state kept current by the loader -- as livepatch callbacks look at
+ * obj->mod->state. The numbering of the states is the kernel's.
  */
 enum module_state {
 	MODULE_STATE_LIVE,     /* normal state */
@@ -79,7 +96,13 @@ enum module_state {
 struct module {
 	enum module_state state;
 	char name[MODULE_NAME_LEN];
+	int (*init)(void);
+	void (*exit)(void);
 };
+
+/* This module's own, from NAME.mod.c. */
+extern struct module __this_module;
+#define THIS_MODULE (&__this_module)
 
 /*
  * The parameter's variable must really be in memory (its address escapes, so the compiler
@@ -96,7 +119,7 @@ typedef bool __lab_param_type_bool;
 		       "module_param " #name ": not of type " #type);                       \
 	static void *const __lab_cat(__lab_param_, name) __used = &(name);                  \
 	__MODULE_INFO(parmtype, #name ":" #type);                                           \
-	__MODULE_INFO(parmperm, #name ":" #perm)
+	__MODULE_INFO(parmperm, #name ":" __lab_str(perm))
 
 /*
  * An array parameter, "v=1,2,3": the loader fills the first elements and stores how many it
@@ -109,7 +132,7 @@ typedef bool __lab_param_type_bool;
 	static void *const __lab_cat(__lab_param_, name) __used = &(name);                       \
 	static unsigned int *const __lab_cat(__lab_param_num_, name) __used = (nump);            \
 	__MODULE_INFO(parmtype, #name ":array of " #type);                                       \
-	__MODULE_INFO(parmperm, #name ":" #perm);                                                \
+	__MODULE_INFO(parmperm, #name ":" __lab_str(perm));                                      \
 	__MODULE_INFO(parmnum, #name ":" #nump)
 
 #define MODULE_PARM_DESC(name, text) __MODULE_INFO(parm, #name ":" text)

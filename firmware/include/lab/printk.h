@@ -81,6 +81,7 @@ extern struct pvclock pvclock;
 __printf(1, 2) int printk(const char *fmt, ...);
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 __printf(3, 4) int snprintf(char *buf, size_t size, const char *fmt, ...);
+__printf(2, 3) int sprintf(char *buf, const char *fmt, ...);
 void lab_event(int type, u64 a, u64 b, u64 c);
 __noreturn __printf(1, 2) void panic(const char *fmt, ...);
 void poweroff(int code);

@@ -14,15 +14,7 @@
 #ifndef LAB_SHADOW_H
 #define LAB_SHADOW_H
 #include <lab/types.h>
-
-/*
- * Allocation flags, kept so a patch reads as it would in the kernel. Our kmalloc() never
- * sleeps, but a caller asking for GFP_KERNEL says it may sleep, and shadow.c holds it to that.
- */
-typedef unsigned int gfp_t;
-#define __GFP_RECLAIM 0x1u
-#define GFP_ATOMIC    0x0u
-#define GFP_KERNEL    __GFP_RECLAIM
+#include <lab/gfp.h>
 
 /* 2^8 buckets: the lab has a few hundred variables at most. */
 #define KLP_SHADOW_HASH_BITS 8

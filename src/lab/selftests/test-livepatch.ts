@@ -19,8 +19,8 @@ const PATCHED = `${PATCH}: this has been live patched\n`;
 
 /** grep 'live patched' /proc/cmdline > /dev/kmsg, and the same for /proc/meminfo. */
 function grepPatched(lab: Lab): void {
-  lab.grepToKmsg('lab_cmdline_show', 'live patched');
-  lab.grepToKmsg('lab_meminfo_show', 'live patched');
+  lab.grepToKmsg('cmdline_proc_show', 'live patched');
+  lab.grepToKmsg('meminfo_proc_show', 'live patched');
 }
 
 /** The first bytes of a function: its fentry site, a 5-byte NOP or a call. */
@@ -33,15 +33,15 @@ export const TEST_LIVEPATCH: Selftest[] = [
     suite: 'test-livepatch',
     name: 'basic function patching',
     run(lab) {
-      const before = lab.cat('lab_cmdline_show');
+      const before = lab.cat('cmdline_proc_show');
       lab.loadLp(LP);
-      lab.checkCat('lab_cmdline_show', `${LP}: this has been live patched\n`);
+      lab.checkCat('cmdline_proc_show', `${LP}: this has been live patched\n`);
       lab.checkSysfsValue(LP, 'enabled', '1');
       lab.checkSysfsValue(LP, 'transition', '0');
       lab.checkSysfsValue(LP, 'vmlinux/patched', '1');
       lab.disableLp(LP);
       lab.unloadLp(LP);
-      lab.checkCat('lab_cmdline_show', before);
+      lab.checkCat('cmdline_proc_show', before);
     },
     expected: () => [`% modprobe ${LP}`, ...patching(LP), ...unpatching(LP), `% rmmod ${LP}`],
   },
@@ -79,17 +79,17 @@ export const TEST_LIVEPATCH: Selftest[] = [
     suite: 'test-livepatch',
     name: 'atomic replace livepatch',
     run(lab) {
-      const nop5 = site(lab, 'lab_cmdline_show');
+      const nop5 = site(lab, 'cmdline_proc_show');
       lab.loadLp(LP);
-      lab.check(site(lab, 'lab_cmdline_show') !== nop5, 'lab_cmdline_show calls the ftrace trampoline');
+      lab.check(site(lab, 'cmdline_proc_show') !== nop5, 'cmdline_proc_show calls the ftrace trampoline');
       grepPatched(lab);
       lab.loadLpNowait(REPLACE, { replace: '1' });
-      // in transition: the replace patch carries a dynamic nop func for lab_cmdline_show
+      // in transition: the replace patch carries a dynamic nop func for cmdline_proc_show
       const rp = lab.lp.patch(REPLACE);
       const nops = rp.objs.flatMap((o) => o.funcs.filter((f) => f.nop).map((f) => f.oldName));
-      lab.check(nops.join() === 'lab_cmdline_show', `a nop for lab_cmdline_show (nops: ${nops.join() || 'none'})`);
+      lab.check(nops.join() === 'cmdline_proc_show', `a nop for cmdline_proc_show (nops: ${nops.join() || 'none'})`);
       lab.check(
-        lab.lp.sysfsTree().includes(`/sys/kernel/livepatch/${REPLACE}/vmlinux/lab_cmdline_show,1/`),
+        lab.lp.sysfsTree().includes(`/sys/kernel/livepatch/${REPLACE}/vmlinux/cmdline_proc_show,1/`),
         'the nop has its sysfs directory',
       );
       lab.waitForTransition(REPLACE);
@@ -99,11 +99,11 @@ export const TEST_LIVEPATCH: Selftest[] = [
         rp.objs
           .flatMap((o) => o.funcs)
           .map((f) => f.oldName)
-          .join() === 'lab_meminfo_show',
+          .join() === 'meminfo_proc_show',
         'the nop was discarded',
       );
-      lab.check(!lab.lp.sysfsTree().some((l) => l.includes('lab_cmdline_show')), 'no sysfs entry for lab_cmdline_show');
-      lab.check(site(lab, 'lab_cmdline_show') === nop5, 'lab_cmdline_show starts with its 5-byte NOP again');
+      lab.check(!lab.lp.sysfsTree().some((l) => l.includes('cmdline_proc_show')), 'no sysfs entry for cmdline_proc_show');
+      lab.check(site(lab, 'cmdline_proc_show') === nop5, 'cmdline_proc_show starts with its 5-byte NOP again');
       grepPatched(lab);
       // the replaced patch's module is free to go without a disable
       lab.unloadLp(LP);
