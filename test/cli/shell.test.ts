@@ -191,17 +191,17 @@ describe('the module commands in klp-lab shell', () => {
     const F = `${ROOT}fixtures`;
     const script = [
       'type -P insmod rmmod lsmod | sed "s#^$KLP_PATH/##"',
-      `insmod ${F}/test_klp_livepatch.o; echo "insmod $?"`,
-      `insmod ${F}/lab_mod_hello.o hello_base=5; echo "insmod $?"`,
+      `insmod ${F}/test_klp_livepatch.ko; echo "insmod $?"`,
+      `insmod ${F}/lab_mod_hello.ko hello_base=5; echo "insmod $?"`,
       'lsmod',
       'cat /sys/module/lab_mod_hello/parameters/hello_base',
       'rmmod test_klp_livepatch; echo "rmmod $?"',
       'rmmod lab_mod_hello; echo "rmmod $?"',
       'rmmod lab_mod_hello; echo "rmmod $?"',
-      `insmod ${F}/test_klp_livepatch.o; echo "insmod $?"`,
-      `insmod ${F}/test_klp_callbacks_demo.o pre_patch_ret=-19; echo "insmod $?"`,
-      `insmod ${F}/test_klp_bad_unmarked.o; echo "insmod $?"`,
-      `insmod ${F}/lab_mod_hello.o nosuch=1; echo "insmod $?"`,
+      `insmod ${F}/test_klp_livepatch.ko; echo "insmod $?"`,
+      `insmod ${F}/test_klp_callbacks_demo.ko pre_patch_ret=-19; echo "insmod $?"`,
+      `insmod ${F}/test_klp_bad_unmarked.ko; echo "insmod $?"`,
+      `insmod ${F}/lab_mod_hello.ko nosuch=1; echo "insmod $?"`,
       'insmod /nonexistent.ko; echo "insmod $?"',
       'insmod; echo "insmod $?"',
       'rmmod; echo "rmmod $?"',
@@ -234,10 +234,10 @@ describe('the module commands in klp-lab shell', () => {
     expect(r.stderr.split('\n')).toEqual([
       'rmmod: ERROR: Module test_klp_livepatch is in use',
       'rmmod: ERROR: Module lab_mod_hello is not currently loaded',
-      `insmod: ERROR: could not insert module ${F}/test_klp_livepatch.o: File exists`,
-      `insmod: ERROR: could not insert module ${F}/test_klp_callbacks_demo.o: No such device`,
-      `insmod: ERROR: could not insert module ${F}/test_klp_bad_unmarked.o: Invalid parameters`,
-      `insmod: ERROR: could not insert module ${F}/lab_mod_hello.o: Unknown symbol in module`,
+      `insmod: ERROR: could not insert module ${F}/test_klp_livepatch.ko: File exists`,
+      `insmod: ERROR: could not insert module ${F}/test_klp_callbacks_demo.ko: No such device`,
+      `insmod: ERROR: could not insert module ${F}/test_klp_bad_unmarked.ko: Invalid parameters`,
+      `insmod: ERROR: could not insert module ${F}/lab_mod_hello.ko: Unknown symbol in module`,
       'insmod: ERROR: could not load module /nonexistent.ko: No such file or directory',
       'insmod: ERROR: missing filename.',
       'rmmod: ERROR: missing module name.',
@@ -252,7 +252,7 @@ describe('modinfo in klp-lab shell', () => {
   it("prints an object's .modinfo as kmod's modinfo does", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'klp-modinfo-'));
     try {
-      for (const m of ['test_klp_syscall', 'lab_mod_hello']) writeFileSync(join(dir, `${m}.ko`), readFileSync(`${ROOT}fixtures/${m}.o`));
+      for (const m of ['test_klp_syscall', 'lab_mod_hello']) writeFileSync(join(dir, `${m}.ko`), readFileSync(`${ROOT}fixtures/${m}.ko`));
       const script = [
         'modinfo ./test_klp_syscall.ko lab_mod_hello.ko',
         'modinfo -F livepatch ./test_klp_syscall.ko',
@@ -266,13 +266,17 @@ describe('modinfo in klp-lab shell', () => {
           'livepatch:      Y',
           'description:    Livepatch test: syscall transition',
           'license:        GPL',
-          'parmnum:        klp_pids:&npids',
+          'parmnum:        klp_pids:&npids_pending',
           'parmperm:       klp_pids:0',
+          'vermagic:       6.1.0-klp-lab SMP mod_unload',
+          'name:           test_klp_syscall',
           'parm:           klp_pids:Array of pids to be transitioned to livepatched state. (array of int)',
           `filename:       ${dir}/lab_mod_hello.ko`,
           'parmperm:       hello_base:0444',
           'description:    lab: hello, a plain loadable module',
           'license:        GPL',
+          'vermagic:       6.1.0-klp-lab SMP mod_unload',
+          'name:           lab_mod_hello',
           'parm:           hello_base:long',
           'Y',
           'modinfo 1',

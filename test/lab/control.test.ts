@@ -86,7 +86,7 @@ describe('the control socket', () => {
 describe("the kernel's files", () => {
   it('/sys/kernel/livepatch with the kernel modes, and its errnos', async () => {
     const { c } = await lab();
-    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.o` })).toMatchObject({ ok: true, name: 'test_klp_livepatch' });
+    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` })).toMatchObject({ ok: true, name: 'test_klp_livepatch' });
     const dir = '/sys/kernel/livepatch/test_klp_livepatch';
     const modes: Record<string, number> = {};
     for (const e of (await c.call({ op: 'readdir', path: dir })).entries as { name: string; mode: number }[]) modes[e.name] = e.mode;
@@ -97,13 +97,13 @@ describe("the kernel's files", () => {
     expect(await c.call({ op: 'write', path: `${dir}/enabled`, data: 'x\n' })).toMatchObject({ ok: false, errno: 'EINVAL' });
     expect(await c.call({ op: 'stat', path: `${dir}/nope` })).toMatchObject({ ok: false, errno: 'ENOENT' });
     expect(await c.call({ op: 'read', path: dir })).toMatchObject({ ok: false, errno: 'EISDIR' });
-    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.o` })).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` })).toMatchObject({ ok: false, errno: 'EEXIST' });
     expect(await c.call({ op: 'insmod', file: '/nonexistent.ko' })).toMatchObject({ ok: false, errno: 'ENOENT' });
   });
 
   it('/sys/module/<m>/{refcnt,parameters/*}, the cpus, /proc', async () => {
     const { c } = await lab();
-    await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_callbacks_demo.o`, params: ['pre_patch_ret=0'] });
+    await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_callbacks_demo.ko`, params: ['pre_patch_ret=0'] });
     const m = '/sys/module/test_klp_callbacks_demo';
     // an enabled patch holds a reference on its own module (klp_enable_patch's try_module_get)
     expect(await c.call({ op: 'read', path: `${m}/refcnt` })).toMatchObject({ data: '1\n' });

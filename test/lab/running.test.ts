@@ -61,7 +61,7 @@ describe('a running lab', () => {
     labs.push(server);
     const c = await connect(server.path);
     const steps: Record<string, unknown>[] = [
-      { op: 'insmod', file: `${FIXTURES}test_klp_livepatch.o` },
+      { op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` },
       { op: 'read', path: '/proc/cmdline' },
       { op: 'write', path: '/dev/kmsg', data: 'a line from the host\n' },
       { op: 'write', path: '/sys/kernel/livepatch/test_klp_livepatch/enabled', data: '0\n' },
