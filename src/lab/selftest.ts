@@ -11,6 +11,7 @@ import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
 import { ModuleError, strerror } from '../elf/index.ts';
 import { bootLab } from './lab.ts';
+import { findModule } from './modprobe.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -21,20 +22,32 @@ export class SelftestError extends Error {
   }
 }
 
+export interface LabOptions extends BootOptions, LivepatchOptions {
+  /**
+   * Where modprobe looks for a module, first folder first (see modprobe.ts); the lab's
+   * fixtures are always searched last.
+   */
+  modulePath?: readonly string[];
+}
+
 export class Lab {
   /** Log cursor at the start of the current test (start_test). */
   private mark = 0;
+  /** The file each module name was loaded from, in load order: which build a test ran. */
+  readonly loadedFrom = new Map<string, string>();
 
   private constructor(
     readonly k: Kernel,
     readonly modules: Modules,
     readonly lp: Livepatch,
+    readonly modulePath: readonly string[],
   ) {}
 
   /** Boots a lab (src/lab/lab.ts's bootLab(), where its parts are assembled). */
-  static async boot(opts: BootOptions & LivepatchOptions = {}): Promise<Lab> {
-    const parts = await bootLab(opts);
-    return new Lab(parts.kernel, parts.modules, parts.livepatch);
+  static async boot(opts: LabOptions = {}): Promise<Lab> {
+    const { modulePath = [], ...bootOpts } = opts;
+    const parts = await bootLab(bootOpts);
+    return new Lab(parts.kernel, parts.modules, parts.livepatch, [...modulePath, FIXTURES]);
   }
 
   /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
@@ -67,10 +80,15 @@ export class Lab {
     this.mark = this.k.log.cursor();
   }
 
-  /** insmod/modprobe of fixtures/<name>.o with `param=value` arguments; throws if the load fails. */
+  /**
+   * modprobe of a module found on the lab's module path, with `param=value` arguments; throws
+   * if the load fails.
+   */
   loadMod(name: string, params: Record<string, string> = {}): void {
     this.logCmd(['modprobe', name, ...Object.entries(params).map(([p, v]) => `${p}=${v}`)].join(' '));
-    this.modules.load(`${FIXTURES}${name}.o`, params);
+    const file = findModule(name, this.modulePath);
+    this.loadedFrom.set(name, file);
+    this.modules.load(file, params);
   }
 
   /**
