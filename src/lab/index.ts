@@ -5,5 +5,18 @@
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
 export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
-export { FIXTURES, Lab, SelftestError } from './selftest.ts';
+export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
+export { findModule, ModuleNotFoundError } from './modprobe.ts';
+export {
+  cacheDir,
+  isKernelVersion,
+  kernelSources,
+  kernelTestModules,
+  KernelSourcesError,
+  KERNEL_VERSIONS,
+  objM,
+  type KernelSources,
+  type KernelTestModules,
+  type KernelVersion,
+} from './kernel-sources.ts';
 export { runSelftest, SELFTESTS, suites } from './selftests/index.ts';
