@@ -414,6 +414,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that goes away early (`klp-lab selftest | head -3`) ends the command as SIGPIPE ends
+// a C program -- quietly, status 128 + 13 -- instead of an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(141);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     // not process.exit(): the stdout still queued for a pipe would be lost
