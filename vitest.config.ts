@@ -11,6 +11,7 @@ const FAST = [
   'test/orc/bad-input.test.ts',
   'test/arch/**/*.test.ts',
   'test/conformance/kernel-sources.test.ts',
+  'test/livepatch/switch.test.ts',
 ];
 
 export default defineConfig({

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Makes a fresh machine ready, idempotently: Debian packages (Unicorn, the kernel's objtool,
-# the compiler), npm packages, the native hook library and the firmware images. Each step is
+# the compiler, libfuse3 and cJSON for the shell's FUSE helper, tmux for its tests), npm
+# packages, the native hook library, the FUSE helper and the firmware images. Each step is
 # skipped when its result is already there and up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 if [ "$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
 
 # 1. Debian packages
-DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils clang-format)
+DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils clang-format pkgconf libfuse3-dev fuse3 libcjson-dev tmux)
 missing=()
 for p in "${DEBS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -41,6 +42,8 @@ fi
 # 3. native hooks and firmware (make only rebuilds what changed)
 say "building the native hook library"
 make -s -C src/emu/native || die "building src/emu/native failed"
+say "building the FUSE helper of klp-lab shell"
+make -s -C src/lab/native || die "building src/lab/native failed"
 say "building the firmware"
 make -s -C firmware >/dev/null || die "building the firmware failed (see make -C firmware)"
 

@@ -15,10 +15,13 @@
  *   lab.k.tasks()                 every task (drgn-style views: pid, comm, patchState, ...)
  *   taskStack(lab.k, task)        a task's reliable stack trace, symbolized
  *   patchStates(lab)              each task's patch state and what keeps it from switching
+ *   RunningLab.start(opts)        a lab that keeps running (pace), requests between slices
+ *   ControlServer.listen(running) its control socket, serving KernelFiles and Kmsg
  *
  * src/index.mjs is the entry point for plain Node: it registers tsx and re-exports this file.
  */
 export { Lab, FIXTURES, SelftestError, bootLab, assembleLab, type LabParts } from './lab/index.ts';
+export { RunningLab, replayJournal, ControlServer, KernelFiles, KernelFsError, Kmsg } from './lab/index.ts';
 export { bootKernel, workloads, DEFAULT_IMAGE, BootError, type BootOptions } from './kernel/index.ts';
 export { Kernel, KernelOops, KernelPanic } from './kernel/index.ts';
 export { Task } from './kernel/index.ts';

@@ -281,6 +281,8 @@ void common(void)
 	MEMBER(klp_patch, objs);
 	MEMBER(klp_patch, states);
 	MEMBER(klp_patch, replace);
+	MEMBER(klp_patch, enabled);
+	MEMBER(klp_patch, forced);
 	SIZE(klp_ops);
 	MEMBER(klp_ops, func_stack);
 	MEMBER(klp_ops, fops);

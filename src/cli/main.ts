@@ -56,6 +56,7 @@ import {
   type BootFlags,
 } from './options.ts';
 import { listReport } from './list.ts';
+import { addShellCommand } from './shell.ts';
 import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -386,6 +387,8 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .description('the workloads of the image, and the patches and modules in fixtures/')
     .addOption(imageOption())
     .action((flags: { image: string }) => run(Promise.resolve().then(() => (out(listReport(flags.image).join('\n') + '\n'), 0))));
+
+  addShellCommand(prog, run);
 
   const orc = prog.command('orc').description('ORC tables');
   orc

@@ -10,16 +10,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import {
-  DEFAULT_IMAGE,
-  workloads,
-  type BootOptions,
-  KernelImage,
-  DdebugQueryError,
-  dynamicDebug,
-  parseQueries,
-  type Kernel,
-} from '../kernel/index.ts';
+import { DEFAULT_IMAGE, workloads, type BootOptions, KernelImage, DdebugQueryError, parseQueries, type Kernel } from '../kernel/index.ts';
 
 /** A whole decimal number in [min, max]; the error names the range. */
 export function intInRange(min: number, max: number) {
@@ -120,7 +111,7 @@ function collectQuery(value: string, previous: string[]): string[] {
 
 /** Writes the --dyndbg queries to the booted kernel's control table, in the order given. */
 export function applyDyndbg(k: Kernel, flags: BootFlags): void {
-  for (const q of flags.dyndbg) dynamicDebug(k).write(q);
+  for (const q of flags.dyndbg) k.dynamicDebug.write(q);
 }
 
 export function addMsOption(cmd: Command, what: string): Command {

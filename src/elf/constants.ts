@@ -58,6 +58,8 @@ export const SHT_SYMTAB = 2;
 export const SHT_STRTAB = 3;
 export const SHT_RELA = 4;
 export const SHT_NOBITS = 8;
+export const SHT_REL = 9;
+export const SHT_GROUP = 17;
 export const SHT_DYNSYM = 11;
 export const SHT_SYMTAB_SHNDX = 18;
 
@@ -65,12 +67,17 @@ export const SHT_SYMTAB_SHNDX = 18;
 export const SHF_WRITE = 0x1n;
 export const SHF_ALLOC = 0x2n;
 export const SHF_EXECINSTR = 0x4n;
+export const SHF_INFO_LINK = 0x40n;
+/** A relocation section the livepatch core applies, not the module loader (OS-specific flag). */
+export const SHF_RELA_LIVEPATCH = 0x00100000n;
 
 /** Special section indices. */
 export const SHN_UNDEF = 0;
 export const SHN_LORESERVE = 0xff00;
 export const SHN_ABS = 0xfff1;
 export const SHN_COMMON = 0xfff2;
+/** A symbol the livepatch core resolves (.klp.sym.<object>.<name>,<sympos>): OS-specific range. */
+export const SHN_LIVEPATCH = 0xff20;
 /** The real index is in SHT_SYMTAB_SHNDX (symbols) or section header 0 (e_shstrndx). */
 export const SHN_XINDEX = 0xffff;
 

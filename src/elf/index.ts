@@ -11,8 +11,10 @@ export type { ElfSymbol } from './symbols.ts';
 export * from './errno.ts';
 export { ModuleError } from './module-errors.ts';
 export {
+  applyRelocation,
   layoutModule,
   ModuleFormatError,
+  modinfoEntries,
   type ModuleLayout,
   moduleName,
   type ModulePlan,
@@ -22,4 +24,7 @@ export {
   readModinfo,
   RelocationOverflowError,
   type SymbolCandidate,
+  UnsupportedRelocationError,
 } from './module.ts';
+export { KlpConvertError, klpConvert, klpRelaSectionName, klpSymbolName, readKlpAnnotations, type KlpAnnotation } from './klp-convert.ts';
+export { writeRelocatable, type ObjRelaSection, type ObjSection, type ObjSymbol, type RelocatableObject } from './writer.ts';

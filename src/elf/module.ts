@@ -18,8 +18,10 @@ import {
   SHF_WRITE,
   SHN_ABS,
   SHN_COMMON,
+  SHF_RELA_LIVEPATCH,
   SHN_UNDEF,
   SHT_NOBITS,
+  SHT_RELA,
   STB_GLOBAL,
   STB_LOCAL,
   STB_WEAK,
@@ -44,9 +46,6 @@ export const MODULE_PAGE_SIZE = 4096;
 /** MODULE_NAME_LEN - 1 in the kernel. */
 export const MODULE_NAME_MAX = 55;
 
-/** Relocation sections for livepatch (applied by the livepatch core when their object is present). */
-export const SHF_RELA_LIVEPATCH = 0x00100000n;
-
 /** Fill of the gaps between text sections: int3, one byte, so a linear sweep stays in step. */
 const TEXT_FILL = 0xcc;
 
@@ -56,6 +55,9 @@ const TEXT_FILL = 0xcc;
  */
 function isMetadata(section: ElfSection): boolean {
   return (
+    // klp-convert's .klp.rela.* are SHF_ALLOC, as the kernel wants them kept after the load:
+    // the host keeps the whole object, so they need no copy in guest memory
+    section.type === SHT_RELA ||
     section.name === '.modinfo' ||
     section.name === '__versions' ||
     section.name === '.lab.exports' ||
@@ -235,19 +237,25 @@ function strings(section: ElfSection): string[] {
     .filter((s) => s.length > 0);
 }
 
-/** .modinfo of an object, tag -> values in file order. */
-export function readModinfo(elf: ElfFile): Map<string, string[]> {
+/** .modinfo of an object as [tag, value] entries, in file order (modinfo(8) prints them so). */
+export function modinfoEntries(elf: ElfFile): [string, string][] {
   return asModuleError(elf, () => {
-    const modinfo = new Map<string, string[]>();
+    const out: [string, string][] = [];
     for (const s of elf.sectionsByName('.modinfo'))
       for (const entry of strings(s)) {
         const eq = entry.indexOf('=');
         if (eq <= 0) throw new ModuleFormatError(elf.fileName, `.modinfo entry '${entry}' is not tag=value`, { section: s });
-        const tag = entry.slice(0, eq);
-        modinfo.set(tag, [...(modinfo.get(tag) ?? []), entry.slice(eq + 1)]);
+        out.push([entry.slice(0, eq), entry.slice(eq + 1)]);
       }
-    return modinfo;
+    return out;
   });
+}
+
+/** .modinfo of an object, tag -> values in file order. */
+export function readModinfo(elf: ElfFile): Map<string, string[]> {
+  const modinfo = new Map<string, string[]>();
+  for (const [tag, value] of modinfoEntries(elf)) modinfo.set(tag, [...(modinfo.get(tag) ?? []), value]);
+  return modinfo;
 }
 
 /** The module's name: .modinfo's name=, else the file name without .o / .ko. */

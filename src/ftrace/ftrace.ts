@@ -20,10 +20,11 @@
  * Checks come first and changes after: an operation that fails leaves guest memory as it was.
  */
 import { type Kernel, symbolize, HostMemoryError } from '../kernel/index.ts';
+import type { OrcUnwinder } from '../orc/index.ts';
 import { FtraceError } from './errors.ts';
 import { ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall } from './poke.ts';
 import { Trampolines, type Trampoline } from './trampoline.ts';
-import { describeSite, ftraceSites, VMLINUX, type FtraceSite } from './sites.ts';
+import { describeSite, FtraceSites, imageFtraceSites, VMLINUX, type FtraceSite } from './sites.ts';
 
 export interface FtraceOpsOptions {
   /** The guest handler, a notrace function: its symbol or its address. */
@@ -63,8 +64,13 @@ export class FtraceOps {
   }
 }
 
-/** Per-kernel ftrace state. */
-class Ftrace {
+/**
+ * One kernel's ftrace: the sites it knows (the image's, and each module's while loaded), the
+ * registered ops, the grace periods and the dynamic trampolines. The lab's assembly
+ * (src/lab/lab.ts) builds the one Ftrace of a booted kernel and hands it to whoever traces.
+ */
+export class Ftrace {
+  readonly sites: FtraceSites;
   readonly trampoline: bigint;
   readonly listHead: bigint;
   /** Registered ops, newest first, as on the guest list. */
@@ -79,7 +85,10 @@ class Ftrace {
   private readonly flEnabled: bigint;
   private readonly flIpmodify: bigint;
 
-  constructor(readonly kernel: Kernel) {
+  constructor(
+    readonly kernel: Kernel,
+    unwinder: OrcUnwinder,
+  ) {
     const L = kernel.layout;
     this.trampoline = kernel.sym('ftrace_regs_caller');
     this.listHead = kernel.sym('ftrace_ops_list');
@@ -93,8 +102,9 @@ class Ftrace {
     };
     this.flEnabled = BigInt(L.constant('FTRACE_OPS_FL_ENABLED'));
     this.flIpmodify = BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY'));
+    this.sites = new FtraceSites(imageFtraceSites(kernel.image));
     this.grace = new GracePeriods(kernel);
-    this.trampolines = new Trampolines(kernel);
+    this.trampolines = new Trampolines(kernel, unwinder);
   }
 
   /** What the site at ip calls now: its only ops' trampoline, or the static one. */
@@ -124,7 +134,7 @@ class Ftrace {
       }
     } else addr = ops.func;
     if (!this.kernel.mem.contains(addr)) throw new FtraceError('EINVAL', `handler 0x${addr.toString(16)} is not in guest memory`);
-    const own = ftraceSites(this.kernel).ofFunction(addr);
+    const own = this.sites.ofFunction(addr);
     if (own)
       throw new FtraceError('EINVAL', `handler ${own.func} has an fentry site: ftrace handlers must be notrace (no_instrument_function)`);
     return addr;
@@ -145,10 +155,10 @@ class Ftrace {
     if (ops.at !== undefined && this.ops.some((o) => o.guest === ops.at))
       throw new FtraceError('EBUSY', `ops at 0x${ops.at.toString(16)} is already on ftrace_ops_list`);
     const first = !this.users.get(ip);
-    if (first) ftraceCheckNop(this.kernel, ip);
+    if (first) ftraceCheckNop(this, ip);
     const alone = this.users.get(ip) === 1 ? this.ops.find((o) => o.ip === ip)! : undefined;
     const aloneTramp = alone && this.tramp.get(alone);
-    if (alone) ftraceCheckCall(this.kernel, ip, this.target(ip)!);
+    if (alone) ftraceCheckCall(this, ip, this.target(ip)!);
     if (aloneTramp) this.trampolines.checkLive(aloneTramp);
 
     // what can fail comes first -- the memory, the first ops' trampoline -- so a failure
@@ -176,10 +186,10 @@ class Ftrace {
     this.users.set(ip, (this.users.get(ip) ?? 0) + 1);
     if (own) {
       this.tramp.set(ops, own);
-      ftraceMakeCall(this.kernel, ip, own.address);
+      ftraceMakeCall(this, ip, own.address);
     } else if (aloneTramp) {
       // a second ops: the site goes to the list walk, the first one's trampoline is retired
-      ftraceModifyCall(this.kernel, ip, aloneTramp.address, this.trampoline);
+      ftraceModifyCall(this, ip, aloneTramp.address, this.trampoline);
       this.retireTrampoline(alone!);
     }
   }
@@ -190,7 +200,7 @@ class Ftrace {
     const ip = ops.ip!;
     const last = this.users.get(ip) === 1;
     const calls = this.target(ip)!;
-    ftraceCheckCall(this.kernel, ip, calls);
+    ftraceCheckCall(this, ip, calls);
     const own = this.tramp.get(ops);
     if (own) this.trampolines.checkLive(own); // before any change: retiring it rewrites its call
     const m = this.kernel.mem;
@@ -206,7 +216,7 @@ class Ftrace {
     this.ops.splice(this.ops.indexOf(ops), 1);
     if (last) {
       this.users.delete(ip);
-      ftraceMakeNop(this.kernel, ip, calls);
+      ftraceMakeNop(this, ip, calls);
       this.retireTrampoline(ops);
     } else {
       this.users.set(ip, this.users.get(ip)! - 1);
@@ -222,7 +232,7 @@ class Ftrace {
         }
         if (t) {
           this.tramp.set(left, t);
-          ftraceModifyCall(this.kernel, ip, this.trampoline, t.address);
+          ftraceModifyCall(this, ip, this.trampoline, t.address);
         }
       }
     }
@@ -241,7 +251,7 @@ class Ftrace {
   setFilterIp(ops: FtraceOps, ip: bigint, remove: boolean, reset: boolean): void {
     if (ops.registered)
       throw new FtraceError('EBUSY', `ops for ${this.describe(ops.ip)} is registered: unregister it before changing its filter`);
-    const loc = ftraceSites(this.kernel).location(ip);
+    const loc = this.sites.location(ip);
     if (loc === undefined)
       throw new FtraceError('EINVAL', `${symbolize(this.kernel.image, ip)} (0x${ip.toString(16)}) is not an ftrace location`);
     if (remove) {
@@ -255,14 +265,14 @@ class Ftrace {
   }
 
   site(ip: bigint): FtraceSite {
-    const site = ftraceSites(this.kernel).at(ip);
+    const site = this.sites.at(ip);
     if (!site) throw new FtraceError('EINVAL', `${this.describe(ip)} is not an ftrace site`);
     return site;
   }
 
   describe(ip: bigint | undefined): string {
     if (ip === undefined) return '(no filter)';
-    const site = ftraceSites(this.kernel).at(ip);
+    const site = this.sites.at(ip);
     return site ? describeSite(site) : `${symbolize(this.kernel.image, ip)} (0x${ip.toString(16)})`;
   }
 }
@@ -324,15 +334,9 @@ class GracePeriods {
   }
 }
 
-const states = new WeakMap<Kernel, Ftrace>();
-
-function ftrace(kernel: Kernel): Ftrace {
-  let s = states.get(kernel);
-  if (!s) {
-    s = new Ftrace(kernel);
-    states.set(kernel, s);
-  }
-  return s;
+/** ftrace_location(): see FtraceSites.location(). */
+export function ftraceLocation(ftrace: Ftrace, addr: bigint): bigint | undefined {
+  return ftrace.sites.location(addr);
 }
 
 /**
@@ -340,8 +344,8 @@ function ftrace(kernel: Kernel): Ftrace {
  * function with one (ftrace_location). Not a location: -EINVAL; removing an ip the ops does not
  * filter on: -ENOENT; a registered ops: -EBUSY.
  */
-export function ftraceSetFilterIp(kernel: Kernel, ops: FtraceOps, ip: bigint, remove = false, reset = false): void {
-  ftrace(kernel).setFilterIp(ops, ip, remove, reset);
+export function ftraceSetFilterIp(ftrace: Ftrace, ops: FtraceOps, ip: bigint, remove = false, reset = false): void {
+  ftrace.setFilterIp(ops, ip, remove, reset);
 }
 
 /**
@@ -350,8 +354,8 @@ export function ftraceSetFilterIp(kernel: Kernel, ops: FtraceOps, ip: bigint, re
  * first ops. Already registered, or a second ip-modifying ops on a site: -EBUSY; no filter, or a
  * handler that is not notrace: -EINVAL; a site not holding the NOP: FtracePokeError.
  */
-export function registerFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
-  ftrace(kernel).register(ops);
+export function registerFtraceFunction(ftrace: Ftrace, ops: FtraceOps): void {
+  ftrace.register(ops);
 }
 
 /**
@@ -360,8 +364,8 @@ export function registerFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
  * FTRACE_OPS_FL_ENABLED cleared). Not registered: -EINVAL; the site not holding the call:
  * FtracePokeError.
  */
-export function unregisterFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
-  ftrace(kernel).unregister(ops);
+export function unregisterFtraceFunction(ftrace: Ftrace, ops: FtraceOps): void {
+  ftrace.unregister(ops);
 }
 
 /**
@@ -370,62 +374,56 @@ export function unregisterFtraceFunction(kernel: Kernel, ops: FtraceOps): void {
  * be running, or about to run, for an ops unregistered before this call. Runs fn at once when
  * nothing is in progress; otherwise after a later round of the machine.
  */
-export function ftraceAfterGracePeriod(kernel: Kernel, fn: () => void, ops?: FtraceOps): void {
-  ftrace(kernel).afterGracePeriod(fn, ops);
+export function ftraceAfterGracePeriod(ftrace: Ftrace, fn: () => void, ops?: FtraceOps): void {
+  ftrace.afterGracePeriod(fn, ops);
 }
 
 /** Callbacks (including ops to free) still waiting for a grace period. */
-export function ftracePendingCallbacks(kernel: Kernel): number {
-  const s = ftrace(kernel);
-  return s.grace.pending + s.trampolines.waitingCallbacks;
+export function ftracePendingCallbacks(ftrace: Ftrace): number {
+  return ftrace.grace.pending + ftrace.trampolines.waitingCallbacks;
 }
 
 /** The registered ops, newest first. */
-export function registeredFtraceOps(kernel: Kernel): readonly FtraceOps[] {
-  return ftrace(kernel).ops;
+export function registeredFtraceOps(ftrace: Ftrace): readonly FtraceOps[] {
+  return ftrace.ops;
 }
 
 /** What the enabled site at ip calls: its one ops' dynamic trampoline, or ftrace_regs_caller. */
-export function ftraceSiteTarget(kernel: Kernel, ip: bigint): bigint | undefined {
-  return ftrace(kernel).target(ip);
+export function ftraceSiteTarget(ftrace: Ftrace, ip: bigint): bigint | undefined {
+  return ftrace.target(ip);
 }
 
 /** The ftrace (dynamic) trampolines: live ones, and retired ones waiting for their grace period. */
-export function ftraceTrampolines(kernel: Kernel): Trampolines {
-  return ftrace(kernel).trampolines;
+export function ftraceTrampolines(ftrace: Ftrace): Trampolines {
+  return ftrace.trampolines;
 }
 
 /** Whether the site at ip currently calls the trampoline (has registered ops). */
-export function ftraceSiteEnabled(kernel: Kernel, ip: bigint): boolean {
-  return (ftrace(kernel).users.get(ip) ?? 0) > 0;
+export function ftraceSiteEnabled(ftrace: Ftrace, ip: bigint): boolean {
+  return (ftrace.users.get(ip) ?? 0) > 0;
 }
 
 /** The static trampoline (ftrace_regs_caller), which sites traced by several ops call. */
-export function ftraceTrampoline(kernel: Kernel): bigint {
-  return ftrace(kernel).trampoline;
+export function ftraceTrampoline(ftrace: Ftrace): bigint {
+  return ftrace.trampoline;
 }
 
 /**
  * A module's sites become known (the kernel's ftrace_module_init): the loader calls this once
  * the module's code is in place, with moduleFtraceSites() or mcountTableSites() of it.
  */
-export function ftraceModuleInit(kernel: Kernel, owner: string, sites: readonly FtraceSite[]): void {
-  ftraceSites(kernel).add(owner, sites);
+export function ftraceModuleInit(ftrace: Ftrace, owner: string, sites: readonly FtraceSite[]): void {
+  ftrace.sites.add(owner, sites);
 }
 
 /**
  * A module's sites are forgotten (ftrace_release_mod), before its memory is freed. Refused
  * with -EBUSY while a registered ops traces one of them.
  */
-export function ftraceReleaseMod(kernel: Kernel, owner: string): void {
+export function ftraceReleaseMod(ftrace: Ftrace, owner: string): void {
   if (owner === VMLINUX) throw new FtraceError('EINVAL', "the image's sites cannot be released");
-  const s = ftrace(kernel);
-  const sites = new Set(
-    ftraceSites(kernel)
-      .ownerSites(owner)
-      .map((x) => x.ip),
-  );
-  const busy = s.ops.find((o) => o.ip !== undefined && sites.has(o.ip));
-  if (busy) throw new FtraceError('EBUSY', `module '${owner}': ${s.describe(busy.ip)} is still traced`);
-  ftraceSites(kernel).remove(owner);
+  const sites = new Set(ftrace.sites.ownerSites(owner).map((x) => x.ip));
+  const busy = ftrace.ops.find((o) => o.ip !== undefined && sites.has(o.ip));
+  if (busy) throw new FtraceError('EBUSY', `module '${owner}': ${ftrace.describe(busy.ip)} is still traced`);
+  ftrace.sites.remove(owner);
 }

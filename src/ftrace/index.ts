@@ -8,8 +8,6 @@ export { FtraceError, FtracePokeError, type FtraceErrno } from './errors.ts';
 export {
   describeSite,
   FtraceSites,
-  ftraceLocation,
-  ftraceSites,
   imageFtraceSites,
   mcountRelocationSites,
   mcountTableSites,
@@ -19,10 +17,22 @@ export {
   type FtraceSite,
   type FunctionSymbol,
 } from './sites.ts';
-export { callInsn, FENTRY_NOP, ftraceCheckCall, ftraceCheckNop, ftraceMakeCall, ftraceMakeNop, ftraceModifyCall, siteAt } from './poke.ts';
 export {
+  callInsn,
+  FENTRY_NOP,
+  ftraceCheckCall,
+  ftraceCheckNop,
+  ftraceMakeCall,
+  ftraceMakeNop,
+  ftraceModifyCall,
+  type FtraceText,
+  siteAt,
+} from './poke.ts';
+export {
+  Ftrace,
   FtraceOps,
   ftraceAfterGracePeriod,
+  ftraceLocation,
   ftraceModuleInit,
   ftracePendingCallbacks,
   ftraceReleaseMod,

@@ -13,7 +13,13 @@
 import { type Kernel, symbolize } from '../kernel/index.ts';
 import { disassemble, formatInsn } from '../emu/index.ts';
 import { FtraceError, FtracePokeError, hexBytes } from './errors.ts';
-import { describeSite, ftraceSites, MCOUNT_INSN_SIZE, type FtraceSite } from './sites.ts';
+import { describeSite, type FtraceSites, MCOUNT_INSN_SIZE, type FtraceSite } from './sites.ts';
+
+/** What a code write needs: the kernel whose text it writes and the sites ftrace knows there (the Ftrace state). */
+export interface FtraceText {
+  readonly kernel: Kernel;
+  readonly sites: FtraceSites;
+}
 
 /** The fentry NOP gcc emits with -mnop-mcount: nopl 0x0(%rax,%rax,1). */
 export const FENTRY_NOP: Readonly<Uint8Array> = Uint8Array.of(0x0f, 0x1f, 0x44, 0x00, 0x00);
@@ -30,9 +36,9 @@ export function callInsn(ip: bigint, target: bigint): Uint8Array {
 }
 
 /** The known site at exactly ip, or an FtraceError (-EINVAL) naming the address. */
-export function siteAt(kernel: Kernel, ip: bigint): FtraceSite {
-  const site = ftraceSites(kernel).at(ip);
-  if (!site) throw new FtraceError('EINVAL', `${symbolize(kernel.image, ip)} (0x${ip.toString(16)}) is not an ftrace site`);
+export function siteAt(ft: FtraceText, ip: bigint): FtraceSite {
+  const site = ft.sites.at(ip);
+  if (!site) throw new FtraceError('EINVAL', `${symbolize(ft.kernel.image, ip)} (0x${ip.toString(16)}) is not an ftrace site`);
   return site;
 }
 
@@ -55,9 +61,9 @@ function mismatch(site: FtraceSite, found: Uint8Array, expected: string): Ftrace
 }
 
 /** Checks that the site at ip holds the fentry NOP; returns the site. */
-export function ftraceCheckNop(kernel: Kernel, ip: bigint): FtraceSite {
-  const site = siteAt(kernel, ip);
-  const found = readSite(kernel, site);
+export function ftraceCheckNop(ft: FtraceText, ip: bigint): FtraceSite {
+  const site = siteAt(ft, ip);
+  const found = readSite(ft.kernel, site);
   const [insn] = disassemble(found, ip, 1);
   const ok = insn && insn.mnemonic === 'nop' && insn.size === MCOUNT_INSN_SIZE && sameBytes(found, FENTRY_NOP);
   if (!ok) throw mismatch(site, found, `the fentry NOP ${hexBytes(FENTRY_NOP)}`);
@@ -65,9 +71,9 @@ export function ftraceCheckNop(kernel: Kernel, ip: bigint): FtraceSite {
 }
 
 /** Checks that the site at ip holds "call target"; returns the site. */
-export function ftraceCheckCall(kernel: Kernel, ip: bigint, target: bigint): FtraceSite {
-  const site = siteAt(kernel, ip);
-  const found = readSite(kernel, site);
+export function ftraceCheckCall(ft: FtraceText, ip: bigint, target: bigint): FtraceSite {
+  const site = siteAt(ft, ip);
+  const found = readSite(ft.kernel, site);
   const [insn] = disassemble(found, ip, 1);
   const ok =
     insn !== undefined &&
@@ -81,23 +87,23 @@ export function ftraceCheckCall(kernel: Kernel, ip: bigint, target: bigint): Ftr
 }
 
 /** NOP -> "call target" at the site ip (the kernel's ftrace_make_call). */
-export function ftraceMakeCall(kernel: Kernel, ip: bigint, target: bigint): void {
+export function ftraceMakeCall(ft: FtraceText, ip: bigint, target: bigint): void {
   const insn = callInsn(ip, target);
-  ftraceCheckNop(kernel, ip);
-  kernel.machine.writeCode(ip, insn);
+  ftraceCheckNop(ft, ip);
+  ft.kernel.machine.writeCode(ip, insn);
 }
 
 /** "call from" -> "call to" at the site ip (the kernel's ftrace_modify_call). */
-export function ftraceModifyCall(kernel: Kernel, ip: bigint, from: bigint, to: bigint): void {
+export function ftraceModifyCall(ft: FtraceText, ip: bigint, from: bigint, to: bigint): void {
   const insn = callInsn(ip, to);
-  ftraceCheckCall(kernel, ip, from);
-  kernel.machine.writeCode(ip, insn);
+  ftraceCheckCall(ft, ip, from);
+  ft.kernel.machine.writeCode(ip, insn);
 }
 
 /** "call target" -> NOP at the site ip (the kernel's ftrace_make_nop). */
-export function ftraceMakeNop(kernel: Kernel, ip: bigint, target: bigint): void {
-  ftraceCheckCall(kernel, ip, target);
-  kernel.machine.writeCode(ip, Uint8Array.from(FENTRY_NOP));
+export function ftraceMakeNop(ft: FtraceText, ip: bigint, target: bigint): void {
+  ftraceCheckCall(ft, ip, target);
+  ft.kernel.machine.writeCode(ip, Uint8Array.from(FENTRY_NOP));
 }
 
 function sameBytes(a: Uint8Array, b: Readonly<Uint8Array>): boolean {

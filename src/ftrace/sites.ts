@@ -8,7 +8,7 @@
  * and ftraceLocation().
  */
 import { type ElfFile, type ElfRelocation, type ElfSection, type ElfSymbol, R_X86_64_64, STT_FUNC } from '../elf/index.ts';
-import type { KernelImage, Kernel } from '../kernel/index.ts';
+import type { KernelImage } from '../kernel/index.ts';
 import { FtraceError } from './errors.ts';
 
 /** Length of a fentry site: the NOP, and the call that replaces it. */
@@ -205,21 +205,4 @@ export class FtraceSites {
   [Symbol.iterator](): IterableIterator<FtraceSite> {
     return this.byIp.values();
   }
-}
-
-const kernelSites = new WeakMap<Kernel, FtraceSites>();
-
-/** The sites of a booted kernel: the image's from the start, modules' as they are added. */
-export function ftraceSites(kernel: Kernel): FtraceSites {
-  let sites = kernelSites.get(kernel);
-  if (!sites) {
-    sites = new FtraceSites(imageFtraceSites(kernel.image));
-    kernelSites.set(kernel, sites);
-  }
-  return sites;
-}
-
-/** ftrace_location() on a booted kernel: see FtraceSites.location(). */
-export function ftraceLocation(kernel: Kernel, addr: bigint): bigint | undefined {
-  return ftraceSites(kernel).location(addr);
 }

@@ -26,7 +26,7 @@
  */
 import { type Kernel, allTasks, cpuCurr, Task, SymbolTable } from '../kernel/index.ts';
 import { assemble, disassemble, formatInsn, R } from '../emu/index.ts';
-import { orcUnwinder, stackTraceSaveTskReliable } from '../orc/index.ts';
+import type { OrcUnwinder } from '../orc/index.ts';
 import { FtraceError, hexBytes } from './errors.ts';
 
 /** The name a dynamic trampoline is printed with, and its "module". */
@@ -84,7 +84,11 @@ export class Trampolines {
   private waiting: { fn: () => void; until: Set<Trampoline> }[] = [];
   private seq = 0;
 
-  constructor(readonly kernel: Kernel) {
+  constructor(
+    readonly kernel: Kernel,
+    /** The kernel's unwinder: it learns each trampoline's ORC, and tells an idle task's stack. */
+    private readonly unwinder: OrcUnwinder,
+  ) {
     this.listFunc = kernel.sym('ftrace_ops_list_func');
     this.assistFunc = kernel.sym('ftrace_ops_assist_func');
     kernel.machine.afterRound.push(() => {
@@ -163,7 +167,7 @@ export class Trampolines {
     k.machine.writeCode(at, code);
     const id = `${TRAMPOLINE_MODULE}#${this.seq++}`;
     const t = new Trampoline(at, size, op, SymbolTable.single(TRAMPOLINE_MODULE, TRAMPOLINE_SYMBOL, at, size), id, owner);
-    orcUnwinder(k).addCopy(id, at, size, tpl.start);
+    this.unwinder.addCopy(id, at, size, tpl.start);
     k.kallsyms.addModule(t.symbols);
     this.live.add(t);
     return t;
@@ -258,7 +262,7 @@ export class Trampolines {
     }
     // off its cpu: nothing but the scheduler's frames above the loop (schedule_idle() is a
     // tail call, so its caller's return address follows __schedule's frame directly)
-    const trace = stackTraceSaveTskReliable(k, task, 8);
+    const trace = this.unwinder.trace(task, 8);
     if (!trace.reliable) return false;
     const loop = trace.entries.findIndex((ip) => fn(ip) === 'cpu_startup_entry');
     return loop > 0 && trace.entries.slice(0, loop).every((ip) => SCHEDULER_FRAMES.includes(fn(ip) ?? ''));
@@ -289,7 +293,7 @@ export class Trampolines {
 
   private free(t: Trampoline): void {
     const k = this.kernel;
-    orcUnwinder(k).removeModule(t.id);
+    this.unwinder.removeModule(t.id);
     k.kallsyms.removeTable(t.symbols);
     for (const cpu of k.machine.cpus) cpu.uc.tbRemoveCache(t.address, t.address + BigInt(t.size));
     k.hostMem.release(t.address);

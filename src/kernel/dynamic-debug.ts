@@ -389,14 +389,9 @@ export class KernelDynamicDebug extends DynamicDebug {
   }
 }
 
-/** The kernel's dynamic debug control table (Kernel.dynamicDebug: made on first use; every descriptor off). */
-export function dynamicDebug(k: Kernel): KernelDynamicDebug {
-  return k.dynamicDebug;
-}
-
 /** A host pr_debug(): logged at KERN_DEBUG only while its descriptor's 'p' flag is set. */
 export function hostPrDebug(k: Kernel, site: HostDebugSite, prefix: string, text: string): void {
-  const d = dynamicDebug(k).descriptor(site);
+  const d = k.dynamicDebug.descriptor(site);
   if (!(d.flags & DPRINTK_PRINT)) return;
   k.log.hostPrintk(7, `${dynamicPrefix(d)}${prefix}${text}`, k.machine.clockNs);
 }

@@ -253,7 +253,8 @@ export class EventLog {
   /**
    * A kernel log line from the host's part of the kernel (the livepatch core): it joins the log
    * after everything the guest logged so far, with the current emulated time, and counts in the
-   * digest like any other record.
+   * digest like any other record. `level` is the syslog priority: the level alone for the
+   * kernel's own lines, facility << 3 | level for a line written to /dev/kmsg.
    */
   hostPrintk(level: number, text: string, tsNs: number, cpu = 0): void {
     this.drain();

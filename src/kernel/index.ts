@@ -5,24 +5,18 @@
  * reports (handed an unwinder), cpu hotplug and dynamic debug. Knows nothing above it.
  */
 export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, workloads } from './boot.ts';
-export {
-  DdebugQueryError,
-  dynamicDebug,
-  guestDescriptors,
-  hostDebugSite,
-  type HostDebugSite,
-  hostPrDebug,
-  parseQueries,
-} from './dynamic-debug.ts';
+export { DdebugQueryError, guestDescriptors, hostDebugSite, type HostDebugSite, hostPrDebug, parseQueries } from './dynamic-debug.ts';
 export { formatTimestamp } from './events.ts';
 export { callGuest, type HostTask } from './hostcall.ts';
 export { HostMemoryError } from './hostmem.ts';
-export { cpuDown, cpuUp } from './hotplug.ts';
+export { cpuDown, CpuHotplugError, cpuUp } from './hotplug.ts';
 export { KernelImage } from './image.ts';
 export { imageSymbolizer, symbolize, type Symbolizer, SymbolTable } from './kallsyms.ts';
 export { Kernel, KernelOops, KernelPanic } from './kernel.ts';
 export { kstrtobool } from './kstrtox.ts';
 export { type Layout } from './layout.ts';
+export { initListHead, listAddRcu, listDelRcu, listEmpty, ListError, listForEach, listIsSingular, listNext } from './list.ts';
 export { LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
+export { moduleParams } from './modparams.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
 export { allTasks, cpuCurr, cpuOnline, forEachTask, idleTask, rqNrQueued, rqNrSwitches, type Target, Task, TaskListError } from './task.ts';

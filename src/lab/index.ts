@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Scenarios over a booted lab: the assembly of its parts (lab.ts, read it first), the
- * selftests' toolkit and the selftests, and the CLI's reports.
+ * selftests' toolkit and the selftests, the CLI's reports, and a lab that keeps running
+ * (running.ts) with its control socket (control.ts) serving the kernel's files (kernelfs.ts,
+ * kmsg.ts).
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
 export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
@@ -20,3 +22,7 @@ export {
   type KernelVersion,
 } from './kernel-sources.ts';
 export { runSelftest, SELFTESTS, suites } from './selftests/index.ts';
+export { RunningLab, RunningLabStoppedError, replayJournal, type JournalEntry, type Pace, type RunningLabOptions } from './running.ts';
+export { applyRequest, ControlServer, type ControlRequest } from './control.ts';
+export { KernelFiles, KernelFsError } from './kernelfs.ts';
+export { Kmsg } from './kmsg.ts';

@@ -11,9 +11,9 @@
  *   withUnwinder(kernel)         only the unwinder, for a bare kernel (CLI boot, stack)
  *   assembleModules(kernel, u)   a module registry the unwinder follows
  */
-import { bootKernel, type BootOptions, type Kernel, Modules, dynamicDebug, guestDescriptors } from '../kernel/index.ts';
+import { bootKernel, type BootOptions, type Kernel, Modules, guestDescriptors } from '../kernel/index.ts';
 import { orcUnwinder, type OrcUnwinder, unwindModules } from '../orc/index.ts';
-import { ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
+import { Ftrace, ftraceModuleInit, ftraceReleaseMod, moduleFtraceSites } from '../ftrace/index.ts';
 import { Livepatch, type LivepatchOptions, type ModuleInfo } from '../livepatch/index.ts';
 
 /** The parts of one booted lab. */
@@ -21,6 +21,7 @@ export interface LabParts {
   readonly kernel: Kernel;
   readonly unwinder: OrcUnwinder;
   readonly modules: Modules;
+  readonly ftrace: Ftrace;
   readonly livepatch: Livepatch;
 }
 
@@ -40,17 +41,18 @@ export function assembleModules(k: Kernel, unwinder: OrcUnwinder): Modules {
 export function assembleLab(k: Kernel, opts: LivepatchOptions = {}): LabParts {
   const unwinder = withUnwinder(k);
   const modules = assembleModules(k, unwinder);
-  const livepatch = new Livepatch(k, moduleInfo(modules), opts);
+  const ftrace = new Ftrace(k, unwinder);
+  const livepatch = new Livepatch(k, moduleInfo(modules), ftrace, unwinder, opts);
   // the kernel's order: ftrace knows a module's sites before livepatch patches it, and
   // livepatch reverts it before ftrace forgets them (which it does for every module that goes)
   modules.setFtrace({
     init: (m) =>
       ftraceModuleInit(
-        k,
+        ftrace,
         m.name,
         moduleFtraceSites(m.name, m.elf, (s) => m.placement(s)),
       ),
-    release: (m) => ftraceReleaseMod(k, m.name),
+    release: (m) => ftraceReleaseMod(ftrace, m.name),
   });
   modules.onComing((m) => livepatch.moduleComing(m.name));
   modules.onGoing((m) => livepatch.moduleGoing(m.name));
@@ -58,10 +60,10 @@ export function assembleLab(k: Kernel, opts: LivepatchOptions = {}): LabParts {
   modules.onComing((m) => {
     const sec = m.elf.sections.find((s) => s.name === '__dyndbg');
     const at = m.sectionAddress('__dyndbg');
-    if (sec && at !== undefined) dynamicDebug(k).addTable(m.name, guestDescriptors(k, at, Number(sec.size)));
+    if (sec && at !== undefined) k.dynamicDebug.addTable(m.name, guestDescriptors(k, at, Number(sec.size)));
   }, 200);
-  modules.onGoing((m) => dynamicDebug(k).removeTable(m.name), -200);
-  return { kernel: k, unwinder, modules, livepatch };
+  modules.onGoing((m) => k.dynamicDebug.removeTable(m.name), -200);
+  return { kernel: k, unwinder, modules, ftrace, livepatch };
 }
 
 /** Boots the image (4 idle cpus unless told otherwise), runs it 100 ms, and assembles the lab. */
@@ -82,5 +84,9 @@ function moduleInfo(modules: Modules): ModuleInfo {
     sizeAt: (a) => modules.sizeAt(a) ?? modules.kernel.image.symbolAt(a)?.size,
     get: (n) => modules.get(n),
     put: (n) => modules.put(n),
+    klpModule: (n) => {
+      const m = modules.find(n);
+      return m && { name: m.name, relocations: m.layout.deferredRelocations, placement: (s) => m.placement(s) };
+    },
   };
 }

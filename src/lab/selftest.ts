@@ -7,8 +7,9 @@
  * same.
  */
 import { fileURLToPath } from 'node:url';
-import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp, type Modules, dynamicDebug } from '../kernel/index.ts';
+import { type BootOptions, type Kernel, callGuest, type HostTask, cpuDown, cpuUp, type Modules } from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
+import type { Ftrace } from '../ftrace/index.ts';
 import { ModuleError, strerror } from '../elf/index.ts';
 import { bootLab } from './lab.ts';
 import { findModule } from './modprobe.ts';
@@ -39,6 +40,7 @@ export class Lab {
   private constructor(
     readonly k: Kernel,
     readonly modules: Modules,
+    readonly ftrace: Ftrace,
     readonly lp: Livepatch,
     readonly modulePath: readonly string[],
   ) {}
@@ -47,7 +49,7 @@ export class Lab {
   static async boot(opts: LabOptions = {}): Promise<Lab> {
     const { modulePath = [], ...bootOpts } = opts;
     const parts = await bootLab(bootOpts);
-    return new Lab(parts.kernel, parts.modules, parts.livepatch, [...modulePath, FIXTURES]);
+    return new Lab(parts.kernel, parts.modules, parts.ftrace, parts.livepatch, [...modulePath, FIXTURES]);
   }
 
   /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
@@ -65,7 +67,7 @@ export class Lab {
    * applies the kernel's queries (DdebugQueryError, -EINVAL, for a bad one; nothing applied).
    */
   get dynamicDebug(): { read(): string; write(query: string): number } {
-    return dynamicDebug(this.k);
+    return this.k.dynamicDebug;
   }
 
   /**

@@ -8,6 +8,8 @@
  */
 import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
 import type { Vcpu } from '../emu/index.ts';
+import type { Ftrace } from '../ftrace/index.ts';
+import type { OrcUnwinder } from '../orc/index.ts';
 import { AmbiguousSymbolError, SymbolNotFoundError } from '../elf/index.ts';
 import { KlpLayout, KlpFunc, KlpObject, KlpPatch, KLP_PATCHED, KLP_UNPATCHED, readPatch } from './structs.ts';
 import { EBUSY, EINVAL, ENODEV } from '../elf/index.ts';
@@ -16,6 +18,7 @@ import { LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
 import { KlpTransition, type KlpTransitionCore } from './transition.ts';
 import { isPatchCompatible, klpGetPrevState } from './state.ts';
+import { clearRelocs, commitRelocs, prepareObjectRelocs, type KlpModuleElf, type KlpRelocWrite } from './relocs.ts';
 import { sysfsRead, sysfsTree, sysfsWrite, type KlpSysfsCore } from './sysfs.ts';
 
 export { LivepatchError } from './errors.ts';
@@ -30,12 +33,14 @@ export interface ModuleInfo {
   /** Symbols of a loaded module, kallsyms style. */
   findSymbol(module: string, name: string, sympos: number): bigint;
   /** The guest's struct module of a loaded module (what klp_object->mod points at). */
-  structModule?(name: string): bigint | undefined;
+  structModule(name: string): bigint | undefined;
   /** Size of the function or object at address, image or module. */
   sizeAt(address: bigint): number | undefined;
   /** try_module_get / module_put / forbidding removal of a forced patch's module. */
   get?(name: string): boolean;
   put?(name: string): void;
+  /** A loaded patch module's object file: its livepatch relocation sections (relocs.ts). */
+  klpModule?(name: string): KlpModuleElf | undefined;
 }
 
 export interface LivepatchOptions {
@@ -67,15 +72,20 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   /** klp_have_reliable_stack() */
   readonly haveReliableStack: boolean;
+  /** The livepatch relocations written for each loaded object, to clear them when it goes. */
+  private readonly relocs = new WeakMap<KlpObject, readonly KlpRelocWrite[]>();
 
   constructor(
     readonly k: Kernel,
     readonly modules: ModuleInfo,
+    ftrace: Ftrace,
+    /** The kernel's reliable unwinder: the transition checks each task's stack with it. */
+    readonly unwinder: OrcUnwinder,
     opts: LivepatchOptions = {},
   ) {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
     this.L = new KlpLayout(k);
-    this.patcher = new KlpPatcher(k, this.L);
+    this.patcher = new KlpPatcher(k, this.L, this.patches, ftrace);
     const L = k.layout;
     k.host.register(L.constant('HC_KLP_ENABLE'), (cpu, a) => this.enableHostCall(cpu, a.a0));
     k.host.register(L.constant('HC_KLP_TRY_SWITCH'), (cpu) => this.schedTrySwitch(cpu));
@@ -130,26 +140,31 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
    * and no sympos (the object's name printed as is, so vmlinux's NULL shows as printk's
    * "(null)"), or a sympos past the symbols there are (vmlinux named).
    */
-  private findSymbol(obj: KlpObject, name: string, sympos: number): bigint {
+  private findSymbol(objname: string | null, name: string, sympos: number): bigint {
     try {
-      if (obj.name === null) return this.k.image.elf.findSymbol(name, sympos || undefined).value;
-      return this.modules.findSymbol(obj.name, name, sympos);
+      if (objname === null) return this.k.image.elf.findSymbol(name, sympos || undefined).value;
+      return this.modules.findSymbol(objname, name, sympos);
     } catch (e) {
       if (e instanceof AmbiguousSymbolError)
-        prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${obj.name ?? '(null)'}'`);
+        prErr(this.k, `unresolvable ambiguity for symbol '${name}' in object '${objname ?? '(null)'}'`);
       else if (e instanceof SymbolNotFoundError && sympos && e.candidates)
-        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${obj.displayName}' not found`);
+        prErr(this.k, `symbol position ${sympos} for symbol '${name}' in object '${objname ?? 'vmlinux'}' not found`);
       else prErr(this.k, `symbol '${name}' not found in symbol table`);
       throw new LivepatchError(EINVAL, (e as Error).message);
     }
   }
 
-  /** klp_init_object_loaded(): resolve every function of an object that is present now. */
-  private initObjectLoaded(obj: KlpObject): void {
-    if (obj.name !== null) obj.setMod(this.modules.structModule?.(obj.name) ?? 0n);
+  /**
+   * klp_init_object_loaded(): resolve every function of an object that is present now, and
+   * compute its livepatch relocations (relocs.ts), which the caller writes with
+   * commitObjectRelocs() once nothing else can fail.
+   */
+  private initObjectLoaded(obj: KlpObject): KlpRelocWrite[] {
+    const pmod = this.modules.klpModule?.(obj.patch.name);
+    const relocs = pmod ? prepareObjectRelocs(this.k, pmod, obj.name, (o, n, pos) => this.findSymbol(o, n, pos)) : [];
     for (const func of obj.funcs) {
       // all looked up and checked before any is stored: a failed lookup leaves the func as it was
-      const oldFunc = this.findSymbol(obj, func.oldName, func.oldSympos);
+      const oldFunc = this.findSymbol(obj.name, func.oldName, func.oldSympos);
       const oldSize = this.modules.sizeAt(oldFunc) ?? 0;
       if (!oldSize) {
         prErr(this.k, `kallsyms size lookup failed for '${func.oldName}'`);
@@ -166,16 +181,42 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       func.newFunc = newFunc;
       func.newSize = newSize;
     }
+    return relocs;
+  }
+
+  /** klp_apply_object_relocs()'s writing half. */
+  private commitObjectRelocs(obj: KlpObject, writes: readonly KlpRelocWrite[]): void {
+    commitRelocs(this.k, writes);
+    this.relocs.set(obj, writes);
+  }
+
+  /** klp_clear_object_relocs(): the object goes; its relocated fields back to zero. */
+  private clearObjectRelocs(obj: KlpObject): void {
+    const writes = this.relocs.get(obj);
+    if (!writes) return;
+    this.relocs.delete(obj);
+    clearRelocs(this.k, writes);
+  }
+
+  /**
+   * klp_find_object_module(): point obj->mod at the object's module if it is loaded, which
+   * makes the object loaded (klp_is_object_loaded()); vmlinux needs no module.
+   */
+  private findObjectModule(obj: KlpObject): void {
+    if (obj.name !== null && this.modules.isLoaded(obj.name)) obj.setMod(this.modules.structModule(obj.name) ?? 0n);
   }
 
   private initPatch(patch: KlpPatch): void {
+    const relocs: Array<[KlpObject, KlpRelocWrite[]]> = [];
     for (const obj of patch.objs) {
       const dup = patch.objs.filter((o) => o.name === obj.name);
       if (dup.length > 1) throw new LivepatchError(EINVAL, `object ${obj.displayName} listed twice`);
-      obj.loaded = obj.name === null || this.modules.isLoaded(obj.name);
-      if (obj.loaded) this.initObjectLoaded(obj);
+      this.findObjectModule(obj);
+      if (obj.loaded) relocs.push([obj, this.initObjectLoaded(obj)]);
     }
     if (patch.replace) this.addNops(patch);
+    // every object resolved: only now does any relocation reach guest memory
+    for (const [obj, writes] of relocs) this.commitObjectRelocs(obj, writes);
     this.patches.push(patch);
   }
 
@@ -236,9 +277,9 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       if (obj && findFunc(obj, oldFunc)) continue;
       if (!obj) {
         obj = this.allocObjectDynamic(oldObj.name, patch);
-        // The module is there or not whichever patch looks: take the state the older patch
+        // The module is there or not whichever patch looks: take the module the older patch
         // found, so that allocFuncNop() can copy its resolved addresses.
-        obj.loaded = oldObj.loaded;
+        obj.setMod(oldObj.mod);
       }
       this.allocFuncNop(oldFunc, obj);
     }
@@ -382,15 +423,15 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       const obj = patch.objs.find((o) => o.name === name);
       if (!obj) continue;
       let ret = 0;
+      obj.setMod(this.modules.structModule(name) ?? 0n);
       try {
-        this.initObjectLoaded(obj);
+        this.commitObjectRelocs(obj, this.initObjectLoaded(obj));
       } catch (e) {
         if (!(e instanceof LivepatchError)) throw e;
         ret = -e.errno;
         prWarn(this.k, `failed to initialize patch '${patch.name}' for module '${name}' (${ret})`);
       }
       if (!ret) {
-        obj.loaded = true;
         prNotice(this.k, `applying patch '${patch.name}' to loading module '${name}'`);
         ret = yield* this.prePatchCallback(obj);
         if (ret) prWarn(this.k, `pre-patch callback failed for object '${name}'`);
@@ -405,7 +446,8 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       }
       if (ret) {
         prWarn(this.k, `patch '${patch.name}' failed for module '${name}', refusing to load module '${name}'`);
-        obj.loaded = false;
+        // the kernel leaves them written here; cleared, so a refused load leaves no trace
+        this.clearObjectRelocs(obj);
         obj.setMod(0n);
         yield* this.cleanupModulePatches(name, patch);
         return ret;
@@ -430,7 +472,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
       prNotice(this.k, `reverting patch '${patch.name}' on unloading module '${name}'`);
       this.patcher.unpatchObject(obj);
       yield* this.postUnpatchCallback(obj);
-      obj.loaded = false;
+      this.clearObjectRelocs(obj);
       obj.setMod(0n);
       for (const f of obj.funcs) f.oldFunc = 0n;
     }

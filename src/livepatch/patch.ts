@@ -7,8 +7,18 @@
  * guest list the handler walks, so every change is made in guest memory (while every vCPU is
  * stopped, which is what the kernel's RCU list operations make safe for it).
  */
-import { type Kernel, HostMemoryError } from '../kernel/index.ts';
 import {
+  type Kernel,
+  HostMemoryError,
+  initListHead,
+  listAddRcu,
+  listDelRcu,
+  listForEach,
+  listIsSingular,
+  listNext,
+} from '../kernel/index.ts';
+import {
+  type Ftrace,
   FtraceError,
   FtraceOps,
   ftraceAfterGracePeriod,
@@ -32,57 +42,66 @@ function ftraceRet(e: unknown): number {
   throw e;
 }
 
+/**
+ * struct klp_ops, as a view: the func_stack is the guest list klp_ftrace_handler walks, and
+ * the host reads that same list -- there is no host copy to keep equal to it.
+ */
 export class KlpOps {
-  /** Newest first, as the guest list. */
-  readonly funcStack: KlpFunc[] = [];
   constructor(
+    private readonly patcher: KlpPatcher,
     readonly address: bigint,
     readonly oldFunc: bigint,
     readonly fops: FtraceOps,
   ) {}
+
+  /** &ops->func_stack */
+  get head(): bigint {
+    return this.address + this.patcher.L.ops.func_stack;
+  }
+
+  /** list_for_each_entry(func, &ops->func_stack, stack_node): newest first, as the handler reads it. */
+  *funcStack(): Generator<KlpFunc> {
+    const p = this.patcher;
+    for (const node of listForEach(p.k, this.head, `func_stack of klp_ops 0x${this.address.toString(16)}`))
+      yield p.funcAt(node - p.L.func.stack_node);
+  }
 }
 
 export class KlpPatcher {
   private readonly opsByFunc = new Map<bigint, KlpOps>();
 
   constructor(
-    private readonly k: Kernel,
-    private readonly L: KlpLayout,
+    readonly k: Kernel,
+    readonly L: KlpLayout,
+    /** klp_patches: every func that can be on a func_stack belongs to one of them. */
+    private readonly patches: readonly KlpPatch[],
+    /** The kernel's ftrace, which sends each call of a patched function to the handler. */
+    private readonly ftrace: Ftrace,
   ) {}
 
   findOps(oldFunc: bigint): KlpOps | undefined {
     return this.opsByFunc.get(oldFunc);
   }
 
-  /** The func the handler would use after `func` on its stack (the next older one), if any. */
+  /**
+   * The host's KlpFunc of a guest struct klp_func (container_of() of a func_stack node), found
+   * through the patch list. A func on a stack is patched, and a patch leaves the list only
+   * after each of its funcs has left its stack, so a miss is a bug of the lab.
+   */
+  funcAt(address: bigint): KlpFunc {
+    for (const p of this.patches) for (const o of p.objs) for (const f of o.funcs) if (f.address === address) return f;
+    throw new Error(`struct klp_func 0x${address.toString(16)} is on a func_stack but in no patch`);
+  }
+
+  /**
+   * list_next_entry(func, stack_node): the func the handler would use after `func` on its
+   * stack (the next older one), or undefined when func is the oldest or not on a stack.
+   */
   nextOlder(func: KlpFunc): KlpFunc | undefined {
     const ops = this.findOps(func.oldFunc);
-    if (!ops) return undefined;
-    return ops.funcStack[ops.funcStack.indexOf(func) + 1];
-  }
-
-  private listInit(head: bigint): void {
-    this.k.mem.setU64(head + this.L.listNext, head);
-    this.k.mem.setU64(head + this.L.listPrev, head);
-  }
-
-  /** list_add_rcu at the head: the node is complete before the head publishes it. */
-  private listAdd(node: bigint, head: bigint): void {
-    const m = this.k.mem;
-    const next = m.u64(head + this.L.listNext);
-    m.setU64(node + this.L.listNext, next);
-    m.setU64(node + this.L.listPrev, head);
-    m.setU64(next + this.L.listPrev, node);
-    m.setU64(head + this.L.listNext, node);
-  }
-
-  /** list_del_rcu: readers already on the node still find their way on. */
-  private listDel(node: bigint): void {
-    const m = this.k.mem;
-    const next = m.u64(node + this.L.listNext);
-    const prev = m.u64(node + this.L.listPrev);
-    m.setU64(next + this.L.listPrev, prev);
-    m.setU64(prev + this.L.listNext, next);
+    if (!ops || !func.patched) return undefined;
+    const next = listNext(this.k, func.stackNode);
+    return next === ops.head ? undefined : this.funcAt(next - this.L.func.stack_node);
   }
 
   /**
@@ -93,9 +112,9 @@ export class KlpPatcher {
   patchFunc(func: KlpFunc): number {
     if (warnOn(this.k, !func.oldFunc, `${func.oldName} has no address`)) return -EINVAL;
     if (warnOn(this.k, func.patched, `${func.oldName} is already patched`)) return -EINVAL;
-    let ops = this.findOps(func.oldFunc);
+    const ops = this.findOps(func.oldFunc);
     if (!ops) {
-      const site = ftraceLocation(this.k, func.oldFunc);
+      const site = ftraceLocation(this.ftrace, func.oldFunc);
       if (site === undefined) {
         prErr(this.k, `failed to find location for function '${func.oldName}'`);
         return -EINVAL;
@@ -110,8 +129,8 @@ export class KlpPatcher {
       const fops = new FtraceOps({ func: 'klp_ftrace_handler', ipmodify: true, privateData: addr, at: addr + this.L.ops.fops });
       const node = this.k.mem.bytes(func.stackNode, 16).slice();
       const head = addr + this.L.ops.func_stack;
-      this.listInit(head);
-      this.listAdd(func.stackNode, head);
+      initListHead(this.k, head);
+      listAddRcu(this.k, func.stackNode, head);
       const fail = (ret: number, what: string): number => {
         prErr(this.k, `failed to ${what} for function '${func.oldName}' (${ret})`);
         this.k.mem.write(func.stackNode, node);
@@ -119,23 +138,20 @@ export class KlpPatcher {
         return ret;
       };
       try {
-        ftraceSetFilterIp(this.k, fops, site);
+        ftraceSetFilterIp(this.ftrace, fops, site);
       } catch (e) {
         return fail(ftraceRet(e), 'set ftrace filter');
       }
       try {
-        registerFtraceFunction(this.k, fops);
+        registerFtraceFunction(this.ftrace, fops);
       } catch (e) {
         const ret = ftraceRet(e);
-        ftraceSetFilterIp(this.k, fops, site, true);
+        ftraceSetFilterIp(this.ftrace, fops, site, true);
         return fail(ret, 'register ftrace handler');
       }
-      ops = new KlpOps(addr, func.oldFunc, fops);
-      ops.funcStack.unshift(func);
-      this.opsByFunc.set(func.oldFunc, ops);
+      this.opsByFunc.set(func.oldFunc, new KlpOps(this, addr, func.oldFunc, fops));
     } else {
-      this.listAdd(func.stackNode, ops.address + this.L.ops.func_stack);
-      ops.funcStack.unshift(func);
+      listAddRcu(this.k, func.stackNode, ops.head);
     }
     func.patched = true;
     return 0;
@@ -146,19 +162,18 @@ export class KlpPatcher {
     if (warnOn(this.k, !func.patched, `${func.oldName} is not patched`)) return;
     const ops = this.findOps(func.oldFunc);
     if (warnOn(this.k, !ops, `no klp_ops for ${func.oldName}`) || !ops) return;
-    ops.funcStack.splice(ops.funcStack.indexOf(func), 1);
-    if (!ops.funcStack.length) {
+    if (listIsSingular(this.k, ops.head)) {
       // The last func: ftrace lets go of the ops first, so no new call reaches the handler, and
       // the func leaves the list only once the handlers already running (a vCPU stopped in one,
       // or a task preempted in the trampoline on its way there) have returned -- they must
       // still find it, not an empty func_stack. The kernel waits for them inside
       // unregister_ftrace_function() before its list_del_rcu(); the host cannot block here, so
       // the list goes with the ops' memory, freed after ftrace's grace period.
-      unregisterFtraceFunction(this.k, ops.fops);
+      unregisterFtraceFunction(this.ftrace, ops.fops);
       this.opsByFunc.delete(func.oldFunc);
-      ftraceAfterGracePeriod(this.k, () => this.k.hostMem.release(ops.address), ops.fops);
+      ftraceAfterGracePeriod(this.ftrace, () => this.k.hostMem.release(ops.address), ops.fops);
     } else {
-      this.listDel(func.stackNode);
+      listDelRcu(this.k, func.stackNode);
     }
     func.patched = false;
   }

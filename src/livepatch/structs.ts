@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The livepatch structures, include/linux/livepatch.h's klp_patch / klp_object / klp_func:
- * views over the C data a patch module declares in guest memory, plus the host-side state the
- * kernel keeps in the same structures (lists, kobjects, the module an object targets). Fields
- * the handler in the guest reads (func->transition, nop, the func_stack) are written through to
- * guest memory; the rest lives here.
+ * views over the C data a patch module declares in guest memory. Every field the kernel keeps
+ * in these structures (old_func, patched, transition, obj->mod, patch->enabled, ...) is read
+ * and written in guest memory, the one copy, which the guest's handler reads too. The host
+ * keeps what the kernel keeps as lists and kobjects (a patch's objects and funcs, their names)
+ * and what the author declared, read once (names, sympos, callbacks, replace).
  */
 import type { Kernel } from '../kernel/index.ts';
 
@@ -44,7 +45,7 @@ export class KlpLayout {
     ]);
     this.obj = pick('klp_object', ['name', 'funcs', 'callbacks', 'mod', 'patched']);
     this.cb = pick('klp_callbacks', ['pre_patch', 'post_patch', 'pre_unpatch', 'post_unpatch', 'post_unpatch_enabled']);
-    this.patch = pick('klp_patch', ['objs', 'states', 'replace']);
+    this.patch = pick('klp_patch', ['objs', 'states', 'replace', 'enabled', 'forced']);
     this.state = pick('klp_state', ['id', 'version', 'data']);
     this.ops = pick('klp_ops', ['func_stack', 'fops']);
     this.funcSize = BigInt(L.sizeof('klp_func'));
@@ -157,8 +158,6 @@ export interface KlpCallbacks {
 
 export class KlpObject {
   readonly funcs: KlpFunc[] = [];
-  /** Set when the object's module is loaded (always, for vmlinux). */
-  loaded = false;
 
   constructor(
     readonly k: Kernel,
@@ -196,9 +195,20 @@ export class KlpObject {
     this.k.mem.setU8(this.address + this.L.obj.patched, v ? 1 : 0);
   }
 
-  /** obj->mod: the module's struct module while it is loaded (0 for vmlinux or when gone). */
+  /** obj->mod, in guest memory only: the module's struct module while it is loaded (0 for vmlinux or when gone). */
+  get mod(): bigint {
+    return this.k.mem.u64(this.address + this.L.obj.mod);
+  }
   setMod(structModule: bigint): void {
     this.k.mem.setU64(this.address + this.L.obj.mod, structModule);
+  }
+
+  /**
+   * klp_is_object_loaded(): vmlinux always is; a module's object while obj->mod points at the
+   * module, which the core sets when it finds the module and clears when the module goes.
+   */
+  get loaded(): boolean {
+    return this.name === null || this.mod !== 0n;
   }
 }
 
@@ -213,8 +223,6 @@ export interface KlpState {
 export class KlpPatch {
   readonly objs: KlpObject[] = [];
   readonly states: KlpState[] = [];
-  enabled = false;
-  forced = false;
   /** Guest blocks the host allocated for this patch (dynamic objects, nops), freed with it. */
   readonly hostBlocks: bigint[] = [];
 
@@ -226,6 +234,25 @@ export class KlpPatch {
     readonly name: string,
     readonly replace: boolean,
   ) {}
+
+  /** patch->enabled, in guest memory only: the patch is (being) applied, or reverting if not. */
+  get enabled(): boolean {
+    return this.k.mem.u8(this.address + this.L.patch.enabled) !== 0;
+  }
+  set enabled(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.patch.enabled, v ? 1 : 0);
+  }
+
+  /**
+   * patch->forced, in guest memory only: a task was forced while this patch's code could still
+   * run, so its module must never be removed (klp_free_patch keeps the reference).
+   */
+  get forced(): boolean {
+    return this.k.mem.u8(this.address + this.L.patch.forced) !== 0;
+  }
+  set forced(v: boolean) {
+    this.k.mem.setU8(this.address + this.L.patch.forced, v ? 1 : 0);
+  }
 }
 
 /** Reads the patch a module declared, as klp_enable_patch() receives it. */

@@ -10,12 +10,25 @@
  * Host tasks (generators) run in khostd, so the guest code they need -- callbacks, waking a
  * task, a grace period -- runs as guest code in task context.
  */
-import { EADDRINUSE, EINVAL } from '../elf/index.ts';
 import { callGuest, type HostTask, cpuCurr, cpuOnline, forEachTask, idleTask, type Kernel, type Task } from '../kernel/index.ts';
-import { orcUnwinder, RELIABLE } from '../orc/index.ts';
-import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpFunc, type KlpObject, type KlpPatch } from './structs.ts';
+import { type OrcUnwinder, RELIABLE } from '../orc/index.ts';
+import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 import type { KlpPatcher } from './patch.ts';
+import {
+  ForbiddenRanges,
+  forbiddenRange,
+  type KlpStackReader,
+  type KlpTaskWalk,
+  MAX_STACK_ENTRIES,
+  SIGNALS_TIMEOUT,
+  signalsDue,
+  switchVerdict,
+  type SwitchVerdict,
+  tryCompletePass,
+} from './switch.ts';
+
+export { type SwitchVerdict } from './switch.ts';
 
 // the pr_debug sites of kernel/livepatch/transition.c (dynamic debug, off by default)
 const site = (func: string, format: string) => klpDebugSite(import.meta.url, 'transition.c', func, format);
@@ -27,10 +40,6 @@ const DBG_COMPLETE = site('klp_complete_transition', "'%s': completing %s transi
 const DBG_CANCEL = site('klp_cancel_transition', "'%s': canceling patching transition, going to unpatch\n");
 const DBG_REVERSE = site('klp_reverse_transition', "'%s': reversing transition from %s\n");
 
-/** klp_try_complete_transition() sends fake signals every this many tries. */
-export const SIGNALS_TIMEOUT = 15;
-export const MAX_STACK_ENTRIES = 100;
-
 const stateName = (s: number) => (s === KLP_PATCHED ? 'patching' : 'unpatching');
 
 /**
@@ -41,6 +50,8 @@ const stateName = (s: number) => (s === KLP_PATCHED ? 'patching' : 'unpatching')
 export interface KlpTransitionCore {
   readonly k: Kernel;
   readonly patcher: KlpPatcher;
+  /** The reliable unwinder the stack checks use. */
+  readonly unwinder: OrcUnwinder;
   /** klp_patches, oldest first. */
   readonly patches: readonly KlpPatch[];
   /** klp_have_reliable_stack() */
@@ -55,39 +66,25 @@ export interface KlpTransitionCore {
   freeReplaced(patch: KlpPatch): void;
 }
 
-/** The range a task must not be inside for func to switch it (klp_check_stack_func's). */
-function forbiddenRange(patcher: KlpPatcher, target: number, func: KlpFunc): [bigint, bigint] {
-  if (target === KLP_UNPATCHED) return [func.newFunc, BigInt(func.newSize)];
-  const ops = patcher.findOps(func.oldFunc);
-  if (!ops || ops.funcStack.length <= 1) return [func.oldFunc, BigInt(func.oldSize)];
-  // the function the task would stop running: the previous patch's version
-  const prev = patcher.nextOlder(func)!;
-  return [prev.newFunc, BigInt(prev.newSize)];
+/** A task's reliable stack trace, from the ORC unwinder, as the rules read it. */
+class OrcStacks implements KlpStackReader<Task> {
+  constructor(readonly unwinder: OrcUnwinder) {}
+
+  get entries(): Uint32Array {
+    return this.unwinder.entries;
+  }
+
+  /**
+   * The trace is not copied out as bigints (as stackTraceSaveTskReliable() would): its return
+   * addresses stay as RAM offsets where the unwinder left them. The kernel keeps a buffer per
+   * cpu because cond_resched() checks run on several cpus at once; host checks run one at a time.
+   */
+  reliableStack(task: Task): number {
+    const u = this.unwinder;
+    const off = u.offset(task.address);
+    return u.unwindTask(off, MAX_STACK_ENTRIES, undefined, u.runningOn(off)) === RELIABLE ? u.count : -1;
+  }
 }
-
-/**
- * The forbidden ranges of every func of the transition patch's patched objects, in their
- * order, as RAM offsets [lo, hi) (the unwinder's unit), and their hull. With every vCPU
- * stopped nothing can change them, so a pass works them out once rather than once per task,
- * and a stack with no return address inside the hull needs no look at each range.
- */
-export interface ForbiddenRanges {
-  funcs: KlpFunc[];
-  lo: number[];
-  hi: number[];
-  min: number;
-  max: number;
-}
-
-const STACK_OK = { ret: 0 };
-
-/** What stops a task from switching now, as klp_try_switch_task() would find it. */
-export type SwitchVerdict =
-  | { ok: true }
-  | { ok: false; why: 'running' | 'unreliable stack' | 'no reliable stacktrace' }
-  | { ok: false; why: 'sleeping on function'; func: string };
-
-const SWITCH_OK: SwitchVerdict = { ok: true };
 
 /**
  * The state of kernel/livepatch/transition.c -- the patch in transition, the target state,
@@ -110,6 +107,10 @@ export class KlpTransition {
   private readonly oPatchState: bigint;
   private readonly oFlags: bigint;
   private readonly pendingBit: bigint;
+  /** The reliable stack traces the checks read: the core's unwinder. */
+  private readonly stacks: OrcStacks;
+  /** The tasks and cpus a pass walks, in the guest. */
+  private readonly walk: KlpTaskWalk<Task>;
 
   constructor(private readonly core: KlpTransitionCore) {
     const k = (this.k = core.k);
@@ -118,6 +119,15 @@ export class KlpTransition {
     this.oFlags = BigInt(k.layout.offset('task_struct', 'thread_info.flags'));
     this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
     k.machine.afterRound.push(() => this.transitionWorkTimer());
+    this.stacks = new OrcStacks(core.unwinder);
+    this.walk = {
+      get nrCpus() {
+        return k.nrCpus;
+      },
+      threads: () => forEachTask(k),
+      idleTask: (c) => idleTask(k, c),
+      cpuOnline: (c) => cpuOnline(k, c),
+    };
   }
 
   /** The patch in transition, or null when none is. */
@@ -237,64 +247,26 @@ export class KlpTransition {
     this.signalsCnt = 0;
   }
 
+  /** klp_check_stack_func()'s range of every func of the patched objects, for one pass. */
   private forbiddenRanges(): ForbiddenRanges {
-    const u = orcUnwinder(this.k);
-    const r: ForbiddenRanges = { funcs: [], lo: [], hi: [], min: Infinity, max: -Infinity };
+    const u = this.stacks.unwinder;
+    const r = new ForbiddenRanges();
+    const patcher = this.core.patcher;
+    const target = this.targetState;
     for (const obj of this.patch!.objs) {
       if (!obj.patched) continue;
       for (const func of obj.funcs) {
-        const [addr, size] = forbiddenRange(this.core.patcher, this.targetState, func);
-        // NaN when not in RAM: no return address can be there, and the comparisons say so
+        const [addr, size] = forbiddenRange(target, func, target === KLP_UNPATCHED ? undefined : patcher.nextOlder(func));
         const lo = u.offset(addr);
-        const hi = lo + Number(size);
-        r.funcs.push(func);
-        r.lo.push(lo);
-        r.hi.push(hi);
-        if (lo < r.min) r.min = lo;
-        if (hi > r.max) r.max = hi;
+        r.add(func.oldName, lo, lo + Number(size));
       }
     }
     return r;
   }
 
-  /**
-   * klp_check_stack(): 0, -EINVAL (unreliable) or -EADDRINUSE with the function's name. Every
-   * task of a pass comes here, so the trace is not copied out as bigints (as
-   * stackTraceSaveTskReliable() would): its return addresses are read as RAM offsets where the
-   * unwinder left them, and compared as numbers. The kernel keeps a buffer per cpu because
-   * cond_resched() checks run on several cpus at once; host checks run one at a time.
-   */
-  private checkStack(task: Task, ranges: ForbiddenRanges): { ret: number; oldName?: string } {
-    const u = orcUnwinder(this.k);
-    const off = u.offset(task.address);
-    if (u.unwindTask(off, MAX_STACK_ENTRIES, undefined, u.runningOn(off)) !== RELIABLE) return { ret: -EINVAL };
-    const n = u.count;
-    const entries = u.entries;
-    let inHull = false;
-    for (let i = 0; i < n; i++) if (entries[i] >= ranges.min && entries[i] < ranges.max) inHull = true;
-    if (!inHull) return STACK_OK;
-    for (let f = 0; f < ranges.funcs.length; f++) {
-      const lo = ranges.lo[f];
-      const hi = ranges.hi[f];
-      for (let i = 0; i < n; i++) if (entries[i] >= lo && entries[i] < hi) return { ret: -EADDRINUSE, oldName: ranges.funcs[f].oldName };
-    }
-    return STACK_OK;
-  }
-
-  /**
-   * The check of klp_try_switch_task() without its effects, for a task not at the target state
-   * yet. `current` is the task the host call came from: it may check its own stack (it is
-   * stopped in the host call); any other task current on a vCPU is running and cannot be checked.
-   */
+  /** See switchVerdict() in switch.ts: the check of klp_try_switch_task() without its effects. */
   switchVerdict(task: Task, current: Task | null, ranges?: ForbiddenRanges): SwitchVerdict {
-    // without reliable stacks the check cannot be trusted: only the switch points remain (the
-    // warning was given once, at enable: ac59a471)
-    if (!this.core.haveReliableStack) return { ok: false, why: 'no reliable stacktrace' };
-    if (task.currentOn() >= 0 && task.address !== current?.address) return { ok: false, why: 'running' };
-    const { ret, oldName } = this.checkStack(task, ranges ?? this.forbiddenRanges());
-    if (ret === -EINVAL) return { ok: false, why: 'unreliable stack' };
-    if (ret === -EADDRINUSE) return { ok: false, why: 'sleeping on function', func: oldName! };
-    return SWITCH_OK;
+    return switchVerdict(task, current, this.core.haveReliableStack, this.stacks, ranges ?? this.forbiddenRanges());
   }
 
   /** klp_try_switch_task(): switch one task if it is provably safe (see switchVerdict). */
@@ -337,25 +309,18 @@ export class KlpTransition {
   *tryCompleteTransition(current: Task | null): HostTask<boolean> {
     const k = this.k;
     warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
-    let complete = true;
     yield* this.waitTasklistUnlocked();
     const ranges = this.forbiddenRanges();
-    for (const t of forEachTask(k)) if (!this.trySwitchTask(t, current, ranges)) complete = false;
-    // idle tasks: online ones switch in their loop (woken if needed), offline ones cannot run
-    for (let c = 0; c < k.nrCpus; c++) {
-      const idle = idleTask(k, c);
-      if (cpuOnline(k, c)) {
-        if (!this.trySwitchTask(idle, current, ranges)) {
-          complete = false;
-          this.wakeUpIfIdle(c);
-        }
-      } else if (idle.patchState !== this.targetState) {
-        this.setPending(idle, false);
-        this.setPatchState(idle, this.targetState);
-      }
-    }
+    const complete = tryCompletePass(this.walk, this.targetState, {
+      trySwitchTask: (t) => this.trySwitchTask(t, current, ranges),
+      switchTask: (t) => {
+        this.setPending(t, false);
+        this.setPatchState(t, this.targetState);
+      },
+      wakeUpIfIdle: (c) => this.wakeUpIfIdle(c),
+    });
     if (!complete) {
-      if (this.signalsCnt && !(this.signalsCnt % SIGNALS_TIMEOUT)) yield* this.sendSignals();
+      if (signalsDue(this.signalsCnt)) yield* this.sendSignals();
       this.signalsCnt++;
       this.scheduleTransitionWork();
       return false;

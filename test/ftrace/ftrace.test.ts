@@ -11,7 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import { symbolize } from '../../src/kernel/kallsyms.ts';
 import { disassemble, formatInsn } from '../../src/emu/disasm.ts';
+import { orcUnwinder } from '../../src/orc/index.ts';
 import {
+  Ftrace,
   FENTRY_NOP,
   FtraceOps,
   ftraceSetFilterIp,
@@ -51,10 +53,11 @@ function guestList(k: Kernel): bigint[] {
 describe('ftrace on lab_probe', () => {
   it('sends every vCPU through the trampoline, and unregistering restores the NOP exactly', async () => {
     await withKernel(PROBE, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp(k);
       const free0 = k.hostMem.bytesFree;
       const probe = k.sym('lab_probe');
-      const ops = traceWithTestHandler(k, 'lab_probe');
+      const ops = traceWithTestHandler(ft, 'lab_probe');
 
       expect(ops.registered).toBe(true);
       expect(guestList(k)).toEqual([ops.guest]);
@@ -63,14 +66,14 @@ describe('ftrace on lab_probe', () => {
       expect(k.mem.u64(ops.guest! + BigInt(L.offset('ftrace_ops', 'ip')))).toBe(probe);
       expect(k.mem.u64(ops.guest! + BigInt(L.offset('ftrace_ops', 'flags')))).toBe(BigInt(L.constant('FTRACE_OPS_FL_ENABLED')));
       // alone on its site: the site calls the ops' own trampoline, which loads the ops
-      const tramp = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      const tramp = ftraceTrampolines(ft).at(ftraceSiteTarget(ft, probe)!)!;
       expect(tramp.op).toBe(ops.guest);
-      expect(tramp.address).not.toBe(ftraceTrampoline(k));
+      expect(tramp.address).not.toBe(ftraceTrampoline(ft));
       expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, tramp.address)]);
       const [call] = disassemble(k.mem.bytes(probe, 5), probe, 1);
       expect(formatInsn(call)).toBe(`call 0x${tramp.address.toString(16)}`);
       expect(k.kallsyms.symbolize(tramp.address)).toBe(`ftrace_trampoline+0x0/0x${tramp.size.toString(16)} [__builtin__ftrace]`);
-      expect(ftraceSiteEnabled(k, probe)).toBe(true);
+      expect(ftraceSiteEnabled(ft, probe)).toBe(true);
 
       const h0 = hits(k);
       const c0 = probeCalls(k);
@@ -87,19 +90,19 @@ describe('ftrace on lab_probe', () => {
       expect(probeSeen(k)).toEqual([1, 1, 1, 1]);
       expect(k.mem.u64(k.sym('ftrace_test_bad'))).toBe(0n);
 
-      unregisterFtraceFunction(k, ops);
+      unregisterFtraceFunction(ft, ops);
       expect(ops.registered).toBe(false);
       expect(siteBytes(k, 'lab_probe')).toEqual([...FENTRY_NOP]);
       expect(guestList(k)).toEqual([]);
-      expect(ftraceSiteEnabled(k, probe)).toBe(false);
+      expect(ftraceSiteEnabled(ft, probe)).toBe(false);
       // the trampoline is retired, not freed: a probe thread may be preempted inside it
-      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 1 });
+      expect(ftraceTrampolines(ft).count).toEqual({ live: 0, retired: 1 });
       // every probe thread passes cond_resched_tasks_rcu_qs() and a vCPU stopped mid-walk
       // finishes it: the trampoline, then the ops memory go back
       k.runFor(10);
-      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 0 });
-      expect(ftraceTrampolines(k).at(tramp.address)).toBeUndefined();
-      expect(ftracePendingCallbacks(k)).toBe(0);
+      expect(ftraceTrampolines(ft).count).toEqual({ live: 0, retired: 0 });
+      expect(ftraceTrampolines(ft).at(tramp.address)).toBeUndefined();
+      expect(ftracePendingCallbacks(ft)).toBe(0);
       expect(k.hostMem.bytesFree).toBe(free0);
 
       const h2 = hits(k);
@@ -113,8 +116,9 @@ describe('ftrace on lab_probe', () => {
 
   it('redirects every cpu to another function through regs->ip, and back', async () => {
     await withKernel(PROBE, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp(k);
-      const ops = traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      const ops = traceWithTestHandler(ft, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
       expect(k.mem.u64(ops.guest! + BigInt(k.layout.offset('ftrace_ops', 'private')))).toBe(k.sym('lab_probe_alt'));
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 2) });
       expect(probeSeen(k)).toEqual([2, 2, 2, 2]);
@@ -122,7 +126,7 @@ describe('ftrace on lab_probe', () => {
       expect(probeSeen(k)).toEqual([2, 2, 2, 2]);
       expect(k.mem.u64(k.sym('ftrace_test_bad'))).toBe(0n);
 
-      unregisterFtraceFunction(k, ops);
+      unregisterFtraceFunction(ft, ops);
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       k.runFor(50);
       expect(probeSeen(k)).toEqual([1, 1, 1, 1]);
@@ -132,25 +136,26 @@ describe('ftrace on lab_probe', () => {
 
   it('keeps a site enabled until the last of two ops on it is gone', async () => {
     await withKernel(PROBE, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp(k);
       const probe = k.sym('lab_probe');
       const free0 = k.hostMem.bytesFree;
-      const counter = traceWithTestHandler(k, 'lab_probe');
-      const first = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      const counter = traceWithTestHandler(ft, 'lab_probe');
+      const first = ftraceTrampolines(ft).at(ftraceSiteTarget(ft, probe)!)!;
       expect(first.op).toBe(counter.guest);
       expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, first.address)]);
-      const redirect = traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      const redirect = traceWithTestHandler(ft, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
       // the first ops' trampoline is retired: its call now goes to the list function
-      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 1 });
+      expect(ftraceTrampolines(ft).count).toEqual({ live: 0, retired: 1 });
       const callAt = first.address + (k.mem.u64(k.sym('ftrace_regs_call')) - k.sym('ftrace_regs_caller'));
       const [retiredCall] = disassemble(k.mem.bytes(callAt, 5), callAt, 1);
       expect(formatInsn(retiredCall)).toBe(`call 0x${k.sym('ftrace_ops_list_func').toString(16)}`);
       expect(guestList(k)).toEqual([redirect.guest, counter.guest]);
-      expect(registeredFtraceOps(k)).toEqual([redirect, counter]);
+      expect(registeredFtraceOps(ft)).toEqual([redirect, counter]);
       // two ops: the site walks the list through ftrace_regs_caller
       const called = siteBytes(k, 'lab_probe');
-      expect(called).toEqual([...callInsn(probe, ftraceTrampoline(k))]);
-      expect(ftraceTrampolines(k).count.live).toBe(0);
+      expect(called).toEqual([...callInsn(probe, ftraceTrampoline(ft))]);
+      expect(ftraceTrampolines(ft).count.live).toBe(0);
 
       let c0 = sum(probeCalls(k));
       let h0 = sum(hits(k));
@@ -159,12 +164,12 @@ describe('ftrace on lab_probe', () => {
       // both handlers ran on every call
       expect(Number(sum(hits(k)) - h0) / Number(sum(probeCalls(k)) - c0)).toBeCloseTo(2, 1);
 
-      unregisterFtraceFunction(k, counter);
+      unregisterFtraceFunction(ft, counter);
       // one left: the site moves to that ops' own trampoline
-      const tramp = ftraceTrampolines(k).at(ftraceSiteTarget(k, probe)!)!;
+      const tramp = ftraceTrampolines(ft).at(ftraceSiteTarget(ft, probe)!)!;
       expect(tramp.op).toBe(redirect.guest);
       expect(siteBytes(k, 'lab_probe')).toEqual([...callInsn(probe, tramp.address)]);
-      expect(ftraceSiteEnabled(k, probe)).toBe(true);
+      expect(ftraceSiteEnabled(ft, probe)).toBe(true);
       expect(guestList(k)).toEqual([redirect.guest]);
       c0 = sum(probeCalls(k));
       h0 = sum(hits(k));
@@ -172,30 +177,31 @@ describe('ftrace on lab_probe', () => {
       expect(probeSeen(k)).toEqual([2, 2, 2, 2]);
       expect(Number(sum(hits(k)) - h0) / Number(sum(probeCalls(k)) - c0)).toBeCloseTo(1, 1);
 
-      unregisterFtraceFunction(k, redirect);
+      unregisterFtraceFunction(ft, redirect);
       expect(siteBytes(k, 'lab_probe')).toEqual([...FENTRY_NOP]);
-      expect(ftraceSiteEnabled(k, probe)).toBe(false);
+      expect(ftraceSiteEnabled(ft, probe)).toBe(false);
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       expect(probeSeen(k)).toEqual([1, 1, 1, 1]);
-      expect(ftracePendingCallbacks(k)).toBe(0);
+      expect(ftracePendingCallbacks(ft)).toBe(0);
       expect(k.hostMem.bytesFree).toBe(free0);
     });
   });
 
   it('uses a guest ops the caller embedded in its own structure, and leaves it to the caller', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp2(k);
       const L = k.layout;
       // a caller's structure with a struct ftrace_ops inside, as livepatch's klp_ops
       const owner = k.hostMem.alloc(16 + L.sizeof('ftrace_ops'), 16, 'klp_ops');
       const free1 = k.hostMem.bytesFree;
       const ops = new FtraceOps({ func: 'ftrace_test_handler', at: owner + 16n, privateData: k.sym('lab_probe_alt'), ipmodify: true });
-      ftraceSetFilterIp(k, ops, k.sym('lab_probe'));
-      registerFtraceFunction(k, ops);
+      ftraceSetFilterIp(ft, ops, k.sym('lab_probe'));
+      registerFtraceFunction(ft, ops);
       expect(ops.guest).toBe(owner + 16n);
       expect(guestList(k)).toEqual([owner + 16n]);
       // ftrace allocated only the ops' trampoline, which loads the caller's ops
-      expect(ftraceTrampolines(k).at(ftraceSiteTarget(k, k.sym('lab_probe'))!)!.op).toBe(owner + 16n);
+      expect(ftraceTrampolines(ft).at(ftraceSiteTarget(ft, k.sym('lab_probe'))!)!.op).toBe(owner + 16n);
       expect(k.hostMem.bytesFree).toBeLessThan(free1);
       expect(k.mem.u64(owner + 16n + BigInt(L.offset('ftrace_ops', 'flags')))).toBe(
         BigInt(L.constant('FTRACE_OPS_FL_ENABLED') | L.constant('FTRACE_OPS_FL_IPMODIFY')),
@@ -204,30 +210,31 @@ describe('ftrace on lab_probe', () => {
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 2) });
       expect(probeSeen(k)).toEqual([2, 2]);
       expect(sum(hits(k))).toBeGreaterThan(h0);
-      unregisterFtraceFunction(k, ops);
+      unregisterFtraceFunction(ft, ops);
       expect(guestList(k)).toEqual([]);
       expect(k.mem.u64(owner + 16n + BigInt(L.offset('ftrace_ops', 'flags')))).toBe(BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY')));
       k.runFor(10);
-      expect(ftraceTrampolines(k).count).toEqual({ live: 0, retired: 0 });
+      expect(ftraceTrampolines(ft).count).toEqual({ live: 0, retired: 0 });
       expect(k.hostMem.bytesFree).toBe(free1); // the trampoline went back, the ops is not ftrace's to free
-      ftraceAfterGracePeriod(k, () => k.hostMem.release(owner));
+      ftraceAfterGracePeriod(ft, () => k.hostMem.release(owner));
       expect(k.hostMem.bytesFree).toBeGreaterThan(free1);
     });
   });
 
   it('frees an unlinked ops only after every list walk that could hold it has ended', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       warmUp2(k);
       const free0 = k.hostMem.bytesFree;
-      const ops = traceWithTestHandler(k, 'lab_probe');
+      const ops = traceWithTestHandler(ft, 'lab_probe');
       const g = ops.guest!;
       // cpu 1 stops inside the handler, in the middle of its walk of ftrace_ops_list
       k.machine.runCpuUntil(1, k.sym('ftrace_test_handler'));
       expect(k.readArray('ftrace_cpu_depth', 1, 8)).toBe(1n);
-      unregisterFtraceFunction(k, ops);
+      unregisterFtraceFunction(ft, ops);
       const order: string[] = [];
-      ftraceAfterGracePeriod(k, () => order.push('after'));
-      expect(ftracePendingCallbacks(k)).toBe(2);
+      ftraceAfterGracePeriod(ft, () => order.push('after'));
+      expect(ftracePendingCallbacks(ft)).toBe(2);
       expect(k.hostMem.bytesFree).toBeLessThan(free0);
       // still intact for cpu 1, which will read op->next when its handler returns
       expect(k.mem.u64(g + BigInt(k.layout.offset('ftrace_ops', 'func')))).toBe(k.sym('ftrace_test_handler'));
@@ -236,12 +243,12 @@ describe('ftrace on lab_probe', () => {
       k.runFor(10);
       expect(k.readArray('ftrace_test_hits', 1, 8)).toBe(h1 + 1n); // the call in flight finished, no more
       expect(k.readArray('ftrace_cpu_depth', 1, 8)).toBe(0n);
-      expect(ftracePendingCallbacks(k)).toBe(0);
+      expect(ftracePendingCallbacks(ft)).toBe(0);
       expect(order).toEqual(['after']);
       expect(k.hostMem.bytesFree).toBe(free0);
 
       // with no walk in progress, a grace period is over at once
-      ftraceAfterGracePeriod(k, () => order.push('now'));
+      ftraceAfterGracePeriod(ft, () => order.push('now'));
       expect(order).toEqual(['after', 'now']);
     });
   });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ElfFile } from '../../src/elf/index.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
-import { FtraceOps, ftraceSetFilterIp, registerFtraceFunction, type FtraceOpsOptions } from '../../src/ftrace/index.ts';
+import { type Ftrace, FtraceOps, ftraceSetFilterIp, registerFtraceFunction, type FtraceOpsOptions } from '../../src/ftrace/index.ts';
 
 export function cpus(k: Kernel): number[] {
   return Array.from({ length: k.nrCpus }, (_, i) => i);
@@ -32,10 +32,10 @@ export function sum(xs: bigint[]): bigint {
 }
 
 /** An ops calling ftrace_test_handler for the function `target`, registered. */
-export function traceWithTestHandler(k: Kernel, target: string, opts: Partial<FtraceOpsOptions> = {}): FtraceOps {
+export function traceWithTestHandler(ft: Ftrace, target: string, opts: Partial<FtraceOpsOptions> = {}): FtraceOps {
   const ops = new FtraceOps({ func: 'ftrace_test_handler', ...opts });
-  ftraceSetFilterIp(k, ops, k.sym(target));
-  registerFtraceFunction(k, ops);
+  ftraceSetFilterIp(ft, ops, ft.kernel.sym(target));
+  registerFtraceFunction(ft, ops);
   return ops;
 }
 

@@ -10,32 +10,33 @@
 import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import { crunchRounds, u64At } from '../kernel/helpers.ts';
-import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
-import { ftracePendingCallbacks, ftraceSiteTarget, ftraceTrampolines, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../../src/orc/index.ts';
+import { Ftrace, ftracePendingCallbacks, ftraceSiteTarget, ftraceTrampolines, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { cpuCurr, idleTask, perCpuAddress, type Task } from '../../src/kernel/task.ts';
 import { traceWithTestHandler } from './helpers.ts';
 
 describe('dynamic trampoline grace period', () => {
   it('keeps a retired trampoline until a task preempted inside it has passed a quiescent state', async () => {
     await withKernel({ cpus: 2, workload: 'cpu-bound', nrKthreads: 3, preempt: 'full', seed: 5 }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const free0 = k.hostMem.bytesFree;
-      const ops = traceWithTestHandler(k, 'crunch_step');
-      const tramps = ftraceTrampolines(k);
-      const tramp = tramps.at(ftraceSiteTarget(k, k.sym('crunch_step'))!)!;
+      const ops = traceWithTestHandler(ft, 'crunch_step');
+      const tramps = ftraceTrampolines(ft);
+      const tramp = tramps.at(ftraceSiteTarget(ft, k.sym('crunch_step'))!)!;
       const inTramp = (t: Task) => stackTraceSaveTskReliable(k, t, 100, { kernelRegs: 'follow' }).entries.some((e) => tramp.contains(e));
       const hogs = () => [...k.forEachTask()].filter((t) => t.comm.startsWith('khog/'));
       const preemptedInside = () => hogs().find((t) => !t.onCpu && t.onRq && inTramp(t));
       expect(k.run({ ns: 2e9, until: () => preemptedInside() !== undefined }).untilMet).toBe(true);
       const victim = preemptedInside()!;
 
-      unregisterFtraceFunction(k, ops);
+      unregisterFtraceFunction(ft, ops);
       expect(tramps.count).toEqual({ live: 0, retired: 1 });
       expect(tramps.holdoutsOf(tramp).map((t) => t.pid)).toContain(victim.pid);
       const qs0 = victim.rcuTasksQs;
       const nvcsw0 = victim.nvcsw;
       const code = Buffer.from(k.mem.bytes(tramp.address, tramp.size));
-      expect(ftracePendingCallbacks(k)).toBeGreaterThan(0); // the ops waits for its trampoline
+      expect(ftracePendingCallbacks(ft)).toBeGreaterThan(0); // the ops waits for its trampoline
 
       // still preempted inside: no grace period can end
       tramps.poll();
@@ -52,7 +53,7 @@ describe('dynamic trampoline grace period', () => {
       expect(inTramp(victim)).toBe(false);
       expect(victim.rcuTasksQs > qs0 || victim.nvcsw > nvcsw0).toBe(true);
       expect(tramps.at(tramp.address)).toBeUndefined();
-      expect(ftracePendingCallbacks(k)).toBe(0);
+      expect(ftracePendingCallbacks(ft)).toBe(0);
       expect(k.hostMem.bytesFree).toBe(free0);
       // and it computed right all along: the registers survived the preemption in the copy
       expect(k.mem.u64(k.sym('ftrace_test_bad'))).toBe(0n);
@@ -79,6 +80,7 @@ describe('dynamic trampoline grace period', () => {
     for (const seed of [1, 5, 2, 3, 4, 6]) {
       tried.push(seed);
       const reached = await withKernel({ cpus: 2, workload: 'fork', preempt: 'full', seed, quantum: 500 }, (k) => {
+        const ft = new Ftrace(k, orcUnwinder(k));
         k.runFor(50);
         const preemptCount = (t: Task) => t.address + BigInt(k.layout.offset('task_struct', 'preempt_count'));
         const idles = [0, 1].map((c) => idleTask(k, c));
@@ -86,15 +88,15 @@ describe('dynamic trampoline grace period', () => {
           expect(k.mem.s32(preemptCount(t)), `${t}`).toBe(1); // not inside a preempt-off section now
           k.mem.setU32(preemptCount(t), 0);
         }
-        const ops = traceWithTestHandler(k, 'sched_idle_balance');
-        const tramps = ftraceTrampolines(k);
-        const tramp = tramps.at(ftraceSiteTarget(k, k.sym('sched_idle_balance'))!)!;
+        const ops = traceWithTestHandler(ft, 'sched_idle_balance');
+        const tramps = ftraceTrampolines(ft);
+        const tramp = tramps.at(ftraceSiteTarget(ft, k.sym('sched_idle_balance'))!)!;
         const inTramp = (t: Task) => stackTraceSaveTskReliable(k, t, 100, { kernelRegs: 'follow' }).entries.some((e) => tramp.contains(e));
         const preemptedInside = () => idles.find((t) => cpuCurr(k, t.cpu).address !== t.address && inTramp(t));
         if (!k.run({ ns: 3e9, until: () => preemptedInside() !== undefined }).untilMet) return false;
         const victim = preemptedInside()!;
 
-        unregisterFtraceFunction(k, ops);
+        unregisterFtraceFunction(ft, ops);
         expect(tramps.count).toEqual({ live: 0, retired: 1 });
         expect(tramps.holdoutsOf(tramp).map((t) => t.address)).toContain(victim.address);
         const code = Buffer.from(k.mem.bytes(tramp.address, tramp.size));
@@ -130,17 +132,18 @@ describe('dynamic trampoline grace period', () => {
   it('lets a retired trampoline go once the idle tasks rest in their loop', async () => {
     // the idle loop's own traced function: the idle tasks run through the copy all the time
     await withKernel({ cpus: 4, workload: 'idle', preempt: 'full', seed: 5 }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       const free0 = k.hostMem.bytesFree;
-      const ops = traceWithTestHandler(k, 'sched_idle_balance');
+      const ops = traceWithTestHandler(ft, 'sched_idle_balance');
       k.runFor(20);
       expect(k.mem.u64(k.sym('ftrace_test_hits'))).toBeGreaterThan(0n);
-      unregisterFtraceFunction(k, ops);
-      const tramps = ftraceTrampolines(k);
+      unregisterFtraceFunction(ft, ops);
+      const tramps = ftraceTrampolines(ft);
       // every idle task halts in its loop within a tick or so
       k.runFor(30);
       expect(tramps.count).toEqual({ live: 0, retired: 0 });
-      expect(ftracePendingCallbacks(k)).toBe(0);
+      expect(ftracePendingCallbacks(ft)).toBe(0);
       expect(k.hostMem.bytesFree).toBe(free0);
     });
   });

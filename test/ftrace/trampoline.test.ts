@@ -12,17 +12,18 @@
 import { describe, expect, it } from 'vitest';
 import { withKernel } from '../helpers.ts';
 import { crunchRounds, u64At } from '../kernel/helpers.ts';
-import { stackTraceSaveTskReliable } from '../../src/orc/index.ts';
-import { ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { orcUnwinder, stackTraceSaveTskReliable } from '../../src/orc/index.ts';
+import { Ftrace, ftraceSiteTarget, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { hits, insnsPerProbeCall, probeSeen, traceWithTestHandler } from './helpers.ts';
 
 describe('ftrace_regs_caller', () => {
   it('keeps every register of traced functions in the middle of a computation', async () => {
     await withKernel({ cpus: 2, workload: 'cpu-bound', nrKthreads: 3, preempt: 'full', seed: 5 }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.runFor(20);
       k.mem.setU32(k.sym('ftrace_test_scramble'), 1);
-      const a = traceWithTestHandler(k, 'crunch_step');
-      const b = traceWithTestHandler(k, 'crunch');
+      const a = traceWithTestHandler(ft, 'crunch_step');
+      const b = traceWithTestHandler(ft, 'crunch');
       const h0 = hits(k);
       k.runFor(300);
       const h1 = hits(k);
@@ -34,8 +35,8 @@ describe('ftrace_regs_caller', () => {
         // crunch_last is stored just before crunch_progress moves on
         expect([crunchRounds(5n, id, progress), crunchRounds(5n, id, progress + 1)], `khog/${id}`).toContain(u64At(k, 'crunch_last', id));
       }
-      unregisterFtraceFunction(k, a);
-      unregisterFtraceFunction(k, b);
+      unregisterFtraceFunction(ft, a);
+      unregisterFtraceFunction(ft, b);
       k.runFor(50);
       for (let id = 0; id < 3; id++) {
         const progress = Number(u64At(k, 'crunch_progress', id));
@@ -46,6 +47,7 @@ describe('ftrace_regs_caller', () => {
 
   it('unwinds reliably from inside the handler through the trampoline to the caller', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       const probe = k.sym('lab_probe');
       const symbolizer = k.kallsyms;
@@ -63,7 +65,7 @@ describe('ftrace_regs_caller', () => {
 
       /** Every instruction of a traced, redirected call, through the trampoline the site calls now. */
       const walk = (trampName: string, walker: string) => {
-        const tramp = ftraceSiteTarget(k, probe)!;
+        const tramp = ftraceSiteTarget(ft, probe)!;
         k.machine.runCpuUntil(0, k.sym('ftrace_test_handler'));
         k.machine.step(0, 4);
         const inHandler = trace();
@@ -104,33 +106,34 @@ describe('ftrace_regs_caller', () => {
       };
 
       // alone on the site: its own trampoline, a copy unwound with ftrace_regs_caller's ORC
-      traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
-      expect(ftraceSiteTarget(k, probe)).not.toBe(staticTramp.value);
+      traceWithTestHandler(ft, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      expect(ftraceSiteTarget(ft, probe)).not.toBe(staticTramp.value);
       walk('ftrace_trampoline', 'ftrace_ops_assist_func');
       // with a second ops the site calls ftrace_regs_caller, whose list walk runs both
-      traceWithTestHandler(k, 'lab_probe');
-      expect(ftraceSiteTarget(k, probe)).toBe(staticTramp.value);
+      traceWithTestHandler(ft, 'lab_probe');
+      expect(ftraceSiteTarget(ft, probe)).toBe(staticTramp.value);
       walk('ftrace_regs_caller', 'ftrace_ops_list_func');
     });
   });
 
   it('costs a fixed number of emulated instructions per traced call', async () => {
     await withKernel({ cpus: 2, workload: 'probe' }, (k) => {
+      const ft = new Ftrace(k, orcUnwinder(k));
       k.run({ ns: 500e6, until: () => probeSeen(k).every((v) => v === 1) });
       const plain = insnsPerProbeCall(k, 200);
-      const one = traceWithTestHandler(k, 'lab_probe');
+      const one = traceWithTestHandler(ft, 'lab_probe');
       const traced = insnsPerProbeCall(k, 200);
       // ops on other functions (never called here) cost the traced call nothing: no list walk
-      const elsewhere = ['crunch_step', 'crunch', 'deep_c'].map((f) => traceWithTestHandler(k, f));
+      const elsewhere = ['crunch_step', 'crunch', 'deep_c'].map((f) => traceWithTestHandler(ft, f));
       const tracedAmongOthers = insnsPerProbeCall(k, 200);
-      for (const o of elsewhere) unregisterFtraceFunction(k, o);
-      const two = traceWithTestHandler(k, 'lab_probe');
+      for (const o of elsewhere) unregisterFtraceFunction(ft, o);
+      const two = traceWithTestHandler(ft, 'lab_probe');
       const traced2 = insnsPerProbeCall(k, 200);
-      unregisterFtraceFunction(k, one);
-      unregisterFtraceFunction(k, two);
-      const redirect = traceWithTestHandler(k, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
+      unregisterFtraceFunction(ft, one);
+      unregisterFtraceFunction(ft, two);
+      const redirect = traceWithTestHandler(ft, 'lab_probe', { privateData: k.sym('lab_probe_alt'), ipmodify: true });
       const redirected = insnsPerProbeCall(k, 200);
-      unregisterFtraceFunction(k, redirect);
+      unregisterFtraceFunction(ft, redirect);
       const after = insnsPerProbeCall(k, 200);
       const report = (what: string, v: number) => `${what}: ${v.toFixed(1)} insns/iteration (+${(v - plain).toFixed(1)})`;
       console.log(

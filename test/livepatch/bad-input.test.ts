@@ -12,7 +12,7 @@ import type { Lab } from '../../src/lab/selftest.ts';
 import { useLab } from '../helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
-import { FtraceOps, ftraceSetFilterIp, ftraceSites, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
+import { FtraceOps, ftraceSetFilterIp, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
 import { KERN_ERR } from '../../src/livepatch/log.ts';
 
 const boot = useLab({ cpus: 2, workload: 'idle' });
@@ -26,8 +26,8 @@ function levelOf(lab: Lab, text: string): number | undefined {
 /** Another tracer that modifies the ip of `func` (a kprobe with a post handler, say). */
 function ipmodifyOps(lab: Lab, func: bigint): FtraceOps {
   const ops = new FtraceOps({ func: 'ftrace_test_handler', ipmodify: true });
-  ftraceSetFilterIp(lab.k, ops, func);
-  registerFtraceFunction(lab.k, ops);
+  ftraceSetFilterIp(lab.ftrace, ops, func);
+  registerFtraceFunction(lab.ftrace, ops);
   return ops;
 }
 
@@ -162,7 +162,7 @@ describe('bad livepatch input', () => {
     ]);
     expect(levelOf(lab, msg)).toBe(KERN_ERR);
     // once the other tracer is gone, the patch loads
-    unregisterFtraceFunction(lab.k, other);
+    unregisterFtraceFunction(lab.ftrace, other);
     lab.loadLp('test_klp_livepatch');
     expect(lab.cat('lab_cmdline_show')).not.toBe(cmdline);
   });
@@ -177,7 +177,7 @@ describe('bad livepatch input', () => {
     let other: FtraceOps | undefined;
     lab.modules.notifier({
       coming: (m) => void (m.name === BUSY && (other = ipmodifyOps(lab, m.findSymbol('busymod_work_func')))),
-      going: (m) => void (m.name === BUSY && other && unregisterFtraceFunction(lab.k, other)),
+      going: (m) => void (m.name === BUSY && other && unregisterFtraceFunction(lab.ftrace, other)),
       priority: 50,
     });
     lab.startTest();
@@ -205,12 +205,12 @@ describe('bad livepatch input', () => {
     lab.loadLp(LP);
     lab.setParam(LP, 'pre_patch_ret', '-19');
     expect(lab.loadFailingMod(MOD).message).toMatch(/-19/);
-    expect(ftraceSites(lab.k).ownerSites(MOD)).toEqual([]);
+    expect(lab.ftrace.sites.ownerSites(MOD)).toEqual([]);
     // the next module may be placed where the refused one was
     lab.loadMod('test_klp_mod_target');
     lab.setParam(LP, 'pre_patch_ret', '0');
     lab.loadMod(MOD);
-    expect(ftraceSites(lab.k).ownerSites(MOD).length).toBeGreaterThan(0);
+    expect(lab.ftrace.sites.ownerSites(MOD).length).toBeGreaterThan(0);
     lab.unloadMod(MOD);
     lab.unloadMod('test_klp_mod_target');
     lab.disableLp(LP);

@@ -25,10 +25,9 @@ describe('atomic replace', () => {
     const func = patch.objs[0].funcs[0];
     expect(func.oldSympos).toBe(1);
     // the function's func_stack: the new func over the old patch's, nothing between them
-    expect(lab.lp.patcher.findOps(func.oldFunc)!.funcStack.map((f) => `${f.object.patch.name} ${f}${f.nop ? ' (nop)' : ''}`)).toEqual([
-      'test_klp_replace_sympos lab_cmdline_show,1',
-      'test_klp_livepatch lab_cmdline_show,1',
-    ]);
+    expect(
+      [...lab.lp.patcher.findOps(func.oldFunc)!.funcStack()].map((f) => `${f.object.patch.name} ${f}${f.nop ? ' (nop)' : ''}`),
+    ).toEqual(['test_klp_replace_sympos lab_cmdline_show,1', 'test_klp_livepatch lab_cmdline_show,1']);
     lab.waitForTransition('test_klp_replace_sympos');
     expect(lab.cat('lab_cmdline_show')).toBe('test_klp_replace_sympos: this has been live patched\n');
     expect(lab.lp.patches.map((p) => p.name)).toEqual(['test_klp_replace_sympos']);

@@ -11,8 +11,10 @@
  *     not look, klp_target_state is KLP_UNDEFINED;
  *   - during one, a task is pending exactly when its state is not the target (looked at, as
  *     the host does, with tasklist_lock free);
- *   - every func_stack in guest memory holds the host's funcs, newest first, and an fentry
- *     site is a call exactly when its function has a klp_ops;
+ *   - every func_stack, read as the handler reads it, holds each patched func of its function
+ *     and no other, one per patch, newest first; a func is patched with its object and in
+ *     transition only in the patch in transition; an fentry site is a call while its function
+ *     has a klp_ops;
  *   - sysfs lists exactly the installed patches; an enabled patch's module holds a reference;
  *   - the machine is healthy: no WARNING or BUG in the kernel log, no cpu lost (dead without
  *     hotplug taking it down), and a module that is not loaded has no fentry sites.
@@ -28,8 +30,7 @@ import { withLab } from '../helpers.ts';
 import { Prng } from '../../src/emu/prng.ts';
 import { allTasks, cpuOnline, perCpuAddress } from '../../src/kernel/task.ts';
 import { cpuHotplugState } from '../../src/kernel/hotplug.ts';
-import { ftraceSites } from '../../src/ftrace/index.ts';
-import { KLP_UNDEFINED } from '../../src/livepatch/structs.ts';
+import { KLP_UNDEFINED, type KlpFunc } from '../../src/livepatch/structs.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { ModuleError } from '../../src/elf/module.ts';
 import { SelftestError } from '../../src/lab/selftest.ts';
@@ -83,23 +84,40 @@ function checkInvariants(lab: Lab, where: string): void {
       );
     }
   }
-  // func_stacks in guest memory, and the fentry sites
-  const L = lp.L;
+  // each func_stack as klp_ftrace_handler reads it, and the fentry sites
+  const stackOrder = (f: KlpFunc) => lp.patches.indexOf(f.object.patch);
   const seen = new Set<bigint>();
+  let patched = 0;
+  let stacked = 0;
   for (const p of lp.patches)
-    for (const o of p.objs)
+    for (const o of p.objs) {
+      // klp_is_object_loaded(): obj->mod follows the module's coming and going
+      const mod = o.name === null ? undefined : lab.modules.find(o.name);
+      expect(o.mod, `${where}: ${p.name} ${o.displayName}'s obj->mod`).toBe(mod?.guestStruct?.address ?? 0n);
       for (const f of o.funcs) {
+        const what = `${where}: ${p.name} ${o.displayName}/${f}`;
+        expect(f.patched, `${what} patched with its object`).toBe(o.patched);
+        // func->transition tells the handler to look at the task: only the patch in transition's
+        if (f.transition) expect(p, `${what} in transition`).toBe(lp.transitionPatch);
         if (!f.patched) continue;
-        const ops = lp.patcher.findOps(f.oldFunc)!;
-        expect(ops, `${where}: klp_ops for ${f.oldName}`).toBeDefined();
+        patched++;
+        const ops = lp.patcher.findOps(f.oldFunc);
+        expect(ops, `${what}: klp_ops`).toBeDefined();
         if (seen.has(f.oldFunc)) continue;
         seen.add(f.oldFunc);
-        const head = ops.address + L.ops.func_stack;
-        const guest: bigint[] = [];
-        for (let n = mem.u64(head + L.listNext); n !== head; n = mem.u64(n + L.listNext)) guest.push(n - L.func.stack_node);
-        expect(guest, `${where}: func_stack of ${f.oldName}`).toEqual(ops.funcStack.map((x) => x.address));
-        expect(mem.u8(f.oldFunc), `${where}: ${f.oldName} site is a call`).toBe(0xe8);
+        const stack = [...ops!.funcStack()];
+        stacked += stack.length;
+        for (const s of stack) {
+          expect(s.patched, `${what}: ${s.object.patch.name}'s func on the stack is patched`).toBe(true);
+          expect(s.oldFunc, `${what}: ${s.object.patch.name}'s func on the stack patches it`).toBe(f.oldFunc);
+        }
+        // newest first: the handler takes the first func, of the youngest patch, one per patch
+        const order = stack.map(stackOrder);
+        expect(order, `${what}: func_stack newest first`).toEqual([...new Set(order)].sort((a, b) => b - a));
+        expect(mem.u8(f.oldFunc), `${what}: site is a call`).toBe(0xe8);
       }
+    }
+  expect(stacked, `${where}: the func_stacks hold every patched func and no other`).toBe(patched);
   // sysfs and references
   const names = lp.patches.map((p) => p.name);
   expect(
@@ -130,7 +148,7 @@ function checkHealth(lab: Lab, mods: readonly string[], where: string): void {
     if (k.machine.cpus[cpu].dead)
       expect(cpuHotplugState(k, cpu), `${where}: cpu ${cpu} dead, but hotplug did not take it down`).toBe('dead');
   for (const m of mods)
-    if (!lab.modules.isLoaded(m)) expect(ftraceSites(k).ownerSites(m).length, `${where}: fentry sites of ${m}, not loaded`).toBe(0);
+    if (!lab.modules.isLoaded(m)) expect(lab.ftrace.sites.ownerSites(m).length, `${where}: fentry sites of ${m}, not loaded`).toBe(0);
 }
 
 type Step = 'insmod' | 'disable' | 'reverse' | 'force' | 'toggle' | 'rmmod' | 'run' | 'refuse' | 'hotplug';

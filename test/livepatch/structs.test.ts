@@ -135,4 +135,52 @@ describe('klp structures read through guest memory', () => {
     expect(mem.u8(at)).toBe(0);
     lab.unloadLp('test_klp_livepatch');
   });
+
+  it('obj->mod: klp_is_object_loaded()', async () => {
+    const lab = await boot();
+    const LP = 'test_klp_mod_patch';
+    const TARGET = 'test_klp_mod_target';
+    lab.loadLp(LP);
+    const obj = lab.lp.patch(LP).objs.find((o) => o.name === TARGET)!;
+    const at = obj.address + lab.lp.L.obj.mod;
+    const mem = lab.k.mem;
+    expect([mem.u64(at), obj.loaded]).toEqual([0n, false]);
+    lab.loadMod(TARGET);
+    const mod = lab.modules.find(TARGET)!.guestStruct!.address;
+    expect([mem.u64(at), obj.loaded]).toEqual([mod, true]);
+    mem.setU64(at, 0n);
+    expect(obj.loaded).toBe(false);
+    mem.setU64(at, mod);
+    lab.unloadMod(TARGET);
+    expect([mem.u64(at), obj.loaded]).toEqual([0n, false]);
+    lab.disableLp(LP);
+    lab.unloadLp(LP);
+  });
+
+  it('patch->enabled and patch->forced', async () => {
+    const lab = await boot();
+    const { k, lp } = lab;
+    const DEMO = 'test_klp_callbacks_demo';
+    const dir = `/sys/kernel/livepatch/${DEMO}`;
+    lab.loadMod('test_klp_callbacks_busy', { block_transition: 'Y' });
+    lab.loadLpNowait(DEMO);
+    const patch = lp.patch(DEMO);
+    const enabled = patch.address + lp.L.patch.enabled;
+    const forced = patch.address + lp.L.patch.forced;
+    const mem = k.mem;
+    expect([mem.u8(enabled), mem.u8(forced)]).toEqual([1, 0]);
+    mem.setU8(enabled, 0);
+    expect(lp.sysfsRead(`${dir}/enabled`)).toBe('0');
+    mem.setU8(enabled, 1);
+    k.runFor(1500);
+    expect(lp.transitionPatch).toBe(patch);
+    // reversed to unpatching, then forced: the module's code may still run, it stays forever
+    lp.sysfsWrite(`${dir}/enabled`, '0');
+    expect(mem.u8(enabled)).toBe(0);
+    lp.sysfsWrite(`${dir}/force`, '1');
+    expect([mem.u8(forced), patch.forced]).toEqual([1, true]);
+    lab.waitForTransition(DEMO, 3000);
+    expect(() => lab.unloadLp(DEMO)).toThrow(/in use/);
+    lab.setParam('test_klp_callbacks_busy', 'block_transition', 'N');
+  });
 });

@@ -58,6 +58,9 @@ struct klp_patch {
 	struct klp_object *objs;  /* ends with funcs == NULL */
 	struct klp_state *states; /* NULL, or ends with id == 0 */
 	bool replace;		  /* atomic replace of every older patch */
+	/* maintained by the host */
+	bool enabled;
+	bool forced; /* a task was forced: the module can never be removed */
 };
 
 /* What the handler finds through ftrace_ops::private; allocated by the host. */
