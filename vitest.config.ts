@@ -10,6 +10,7 @@ const FAST = [
   'test/orc/dump.test.ts',
   'test/orc/bad-input.test.ts',
   'test/arch/**/*.test.ts',
+  'test/conformance/kernel-sources.test.ts',
   'test/livepatch/switch.test.ts',
 ];
 

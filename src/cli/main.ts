@@ -26,6 +26,9 @@ import {
   SELFTESTS,
   runSelftest,
   suites,
+  kernelTestModules,
+  KERNEL_VERSIONS,
+  type KernelVersion,
 } from '../lab/index.ts';
 import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import {
@@ -266,12 +269,24 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
 
 // --- selftest ---------------------------------------------------------------------------------
 
+interface SelftestFlags {
+  list: boolean;
+  kernel?: KernelVersion;
+}
+
 /** `selftest [SUITE...]`: "TEST: name ... ok", the log difference when not, a summary per suite. */
-async function selftestCommand(names: string[], flags: { list: boolean }, cmd: Command): Promise<number> {
+async function selftestCommand(names: string[], flags: SelftestFlags, cmd: Command): Promise<number> {
   const known = suites();
   for (const n of names)
     if (!known.includes(n))
       cmd.error(`error: argument SUITE '${n}' is invalid. Allowed choices are ${known.join(', ')}.`, { exitCode: USAGE_EXIT });
+  const modulePath: string[] = [];
+  if (flags.kernel && !flags.list) {
+    const built = kernelTestModules(flags.kernel);
+    out(`# the test modules of Linux ${flags.kernel} (Debian ${built.sources.debianVersion}), built in ${built.dir}:\n`);
+    out(`# ${built.names.join(' ')}\n# other modules from fixtures/\n\n`);
+    modulePath.push(built.dir);
+  }
   let failed = 0;
   for (const suite of names.length ? names : known) {
     const tests = SELFTESTS.filter((t) => t.suite === suite);
@@ -283,7 +298,7 @@ async function selftestCommand(names: string[], flags: { list: boolean }, cmd: C
         continue;
       }
       try {
-        await runSelftest(t);
+        await runSelftest(t, { modulePath });
         ok++;
         out(`TEST: ${t.name} ... ok\n`);
       } catch (e) {
@@ -361,7 +376,13 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .description("run the kernel's livepatch selftests re-created as lab scenarios, each on a freshly booted lab")
     .argument('[SUITE...]', `suites to run (default all): ${suites().join(', ')}`)
     .option('--list', 'name the tests instead of running them')
-    .action((names: string[], flags: { list: boolean }, cmd: Command) => run(selftestCommand(names, flags, cmd)));
+    .addOption(
+      new Option(
+        '--kernel <VERSION>',
+        "load the kernel's own test modules of that version where it has them (fetched from Debian's linux-source package and built on first use)",
+      ).choices(KERNEL_VERSIONS),
+    )
+    .action((names: string[], flags: SelftestFlags, cmd: Command) => run(selftestCommand(names, flags, cmd)));
 
   prog
     .command('list')
@@ -397,6 +418,13 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 }
+
+// A reader that goes away early (`klp-lab selftest | head -3`) ends the command as SIGPIPE ends
+// a C program -- quietly, status 128 + 13 -- instead of an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(141);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

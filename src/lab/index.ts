@@ -7,7 +7,20 @@
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
 export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
-export { FIXTURES, Lab, SelftestError } from './selftest.ts';
+export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
+export { findModule, ModuleNotFoundError } from './modprobe.ts';
+export {
+  cacheDir,
+  isKernelVersion,
+  kernelSources,
+  kernelTestModules,
+  KernelSourcesError,
+  KERNEL_VERSIONS,
+  objM,
+  type KernelSources,
+  type KernelTestModules,
+  type KernelVersion,
+} from './kernel-sources.ts';
 export { runSelftest, SELFTESTS, suites } from './selftests/index.ts';
 export { RunningLab, RunningLabStoppedError, replayJournal, type JournalEntry, type Pace, type RunningLabOptions } from './running.ts';
 export { applyRequest, ControlServer, type ControlRequest } from './control.ts';

@@ -22,6 +22,7 @@ import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/i
 import type { Ftrace } from '../ftrace/index.ts';
 import { ModuleError, strerror } from '../elf/index.ts';
 import { bootLab } from './lab.ts';
+import { findModule } from './modprobe.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -32,21 +33,33 @@ export class SelftestError extends Error {
   }
 }
 
+export interface LabOptions extends BootOptions, LivepatchOptions {
+  /**
+   * Where modprobe looks for a module, first folder first (see modprobe.ts); the lab's
+   * fixtures are always searched last.
+   */
+  modulePath?: readonly string[];
+}
+
 export class Lab {
   /** Log cursor at the start of the current test (start_test). */
   private mark = 0;
+  /** The file each module name was loaded from, in load order: which build a test ran. */
+  readonly loadedFrom = new Map<string, string>();
 
   private constructor(
     readonly k: Kernel,
     readonly modules: Modules,
     readonly ftrace: Ftrace,
     readonly lp: Livepatch,
+    readonly modulePath: readonly string[],
   ) {}
 
   /** Boots a lab (src/lab/lab.ts's bootLab(), where its parts are assembled). */
-  static async boot(opts: BootOptions & LivepatchOptions = {}): Promise<Lab> {
-    const parts = await bootLab(opts);
-    return new Lab(parts.kernel, parts.modules, parts.ftrace, parts.livepatch);
+  static async boot(opts: LabOptions = {}): Promise<Lab> {
+    const { modulePath = [], ...bootOpts } = opts;
+    const parts = await bootLab(bootOpts);
+    return new Lab(parts.kernel, parts.modules, parts.ftrace, parts.livepatch, [...modulePath, FIXTURES]);
   }
 
   /** A line in the kernel log, as the selftests' log() (echo > /dev/kmsg). */
@@ -80,14 +93,18 @@ export class Lab {
   }
 
   /**
-   * modprobe of fixtures/<name>.ko, or insmod of a module's path (anything with a '/'), with
-   * `param=value` arguments; returns the module's name, and throws if the load fails.
+   * modprobe of a module found on the lab's module path, or insmod of a module's path
+   * (anything with a '/'), with `param=value` arguments; returns the module's name, and throws
+   * if the load fails.
    */
   loadMod(name: string, params: Record<string, string> = {}): string {
     const path = name.includes('/');
     const args = Object.entries(params).map(([p, v]) => `${p}=${v}`);
     this.logCmd([path ? 'insmod' : 'modprobe', name, ...args].join(' '));
-    return this.modules.load(path ? name : `${FIXTURES}${name}.ko`, params).name;
+    const file = path ? name : findModule(name, this.modulePath);
+    const mod = this.modules.load(file, params).name;
+    this.loadedFrom.set(mod, file);
+    return mod;
   }
 
   /**

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { orcDump } from '../../src/cli/orc.ts';
-import { cli, ROOT } from './helpers.ts';
+import { BIN, cli, ROOT } from './helpers.ts';
 
 describe('klp-lab output', () => {
   it('arrives whole through a pipe read slowly', async () => {
@@ -14,6 +14,15 @@ describe('klp-lab output', () => {
     const r = await cli(['orc', 'dump', 'fixtures/kernel.elf'], { slowReaderMs: 1500 });
     expect(r.status).toBe(0);
     expect(Buffer.byteLength(r.stdout)).toBe(whole);
+  }, 60_000);
+
+  it('ends quietly, as SIGPIPE ends a program, when the reader goes away', async () => {
+    const r = await cli(['orc', 'dump', 'fixtures/kernel.elf'], {
+      command: ['bash', '-o', 'pipefail', '-c', '"$@" | head -c 10', 'klp-lab', process.execPath, BIN],
+    });
+    expect(r.stdout).toHaveLength(10);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(141);
   }, 60_000);
 });
 

@@ -8,7 +8,7 @@
  */
 import type { BootOptions } from '../../kernel/index.ts';
 import type { LivepatchOptions } from '../../livepatch/index.ts';
-import { Lab } from '../selftest.ts';
+import { Lab, type LabOptions } from '../selftest.ts';
 import { TEST_LIVEPATCH } from './test-livepatch.ts';
 import { TEST_CALLBACKS } from './test-callbacks.ts';
 import { TEST_STATE } from './test-state.ts';
@@ -42,14 +42,18 @@ export function suites(): string[] {
   return [...new Set(SELFTESTS.map((t) => t.suite))];
 }
 
-/** Boots a lab, runs the test, compares the log; throws SelftestError on any difference. */
-export async function runSelftest(t: Selftest): Promise<void> {
-  const lab = await Lab.boot({ cpus: 2, workload: 'idle', ...t.boot });
+/**
+ * Boots a lab, runs the test, compares the log; throws SelftestError on any difference.
+ * Returns the file each module was loaded from (`modulePath`: where modprobe looks first).
+ */
+export async function runSelftest(t: Selftest, opts: Pick<LabOptions, 'modulePath'> = {}): Promise<Map<string, string>> {
+  const lab = await Lab.boot({ cpus: 2, workload: 'idle', ...t.boot, ...opts });
   try {
     lab.setupConfig();
     lab.startTest();
     t.run(lab);
     lab.checkResult(t.expected(lab));
+    return lab.loadedFrom;
   } finally {
     lab.close();
   }
