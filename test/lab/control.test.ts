@@ -86,7 +86,10 @@ describe('the control socket', () => {
 describe("the kernel's files", () => {
   it('/sys/kernel/livepatch with the kernel modes, and its errnos', async () => {
     const { c } = await lab();
-    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` })).toMatchObject({ ok: true, name: 'test_klp_livepatch' });
+    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` })).toMatchObject({
+      ok: true,
+      name: 'test_klp_livepatch',
+    });
     const dir = '/sys/kernel/livepatch/test_klp_livepatch';
     const modes: Record<string, number> = {};
     for (const e of (await c.call({ op: 'readdir', path: dir })).entries as { name: string; mode: number }[]) modes[e.name] = e.mode;
