@@ -302,8 +302,12 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   /** HC_KLP_ENABLE: klp_enable_patch() from a patch module's init, in that task. */
   private *enableHostCall(cpu: Vcpu, patchAddr: bigint): HostTask<number> {
-    const name = this.modules.nameAt(patchAddr);
-    if (!patchAddr || !name) return -EINVAL;
+    // the patch names its module (.mod = THIS_MODULE), as the kernel requires; the name is the
+    // one in that struct module, in guest memory
+    const mod = patchAddr ? this.k.mem.u64(patchAddr + this.L.patch.mod) : 0n;
+    if (!mod) return -EINVAL;
+    const name = this.k.mem.cstring(mod + BigInt(this.k.layout.offset('module', 'name')), 56);
+    if (!this.modules.isLoaded(name)) return -EINVAL;
     if (this.modules.isLivepatchModule && !this.modules.isLivepatchModule(name)) {
       prErr(this.k, `module ${name} is not marked as a livepatch module`);
       return -EINVAL;

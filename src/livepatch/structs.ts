@@ -45,7 +45,7 @@ export class KlpLayout {
     ]);
     this.obj = pick('klp_object', ['name', 'funcs', 'callbacks', 'mod', 'patched']);
     this.cb = pick('klp_callbacks', ['pre_patch', 'post_patch', 'pre_unpatch', 'post_unpatch', 'post_unpatch_enabled']);
-    this.patch = pick('klp_patch', ['objs', 'states', 'replace', 'enabled', 'forced']);
+    this.patch = pick('klp_patch', ['mod', 'objs', 'states', 'replace', 'enabled', 'forced']);
     this.state = pick('klp_state', ['id', 'version', 'data']);
     this.ops = pick('klp_ops', ['func_stack', 'fops']);
     this.funcSize = BigInt(L.sizeof('klp_func'));

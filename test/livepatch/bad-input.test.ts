@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/selftest.ts';
 import { useLab } from '../helpers.ts';
+import { kbuild, scratch } from '../modules/helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { FtraceOps, ftraceSetFilterIp, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
@@ -70,6 +71,45 @@ describe('bad livepatch input', () => {
       'livepatch: module test_klp_bad_unmarked is not marked as a livepatch module',
       "modprobe: ERROR: could not insert 'test_klp_bad_unmarked': Invalid argument",
     ]);
+  });
+
+  it('a patch that does not name its module (.mod = THIS_MODULE): -EINVAL', async () => {
+    const { dir, done } = scratch();
+    try {
+      const src = `#include <linux/module.h>
+#include <linux/livepatch.h>
+#include <linux/seq_file.h>
+
+static int nomod_cmdline_proc_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "nomod\\n");
+	return 0;
+}
+
+static struct klp_func funcs[] = { { .old_name = "cmdline_proc_show", .new_func = nomod_cmdline_proc_show }, {} };
+static struct klp_object objs[] = { { .funcs = funcs }, {} };
+static struct klp_patch patch = { .objs = objs };
+
+static int nomod_init(void)
+{
+	return klp_enable_patch(&patch);
+}
+
+module_init(nomod_init);
+MODULE_LICENSE("GPL");
+MODULE_INFO(livepatch, "Y");
+`;
+      expect(kbuild(dir, { 'klp_nomod.c': src, Kbuild: 'obj-m := klp_nomod.o\n' })).toEqual({ status: 0, output: '' });
+      const lab = await boot();
+      const before = patchableState(lab);
+      const err = lab.loadFailingMod(`${dir}/klp_nomod.ko`);
+      expect(err.message).toMatch(/returned -22/);
+      expect(patchableState(lab)).toBe(before);
+      expect(lab.lp.patches).toEqual([]);
+      expect(lab.cat('cmdline_proc_show')).not.toContain('nomod');
+    } finally {
+      done();
+    }
   });
 
   it('ambiguous name without sympos, a sympos past the end, and the right one', async () => {
