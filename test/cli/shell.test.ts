@@ -199,6 +199,8 @@ describe('the module commands in klp-lab shell', () => {
       'rmmod lab_mod_hello; echo "rmmod $?"',
       'rmmod lab_mod_hello; echo "rmmod $?"',
       `insmod ${F}/test_klp_livepatch.ko; echo "insmod $?"`,
+      // the second patch must find no transition in progress, or it is refused with EBUSY first
+      'while [ "$(cat /sys/kernel/livepatch/test_klp_livepatch/transition)" != 0 ]; do sleep 0.05; done',
       `insmod ${F}/test_klp_callbacks_demo.ko pre_patch_ret=-19; echo "insmod $?"`,
       `insmod ${F}/test_klp_bad_unmarked.ko; echo "insmod $?"`,
       `insmod ${F}/lab_mod_hello.ko nosuch=1; echo "insmod $?"`,
