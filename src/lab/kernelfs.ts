@@ -46,7 +46,7 @@ import {
   type ElfSection,
 } from '../elf/index.ts';
 import type { Lab } from './selftest.ts';
-import { labSysctls, sysctlPath } from './sysctl.ts';
+import { SYSCTLS, sysctlPath } from './sysctl.ts';
 
 /** A file operation the kernel refuses, with the errno read(2)/write(2)/open(2) would give. */
 export class KernelFsError extends Error {
@@ -236,7 +236,8 @@ export class KernelFiles {
     if (meminfo) file('/proc/meminfo', { mode: 0o444, size: 0, read: meminfo });
     file('/proc/kallsyms', { mode: 0o444, size: 0, read: () => kallsyms(lab) });
     file('/proc/modules', { mode: 0o444, size: 0, read: () => procModules(lab) });
-    for (const s of labSysctls(lab)) file(sysctlPath(s.key), { mode: 0o644, size: 0, read: s.read, write: s.write });
+    for (const s of SYSCTLS)
+      file(sysctlPath(s.key), { mode: 0o644, size: 0, read: () => s.read(lab), write: (data) => s.write(lab, data) });
 
     // /dev/kmsg: its reads and writes are records (kmsg.ts), not file contents
     file('/dev/kmsg', { mode: 0o644, size: 0, read: () => '', write: () => undefined });

@@ -10,19 +10,21 @@ import type { Lab } from './selftest.ts';
 export interface Sysctl {
   readonly key: string;
   /** The file's content ("1\n"). */
-  read(): string;
+  read(lab: Lab): string;
   /** One write(2) of data; throws the kernel's refusal (SysctlError, FtraceError). */
-  write(data: string): void;
+  write(lab: Lab, data: string): void;
 }
 
-export function labSysctls(lab: Lab): Sysctl[] {
-  return [
-    {
-      key: FTRACE_ENABLED_KEY,
-      read: () => ftraceEnabledRead(lab.ftrace),
-      write: (data) => ftraceEnableSysctl(lab.ftrace, data),
-    },
-  ];
+export const SYSCTLS: readonly Sysctl[] = [
+  {
+    key: FTRACE_ENABLED_KEY,
+    read: (lab) => ftraceEnabledRead(lab.ftrace),
+    write: (lab, data) => ftraceEnableSysctl(lab.ftrace, data),
+  },
+];
+
+export function findSysctl(key: string): Sysctl | undefined {
+  return SYSCTLS.find((s) => s.key === key);
 }
 
 /** "kernel.ftrace_enabled" -> "/proc/sys/kernel/ftrace_enabled" */
