@@ -242,6 +242,7 @@ void common(void)
 	MEMBER(ftrace_ops, private);
 	CONST(FTRACE_OPS_FL_ENABLED);
 	CONST(FTRACE_OPS_FL_IPMODIFY);
+	CONST(FTRACE_OPS_FL_PERMANENT);
 	CONST(MCOUNT_INSN_SIZE);
 
 	/* livepatch (include/lab/livepatch.h): the structures the host reads and fills */

@@ -13,6 +13,7 @@
 #include <lab/sched.h>
 
 struct ftrace_ops *volatile ftrace_ops_list;
+int ftrace_enabled = 1;
 volatile unsigned long ftrace_cpu_depth[NR_CPUS];
 volatile unsigned long ftrace_cpu_lowmark[NR_CPUS];
 

@@ -22,14 +22,17 @@
  *                           ...) into the log
  *   cat:/sys/PATH           read a sysfs file into the log (/sys/kernel/livepatch/...,
  *                           /sys/module/M/parameters/P, a module's file under /sys/kernel)
+ *   sysctl:KEY[=V]          read a sysctl into the log, or write V to it, as procps's sysctl
+ *                           (sysctl:kernel.ftrace_enabled=0)
  *
  * A step that fails ends the session, as `set -e` would end the script: StepFailure names the
  * step and the kernel's errno, and the caller still reports what happened until then.
  */
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { FIXTURES, type Lab } from '../lab/index.ts';
-import { KernelOops, KernelPanic, type Kernel, formatTimestamp, allTasks, SysfsError, type Task } from '../kernel/index.ts';
+import { findSysctl, FIXTURES, SYSCTLS, type Lab } from '../lab/index.ts';
+import { KernelOops, KernelPanic, type Kernel, formatTimestamp, allTasks, SysctlError, SysfsError, type Task } from '../kernel/index.ts';
+import { FtraceError } from '../ftrace/index.ts';
 import { errnoName, ModuleError } from '../elf/index.ts';
 import { KLP_UNDEFINED, Livepatch, LivepatchError, sysfsMode, type SwitchVerdict } from '../livepatch/index.ts';
 import { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
@@ -66,7 +69,7 @@ export interface Step {
 /** How long wait:NAME lets the transition run, in emulated ms, unless it says timeout=MS. */
 const WAIT_MS = 60_000;
 
-const VERBS = ['load', 'insmod', 'rmmod', 'disable', 'enable', 'force', 'param', 'wait', 'run', 'cat'];
+const VERBS = ['load', 'insmod', 'rmmod', 'disable', 'enable', 'force', 'param', 'wait', 'run', 'cat', 'sysctl'];
 
 /** Parses one step argument; StepError names what is wrong with it. */
 export function parseStep(arg: string): Step {
@@ -82,6 +85,11 @@ export function parseStep(arg: string): Step {
   const ms = verb === 'run' ? Number(name) : 0;
   if (verb === 'run' && !(ms >= 0)) throw new StepError(`step '${arg}': run needs a number of milliseconds`);
   if (verb === 'param' && Object.keys(params).length !== 1) throw new StepError(`step '${arg}': param needs NAME:P=V`);
+  if (verb === 'sysctl') {
+    const key = name.split('=')[0];
+    if (rest || !findSysctl(key))
+      throw new StepError(`step '${arg}': sysctl takes KEY or KEY=VALUE, KEY one of ${SYSCTLS.map((s) => s.key).join(', ')}`);
+  }
   if (verb === 'wait') {
     const { timeout, ...other } = params;
     if (Object.keys(other).length || (timeout !== undefined && !/^[1-9]\d*$/.test(timeout)))
@@ -154,12 +162,22 @@ export function runStep(lab: Lab, step: Step): void {
         for (const line of text.replace(/\n$/, '').split('\n')) lab.log(line);
         return;
       }
+      case 'sysctl': {
+        // procps's sysctl: "KEY = VALUE" after a write as after a read
+        const eq = name.indexOf('=');
+        const key = eq < 0 ? name : name.slice(0, eq);
+        const sysctl = findSysctl(key)!;
+        lab.logCmd(`sysctl ${name}`);
+        if (eq >= 0) sysctl.write(lab, `${name.slice(eq + 1)}\n`);
+        lab.log(`${key} = ${sysctl.read(lab).replace(/\n$/, '')}`);
+        return;
+      }
     }
   } catch (e) {
     const err = e instanceof AggregateError ? e.errors[0] : e;
     if (err instanceof KernelOops || err instanceof KernelPanic || err instanceof StepFailure) throw err;
     const errno =
-      err instanceof ModuleError || err instanceof SysfsError
+      err instanceof ModuleError || err instanceof SysfsError || err instanceof SysctlError || err instanceof FtraceError
         ? err.errno
         : err instanceof LivepatchError
           ? errnoName(-err.errno)

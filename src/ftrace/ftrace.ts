@@ -17,6 +17,10 @@
  * guest counts walks per cpu, see include/lab/ftrace.h). ftraceAfterGracePeriod() offers the same
  * wait to callers with their own guest data behind op->private (livepatch's klp_ops).
  *
+ * The kernel.ftrace_enabled sysctl (sysctl.ts) turns every site off and on again: while it is
+ * 0 ops are still registered, unregistered and given trampolines, but no site is poked -- each
+ * holds its NOP -- and a PERMANENT ops (livepatch's) is refused.
+ *
  * Checks come first and changes after: an operation that fails leaves guest memory as it was.
  */
 import { type Kernel, symbolize, HostMemoryError } from '../kernel/index.ts';
@@ -31,6 +35,11 @@ export interface FtraceOpsOptions {
   func: bigint | string;
   /** The handler may change regs->ip: at most one such ops per site (FTRACE_OPS_FL_IPMODIFY). */
   ipmodify?: boolean;
+  /**
+   * The ops must not be turned off behind its owner's back (FTRACE_OPS_FL_PERMANENT): it cannot
+   * be registered while kernel.ftrace_enabled is 0, and the sysctl cannot go to 0 while it is.
+   */
+  permanent?: boolean;
   /** Stored in the guest ops' private field for the handler (livepatch: its struct klp_ops). */
   privateData?: bigint;
   /**
@@ -45,6 +54,7 @@ export interface FtraceOpsOptions {
 export class FtraceOps {
   readonly func: bigint | string;
   readonly ipmodify: boolean;
+  readonly permanent: boolean;
   readonly privateData: bigint;
   readonly at?: bigint;
   /** The filter: the one site this ops traces (set with ftraceSetFilterIp). */
@@ -55,6 +65,7 @@ export class FtraceOps {
   constructor(opts: FtraceOpsOptions) {
     this.func = opts.func;
     this.ipmodify = opts.ipmodify ?? false;
+    this.permanent = opts.permanent ?? false;
     this.privateData = opts.privateData ?? 0n;
     this.at = opts.at;
   }
@@ -84,6 +95,14 @@ export class Ftrace {
   private readonly off: { func: number; next: number; flags: number; ip: number; private: number; size: number };
   private readonly flEnabled: bigint;
   private readonly flIpmodify: bigint;
+  private readonly flPermanent: bigint;
+  /** The guest's int ftrace_enabled: the sysctl's value. */
+  readonly enabledVar: bigint;
+  /**
+   * Whether the sites of registered ops call out (the kernel's last_ftrace_enabled): the state
+   * the sysctl last put the sites in, which only the sysctl's handler changes.
+   */
+  callsEnabled = true;
 
   constructor(
     readonly kernel: Kernel,
@@ -102,12 +121,17 @@ export class Ftrace {
     };
     this.flEnabled = BigInt(L.constant('FTRACE_OPS_FL_ENABLED'));
     this.flIpmodify = BigInt(L.constant('FTRACE_OPS_FL_IPMODIFY'));
+    this.flPermanent = BigInt(L.constant('FTRACE_OPS_FL_PERMANENT'));
+    this.enabledVar = kernel.sym('ftrace_enabled');
     this.sites = new FtraceSites(imageFtraceSites(kernel.image));
     this.grace = new GracePeriods(kernel);
     this.trampolines = new Trampolines(kernel, unwinder);
   }
 
-  /** What the site at ip calls now: its only ops' trampoline, or the static one. */
+  /**
+   * What the site at ip calls while calls are enabled: its only ops' trampoline, or the static
+   * one (with kernel.ftrace_enabled 0 it holds its NOP, see ftraceSiteTarget()).
+   */
   target(ip: bigint): bigint | undefined {
     const n = this.users.get(ip) ?? 0;
     if (!n) return undefined;
@@ -143,6 +167,8 @@ export class Ftrace {
   register(ops: FtraceOps): void {
     if (ops.registered) throw new FtraceError('EBUSY', `ops for ${this.describe(ops.ip)} is already registered`);
     if (ops.ip === undefined) throw new FtraceError('EINVAL', 'ops has no filter ip: tracing every function is not supported');
+    if (ops.permanent && this.kernel.mem.s32(this.enabledVar) === 0)
+      throw new FtraceError('EBUSY', `kernel.ftrace_enabled is 0: the permanent ops for ${this.describe(ops.ip)} cannot be registered`);
     const cpus = this.kernel.machine.cpus.filter((c) => c.ring0 === null).map((c) => c.index);
     if (cpus.length) throw new FtraceError('EBUSY', `cpu ${cpus.join(', ')} not booted yet: handlers read per-cpu data`);
     const ip = ops.ip;
@@ -155,10 +181,11 @@ export class Ftrace {
     if (ops.at !== undefined && this.ops.some((o) => o.guest === ops.at))
       throw new FtraceError('EBUSY', `ops at 0x${ops.at.toString(16)} is already on ftrace_ops_list`);
     const first = !this.users.get(ip);
-    if (first) ftraceCheckNop(this, ip);
+    const calls = this.callsEnabled;
+    if (first || !calls) ftraceCheckNop(this, ip);
     const alone = this.users.get(ip) === 1 ? this.ops.find((o) => o.ip === ip)! : undefined;
     const aloneTramp = alone && this.tramp.get(alone);
-    if (alone) ftraceCheckCall(this, ip, this.target(ip)!);
+    if (alone && calls) ftraceCheckCall(this, ip, this.target(ip)!);
     if (aloneTramp) this.trampolines.checkLive(aloneTramp);
 
     // what can fail comes first -- the memory, the first ops' trampoline -- so a failure
@@ -176,7 +203,7 @@ export class Ftrace {
     }
     if (ops.at !== undefined) m.bytes(g, this.off.size).fill(0);
     m.setU64(g + BigInt(this.off.func), handler);
-    m.setU64(g + BigInt(this.off.flags), this.flEnabled | (ops.ipmodify ? this.flIpmodify : 0n));
+    m.setU64(g + BigInt(this.off.flags), this.flEnabled | (ops.ipmodify ? this.flIpmodify : 0n) | (ops.permanent ? this.flPermanent : 0n));
     m.setU64(g + BigInt(this.off.ip), ip);
     m.setU64(g + BigInt(this.off.private), ops.privateData);
     m.setU64(g + BigInt(this.off.next), m.u64(this.listHead));
@@ -186,10 +213,10 @@ export class Ftrace {
     this.users.set(ip, (this.users.get(ip) ?? 0) + 1);
     if (own) {
       this.tramp.set(ops, own);
-      ftraceMakeCall(this, ip, own.address);
+      if (calls) ftraceMakeCall(this, ip, own.address);
     } else if (aloneTramp) {
       // a second ops: the site goes to the list walk, the first one's trampoline is retired
-      ftraceModifyCall(this, ip, aloneTramp.address, this.trampoline);
+      if (calls) ftraceModifyCall(this, ip, aloneTramp.address, this.trampoline);
       this.retireTrampoline(alone!);
     }
   }
@@ -200,7 +227,9 @@ export class Ftrace {
     const ip = ops.ip!;
     const last = this.users.get(ip) === 1;
     const calls = this.target(ip)!;
-    ftraceCheckCall(this, ip, calls);
+    const on = this.callsEnabled;
+    if (on) ftraceCheckCall(this, ip, calls);
+    else ftraceCheckNop(this, ip);
     const own = this.tramp.get(ops);
     if (own) this.trampolines.checkLive(own); // before any change: retiring it rewrites its call
     const m = this.kernel.mem;
@@ -216,7 +245,7 @@ export class Ftrace {
     this.ops.splice(this.ops.indexOf(ops), 1);
     if (last) {
       this.users.delete(ip);
-      ftraceMakeNop(this, ip, calls);
+      if (on) ftraceMakeNop(this, ip, calls);
       this.retireTrampoline(ops);
     } else {
       this.users.set(ip, this.users.get(ip)! - 1);
@@ -232,7 +261,7 @@ export class Ftrace {
         }
         if (t) {
           this.tramp.set(left, t);
-          ftraceModifyCall(this, ip, this.trampoline, t.address);
+          if (on) ftraceModifyCall(this, ip, this.trampoline, t.address);
         }
       }
     }
@@ -246,6 +275,25 @@ export class Ftrace {
   /** After a walk grace period, and after every trampoline retired by then (that served ops) is freed. */
   afterGracePeriod(fn: () => void, ops?: FtraceOps): void {
     this.grace.defer(() => this.trampolines.afterRetired(fn, ops));
+  }
+
+  /**
+   * Every site with registered ops calls out again (on) or goes back to its NOP (off): the
+   * sysctl's FTRACE_UPDATE_CALLS and FTRACE_DISABLE_CALLS. Every site is checked before the
+   * first is written, so a site holding something unexpected leaves all of them as they were.
+   */
+  setCalls(on: boolean): void {
+    if (on === this.callsEnabled) return;
+    const sites = [...this.users.keys()];
+    for (const ip of sites) {
+      if (on) ftraceCheckNop(this, ip);
+      else ftraceCheckCall(this, ip, this.target(ip)!);
+    }
+    for (const ip of sites) {
+      if (on) ftraceMakeCall(this, ip, this.target(ip)!);
+      else ftraceMakeNop(this, ip, this.target(ip)!);
+    }
+    this.callsEnabled = on;
   }
 
   setFilterIp(ops: FtraceOps, ip: bigint, remove: boolean, reset: boolean): void {
@@ -390,7 +438,7 @@ export function registeredFtraceOps(ftrace: Ftrace): readonly FtraceOps[] {
 
 /** What the enabled site at ip calls: its one ops' dynamic trampoline, or ftrace_regs_caller. */
 export function ftraceSiteTarget(ftrace: Ftrace, ip: bigint): bigint | undefined {
-  return ftrace.target(ip);
+  return ftrace.callsEnabled ? ftrace.target(ip) : undefined;
 }
 
 /** The ftrace (dynamic) trampolines: live ones, and retired ones waiting for their grace period. */
@@ -400,7 +448,7 @@ export function ftraceTrampolines(ftrace: Ftrace): Trampolines {
 
 /** Whether the site at ip currently calls the trampoline (has registered ops). */
 export function ftraceSiteEnabled(ftrace: Ftrace, ip: bigint): boolean {
-  return (ftrace.users.get(ip) ?? 0) > 0;
+  return ftrace.callsEnabled && (ftrace.users.get(ip) ?? 0) > 0;
 }
 
 /** The static trampoline (ftrace_regs_caller), which sites traced by several ops call. */

@@ -26,3 +26,4 @@ export { RunningLab, RunningLabStoppedError, replayJournal, type JournalEntry, t
 export { applyRequest, ControlServer, type ControlRequest } from './control.ts';
 export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
+export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';

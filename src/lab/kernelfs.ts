@@ -12,6 +12,7 @@
  *   /proc/cmdline, /proc/meminfo           the guest's show functions, run as a read would
  *   /proc/kallsyms                         the image's symbols and the loaded modules'
  *   /proc/modules                          the loaded modules, newest first
+ *   /proc/sys/kernel/ftrace_enabled         the lab's sysctls (sysctl.ts)
  *   /dev/kmsg                              kmsg.ts (read and write go through their own ops)
  *
  * Opening follows kernfs: a file without read permission bits cannot be opened for reading,
@@ -24,10 +25,12 @@ import {
   cpuUp,
   DdebugQueryError,
   type Kernel,
+  SysctlError,
   type LoadedModule,
   moduleParams,
 } from '../kernel/index.ts';
 import { LivepatchError, sysfsMode } from '../livepatch/index.ts';
+import { FtraceError } from '../ftrace/index.ts';
 import {
   errnoName,
   isErrno,
@@ -43,6 +46,7 @@ import {
   type ElfSection,
 } from '../elf/index.ts';
 import type { Lab } from './selftest.ts';
+import { SYSCTLS, sysctlPath } from './sysctl.ts';
 
 /** A file operation the kernel refuses, with the errno read(2)/write(2)/open(2) would give. */
 export class KernelFsError extends Error {
@@ -232,6 +236,8 @@ export class KernelFiles {
     if (meminfo) file('/proc/meminfo', { mode: 0o444, size: 0, read: meminfo });
     file('/proc/kallsyms', { mode: 0o444, size: 0, read: () => kallsyms(lab) });
     file('/proc/modules', { mode: 0o444, size: 0, read: () => procModules(lab) });
+    for (const s of SYSCTLS)
+      file(sysctlPath(s.key), { mode: 0o644, size: 0, read: () => s.read(lab), write: (data) => s.write(lab, data) });
 
     // /dev/kmsg: its reads and writes are records (kmsg.ts), not file contents
     file('/dev/kmsg', { mode: 0o644, size: 0, read: () => '', write: () => undefined });
@@ -288,6 +294,7 @@ function errnoOf(e: unknown): string | undefined {
   if (e instanceof LivepatchError) return errnoName(e.errno);
   if (e instanceof ModuleError || e instanceof CpuHotplugError) return isErrno(e.errno) ? e.errno : 'EIO';
   if (e instanceof DdebugQueryError) return 'EINVAL';
+  if (e instanceof SysctlError || e instanceof FtraceError) return e.errno;
   return undefined;
 }
 

@@ -17,12 +17,15 @@ import {
   type Modules,
   kobjectShow,
   seqRead,
+  SysctlError,
 } from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
 import type { Ftrace } from '../ftrace/index.ts';
-import { ModuleError, strerror } from '../elf/index.ts';
+import { ERRNO, ModuleError, strerror } from '../elf/index.ts';
+import { FtraceError } from '../ftrace/index.ts';
 import { bootLab } from './lab.ts';
 import { findModule } from './modprobe.ts';
+import { findSysctl } from './sysctl.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -86,6 +89,28 @@ export class Lab {
    */
   setupConfig(): void {
     this.dynamicDebug.write('file kernel/livepatch/* +p\nfunc klp_try_switch_task -p\n');
+  }
+
+  /**
+   * set_ftrace_enabled [--fail] VALUE: `sysctl -q kernel.ftrace_enabled=VALUE`, then the value
+   * read back into the log; a refusal is procps's complaint in the log when it may fail
+   * (canFail), else the script's skip.
+   */
+  setFtraceEnabled(value: string, canFail = false): void {
+    const sysctl = findSysctl('kernel.ftrace_enabled')!;
+    let err = '';
+    try {
+      sysctl.write(this, `${value}\n`);
+    } catch (e) {
+      if (!(e instanceof FtraceError || e instanceof SysctlError)) throw e;
+      err = `sysctl: setting key "${sysctl.key}": ${strerror(-ERRNO[e.errno])}`;
+    }
+    const result = sysctl.read(this).trim();
+    if (result !== value) {
+      if (canFail) return this.log(`livepatch: ${err}`);
+      throw new SelftestError(`SKIP: failed to set ${sysctl.key} = ${value}`);
+    }
+    this.log(`livepatch: ${sysctl.key} = ${result}`);
   }
 
   startTest(): void {

@@ -125,8 +125,16 @@ export class KlpPatcher {
       } catch (e) {
         return ftraceRet(e);
       }
-      // the ftrace_ops lives inside the klp_ops, as in the kernel
-      const fops = new FtraceOps({ func: 'klp_ftrace_handler', ipmodify: true, privateData: addr, at: addr + this.L.ops.fops });
+      // the ftrace_ops lives inside the klp_ops, as in the kernel; permanent, as since
+      // 7162431dcf72 ("ftrace: Introduce PERMANENT ftrace_ops flag"): kernel.ftrace_enabled=0
+      // would silently let every call run the old function again
+      const fops = new FtraceOps({
+        func: 'klp_ftrace_handler',
+        ipmodify: true,
+        permanent: true,
+        privateData: addr,
+        at: addr + this.L.ops.fops,
+      });
       const node = this.k.mem.bytes(func.stackNode, 16).slice();
       const head = addr + this.L.ops.func_stack;
       initListHead(this.k, head);

@@ -59,6 +59,32 @@ describe('klp-lab livepatch', () => {
     expect(states.some((l) => /^\d+\s+khostd\s+-$/.test(l))).toBe(true);
   });
 
+  it('sysctl: reads and writes kernel.ftrace_enabled; a refused write fails its step', async () => {
+    expect(parseStep('sysctl:kernel.ftrace_enabled=0')).toMatchObject({ verb: 'sysctl', name: 'kernel.ftrace_enabled=0' });
+    expect(() => parseStep('sysctl:kernel.nope=1')).toThrow(/KEY one of kernel\.ftrace_enabled/);
+    expect(() => parseStep('sysctl:kernel.ftrace_enabled:x=1')).toThrow(StepError);
+    const lab = await boot({ cpus: 2, workload: 'idle' });
+    lab.startTest();
+    const fails = (step: string) => {
+      try {
+        runStep(lab, parseStep(step));
+      } catch (e) {
+        return e;
+      }
+    };
+    runStep(lab, parseStep('sysctl:kernel.ftrace_enabled=0'));
+    expect(fails('load:test_klp_livepatch')).toMatchObject({ errno: 'EBUSY' });
+    runStep(lab, parseStep('sysctl:kernel.ftrace_enabled=1'));
+    runStep(lab, parseStep('load:test_klp_livepatch'));
+    expect(fails('sysctl:kernel.ftrace_enabled=0')).toMatchObject({ step: 'sysctl:kernel.ftrace_enabled=0', errno: 'EBUSY' });
+    expect(fails('sysctl:kernel.ftrace_enabled=off')).toMatchObject({ errno: 'EINVAL' });
+    runStep(lab, parseStep('sysctl:kernel.ftrace_enabled'));
+    const log = lab.logSinceStart();
+    expect(log.slice(0, 3)).toEqual(['% sysctl kernel.ftrace_enabled=0', 'kernel.ftrace_enabled = 0', '% modprobe test_klp_livepatch']);
+    expect(log).toContain("livepatch: failed to register ftrace handler for function 'cmdline_proc_show' (-16)");
+    expect(log.slice(-2)).toEqual(['% sysctl kernel.ftrace_enabled', 'kernel.ftrace_enabled = 1']);
+  });
+
   it('says what keeps each pending task from switching', async () => {
     const lab = await boot({ cpus: 2, workload: 'default' });
     for (const s of ['insmod:test_klp_deep', 'run:1500']) runStep(lab, parseStep(s));

@@ -30,8 +30,9 @@ typedef void (*ftrace_func_t)(unsigned long ip, unsigned long parent_ip, struct 
 			      struct pt_regs *regs);
 
 /* ftrace_ops::flags */
-#define FTRACE_OPS_FL_ENABLED  (1UL << 0) /* on ftrace_ops_list (set by the host) */
-#define FTRACE_OPS_FL_IPMODIFY (1UL << 1) /* may change regs->ip: one such ops per site */
+#define FTRACE_OPS_FL_ENABLED	(1UL << 0) /* on ftrace_ops_list (set by the host) */
+#define FTRACE_OPS_FL_IPMODIFY	(1UL << 1) /* may change regs->ip: one such ops per site */
+#define FTRACE_OPS_FL_PERMANENT (1UL << 2) /* keeps kernel.ftrace_enabled at 1 while registered */
 
 struct ftrace_ops {
 	ftrace_func_t func;	 /* notrace guest handler */
@@ -43,6 +44,12 @@ struct ftrace_ops {
 
 /* The registered ops, newest first; written by the host only. */
 extern struct ftrace_ops *volatile ftrace_ops_list;
+
+/*
+ * The kernel.ftrace_enabled sysctl's value, written by the host's sysctl handler. While it is 0
+ * every fentry site holds its NOP, and no ops with FTRACE_OPS_FL_PERMANENT may be registered.
+ */
+extern int ftrace_enabled;
 
 /*
  * Grace periods for the host: ftrace_cpu_depth[cpu] counts list walks in progress on a cpu

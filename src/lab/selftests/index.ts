@@ -15,6 +15,7 @@ import { TEST_STATE } from './test-state.ts';
 import { TEST_SYSFS } from './test-sysfs.ts';
 import { TEST_SHADOW_VARS } from './test-shadow-vars.ts';
 import { TEST_SYSCALL } from './test-syscall.ts';
+import { TEST_FTRACE } from './test-ftrace.ts';
 
 export interface Selftest {
   /** The script: "test-callbacks". */
@@ -36,6 +37,7 @@ export const SELFTESTS: readonly Selftest[] = [
   ...TEST_STATE,
   ...TEST_SYSFS,
   ...TEST_SYSCALL,
+  ...TEST_FTRACE,
 ];
 
 export function suites(): string[] {
