@@ -2,8 +2,8 @@
 // `klp-lab kselftest`: the kernel's own livepatch selftest scripts, unmodified, from Debian's
 // linux-source-6.1 and -6.12 (fetched into the cache on first use), each on a fresh running
 // lab in the shell's namespaces, reported as kselftest's runner reports them.
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kernelSources } from '../../src/lab/index.ts';
@@ -22,6 +22,14 @@ const TAP_LIVEPATCH = (lines: string[]) =>
     '',
   ].join('\n');
 
+const dirs: string[] = [];
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 describe('klp-lab kselftest', () => {
   it("runs 6.1's test-livepatch.sh (modprobe NAME, modinfo NAME) and reports TAP", async () => {
     const r = await cli(['kselftest', '--kernel', '6.1', 'test-livepatch.sh']);
@@ -31,7 +39,7 @@ describe('klp-lab kselftest', () => {
   }, 900_000);
 
   it("runs 6.12's test-livepatch.sh (insmod test_modules/NAME.ko, $KDIR) and --save keeps each check's two texts", async () => {
-    const save = mkdtempSync(join(tmpdir(), 'klp-kselftest-save-'));
+    const save = tempDir('klp-kselftest-save-');
     const r = await cli(['kselftest', '--kernel', '6.12', 'test-livepatch', '--save', save]);
     expect(r.stderr).toBe('');
     // 6.12's runner prints the timeout of the folder's settings file
@@ -50,7 +58,7 @@ describe('klp-lab kselftest', () => {
 
   it('reports a failing script as not ok, keeps its differing texts, and exits with 1', async () => {
     // a copy of the kernel's script whose first check expects another text (the cache is not touched)
-    const dir = mkdtempSync(join(tmpdir(), 'klp-kselftest-fail-'));
+    const dir = tempDir('klp-kselftest-fail-');
     const script = readFileSync(join(kernelSources('6.12').selftests, 'test-livepatch.sh'), 'utf8');
     const broken = script.replace("livepatch: '$MOD_LIVEPATCH1': patching complete", "livepatch: '$MOD_LIVEPATCH1': patching NOT complete");
     expect(broken).not.toBe(script);
