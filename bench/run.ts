@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { bootTime, throughput } from './machine.ts';
 import { runLivepatchBench } from './livepatch.ts';
+import { runKselftestBench } from './kselftest.ts';
 
 const sections: Array<() => Promise<string[]>> = [bootTime, throughput];
 const orc = new URL('./orc.ts', import.meta.url).href;
@@ -10,5 +11,5 @@ if (existsSync(new URL(orc))) {
   const { runOrcBench } = (await import(orc)) as { runOrcBench: () => Promise<string[]> };
   sections.push(runOrcBench);
 }
-sections.push(runLivepatchBench);
+sections.push(runLivepatchBench, runKselftestBench);
 for (const s of sections) process.stdout.write((await s()).join('\n') + '\n\n');

@@ -57,6 +57,7 @@ import {
 } from './options.ts';
 import { listReport } from './list.ts';
 import { addShellCommand } from './shell.ts';
+import { addKselftestCommand } from './kselftest.ts';
 import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -391,6 +392,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .action((flags: { image: string }) => run(Promise.resolve().then(() => (out(listReport(flags.image).join('\n') + '\n'), 0))));
 
   addShellCommand(prog, run);
+  addKselftestCommand(prog, run);
 
   const orc = prog.command('orc').description('ORC tables');
   orc

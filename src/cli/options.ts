@@ -75,12 +75,12 @@ export function imageOption(): Option {
   return new Option('--image <FILE>', 'kernel image, an ELF file').default(DEFAULT_IMAGE, 'fixtures/kernel.elf').argParser(elfFile);
 }
 
-/** Adds the options of a command that boots the image. */
-export function addBootOptions(cmd: Command): Command {
+/** Adds the options of a command that boots the image; `defaults` changes a default (kselftest's idle workload). */
+export function addBootOptions(cmd: Command, defaults: { workload?: string } = {}): Command {
   return cmd
     .addOption(imageOption())
     .addOption(new Option('--cpus <N>', `number of vCPUs, 1..${MAX_CPUS}`).default(4).argParser(intInRange(1, MAX_CPUS)))
-    .addOption(new Option('--workload <NAME>', 'workload to run (`klp-lab list` names them)').default('default'))
+    .addOption(new Option('--workload <NAME>', 'workload to run (`klp-lab list` names them)').default(defaults.workload ?? 'default'))
     .addOption(new Option('--seed <N>', 'seed of the vCPU interleaving, a non-negative integer').default(1n, '1').argParser(parseSeed))
     .addOption(new Option('--preempt <MODE>', 'preemption model').choices(['none', 'full']).default('none'))
     .addOption(

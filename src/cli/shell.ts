@@ -2,78 +2,15 @@
 /*
  * `klp-lab shell [-c CMD]`: a bash whose /sys, /proc/{cmdline,meminfo,kallsyms} and /dev/kmsg
  * are the running lab's, so that ordinary programs (cat, echo, grep, stat, dmesg, getconf, a
- * kernel engineer's scripts) work on the lab as on a kernel.
- *
- * The bash runs in private user, mount and pid namespaces (unshare): the lab's files are mounted
- * over the real ones there only, and the host's /sys, /proc and /dev/kmsg are never touched.
- * Nothing outlives the session, even after `kill -9` of klp-lab:
- *   - unshare is started under `setpriv --pdeathsig KILL`, so it dies with klp-lab;
- *   - unshare's --kill-child kills the namespace's init (the setup script below) with it;
- *   - when a pid namespace's init dies, the kernel kills every process in it (the FUSE helper,
- *     the bash, whatever it left in the background), and with its last process the mount
- *     namespace and every mount in it go;
- *   - the FUSE helper also exits when the lab's socket closes.
- * When the bash exits, the init exits with its status, the namespaces go, and klp-lab stops the
- * lab, removes its runtime directory and exits with that status. A client's stop request ends
- * the session the other way round: the namespaces are killed, and the status is 0.
+ * kernel engineer's scripts) work on the lab as on a kernel. The namespaces it runs in, and why
+ * nothing outlives the session, are namespace.ts's. When the bash exits, klp-lab stops the lab,
+ * removes its runtime directory and exits with the bash's status.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlServer, RunningLab, type Pace } from '../lab/index.ts';
+import { KLP_FUSE, runInLabNamespace } from './namespace.ts';
 import { addBootOptions, applyDyndbg, bootOptions, checkAgainstImage, type BootFlags } from './options.ts';
-
-export const KLP_FUSE = fileURLToPath(new URL('../../build/native/klp-fuse', import.meta.url));
-/** The commands acting on the lab (insmod, rmmod, lsmod, modinfo, modprobe), first on the shell's PATH. */
-export const KLP_PATH = fileURLToPath(new URL('./path', import.meta.url));
-/** Where modprobe looks for modules unless $KLP_MODULE_PATH says otherwise: the lab's fixtures. */
-export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures', import.meta.url));
-
-/** The files of the lab bound over the real ones, besides /sys (only those the lab has). */
-const BOUND_FILES = ['/proc/cmdline', '/proc/meminfo', '/proc/kallsyms', '/proc/modules', '/proc/sys/kernel/ftrace_enabled', '/dev/kmsg'];
-
-/*
- * The namespace's init: mounts the lab's files (stopping at the first failure, before any
- * command of the user runs: a failed bind would leave the host's file in place), then runs the
- * user's bash and exits with its status.
- */
-const SETUP = `
-set -euo pipefail
-"$KLP_FUSE" "$KLP_SOCKET" "$KLP_FS" &
-fuse=$!
-for _ in $(seq 1000); do
-	[ -d "$KLP_FS/sys" ] && break
-	kill -0 "$fuse" 2>/dev/null || { echo "klp-lab: the FUSE helper failed" >&2; exit 125; }
-	sleep 0.01
-done
-[ -d "$KLP_FS/sys" ] || { echo "klp-lab: the FUSE helper did not mount in 10 s" >&2; exit 125; }
-mount --bind "$KLP_FS/sys" /sys
-for f in ${BOUND_FILES.join(' ')}; do
-	# a file the host's kernel lacks cannot be a mount point in its /proc: left out
-	if [ -e "$KLP_FS$f" ] && [ -e "$f" ]; then mount --bind "$KLP_FS$f" "$f"; fi
-done
-[ "$(stat -f -c %T /dev/kmsg)" = fuseblk ] || [ "$(stat -f -c %T /dev/kmsg)" = fuse ] ||
-	{ echo "klp-lab: /dev/kmsg is not the lab's" >&2; exit 125; }
-unset KLP_FUSE KLP_FS
-export PATH="$KLP_PATH:$PATH"
-set +euo pipefail
-if [ -n "\${KLP_CMD+x}" ]; then
-	cmd=$KLP_CMD
-	unset KLP_CMD
-	bash -c "$cmd"
-else
-	bash --rcfile "$KLP_RC" -i
-fi
-`;
-
-/** What `[klp-lab] ` prompts are made of: the user's own rc first. */
-const RC = `[ -f ~/.bashrc ] && . ~/.bashrc
-case ":$PATH:" in "$KLP_PATH":*) ;; *) PATH="$KLP_PATH:$PATH" ;; esac
-PS1='[klp-lab] \\w\\$ '
-`;
 
 export interface ShellFlags extends BootFlags {
   pace: Pace;
@@ -102,59 +39,11 @@ export async function shellCommand(flags: ShellFlags, fail: (message: string) =>
   try {
     applyDyndbg(running.lab.k, flags);
     server = await ControlServer.listen(running);
-    const fs = join(server.dir, 'fs');
-    const rc = join(server.dir, 'bashrc');
-    const init = join(server.dir, 'init');
-    writeFileSync(rc, RC, { mode: 0o600 });
-    writeFileSync(init, SETUP, { mode: 0o600 });
-    mkdirSync(fs, { mode: 0o700 });
-    const env: NodeJS.ProcessEnv = {
-      KLP_MODULE_PATH: FIXTURES_DIR,
-      ...process.env,
-      KLP_SOCKET: server.path,
-      KLP_FS: fs,
-      KLP_FUSE,
-      KLP_RC: rc,
-      KLP_PATH,
-    };
-    if (flags.command !== undefined) env.KLP_CMD = flags.command;
-    const child = spawn(
-      'setpriv',
-      // prettier-ignore
-      ['--pdeathsig', 'KILL', '--',
-        'unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--',
-        'bash', init],
-      { stdio: 'inherit', env },
-    );
-    // as a shell does for its foreground job: ^C is for the command, not for us
-    const ignore = () => {};
-    const end = () => child.kill('SIGKILL');
-    process.on('SIGINT', ignore);
-    process.on('SIGQUIT', ignore);
-    process.on('SIGTERM', end);
-    process.on('SIGHUP', end);
     void running.stopped.then((reason) => {
       // the whole report is in the lab's log, for dmesg
       if (reason.kind === 'failure') process.stderr.write(`klp-lab: the lab has stopped: ${reason.error.message.split('\n')[0]}\n`);
     });
-    // a client asked the lab to stop: the session ends with it, successfully
-    let stopped = false;
-    void server.stopRequested.then(() => {
-      stopped = true;
-      child.kill('SIGKILL');
-    });
-    const status = await new Promise<number>((resolve) => {
-      child.on('error', (e) => {
-        process.stderr.write(`klp-lab: cannot start the shell: ${e.message}\n`);
-        resolve(1);
-      });
-      child.on('exit', (code, signal) => resolve(stopped ? 0 : (code ?? 128 + (signal ? constants.signals[signal] : 0))));
-    });
-    process.off('SIGINT', ignore);
-    process.off('SIGQUIT', ignore);
-    process.off('SIGTERM', end);
-    process.off('SIGHUP', end);
-    return status;
+    return await runInLabNamespace(server, { command: flags.command });
   } finally {
     await server?.close();
     await running.close();

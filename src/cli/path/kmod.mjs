@@ -142,7 +142,7 @@ async function lsmod() {
  * modinfo [-F FIELD] FILE...: "filename:" first (as given, made absolute without normalizing),
  * the .modinfo fields in file order, then each parameter as "name:description (type)". kmod
  * takes only *.ko for a file and looks any other name up as a module of the running kernel;
- * the lab's objects are *.o too, and it has no module tree, so anything else is not found.
+ * the lab's objects are *.o too, and its module tree is $KLP_MODULE_PATH, as for modprobe.
  */
 async function modinfo() {
   let field;
@@ -163,24 +163,26 @@ async function modinfo() {
   }
   let status = 0;
   for (const name of names) {
-    let found = /\.k?o$/.test(name);
+    // a file, or else the name of a module of the module path, as kmod looks names up in
+    // /lib/modules/$(uname -r) (the 6.1 selftests run `modinfo NAME`)
+    let file = /\.k?o$/.test(name) ? name : findModule(moduleName(name));
     try {
-      if (found) accessSync(name, constants.R_OK);
+      if (file) accessSync(file, constants.R_OK);
     } catch {
-      found = false;
+      file = undefined;
     }
-    if (!found) {
+    if (!file) {
       error(`Module ${name} not found.`);
       status = 1;
       continue;
     }
-    const a = await call({ op: 'modinfo', file: resolve(name) });
+    const a = await call({ op: 'modinfo', file: resolve(file) });
     if (!a.ok) {
       error(`could not get modinfo from '${name}': ${a.strerror}`);
       status = 1;
       continue;
     }
-    const fields = [['filename', name.startsWith('/') ? name : `${process.cwd()}/${name}`]];
+    const fields = [['filename', file.startsWith('/') ? file : `${process.cwd()}/${file}`]];
     const params = new Map();
     const param = (p) => params.get(p) ?? params.set(p, {}).get(p);
     for (const [tag, value] of a.entries) {
@@ -200,6 +202,21 @@ async function modinfo() {
     process.stdout.write(out);
   }
   return status;
+}
+
+/** The directories of $KLP_MODULE_PATH (colon-separated): the lab's module tree. */
+function modulePath() {
+  return (process.env.KLP_MODULE_PATH ?? '').split(':').filter(Boolean);
+}
+
+/** NAME.ko or NAME.o (or with dashes for underscores) from the first directory that has it. */
+function findModule(name) {
+  const candidates = [...new Set([name, name.replace(/_/g, '-')])].flatMap((n) => [`${n}.ko`, `${n}.o`]);
+  for (const d of modulePath()) {
+    const file = candidates.map((c) => `${d}/${c}`).find((f) => existsSync(f));
+    if (file) return file;
+  }
+  return undefined;
 }
 
 /**
@@ -225,15 +242,9 @@ async function modprobe() {
     return 1;
   }
   const name = moduleName(arg);
-  const dirs = (process.env.KLP_MODULE_PATH ?? '').split(':').filter(Boolean);
-  const candidates = [...new Set([name, name.replace(/_/g, '-')])].flatMap((n) => [`${n}.ko`, `${n}.o`]);
-  let file;
-  for (const d of dirs) {
-    file = candidates.map((c) => `${d}/${c}`).find((f) => existsSync(f));
-    if (file) break;
-  }
+  const file = findModule(name);
   if (!file) {
-    if (!quiet) process.stderr.write(`${tool}: FATAL: Module ${name} not found in directory ${dirs.join(':')}\n`);
+    if (!quiet) process.stderr.write(`${tool}: FATAL: Module ${name} not found in directory ${modulePath().join(':')}\n`);
     return 1;
   }
   if (dryRun) return 0;
