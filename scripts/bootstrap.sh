@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Makes a fresh machine ready, idempotently: Debian packages (Unicorn, the kernel's objtool,
-# the compiler, libfuse3 and cJSON for the shell's FUSE helper, tmux for its tests), npm
+# the compiler, libfuse3 and cJSON for the shell's FUSE helper, tmux for its tests, and what
+# the kernel's selftest scripts and their fetch run: procps's sysctl, util-linux's unshare and
+# dmesg, xz for the source package), npm
 # packages, the native hook library, the FUSE helper and the firmware images. Each step is
 # skipped when its result is already there and up to date.
 set -euo pipefail
@@ -14,7 +16,8 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 if [ "$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
 
 # 1. Debian packages
-DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils clang-format pkgconf libfuse3-dev fuse3 libcjson-dev tmux)
+DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils clang-format pkgconf libfuse3-dev fuse3 libcjson-dev tmux
+	procps util-linux xz-utils)
 missing=()
 for p in "${DEBS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
