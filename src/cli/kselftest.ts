@@ -46,8 +46,8 @@ import {
   type KernelVersion,
   type Pace,
 } from '../lab/index.ts';
-import { KLP_FUSE, runInLabNamespace } from './namespace.ts';
-import { addBootOptions, bootOptions, checkAgainstImage, type BootFlags } from './options.ts';
+import { checkLabNamespace, runInLabNamespace } from './namespace.ts';
+import { addBootOptions, bootOptions, type BootFlags } from './options.ts';
 import { parsePace } from './shell.ts';
 
 /** The tree the lab's modules are built against: the scripts' $KDIR. */
@@ -125,14 +125,7 @@ export async function kselftestCommand(
   fail: (message: string) => never,
   out: (s: string) => void = (s) => void process.stdout.write(s),
 ): Promise<number> {
-  let problem: string | undefined;
-  try {
-    problem = checkAgainstImage(flags);
-  } catch (e) {
-    problem = `option '--image <FILE>' argument '${flags.image}' is invalid. ${(e as Error).message}`;
-  }
-  if (problem) fail(`error: ${problem}`);
-  if (!existsSync(KLP_FUSE)) fail(`error: the FUSE helper ${KLP_FUSE} is missing: run scripts/bootstrap.sh`);
+  checkLabNamespace(flags, fail);
   let built;
   try {
     built = kernelTestModules(flags.kernel);

@@ -15,11 +15,12 @@
  * request ends the session the other way round: the namespaces are killed, and the status is 0.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ControlServer } from '../lab/index.ts';
+import { checkAgainstImage, type BootFlags } from './options.ts';
 
 export const KLP_FUSE = fileURLToPath(new URL('../../build/native/klp-fuse', import.meta.url));
 /** The commands acting on the lab (insmod, rmmod, lsmod, modinfo, modprobe), first on the shell's PATH. */
@@ -73,6 +74,21 @@ const RC = `[ -f ~/.bashrc ] && . ~/.bashrc
 case ":$PATH:" in "$KLP_PATH":*) ;; *) PATH="$KLP_PATH:$PATH" ;; esac
 PS1='[klp-lab] \\w\\$ '
 `;
+
+/**
+ * What a lab in the namespace needs before it boots, checked for the commands that start one
+ * (shell, kselftest): the booting options against the image, and the FUSE helper built.
+ */
+export function checkLabNamespace(flags: BootFlags, fail: (message: string) => never): void {
+  let problem: string | undefined;
+  try {
+    problem = checkAgainstImage(flags);
+  } catch (e) {
+    problem = `option '--image <FILE>' argument '${flags.image}' is invalid. ${(e as Error).message}`;
+  }
+  if (problem) fail(`error: ${problem}`);
+  if (!existsSync(KLP_FUSE)) fail(`error: the FUSE helper ${KLP_FUSE} is missing: run scripts/bootstrap.sh`);
+}
 
 export interface LabNamespaceOptions {
   /** Run this with `bash -c`; an interactive bash when absent. */

@@ -6,11 +6,10 @@
  * nothing outlives the session, are namespace.ts's. When the bash exits, klp-lab stops the lab,
  * removes its runtime directory and exits with the bash's status.
  */
-import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ControlServer, RunningLab, type Pace } from '../lab/index.ts';
-import { KLP_FUSE, runInLabNamespace } from './namespace.ts';
-import { addBootOptions, applyDyndbg, bootOptions, checkAgainstImage, type BootFlags } from './options.ts';
+import { checkLabNamespace, runInLabNamespace } from './namespace.ts';
+import { addBootOptions, applyDyndbg, bootOptions, type BootFlags } from './options.ts';
 
 export interface ShellFlags extends BootFlags {
   pace: Pace;
@@ -26,14 +25,7 @@ export function parsePace(value: string): Pace {
 }
 
 export async function shellCommand(flags: ShellFlags, fail: (message: string) => never): Promise<number> {
-  let problem: string | undefined;
-  try {
-    problem = checkAgainstImage(flags);
-  } catch (e) {
-    problem = `option '--image <FILE>' argument '${flags.image}' is invalid. ${(e as Error).message}`;
-  }
-  if (problem) fail(`error: ${problem}`);
-  if (!existsSync(KLP_FUSE)) fail(`error: the FUSE helper ${KLP_FUSE} is missing: run scripts/bootstrap.sh`);
+  checkLabNamespace(flags, fail);
   const running = await RunningLab.start({ ...bootOptions(flags), pace: flags.pace });
   let server: ControlServer | undefined;
   try {
