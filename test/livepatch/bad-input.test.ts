@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/selftest.ts';
 import { useLab } from '../helpers.ts';
-import { kbuild, scratch } from '../modules/helpers.ts';
+import { kbuild, patchableState, scratch } from '../modules/helpers.ts';
 import { RelocationOverflowError } from '../../src/elf/module.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { FtraceOps, ftraceSetFilterIp, registerFtraceFunction, unregisterFtraceFunction } from '../../src/ftrace/index.ts';
@@ -30,14 +30,6 @@ function ipmodifyOps(lab: Lab, func: bigint): FtraceOps {
   ftraceSetFilterIp(lab.ftrace, ops, func);
   registerFtraceFunction(lab.ftrace, ops);
   return ops;
-}
-
-function patchableState(lab: Lab): string {
-  const k = lab.k;
-  return createHash('sha256')
-    .update(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)))
-    .update(k.mem.bytes(k.hostMem.start, Number(k.hostMem.end - k.hostMem.start)))
-    .digest('hex');
 }
 
 describe('bad livepatch input', () => {

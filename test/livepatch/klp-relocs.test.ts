@@ -9,7 +9,6 @@
  * -- hand-made from the real one by editing its bytes -- gives the kernel's error lines and
  * errno, and no guest byte changes.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,21 +27,13 @@ import {
 import type { LoadedModule } from '../../src/kernel/modules.ts';
 import { FIXTURES, type Lab } from '../../src/lab/selftest.ts';
 import { useLab } from '../helpers.ts';
+import { patchableState } from '../modules/helpers.ts';
 
 const boot = useLab({ cpus: 2, workload: 'default' });
 const PATCH = `${FIXTURES}test_klp_relocs.ko`;
 const TARGET = 'test_klp_relocs_mod';
 const dir = mkdtempSync(join(tmpdir(), 'klp-relocs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The kernel's text and the host-managed region (modules, livepatch structures). */
-function patchableState(lab: Lab): string {
-  const k = lab.k;
-  return createHash('sha256')
-    .update(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)))
-    .update(k.mem.bytes(k.hostMem.start, Number(k.hostMem.end - k.hostMem.start)))
-    .digest('hex');
-}
 
 /** The guest bytes of every field of the patch module's `.klp.rela.<objname>.*` sections, in order. */
 function klpFields(lab: Lab, objname: string): string[] {

@@ -46,6 +46,18 @@ export function hostRegionHash(k: Kernel): string {
     .digest('hex');
 }
 
+/**
+ * The kernel's text and the host-managed region (modules, livepatch structures): what a refused
+ * patch or module load must leave as it was.
+ */
+export function patchableState(lab: { k: Kernel }): string {
+  const k = lab.k;
+  return createHash('sha256')
+    .update(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)))
+    .update(k.mem.bytes(k.hostMem.start, Number(k.hostMem.end - k.hostMem.start)))
+    .digest('hex');
+}
+
 /** Runs `fn` expecting a throw; returns what was thrown. */
 export function thrown(fn: () => unknown): Error {
   try {
