@@ -6,7 +6,20 @@
  * kmsg.ts).
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
-export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
+export {
+  cpuReport,
+  cpuRows,
+  cpuStates,
+  runSummary,
+  tableObjects,
+  taskReport,
+  taskRows,
+  taskState,
+  type CpuState,
+  type TaskState,
+} from './report.ts';
+export { formatTaskStack, formatTrace, taskStack, type TaskStack } from './task-stack.ts';
+export { patchStates, taskPatchState, type TaskPatchState } from './patch-states.ts';
 export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
 export { findModule, ModuleNotFoundError } from './modprobe.ts';
 export {
