@@ -16,6 +16,7 @@
  *
  * Requests (kernelfs.ts and kmsg.ts do the work):
  *   hello                          {clockNs, cpus, pace}
+ *   status {stacks?}               what the lab is doing (status.ts's LabStatus) and {pace, running}
  *   stat, readdir, open, read, write  on a path (open: access r|w|rw)
  *   kmsg-read {seq, waitMs?}       the record at or after seq: {record, seq}; EAGAIN after waitMs
  *                                  without one; EPIPE {next} if it was dropped
@@ -26,7 +27,7 @@
  *   modinfo {file}                 an object's .modinfo: {entries: [[tag, value], ...]} in file order
  *   stop                           stop the lab; the response comes first
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the
- * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello) are answered directly.
+ * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello, status) are answered directly.
  */
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -36,11 +37,13 @@ import { ElfFile, errnoName, errnoValue, isErrno, modinfoEntries, ModuleError, s
 import { KernelFiles, KernelFsError, normalizePath } from './kernelfs.ts';
 import { Kmsg } from './kmsg.ts';
 import { peerCred } from './peercred.ts';
+import { labStatus } from './status.ts';
 import type { RunningLab } from './running.ts';
 import type { Lab } from './selftest.ts';
 
 export type ControlRequest =
   | { id?: unknown; op: 'hello' | 'lsmod' | 'stop' }
+  | { id?: unknown; op: 'status'; stacks?: boolean }
   | { id?: unknown; op: 'stat' | 'readdir' | 'read'; path: string }
   | { id?: unknown; op: 'open'; path: string; access: 'r' | 'w' | 'rw' }
   | { id?: unknown; op: 'write'; path: string; data: string }
@@ -268,6 +271,8 @@ export class ControlServer {
     switch (req.op) {
       case 'hello':
         return { clockNs: r.clockNs, cpus: r.lab.k.nrCpus, pace: r.pace, running: r.isRunning };
+      case 'status':
+        return { pace: r.pace, running: r.isRunning, ...labStatus(r.lab, { stacks: req.stacks === true }) };
       case 'stat':
         return { ...this.files.stat(str(req.path, 'path')) };
       case 'readdir':

@@ -20,6 +20,16 @@ export {
 } from './report.ts';
 export { formatTaskStack, formatTrace, taskStack, type TaskStack } from './task-stack.ts';
 export { patchStates, taskPatchState, type TaskPatchState } from './patch-states.ts';
+export {
+  labStatus,
+  type Blocker,
+  type CpuStatus,
+  type LabStatus,
+  type PatchStatus,
+  type StatusOptions,
+  type TaskStatus,
+  type TransitionStatus,
+} from './status.ts';
 export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
 export { findModule, ModuleNotFoundError } from './modprobe.ts';
 export {
