@@ -58,6 +58,7 @@ import {
 import { listReport } from './list.ts';
 import { addShellCommand } from './shell.ts';
 import { addKselftestCommand } from './kselftest.ts';
+import { addTopCommand } from './top.ts';
 import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -393,6 +394,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
 
   addShellCommand(prog, run);
   addKselftestCommand(prog, run);
+  addTopCommand(prog, run);
 
   const orc = prog.command('orc').description('ORC tables');
   orc

@@ -102,6 +102,35 @@ function sweepStale(base: string): void {
   }
 }
 
+/**
+ * The control sockets of the labs running now under `base` (default: where a new lab would put
+ * its own): ours, named after a live process, oldest directory first. How `klp-lab top` finds the
+ * lab that `klp-lab shell` started.
+ */
+export function runningLabSockets(base: string = runtimeBase()): string[] {
+  const found: { path: string; mtimeMs: number }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const m = /^klp-lab-(\d+)-\w{6}$/.exec(name);
+    if (!m) continue;
+    const dir = join(base, name);
+    try {
+      const st = statSync(dir);
+      if (st.uid !== process.getuid!() || !statSync(join(dir, 'control')).isSocket()) continue;
+      process.kill(Number(m[1]), 0);
+      found.push({ path: join(dir, 'control'), mtimeMs: st.mtimeMs });
+    } catch {
+      // no socket, or its lab is gone: not a running lab
+    }
+  }
+  return found.sort((a, b) => a.mtimeMs - b.mtimeMs).map((f) => f.path);
+}
+
 /** What a request does to the lab (pure: the same request on the same machine state does the same). */
 export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: ControlRequest): Reply {
   switch (req.op) {

@@ -46,7 +46,7 @@ export {
 } from './kernel-sources.ts';
 export { runSelftest, SELFTESTS, suites } from './selftests/index.ts';
 export { RunningLab, RunningLabStoppedError, replayJournal, type JournalEntry, type Pace, type RunningLabOptions } from './running.ts';
-export { applyRequest, ControlServer, type ControlRequest } from './control.ts';
+export { applyRequest, ControlServer, runningLabSockets, type ControlRequest } from './control.ts';
 export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
 export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';
