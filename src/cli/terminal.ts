@@ -19,6 +19,7 @@ const CURSOR_HIDE = `${CSI}?25l`;
 const CURSOR_SHOW = `${CSI}?25h`;
 const HOME = `${CSI}H`;
 const ERASE_LINE_END = `${CSI}K`;
+const ERASE_LINE = `${CSI}2K`;
 const ERASE_DOWN = `${CSI}J`;
 const up = (n: number) => (n > 0 ? `${CSI}${n}A` : '');
 
@@ -76,10 +77,14 @@ export class InPlaceFrame {
     this.lines = lines.length;
   }
 
-  /** Erases the frame, leaving the cursor where it started. */
+  /**
+   * Erases the frame, leaving the cursor where it started. A line at a time: an erase to the end
+   * of the screen from its top line is a clear screen to tmux, which keeps the old content in
+   * its history (scroll-on-clear).
+   */
   clear(): void {
     if (!this.lines) return;
-    this.tty.write('\r' + up(this.lines) + ERASE_DOWN);
+    this.tty.write('\r' + up(this.lines) + `${ERASE_LINE}${CSI}1B`.repeat(this.lines) + up(this.lines));
     this.lines = 0;
   }
 }
