@@ -92,7 +92,8 @@ export class InPlaceFrame {
 /**
  * One line of progress on a terminal, rewritten as it changes. Output that goes to the same
  * terminal passes through print(), which takes the line away first and puts it back after, so
- * the two never mix. Without a terminal it shows nothing and print() just prints.
+ * the two never mix; it writes whole lines only, holding an unfinished one until its end (or
+ * done()). Without a terminal it shows nothing and print() just prints.
  */
 export class ProgressLine {
   private text = '';
@@ -117,20 +118,39 @@ export class ProgressLine {
   }
 
   print(s: string): void {
-    if (this.tty && this.text) this.tty.write('\r' + ERASE_LINE_END);
-    this.output(s);
-    if (this.tty && this.text) this.show();
+    if (!this.tty) return this.output(s);
+    // a line of output still open (`TEST: x ... ` before its `ok`) waits for its end, so that
+    // the progress line can stay under the output meanwhile
+    const text = this.held + s;
+    const nl = text.lastIndexOf('\n') + 1;
+    this.held = text.slice(nl);
+    if (!nl) return;
+    this.hide();
+    this.output(text.slice(0, nl));
+    this.show();
   }
 
-  /** Takes the line away for good. */
+  /** Takes the line away for good, and writes what output it held. */
   done(): void {
-    if (this.tty && this.text) this.tty.write('\r' + ERASE_LINE_END);
+    this.hide();
     this.text = '';
+    if (this.held) this.output(this.held);
+    this.held = '';
+  }
+
+  private held = '';
+  private shown = false;
+
+  private hide(): void {
+    if (this.shown) this.tty!.write('\r' + ERASE_LINE_END);
+    this.shown = false;
   }
 
   private show(): void {
-    const width = termSize(this.tty!).width - 1;
+    if (!this.tty || !this.text) return;
+    const width = termSize(this.tty).width - 1;
     const t = this.text.length > width ? this.text.slice(0, width) : this.text;
-    this.tty!.write('\r' + t + ERASE_LINE_END);
+    this.tty.write('\r' + t + ERASE_LINE_END);
+    this.shown = true;
   }
 }
