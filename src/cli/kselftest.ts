@@ -49,6 +49,8 @@ import {
 import { checkLabNamespace, runInLabNamespace } from './namespace.ts';
 import { addBootOptions, bootOptions, type BootFlags } from './options.ts';
 import { parsePace } from './shell.ts';
+import { KselftestProgress } from './kselftest-progress.ts';
+import { ProgressLine } from './terminal.ts';
 
 /** The tree the lab's modules are built against: the scripts' $KDIR. */
 const KDIR = fileURLToPath(new URL('../../firmware', import.meta.url));
@@ -172,11 +174,15 @@ export async function kselftestCommand(
     if (flags.save) writeFileSync(bashEnv, SAVE_TRAP);
     const timeout = settingsTimeout(join(folder, 'settings'));
 
+    // on a terminal, a line of progress under the output (TAP output passes around it)
+    const progress = new KselftestProgress(new ProgressLine(process.stderr, out), scripts.length);
+    out = (s) => progress.print(s);
     out('TAP version 13\n');
     out(`1..${scripts.length}\n`);
     let failed = 0;
     for (const [i, name] of scripts.entries()) {
       const n = i + 1;
+      progress.start(n, name);
       const header = `selftests: livepatch: ${name}`;
       // 6.12's runner says which timeout it uses; 6.1's does not
       if (flags.kernel !== '6.1') out(`# timeout set to ${timeout}\n`);
@@ -192,7 +198,10 @@ export async function kselftestCommand(
           ...(flags.kernel === '6.1' ? { KLP_MODULE_PATH: built.dir } : {}),
           ...(flags.save ? { KLP_SAVE_DIR: resolve(flags.save), KLP_SAVE_NAME: name } : {}),
         },
-        (text) => prefix.write(text),
+        (text) => {
+          prefix.write(text);
+          progress.output(text);
+        },
       );
       prefix.end();
       if (status === 0) out(`ok ${n} ${header}\n`);
@@ -202,6 +211,7 @@ export async function kselftestCommand(
         out(`not ok ${n} ${header} # exit=${status}\n`);
       }
     }
+    progress.done();
     return failed ? 1 : 0;
   } finally {
     rmSync(work, { recursive: true, force: true });

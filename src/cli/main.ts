@@ -58,6 +58,9 @@ import {
 import { listReport } from './list.ts';
 import { addShellCommand } from './shell.ts';
 import { addKselftestCommand } from './kselftest.ts';
+import { addTopCommand } from './top.ts';
+import { LiveView } from './live.ts';
+import { ttyOf } from './terminal.ts';
 import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -199,6 +202,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
 interface LivepatchFlags extends BootFlags {
   reliableStacktrace: boolean;
   json: boolean;
+  live: boolean;
 }
 
 async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Command): Promise<number> {
@@ -209,8 +213,11 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
     if (!(e instanceof StepError)) throw e;
     return cmd.error(`error: ${e.message}`, { exitCode: USAGE_EXIT });
   }
+  const tty = ttyOf(process.stderr);
+  if (flags.live && !tty) cmd.error("error: option '--live' draws on a terminal, and stderr is not one", { exitCode: USAGE_EXIT });
   checkImage(cmd, flags);
   const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
+  let live: LiveView | undefined;
   try {
     applyDyndbg(lab.k, flags);
     // the report's log starts at the first step, as a selftest's at start_test
@@ -218,8 +225,10 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
     let failed: StepFailure | undefined;
     let failure: ReturnType<typeof failureReport>;
     const done: string[] = [];
-    for (const step of steps) {
+    if (flags.live) live = new LiveView(lab, tty!);
+    for (const [i, step] of steps.entries()) {
       try {
+        live?.step(i + 1, steps.length, step.arg);
         runStep(lab, step);
         done.push(step.arg);
       } catch (e) {
@@ -228,6 +237,8 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
         break;
       }
     }
+    live?.close();
+    live = undefined;
     const log = logSince(lab.k, from);
     // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
     const states = failure ? [] : patchStates(lab);
@@ -264,6 +275,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
     if (failed) process.stderr.write(`klp-lab: error: ${failed.message}\n`);
     return failed || failure ? 1 : 0;
   } finally {
+    live?.close();
     lab.close();
   }
 }
@@ -368,6 +380,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
       'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION, cat:/sys/PATH',
     )
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
+    .option('--live', 'while the steps run, show the lab as `klp-lab top` does (on stderr, a terminal)')
     .addOption(json())
     .addHelpText('after', STEPS_HELP)
     .action((steps: string[], flags: LivepatchFlags, cmd: Command) => run(livepatchCommand(steps, flags, cmd)));
@@ -393,6 +406,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
 
   addShellCommand(prog, run);
   addKselftestCommand(prog, run);
+  addTopCommand(prog, run);
 
   const orc = prog.command('orc').description('ORC tables');
   orc

@@ -16,6 +16,7 @@
  *
  * Requests (kernelfs.ts and kmsg.ts do the work):
  *   hello                          {clockNs, cpus, pace}
+ *   status {stacks?}               what the lab is doing (status.ts's LabStatus) and {pace, running}
  *   stat, readdir, open, read, write  on a path (open: access r|w|rw)
  *   kmsg-read {seq, waitMs?}       the record at or after seq: {record, seq}; EAGAIN after waitMs
  *                                  without one; EPIPE {next} if it was dropped
@@ -26,7 +27,7 @@
  *   modinfo {file}                 an object's .modinfo: {entries: [[tag, value], ...]} in file order
  *   stop                           stop the lab; the response comes first
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the
- * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello) are answered directly.
+ * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello, status) are answered directly.
  */
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -36,11 +37,13 @@ import { ElfFile, errnoName, errnoValue, isErrno, modinfoEntries, ModuleError, s
 import { KernelFiles, KernelFsError, normalizePath } from './kernelfs.ts';
 import { Kmsg } from './kmsg.ts';
 import { peerCred } from './peercred.ts';
+import { labStatus } from './status.ts';
 import type { RunningLab } from './running.ts';
 import type { Lab } from './selftest.ts';
 
 export type ControlRequest =
   | { id?: unknown; op: 'hello' | 'lsmod' | 'stop' }
+  | { id?: unknown; op: 'status'; stacks?: boolean }
   | { id?: unknown; op: 'stat' | 'readdir' | 'read'; path: string }
   | { id?: unknown; op: 'open'; path: string; access: 'r' | 'w' | 'rw' }
   | { id?: unknown; op: 'write'; path: string; data: string }
@@ -97,6 +100,35 @@ function sweepStale(base: string): void {
       if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * The control sockets of the labs running now under `base` (default: where a new lab would put
+ * its own): ours, named after a live process, oldest directory first. How `klp-lab top` finds the
+ * lab that `klp-lab shell` started.
+ */
+export function runningLabSockets(base: string = runtimeBase()): string[] {
+  const found: { path: string; mtimeMs: number }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const m = /^klp-lab-(\d+)-\w{6}$/.exec(name);
+    if (!m) continue;
+    const dir = join(base, name);
+    try {
+      const st = statSync(dir);
+      if (st.uid !== process.getuid!() || !statSync(join(dir, 'control')).isSocket()) continue;
+      process.kill(Number(m[1]), 0);
+      found.push({ path: join(dir, 'control'), mtimeMs: st.mtimeMs });
+    } catch {
+      // no socket, or its lab is gone: not a running lab
+    }
+  }
+  return found.sort((a, b) => a.mtimeMs - b.mtimeMs).map((f) => f.path);
 }
 
 /** What a request does to the lab (pure: the same request on the same machine state does the same). */
@@ -268,6 +300,8 @@ export class ControlServer {
     switch (req.op) {
       case 'hello':
         return { clockNs: r.clockNs, cpus: r.lab.k.nrCpus, pace: r.pace, running: r.isRunning };
+      case 'status':
+        return { pace: r.pace, running: r.isRunning, ...labStatus(r.lab, { stacks: req.stacks === true }) };
       case 'stat':
         return { ...this.files.stat(str(req.path, 'path')) };
       case 'readdir':

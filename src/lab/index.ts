@@ -6,7 +6,30 @@
  * kmsg.ts).
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
-export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
+export {
+  cpuReport,
+  cpuRows,
+  cpuStates,
+  runSummary,
+  tableObjects,
+  taskReport,
+  taskRows,
+  taskState,
+  type CpuState,
+  type TaskState,
+} from './report.ts';
+export { formatTaskStack, formatTrace, taskStack, type TaskStack } from './task-stack.ts';
+export { patchStates, taskPatchState, type TaskPatchState } from './patch-states.ts';
+export {
+  labStatus,
+  type Blocker,
+  type CpuStatus,
+  type LabStatus,
+  type PatchStatus,
+  type StatusOptions,
+  type TaskStatus,
+  type TransitionStatus,
+} from './status.ts';
 export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
 export { findModule, ModuleNotFoundError } from './modprobe.ts';
 export {
@@ -23,7 +46,7 @@ export {
 } from './kernel-sources.ts';
 export { runSelftest, SELFTESTS, suites } from './selftests/index.ts';
 export { RunningLab, RunningLabStoppedError, replayJournal, type JournalEntry, type Pace, type RunningLabOptions } from './running.ts';
-export { applyRequest, ControlServer, type ControlRequest } from './control.ts';
+export { applyRequest, ControlServer, runningLabSockets, type ControlRequest } from './control.ts';
 export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
 export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';

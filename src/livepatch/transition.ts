@@ -140,6 +140,16 @@ export class KlpTransition {
     return this.k.mem.u32(this.targetAt) | 0;
   }
 
+  /** Passes that left tasks behind since the transition (re)started: what the fake signals count. */
+  get unfinishedPasses(): number {
+    return this.signalsCnt;
+  }
+
+  /** When the retry work runs next (emulated ns), or null when none is scheduled. */
+  get nextRetryNs(): number | null {
+    return this.workDue;
+  }
+
   // --- the guest-visible state --------------------------------------------------------------
 
   private setTargetState(s: number): void {
