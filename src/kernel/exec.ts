@@ -12,7 +12,7 @@
  * (HC_PROC_WRITE), as does its exit (HC_PROC_EXIT), and the host hands both to whoever spawned
  * it. The program's memory goes back when the task exits: by then it never returns to user mode.
  */
-import { ElfFile, type ElfSegment, errnoName, PF_X, PT_LOAD, SHT_RELA } from '../elf/index.ts';
+import { EEXIST, ElfFile, type ElfSegment, errnoName, PF_X, PT_LOAD, SHT_RELA } from '../elf/index.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import type { Kernel } from './kernel.ts';
 import { cpuCurr, findTaskByPid } from './task.ts';
@@ -100,7 +100,7 @@ export class UserProcesses {
       throw new ExecError(
         errnoName(ret),
         file,
-        ret === -17 ? `pid ${pid} is taken by a task of the lab` : `the kernel refused the task (${errnoName(ret)})`,
+        ret === -EEXIST ? `pid ${pid} is taken by a task of the lab` : `the kernel refused the task (${errnoName(ret)})`,
       );
     }
     return ret;

@@ -92,6 +92,14 @@ static int send_request(int fd, cJSON *req)
 	return ok ? 0 : -1;
 }
 
+/* A number field of a message from the lab, or `otherwise` if it has none. */
+static int number(cJSON *msg, const char *key, int otherwise)
+{
+	cJSON *v = cJSON_GetObjectItem(msg, key);
+
+	return cJSON_IsNumber(v) ? v->valueint : otherwise;
+}
+
 static int lab_connect(const char *path)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -245,14 +253,13 @@ int main(int argc, char **argv)
 			ev = cJSON_GetObjectItem(msg, "event");
 			if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "output")) {
 				cJSON *data = cJSON_GetObjectItem(msg, "data");
-				int out = cJSON_GetObjectItem(msg, "fd")->valueint == 2 ? 2 : 1;
+				int out = number(msg, "fd", 1) == 2 ? 2 : 1;
 
 				if (cJSON_IsString(data))
 					write_all(out, data->valuestring, utf8_to_bytes(data->valuestring));
 			} else if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "exit")) {
-				return cJSON_GetObjectItem(msg, "status")->valueint & 0xff;
-			} else if (cJSON_GetObjectItem(msg, "id") &&
-				   cJSON_GetObjectItem(msg, "id")->valueint == 1) {
+				return number(msg, "status", 128 + SIGKILL) & 0xff;
+			} else if (number(msg, "id", 0) == 1) {
 				/* the spawn's answer: the task runs, or the lab said why not */
 				if (!cJSON_IsTrue(cJSON_GetObjectItem(msg, "ok"))) {
 					cJSON *m = cJSON_GetObjectItem(msg, "message");
