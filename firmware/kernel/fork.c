@@ -10,6 +10,8 @@
 #include <lab/lib.h>
 #include <lab/mm.h>
 #include <lab/livepatch.h>
+#include <lab/hostcall.h>
+#include <lab/errno.h>
 
 DEFINE_SPINLOCK(tasklist_lock);
 static int last_pid;
@@ -34,14 +36,51 @@ static void free_task(struct task_struct *p)
 	kfree(p);
 }
 
+static bool pid_taken(int pid)
+{
+	struct task_struct *p;
+
+	list_for_each_entry (p, &init_task.tasks, tasks)
+		if (p->pid == pid)
+			return true;
+	return false;
+}
+
+/*
+ * Called under tasklist_lock. set_tid > 0 asks for that pid exactly, as clone3()'s set_tid
+ * does (-EEXIST if a task has it), and leaves the counter alone; otherwise the next pid no
+ * task has, so that a pid handed out on request is never given twice.
+ */
+static int alloc_pid(int set_tid)
+{
+	if (set_tid > 0)
+		return pid_taken(set_tid) ? -EEXIST : set_tid;
+	do {
+		if (++last_pid <= 0)
+			last_pid = 1;
+	} while (pid_taken(last_pid));
+	return last_pid;
+}
+
 struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), void *arg,
 				 const struct pt_regs *user_regs, const char *comm)
 {
+	return copy_process_pid(clone_flags, fn, arg, user_regs, comm, 0, NULL);
+}
+
+/* copy_process() with a chosen pid (set_tid > 0); *err says why it returned NULL. */
+struct task_struct *copy_process_pid(unsigned long clone_flags, int (*fn)(void *), void *arg,
+				     const struct pt_regs *user_regs, const char *comm, int set_tid,
+				     int *err)
+{
+	int pid;
 	struct task_struct *p = kzalloc(sizeof(*p));
 	struct inactive_task_frame *frame;
 	struct pt_regs *childregs;
 	unsigned long flags;
 
+	if (err)
+		*err = -ENOMEM;
 	if (!p)
 		return NULL;
 	p->stack = alloc_thread_stack();
@@ -86,7 +125,15 @@ struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), v
 	cond_resched();
 
 	flags = spin_lock_irqsave(&tasklist_lock);
-	p->pid = ++last_pid;
+	pid = alloc_pid(set_tid);
+	if (pid < 0) {
+		spin_unlock_irqrestore(&tasklist_lock, flags);
+		if (err)
+			*err = pid;
+		free_task(p);
+		return NULL;
+	}
+	p->pid = pid;
 	list_add_tail(&p->tasks, &init_task.tasks);
 	nr_threads++;
 	klp_copy_process(p);
@@ -191,6 +238,39 @@ long user_task_create(u64 entry, u64 arg, const char *comm)
 	return p->pid;
 }
 
+/*
+ * A user task for a process of the host (src/kernel/exec.ts), called in khostd: it enters
+ * entry(argc, argv) with the pid the host process has (-EEXIST if a task has it already), and
+ * its stdout and stderr go to the host. comm is argv[0]'s last component, as exec sets it.
+ */
+long user_task_spawn(u64 entry, u64 argc, u64 argv, int pid)
+{
+	const char *name = argc ? ((const char **)argv)[0] : "";
+	const char *base = name;
+	struct pt_regs regs;
+	struct task_struct *p;
+	int err;
+
+	for (; *name; name++)
+		if (*name == '/')
+			base = name + 1;
+	if (pid <= 0)
+		return -EINVAL;
+	p = copy_process_pid(CLONE_USER, NULL, NULL, task_pt_regs(current), base, pid, &err);
+	if (!p)
+		return err;
+	if (setup_user_regs(p, &regs, entry, argc, argv, 0)) {
+		release_task(p);
+		return -ENOMEM;
+	}
+	/* the default action of every signal, whatever khostd had */
+	memset(p->sighand, 0, sizeof(p->sighand));
+	p->flags |= PF_HOSTPROC;
+	*task_pt_regs(p) = regs;
+	wake_up_new_task(p);
+	return p->pid;
+}
+
 void release_task(struct task_struct *p)
 {
 	unsigned long flags = spin_lock_irqsave(&tasklist_lock);
@@ -233,6 +313,8 @@ void do_exit(long code)
 	t->flags |= PF_EXITING;
 	t->exit_code = code;
 	lab_event(EV_EXIT, t->pid, code, 0);
+	if (t->flags & PF_HOSTPROC)
+		host_call(HC_PROC_EXIT, code, 0, 0);
 	do_task_dead();
 }
 

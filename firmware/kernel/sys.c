@@ -5,6 +5,7 @@
 #include <lab/syscalls.h>
 #include <lab/wait.h>
 #include <lab/lib.h>
+#include <lab/hostcall.h>
 
 static long sys_write(const struct pt_regs *regs)
 {
@@ -73,6 +74,20 @@ static long sys_clone(const struct pt_regs *regs)
 	return user_task_create(regs->di, regs->si, i ? comm : current->comm);
 }
 
+/*
+ * write(fd, buf, len) for the stdout and stderr of a task the host spawned: they are its host
+ * process's, which the host writes to. The lab's other tasks have no files; their SYS_write
+ * goes to the kernel log.
+ */
+static long sys_write_fd(const struct pt_regs *regs)
+{
+	long fd = regs->di;
+
+	if ((fd != 1 && fd != 2) || !(current->flags & PF_HOSTPROC))
+		return -EBADF;
+	return host_call(HC_PROC_WRITE, fd, regs->si, regs->dx);
+}
+
 static long sys_exit(const struct pt_regs *regs)
 {
 	do_exit(regs->di);
@@ -134,4 +149,5 @@ const syscall_fn_t sys_call_table[NR_syscalls] = {
 	[SYS_futex_wake] = sys_futex_wake,
 	[SYS_getppid] = sys_getppid,
 	[SYS_sched_setaffinity] = sys_sched_setaffinity,
+	[SYS_write_fd] = sys_write_fd,
 };

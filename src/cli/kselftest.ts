@@ -12,6 +12,12 @@
  * has_kdir wants $KDIR to be a directory: it is the tree the lab's modules are built against
  * (`make -C firmware M=DIR`), as $KDIR is a kernel's.
  *
+ * The user programs the folder's Makefile lists in TEST_GEN_FILES (6.12's test_klp-call_getpid,
+ * which test-syscall.sh starts as `./test_klp-call_getpid &`) are built from their sources in
+ * the working copy for the guest, with the lab's user C library (firmware/scripts/Makefile.user),
+ * as NAME.guest; NAME itself is a copy of klp-spawn, the host process that starts NAME.guest as a
+ * guest task with its own pid and stands for it (signals, output, exit status).
+ *
  * --save DIR keeps the two texts each check_result compared, without touching the scripts or
  * functions.sh: bash reads $BASH_ENV before a script, and the file there (SAVE_TRAP) sets a DEBUG
  * trap that functions inherit (`set -T`). Before each command run while check_result is on the
@@ -46,7 +52,8 @@ import {
   type KernelVersion,
   type Pace,
 } from '../lab/index.ts';
-import { checkLabNamespace, runInLabNamespace } from './namespace.ts';
+import { execFileSync } from 'node:child_process';
+import { checkLabNamespace, KLP_SPAWN, runInLabNamespace } from './namespace.ts';
 import { addBootOptions, bootOptions, type BootFlags } from './options.ts';
 import { parsePace } from './shell.ts';
 import { KselftestProgress } from './kselftest-progress.ts';
@@ -166,6 +173,11 @@ export async function kselftestCommand(
       mkdirSync(join(work, 'test_modules'), { recursive: true });
       for (const n of built.names) copyFileSync(join(built.dir, `${n}.ko`), join(work, 'test_modules', `${n}.ko`));
     }
+    const problem = buildUserPrograms(work);
+    if (problem) {
+      process.stderr.write(`klp-lab: error: ${problem}\n`);
+      return 1;
+    }
     for (const [name, file] of own) {
       copyFileSync(file, join(work, name));
       chmodSync(join(work, name), 0o755);
@@ -216,6 +228,52 @@ export async function kselftestCommand(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The C programs a selftest folder's Makefile lists in TEST_GEN_FILES (NAME built from NAME.c). */
+export function testGenFiles(dir: string): string[] {
+  const makefile = join(dir, 'Makefile');
+  if (!existsSync(makefile)) return [];
+  // lib.mk's variables: TEST_GEN_FILES := a b, continued with backslashes
+  const text = readFileSync(makefile, 'utf8').replace(/\\\n/g, ' ');
+  const names: string[] = [];
+  for (const m of text.matchAll(/^TEST_GEN_FILES\s*[:+]?=(.*)$/gm)) names.push(...m[1].trim().split(/\s+/).filter(Boolean));
+  return names.filter((n) => existsSync(join(dir, `${n}.c`)));
+}
+
+/**
+ * Builds the folder's TEST_GEN_FILES for the guest (NAME.guest) and puts klp-spawn beside each
+ * as NAME. Returns what went wrong, or undefined.
+ */
+function buildUserPrograms(work: string): string | undefined {
+  for (const name of testGenFiles(work)) {
+    if (!existsSync(KLP_SPAWN)) return `${KLP_SPAWN} is missing: run scripts/bootstrap.sh`;
+    const guest = join(work, `${name}.guest`);
+    try {
+      execFileSync(
+        'make',
+        [
+          '-s',
+          '-C',
+          KDIR,
+          '-f',
+          'scripts/Makefile.user',
+          `PROG=${guest}`,
+          `SRCS=${join(work, `${name}.c`)}`,
+          `OBJDIR=${join(work, '.klp-build', name)}`,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+    } catch (e) {
+      const err = e as { stderr?: Buffer; message: string };
+      return `building ${name} for the lab failed: ${err.stderr?.toString().trim() || err.message}`;
+    }
+    copyFileSync(KLP_SPAWN, join(work, name));
+    chmodSync(join(work, name), 0o755);
+  }
+  return undefined;
 }
 
 /** The runner's timeout for the folder: its settings file's, else kselftest's default. */

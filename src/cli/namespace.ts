@@ -23,6 +23,8 @@ import type { ControlServer } from '../lab/index.ts';
 import { checkAgainstImage, type BootFlags } from './options.ts';
 
 export const KLP_FUSE = fileURLToPath(new URL('../../build/native/klp-fuse', import.meta.url));
+/** The host process standing for a guest program's task (src/lab/native/klp-spawn.c). */
+export const KLP_SPAWN = fileURLToPath(new URL('../../build/native/klp-spawn', import.meta.url));
 /** The commands acting on the lab (insmod, rmmod, lsmod, modinfo, modprobe), first on the shell's PATH. */
 export const KLP_PATH = fileURLToPath(new URL('./path', import.meta.url));
 /** Where modprobe looks for modules unless $KLP_MODULE_PATH says otherwise: the lab's fixtures. */
@@ -38,6 +40,9 @@ const BOUND_FILES = ['/proc/cmdline', '/proc/meminfo', '/proc/kallsyms', '/proc/
  */
 const SETUP = `
 set -euo pipefail
+# host pids here start halfway to pid_max, clear of the lab's own small pids: a process standing
+# for a guest task (klp-spawn) gives the task its own pid, which must be free in the guest
+echo $(($(cat /proc/sys/kernel/pid_max) / 2)) >/proc/sys/kernel/ns_last_pid || true
 "$KLP_FUSE" "$KLP_SOCKET" "$KLP_FS" &
 fuse=$!
 for _ in $(seq 1000); do

@@ -17,6 +17,7 @@ import type { Modules } from './modules.ts';
 import { KernelDynamicDebug } from './dynamic-debug.ts';
 import { HostMemory } from './hostmem.ts';
 import { HostCalls } from './hostcall.ts';
+import { UserProcesses } from './exec.ts';
 
 export class KernelOops extends Error {
   constructor(
@@ -53,6 +54,7 @@ export class Kernel implements Target {
   modules?: Modules;
   private _kallsyms?: Symbolizer;
   private _dynamicDebug?: KernelDynamicDebug;
+  private _processes?: UserProcesses;
   private readonly syms = new Map<string, bigint>();
 
   constructor(
@@ -79,6 +81,11 @@ export class Kernel implements Target {
   /** The dynamic debug control table (every pr_debug off until a query turns it on). Built on first use. */
   get dynamicDebug(): KernelDynamicDebug {
     return (this._dynamicDebug ??= new KernelDynamicDebug(this));
+  }
+
+  /** The user tasks host processes stand for (exec.ts). Built on first use. */
+  get processes(): UserProcesses {
+    return (this._processes ??= new UserProcesses(this));
   }
 
   get mem(): GuestMemory {

@@ -25,6 +25,10 @@
  *   rmmod {name}                   unload
  *   lsmod                          {modules: [{name, size, refcnt, usedBy}]}
  *   modinfo {file}                 an object's .modinfo: {entries: [[tag, value], ...]} in file order
+ *   spawn {file, argv, pid}        a lab program as a user task with that pid (processes.ts): {pid};
+ *                                  then the connection gets {event: "output", pid, fd, data} and
+ *                                  {event: "exit", pid, status}; if it closes first, the task is killed
+ *   kill {pid, sig}                kill(2) of a guest task
  *   stop                           stop the lab; the response comes first
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the
  * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello, status) are answered directly.
@@ -34,9 +38,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ElfFile, errnoName, errnoValue, isErrno, modinfoEntries, ModuleError, strerror } from '../elf/index.ts';
+import { ExecError, type ProcessIo } from '../kernel/index.ts';
 import { KernelFiles, KernelFsError, normalizePath } from './kernelfs.ts';
 import { Kmsg } from './kmsg.ts';
 import { peerCred } from './peercred.ts';
+import { DISCARD, ProcessStream, spawnRequest, killRequest } from './processes.ts';
 import { labStatus } from './status.ts';
 import type { RunningLab } from './running.ts';
 import type { Lab } from './selftest.ts';
@@ -51,7 +57,9 @@ export type ControlRequest =
   | { id?: unknown; op: 'kmsg-write'; data: string }
   | { id?: unknown; op: 'insmod'; file: string; params?: string[] }
   | { id?: unknown; op: 'rmmod'; name: string }
-  | { id?: unknown; op: 'modinfo'; file: string };
+  | { id?: unknown; op: 'modinfo'; file: string }
+  | { id?: unknown; op: 'spawn'; file: string; argv: string[]; pid: number }
+  | { id?: unknown; op: 'kill'; pid: number; sig: number };
 
 type Reply = Record<string, unknown>;
 
@@ -132,7 +140,7 @@ export function runningLabSockets(base: string = runtimeBase()): string[] {
 }
 
 /** What a request does to the lab (pure: the same request on the same machine state does the same). */
-export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: ControlRequest): Reply {
+export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: ControlRequest, io: ProcessIo = DISCARD): Reply {
   switch (req.op) {
     case 'read':
       return { data: files.read(str(req.path, 'path')) };
@@ -157,6 +165,10 @@ export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: Cont
     case 'rmmod':
       lab.modules.unload(str(req.name, 'name'));
       return {};
+    case 'spawn':
+      return spawnRequest(lab, req, io);
+    case 'kill':
+      return killRequest(lab, req);
     default:
       throw new ProtocolError(`op '${req.op}' is not applied to the machine`);
   }
@@ -272,12 +284,12 @@ export class ControlServer {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (!line.trim()) continue;
-        chain = chain.then(() => this.answer(line).then((r) => void (s.writable && s.write(encode(r)))));
+        chain = chain.then(() => this.answer(line, s).then((r) => void (s.writable && s.write(encode(r)))));
       }
     });
   }
 
-  private async answer(line: string): Promise<Reply> {
+  private async answer(line: string, s: Socket): Promise<Reply> {
     let req: ControlRequest;
     try {
       // the line is latin1-decoded bytes: turn UTF-8 text back into characters before parsing
@@ -289,13 +301,13 @@ export class ControlServer {
     }
     const id = req.id;
     try {
-      return { id, ok: true, ...(await this.handle(req)) };
+      return { id, ok: true, ...(await this.handle(req, s)) };
     } catch (e) {
       return { id, ok: false, ...failure(e) };
     }
   }
 
-  private async handle(req: ControlRequest): Promise<Reply> {
+  private async handle(req: ControlRequest, s: Socket): Promise<Reply> {
     const r = this.running;
     switch (req.op) {
       case 'hello':
@@ -334,7 +346,16 @@ export class ControlServer {
       case 'kmsg-write':
       case 'insmod':
       case 'rmmod':
+      case 'kill':
         return r.submit(req, (lab, q) => applyRequest(lab, this.files, this.kmsg, q));
+      case 'spawn': {
+        const stream = new ProcessStream(s, encode, req.pid);
+        const reply = await r.submit(req, (lab, q) => applyRequest(lab, this.files, this.kmsg, q, stream));
+        // the host process went away first (kill -9): its task goes with it
+        const sigkill = r.lab.k.layout.constant('SIGKILL');
+        stream.onOrphaned(() => void this.handle({ op: 'kill', pid: req.pid, sig: sigkill }, s).catch(() => {}));
+        return reply;
+      }
       default:
         throw new ProtocolError(`unknown op '${(req as { op: string }).op}'`);
     }
@@ -380,7 +401,7 @@ function failure(err: unknown): { errno: string; strerror: string; message: stri
   const e = err instanceof AggregateError && err.errors.length ? err.errors[0] : err;
   const message = (e as Error)?.message ?? String(e);
   let errno = 'EIO';
-  if (e instanceof KernelFsError) errno = e.errno;
+  if (e instanceof KernelFsError || e instanceof ExecError) errno = e.errno;
   else if (e instanceof ModuleError) errno = isErrno(e.errno) ? e.errno : errnoName(e.code);
   else if (e instanceof ProtocolError) errno = 'EINVAL';
   // glibc's text, as the commands print it (cat: ...: Permission denied)

@@ -8,6 +8,8 @@
  *   /sys/module/<m>/{refcnt,initstate,holders/,parameters/*}  the module registry (a
  *                                          parameter's mode is its perm)
  *   /sys/devices/system/cpu/...            online/possible/present, cpuN/online (hotplug.ts)
+ *   /sys/kernel/<kobject>/<attr>           what modules made under kernel_kobj (test_klp_syscall's
+ *                                          npids), read through their show functions (sysfs.ts)
  *   /sys/kernel/debug/dynamic_debug/control
  *   /proc/cmdline, /proc/meminfo           the guest's show functions, run as a read would
  *   /proc/kallsyms                         the image's symbols and the loaded modules'
@@ -27,7 +29,9 @@ import {
   type Kernel,
   SysctlError,
   type LoadedModule,
+  kobjectFiles,
   moduleParams,
+  SysfsError,
 } from '../kernel/index.ts';
 import { LivepatchError, sysfsMode } from '../livepatch/index.ts';
 import { FtraceError } from '../ftrace/index.ts';
@@ -192,6 +196,10 @@ export class KernelFiles {
     dir('/sys/module');
     for (const m of lab.modules.list()) this.moduleFiles(m, dir, file);
 
+    // /sys/kernel/<kobject>: the modules' own attributes (read only: no store is modelled)
+    for (const f of kobjectFiles(k))
+      file(f.path, { mode: f.mode, size: 4096, read: f.mode & 0o444 ? () => lab.sysfsRead(f.path) : undefined });
+
     // /sys/devices/system/cpu
     const cpus = [...Array(k.nrCpus).keys()];
     const range = (list: number[]) => `${rangeList(list)}\n`;
@@ -294,6 +302,7 @@ function errnoOf(e: unknown): string | undefined {
   if (e instanceof LivepatchError) return errnoName(e.errno);
   if (e instanceof ModuleError || e instanceof CpuHotplugError) return isErrno(e.errno) ? e.errno : 'EIO';
   if (e instanceof DdebugQueryError) return 'EINVAL';
+  if (e instanceof SysfsError) return e.errno;
   if (e instanceof SysctlError || e instanceof FtraceError) return e.errno;
   return undefined;
 }

@@ -127,6 +127,18 @@ describe("the kernel's files", () => {
     expect(syms).toMatch(/^[0-9a-f]{16} [tT] \w+\t\[test_klp_callbacks_demo\]$/m);
   });
 
+  it('/sys/kernel/<kobject>: the files a module makes under kernel_kobj, through their show functions', async () => {
+    const { c } = await lab();
+    const npids = '/sys/kernel/test_klp_syscall/npids';
+    expect(await c.call({ op: 'stat', path: npids })).toMatchObject({ ok: false, errno: 'ENOENT' });
+    await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_syscall.ko`, params: ['klp_pids=1,2,3'] });
+    expect(await c.call({ op: 'readdir', path: '/sys/kernel/test_klp_syscall' })).toMatchObject({
+      entries: [{ name: 'npids', kind: 'file', mode: 0o444 }],
+    });
+    expect(await c.call({ op: 'read', path: npids })).toMatchObject({ ok: true, data: '3\n' });
+    expect(await c.call({ op: 'open', path: npids, access: 'w' })).toMatchObject({ ok: false, errno: 'EACCES' });
+  });
+
   it("/dev/kmsg: the lab's log as records, and a write as one record of the user facility", async () => {
     const { c, server } = await lab();
     const first = await c.call({ op: 'kmsg-read', seq: 0 });

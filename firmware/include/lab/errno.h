@@ -7,6 +7,7 @@
 #define ENOENT 2
 #define ESRCH  3
 #define EINTR  4
+#define EBADF  9
 #define ECHILD 10
 #define EAGAIN 11
 #define ENOMEM 12

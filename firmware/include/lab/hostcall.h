@@ -18,6 +18,8 @@ enum host_call_op {
 	HC_RESUME = 1,	   /* (reply, value): the result of the call the host asked for */
 	HC_HOSTD_WORK,	   /* (reply): run the host's next queued work item; 1 ran one, 0 none */
 	HC_WARN,	   /* (file, line, ip): report a WARNING with current's call trace */
+	HC_PROC_WRITE,	   /* (fd, buf, len): output of a task the host spawned (PF_HOSTPROC) */
+	HC_PROC_EXIT,	   /* (code): a task the host spawned exits */
 	HC_KLP_FIRST = 16, /* livepatch calls, see livepatch.h */
 };
 

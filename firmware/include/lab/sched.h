@@ -17,7 +17,9 @@
 /* task_struct::flags */
 #define PF_IDLE	   0x00000002
 #define PF_EXITING 0x00000004
-#define PF_KTHREAD 0x00200000
+/* a user task the host spawned for one of its processes (src/kernel/exec.ts): its stdio is there */
+#define PF_HOSTPROC 0x00000008
+#define PF_KTHREAD  0x00200000
 
 /* thread_info flags, the x86 bit numbers */
 #define TIF_NOTIFY_RESUME  1
@@ -335,10 +337,14 @@ struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *ne
 #define CLONE_USER 0x1 /* the child returns to user mode */
 struct task_struct *copy_process(unsigned long clone_flags, int (*fn)(void *), void *arg,
 				 const struct pt_regs *user_regs, const char *comm);
+struct task_struct *copy_process_pid(unsigned long clone_flags, int (*fn)(void *), void *arg,
+				     const struct pt_regs *user_regs, const char *comm, int set_tid,
+				     int *err);
 struct task_struct *kthread_create(int (*fn)(void *), void *arg, const char *comm);
 struct task_struct *kthread_run(int (*fn)(void *), void *arg, const char *comm);
 void kthread_bind(struct task_struct *p, int cpu);
 long user_task_create(u64 entry, u64 arg, const char *comm);
+long user_task_spawn(u64 entry, u64 argc, u64 argv, int pid);
 int kernel_execve_user(u64 entry, u64 arg, u64 arg2, u64 arg3, const char *comm);
 int kill_pid(int pid, int sig);
 /* the host calls it to wait for tasklist_lock holders (kernel/fork.c) */

@@ -17,8 +17,11 @@
 #define SYS_futex_wake	      12 /* (uaddr, n) */
 #define SYS_getppid	      13
 #define SYS_sched_setaffinity 14 /* (cpu): pin the calling task to cpu; -1 unpins */
-#define NR_syscalls	      15
+#define SYS_write_fd	      15 /* (fd, buf, len): stdout/stderr of a task the host spawned */
+#define NR_syscalls	      16
 
+#define SIGHUP		      1
+#define SIGINT		      2
 #define SIGKILL		      9
 #define SIGUSR1		      10
 #define SIGUSR2		      12

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Signals of the lab's user programs' C library. signal() installs a handler through
+ * rt_sigaction with a restorer that calls rt_sigreturn, as glibc's does; the numbers are
+ * Linux's (lab/syscall.h).
+ */
+#ifndef _SIGNAL_H
+#define _SIGNAL_H
+#include <sys/types.h>
+#include <lab/syscall.h>
+
+#define SIGQUIT 3
+#define _NSIG	32 /* signals 1.._NSIG-1, as the lab's kernel has them */
+
+typedef void (*sighandler_t)(int);
+
+#define SIG_DFL ((sighandler_t)0)
+#define SIG_IGN ((sighandler_t)1)
+#define SIG_ERR ((sighandler_t)-1)
+
+sighandler_t signal(int sig, sighandler_t handler);
+int kill(pid_t pid, int sig);
+
+#endif

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The C library of user programs the host spawns (a test's own program, such as the livepatch
+ * selftests' test_klp-call_getpid.c, built by scripts/Makefile.user): just what such programs
+ * use, over the lab's int $0x80 system calls (lab/syscall.h). No state is shared between
+ * processes: each spawned process has its own copy of this library's data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/syscall.h>
+
+int errno;
+
+static long int80(long nr, long a, long b, long c)
+{
+	long ret;
+
+	__asm__ __volatile__("int $0x80" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "memory");
+	return ret;
+}
+
+/* A negative errno from the kernel becomes -1 and errno, as the C library's wrappers do. */
+static long result(long ret)
+{
+	if (ret < 0 && ret > -4096) {
+		errno = -ret;
+		return -1;
+	}
+	return ret;
+}
+
+long syscall(long nr, ...)
+{
+	__builtin_va_list ap;
+	long a, b, c;
+
+	/* the lab's system calls take at most three arguments */
+	__builtin_va_start(ap, nr);
+	a = __builtin_va_arg(ap, long);
+	b = __builtin_va_arg(ap, long);
+	c = __builtin_va_arg(ap, long);
+	__builtin_va_end(ap);
+	return result(int80(nr, a, b, c));
+}
+
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	return result(int80(SYS_write_fd, fd, (long)buf, len));
+}
+
+pid_t getpid(void)
+{
+	return int80(SYS_getpid, 0, 0, 0);
+}
+
+pid_t getppid(void)
+{
+	return int80(SYS_getppid, 0, 0, 0);
+}
+
+unsigned int sleep(unsigned int seconds)
+{
+	int80(SYS_nanosleep, seconds * 1000L, 0, 0);
+	return 0;
+}
+
+void _exit(int status)
+{
+	for (;;)
+		int80(SYS_exit, status, 0, 0);
+}
+
+void exit(int status)
+{
+	/* output is unbuffered: nothing to flush */
+	_exit(status);
+}
+
+int kill(pid_t pid, int sig)
+{
+	return result(int80(SYS_kill, pid, sig, 0));
+}
+
+extern const char __restore_rt[];
+/* the handlers signal() installed: the kernel's rt_sigaction does not give the old one back */
+static sighandler_t handlers[_NSIG];
+
+sighandler_t signal(int sig, sighandler_t handler)
+{
+	sighandler_t old;
+
+	if (sig <= 0 || sig >= _NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	if (result(int80(SYS_rt_sigaction, sig, (long)handler, (long)__restore_rt)) < 0)
+		return SIG_ERR;
+	old = handlers[sig];
+	handlers[sig] = handler;
+	return old;
+}
+
+/* --- formatted output ---------------------------------------------------------------------- */
+
+struct out {
+	char *buf;
+	size_t size, len;
+};
+
+static void put(struct out *o, char c)
+{
+	if (o->len + 1 < o->size)
+		o->buf[o->len] = c;
+	o->len++;
+}
+
+static void put_num(struct out *o, unsigned long long v, int base, int neg, int width, int left,
+		    int zero)
+{
+	char digits[24];
+	int n = 0, pad;
+
+	do {
+		digits[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	pad = width - n - neg;
+	if (!left && zero && neg)
+		put(o, '-');
+	while (!left && pad-- > 0)
+		put(o, zero ? '0' : ' ');
+	if (!(!left && zero) && neg)
+		put(o, '-');
+	while (n)
+		put(o, digits[--n]);
+	while (left && pad-- > 0)
+		put(o, ' ');
+}
+
+int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	struct out o = {buf, size, 0};
+
+	for (; *fmt; fmt++) {
+		int left = 0, zero = 0;
+		int width = 0, lng = 0;
+		unsigned long long u;
+		long long s;
+		const char *str;
+
+		if (*fmt != '%') {
+			put(&o, *fmt);
+			continue;
+		}
+		fmt++;
+		for (; *fmt == '-' || *fmt == '0'; fmt++)
+			*fmt == '-' ? (left = 1) : (zero = 1);
+		for (; *fmt >= '0' && *fmt <= '9'; fmt++)
+			width = width * 10 + *fmt - '0';
+		for (; *fmt == 'l' || *fmt == 'z'; fmt++)
+			lng++;
+		switch (*fmt) {
+		case 'd':
+		case 'i':
+			s = lng ? __builtin_va_arg(ap, long long) : __builtin_va_arg(ap, int);
+			put_num(&o, s < 0 ? -(unsigned long long)s : s, 10, s < 0, width, left,
+				zero);
+			break;
+		case 'u':
+		case 'x':
+			u = lng ? __builtin_va_arg(ap, unsigned long long)
+				: __builtin_va_arg(ap, unsigned int);
+			put_num(&o, u, *fmt == 'u' ? 10 : 16, 0, width, left, zero);
+			break;
+		case 'p':
+			put(&o, '0');
+			put(&o, 'x');
+			put_num(&o, (unsigned long)__builtin_va_arg(ap, void *), 16, 0, 0, 0, 0);
+			break;
+		case 'c':
+			put(&o, (char)__builtin_va_arg(ap, int));
+			break;
+		case 's':
+			str = __builtin_va_arg(ap, const char *);
+			for (str = str ? str : "(null)"; *str; str++)
+				put(&o, *str);
+			break;
+		case '%':
+			put(&o, '%');
+			break;
+		default:
+			/* an unknown conversion is printed as it stands */
+			put(&o, '%');
+			if (!*fmt)
+				goto out;
+			put(&o, *fmt);
+		}
+	}
+out:
+	if (size)
+		buf[o.len < size ? o.len : size - 1] = 0;
+	return o.len;
+}
+
+int snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	__builtin_va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	__builtin_va_end(ap);
+	return n;
+}
+
+static int vdprintf(int fd, const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+
+	if (n >= (int)sizeof(buf))
+		n = sizeof(buf) - 1;
+	return write(fd, buf, n) < 0 ? -1 : n;
+}
+
+int dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	__builtin_va_start(ap, fmt);
+	n = vdprintf(fd, fmt, ap);
+	__builtin_va_end(ap);
+	return n;
+}
+
+int printf(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	__builtin_va_start(ap, fmt);
+	n = vdprintf(STDOUT_FILENO, fmt, ap);
+	__builtin_va_end(ap);
+	return n;
+}
+
+int puts(const char *s)
+{
+	return printf("%s\n", s);
+}
