@@ -30,12 +30,15 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { findSysctl, FIXTURES, SYSCTLS, type Lab } from '../lab/index.ts';
-import { KernelOops, KernelPanic, type Kernel, formatTimestamp, allTasks, SysctlError, SysfsError, type Task } from '../kernel/index.ts';
+import { findSysctl, FIXTURES, patchStates, SYSCTLS, type Lab, type TaskPatchState } from '../lab/index.ts';
+import { KernelOops, KernelPanic, type Kernel, formatTimestamp, SysctlError, SysfsError } from '../kernel/index.ts';
 import { FtraceError } from '../ftrace/index.ts';
 import { errnoName, ModuleError } from '../elf/index.ts';
-import { KLP_UNDEFINED, Livepatch, LivepatchError, sysfsMode, type SwitchVerdict } from '../livepatch/index.ts';
-import { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
+import { Livepatch, LivepatchError, sysfsMode } from '../livepatch/index.ts';
+import { formatTaskStack } from './orc.ts';
+
+// each task's patch state is the lab's (the consistency checker reports stalls with it)
+export { patchStates, type TaskPatchState } from '../lab/index.ts';
 
 export class StepError extends Error {
   constructor(message: string) {
@@ -205,47 +208,6 @@ export function sysfsEntries(lp: Livepatch): SysfsEntry[] {
 /** sysfsEntries() as `mode path = value` lines. */
 export function sysfsReport(lp: Livepatch): string[] {
   return sysfsEntries(lp).map((e) => `${e.mode} ${e.path}${e.value !== undefined ? ` = ${e.value}` : ''}`);
-}
-
-/** One task as the transition sees it; `blocked` and `stack` only for a task still to switch. */
-export interface TaskPatchState {
-  pid: number;
-  comm: string;
-  /** 'unpatched', 'patched', or '-' (KLP_UNDEFINED: no transition concerns it). */
-  patchState: string;
-  pending: boolean;
-  /** What stops it now: 'running', 'sleeping on function X', 'unreliable stack', ...; 'can switch now' if nothing. */
-  blocked?: string;
-  /** Its reliable stack trace, for a task that cannot switch now. */
-  stack?: TaskStack;
-}
-
-function verdictText(v: SwitchVerdict): string {
-  if (v.ok) return 'can switch now';
-  return v.why === 'sleeping on function' ? `sleeping on function ${v.func}` : v.why;
-}
-
-/**
- * Each task's patch state: what the transition sees (pending flag, state) and, for a task
- * still to switch, what stops it now (the check klp_try_switch_task() would make) and the stack
- * that check looked at.
- */
-export function patchStates(lab: Lab): TaskPatchState[] {
-  const lp = lab.lp;
-  return allTasks(lab.k).map((t: Task) => {
-    const row: TaskPatchState = {
-      pid: t.pid,
-      comm: t.comm,
-      patchState: t.patchState === KLP_UNDEFINED ? '-' : Livepatch.stateName(t.patchState),
-      pending: t.testTifFlag('TIF_PATCH_PENDING'),
-    };
-    if (lp.transitionPatch && t.patchState !== lp.targetState) {
-      const v = lp.transition.switchVerdict(t, null);
-      row.blocked = verdictText(v);
-      if (!v.ok) row.stack = taskStack(lab.k, t, { sym: lab.modules.symbolizer });
-    }
-    return row;
-  });
 }
 
 /** patchStates() as a ps-style table. */

@@ -8,6 +8,7 @@
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
 export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
 export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
+export { patchStates, type TaskPatchState } from './patch-state.ts';
 export { findModule, ModuleNotFoundError } from './modprobe.ts';
 export {
   cacheDir,
