@@ -9,6 +9,9 @@ export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } fr
 export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
 export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
 export { patchStates, type TaskPatchState } from './patch-state.ts';
+export { attachChecker, attachConsistencyChecker, type CheckerOptions } from './checker.ts';
+export { funcStackProblems, invariantProblems, sysfsProblems, taskStateProblems, type InvariantProblem } from './invariants.ts';
+export type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
 export { findModule, ModuleNotFoundError } from './modprobe.ts';
 export {
   cacheDir,
