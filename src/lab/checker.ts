@@ -35,7 +35,7 @@ import { allTasks, Task } from '../kernel/index.ts';
 import { orcUnwinder, taskStack } from '../orc/index.ts';
 import type { KlpFunc } from '../livepatch/index.ts';
 import { CodeWatch, type CodeHit } from './code-watch.ts';
-import { invariantProblems, taskStateProblems, type InvariantProblem } from './invariants.ts';
+import { invariantProblems, maybePendingMismatch, taskStateProblems, type InvariantProblem } from './invariants.ts';
 import { patchStates } from './patch-state.ts';
 import type { Lab } from './selftest.ts';
 import type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
@@ -96,6 +96,8 @@ export class ConsistencyChecker implements LabChecker {
   private readonly patchSeq = new Map<object, number>();
   private readonly tailCache = new Map<string, boolean>();
   private readonly traces = new Map<number, TaskTrace>();
+  /** What the last rebuild read: func_stack changes, patches, transition, forces. */
+  private state = '';
   /** The transition patch's bodies the traces follow, as last seeded. */
   private targets = '';
   /** The transition the traces belong to: patch and target, and whether it was forced. */
@@ -126,7 +128,7 @@ export class ConsistencyChecker implements LabChecker {
       this.undo.push(() => list.splice(list.indexOf(fn), 1));
     };
     hook(m.beforeHostCall, () => this.watch.read());
-    hook(m.afterHostCall, () => this.rebuild());
+    hook(m.afterHostCall, () => this.rebuild(false));
     // first among the round's hooks would be nicer, but the order does not matter: every hook
     // that changes livepatch state does so through a host call
     hook(m.afterRound, () => this.afterRound());
@@ -170,9 +172,13 @@ export class ConsistencyChecker implements LabChecker {
    * Reads the func_stacks and the transition anew (after every host call: only host code
    * changes them), and watches every body they can send a task to.
    */
-  private rebuild(): void {
+  private rebuild(always = true): void {
     const { k, lp } = this.lab;
     const P = lp.transitionPatch;
+    // most host calls (a cond_resched() switch, a WARN) change none of it
+    const state = `${lp.patcher.generation}:${lp.patches.length}:${P ? this.seqOf(P) : 0}:${lp.targetState}:${lp.transition.forces}`;
+    if (!always && state === this.state) return;
+    this.state = state;
     const epoch = P ? `${this.seqOf(P)}:${lp.targetState}` : '';
     if (epoch !== this.epoch) {
       this.traces.clear();
@@ -375,7 +381,7 @@ export class ConsistencyChecker implements LabChecker {
     if (this.first) return;
     const lp = this.lab.lp;
     if (!lp.transitionPatch) return;
-    this.problem(taskStateProblems(this.lab)[0]);
+    if (maybePendingMismatch(this.lab)) this.problem(taskStateProblems(this.lab)[0]);
     if (this.lab.k.machine.clockNs - this.transitionSince > this.stallNs) this.stall();
   }
 

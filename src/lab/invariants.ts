@@ -14,7 +14,7 @@
  *   - sysfs lists exactly the installed patches; an enabled patch's module holds a reference.
  * The random-session tests and the consistency checker both ask these questions here.
  */
-import { allTasks, type Task } from '../kernel/index.ts';
+import { allTasks, idleTask, type Task } from '../kernel/index.ts';
 import { KLP_UNDEFINED } from '../livepatch/index.ts';
 import type { Lab } from './selftest.ts';
 
@@ -77,6 +77,78 @@ export function taskStateProblems(lab: Lab, tasks = allTasks(lab.k)): InvariantP
     }
   }
   return out;
+}
+
+interface RawTaskList {
+  baseLo: number;
+  baseHi: number;
+  next: number;
+  oState: number;
+  oFlags: number;
+  bit: number;
+  head: number;
+  end: number;
+}
+const rawLists = new WeakMap<Lab, RawTaskList>();
+
+/** The task list's offsets as numbers, worked out once per lab. */
+function rawTaskList(lab: Lab): RawTaskList {
+  let r = rawLists.get(lab);
+  if (r) return r;
+  const k = lab.k;
+  const L = k.layout;
+  const base = k.mem.base;
+  const tasks = L.offset('task_struct', 'tasks');
+  r = {
+    baseLo: Number(base & 0xffffffffn),
+    baseHi: Number(base >> 32n),
+    next: L.offset('list_head', 'next'),
+    oState: L.offset('task_struct', 'patch_state') - tasks,
+    oFlags: L.offset('task_struct', 'thread_info.flags') - tasks,
+    bit: 1 << L.constant('TIF_PATCH_PENDING'),
+    head: k.mem.offset(k.sym('init_task'), 1) + tasks,
+    end: k.mem.size - 16,
+  };
+  rawLists.set(lab, r);
+  return r;
+}
+
+/**
+ * Whether taskStateProblems() might find a pending flag off during a transition: the same
+ * question over raw guest memory, cheap enough to ask after every round of a transition (a
+ * task wrong only for a moment, as in the fork race, is seen); whoever asks calls
+ * taskStateProblems() for the details when the answer is yes.
+ */
+export function maybePendingMismatch(lab: Lab): boolean {
+  const { k, lp } = lab;
+  if (!lp.transitionPatch || !lp.transition.started || !tasklistFree(lab)) return false;
+  const view = k.mem.view;
+  const { baseLo, baseHi, next, oState, oFlags, bit, head, end } = rawTaskList(lab);
+  const target = lp.targetState;
+  let any = false;
+  let odd = false;
+  let node = head;
+  for (let n = 0; n < 1_000_000; n++) {
+    if (view.getUint32(node + next + 4, true) !== baseHi) return true; // let the careful walk say
+    node = view.getUint32(node + next, true) - baseLo;
+    if (node === head) break;
+    if (node < 0 || node > end) return true;
+    const state = view.getInt32(node + oState, true);
+    const pending = (view.getUint32(node + oFlags, true) & bit) !== 0;
+    if (state !== KLP_UNDEFINED || pending) any = true;
+    if (pending === (state !== target)) continue;
+    odd = true;
+  }
+  for (let cpu = 0; cpu < k.nrCpus; cpu++) {
+    const idle = idleTask(k, cpu);
+    if (idle.address === 0n) continue;
+    const state = idle.patchState;
+    const pending = idle.testTifFlag('TIF_PATCH_PENDING');
+    if (state !== KLP_UNDEFINED || pending) any = true;
+    if (pending !== (state !== target)) odd = true;
+  }
+  // every task without a state nor a flag: the transition is completing
+  return odd && any;
 }
 
 /** Each func_stack as klp_ftrace_handler reads it, the fentry sites and obj->mod. */
