@@ -194,6 +194,16 @@ describe('the consistency checker finds', () => {
     c.detach();
   });
 
+  it('an enabled patch whose module holds no reference (sysfs)', async () => {
+    const lab = await boot({ cpus: 2, workload: 'idle' });
+    const c = attachChecker(lab);
+    lab.loadLp('test_klp_livepatch');
+    expect(c.poll()).toBeUndefined();
+    lab.modules.put('test_klp_livepatch');
+    expect(c.poll()).toMatchObject({ kind: 'sysfs', message: "'test_klp_livepatch' is enabled but its module holds no reference" });
+    c.detach();
+  });
+
   it('a WARNING, an oops and a lockup', async () => {
     const warn = await boot({ cpus: 2, workload: 'idle' });
     const c1 = attachChecker(warn);
