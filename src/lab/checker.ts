@@ -88,6 +88,10 @@ const stateName = (s: number) => (s === KLP_PATCHED ? 'PATCHED' : s === KLP_UNPA
 export class ConsistencyChecker implements LabChecker {
   /** Entries of watched bodies judged so far, and how many of them were in a transition. */
   readonly seen = { entries: 0, inTransition: 0 };
+  /** Times the hit ring filled mid-quantum (each stopped the quantum to be read). */
+  get ringFills(): number {
+    return this.watch.fills;
+  }
   private readonly watch: CodeWatch;
   private readonly bodies = new Map<number, Body>();
   /** Bodies no func_stack holds any more, watched until their module goes. */

@@ -33,6 +33,8 @@ export class CodeWatch {
   private readonly ring: WatchRing;
   private readonly watched = new Set<number>();
   private readonly base: bigint;
+  /** Times the ring filled mid-quantum and the quantum was stopped to empty it. */
+  fills = 0;
 
   constructor(
     private readonly k: Kernel,
@@ -51,7 +53,10 @@ export class CodeWatch {
     ];
     const current = L.offset('pcpu', 'current_task');
     m.cpus.forEach((c, i) => c.ctl.setWatch(this.map, this.ring.buffer, perCpuAddress(k, i) + BigInt(current), words, i));
-    m.onWatchFull = () => this.read();
+    m.onWatchFull = () => {
+      this.fills++;
+      this.read();
+    };
   }
 
   /** Watches exactly these RAM offsets from now on. */

@@ -107,6 +107,30 @@ describe('the consistency checker on correct runs', () => {
   }, 60_000);
 });
 
+describe('the consistency checker and determinism', () => {
+  // a quantum of a million instructions per vCPU: more entries per round than the hit ring
+  // holds, so quanta are stopped to read it -- and resumed exactly where they stopped
+  async function session(checked: boolean): Promise<{ digest: string; fills: number; entries: number }> {
+    const lab = await boot({ cpus: 2, workload: 'getpid', seed: 4, quantum: 1_000_000 });
+    const c = checked ? attachChecker(lab) : undefined;
+    lab.loadLp('test_klp_syscall');
+    lab.k.runFor(300);
+    lab.disableLp('test_klp_syscall');
+    expect(c?.finish()).toBeUndefined();
+    const out = { digest: lab.k.log.digest(), fills: c?.ringFills ?? 0, entries: c?.seen.entries ?? 0 };
+    c?.detach();
+    return out;
+  }
+
+  it('leaves the run bit for bit as it is without it, even when its ring fills mid-quantum', async () => {
+    const plain = await session(false);
+    const checked = await session(true);
+    expect(checked.fills).toBeGreaterThan(0);
+    expect(checked.entries).toBeGreaterThan(4096);
+    expect(checked.digest).toBe(plain.digest);
+  }, 60_000);
+});
+
 describe('the consistency checker finds', () => {
   it('new code run by an unpatched task, when the handler ignores func->transition', async () => {
     const lab = await boot({ cpus: 4, workload: 'probe', seed: 1 });
