@@ -296,8 +296,10 @@ export class ConsistencyChecker implements LabChecker {
       const v = this.funcs.get(body.fn);
       const want = v ? (v.target && h.state === KLP_UNPATCHED ? v.target.unpatched : v.top) : undefined;
       const expected = want ?? this.original(body.fn, body.name, 1);
-      // a task forced between the handler's decision and the body it chose
-      const forced = this.excused && !this.sinceForce.has(h.task) && v?.target && body.at === v.target.unpatched.at;
+      // a task forced between the handler's decision and the body it chose runs its old state's
+      // code once, in either direction
+      const forced =
+        this.excused && !this.sinceForce.has(h.task) && v?.target && (body.at === v.target.unpatched.at || body.at === v.target.patched.at);
       if (this.excused) this.sinceForce.add(h.task);
       if (expected.at !== body.at && !forced) {
         const kind = body.seq > expected.seq ? 'new-code-while-unpatched' : 'old-code-while-patched';
