@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { bootTime, throughput } from './machine.ts';
 import { runLivepatchBench } from './livepatch.ts';
 import { runKselftestBench } from './kselftest.ts';
+import { runCheckerBench } from './checker.ts';
 import { ProgressLine } from '../src/cli/terminal.ts';
 
 let sections: Array<[string, () => Promise<string[]>]> = [
@@ -18,7 +19,7 @@ if (existsSync(new URL(orc))) {
   const { runOrcBench } = (await import(orc)) as { runOrcBench: () => Promise<string[]> };
   sections.push(['orc', runOrcBench]);
 }
-sections.push(['livepatch', runLivepatchBench], ['kselftest', runKselftestBench]);
+sections.push(['livepatch', runLivepatchBench], ['checker', () => runCheckerBench()], ['kselftest', runKselftestBench]);
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !sections.some(([s]) => s === n));
 if (unknown.length) {

@@ -30,13 +30,14 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { findSysctl, FIXTURES, formatTaskStack, patchStates, SYSCTLS, type Lab, type TaskPatchState } from '../lab/index.ts';
+import { findSysctl, FIXTURES, patchStates, SYSCTLS, type Lab, type TaskPatchState } from '../lab/index.ts';
 import { KernelOops, KernelPanic, type Kernel, formatTimestamp, SysctlError, SysfsError } from '../kernel/index.ts';
 import { FtraceError } from '../ftrace/index.ts';
 import { errnoName, ModuleError } from '../elf/index.ts';
 import { Livepatch, LivepatchError, sysfsMode } from '../livepatch/index.ts';
+import { formatTaskStack } from './orc.ts';
 
-// the patch states are the lab's (a running lab's status shows them too)
+// each task's patch state is the lab's (the consistency checker reports stalls with it)
 export { patchStates, type TaskPatchState } from '../lab/index.ts';
 
 export class StepError extends Error {

@@ -5,12 +5,11 @@
  * TASK|CPU` (a task's reliable stack trace on a stopped machine, symbolized kernel style, or
  * why it is not reliable).
  */
-import { dumpOrcFile, type UnwindOptions } from '../orc/index.ts';
+import { dumpOrcFile, formatTaskStack, taskStack, type UnwindOptions } from '../orc/index.ts';
 import { type Kernel, allTasks, cpuCurr, Task } from '../kernel/index.ts';
-import { formatTaskStack, taskStack } from '../lab/index.ts';
 
-// the stacks themselves are the lab's (the running lab's status shows them too)
-export { formatTaskStack, formatTrace, taskStack, type TaskStack } from '../lab/index.ts';
+// a task's stack as the reports show it lives with the unwinder, below the lab's checker
+export { formatTaskStack, formatTrace, taskStack, type TaskStack } from '../orc/index.ts';
 
 /** `orc dump FILE`: identical to `objtool --dump=orc FILE` of the objtool matching the file's ORC layout. */
 export function orcDump(file: string): string {

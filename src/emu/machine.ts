@@ -131,6 +131,15 @@ export class Machine {
   readonly lostCpus: number[] = [];
   readonly beforeRound: RoundHook[] = [];
   readonly afterRound: RoundHook[] = [];
+  /**
+   * Called with every vCPU stopped as a host call begins, before its handler: a watcher of the
+   * code that ran (CpuCtl.setWatch) reads what ran under the state the host call may change.
+   */
+  readonly beforeHostCall: Array<(cpu: Vcpu) => void> = [];
+  /** Called as a host call ends, after its handler (the state it changed is final). */
+  readonly afterHostCall: Array<(cpu: Vcpu) => void> = [];
+  /** Empties the watch ring when it fills mid-quantum (CpuCtl.setWatch); the quantum goes on. */
+  onWatchFull: (() => void) | null = null;
 
   private readonly prng: Prng;
   private readonly order: number[];
@@ -341,6 +350,11 @@ export class Machine {
         case N.KLP_RUN_DELIVERY:
           this.fault(cpu, new InterruptDeliveryError(cpu.index, ctl.intno, N.KLP_DELIVER_ERRORS[ctl.deliverErr]));
           break;
+        case N.KLP_RUN_WATCH:
+          if (!this.onWatchFull) throw new Error(`cpu ${cpu.index}: the watch ring is full and no one empties it`);
+          this.onWatchFull();
+          if (!this.stopped && ctl.insnCount < budgetEnd) continue;
+          break;
         default:
           this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'emulation stopped for no known reason') });
       }
@@ -365,6 +379,7 @@ export class Machine {
   }
 
   private hostCall(cpu: Vcpu): void {
+    for (const h of this.beforeHostCall) h(cpu);
     const r = cpu.readAll();
     if ((r[R.cs] & 3n) !== 0n) {
       this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'host call from user mode') });
@@ -378,6 +393,7 @@ export class Machine {
     }
     const ret = handler(cpu, args);
     if (ret !== undefined) cpu.uc.regWrite(C.UC_X86_REG_RAX, BigInt.asUintN(64, BigInt(ret)));
+    for (const h of this.afterHostCall) h(cpu);
   }
 
   private guestFault(cpu: Vcpu, what: string, address?: bigint, cause?: Error): GuestFault {

@@ -23,4 +23,16 @@ export { SEQ_BUF_SIZE, SeqReadError, seqRead } from './seq-file.ts';
 export { type KobjectFile, kobjectFiles, kobjectShow, SysfsError } from './sysfs.ts';
 export { procDointvec, SysctlError } from './sysctl.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
-export { allTasks, cpuCurr, cpuOnline, forEachTask, idleTask, rqNrQueued, rqNrSwitches, type Target, Task, TaskListError } from './task.ts';
+export {
+  allTasks,
+  cpuCurr,
+  cpuOnline,
+  forEachTask,
+  idleTask,
+  perCpuAddress,
+  rqNrQueued,
+  rqNrSwitches,
+  type Target,
+  Task,
+  TaskListError,
+} from './task.ts';

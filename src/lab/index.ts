@@ -18,7 +18,6 @@ export {
   type CpuState,
   type TaskState,
 } from './report.ts';
-export { formatTaskStack, formatTrace, taskStack, type TaskStack } from './task-stack.ts';
 export { patchStates, taskPatchState, type TaskPatchState } from './patch-states.ts';
 export {
   labStatus,
@@ -31,6 +30,9 @@ export {
   type TransitionStatus,
 } from './status.ts';
 export { FIXTURES, Lab, SelftestError, type LabOptions } from './selftest.ts';
+export { attachChecker, attachConsistencyChecker, type CheckerOptions } from './checker.ts';
+export { funcStackProblems, invariantProblems, sysfsProblems, taskStateProblems, type InvariantProblem } from './invariants.ts';
+export type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
 export { findModule, ModuleNotFoundError } from './modprobe.ts';
 export {
   cacheDir,

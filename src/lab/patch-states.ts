@@ -3,12 +3,13 @@
  * Each task as the livepatch transition sees it: its patch state, its pending flag and, for a
  * task still to switch, what keeps it from switching now -- the check klp_try_switch_task()
  * would make, without its effects -- and the stack that check looked at. The `livepatch`
- * report and a running lab's status (status.ts) are both built on it.
+ * report, a running lab's status (status.ts) and the consistency checker's stall reports are
+ * all built on it.
  */
 import { allTasks, type Task } from '../kernel/index.ts';
 import { KLP_UNDEFINED, Livepatch, type SwitchVerdict } from '../livepatch/index.ts';
+import { taskStack, type TaskStack } from '../orc/index.ts';
 import type { Lab } from './selftest.ts';
-import { taskStack, type TaskStack } from './task-stack.ts';
 
 /** One task as the transition sees it; `blocked` and `stack` only for a task still to switch. */
 export interface TaskPatchState {

@@ -69,6 +69,8 @@ export class KlpOps {
 
 export class KlpPatcher {
   private readonly opsByFunc = new Map<bigint, KlpOps>();
+  /** Changes to any func_stack so far: whoever keeps what the stacks hold knows when to look again. */
+  generation = 0;
 
   constructor(
     readonly k: Kernel,
@@ -162,6 +164,7 @@ export class KlpPatcher {
       listAddRcu(this.k, func.stackNode, ops.head);
     }
     func.patched = true;
+    this.generation++;
     return 0;
   }
 
@@ -184,6 +187,7 @@ export class KlpPatcher {
       listDelRcu(this.k, func.stackNode);
     }
     func.patched = false;
+    this.generation++;
   }
 
   /** klp_patch_object(): all of an object's funcs, or none. */

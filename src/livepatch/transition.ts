@@ -111,6 +111,14 @@ export class KlpTransition {
   private readonly stacks: OrcStacks;
   /** The tasks and cpus a pass walks, in the guest. */
   private readonly walk: KlpTaskWalk<Task>;
+  /** Transitions forced so far: what a forced task runs is the user's call, not the model's. */
+  forces = 0;
+  /**
+   * Between klp_start_transition() and the end of the transition (or a reversal): every task
+   * off the target state is marked pending. Before, no task is; while the transition completes
+   * or reverses, flags are cleared first.
+   */
+  started = false;
 
   constructor(private readonly core: KlpTransitionCore) {
     const k = (this.k = core.k);
@@ -255,6 +263,7 @@ export class KlpTransition {
     for (const t of this.everyTask()) if (t.patchState !== this.targetState) this.setPending(t, true);
     this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
+    this.started = true;
   }
 
   /** klp_check_stack_func()'s range of every func of the patched objects, for one pass. */
@@ -337,6 +346,7 @@ export class KlpTransition {
     }
     // done: cond_resched() stops looking, then the structures are cleaned up
     this.setCondReschedEnabled(false);
+    this.started = false;
     const patch = this.patch!;
     yield* this.completeTransition();
     // a patch that was disabled is gone now; a replace patch has superseded the others
@@ -398,6 +408,7 @@ export class KlpTransition {
     );
     // no switch point may apply the old target once the new one is set: clear every pending
     // flag, and let the switch points already running finish
+    this.started = false;
     yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) this.setPending(t, false);
     yield* this.synchronizeTransition();
@@ -411,6 +422,7 @@ export class KlpTransition {
     const k = this.k;
     const patch = this.patch!;
     prWarn(k, 'forcing remaining tasks to the patched state');
+    this.forces++;
     yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) {
       if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;

@@ -21,3 +21,4 @@ export {
 } from './unwind.ts';
 export { moduleOrc, unwindModules } from './modules.ts';
 export { RELIABLE } from './unwind.ts';
+export { formatTaskStack, formatTrace, taskStack, type TaskStack } from './task-stack.ts';

@@ -165,6 +165,12 @@ export class OrcUnwinder {
   entries: Uint32Array;
   /** 1 where the entry is not a return address (an interrupted or first ip, ret_from_fork): print it as is. */
   exact: Uint8Array;
+  /**
+   * The stack pointer of the caller of each entry's function, once the walk stepped past it:
+   * for a function entered by a call, its return address's slot + 8 (the consistency checker
+   * learns from it where frames begin).
+   */
+  callerSp: Uint32Array;
   count = 0;
   /** Where the last unreliable walk stopped: ip, sp and the address concerned (RAM offsets, NaN if none). */
   whereIp = NaN;
@@ -279,6 +285,7 @@ export class OrcUnwinder {
     this.rqCurr = kernel.machine.cpus.map((_c, i) => perCpu + i * L.sizeof('pcpu') + rqCurr);
     this.entries = new Uint32Array(128);
     this.exact = new Uint8Array(128);
+    this.callerSp = new Uint32Array(128);
   }
 
   /** Adds the table of a loaded module (its text range must lie in guest RAM). */
@@ -416,6 +423,7 @@ export class OrcUnwinder {
     if (this.entries.length < maxEntries + 1) {
       this.entries = new Uint32Array(maxEntries + 1);
       this.exact = new Uint8Array(maxEntries + 1);
+      this.callerSp = new Uint32Array(maxEntries + 1);
     }
     this.count = 0;
     this.error = RELIABLE;
@@ -493,6 +501,7 @@ export class OrcUnwinder {
       entries[n++] = ip;
       const r = this.step();
       if (r === 0) {
+        this.callerSp[n - 1] = this.sp;
         crossedRegs = this.regs >= 0;
         continue;
       }

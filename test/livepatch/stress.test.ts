@@ -6,16 +6,12 @@
  * user tasks, a forker) and, with preempt=full, on idle and CPU-bound machines; the last patch
  * of a system call removed while user tasks hammer it; loads refused by a pre_patch callback,
  * for the patch itself or for a target module coming; 16 vCPUs with cpus going down and coming
- * back up between the steps. Whatever the order, after every step:
- *   - without a transition no task has a patch state or a pending flag, cond_resched() does
- *     not look, klp_target_state is KLP_UNDEFINED;
- *   - during one, a task is pending exactly when its state is not the target (looked at, as
- *     the host does, with tasklist_lock free);
- *   - every func_stack, read as the handler reads it, holds each patched func of its function
- *     and no other, one per patch, newest first; a func is patched with its object and in
- *     transition only in the patch in transition; an fentry site is a call while its function
- *     has a klp_ops;
- *   - sysfs lists exactly the installed patches; an enabled patch's module holds a reference;
+ * back up between the steps. The consistency checker (src/lab/checker.ts) watches the whole
+ * session: every call of a patched function runs the code the model gives its task, no task
+ * mixes the old and the new code of a transition; and whatever the order, after every step:
+ *   - the livepatch bookkeeping holds (src/lab/invariants.ts): no patch state or pending flag
+ *     at rest, pending exactly when off the target during a transition, every func_stack as
+ *     the handler reads it, sysfs and the patch modules' references;
  *   - the machine is healthy: no WARNING or BUG in the kernel log, no cpu lost (dead without
  *     hotplug taking it down), and a module that is not loaded has no fentry sites.
  * An oops stops the machine and fails the session. Once the steps are done, a transition
@@ -28,9 +24,9 @@ import { describe, expect, it } from 'vitest';
 import type { Lab } from '../../src/lab/selftest.ts';
 import { withLab } from '../helpers.ts';
 import { Prng } from '../../src/emu/prng.ts';
-import { allTasks, cpuOnline, perCpuAddress } from '../../src/kernel/task.ts';
+import { cpuOnline, perCpuAddress } from '../../src/kernel/task.ts';
 import { cpuHotplugState } from '../../src/kernel/hotplug.ts';
-import { KLP_UNDEFINED, type KlpFunc } from '../../src/livepatch/structs.ts';
+import { attachChecker } from '../../src/lab/checker.ts';
 import { LivepatchError } from '../../src/livepatch/core.ts';
 import { ModuleError } from '../../src/elf/module.ts';
 import { SelftestError } from '../../src/lab/selftest.ts';
@@ -49,83 +45,6 @@ const TARGETS = ['test_klp_mod_target', 'test_klp_callbacks_mod'];
 function expected(e: unknown): boolean {
   const err = e instanceof AggregateError ? e.errors[0] : e;
   return err instanceof LivepatchError || err instanceof ModuleError || err instanceof SelftestError;
-}
-
-/**
- * klp_complete_transition() between resetting every task's state and dropping the transition:
- * the post-(un)patch callbacks run in the guest then, with the patch still in transition and
- * no task pending or with a state (as in the kernel).
- */
-function completing(lab: Lab): boolean {
-  return allTasks(lab.k).every((t) => t.patchState === KLP_UNDEFINED && !t.testTifFlag('TIF_PATCH_PENDING'));
-}
-
-function checkInvariants(lab: Lab, where: string): void {
-  const { k, lp } = lab;
-  const tasks = allTasks(k);
-  const mem = k.mem;
-  if (!lp.transitionPatch) {
-    for (const t of tasks) {
-      expect(t.patchState, `${where}: ${t} state at rest`).toBe(KLP_UNDEFINED);
-      expect(t.testTifFlag('TIF_PATCH_PENDING'), `${where}: ${t} pending at rest`).toBe(false);
-    }
-    expect(mem.u32(k.sym('klp_cond_resched_enabled')), `${where}: cond_resched hook`).toBe(0);
-    expect(mem.s32(k.sym('klp_target_state')), `${where}: target`).toBe(KLP_UNDEFINED);
-  } else if (mem.u32(k.sym('tasklist_lock')) === 0 && !completing(lab)) {
-    // (with tasklist_lock held a fork may be between joining the list and klp_copy_process():
-    // the host never looks then, nor do we)
-    const target = lp.targetState;
-    for (const t of tasks) {
-      // a task stopped inside klp_update_patch_state(), between its two writes, is mid-switch
-      const cpu = t.currentOn();
-      if (cpu >= 0 && k.image.symbolAt(k.machine.cpus[cpu].rip)?.name === 'klp_update_patch_state') continue;
-      expect(t.testTifFlag('TIF_PATCH_PENDING'), `${where}: ${t} pending <=> state ${t.patchState} != ${target}`).toBe(
-        t.patchState !== target,
-      );
-    }
-  }
-  // each func_stack as klp_ftrace_handler reads it, and the fentry sites
-  const stackOrder = (f: KlpFunc) => lp.patches.indexOf(f.object.patch);
-  const seen = new Set<bigint>();
-  let patched = 0;
-  let stacked = 0;
-  for (const p of lp.patches)
-    for (const o of p.objs) {
-      // klp_is_object_loaded(): obj->mod follows the module's coming and going
-      const mod = o.name === null ? undefined : lab.modules.find(o.name);
-      expect(o.mod, `${where}: ${p.name} ${o.displayName}'s obj->mod`).toBe(mod?.guestStruct?.address ?? 0n);
-      for (const f of o.funcs) {
-        const what = `${where}: ${p.name} ${o.displayName}/${f}`;
-        expect(f.patched, `${what} patched with its object`).toBe(o.patched);
-        // func->transition tells the handler to look at the task: only the patch in transition's
-        if (f.transition) expect(p, `${what} in transition`).toBe(lp.transitionPatch);
-        if (!f.patched) continue;
-        patched++;
-        const ops = lp.patcher.findOps(f.oldFunc);
-        expect(ops, `${what}: klp_ops`).toBeDefined();
-        if (seen.has(f.oldFunc)) continue;
-        seen.add(f.oldFunc);
-        const stack = [...ops!.funcStack()];
-        stacked += stack.length;
-        for (const s of stack) {
-          expect(s.patched, `${what}: ${s.object.patch.name}'s func on the stack is patched`).toBe(true);
-          expect(s.oldFunc, `${what}: ${s.object.patch.name}'s func on the stack patches it`).toBe(f.oldFunc);
-        }
-        // newest first: the handler takes the first func, of the youngest patch, one per patch
-        const order = stack.map(stackOrder);
-        expect(order, `${what}: func_stack newest first`).toEqual([...new Set(order)].sort((a, b) => b - a));
-        expect(mem.u8(f.oldFunc), `${what}: site is a call`).toBe(0xe8);
-      }
-    }
-  expect(stacked, `${where}: the func_stacks hold every patched func and no other`).toBe(patched);
-  // sysfs and references
-  const names = lp.patches.map((p) => p.name);
-  expect(
-    lp.sysfsTree().filter((l) => /^\/sys\/kernel\/livepatch\/[^/]+\/$/.test(l)),
-    `${where}: sysfs`,
-  ).toEqual(names.map((n) => `/sys/kernel/livepatch/${n}/`));
-  for (const p of lp.patches)
-    if (p.enabled || p === lp.transitionPatch) expect(lab.modules.find(p.name)?.refcount, `${where}: ${p.name} ref`).toBeGreaterThan(0);
 }
 
 /** Kernel log lines that mean the guest is unwell whatever the session did. */
@@ -198,8 +117,12 @@ function session(seed: number, steps: number, sc: Scenario): Promise<{ log: stri
     const text = Buffer.from(k.mem.bytes(k.image.textStart, Number(k.image.textEnd - k.image.textStart)));
     const ops: string[] = [];
     const after = () => `seed ${seed} after [${ops.join('; ')}]`;
+    // the invariants and what really ran, watched by the consistency checker; a transition may
+    // stall on sleeping kthreads for as long as a session lasts, until fake signals or a force
+    const checker = attachChecker(lab, { stallMs: 600_000 });
     const check = (where: string) => {
-      checkInvariants(lab, `${where}, ${after()}`);
+      const v = checker.poll();
+      expect(v && `${v.kind}: ${v.message}`, `${where}, ${after()}`).toBeUndefined();
       checkHealth(lab, mods, `${where}, ${after()}`);
     };
     // a transition still running finishes by itself (or is forced where sleeping kthreads may

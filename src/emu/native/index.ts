@@ -16,6 +16,8 @@ export const KLP_STOP_BUDGET = 1;
 export const KLP_STOP_INTR = 2;
 /** A pending interrupt and IF just became 1 (after sti's shadow, popf, iret): klp_run delivers it. */
 export const KLP_STOP_IRQ = 4;
+/** The watch ring is full (setWatch): the host reads it and the quantum goes on. */
+export const KLP_STOP_WATCH = 8;
 
 /** klp_hook_ptr(which). */
 export const KLP_HOOK_BLOCK = 0;
@@ -52,8 +54,18 @@ export const CTL = {
   irqWindow: 2252,
   emap: 2256,
   inRun: 2264,
+  wmap: 2272,
+  wring: 2280,
+  currAt: 2288,
+  taskOff: 2296,
+  watchCpu: 2308,
 } as const;
-export const CTL_SIZE = 2272;
+export const CTL_SIZE = 2312;
+
+/** struct klp_watch_ring: head and cap (u64 each), then the hits. */
+export const WATCH_RING_HEADER = 16;
+/** struct klp_watch_hit: addr, task, rsp (u64), word[3], cpu (u32). */
+export const WATCH_HIT_SIZE = 40;
 
 /** klp_run() results. */
 export const KLP_RUN_BUDGET = 1;
@@ -62,6 +74,7 @@ export const KLP_RUN_INTR = 3;
 export const KLP_RUN_ERROR = 4;
 export const KLP_RUN_STOPPED = 5;
 export const KLP_RUN_DELIVERY = 6;
+export const KLP_RUN_WATCH = 7;
 
 /** klp_deliver() failures, indexed by code. */
 export const KLP_DELIVER_ERRORS = [
@@ -83,6 +96,16 @@ interface KlpEmu {
   setCpu: (ctl: Buffer, ram: Buffer, base: bigint, size: bigint, ring0: number, idt: bigint, tss: bigint) => void;
   run: (uc: number, ctl: Buffer) => number;
   deliver: (uc: number, ctl: Buffer, vector: number, soft: number) => number;
+  setWatch: (
+    ctl: Buffer,
+    wmap: Uint8Array | null,
+    ring: Buffer | null,
+    currAt: bigint,
+    o0: number,
+    o1: number,
+    o2: number,
+    cpu: number,
+  ) => void;
   ctlSize: number;
   ctlOffset: (field: number) => number;
 }
@@ -94,6 +117,7 @@ let loaded: KlpEmu | null = null;
 // even if the CpuCtl object itself is dropped.
 const mapOfCtl = new WeakMap<Buffer, Uint8Array>();
 const emapOfCtl = new WeakMap<Buffer, Uint8Array>();
+const watchOfCtl = new WeakMap<Buffer, [Uint8Array, Buffer]>();
 
 /** Loads libklpemu.so once and checks the layout; throws if it was not built. */
 export function klpemu(): KlpEmu {
@@ -111,6 +135,8 @@ export function klpemu(): KlpEmu {
     const c = ctlOffset(field);
     if (c !== off) throw new Error(`klpemu: klp_cpu_ctl field #${field} is at ${c} in C, ${off} in TS`);
   });
+  const hitSize = lib.func('uint32_t klp_watch_hit_size(void)')() as number;
+  if (hitSize !== WATCH_HIT_SIZE) throw new Error(`klpemu: sizeof(struct klp_watch_hit) is ${hitSize}, TS expects ${WATCH_HIT_SIZE}`);
   loaded = {
     hookBlock: hookPtr(KLP_HOOK_BLOCK),
     hookIntr: hookPtr(KLP_HOOK_INTR),
@@ -121,6 +147,9 @@ export function klpemu(): KlpEmu {
     ) as KlpEmu['setCpu'],
     run: lib.func('int klp_run(uintptr_t uc, void *ctl)') as KlpEmu['run'],
     deliver: lib.func('int klp_deliver(uintptr_t uc, void *ctl, uint32_t vector, int soft)') as KlpEmu['deliver'],
+    setWatch: lib.func(
+      'void klp_ctl_set_watch(void *ctl, void *wmap, void *ring, uint64_t curr, uint32_t o0, uint32_t o1, uint32_t o2, uint32_t cpu)',
+    ) as KlpEmu['setWatch'],
     ctlSize,
     ctlOffset,
   };
@@ -303,6 +332,31 @@ export class CpuCtl {
     emapOfCtl.set(this.buffer, map);
   }
 
+  /**
+   * Watched entries: every execution of a block starting at an address whose bit is set in
+   * `map` (over the instruction map's range) is recorded in `ring` (a WatchRing's buffer) with
+   * the task current then (read at `currAt`) and three 32-bit words of that task (at offsets
+   * `taskWords`). Not copied, like the instruction map; null: nothing is watched.
+   */
+  setWatch(
+    map: Uint8Array | null,
+    ring: Buffer | null,
+    currAt = 0n,
+    taskWords: readonly [number, number, number] = [0, 0, 0],
+    cpu = 0,
+  ): void {
+    if (map === null || ring === null) {
+      klpemu().setWatch(this.buffer, null, null, 0n, 0, 0, 0, 0);
+      watchOfCtl.delete(this.buffer);
+      return;
+    }
+    if (map.byteLength * 8 < Number(this.imapSize))
+      throw new RangeError(`setWatch: ${map.byteLength} bytes cover fewer than ${this.imapSize} bits`);
+    void map.buffer; // a fixed backing store, as in setInstructionMap
+    klpemu().setWatch(this.buffer, map, ring, currAt, taskWords[0], taskWords[1], taskWords[2], cpu);
+    watchOfCtl.set(this.buffer, [map, ring]);
+  }
+
   /** Installs klp_hook_block and klp_hook_intr on uc with this ctl as user_data. */
   attach(uc: Uc): { block: UcHook; intr: UcHook } {
     const k = klpemu();
@@ -310,6 +364,59 @@ export class CpuCtl {
       block: uc.hookAddNative(UC_HOOK_BLOCK, k.hookBlock, this.buffer),
       intr: uc.hookAddNative(UC_HOOK_INTR, k.hookIntr, this.buffer),
     };
+  }
+}
+
+/**
+ * The ring the watched entries' hits go to (struct klp_watch_ring), shared by every vCPU of a
+ * machine: read with hit fields below, emptied with clear().
+ */
+export class WatchRing {
+  readonly buffer: Buffer;
+  private readonly u32: Uint32Array;
+  private readonly baseLo: number;
+  private readonly baseHi: number;
+
+  /** `ramBase`: the addresses of the hits are read as offsets from it (guest RAM lies in one 4 GiB window). */
+  constructor(
+    readonly capacity: number,
+    ramBase: bigint,
+  ) {
+    this.buffer = Buffer.from(new ArrayBuffer(WATCH_RING_HEADER + capacity * WATCH_HIT_SIZE));
+    this.u32 = new Uint32Array(this.buffer.buffer);
+    this.u32[2] = capacity;
+    this.baseLo = Number(ramBase & 0xffffffffn);
+    this.baseHi = Number(ramBase >> 32n);
+  }
+
+  /** Hits recorded since the last clear(). */
+  get length(): number {
+    return this.u32[0];
+  }
+  clear(): void {
+    this.u32[0] = 0;
+    this.u32[1] = 0;
+  }
+  /** The u64 at word w of hit i as an offset from the RAM base, NaN outside its 4 GiB window. */
+  private offset(i: number, w: number): number {
+    const o = (WATCH_RING_HEADER + i * WATCH_HIT_SIZE) / 4 + w;
+    return this.u32[o + 1] === this.baseHi ? this.u32[o] - this.baseLo : NaN;
+  }
+  /** Where hit i ran, its task and its stack pointer, as RAM offsets. */
+  addr(i: number): number {
+    return this.offset(i, 0);
+  }
+  task(i: number): number {
+    return this.offset(i, 2);
+  }
+  rsp(i: number): number {
+    return this.offset(i, 4);
+  }
+  word(i: number, w: number): number {
+    return this.u32[(WATCH_RING_HEADER + i * WATCH_HIT_SIZE) / 4 + 6 + w];
+  }
+  cpu(i: number): number {
+    return this.u32[(WATCH_RING_HEADER + i * WATCH_HIT_SIZE) / 4 + 9];
   }
 }
 

@@ -53,11 +53,42 @@ struct klp_cpu_ctl {
 	const uint8_t *emap;     /* bit i set = sti, popf or iret ends at imap_base + i */
 	uint32_t in_run;         /* in klp_run, the only one to stop for an interrupt window */
 	uint32_t pad;
+	/* Watched code (klp_ctl_set_watch): entries whose every execution is recorded. */
+	const uint8_t *wmap;     /* bit i set = a watched entry at imap_base + i */
+	struct klp_watch_ring *wring; /* where the hits go, shared by every vCPU */
+	uint64_t curr_at;        /* guest address of this cpu's `current` pointer */
+	uint32_t task_off[3];    /* offsets of the three 32-bit task words a hit keeps */
+	uint32_t watch_cpu;      /* this vCPU's index, as the hits name it */
+};
+
+/*
+ * One execution of a watched entry: where, by which task (the cpu's `current` then), with the
+ * stack pointer as the block began and three words of that task as they were (its patch state,
+ * its thread flags, its pid: whatever the host asked for).
+ */
+struct klp_watch_hit {
+	uint64_t addr;
+	uint64_t task;
+	uint64_t rsp;
+	uint32_t word[3];
+	uint32_t cpu;
+};
+
+/*
+ * The hits since the host last read them, in execution order (the vCPUs of a round run one
+ * after the other in this thread). When it is full the block hook stops the quantum before the
+ * watched block runs (KLP_STOP_WATCH) and the host empties it: no hit is ever dropped.
+ */
+struct klp_watch_ring {
+	uint64_t head;           /* hits written since the host reset it */
+	uint64_t cap;            /* slots in hit[] */
+	struct klp_watch_hit hit[];
 };
 
 #define KLP_STOP_BUDGET 1u
 #define KLP_STOP_INTR 2u
 #define KLP_STOP_IRQ 4u		/* an interrupt is pending and IF just became 1 */
+#define KLP_STOP_WATCH 8u	/* the watch ring is full: the host must read it */
 
 /*
  * A cpu takes a pending interrupt at the first instruction boundary where IF is 1, not at the
@@ -140,6 +171,24 @@ static int irq_window_open(uc_engine *uc, struct klp_cpu_ctl *ctl)
 	return (rflags & EFLAGS_IF) != 0;
 }
 
+/* Records one execution of a watched entry (the block at address is about to run). */
+static void watch_hit(uc_engine *uc, struct klp_cpu_ctl *ctl, uint64_t address)
+{
+	struct klp_watch_hit *h = &ctl->wring->hit[ctl->wring->head++];
+	uint64_t task = 0;
+
+	h->addr = address;
+	h->cpu = ctl->watch_cpu;
+	h->word[0] = h->word[1] = h->word[2] = 0;
+	if (ctl->ram && in_ram(ctl, ctl->curr_at, 8))
+		memcpy(&task, ram_at(ctl, ctl->curr_at), 8);
+	h->task = task;
+	for (int i = 0; i < 3; i++)
+		if (task && in_ram(ctl, task + ctl->task_off[i], 4))
+			memcpy(&h->word[i], ram_at(ctl, task + ctl->task_off[i]), 4);
+	uc_reg_read(uc, UC_X86_REG_RSP, &h->rsp);
+}
+
 /*
  * UC_HOOK_BLOCK callback (uc_cb_hookcode_t); user_data is the vCPU's ctl.
  *
@@ -148,11 +197,14 @@ static int irq_window_open(uc_engine *uc, struct klp_cpu_ctl *ctl)
  * stopped block is not counted; every counted block then really ran, and at
  * a budget stop insns is exact and >= stop_at by less than one block.
  * (A block cut short by a fault or exception is still counted whole.)
+ * A watched block (klp_ctl_set_watch) is recorded once it is counted, as it will run;
+ * with the ring full the hook stops before it as for the budget.
  */
 KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 {
 	struct klp_cpu_ctl *ctl = user_data;
 	uint64_t lo = address - ctl->imap_base;
+	int watched = 0;
 
 	if (ctl->insns >= ctl->stop_at) {
 		ctl->stop_reason |= KLP_STOP_BUDGET;
@@ -163,6 +215,15 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 		ctl->stop_reason |= KLP_STOP_IRQ;
 		uc_emu_stop(uc);
 		return;
+	}
+	if (__builtin_expect(ctl->wmap != NULL, 0) && address >= ctl->imap_base && lo < ctl->imap_size &&
+	    (ctl->wmap[lo >> 3] >> (lo & 7) & 1)) {
+		if (ctl->wring->head >= ctl->wring->cap) {
+			ctl->stop_reason |= KLP_STOP_WATCH;
+			uc_emu_stop(uc);
+			return;
+		}
+		watched = 1;
 	}
 	ctl->blocks++;
 	if (ctl->imap && address >= ctl->imap_base && lo < ctl->imap_size && size) {
@@ -182,6 +243,8 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 		ctl->unmapped++;
 	}
 	ctl->last_block_end = address + size;
+	if (watched)
+		watch_hit(uc, ctl, address);
 }
 
 /* UC_HOOK_INTR callback (uc_cb_hookintr_t): end the quantum, let TS deliver it. */
@@ -334,6 +397,7 @@ enum {
 	KLP_RUN_ERROR,		/* uc_emu_start failed: uc_err in run_err */
 	KLP_RUN_STOPPED,	/* stopped by a hook (a device asked the machine to stop) */
 	KLP_RUN_DELIVERY,	/* delivering an int n failed: KLP_DELIVER_* in deliver_err */
+	KLP_RUN_WATCH,		/* the watch ring is full: the host reads it, the quantum goes on */
 };
 
 /*
@@ -391,6 +455,8 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 		}
 		if (ctl->stop_reason & KLP_STOP_BUDGET)
 			return KLP_RUN_BUDGET;
+		if (ctl->stop_reason & KLP_STOP_WATCH)
+			return KLP_RUN_WATCH;
 		if (ctl->last_block_end == ctl->rip && ctl->ram && in_ram(ctl, ctl->rip - 1, 1) &&
 		    *ram_at(ctl, ctl->rip - 1) == 0xf4) {
 			ctl->halted = 1;
@@ -462,10 +528,33 @@ KLP_EXPORT void klp_ctl_set_emap(struct klp_cpu_ctl *ctl, const uint8_t *emap)
 	ctl->irq_window = IRQ_WINDOW_NONE;
 }
 
+/*
+ * Watched entries: a map over the instruction map's range (NULL: none), the ring the hits go
+ * to, where this cpu's `current` lives and which words of the task a hit keeps. TS keeps the
+ * map and the ring alive, as it does the instruction map.
+ */
+KLP_EXPORT void klp_ctl_set_watch(struct klp_cpu_ctl *ctl, const uint8_t *wmap,
+				  struct klp_watch_ring *wring, uint64_t curr_at, uint32_t off0,
+				  uint32_t off1, uint32_t off2, uint32_t cpu)
+{
+	ctl->wmap = wring ? wmap : NULL;
+	ctl->wring = wring;
+	ctl->curr_at = curr_at;
+	ctl->task_off[0] = off0;
+	ctl->task_off[1] = off1;
+	ctl->task_off[2] = off2;
+	ctl->watch_cpu = cpu;
+}
+
 /* Layout checks for TS. */
 KLP_EXPORT uint32_t klp_ctl_size(void)
 {
 	return sizeof(struct klp_cpu_ctl);
+}
+
+KLP_EXPORT uint32_t klp_watch_hit_size(void)
+{
+	return sizeof(struct klp_watch_hit);
 }
 
 KLP_EXPORT int32_t klp_ctl_offset(int field)
@@ -497,6 +586,11 @@ KLP_EXPORT int32_t klp_ctl_offset(int field)
 		offsetof(struct klp_cpu_ctl, irq_window),
 		offsetof(struct klp_cpu_ctl, emap),
 		offsetof(struct klp_cpu_ctl, in_run),
+		offsetof(struct klp_cpu_ctl, wmap),
+		offsetof(struct klp_cpu_ctl, wring),
+		offsetof(struct klp_cpu_ctl, curr_at),
+		offsetof(struct klp_cpu_ctl, task_off),
+		offsetof(struct klp_cpu_ctl, watch_cpu),
 	};
 
 	if (field < 0 || field >= (int)(sizeof(off) / sizeof(off[0])))

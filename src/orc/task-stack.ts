@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A task's reliable stack trace as the reports show it -- symbolized kernel style, with where
- * the unwinder started and, for an unreliable one, why it gave up -- taken from one walk so that
- * the text and the JSON fields always agree. `stack`, `livepatch`'s blocking tasks and a running
- * lab's status all show stacks this way.
+ * A task's reliable stack trace as the reports show it: where the task was, whether the trace
+ * is reliable (and if not, why and where the unwinder stopped), each entry symbolized kernel
+ * style. The `stack` command, the livepatch report's blocking tasks and the consistency
+ * checker's violations all print the same thing from the same walk.
  */
-import { orcUnwinder, type StackTrace, type UnwindOptions } from '../orc/index.ts';
-import { imageSymbolizer, type Symbolizer, type Kernel, type Task } from '../kernel/index.ts';
+import { imageSymbolizer, type Kernel, type Symbolizer, type Task } from '../kernel/index.ts';
+import { orcUnwinder, type StackTrace, type UnwindOptions } from './unwind.ts';
 
 /** One line per entry, kernel style: return addresses as %pB, exact ips as %pS. */
 export function formatTrace(trace: StackTrace, sym: Symbolizer): string[] {
