@@ -29,22 +29,14 @@ import {
   kernelTestModules,
   KERNEL_VERSIONS,
   type KernelVersion,
-} from '../lab/index.ts';
-import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
-import {
-  blockingStacksReport,
-  formatLog,
-  logSince,
   parseStep,
-  patchStateReport,
-  patchStates,
   runStep,
   StepError,
   StepFailure,
-  sysfsEntries,
-  sysfsReport,
   type Step,
-} from './livepatch.ts';
+} from '../lab/index.ts';
+import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
+import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
 import {
   addBootOptions,
   addMsOption,

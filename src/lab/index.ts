@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Scenarios over a booted lab: the assembly of its parts (lab.ts, read it first), the
- * selftests' toolkit and the selftests, the CLI's reports, and a lab that keeps running
- * (running.ts) with its control socket (control.ts) serving the kernel's files (kernelfs.ts,
- * kmsg.ts).
+ * selftests' toolkit and the selftests, the steps of a livepatch session (steps.ts), the CLI's
+ * reports, and a lab that keeps running (running.ts) with its control socket (control.ts)
+ * serving the kernel's files (kernelfs.ts, kmsg.ts).
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
 export { cpuReport, cpuRows, runSummary, tableObjects, taskReport, taskRows } from './report.ts';
@@ -27,3 +27,4 @@ export { applyRequest, ControlServer, type ControlRequest } from './control.ts';
 export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
 export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';
+export { isObjectPath, parseStep, runStep, StepError, StepFailure, type Step } from './steps.ts';
