@@ -154,7 +154,7 @@ export function runStep(lab: Lab, step: Step): void {
       case 'wait':
         return lab.waitForTransition(name, step.ms);
       case 'run':
-        lab.k.runFor(step.ms);
+        lab.advance({ ns: step.ms * 1e6 });
         return;
       case 'cat': {
         lab.logCmd(`cat ${name}`);
