@@ -28,3 +28,23 @@ export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
 export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';
 export { isObjectPath, parseStep, runStep, StepError, StepFailure, type Step } from './steps.ts';
+export type { Scenario } from './scenario.ts';
+export type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
+export { QUIRKS, findQuirk, type Quirk } from './quirks.ts';
+export { describeSchedule, generateSchedule, type InjectedEvent, type Schedule } from './explore/schedule.ts';
+export { runSchedule, type RunOutcome } from './explore/run.ts';
+export { builtinScenarios, ExploreError, resolveScenario, SCENARIOS } from './explore/scenarios.ts';
+export { readReplay, replay, writeReplay, type ReplayFile } from './explore/replay.ts';
+export {
+  explore,
+  mergeShards,
+  parseShard,
+  shardResult,
+  writeShardResult,
+  type CampaignResult,
+  type Progress,
+  type Shard,
+} from './explore/campaign.ts';
+export { loadChecker, type CheckerRef } from './explore/pool.ts';
+// INTERIM, to be replaced by attachConsistencyChecker (src/lab/checker.ts) when it is merged
+export { attachInterimChecker } from './explore/interim-checker.ts';
