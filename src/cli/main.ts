@@ -50,6 +50,7 @@ import {
 import { listReport } from './list.ts';
 import { addShellCommand } from './shell.ts';
 import { addKselftestCommand } from './kselftest.ts';
+import { addExploreCommand } from './explore.ts';
 import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -385,6 +386,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
 
   addShellCommand(prog, run);
   addKselftestCommand(prog, run);
+  addExploreCommand(prog, run);
 
   const orc = prog.command('orc').description('ORC tables');
   orc
