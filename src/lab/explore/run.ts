@@ -9,7 +9,7 @@
  * bit for bit, and its digest says so.
  */
 import { createHash } from 'node:crypto';
-import { KernelOops, KernelPanic } from '../../kernel/index.ts';
+import { KernelOops, KernelPanic, LogOverrunError } from '../../kernel/index.ts';
 import { Lab } from '../selftest.ts';
 import { parseStep, runStep, StepFailure, type Step } from '../steps.ts';
 import type { Scenario } from '../scenario.ts';
@@ -44,13 +44,31 @@ export interface RunOptions {
 }
 
 /** The lines of the log that tell how the transitions went, for RunOutcome.outcome. */
-const COURSE = /livepatch: '[^']+': (starting|reversing|completing|patching complete|unpatching complete)|still in transition|refused/;
+const COURSE =
+  /livepatch: (enabling patch|disabling patch|'[^']+': (starting|reversing|completing|patching complete|unpatching complete))|still in transition|refused/;
 
 function courseOf(lab: Lab, from: number, end: string): string {
-  const course = lab.k.log
-    .since(from)
-    .filter((e) => e.type === 'printk' && COURSE.test(e.text))
-    .map((e) => e.text.replace(/\[[^\]]*\]\s*/, '').replace(/\d+/g, 'N'));
+  const course: string[] = [];
+  let started = 0;
+  let events;
+  try {
+    events = lab.k.log.since(from);
+  } catch (e) {
+    // a run long enough to drop its first entries: its outcome is what the log still holds
+    if (!(e instanceof LogOverrunError)) throw e;
+    events = lab.k.log.events;
+  }
+  for (const e of events) {
+    if (e.type !== 'printk' || !COURSE.test(e.text)) continue;
+    const line = e.text.replace(/\[[^\]]*\]\s*/, '').replace(/\d+/g, 'N');
+    if (/: starting |enabling patch|disabling patch|: reversing /.test(e.text)) started = e.tsNs;
+    // how long the transition took, in powers of two of 100 emulated ms: a fast and a slow
+    // completion are different outcomes, two nearly equal ones the same
+    const took = /: completing |patching complete$/.test(e.text)
+      ? ` after ~${2 ** Math.round(Math.log2(Math.max(1, (e.tsNs - started) / 1e8)))}00ms`
+      : '';
+    course.push(line + took);
+  }
   return createHash('sha256')
     .update([...course, end].join('\n'))
     .digest('hex')
