@@ -89,6 +89,8 @@ export interface CampaignResult {
   indices: number[];
   /** The distinct courses seen. */
   outcomes: string[];
+  /** Of `seconds`, the time to start the runners (worker threads load the lab first). */
+  startSeconds: number;
 }
 
 export async function explore(o: CampaignOptions): Promise<CampaignResult> {
@@ -97,6 +99,7 @@ export async function explore(o: CampaignOptions): Promise<CampaignResult> {
   if (o.runs === undefined && o.budgetMs === undefined) throw new ExploreError('a campaign needs a budget: runs or seconds');
   const deadline = o.budgetMs === undefined ? Infinity : t0 + o.budgetMs;
   const runners = await startRunners({ ...o, checker: o.checker, checkerRef: o.checkerRef }, o.workers ?? 1);
+  const startSeconds = (performance.now() - t0) / 1000;
   const done: IndexResult[] = [];
   const outcomes = new Set<string>();
   let first: IndexResult | undefined;
@@ -161,6 +164,7 @@ export async function explore(o: CampaignOptions): Promise<CampaignResult> {
     seconds: (performance.now() - t0) / 1000,
     indices: done.map((d) => d.index).sort((a, b) => a - b),
     outcomes: [...outcomes].sort(),
+    startSeconds,
   };
 }
 
