@@ -9,7 +9,8 @@
  * is the recorded one (same log digest, same violation), 1 when it differs; 2 for bad input
  * (an unknown scenario or quirk, a bad shard, a replay file that cannot be read).
  */
-import { basename, join } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   describeSchedule,
@@ -103,6 +104,15 @@ function progressLine(): { show(p: Progress): void; clear(): void } {
   };
 }
 
+function isFolder(path: string): boolean {
+  if (path.endsWith('/')) return true;
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function defaultReplayName(scenario: string, quirk: string | null): string {
   return `${scenario}${quirk && quirk !== scenario ? `+${quirk}` : ''}.replay.json`;
 }
@@ -187,7 +197,10 @@ async function exploreCommand(name: string | undefined, flags: ExploreFlags, cmd
     let path: string | null = null;
     let resultFile: string | null = null;
     if (shard) {
-      resultFile = flags.out ?? `explore-${scenario.name}${quirk ? `+${quirk.name}` : ''}-shard-${shard.k}-of-${shard.n}.json`;
+      // --out DIR/ (or an existing folder): the default name in it, so that every shard of a
+      // batch job can be given the same --out
+      const name = `explore-${scenario.name}${quirk ? `+${quirk.name}` : ''}-shard-${shard.k}-of-${shard.n}.json`;
+      resultFile = flags.out === undefined ? name : isFolder(flags.out) ? join(flags.out, name) : flags.out;
       writeShardResult(resultFile, shardResult(opts, r));
     } else if (r.found) {
       path = flags.out ?? defaultReplayName(scenario.name, quirk?.name ?? null);
@@ -204,7 +217,7 @@ async function exploreCommand(name: string | undefined, flags: ExploreFlags, cmd
       return r.found ? 1 : 0;
     }
     const coverage = `${r.outcomes.length} distinct outcome${r.outcomes.length === 1 ? '' : 's'}`;
-    const shardLine = resultFile ? [`shard result: ${resultFile} (klp-lab explore --merge ${basename(join(resultFile, '..'))})`] : [];
+    const shardLine = resultFile ? [`shard result: ${resultFile} (klp-lab explore --merge ${dirname(resultFile)})`] : [];
     if (!r.found) {
       out(
         `${title}\nno violation in ${r.schedules} schedules (${r.seconds.toFixed(1)} s), ${coverage}\n${shardLine.map((l) => `${l}\n`).join('')}`,
