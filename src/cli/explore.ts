@@ -96,7 +96,9 @@ function progressLine(): { show(p: Progress): void; clear(): void } {
       shown = true;
       const rate = p.seconds > 0 ? (p.schedules / p.seconds).toFixed(1) : '-';
       const best = p.first ? `violation at #${p.first.index} (${p.first.kind})` : 'no violation yet';
-      process.stderr.write(`\r\x1b[Kexplore: ${p.schedules} schedules, ${rate}/s, ${p.outcomes} distinct outcomes, ${best}`);
+      process.stderr.write(
+        `\r\x1b[Kexplore: ${p.schedules} schedule${p.schedules === 1 ? '' : 's'}, ${rate}/s, ${p.outcomes} distinct outcome${p.outcomes === 1 ? '' : 's'}, ${best}`,
+      );
     },
     clear() {
       if (shown) process.stderr.write('\r\x1b[K');

@@ -8,9 +8,8 @@
  * module still in use) is logged with its error and the run goes on: a refusal is part of the
  * schedule, as deterministic as the rest.
  */
-import { callGuest, type HostTask, type Kernel } from '../../kernel/index.ts';
+import { callGuest, type HostTask, type Kernel, KernelOops, KernelPanic } from '../../kernel/index.ts';
 import type { RunLimits, RunResult } from '../../emu/index.ts';
-import { findModule } from '../modprobe.ts';
 import type { Lab } from '../selftest.ts';
 import { EVENT_MODULE, type InjectedEvent } from './schedule.ts';
 
@@ -66,14 +65,17 @@ export function fireEvent(lab: Lab, ev: InjectedEvent): void {
     }
   } catch (e) {
     const err = e instanceof AggregateError ? e.errors[0] : e;
-    if (!(err instanceof Error) || /Oops|Panic/.test(err.name)) throw e;
+    // the kernel's refusals are part of the run; an oops or a bug of ours is not
+    if (
+      !(err instanceof Error) ||
+      err instanceof KernelOops ||
+      err instanceof KernelPanic ||
+      err instanceof TypeError ||
+      err instanceof ReferenceError
+    )
+      throw e;
     lab.log(`explore: ${ev.kind} refused: ${err.message}`);
   }
-}
-
-/** The module events need the module file; checked once, before a campaign starts. */
-export function eventModuleFile(lab: Lab): string {
-  return findModule(EVENT_MODULE, lab.modulePath);
 }
 
 /** Emulated time between two looks at the checker while the lab waits. */
