@@ -10,6 +10,13 @@ import { cli } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'klp-explore-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const scenarioFile = (name: string, boot: object, steps: string[]) => {
+  const file = join(dir, name);
+  writeFileSync(file, JSON.stringify({ name: 'bad', description: '', boot, steps }));
+  return file;
+};
+const BAD_WORKLOAD = scenarioFile('bad-workload.json', { workload: 'nope' }, ['run:1']);
+const BAD_STEP = scenarioFile('bad-step.json', {}, ['run:1', 'jump:1']);
 
 describe('klp-lab explore', () => {
   it('--list-quirks names each quirk with its commit and subject', async () => {
@@ -94,6 +101,8 @@ describe('klp-lab explore', () => {
     [['explore', 'basic', '--workers', '0'], /option '--workers <N>' argument '0' is invalid/],
     [['explore', '/nonexistent/s.json'], /cannot read scenario file '\/nonexistent\/s.json': ENOENT/],
     [['explore', '--merge', '/nonexistent'], /cannot read shard folder '\/nonexistent': ENOENT/],
+    [['explore', BAD_WORKLOAD], /scenario file '.*bad-workload.json': unknown workload 'nope': the image has idle, default, /],
+    [['explore', BAD_STEP], /scenario file '.*bad-step.json': unknown step 'jump:1': steps are load: /],
     [['replay', '/nonexistent/r.json'], /cannot read replay file '\/nonexistent\/r.json': ENOENT/],
     [['replay', 'package.json'], /replay file 'package.json': not a replay file \(format 'klp-lab-replay\/1'\)/],
   ])('refuses %j with status 2', async (args, message) => {

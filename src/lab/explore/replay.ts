@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Scenario } from '../scenario.ts';
 import type { CheckerFactory, Violation } from '../violation.ts';
 import { runSchedule, type RunOptions, type RunOutcome } from './run.ts';
-import { checkScenario, ExploreError } from './scenarios.ts';
+import { checkBoot, checkScenario, ExploreError } from './scenarios.ts';
 import { EVENT_KINDS, type Schedule } from './schedule.ts';
 
 export const REPLAY_FORMAT = 'klp-lab-replay/1';
@@ -72,6 +72,7 @@ export function readReplay(file: string): ReplayFile {
   if (typeof v !== 'object' || v === null || v.format !== REPLAY_FORMAT)
     throw new ExploreError(`${where}: not a replay file (format '${REPLAY_FORMAT}')`);
   const scenario = checkScenario(v.scenario, `${where}: scenario`);
+  checkBoot(scenario, `${where}: scenario`);
   const schedule = checkSchedule(v.schedule, where);
   for (const i of schedule.steps)
     if (i >= scenario.steps.length) throw new ExploreError(`${where}: schedule step ${i} is past the scenario's steps`);

@@ -7,6 +7,7 @@
  * the file and what is wrong, found before anything boots.
  */
 import { readFileSync } from 'node:fs';
+import { DEFAULT_IMAGE, KernelImage, workloads } from '../../kernel/index.ts';
 import { QUIRKS, findQuirk, type Quirk } from '../quirks.ts';
 import type { Scenario } from '../scenario.ts';
 import { parseStep, StepError } from '../steps.ts';
@@ -71,6 +72,30 @@ export function checkScenario(value: unknown, where: string): Scenario {
   };
 }
 
+/**
+ * What only the image can tell about a scenario's boot options (its workloads, cpus and
+ * quirks), checked before anything boots; the error names where the scenario came from.
+ */
+export function checkBoot(s: Scenario, where: string): void {
+  const b = s.boot;
+  const bad = (what: string) => new ExploreError(`${where}: ${what}`);
+  let image: KernelImage;
+  try {
+    image = KernelImage.load(b.image ?? DEFAULT_IMAGE);
+  } catch (e) {
+    throw bad(`boot.image: ${(e as Error).message}`);
+  }
+  const names = [...workloads(image).keys()];
+  if (b.workload !== undefined && !names.includes(b.workload))
+    throw bad(`unknown workload '${b.workload}': the image has ${names.join(', ')}`);
+  const nr = image.layout.constant('NR_CPUS');
+  if (b.cpus !== undefined && !(Number.isInteger(b.cpus) && b.cpus >= 1 && b.cpus <= nr))
+    throw bad(`boot.cpus must be a whole number from 1 to ${nr}`);
+  if (b.preempt !== undefined && b.preempt !== 'none' && b.preempt !== 'full') throw bad("boot.preempt must be 'none' or 'full'");
+  const known = [...image.layout.constants('KLP_QUIRK_')].map(([name]) => name);
+  for (const q of b.quirks ?? []) if (!known.includes(q)) throw bad(`unknown quirk '${q}': the image has ${known.join(', ') || 'none'}`);
+}
+
 function readScenarioFile(file: string): Scenario {
   let text: string;
   try {
@@ -84,7 +109,9 @@ function readScenarioFile(file: string): Scenario {
   } catch (e) {
     throw new ExploreError(`scenario file '${file}' is not JSON: ${(e as Error).message}`);
   }
-  return checkScenario(json, `scenario file '${file}'`);
+  const scenario = checkScenario(json, `scenario file '${file}'`);
+  checkBoot(scenario, `scenario file '${file}'`);
+  return scenario;
 }
 
 export interface ExploredScenario {
