@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // npm run bench [NAME...]: every benchmark of the lab (or the named ones: boot, throughput, orc,
-// livepatch, kselftest), printed as figures and ratios. On a terminal, a line on stderr says
+// livepatch, checker, kselftest, explore), printed as figures and ratios. On a terminal, a line on stderr says
 // which one runs and for how long (the whole run takes minutes).
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -8,6 +8,7 @@ import { bootTime, throughput } from './machine.ts';
 import { runLivepatchBench } from './livepatch.ts';
 import { runKselftestBench } from './kselftest.ts';
 import { runCheckerBench } from './checker.ts';
+import { runExploreBench } from './explore.ts';
 import { ProgressLine } from '../src/cli/terminal.ts';
 
 let sections: Array<[string, () => Promise<string[]>]> = [
@@ -19,7 +20,12 @@ if (existsSync(new URL(orc))) {
   const { runOrcBench } = (await import(orc)) as { runOrcBench: () => Promise<string[]> };
   sections.push(['orc', runOrcBench]);
 }
-sections.push(['livepatch', runLivepatchBench], ['checker', () => runCheckerBench()], ['kselftest', runKselftestBench]);
+sections.push(
+  ['livepatch', runLivepatchBench],
+  ['checker', () => runCheckerBench()],
+  ['kselftest', runKselftestBench],
+  ['explore', runExploreBench],
+);
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !sections.some(([s]) => s === n));
 if (unknown.length) {

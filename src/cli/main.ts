@@ -29,22 +29,14 @@ import {
   kernelTestModules,
   KERNEL_VERSIONS,
   type KernelVersion,
-} from '../lab/index.ts';
-import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
-import {
-  blockingStacksReport,
-  formatLog,
-  logSince,
   parseStep,
-  patchStateReport,
-  patchStates,
   runStep,
   StepError,
   StepFailure,
-  sysfsEntries,
-  sysfsReport,
   type Step,
-} from './livepatch.ts';
+} from '../lab/index.ts';
+import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
+import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
 import {
   addBootOptions,
   addMsOption,
@@ -61,6 +53,7 @@ import { addKselftestCommand } from './kselftest.ts';
 import { addTopCommand } from './top.ts';
 import { LiveView } from './live.ts';
 import { ttyOf } from './terminal.ts';
+import { addExploreCommand } from './explore.ts';
 import type { RunResult } from '../emu/index.ts';
 
 const PKG = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -407,6 +400,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
   addShellCommand(prog, run);
   addKselftestCommand(prog, run);
   addTopCommand(prog, run);
+  addExploreCommand(prog, run);
 
   const orc = prog.command('orc').description('ORC tables');
   orc

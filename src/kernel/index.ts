@@ -6,7 +6,7 @@
  */
 export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, workloads } from './boot.ts';
 export { DdebugQueryError, guestDescriptors, hostDebugSite, type HostDebugSite, hostPrDebug, parseQueries } from './dynamic-debug.ts';
-export { formatTimestamp } from './events.ts';
+export { formatTimestamp, LogOverrunError } from './events.ts';
 export { ExecError, type ProcessIo, UserProcesses } from './exec.ts';
 export { callGuest, type HostTask } from './hostcall.ts';
 export { HostMemoryError } from './hostmem.ts';

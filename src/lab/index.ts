@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Scenarios over a booted lab: the assembly of its parts (lab.ts, read it first), the
- * selftests' toolkit and the selftests, the CLI's reports, and a lab that keeps running
- * (running.ts) with its control socket (control.ts) serving the kernel's files (kernelfs.ts,
- * kmsg.ts).
+ * selftests' toolkit and the selftests, the steps of a livepatch session (steps.ts), the CLI's
+ * reports, and a lab that keeps running (running.ts) with its control socket (control.ts)
+ * serving the kernel's files (kernelfs.ts, kmsg.ts).
  */
 export { assembleLab, assembleModules, bootLab, withUnwinder, type LabParts } from './lab.ts';
 export {
@@ -52,3 +52,21 @@ export { applyRequest, ControlServer, runningLabSockets, type ControlRequest } f
 export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
 export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';
+export { isObjectPath, parseStep, runStep, StepError, StepFailure, type Step } from './steps.ts';
+export type { Scenario } from './scenario.ts';
+export { QUIRKS, findQuirk, type Quirk } from './quirks.ts';
+export { describeSchedule, generateSchedule, type InjectedEvent, type Schedule } from './explore/schedule.ts';
+export { runSchedule, type RunOutcome } from './explore/run.ts';
+export { builtinScenarios, ExploreError, resolveScenario, SCENARIOS } from './explore/scenarios.ts';
+export { readReplay, replay, writeReplay, type ReplayFile } from './explore/replay.ts';
+export {
+  explore,
+  mergeShards,
+  parseShard,
+  shardResult,
+  writeShardResult,
+  type CampaignResult,
+  type Progress,
+  type Shard,
+} from './explore/campaign.ts';
+export { loadChecker, type CheckerRef } from './explore/pool.ts';

@@ -21,6 +21,7 @@ import {
 } from '../kernel/index.ts';
 import { type Livepatch, type LivepatchOptions, sysfsMode } from '../livepatch/index.ts';
 import type { Ftrace } from '../ftrace/index.ts';
+import type { RunLimits, RunResult } from '../emu/index.ts';
 import { ERRNO, ModuleError, strerror } from '../elf/index.ts';
 import { FtraceError } from '../ftrace/index.ts';
 import { bootLab } from './lab.ts';
@@ -49,6 +50,12 @@ export class Lab {
   private mark = 0;
   /** The file each module name was loaded from, in load order: which build a test ran. */
   readonly loadedFrom = new Map<string, string>();
+  /**
+   * How the lab lets emulated time pass while it waits (waitForTransition, the run: step): the
+   * kernel's run() unless someone needs to act between rounds -- the schedule explorer puts
+   * one here that injects its events at their emulated times.
+   */
+  advance: (limits: RunLimits) => RunResult = (limits) => this.k.run(limits);
 
   private constructor(
     readonly k: Kernel,
@@ -196,7 +203,7 @@ export class Lab {
   waitForTransition(name: string, limitMs = 60_000): void {
     const inTransition = () => this.lp.transitionPatch?.name === name;
     if (!inTransition()) return;
-    const r = this.k.run({ ns: limitMs * 1e6, until: () => !inTransition() });
+    const r = this.advance({ ns: limitMs * 1e6, until: () => !inTransition() });
     if (!r.untilMet) throw new SelftestError(`'${name}' still in transition after ${limitMs} emulated ms`);
   }
 

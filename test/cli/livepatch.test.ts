@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useLab } from '../helpers.ts';
 import { Lab } from '../../src/lab/selftest.ts';
-import { parseStep, patchStateReport, runStep, StepError, StepFailure, sysfsReport } from '../../src/cli/livepatch.ts';
+import { patchStateReport, sysfsReport } from '../../src/cli/livepatch.ts';
+import { parseStep, runStep, StepError, StepFailure } from '../../src/lab/steps.ts';
 import { SELFTESTS, runSelftest } from '../../src/lab/selftests/index.ts';
 import { SelftestError } from '../../src/lab/selftest.ts';
 

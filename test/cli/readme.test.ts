@@ -2,7 +2,7 @@
 // What README.md tells a user to do, done literally from a temporary directory: build and load
 // one's own patch, install the command and run it from elsewhere, use the package as a library.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,4 +74,38 @@ describe('README', () => {
       /^test_klp_livepatch: this has been live patched\nenabled = 1\ntask kdeep\/0 pid 4 \(switched out\):\nreliable stack trace, \d+ entries\nCall Trace:\n __schedule\+[\s\S]* ret_from_fork\+0x[0-9a-f]+\/0x[0-9a-f]+\n$/,
     );
   }, 120_000);
+
+  it('"Finding bugs": the Slurm script runs its shard as written, and the Job runs the same campaign', async () => {
+    const blocks = fencedBlocks('Finding bugs: `klp-lab explore`');
+    expect(blocks.map(([lang]) => lang)).toEqual(['yaml', 'sh']);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'explore.sh'), blocks[1][1]);
+    // two array tasks of a 4-schedule campaign, one core each, as Slurm would start them
+    for (const k of ['0', '1']) {
+      const env = {
+        ...process.env,
+        KLP_LAB: ROOT,
+        RUNS: '4',
+        SLURM_ARRAY_TASK_ID: k,
+        SLURM_ARRAY_TASK_COUNT: '2',
+        SLURM_CPUS_PER_TASK: '1',
+      };
+      const r = await cli(['explore.sh'], { command: ['bash'], cwd: dir, env });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`shard ${k}/2`);
+    }
+    expect(readdirSync(join(dir, 'results/fork-race')).sort()).toEqual([
+      'explore-fork-race+fork-race-shard-0-of-2.json',
+      'explore-fork-race+fork-race-shard-1-of-2.json',
+    ]);
+    const merged = await cli(['explore', '--merge', 'results/fork-race'], { cwd: dir });
+    expect(merged.status).toBe(1);
+    expect(merged.stdout).toMatch(/^merged 2 of 2 shards of fork-race with quirk fork-race, campaign seed 1\nviolation in schedule #0/);
+    // the Job's command is the script's, shard index from JOB_COMPLETION_INDEX
+    const job = blocks[0][1];
+    expect(job).toContain('completionMode: Indexed');
+    expect(job).toContain('completions: 16');
+    expect(job).toContain("command: [node, bin/klp-lab.mjs, explore, --quirk, fork-race, --seed, '1', --runs, '100000', --shard, '16'");
+  }, 300_000);
 });

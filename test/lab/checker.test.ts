@@ -16,7 +16,7 @@ import { allTasks, type Task } from '../../src/kernel/task.ts';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { KernelOops } from '../../src/kernel/kernel.ts';
 import { disassemble } from '../../src/emu/disasm.ts';
-import { parseStep, runStep } from '../../src/cli/livepatch.ts';
+import { parseStep, runStep } from '../../src/lab/steps.ts';
 import { findQuirk } from '../../src/lab/quirks.ts';
 import { SELFTESTS } from '../../src/lab/selftests/index.ts';
 

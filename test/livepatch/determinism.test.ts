@@ -3,7 +3,7 @@
 // interleaving.
 import { describe, expect, it } from 'vitest';
 import { withLab } from '../helpers.ts';
-import { parseStep, runStep } from '../../src/cli/livepatch.ts';
+import { parseStep, runStep } from '../../src/lab/steps.ts';
 
 function session(seed: number): Promise<{ digest: string; lines: string[] }> {
   return withLab({ cpus: 4, workload: 'default', seed }, (lab) => {

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * One run: a scenario under one schedule, watched by a checker. The lab boots with the
+ * schedule's seed, quantum and preemption model, the checker is attached, the scenario's steps
+ * kept by the schedule run while the schedule's events are injected at their emulated times,
+ * and the run ends at the first violation the checker reports (it is asked between steps and
+ * every few emulated milliseconds while the lab waits), at a step the kernel refuses, or after
+ * the last step once no transition is left. Same scenario, schedule and checker: the same log,
+ * bit for bit, and its digest says so.
+ */
+import { createHash } from 'node:crypto';
+import { KernelOops, KernelPanic, LogOverrunError } from '../../kernel/index.ts';
+import { Lab } from '../selftest.ts';
+import { parseStep, runStep, StepFailure, type Step } from '../steps.ts';
+import type { Scenario } from '../scenario.ts';
+import type { CheckerFactory, Violation } from '../violation.ts';
+import { injectEvents } from './inject.ts';
+import type { Schedule } from './schedule.ts';
+
+/** How long a run lets a transition left behind by its steps settle before the final checks. */
+const SETTLE_MS = 10_000;
+
+export interface RunOutcome {
+  violation?: Violation;
+  /** sha256 of the whole kernel log at the end of the run. */
+  digest: string;
+  /** Emulated ns from the first step to the end. */
+  emulatedNs: number;
+  /** Steps that ran to their end. */
+  stepsDone: number;
+  /** The step the kernel refused, if one was, with its reason. */
+  failedStep?: string;
+  /**
+   * How the run went, as a short hash of its transitions' course (started, reversed,
+   * completed, stalled) and of how it ended: the explorer counts distinct ones as coverage.
+   */
+  outcome: string;
+  hostMs: number;
+}
+
+export interface RunOptions {
+  /** Folders modprobe looks in before fixtures/. */
+  modulePath?: readonly string[];
+}
+
+/** The lines of the log that tell how the transitions went, for RunOutcome.outcome. */
+const COURSE =
+  /livepatch: (enabling patch|disabling patch|'[^']+': (starting|reversing|completing|patching complete|unpatching complete))|still in transition|refused/;
+
+function courseOf(lab: Lab, from: number, end: string): string {
+  const course: string[] = [];
+  let started = 0;
+  let events;
+  try {
+    events = lab.k.log.since(from);
+  } catch (e) {
+    // a run long enough to drop its first entries: its outcome is what the log still holds
+    if (!(e instanceof LogOverrunError)) throw e;
+    events = lab.k.log.events;
+  }
+  for (const e of events) {
+    if (e.type !== 'printk' || !COURSE.test(e.text)) continue;
+    const line = e.text.replace(/\[[^\]]*\]\s*/, '').replace(/\d+/g, 'N');
+    if (/: starting |enabling patch|disabling patch|: reversing /.test(e.text)) started = e.tsNs;
+    // how long the transition took, in powers of two of 100 emulated ms: a fast and a slow
+    // completion are different outcomes, two nearly equal ones the same
+    const took = /: completing |patching complete$/.test(e.text)
+      ? ` after ~${2 ** Math.round(Math.log2(Math.max(1, (e.tsNs - started) / 1e8)))}00ms`
+      : '';
+    course.push(line + took);
+  }
+  return createHash('sha256')
+    .update([...course, end].join('\n'))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+/** The scenario's steps a schedule keeps, run: steps shortened as it says. */
+export function scheduledSteps(scenario: Scenario, schedule: Schedule): Step[] {
+  return schedule.steps.map((i) => {
+    const step = parseStep(scenario.steps[i]);
+    return step.verb === 'run' ? { ...step, ms: Math.round((step.ms * schedule.runPercent) / 100) } : step;
+  });
+}
+
+export async function runSchedule(
+  scenario: Scenario,
+  schedule: Schedule,
+  checker: CheckerFactory,
+  opts: RunOptions = {},
+): Promise<RunOutcome> {
+  const t0 = performance.now();
+  const steps = scheduledSteps(scenario, schedule);
+  const lab = await Lab.boot({
+    ...scenario.boot,
+    seed: BigInt(schedule.seed),
+    quantum: schedule.quantum,
+    preempt: schedule.preempt,
+    modulePath: opts.modulePath,
+  });
+  try {
+    const from = lab.k.log.cursor();
+    const start = lab.k.machine.clockNs;
+    const watch = checker(lab);
+    let violation: Violation | undefined;
+    let failedStep: string | undefined;
+    let stepsDone = 0;
+    let end = 'done';
+    const poll = () => (violation ??= watch.poll()) !== undefined;
+    const inject = injectEvents(lab, schedule.events, start, poll);
+    try {
+      for (const step of steps) {
+        inject.fireDue();
+        if (poll()) break;
+        try {
+          runStep(lab, step);
+        } catch (e) {
+          if (!(e instanceof StepFailure)) throw e;
+          if (poll()) break;
+          failedStep = e.message;
+          end = `failed ${step.verb}`;
+          break;
+        }
+        stepsDone++;
+        if (poll()) break;
+      }
+      if (!violation && lab.lp.transitionPatch) lab.advance({ ns: SETTLE_MS * 1e6, until: () => !lab.lp.transitionPatch });
+      violation ??= watch.finish();
+    } catch (e) {
+      if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;
+      violation = watch.poll() ?? watch.finish();
+      violation ??= {
+        kind: e instanceof KernelOops ? 'oops' : 'panic',
+        message: e.message.split('\n')[0],
+        tsNs: lab.k.machine.clockNs,
+        tasks: [],
+      };
+    } finally {
+      watch.detach();
+    }
+    if (violation) end = `violation ${violation.kind}`;
+    return {
+      ...(violation ? { violation } : {}),
+      digest: lab.k.log.digest(),
+      emulatedNs: lab.k.machine.clockNs - start,
+      stepsDone,
+      ...(failedStep ? { failedStep } : {}),
+      outcome: courseOf(lab, from, end),
+      hostMs: performance.now() - t0,
+    };
+  } finally {
+    lab.close();
+  }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A schedule: everything that varies between two runs of one scenario. The machine's seed
+ * (which permutes the vCPUs' order every round and seeds the guest's workloads), the quantum
+ * (where in the code each vCPU's turn ends, and so where timer interrupts and preemption land),
+ * the preemption model when the scenario leaves it open, the scenario's steps kept and how long
+ * its run: steps last (what shrinking takes away), and events injected at chosen emulated times
+ * between and during the steps: forks, signals, cpu hotplug, a target module coming and going,
+ * a write that reverses the transition in progress.
+ *
+ * Schedules are generated from a campaign seed and an index alone, so schedule i of a campaign
+ * is the same on every machine, in every worker and in every shard.
+ */
+import { Prng } from '../../emu/index.ts';
+import { parseStep } from '../steps.ts';
+import type { Scenario } from '../scenario.ts';
+
+export type EventKind = 'fork' | 'kill' | 'cpu-down' | 'cpu-up' | 'insmod' | 'rmmod' | 'reverse';
+
+export const EVENT_KINDS: readonly EventKind[] = ['fork', 'kill', 'cpu-down', 'cpu-up', 'insmod', 'rmmod', 'reverse'];
+
+/** An event injected into a run, at an emulated time counted from the first step. */
+export interface InjectedEvent {
+  atMs: number;
+  kind: EventKind;
+  /**
+   * Which one: the cpu of a hotplug event, or a number the event reduces modulo what there is
+   * to choose from when it fires (the task a signal goes to), so that it always names something.
+   */
+  pick: number;
+}
+
+export interface Schedule {
+  /** Index in its campaign (for the record; the schedule is complete without it). */
+  index: number;
+  /** The machine's seed, a decimal u64 (JSON has no bigint). */
+  seed: string;
+  quantum: number;
+  preempt: 'none' | 'full';
+  /** Indices of the scenario's steps that run, in order (shrinking drops some). */
+  steps: number[];
+  /** Percent of each run:MS step's milliseconds that run (shrinking shortens them). */
+  runPercent: number;
+  /** Sorted by time. */
+  events: InjectedEvent[];
+}
+
+/** Quanta a schedule picks from: short ones interleave the vCPUs finely, long ones coarsely. */
+export const QUANTA: readonly number[] = [500, 1000, 2000, 3000, 5000, 8000, 13000];
+/** At most this many events are injected into one run. */
+export const MAX_EVENTS = 4;
+/** The module a schedule's insmod/rmmod events load and unload: a target that is no patch. */
+export const EVENT_MODULE = 'test_klp_callbacks_mod';
+
+/** Emulated milliseconds over which a scenario's events are spread: its runs, and a second per wait. */
+export function horizonMs(scenario: Scenario): number {
+  let ms = 0;
+  for (const arg of scenario.steps) {
+    const s = parseStep(arg);
+    if (s.verb === 'run') ms += s.ms;
+    else if (s.verb === 'wait' || s.verb === 'load' || s.verb === 'disable') ms += 1000;
+  }
+  return Math.max(ms, 100);
+}
+
+/** A generator for schedule `index` of the campaign seeded `campaign`: splitmix-style mixing of both. */
+function schedulePrng(campaign: bigint, index: number): Prng {
+  const mixed = BigInt.asUintN(64, campaign * 0x9e3779b97f4a7c15n + BigInt(index) * 0xd1b54a32d192ed03n + 0x632be59bd9b4e019n);
+  return new Prng(mixed);
+}
+
+/** Schedule `index` of the campaign seeded `campaign` for `scenario`. */
+export function generateSchedule(scenario: Scenario, campaign: bigint, index: number): Schedule {
+  const r = schedulePrng(campaign, index);
+  const seed = (BigInt(r.next()) << 32n) | BigInt(r.next());
+  const quantum = QUANTA[r.below(QUANTA.length)];
+  const preempt = scenario.boot.preempt ?? (r.below(2) ? 'full' : 'none');
+  const horizon = horizonMs(scenario);
+  const cpus = scenario.boot.cpus ?? 4;
+  const events: InjectedEvent[] = [];
+  // a third of the schedules inject nothing: the interleavings alone
+  const n = r.below(3) === 0 ? 0 : 1 + r.below(MAX_EVENTS);
+  for (let i = 0; i < n && events.length < MAX_EVENTS; i++) {
+    const kind = EVENT_KINDS[r.below(EVENT_KINDS.length)];
+    const atMs = r.below(horizon);
+    if (kind === 'cpu-down' || kind === 'cpu-up') {
+      if (cpus < 2) continue;
+      // cpu 0 never goes down; a cpu taken down comes back up later
+      const cpu = 1 + r.below(cpus - 1);
+      events.push({ atMs, kind: 'cpu-down', pick: cpu });
+      if (events.length < MAX_EVENTS) events.push({ atMs: atMs + r.below(horizon), kind: 'cpu-up', pick: cpu });
+    } else if (kind === 'insmod' || kind === 'rmmod') {
+      events.push({ atMs, kind: 'insmod', pick: 0 });
+      if (events.length < MAX_EVENTS) events.push({ atMs: atMs + r.below(horizon), kind: 'rmmod', pick: 0 });
+    } else {
+      events.push({ atMs, kind, pick: r.next() });
+    }
+  }
+  events.sort((a, b) => a.atMs - b.atMs || EVENT_KINDS.indexOf(a.kind) - EVENT_KINDS.indexOf(b.kind));
+  return {
+    index,
+    seed: seed.toString(),
+    quantum,
+    preempt,
+    steps: scenario.steps.map((_s, i) => i),
+    runPercent: 100,
+    events,
+  };
+}
+
+/** One line for a person: "seed 123 quantum 2000 preempt=full, 3 events: fork@120ms, ...". */
+export function describeSchedule(s: Schedule, scenario?: Scenario): string {
+  const ev = s.events.map((e) => `${e.kind}${e.kind.startsWith('cpu-') ? ` cpu${e.pick}` : ''}@${e.atMs}ms`);
+  const dropped = scenario && s.steps.length < scenario.steps.length ? `, ${scenario.steps.length - s.steps.length} steps dropped` : '';
+  const runs = s.runPercent !== 100 ? `, runs at ${s.runPercent}%` : '';
+  return `#${s.index}: seed ${s.seed} quantum ${s.quantum} preempt=${s.preempt}${dropped}${runs}, ${
+    ev.length ? `${ev.length} event${ev.length > 1 ? 's' : ''}: ${ev.join(' ')}` : 'no events'
+  }`;
+}
