@@ -27,3 +27,4 @@ export { applyRequest, ControlServer, type ControlRequest } from './control.ts';
 export { KernelFiles, KernelFsError } from './kernelfs.ts';
 export { Kmsg } from './kmsg.ts';
 export { findSysctl, SYSCTLS, sysctlPath, type Sysctl } from './sysctl.ts';
+export { findQuirk, QUIRKS, type Quirk } from './quirks.ts';
