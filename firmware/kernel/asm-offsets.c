@@ -341,6 +341,7 @@ void common(void)
 	CONST(KLP_QUIRK_NO_FAKE_SIGNAL_43347D56);
 	CONST(KLP_QUIRK_FORCE_MARKS_ALL_29573083);
 	CONST(KLP_QUIRK_FORCED_GLOBAL_68007289);
+	CONST(KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB);
 }
 
 /* livepatch shadow variables (include/lab/shadow.h): the hash table src/livepatch/shadow.ts reads */

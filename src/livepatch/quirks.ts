@@ -22,6 +22,8 @@ export interface KlpQuirks {
   readonly forceMarksAll: boolean;
   /** 68007289: after one forced transition no patch module is ever released. */
   readonly forcedGlobal: boolean;
+  /** 7e35e4eb: the patches a replace patch supersedes go before its post_patch callbacks. */
+  readonly replacedFreedEarly: boolean;
 }
 
 export function readKlpQuirks(k: Kernel): KlpQuirks {
@@ -34,5 +36,6 @@ export function readKlpQuirks(k: Kernel): KlpQuirks {
     noFakeSignal: q('KLP_QUIRK_NO_FAKE_SIGNAL_43347D56'),
     forceMarksAll: q('KLP_QUIRK_FORCE_MARKS_ALL_29573083'),
     forcedGlobal: q('KLP_QUIRK_FORCED_GLOBAL_68007289'),
+    replacedFreedEarly: q('KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB'),
   };
 }

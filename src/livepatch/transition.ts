@@ -371,6 +371,8 @@ export class KlpTransition {
     if (patch.replace && this.targetState === KLP_PATCHED) {
       core.unpatchReplacedPatches(patch);
       core.discardNops(patch);
+      // before 7e35e4eb they were freed here, so post_patch could not find their states
+      if (this.quirks.replacedFreedEarly) core.freeReplaced(patch);
     }
     if (this.targetState === KLP_UNPATCHED) {
       // all tasks run the old code: drop the funcs, then wait until no handler can see them

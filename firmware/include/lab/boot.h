@@ -47,15 +47,18 @@ struct boot_params {
  * 2957308343fa ("livepatch: Don't block removal of patches that are safe to unload"): a
  *   forced transition marks every patch forced;
  * 68007289 ("livepatch: Don't block the removal of patches loaded after a forced transition"):
- *   one forced transition keeps every patch module, later ones too, from being released.
+ *   one forced transition keeps every patch module, later ones too, from being released;
+ * 7e35e4eb ("livepatch: Keep replaced patches until post_patch callback is called"): the
+ *   patches a replace patch supersedes are gone before its post_patch callbacks run.
  */
-#define KLP_QUIRK_IMMEDIATE_D0807DA7	   (1U << 1)
-#define KLP_QUIRK_NO_COND_RESCHED_E3FF7C60 (1U << 2)
-#define KLP_QUIRK_IDLE_NOT_WOKEN_5DE62EA8  (1U << 3)
-#define KLP_QUIRK_OFFLINE_IDLE_1DAF08A0	   (1U << 4)
-#define KLP_QUIRK_NO_FAKE_SIGNAL_43347D56  (1U << 5)
-#define KLP_QUIRK_FORCE_MARKS_ALL_29573083 (1U << 6)
-#define KLP_QUIRK_FORCED_GLOBAL_68007289   (1U << 7)
+#define KLP_QUIRK_IMMEDIATE_D0807DA7		(1U << 1)
+#define KLP_QUIRK_NO_COND_RESCHED_E3FF7C60	(1U << 2)
+#define KLP_QUIRK_IDLE_NOT_WOKEN_5DE62EA8	(1U << 3)
+#define KLP_QUIRK_OFFLINE_IDLE_1DAF08A0		(1U << 4)
+#define KLP_QUIRK_NO_FAKE_SIGNAL_43347D56	(1U << 5)
+#define KLP_QUIRK_FORCE_MARKS_ALL_29573083	(1U << 6)
+#define KLP_QUIRK_FORCED_GLOBAL_68007289	(1U << 7)
+#define KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB (1U << 8)
 
 extern struct boot_params boot_params;
 
