@@ -178,6 +178,21 @@ export const QUIRKS: readonly Quirk[] = [
       ],
     },
   },
+  {
+    name: 'replaced-freed-early',
+    constant: 'KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB',
+    commit: '7e35e4eb',
+    subject: 'livepatch: Keep replaced patches until post_patch callback is called',
+    failure:
+      "a replace patch's post_patch no longer finds the replaced patch's state: test_klp_state2 " +
+      'takes nothing over and stores the loglevel through the NULL it never allocated (an oops)',
+    scenario: {
+      name: 'replaced-freed-early',
+      description: 'a cumulative patch taking over the console_loglevel state of the one it replaces',
+      boot: { cpus: 2, workload: 'idle', quirks: ['KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB'] },
+      steps: ['load:test_klp_state', 'load:test_klp_state2', 'disable:test_klp_state2', 'rmmod:test_klp_state2', 'rmmod:test_klp_state'],
+    },
+  },
 ];
 
 /** The quirk of that short name or KLP_QUIRK_* constant, if the lab has one. */

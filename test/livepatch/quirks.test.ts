@@ -238,3 +238,26 @@ describe('2957308343fa and 68007289: removing patch modules after a forced trans
     }
   });
 });
+
+describe('7e35e4eb: replaced patches kept until post_patch', () => {
+  const q = quirk('replaced-freed-early');
+
+  it('with the quirk, the replace patch finds no previous state in post_patch and writes through a NULL pointer', async () => {
+    const lab = await bootScenario(q, true);
+    const failed = runSteps(lab, q.scenario.steps);
+    // pre_patch still saw test_klp_state's state and kept no space of its own; post_patch, with
+    // test_klp_state gone from the list, "fixes" the loglevel into that missing space
+    expect(failed).toMatch(/BUG: unable to handle page fault for address: 0000000000000000\n/);
+    expect(failed).toMatch(/RIP: 0010:post_patch_callback\+0x[0-9a-f]+\/0x[0-9a-f]+ \[test_klp_state2\]/);
+    const lines = lab.logSinceStart();
+    expect(lines).toContain('test_klp_state2: allocate_loglevel_state: space to store console_loglevel already allocated');
+    expect(lines).not.toContain('test_klp_state2: fix_console_loglevel: taking over the console_loglevel change');
+  });
+
+  it('without it, post_patch takes the change over from the replaced patch', async () => {
+    const lab = await bootScenario(q, false);
+    expect(runSteps(lab, q.scenario.steps)).toBeUndefined();
+    const lines = lab.logSinceStart();
+    expect(lines).toContain('test_klp_state2: fix_console_loglevel: taking over the console_loglevel change');
+  });
+});
