@@ -8,7 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { useLab } from '../helpers.ts';
 import type { Lab } from '../../src/lab/selftest.ts';
-import { findQuirk, type Quirk } from '../../src/lab/quirks.ts';
+import { findQuirk, QUIRKS, type Quirk } from '../../src/lab/quirks.ts';
+import { DEFAULT_IMAGE, quirks } from '../../src/kernel/boot.ts';
+import { KernelImage } from '../../src/kernel/image.ts';
 import { parseStep, runStep } from '../../src/cli/livepatch.ts';
 import { allTasks, idleTask, type Task } from '../../src/kernel/task.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
@@ -49,6 +51,25 @@ function stackFunctions(lab: Lab, t: Task): string[] {
   const trace = stackTraceSaveTskReliable(lab.k, t, 100);
   return trace.reliable ? trace.entries.map((a) => lab.modules.symbolize(a).replace(/\+.*/, '')) : [];
 }
+
+describe('the table of quirks', () => {
+  it("matches the image's KLP_QUIRK_* constants one to one, each scenario booting with its own quirk alone", () => {
+    const image = quirks(KernelImage.load(DEFAULT_IMAGE));
+    expect(QUIRKS.map((q) => q.constant).sort()).toEqual([...image.keys()].sort());
+    const bits = QUIRKS.map((q) => image.get(q.constant)!);
+    expect(new Set(bits).size).toBe(bits.length);
+    expect(new Set(QUIRKS.map((q) => q.name)).size).toBe(QUIRKS.length);
+    for (const q of QUIRKS) {
+      expect(q.scenario.boot.quirks, q.name).toEqual([q.constant]);
+      expect(q.scenario.name).toBe(q.name);
+      expect(q.commit, q.name).toMatch(/^[0-9a-f]{8}([0-9a-f]{4})?$/);
+      expect(q.constant.toLowerCase().endsWith(q.commit.slice(0, 8)), q.name).toBe(true);
+      for (const step of q.scenario.steps) expect(() => parseStep(step), step).not.toThrow();
+      expect(findQuirk(q.name)).toBe(q);
+      expect(findQuirk(q.constant)).toBe(q);
+    }
+  });
+});
 
 describe('d0807da7: immediate patches', () => {
   const q = quirk('immediate');
