@@ -327,7 +327,7 @@ void common(void)
 	CONST(SIGUSR1);
 	CONST(EINTR);
 
-	/* cpu hotplug (kernel/cpu.c) and the fork-race quirk (kernel/livepatch.c) */
+	/* cpu hotplug (kernel/cpu.c) and the quirks (kernel/livepatch.c, src/livepatch/) */
 	MEMBER(pcpu, hotplug_state);
 	MEMBER(rq, timers);
 	MEMBER(rq, push_task);
@@ -340,6 +340,14 @@ void common(void)
 	CONST(EV_CPU_DEAD);
 	MEMBER(boot_params, quirks);
 	CONST(KLP_QUIRK_FORK_RACE_747F7A29);
+	CONST(KLP_QUIRK_IMMEDIATE_D0807DA7);
+	CONST(KLP_QUIRK_NO_COND_RESCHED_E3FF7C60);
+	CONST(KLP_QUIRK_IDLE_NOT_WOKEN_5DE62EA8);
+	CONST(KLP_QUIRK_OFFLINE_IDLE_1DAF08A0);
+	CONST(KLP_QUIRK_NO_FAKE_SIGNAL_43347D56);
+	CONST(KLP_QUIRK_FORCE_MARKS_ALL_29573083);
+	CONST(KLP_QUIRK_FORCED_GLOBAL_68007289);
+	CONST(KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB);
 }
 
 /* livepatch shadow variables (include/lab/shadow.h): the hash table src/livepatch/shadow.ts reads */

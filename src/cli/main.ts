@@ -39,6 +39,7 @@ import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, form
 import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
 import {
   addBootOptions,
+  quirkOption,
   addMsOption,
   applyDyndbg,
   bootOptions,
@@ -278,6 +279,8 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
 interface SelftestFlags {
   list: boolean;
   kernel?: KernelVersion;
+  /** KLP_QUIRK_* constants (--quirk) */
+  quirk: string[];
 }
 
 /** `selftest [SUITE...]`: "TEST: name ... ok", the log difference when not, a summary per suite. */
@@ -304,7 +307,7 @@ async function selftestCommand(names: string[], flags: SelftestFlags, cmd: Comma
         continue;
       }
       try {
-        await runSelftest(t, { modulePath });
+        await runSelftest(t, { modulePath, quirks: flags.quirk });
         ok++;
         out(`TEST: ${t.name} ... ok\n`);
       } catch (e) {
@@ -335,6 +338,7 @@ Steps (one argument each; a step that fails ends the session with status 1):
   cat:FUNCTION            read a /proc file through its show function (cmdline_proc_show, ...)
   cat:/sys/PATH           read a sysfs file (/sys/kernel/livepatch/..., a module's parameter,
                           a file a module made under /sys/kernel)
+  offline:N, online:N     echo 0|1 > /sys/devices/system/cpu/cpuN/online
 
 Example:
   klp-lab livepatch load:test_klp_livepatch cat:cmdline_proc_show
@@ -389,6 +393,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
         "load the kernel's own test modules of that version where it has them (fetched from Debian's linux-source package and built on first use)",
       ).choices(KERNEL_VERSIONS),
     )
+    .addOption(quirkOption())
     .action((names: string[], flags: SelftestFlags, cmd: Command) => run(selftestCommand(names, flags, cmd)));
 
   prog

@@ -11,6 +11,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_IMAGE, workloads, type BootOptions, KernelImage, DdebugQueryError, parseQueries, type Kernel } from '../kernel/index.ts';
+import { findQuirk, QUIRKS } from '../lab/index.ts';
 
 /** A whole decimal number in [min, max]; the error names the range. */
 export function intInRange(min: number, max: number) {
@@ -69,6 +70,8 @@ export interface BootFlags {
   preempt: 'none' | 'full';
   quantum: number;
   dyndbg: string[];
+  /** The KLP_QUIRK_* constants of the --quirk options. */
+  quirk: string[];
 }
 
 export function imageOption(): Option {
@@ -95,7 +98,27 @@ export function addBootOptions(cmd: Command, defaults: { workload?: string } = {
       )
         .default([], 'none: pr_debug is off, as in the kernel')
         .argParser(collectQuery),
-    );
+    )
+    .addOption(quirkOption());
+}
+
+/**
+ * --quirk NAME (repeatable): bring back a historic bug (src/lab/quirks.ts), by its short name or
+ * its KLP_QUIRK_* constant; the flags hold the constants, as the boot takes them.
+ */
+export function quirkOption(): Option {
+  return new Option(
+    '--quirk <NAME>',
+    `bring back a fixed bug (repeatable): ${QUIRKS.map((q) => q.name).join(', ')}, or its KLP_QUIRK_* constant`,
+  )
+    .default([], 'none')
+    .argParser(collectQuirk);
+}
+
+function collectQuirk(value: string, previous: string[]): string[] {
+  const q = findQuirk(value);
+  if (!q) throw new InvalidArgumentError(`It must be one of ${QUIRKS.map((x) => x.name).join(', ')} or their KLP_QUIRK_* constants.`);
+  return previous.includes(q.constant) ? previous : [...previous, q.constant];
 }
 
 /** --dyndbg: checked with the control file's own parser, so a bad query fails before booting. */
@@ -141,5 +164,6 @@ export function bootOptions(flags: BootFlags): BootOptions {
     seed: flags.seed,
     preempt: flags.preempt,
     quantum: flags.quantum,
+    quirks: flags.quirk,
   };
 }

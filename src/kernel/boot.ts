@@ -55,6 +55,16 @@ export function quirks(image: KernelImage): Map<string, number> {
   return new Map(image.layout.constants('KLP_QUIRK_'));
 }
 
+/**
+ * Whether the booted kernel runs with the quirk of that KLP_QUIRK_* constant: what its
+ * boot_params say, as the firmware reads them. An image without the constant has no such quirk.
+ */
+export function quirkEnabled(k: Kernel, constant: string): boolean {
+  const bit = quirks(k.image).get(constant);
+  if (bit === undefined) return false;
+  return (k.mem.u32(k.sym('boot_params') + BigInt(k.layout.offset('boot_params', 'quirks'))) & bit) !== 0;
+}
+
 function quirkBits(image: KernelImage, names: readonly string[]): number {
   const known = quirks(image);
   let bits = 0;

@@ -4,7 +4,7 @@
  * the event log, host calls, module registry, kallsyms (the one symbolizer), oops and WARN
  * reports (handed an unwinder), cpu hotplug and dynamic debug. Knows nothing above it.
  */
-export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, workloads } from './boot.ts';
+export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, quirkEnabled, quirks, workloads } from './boot.ts';
 export { DdebugQueryError, guestDescriptors, hostDebugSite, type HostDebugSite, hostPrDebug, parseQueries } from './dynamic-debug.ts';
 export { formatTimestamp, LogOverrunError } from './events.ts';
 export { ExecError, type ProcessIo, UserProcesses } from './exec.ts';

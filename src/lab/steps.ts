@@ -24,6 +24,8 @@
  *                           /sys/module/M/parameters/P, a module's file under /sys/kernel)
  *   sysctl:KEY[=V]          read a sysctl into the log, or write V to it, as procps's sysctl
  *                           (sysctl:kernel.ftrace_enabled=0)
+ *   offline:N, online:N     take cpu N down or bring it back up, as
+ *                           echo 0|1 > /sys/devices/system/cpu/cpuN/online
  *
  * A step that fails ends the session, as `set -e` would end the script: StepFailure names the
  * step and the kernel's errno, and the caller still reports what happened until then.
@@ -69,7 +71,7 @@ export interface Step {
 /** How long wait:NAME lets the transition run, in emulated ms, unless it says timeout=MS. */
 const WAIT_MS = 60_000;
 
-const VERBS = ['load', 'insmod', 'rmmod', 'disable', 'enable', 'force', 'param', 'wait', 'run', 'cat', 'sysctl'];
+const VERBS = ['load', 'insmod', 'rmmod', 'disable', 'enable', 'force', 'param', 'wait', 'run', 'cat', 'sysctl', 'offline', 'online'];
 
 /** Parses one step argument; StepError names what is wrong with it. */
 export function parseStep(arg: string): Step {
@@ -84,6 +86,8 @@ export function parseStep(arg: string): Step {
   }
   const ms = verb === 'run' ? Number(name) : 0;
   if (verb === 'run' && !(ms >= 0)) throw new StepError(`step '${arg}': run needs a number of milliseconds`);
+  if ((verb === 'offline' || verb === 'online') && (rest || !/^\d+$/.test(name)))
+    throw new StepError(`step '${arg}': ${verb} takes a cpu number (${verb}:2)`);
   if (verb === 'param' && Object.keys(params).length !== 1) throw new StepError(`step '${arg}': param needs NAME:P=V`);
   if (verb === 'sysctl') {
     const key = name.split('=')[0];
@@ -162,6 +166,10 @@ export function runStep(lab: Lab, step: Step): void {
         for (const line of text.replace(/\n$/, '').split('\n')) lab.log(line);
         return;
       }
+      case 'offline':
+        return lab.cpuDown(Number(name));
+      case 'online':
+        return lab.cpuUp(Number(name));
       case 'sysctl': {
         // procps's sysctl: "KEY = VALUE" after a write as after a read
         const eq = name.indexOf('=');

@@ -17,6 +17,7 @@ import { KlpPatcher } from './patch.ts';
 import { LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
 import { KlpTransition, type KlpTransitionCore } from './transition.ts';
+import { type KlpQuirks, readKlpQuirks } from './quirks.ts';
 import { isPatchCompatible, klpGetPrevState } from './state.ts';
 import { clearRelocs, commitRelocs, prepareObjectRelocs, type KlpModuleElf, type KlpRelocWrite } from './relocs.ts';
 import { sysfsRead, sysfsTree, sysfsWrite, type KlpSysfsCore } from './sysfs.ts';
@@ -72,6 +73,8 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   /** klp_have_reliable_stack() */
   readonly haveReliableStack: boolean;
+  /** The fixes a boot quirk undoes, from the kernel's boot_params. */
+  readonly quirks: KlpQuirks;
   /** The livepatch relocations written for each loaded object, to clear them when it goes. */
   private readonly relocs = new WeakMap<KlpObject, readonly KlpRelocWrite[]>();
 
@@ -84,6 +87,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     opts: LivepatchOptions = {},
   ) {
     this.haveReliableStack = opts.reliableStacktrace ?? true;
+    this.quirks = readKlpQuirks(k);
     this.L = new KlpLayout(k);
     this.patcher = new KlpPatcher(k, this.L, this.patches, ftrace);
     const L = k.layout;
@@ -405,7 +409,7 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
     const i = this.patches.indexOf(patch);
     if (i >= 0) this.patches.splice(i, 1);
     for (const b of patch.hostBlocks.splice(0)) this.k.hostMem.release(b);
-    if (!patch.forced) this.modules.put?.(patch.name);
+    if (!this.transition.keepsModule(patch)) this.modules.put?.(patch.name);
   }
 
   // --- modules that load and unload later --------------------------------------------------

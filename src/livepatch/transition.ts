@@ -15,6 +15,7 @@ import { type OrcUnwinder, RELIABLE } from '../orc/index.ts';
 import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpObject, type KlpPatch } from './structs.ts';
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 import type { KlpPatcher } from './patch.ts';
+import type { KlpQuirks } from './quirks.ts';
 import {
   ForbiddenRanges,
   forbiddenRange,
@@ -56,6 +57,8 @@ export interface KlpTransitionCore {
   readonly patches: readonly KlpPatch[];
   /** klp_have_reliable_stack() */
   readonly haveReliableStack: boolean;
+  /** The fixes a boot quirk undoes (all false on a plain boot). */
+  readonly quirks: KlpQuirks;
   /** The task host work runs as (khostd), if it is on a cpu: `current` of the retry work. */
   currentTask(): Task | null;
   postPatchCallback(obj: KlpObject): HostTask<void>;
@@ -119,6 +122,9 @@ export class KlpTransition {
    * or reverses, flags are cleared first.
    */
   started = false;
+  private readonly quirks: KlpQuirks;
+  /** klp_forced, before 68007289 made it a flag of each patch: some transition was forced. */
+  private forcedOnce = false;
 
   constructor(private readonly core: KlpTransitionCore) {
     const k = (this.k = core.k);
@@ -128,14 +134,25 @@ export class KlpTransition {
     this.pendingBit = 1n << BigInt(k.layout.constant('TIF_PATCH_PENDING'));
     k.machine.afterRound.push(() => this.transitionWorkTimer());
     this.stacks = new OrcStacks(core.unwinder);
+    const quirks = (this.quirks = core.quirks);
     this.walk = {
       get nrCpus() {
         return k.nrCpus;
       },
       threads: () => forEachTask(k),
       idleTask: (c) => idleTask(k, c),
-      cpuOnline: (c) => cpuOnline(k, c),
+      // the quirk of 1daf08a0: an offline cpu's idle task goes through the stack check too
+      cpuOnline: (c) => quirks.offlineIdle || cpuOnline(k, c),
     };
+  }
+
+  /**
+   * Whether the patch module of a completed transition must keep its reference: a forced
+   * patch's, or before 68007289 every one once any transition was forced; before d0807da7 an
+   * immediate patch's too, as nothing tells when its old code stopped running.
+   */
+  keepsModule(patch: KlpPatch): boolean {
+    return patch.forced || (this.quirks.forcedGlobal && this.forcedOnce) || this.quirks.immediate;
   }
 
   /** The patch in transition, or null when none is. */
@@ -181,6 +198,7 @@ export class KlpTransition {
 
   /** wake_up_if_idle(): an idle cpu goes round its loop (and through its switch point). */
   private wakeUpIfIdle(cpu: number): void {
+    if (this.quirks.idleNotWoken || !cpuOnline(this.k, cpu)) return;
     if (cpuCurr(this.k, cpu).isIdle) this.k.machine.raiseInterrupt(cpu, this.k.layout.constant('RESCHEDULE_VECTOR'));
   }
 
@@ -242,6 +260,9 @@ export class KlpTransition {
     // the target before any task can see a pending flag (klp_update_patch_state reads it)
     this.setTargetState(state);
     prDebug(k, DBG_INIT, `'${patch.name}': initializing ${stateName(state)} transition`);
+    // an immediate patch (before d0807da7) has no per-task states: the handler takes the top
+    // of each func_stack for everyone as soon as it is there
+    if (this.quirks.immediate) return;
     // every task starts in the opposite state: the handler then runs what it ran before
     const initial = state === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED;
     yield* this.waitTasklistUnlocked();
@@ -259,9 +280,11 @@ export class KlpTransition {
     const patch = this.patch!;
     warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
     prNotice(k, `'${patch.name}': starting ${stateName(this.targetState)} transition`);
+    if (this.quirks.immediate) return;
     yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) if (t.patchState !== this.targetState) this.setPending(t, true);
-    this.setCondReschedEnabled(true);
+    // before e3ff7c60 a kthread that never sleeps could only be switched by a stack check
+    if (!this.quirks.noCondResched) this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
     this.started = true;
   }
@@ -317,6 +340,8 @@ export class KlpTransition {
    * exit and are freed before their turn.
    */
   private *sendSignals(): HostTask<void> {
+    // before 43347d56 nothing kicked a task that slept in a patched function
+    if (this.quirks.noFakeSignal) return;
     if (this.signalsCnt === SIGNALS_TIMEOUT) prNotice(this.k, 'signaling remaining tasks');
     yield* callGuest(this.k.sym('klp_send_signals'));
   }
@@ -330,14 +355,16 @@ export class KlpTransition {
     warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
     yield* this.waitTasklistUnlocked();
     const ranges = this.forbiddenRanges();
-    const complete = tryCompletePass(this.walk, this.targetState, {
-      trySwitchTask: (t) => this.trySwitchTask(t, current, ranges),
-      switchTask: (t) => {
-        this.setPending(t, false);
-        this.setPatchState(t, this.targetState);
-      },
-      wakeUpIfIdle: (c) => this.wakeUpIfIdle(c),
-    });
+    const complete =
+      this.quirks.immediate ||
+      tryCompletePass(this.walk, this.targetState, {
+        trySwitchTask: (t) => this.trySwitchTask(t, current, ranges),
+        switchTask: (t) => {
+          this.setPending(t, false);
+          this.setPatchState(t, this.targetState);
+        },
+        wakeUpIfIdle: (c) => this.wakeUpIfIdle(c),
+      });
     if (!complete) {
       if (signalsDue(this.signalsCnt)) yield* this.sendSignals();
       this.signalsCnt++;
@@ -364,20 +391,16 @@ export class KlpTransition {
     if (patch.replace && this.targetState === KLP_PATCHED) {
       core.unpatchReplacedPatches(patch);
       core.discardNops(patch);
+      // before 7e35e4eb they were freed here, so post_patch could not find their states
+      if (this.quirks.replacedFreedEarly) core.freeReplaced(patch);
     }
     if (this.targetState === KLP_UNPATCHED) {
       // all tasks run the old code: drop the funcs, then wait until no handler can see them
       core.patcher.unpatchObjects(patch);
       yield* this.synchronizeTransition();
     }
-    for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
-    // no handler may still see func->transition set when the tasks lose their state
-    if (this.targetState === KLP_PATCHED) yield* this.synchronizeTransition();
-    yield* this.waitTasklistUnlocked();
-    for (const t of this.everyTask()) {
-      warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
-      this.setPatchState(t, KLP_UNDEFINED);
-    }
+    // an immediate patch never gave the tasks a state
+    if (!this.quirks.immediate) yield* this.resetTaskStates(patch);
     for (const obj of patch.objs) {
       if (!obj.loaded) continue;
       if (this.targetState === KLP_PATCHED) yield* core.postPatchCallback(obj);
@@ -386,6 +409,19 @@ export class KlpTransition {
     prNotice(k, `'${patch.name}': ${stateName(this.targetState)} complete`);
     this.setTargetState(KLP_UNDEFINED);
     this.patch = null;
+  }
+
+  /** The end of a transition: no func in transition, and no task with a state, any more. */
+  private *resetTaskStates(patch: KlpPatch): HostTask<void> {
+    const k = this.k;
+    for (const obj of patch.objs) for (const func of obj.funcs) func.transition = false;
+    // no handler may still see func->transition set when the tasks lose their state
+    if (this.targetState === KLP_PATCHED) yield* this.synchronizeTransition();
+    yield* this.waitTasklistUnlocked();
+    for (const t of this.everyTask()) {
+      warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
+      this.setPatchState(t, KLP_UNDEFINED);
+    }
   }
 
   /** klp_cancel_transition(): a failure before the transition started. */
@@ -430,7 +466,9 @@ export class KlpTransition {
       this.setPatchState(t, this.targetState);
     }
     // code of a forced patch may still run somewhere: its module can never be removed
-    if (this.targetState === KLP_UNPATCHED) patch.forced = true;
+    this.forcedOnce = true;
+    if (this.quirks.forceMarksAll) for (const p of this.core.patches) p.forced = true;
+    else if (this.targetState === KLP_UNPATCHED) patch.forced = true;
     else if (patch.replace) for (const p of this.core.patches) if (p !== patch) p.forced = true;
   }
 }

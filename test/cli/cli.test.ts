@@ -50,6 +50,11 @@ describe('klp-lab options', () => {
       /option '--dyndbg <QUERY>' argument 'fil kernel\/livepatch\/\* \+p' is invalid\. dynamic_debug\/control: unknown keyword 'fil'/,
     ],
     [['livepatch', 'patch:x'], /unknown step 'patch:x': steps are load: insmod: /],
+    [
+      ['livepatch', '--quirk', 'fork', 'load:test_klp_livepatch'],
+      /option '--quirk <NAME>' argument 'fork' is invalid\. It must be one of fork-race, immediate, /,
+    ],
+    [['livepatch', 'offline:two'], /step 'offline:two': offline takes a cpu number \(offline:2\)/],
     [['livepatch', 'wait:p:timeout=soon'], /step 'wait:p:timeout=soon': wait takes NAME or NAME:timeout=MS/],
     [['stack', 'cpu7', '--cpus', '2'], /argument TASK 'cpu7' is invalid\. The machine has cpus 0 to 1\./],
     [['frobnicate'], /too many arguments|unknown command/],
@@ -215,4 +220,36 @@ describe('klp-lab --dyndbg', () => {
     expect(on.stdout).toMatch(/livepatch: 'test_klp_livepatch': completing patching transition/);
     expect(on.stdout).not.toMatch(/klp_try_switch_task: /);
   }, 60_000);
+});
+
+describe('klp-lab --quirk', () => {
+  it('brings a historic bug back by short name or constant, in boot, livepatch and selftest', async () => {
+    const session = [
+      'livepatch',
+      '--cpus',
+      '4',
+      '--workload',
+      'cpu-bound',
+      'insmod:test_klp_livepatch',
+      'wait:test_klp_livepatch:timeout=3000',
+    ];
+    const [fixed, byName, byConstant, selftest] = await Promise.all([
+      cli(session),
+      cli([...session, '--quirk', 'no-cond-resched']),
+      cli([...session, '--quirk', 'KLP_QUIRK_NO_COND_RESCHED_E3FF7C60']),
+      cli(['selftest', 'test-livepatch', '--quirk', 'immediate']),
+    ]);
+    expect(fixed.status).toBe(0);
+    expect(fixed.stdout).toMatch(/livepatch: 'test_klp_livepatch': patching complete/);
+    for (const r of [byName, byConstant]) {
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/step 'wait:test_klp_livepatch:timeout=3000' failed: 'test_klp_livepatch' still in transition/);
+      expect(r.stdout).not.toMatch(/patching complete/);
+    }
+    // an immediate patch leaves the selftests' lines as they are, but never lets its module go
+    expect(selftest.status).toBe(1);
+    expect(selftest.stdout).toMatch(/TEST: basic function patching \.\.\. not ok\n/);
+    const boot = await cli(['boot', '--ms', '10', '--quirk', 'fork-race', '--quirk', 'immediate']);
+    expect(boot.status).toBe(0);
+  }, 120_000);
 });

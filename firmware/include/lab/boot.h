@@ -31,6 +31,35 @@ struct boot_params {
  */
 #define KLP_QUIRK_FORK_RACE_747F7A29 (1U << 0)
 
+/*
+ * The other fixes of transition.c's history whose absence shows, each undone by one bit (the
+ * host's livepatch core reads them where the fix was in the core; src/lab/quirks.ts and
+ * docs/history.md say what goes wrong):
+ * d0807da78e11 ("livepatch: Remove immediate feature"): every patch is immediate -- no task
+ *   is switched, no stack is checked, the handler takes the newest func at once;
+ * e3ff7c609f39 ("livepatch,sched: Add livepatch task switching to cond_resched()"): the
+ *   transition does not enable the cond_resched() switch point;
+ * 5de62ea84abd ("sched,livepatch: Use wake_up_if_idle()"): idle cpus are not woken;
+ * 1daf08a066cf ("livepatch: Replace deprecated CPU-hotplug functions."): an offline cpu's idle
+ *   task is tried like an online one's instead of switched as it is;
+ * 43347d56c8d9 ("livepatch: send a fake signal to all blocking tasks"): no fake signal, so
+ *   a task asleep in a patched function holds the transition up until something wakes it;
+ * 2957308343fa ("livepatch: Don't block removal of patches that are safe to unload"): a
+ *   forced transition marks every patch forced;
+ * 68007289 ("livepatch: Don't block the removal of patches loaded after a forced transition"):
+ *   one forced transition keeps every patch module, later ones too, from being released;
+ * 7e35e4eb ("livepatch: Keep replaced patches until post_patch callback is called"): the
+ *   patches a replace patch supersedes are gone before its post_patch callbacks run.
+ */
+#define KLP_QUIRK_IMMEDIATE_D0807DA7		(1U << 1)
+#define KLP_QUIRK_NO_COND_RESCHED_E3FF7C60	(1U << 2)
+#define KLP_QUIRK_IDLE_NOT_WOKEN_5DE62EA8	(1U << 3)
+#define KLP_QUIRK_OFFLINE_IDLE_1DAF08A0		(1U << 4)
+#define KLP_QUIRK_NO_FAKE_SIGNAL_43347D56	(1U << 5)
+#define KLP_QUIRK_FORCE_MARKS_ALL_29573083	(1U << 6)
+#define KLP_QUIRK_FORCED_GLOBAL_68007289	(1U << 7)
+#define KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB (1U << 8)
+
 extern struct boot_params boot_params;
 
 enum workload_id {

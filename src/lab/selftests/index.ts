@@ -48,7 +48,7 @@ export function suites(): string[] {
  * Boots a lab, runs the test, compares the log; throws SelftestError on any difference.
  * Returns the file each module was loaded from (`modulePath`: where modprobe looks first).
  */
-export async function runSelftest(t: Selftest, opts: Pick<LabOptions, 'modulePath'> = {}): Promise<Map<string, string>> {
+export async function runSelftest(t: Selftest, opts: Pick<LabOptions, 'modulePath' | 'quirks'> = {}): Promise<Map<string, string>> {
   const lab = await Lab.boot({ cpus: 2, workload: 'idle', ...t.boot, ...opts });
   try {
     lab.setupConfig();
