@@ -20,7 +20,6 @@
 #define FUSE_USE_VERSION 31
 #define _GNU_SOURCE
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -31,9 +30,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lab-client.h"
 
 /* how long one kmsg-read asks the lab to wait before the helper checks for an interrupt */
 #define KMSG_WAIT_MS 250
@@ -128,109 +128,17 @@ static size_t utf8_to_bytes(char *s)
 	return (size_t)(w - (unsigned char *)s);
 }
 
-static int lab_connect(void)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(sock_path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-static void drop_conn(void)
-{
-	if (conn >= 0)
-		close(conn);
-	conn = -1;
-}
-
 /*
- * Sends req (consumed) and returns the lab's answer, or NULL with *err set: the lab's errno
- * for a refusal, EIO when the lab cannot be reached, EINTR when the caller was interrupted.
+ * Sends req (consumed) over this thread's connection and returns the lab's answer, or NULL with
+ * *err set: the lab's errno for a refusal, EIO when the lab cannot be reached, EINTR when the
+ * caller was interrupted (an interrupted wait leaves an answer in flight: lab_call drops that
+ * connection, which is out of step).
  */
 static cJSON *call(cJSON *req, int *err)
 {
-	char *text = cJSON_PrintUnformatted(req), *line = NULL;
-	size_t len, off = 0, cap = 0;
-	cJSON *resp, *ok;
+	cJSON *resp = lab_call(&conn, sock_path, req, err);
 
-	cJSON_Delete(req);
-	if (!text) {
-		*err = ENOMEM;
-		return NULL;
-	}
-	if (conn < 0) {
-		conn = lab_connect();
-		if (conn < 0) {
-			free(text);
-			*err = EIO;
-			return NULL;
-		}
-	}
-	len = strlen(text);
-	text[len++] = '\n'; /* cJSON leaves room for the terminating NUL we overwrite */
-	while (off < len) {
-		ssize_t n = send(conn, text + off, len - off, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(text);
-			drop_conn();
-			*err = EIO;
-			return NULL;
-		}
-		off += n;
-	}
-	free(text);
-	off = 0;
-	for (;;) {
-		ssize_t n;
-
-		if (cap - off < 4096) {
-			char *l = realloc(line, cap = cap ? 2 * cap : 65536);
-
-			if (!l) {
-				free(line);
-				drop_conn();
-				*err = ENOMEM;
-				return NULL;
-			}
-			line = l;
-		}
-		n = recv(conn, line + off, cap - off - 1, 0);
-		if (n <= 0) {
-			/* an interrupted wait leaves an answer in flight: this connection is out of step */
-			*err = n < 0 && errno == EINTR ? EINTR : EIO;
-			free(line);
-			drop_conn();
-			return NULL;
-		}
-		off += n;
-		if (line[off - 1] == '\n')
-			break;
-	}
-	line[off] = 0;
-	resp = cJSON_Parse(line);
-	free(line);
-	if (!resp) {
-		drop_conn();
-		*err = EIO;
-		return NULL;
-	}
-	ok = cJSON_GetObjectItem(resp, "ok");
-	if (!cJSON_IsTrue(ok)) {
+	if (resp && !cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok"))) {
 		*err = errno_value(cJSON_GetStringValue(cJSON_GetObjectItem(resp, "errno")));
 		cJSON_Delete(resp);
 		return NULL;
@@ -507,7 +415,7 @@ int main(int argc, char *argv[])
 	/* no SA_RESTART: the interrupted recv() must return EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
-	wfd = lab_connect();
+	wfd = lab_connect(sock_path);
 	if (wfd < 0) {
 		fprintf(stderr, "klp-fuse: cannot connect to %s: %s\n", sock_path, strerror(-wfd));
 		return 1;
