@@ -37,6 +37,8 @@
 
 /* how long one kmsg-read asks the lab to wait before the helper checks for an interrupt */
 #define KMSG_WAIT_MS 250
+/* how many records one kmsg-read asks for: dmesg reads the whole log, one record per read */
+#define KMSG_BATCH 512
 
 static const char *sock_path;
 static struct fuse *the_fuse;
@@ -45,8 +47,10 @@ static __thread int conn = -1;
 
 struct handle {
 	int kmsg;
-	long seq;   /* kmsg: the next record to read */
-	char *data; /* other files: the content read at offset 0 */
+	long seq;     /* kmsg: the next record to read */
+	cJSON *batch; /* kmsg: the lab's last answer, whose records are handed out one per read */
+	cJSON *next;  /* kmsg: the next of them, seq's */
+	char *data;   /* other files: the content read at offset 0 */
 	size_t len;
 	int have;
 };
@@ -241,23 +245,32 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (h) {
 		free(h->data);
+		cJSON_Delete(h->batch);
 		free(h);
 	}
 	return 0;
 }
 
-/* One /dev/kmsg record per read, as the kernel gives them; EAGAIN at the end for O_NONBLOCK. */
+/*
+ * One /dev/kmsg record per read, as the kernel gives them; EAGAIN at the end for O_NONBLOCK.
+ * The records come from the lab in batches of consecutive ones (a reader such as dmesg reads
+ * the whole log, and a round trip per record cost more than the rest of its work): the
+ * records after the one asked for are kept and handed out by the next reads.
+ */
 static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 {
-	for (;;) {
+	cJSON *e;
+	char *rec;
+	size_t n;
+
+	while (!h->next) {
 		int err = 0;
 		cJSON *req = cJSON_CreateObject(), *r;
-		char *rec;
-		size_t n;
 
 		cJSON_AddStringToObject(req, "op", "kmsg-read");
 		cJSON_AddNumberToObject(req, "seq", (double)h->seq);
 		cJSON_AddNumberToObject(req, "waitMs", nonblock ? 0 : KMSG_WAIT_MS);
+		cJSON_AddNumberToObject(req, "max", KMSG_BATCH);
 		r = call(req, &err);
 		if (!r) {
 			if (err == EPIPE) {
@@ -269,17 +282,28 @@ static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 				continue;
 			return -err;
 		}
-		rec = cJSON_GetStringValue(cJSON_GetObjectItem(r, "record"));
-		n = rec ? utf8_to_bytes(rec) : 0;
-		if (n > size) {
-			cJSON_Delete(r);
-			return -EINVAL;
+		cJSON_Delete(h->batch);
+		h->batch = r;
+		h->seq = (long)number(r, "seq");
+		h->next = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "records"), 0);
+		if (!h->next)
+			return -EIO;
+		/* records are text without NULs (kmsg escapes control characters): bytes in place */
+		for (e = h->next; e; e = e->next) {
+			rec = cJSON_GetStringValue(e);
+			if (rec)
+				rec[utf8_to_bytes(rec)] = 0;
 		}
-		memcpy(buf, rec, n);
-		h->seq = (long)number(r, "seq") + 1;
-		cJSON_Delete(r);
-		return (int)n;
 	}
+	rec = cJSON_GetStringValue(h->next);
+	n = rec ? strlen(rec) : 0;
+	/* a buffer too small for the record: EINVAL, and the record stays the next one */
+	if (n > size)
+		return -EINVAL;
+	memcpy(buf, rec, n);
+	h->seq++;
+	h->next = h->next->next;
+	return (int)n;
 }
 
 static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
