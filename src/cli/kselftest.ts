@@ -47,7 +47,7 @@ import {
   type Pace,
 } from '../lab/index.ts';
 import { checkLabNamespace, runInLabNamespace } from './namespace.ts';
-import { addBootOptions, bootOptions, type BootFlags } from './options.ts';
+import { addBootOptions, bootOptions, intInRange, type BootFlags } from './options.ts';
 import { parsePace } from './shell.ts';
 
 /** The tree the lab's modules are built against: the scripts' $KDIR. */
@@ -91,6 +91,8 @@ export interface KselftestFlags extends BootFlags {
   kernel: KernelVersion;
   save?: string;
   pace: Pace;
+  /** Scripts run at once, each on its own lab. */
+  jobs: number;
 }
 
 /** The version's scripts, test-*.sh, in the order of their names (as the Makefile lists them). */
@@ -175,13 +177,15 @@ export async function kselftestCommand(
     out('TAP version 13\n');
     out(`1..${scripts.length}\n`);
     let failed = 0;
-    for (const [i, name] of scripts.entries()) {
+    const report = new InOrder(scripts.length, out);
+    const runOne = async (i: number, name: string) => {
       const n = i + 1;
       const header = `selftests: livepatch: ${name}`;
+      const write = (text: string) => report.write(i, text);
       // 6.12's runner says which timeout it uses; 6.1's does not
-      if (flags.kernel !== '6.1') out(`# timeout set to ${timeout}\n`);
-      out(`# ${header}\n`);
-      const prefix = new TapPrefix(out);
+      if (flags.kernel !== '6.1') write(`# timeout set to ${timeout}\n`);
+      write(`# ${header}\n`);
+      const prefix = new TapPrefix(write);
       const status = await runScript(
         name,
         work,
@@ -195,16 +199,54 @@ export async function kselftestCommand(
         (text) => prefix.write(text),
       );
       prefix.end();
-      if (status === 0) out(`ok ${n} ${header}\n`);
-      else if (status === KSFT_SKIP) out(`ok ${n} ${header} # SKIP\n`);
+      if (status === 0) write(`ok ${n} ${header}\n`);
+      else if (status === KSFT_SKIP) write(`ok ${n} ${header} # SKIP\n`);
       else {
         failed++;
-        out(`not ok ${n} ${header} # exit=${status}\n`);
+        write(`not ok ${n} ${header} # exit=${status}\n`);
       }
-    }
+      report.finish(i);
+    };
+    // --jobs scripts at a time, each on its own lab: they share nothing but the working copy,
+    // which they only read
+    let next = 0;
+    const worker = async () => {
+      while (next < scripts.length) {
+        const i = next++;
+        await runOne(i, scripts[i]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(flags.jobs, scripts.length) }, worker));
     return failed ? 1 : 0;
   } finally {
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The reports of scripts run at once, written in the scripts' order, as one runner would write
+ * them: the first unfinished script's as it comes, each later one's when its turn comes.
+ */
+class InOrder {
+  private head = 0;
+  private readonly held: { text: string[]; done: boolean }[];
+  constructor(
+    n: number,
+    private readonly out: (s: string) => void,
+  ) {
+    this.held = Array.from({ length: n }, () => ({ text: [], done: false }));
+  }
+  write(i: number, text: string): void {
+    if (i === this.head) this.out(text);
+    else this.held[i].text.push(text);
+  }
+  finish(i: number): void {
+    this.held[i].done = true;
+    while (this.head < this.held.length && this.held[this.head].done) {
+      this.head++;
+      const next = this.held[this.head];
+      if (next) this.out(next.text.splice(0).join(''));
+    }
   }
 }
 
@@ -269,6 +311,11 @@ export function addKselftestCommand(prog: Command, run: (status: Promise<number>
     )
     .option('--save <DIR>', 'keep the texts of the NN-th check_result of each script as DIR/SCRIPT.NN.expected and .result')
     .addOption(new Option('--pace <X>', "emulated seconds per real second, or 'free'").default(10).argParser(parsePace))
+    .addOption(
+      new Option('--jobs <N>', 'scripts run at once, each on its own lab (reported in order), 1..16')
+        .default(1)
+        .argParser(intInRange(1, 16)),
+    )
     .action((tests: string[], flags: KselftestFlags, cmd: Command) =>
       run(kselftestCommand(tests, flags, (message) => cmd.error(message, { exitCode: 2, code: 'klp-lab.kselftest' }))),
     );
