@@ -33,7 +33,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -52,6 +52,19 @@ import { parsePace } from './shell.ts';
 
 /** The tree the lab's modules are built against: the scripts' $KDIR. */
 const KDIR = fileURLToPath(new URL('../../firmware', import.meta.url));
+
+/*
+ * The emulated time a script's commands take. A transition needs about a second of it (the
+ * once-a-second retry): at 15 emulated seconds per real one it is over by the end of
+ * loop_until's first 0.1 s sleep, where at 10 a second poll was often needed. Not faster: a
+ * script must get from loading a patch whose transition stalls to disabling it in less than
+ * the 15 emulated seconds after which the kernel signals the tasks still in the way (a line
+ * that test-callbacks' "busy target module" does not expect), 1 s of wall time at this pace,
+ * for about ten commands, on a loaded host.
+ */
+const DEFAULT_PACE = 15;
+/* Scripts mostly wait (for a transition, for a command): one per host cpu keeps the cpus busy. */
+const DEFAULT_JOBS = Math.max(1, Math.min(4, availableParallelism()));
 
 /** kselftest's exit status for a skipped test. */
 const KSFT_SKIP = 4;
@@ -310,10 +323,10 @@ export function addKselftestCommand(prog: Command, run: (status: Promise<number>
         .makeOptionMandatory(),
     )
     .option('--save <DIR>', 'keep the texts of the NN-th check_result of each script as DIR/SCRIPT.NN.expected and .result')
-    .addOption(new Option('--pace <X>', "emulated seconds per real second, or 'free'").default(10).argParser(parsePace))
+    .addOption(new Option('--pace <X>', "emulated seconds per real second, or 'free'").default(DEFAULT_PACE).argParser(parsePace))
     .addOption(
       new Option('--jobs <N>', 'scripts run at once, each on its own lab (reported in order), 1..16')
-        .default(1)
+        .default(DEFAULT_JOBS, "the host's cpus, at most 4")
         .argParser(intInRange(1, 16)),
     )
     .action((tests: string[], flags: KselftestFlags, cmd: Command) =>
