@@ -65,6 +65,8 @@ const KDIR = fileURLToPath(new URL('../../firmware', import.meta.url));
 const DEFAULT_PACE = 15;
 /* Scripts mostly wait (for a transition, for a command): one per host cpu keeps the cpus busy. */
 const DEFAULT_JOBS = Math.max(1, Math.min(4, availableParallelism()));
+/* Each running script's namespace listens for 4 signals, and Node warns past 10 listeners of one. */
+const MAX_JOBS = 8;
 
 /** kselftest's exit status for a skipped test. */
 const KSFT_SKIP = 4;
@@ -325,9 +327,9 @@ export function addKselftestCommand(prog: Command, run: (status: Promise<number>
     .option('--save <DIR>', 'keep the texts of the NN-th check_result of each script as DIR/SCRIPT.NN.expected and .result')
     .addOption(new Option('--pace <X>', "emulated seconds per real second, or 'free'").default(DEFAULT_PACE).argParser(parsePace))
     .addOption(
-      new Option('--jobs <N>', 'scripts run at once, each on its own lab (reported in order), 1..16')
+      new Option('--jobs <N>', `scripts run at once, each on its own lab (reported in order), 1..${MAX_JOBS}`)
         .default(DEFAULT_JOBS, "the host's cpus, at most 4")
-        .argParser(intInRange(1, 16)),
+        .argParser(intInRange(1, MAX_JOBS)),
     )
     .action((tests: string[], flags: KselftestFlags, cmd: Command) =>
       run(kselftestCommand(tests, flags, (message) => cmd.error(message, { exitCode: 2, code: 'klp-lab.kselftest' }))),
