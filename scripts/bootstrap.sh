@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Makes a fresh machine ready, idempotently: Debian packages (Unicorn, the kernel's objtool,
-# the compiler, libfuse3 and cJSON for the shell's FUSE helper, tmux for its tests, and what
+# the compiler, libfuse3 and cJSON for the shell's FUSE helper and module commands, tmux for its tests, and what
 # the kernel's selftest scripts and their fetch run: procps's sysctl, util-linux's unshare and
 # dmesg, xz for the source package), npm
 # packages, the native hook library, the FUSE helper and the firmware images. Each step is
@@ -45,7 +45,7 @@ fi
 # 3. native hooks and firmware (make only rebuilds what changed)
 say "building the native hook library"
 make -s -C src/emu/native || die "building src/emu/native failed"
-say "building the FUSE helper of klp-lab shell"
+say "building the FUSE helper and the module commands of klp-lab shell"
 make -s -C src/lab/native || die "building src/lab/native failed"
 say "building the firmware"
 make -s -C firmware >/dev/null || die "building the firmware failed (see make -C firmware)"

@@ -39,7 +39,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -54,13 +54,28 @@ import {
 } from '../lab/index.ts';
 import { execFileSync } from 'node:child_process';
 import { checkLabNamespace, KLP_SPAWN, runInLabNamespace } from './namespace.ts';
-import { addBootOptions, bootOptions, type BootFlags } from './options.ts';
+import { addBootOptions, bootOptions, intInRange, type BootFlags } from './options.ts';
 import { parsePace } from './shell.ts';
 import { KselftestProgress } from './kselftest-progress.ts';
 import { ProgressLine } from './terminal.ts';
 
 /** The tree the lab's modules are built against: the scripts' $KDIR. */
 const KDIR = fileURLToPath(new URL('../../firmware', import.meta.url));
+
+/*
+ * The emulated time a script's commands take. A transition needs about a second of it (the
+ * once-a-second retry): at 15 emulated seconds per real one it is over by the end of
+ * loop_until's first 0.1 s sleep, where at 10 a second poll was often needed. Not faster: a
+ * script must get from loading a patch whose transition stalls to disabling it in less than
+ * the 15 emulated seconds after which the kernel signals the tasks still in the way (a line
+ * that test-callbacks' "busy target module" does not expect), 1 s of wall time at this pace,
+ * for about ten commands, on a loaded host.
+ */
+const DEFAULT_PACE = 15;
+/* Scripts mostly wait (for a transition, for a command): one per host cpu keeps the cpus busy. */
+const DEFAULT_JOBS = Math.max(1, Math.min(4, availableParallelism()));
+/* Each running script's namespace listens for 4 signals, and Node warns past 10 listeners of one. */
+const MAX_JOBS = 8;
 
 /** kselftest's exit status for a skipped test. */
 const KSFT_SKIP = 4;
@@ -100,6 +115,8 @@ export interface KselftestFlags extends BootFlags {
   kernel: KernelVersion;
   save?: string;
   pace: Pace;
+  /** Scripts run at once, each on its own lab. */
+  jobs: number;
 }
 
 /** The version's scripts, test-*.sh, in the order of their names (as the Makefile lists them). */
@@ -192,14 +209,16 @@ export async function kselftestCommand(
     out('TAP version 13\n');
     out(`1..${scripts.length}\n`);
     let failed = 0;
-    for (const [i, name] of scripts.entries()) {
+    const report = new InOrder(scripts.length, out);
+    const runOne = async (i: number, name: string) => {
       const n = i + 1;
       progress.start(n, name);
       const header = `selftests: livepatch: ${name}`;
+      const write = (text: string) => report.write(i, text);
       // 6.12's runner says which timeout it uses; 6.1's does not
-      if (flags.kernel !== '6.1') out(`# timeout set to ${timeout}\n`);
-      out(`# ${header}\n`);
-      const prefix = new TapPrefix(out);
+      if (flags.kernel !== '6.1') write(`# timeout set to ${timeout}\n`);
+      write(`# ${header}\n`);
+      const prefix = new TapPrefix(write);
       const status = await runScript(
         name,
         work,
@@ -216,13 +235,24 @@ export async function kselftestCommand(
         },
       );
       prefix.end();
-      if (status === 0) out(`ok ${n} ${header}\n`);
-      else if (status === KSFT_SKIP) out(`ok ${n} ${header} # SKIP\n`);
+      if (status === 0) write(`ok ${n} ${header}\n`);
+      else if (status === KSFT_SKIP) write(`ok ${n} ${header} # SKIP\n`);
       else {
         failed++;
-        out(`not ok ${n} ${header} # exit=${status}\n`);
+        write(`not ok ${n} ${header} # exit=${status}\n`);
       }
-    }
+      report.finish(i);
+    };
+    // --jobs scripts at a time, each on its own lab: they share nothing but the working copy,
+    // which they only read
+    let next = 0;
+    const worker = async () => {
+      while (next < scripts.length) {
+        const i = next++;
+        await runOne(i, scripts[i]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(flags.jobs, scripts.length) }, worker));
     progress.done();
     return failed ? 1 : 0;
   } finally {
@@ -274,6 +304,33 @@ function buildUserPrograms(work: string): string | undefined {
     chmodSync(join(work, name), 0o755);
   }
   return undefined;
+}
+
+/**
+ * The reports of scripts run at once, written in the scripts' order, as one runner would write
+ * them: the first unfinished script's as it comes, each later one's when its turn comes.
+ */
+class InOrder {
+  private head = 0;
+  private readonly held: { text: string[]; done: boolean }[];
+  constructor(
+    n: number,
+    private readonly out: (s: string) => void,
+  ) {
+    this.held = Array.from({ length: n }, () => ({ text: [], done: false }));
+  }
+  write(i: number, text: string): void {
+    if (i === this.head) this.out(text);
+    else this.held[i].text.push(text);
+  }
+  finish(i: number): void {
+    this.held[i].done = true;
+    while (this.head < this.held.length && this.held[this.head].done) {
+      this.head++;
+      const next = this.held[this.head];
+      if (next) this.out(next.text.splice(0).join(''));
+    }
+  }
 }
 
 /** The runner's timeout for the folder: its settings file's, else kselftest's default. */
@@ -336,7 +393,12 @@ export function addKselftestCommand(prog: Command, run: (status: Promise<number>
         .makeOptionMandatory(),
     )
     .option('--save <DIR>', 'keep the texts of the NN-th check_result of each script as DIR/SCRIPT.NN.expected and .result')
-    .addOption(new Option('--pace <X>', "emulated seconds per real second, or 'free'").default(10).argParser(parsePace))
+    .addOption(new Option('--pace <X>', "emulated seconds per real second, or 'free'").default(DEFAULT_PACE).argParser(parsePace))
+    .addOption(
+      new Option('--jobs <N>', `scripts run at once, each on its own lab (reported in order), 1..${MAX_JOBS}`)
+        .default(DEFAULT_JOBS, "the host's cpus, at most 4")
+        .argParser(intInRange(1, MAX_JOBS)),
+    )
     .action((tests: string[], flags: KselftestFlags, cmd: Command) =>
       run(kselftestCommand(tests, flags, (message) => cmd.error(message, { exitCode: 2, code: 'klp-lab.kselftest' }))),
     );

@@ -25,8 +25,8 @@ import { checkAgainstImage, type BootFlags } from './options.ts';
 export const KLP_FUSE = fileURLToPath(new URL('../../build/native/klp-fuse', import.meta.url));
 /** The host process standing for a guest program's task (src/lab/native/klp-spawn.c). */
 export const KLP_SPAWN = fileURLToPath(new URL('../../build/native/klp-spawn', import.meta.url));
-/** The commands acting on the lab (insmod, rmmod, lsmod, modinfo, modprobe), first on the shell's PATH. */
-export const KLP_PATH = fileURLToPath(new URL('./path', import.meta.url));
+/** The commands acting on the lab (insmod, rmmod, lsmod, modinfo, modprobe: klp-kmod's names), first on the shell's PATH. */
+export const KLP_PATH = fileURLToPath(new URL('../../build/native/path', import.meta.url));
 /** Where modprobe looks for modules unless $KLP_MODULE_PATH says otherwise: the lab's fixtures. */
 export const FIXTURES_DIR = fileURLToPath(new URL('../../fixtures', import.meta.url));
 
@@ -93,6 +93,7 @@ export function checkLabNamespace(flags: BootFlags, fail: (message: string) => n
   }
   if (problem) fail(`error: ${problem}`);
   if (!existsSync(KLP_FUSE)) fail(`error: the FUSE helper ${KLP_FUSE} is missing: run scripts/bootstrap.sh`);
+  if (!existsSync(join(KLP_PATH, 'modprobe'))) fail(`error: the module commands in ${KLP_PATH} are missing: run scripts/bootstrap.sh`);
 }
 
 export interface LabNamespaceOptions {

@@ -18,8 +18,9 @@
  *   hello                          {clockNs, cpus, pace}
  *   status {stacks?}               what the lab is doing (status.ts's LabStatus) and {pace, running}
  *   stat, readdir, open, read, write  on a path (open: access r|w|rw)
- *   kmsg-read {seq, waitMs?}       the record at or after seq: {record, seq}; EAGAIN after waitMs
- *                                  without one; EPIPE {next} if it was dropped
+ *   kmsg-read {seq, waitMs?, max?} the record at or after seq: {record, seq}; EAGAIN after waitMs
+ *                                  without one; EPIPE {next} if it was dropped. With max, also
+ *                                  {records}: it and the ones after it, at most max in all
  *   kmsg-write {data}              one record
  *   insmod {file, params?}         load an object file (name=value params): {name}
  *   rmmod {name}                   unload
@@ -53,7 +54,7 @@ export type ControlRequest =
   | { id?: unknown; op: 'stat' | 'readdir' | 'read'; path: string }
   | { id?: unknown; op: 'open'; path: string; access: 'r' | 'w' | 'rw' }
   | { id?: unknown; op: 'write'; path: string; data: string }
-  | { id?: unknown; op: 'kmsg-read'; seq: number; waitMs?: number }
+  | { id?: unknown; op: 'kmsg-read'; seq: number; waitMs?: number; max?: number }
   | { id?: unknown; op: 'kmsg-write'; data: string }
   | { id?: unknown; op: 'insmod'; file: string; params?: string[] }
   | { id?: unknown; op: 'rmmod'; name: string }
@@ -70,6 +71,8 @@ class ProtocolError extends Error {}
 const MAX_LINE = 1 << 20;
 /** The longest a kmsg-read may wait for a record. */
 const MAX_WAIT_MS = 10_000;
+/** The most records one kmsg-read answers with (each at most about 1 KiB). */
+const MAX_KMSG_BATCH = 1024;
 
 export interface ControlServerOptions {
   /** The directory to make the runtime directory in (default: $XDG_RUNTIME_DIR if usable, else the temporary directory). */
@@ -322,7 +325,7 @@ export class ControlServer {
         this.files.open(str(req.path, 'path'), req.access === 'w' || req.access === 'rw' ? req.access : 'r');
         return {};
       case 'kmsg-read':
-        return this.kmsgRead(req.seq, Math.min(Math.max(Number(req.waitMs) || 0, 0), MAX_WAIT_MS));
+        return this.kmsgRead(req.seq, Math.min(Math.max(Number(req.waitMs) || 0, 0), MAX_WAIT_MS), req.max);
       case 'modinfo':
         return { entries: modinfoEntries(readObject(str(req.file, 'file'))) };
       case 'lsmod':
@@ -361,12 +364,28 @@ export class ControlServer {
     }
   }
 
-  /** A kmsg record, waiting up to waitMs for one to be logged. */
-  private kmsgRead(seq: unknown, waitMs: number): Promise<Reply> {
+  /**
+   * A kmsg record, waiting up to waitMs for one to be logged; with `max`, the records after it
+   * too: a reader such as dmesg takes the whole log one record per read(2), and a batch spares
+   * the FUSE helper a round trip per record.
+   */
+  private kmsgRead(seq: unknown, waitMs: number, max: unknown): Promise<Reply> {
     if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0) throw new ProtocolError("field 'seq' must be a whole number");
+    if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_KMSG_BATCH))
+      throw new ProtocolError(`field 'max' must be a whole number from 1 to ${MAX_KMSG_BATCH}`);
     const attempt = (): Reply | undefined => {
       const r = this.kmsg.read(seq);
-      if ('record' in r) return { record: Kmsg.format(r.record), seq: r.record.seq };
+      if ('record' in r) {
+        const first = Kmsg.format(r.record);
+        if (max === undefined) return { record: first, seq: r.record.seq };
+        const records = [first];
+        while (records.length < max) {
+          const next = this.kmsg.read(r.record.seq + records.length);
+          if (!('record' in next)) break;
+          records.push(Kmsg.format(next.record));
+        }
+        return { record: first, seq: r.record.seq, records };
+      }
       if (r.errno === 'EPIPE') throw new KernelFsError('EPIPE', '/dev/kmsg', `record ${seq} was dropped; the oldest kept is ${r.next}`);
       return undefined;
     };

@@ -7,7 +7,7 @@
  * always sees the machine at rest between two rounds, as any host code in the project does.
  *
  * Clock: free-running (as fast as the host allows) or paced to `pace` times real time. Pacing
- * never makes the guest catch up in a burst: when the host falls behind by more than MAX_LAG,
+ * never makes the guest catch up in a burst: when the host falls behind by more than MAX_LAG_MS,
  * or a request ran the machine ahead (a module load runs until its init returns), the pace is
  * re-anchored at the current instant, the way a paused virtual machine resumes.
  *
@@ -28,8 +28,13 @@ import { Lab } from './selftest.ts';
 const SLICE_HOST_MS = 4;
 const KERN_EMERG = 0;
 const KERN_ALERT = 1;
-/** Paced: how far (emulated ns) the guest may lag behind its pace before the pace is re-anchored. */
-const MAX_LAG_NS = 100e6;
+/**
+ * Paced: how far (host ms) the guest may lag behind its pace before the pace is re-anchored. In
+ * host time, not emulated time: a timer firing a few ms late on a busy host is a whole emulated
+ * second at a pace of a few hundred, and dropping it each time would hold the lab to the
+ * emulated time of one slice per timer, far below its pace.
+ */
+const MAX_LAG_MS = 50;
 
 export type Pace = number | 'free';
 
@@ -157,7 +162,7 @@ export class RunningLab {
       let targetNs = Infinity;
       if (this.pace !== 'free') {
         targetNs = this.anchor.emuNs + (now - this.anchor.realMs) * 1e6 * this.pace;
-        if (targetNs - this.clockNs > MAX_LAG_NS) {
+        if (targetNs - this.clockNs > MAX_LAG_MS * 1e6 * this.pace) {
           this.reanchor();
           targetNs = this.clockNs;
         }

@@ -249,6 +249,35 @@ describe('the module commands in klp-lab shell', () => {
   }, 60_000);
 });
 
+describe('the module commands, native', () => {
+  // the selftest scripts run them by the hundred: each is a program of its own, needing no
+  // interpreter from PATH (a Node process took 0.1-0.2 s to start, the whole of a command's time)
+  it('run with nothing but themselves on PATH', async () => {
+    const script = [
+      'env PATH="$KLP_PATH" modprobe test_klp_livepatch; echo "modprobe $?"',
+      'env PATH="$KLP_PATH" modinfo -F livepatch test_klp_livepatch; echo "modinfo $?"',
+      'env PATH="$KLP_PATH" lsmod | cut -c1-19; echo "lsmod $?"',
+      'env PATH="$KLP_PATH" rmmod test_klp_livepatch; echo "rmmod $?"',
+      'env PATH="$KLP_PATH" insmod /nonexistent.ko; echo "insmod $?"',
+    ].join('\n');
+    const r = await cli([...SHELL, '-c', script]);
+    expect(r.stdout.split('\n')).toEqual([
+      'modprobe 0',
+      'Y',
+      'modinfo 0',
+      'Module             ',
+      'test_klp_livepatch ',
+      'lsmod 0',
+      'rmmod 1',
+      'insmod 1',
+      '',
+    ]);
+    expect(r.stderr).toBe(
+      'rmmod: ERROR: Module test_klp_livepatch is in use\ninsmod: ERROR: could not load module /nonexistent.ko: No such file or directory\n',
+    );
+  }, 60_000);
+});
+
 describe('modinfo in klp-lab shell', () => {
   // the texts kmod 30's modinfo prints for the same files
   it("prints an object's .modinfo as kmod's modinfo does", async () => {

@@ -155,4 +155,21 @@ describe("the kernel's files", () => {
     expect((await c.call({ op: 'kmsg-read', seq: seq + 1 })).record).toMatch(/^11,\d+,\d+,-;tab\\x09here \\x5c and a\\x0anewline\n$/);
     expect(await c.call({ op: 'kmsg-read', seq: seq + 2 })).toMatchObject({ ok: false, errno: 'EAGAIN' });
   });
+
+  it('/dev/kmsg: a batch of consecutive records in one answer, as a reader takes them one by one', async () => {
+    const { c } = await lab();
+    const one: string[] = [];
+    for (let seq = 0; ; seq++) {
+      const a = await c.call({ op: 'kmsg-read', seq });
+      if (!a.ok) break;
+      one.push(a.record as string);
+    }
+    expect(one.length).toBeGreaterThanOrEqual(5);
+    // from record 2, at most 3
+    expect(await c.call({ op: 'kmsg-read', seq: 2, max: 3 })).toMatchObject({ ok: true, seq: 2, records: one.slice(2, 5) });
+    // all that is there, fewer than asked for
+    expect(await c.call({ op: 'kmsg-read', seq: 1, max: 1000 })).toMatchObject({ ok: true, seq: 1, records: one.slice(1) });
+    expect(await c.call({ op: 'kmsg-read', seq: one.length, max: 10 })).toMatchObject({ ok: false, errno: 'EAGAIN' });
+    expect(await c.call({ op: 'kmsg-read', seq: 0, max: 0 })).toMatchObject({ ok: false, errno: 'EINVAL' });
+  });
 });

@@ -20,7 +20,6 @@
 #define FUSE_USE_VERSION 31
 #define _GNU_SOURCE
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -31,12 +30,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lab-client.h"
+
 /* how long one kmsg-read asks the lab to wait before the helper checks for an interrupt */
 #define KMSG_WAIT_MS 250
+/* how many records one kmsg-read asks for: dmesg reads the whole log, one record per read */
+#define KMSG_BATCH 512
 
 static const char *sock_path;
 static struct fuse *the_fuse;
@@ -45,8 +47,10 @@ static __thread int conn = -1;
 
 struct handle {
 	int kmsg;
-	long seq;   /* kmsg: the next record to read */
-	char *data; /* other files: the content read at offset 0 */
+	long seq;     /* kmsg: the next record to read */
+	cJSON *batch; /* kmsg: the lab's last answer, whose records are handed out one per read */
+	cJSON *next;  /* kmsg: the next of them, seq's */
+	char *data;   /* other files: the content read at offset 0 */
 	size_t len;
 	int have;
 };
@@ -128,109 +132,17 @@ static size_t utf8_to_bytes(char *s)
 	return (size_t)(w - (unsigned char *)s);
 }
 
-static int lab_connect(void)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(sock_path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-static void drop_conn(void)
-{
-	if (conn >= 0)
-		close(conn);
-	conn = -1;
-}
-
 /*
- * Sends req (consumed) and returns the lab's answer, or NULL with *err set: the lab's errno
- * for a refusal, EIO when the lab cannot be reached, EINTR when the caller was interrupted.
+ * Sends req (consumed) over this thread's connection and returns the lab's answer, or NULL with
+ * *err set: the lab's errno for a refusal, EIO when the lab cannot be reached, EINTR when the
+ * caller was interrupted (an interrupted wait leaves an answer in flight: lab_call drops that
+ * connection, which is out of step).
  */
 static cJSON *call(cJSON *req, int *err)
 {
-	char *text = cJSON_PrintUnformatted(req), *line = NULL;
-	size_t len, off = 0, cap = 0;
-	cJSON *resp, *ok;
+	cJSON *resp = lab_call(&conn, sock_path, req, err);
 
-	cJSON_Delete(req);
-	if (!text) {
-		*err = ENOMEM;
-		return NULL;
-	}
-	if (conn < 0) {
-		conn = lab_connect();
-		if (conn < 0) {
-			free(text);
-			*err = EIO;
-			return NULL;
-		}
-	}
-	len = strlen(text);
-	text[len++] = '\n'; /* cJSON leaves room for the terminating NUL we overwrite */
-	while (off < len) {
-		ssize_t n = send(conn, text + off, len - off, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(text);
-			drop_conn();
-			*err = EIO;
-			return NULL;
-		}
-		off += n;
-	}
-	free(text);
-	off = 0;
-	for (;;) {
-		ssize_t n;
-
-		if (cap - off < 4096) {
-			char *l = realloc(line, cap = cap ? 2 * cap : 65536);
-
-			if (!l) {
-				free(line);
-				drop_conn();
-				*err = ENOMEM;
-				return NULL;
-			}
-			line = l;
-		}
-		n = recv(conn, line + off, cap - off - 1, 0);
-		if (n <= 0) {
-			/* an interrupted wait leaves an answer in flight: this connection is out of step */
-			*err = n < 0 && errno == EINTR ? EINTR : EIO;
-			free(line);
-			drop_conn();
-			return NULL;
-		}
-		off += n;
-		if (line[off - 1] == '\n')
-			break;
-	}
-	line[off] = 0;
-	resp = cJSON_Parse(line);
-	free(line);
-	if (!resp) {
-		drop_conn();
-		*err = EIO;
-		return NULL;
-	}
-	ok = cJSON_GetObjectItem(resp, "ok");
-	if (!cJSON_IsTrue(ok)) {
+	if (resp && !cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok"))) {
 		*err = errno_value(cJSON_GetStringValue(cJSON_GetObjectItem(resp, "errno")));
 		cJSON_Delete(resp);
 		return NULL;
@@ -333,23 +245,32 @@ static int kfs_release(const char *path, struct fuse_file_info *fi)
 	(void)path;
 	if (h) {
 		free(h->data);
+		cJSON_Delete(h->batch);
 		free(h);
 	}
 	return 0;
 }
 
-/* One /dev/kmsg record per read, as the kernel gives them; EAGAIN at the end for O_NONBLOCK. */
+/*
+ * One /dev/kmsg record per read, as the kernel gives them; EAGAIN at the end for O_NONBLOCK.
+ * The records come from the lab in batches of consecutive ones (a reader such as dmesg reads
+ * the whole log, and a round trip per record cost more than the rest of its work): the
+ * records after the one asked for are kept and handed out by the next reads.
+ */
 static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 {
-	for (;;) {
+	cJSON *e;
+	char *rec;
+	size_t n;
+
+	while (!h->next) {
 		int err = 0;
 		cJSON *req = cJSON_CreateObject(), *r;
-		char *rec;
-		size_t n;
 
 		cJSON_AddStringToObject(req, "op", "kmsg-read");
 		cJSON_AddNumberToObject(req, "seq", (double)h->seq);
 		cJSON_AddNumberToObject(req, "waitMs", nonblock ? 0 : KMSG_WAIT_MS);
+		cJSON_AddNumberToObject(req, "max", KMSG_BATCH);
 		r = call(req, &err);
 		if (!r) {
 			if (err == EPIPE) {
@@ -361,17 +282,28 @@ static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 				continue;
 			return -err;
 		}
-		rec = cJSON_GetStringValue(cJSON_GetObjectItem(r, "record"));
-		n = rec ? utf8_to_bytes(rec) : 0;
-		if (n > size) {
-			cJSON_Delete(r);
-			return -EINVAL;
+		cJSON_Delete(h->batch);
+		h->batch = r;
+		h->seq = (long)number(r, "seq");
+		h->next = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "records"), 0);
+		if (!h->next)
+			return -EIO;
+		/* records are text without NULs (kmsg escapes control characters): bytes in place */
+		for (e = h->next; e; e = e->next) {
+			rec = cJSON_GetStringValue(e);
+			if (rec)
+				rec[utf8_to_bytes(rec)] = 0;
 		}
-		memcpy(buf, rec, n);
-		h->seq = (long)number(r, "seq") + 1;
-		cJSON_Delete(r);
-		return (int)n;
 	}
+	rec = cJSON_GetStringValue(h->next);
+	n = rec ? strlen(rec) : 0;
+	/* a buffer too small for the record: EINVAL, and the record stays the next one */
+	if (n > size)
+		return -EINVAL;
+	memcpy(buf, rec, n);
+	h->seq++;
+	h->next = h->next->next;
+	return (int)n;
 }
 
 static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -507,7 +439,7 @@ int main(int argc, char *argv[])
 	/* no SA_RESTART: the interrupted recv() must return EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
-	wfd = lab_connect();
+	wfd = lab_connect(sock_path);
 	if (wfd < 0) {
 		fprintf(stderr, "klp-fuse: cannot connect to %s: %s\n", sock_path, strerror(-wfd));
 		return 1;

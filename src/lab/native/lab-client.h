@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The client side of a running lab's control socket (src/lab/control.ts), shared by the
+ * native programs of `klp-lab shell`: the FUSE helper and the kmod commands.
+ */
+#ifndef KLP_LAB_CLIENT_H
+#define KLP_LAB_CLIENT_H
+
+#include <cjson/cJSON.h>
+
+/* A connected socket to the lab at path, or -errno. */
+int lab_connect(const char *path);
+
+/*
+ * Sends req (consumed) over *conn, connecting to path first if *conn is -1, and returns the
+ * lab's answer whether it says ok or not. NULL with *err set when no answer came: ENOMEM, EIO
+ * (the lab cannot be reached, or the connection broke), EINTR (a signal interrupted the wait);
+ * *conn is then closed and -1, as a connection with an answer in flight is out of step.
+ */
+cJSON *lab_call(int *conn, const char *path, cJSON *req, int *err);
+
+#endif
