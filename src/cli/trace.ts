@@ -194,7 +194,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     if (phase) slice(pidLp, LP.transitions, phase, ts, 'livepatch');
     phase = null;
   };
-  const blockedFlows: { id: number }[] = [];
+  const blockedFlows: { id: number; key: number }[] = [];
   let flowId = base;
   const modules = new Map<string, Open>();
   const callbacks = new Map<string, Open>();
@@ -256,10 +256,8 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         const key = taskKey(e.pid, e.cpu);
         const cause = KLP_TASK_CAUSES[e.c] ?? `cause ${e.c}`;
         setPatch(key, e.a, e.b === 1, cause, ts);
-        if (cause === 'switch' || cause === 'cond_resched')
-          moment(taskPid(key), T.verdict, ts, cause === 'switch' ? 'switched: stack checked' : 'switched in cond_resched', 'livepatch', {
-            state: stateName(e.a),
-          });
+        if (cause === 'cond_resched')
+          moment(taskPid(key), T.verdict, ts, 'switched in cond_resched', 'livepatch', { state: stateName(e.a) });
         break;
       }
       case KLP_EV_BLOCKED: {
@@ -268,7 +266,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         moment(taskPid(key), T.verdict, ts, e.text ? `${why} ${e.text}` : why, 'livepatch', e.text ? { function: e.text } : undefined);
         const id = ++flowId;
         out.push({ name: 'blocked', ph: 's', cat: 'livepatch', id, pid: taskPid(key), tid: T.verdict, ts: us(ts) });
-        blockedFlows.push({ id });
+        blockedFlows.push({ id, key });
         break;
       }
       case KLP_EV_TRANSITION: {
@@ -293,6 +291,17 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
           if (transition) slice(pidLp, LP.transitions, transition, ts, 'livepatch');
           transition = null;
         } else if (what === 'pass') {
+          // every task still pending that this pass did not find blocked switched in it: its
+          // stack was checked, or it is the idle task of an offline cpu
+          const blocked = new Set(blockedFlows.map((f) => f.key));
+          for (const [key, o] of [...patch]) {
+            if (!o.pending || blocked.has(key)) continue;
+            const offline = key < 0 && cpuOff.has(-1 - key);
+            setPatch(key, e.a, false, offline ? 'offline cpu' : 'switch', ts);
+            moment(taskPid(key), T.verdict, ts, offline ? 'switched: cpu offline' : 'switched: stack checked', 'livepatch', {
+              state: stateName(e.a),
+            });
+          }
           // drawn a nanosecond after the verdicts it sums up, so that each flow goes forward in time
           moment(pidLp, LP.passes, ts + 1, `pass ${e.c}`, 'livepatch', { patch: patchName, target: dir, left: e.b });
           for (const f of blockedFlows)

@@ -11,6 +11,8 @@
  * Every record is a LabEvent (src/kernel/events.ts); the fields, per type:
  *   klp_transition  pid -1, a: target state, b: tasks left (pass), c: pass number, text: "PHASE PATCH"
  *   klp_task        pid (0 and cpu: that cpu's idle task), a: patch state, b: pending flag, c: KlpTaskCause
+ *                   (every host write but a pass's switches: a task pending when a pass's record
+ *                   comes, with no klp_blocked record of that pass, switched in that pass)
  *   klp_blocked     pid (as klp_task), a: KlpBlockReason, text: the function it sleeps on
  *   klp_callback    pid -1, a: return value, b: 0 begins, 1 ends, text: "CALLBACK OBJECT"
  * and the kernel's own sysfs_write (src/kernel/events.ts) for /sys/kernel/livepatch.
@@ -30,9 +32,7 @@ export type KlpPhase = 'init' | 'start' | 'pass' | 'signals' | 'force' | 'revers
 export const KLP_TASK_CAUSES = [
   'init', // klp_init_transition: every task starts in the opposite state
   'start', // klp_start_transition: pending set
-  'switch', // klp_try_switch_task in a pass: its stack was checked
   'cond_resched', // __klp_sched_try_switch: current checked its own stack
-  'offline', // the idle task of an offline cpu, switched as it is
   'force', // klp_force_transition
   'reverse', // klp_reverse_transition: pending cleared
   'complete', // klp_complete_transition: back to KLP_UNDEFINED

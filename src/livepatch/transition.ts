@@ -159,11 +159,15 @@ export class KlpTransition {
     this.k.mem.setU64(at, on ? v | this.pendingBit : v & ~this.pendingBit);
   }
 
-  /** A task's state and pending flag as the host writes them, and the record of the write. */
-  private setTask(t: Task, state: number, pending: boolean, cause: KlpTaskCause): void {
+  /**
+   * A task's state and pending flag as the host writes them, and the record of the write; a
+   * pass's switches (cause null) are not recorded one by one: its record implies them (see
+   * events.ts), and a record per task would cost a pass over thousands of tasks its speed.
+   */
+  private setTask(t: Task, state: number, pending: boolean, cause: KlpTaskCause | null): void {
     this.setPatchState(t, state);
     this.setPending(t, pending);
-    klpTaskEvent(this.k, t, state, pending, cause);
+    if (cause) klpTaskEvent(this.k, t, state, pending, cause);
   }
 
   /** A phase of the transition of `patch`, in the event log. */
@@ -293,7 +297,7 @@ export class KlpTransition {
     if (task.patchState === this.targetState) return true;
     const v = this.switchVerdict(task, current, ranges);
     if (v.ok) {
-      this.setTask(task, this.targetState, false, ranges ? 'switch' : 'cond_resched');
+      this.setTask(task, this.targetState, false, ranges ? null : 'cond_resched');
       return true;
     }
     // a pass's verdicts (cond_resched() checks are many and leave no trace when they fail)
@@ -335,7 +339,7 @@ export class KlpTransition {
     let left = 0;
     const complete = tryCompletePass(this.walk, this.targetState, {
       trySwitchTask: (t) => this.trySwitchTask(t, current, ranges) || (left++, false),
-      switchTask: (t) => this.setTask(t, this.targetState, false, 'offline'),
+      switchTask: (t) => this.setTask(t, this.targetState, false, null),
       wakeUpIfIdle: (c) => this.wakeUpIfIdle(c),
     });
     this.passes++;

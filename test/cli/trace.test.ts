@@ -114,12 +114,21 @@ describe('the trace of a livepatch session', () => {
     const verdicts = names(kdeep.get('klp_try_switch_task'));
     expect(verdicts.some((v) => v.startsWith('sleeping on function '))).toBe(true);
 
+    // the first pass switched the sleeping tasks outside the patched functions
+    const kparked = t.get('livepatch: kparked (pid 9, kernel thread)')!;
+    expect(names(kparked.get('klp_try_switch_task'))).toContain('switched: stack checked');
+
     // flows from a blocking function's verdict to the pass it kept from completing
     const flows = parsed.Flows.flows;
     expect(flows.length).toBeGreaterThan(0);
     const blocking = flows.filter((f) => f[0].name.startsWith('sleeping on function ') && /^pass \d+$/.test(f[1].name));
     expect(blocking.length).toBeGreaterThan(0);
     for (const f of blocking) expect(f[1].ts).toBeGreaterThan(f[0].ts);
+    // each pass's record counts the tasks it left behind: one flow each
+    for (const p of passes) {
+      const left = (trace.traceEvents.find((e) => e.ph === 'X' && e.name === p.name && e.ts === p.ts)!.args as { left: number }).left;
+      expect(flows.filter((f) => f[1].name === p.name && f[1].ts === p.ts)).toHaveLength(left);
+    }
 
     // the counter of tasks still pending: up at each start, down to 0 when a transition completes
     const pending = trace.traceEvents
@@ -127,6 +136,44 @@ describe('the trace of a livepatch session', () => {
       .map((e) => (e.args as { pending: number }).pending);
     expect(Math.max(...pending)).toBeGreaterThan(10);
     expect(pending.at(-1)).toBe(0);
+  }, 120_000);
+
+  it('has the callbacks of a patch, its disable and its module going', async () => {
+    const trace = await withLab({ cpus: 2, workload: 'idle' }, (lab) => {
+      for (const s of ['load:test_klp_callbacks_demo', 'disable:test_klp_callbacks_demo', 'rmmod:test_klp_callbacks_demo'])
+        runStep(lab, parseStep(s));
+      return chromeTrace([captureSession(lab.k, 'callbacks', lab.modules.symbolizer)]);
+    });
+    const t = tracks(trace, await devtoolsParse(trace));
+    const lp = t.get('callbacks: livepatch')!;
+    expect(names(lp.get('callbacks'))).toEqual(['pre_patch vmlinux', 'post_patch vmlinux', 'pre_unpatch vmlinux', 'post_unpatch vmlinux']);
+    expect(names(lp.get('transitions'))).toEqual(
+      expect.arrayContaining(['patching test_klp_callbacks_demo', 'unpatching test_klp_callbacks_demo']),
+    );
+    expect(names(lp.get('modules'))).toEqual(expect.arrayContaining(['load test_klp_callbacks_demo', 'unload test_klp_callbacks_demo']));
+    expect(names(lp.get('sysfs writes'))).toContain('echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled');
+  }, 120_000);
+
+  it("ends with each task's patch state and pending flag as guest memory has them", async () => {
+    await withLab({ cpus: 4, workload: 'default' }, (lab) => {
+      for (const s of ['insmod:test_klp_deep', 'run:2500']) runStep(lab, parseStep(s));
+      expect(lab.lp.transitionPatch?.name).toBe('test_klp_deep');
+      const trace = chromeTrace([captureSession(lab.k, '', lab.modules.symbolizer)]);
+      const pids = new Map<string, number>();
+      for (const e of trace.traceEvents) if (e.ph === 'M' && e.name === 'process_name') pids.set((e.args as { name: string }).name, e.pid);
+      const endUs = lab.k.machine.clockNs / 1000;
+      for (const task of lab.k.tasks()) {
+        const label = task.isIdle
+          ? `swapper/${task.cpu} (idle)`
+          : `${task.comm} (pid ${task.pid}, ${task.isKthread ? 'kernel thread' : 'user task'})`;
+        const pid = pids.get(label);
+        expect(pid, label).toBeDefined();
+        const last = trace.traceEvents.filter((e) => e.ph === 'X' && e.pid === pid && e.tid === 2).at(-1);
+        const pending = task.testTifFlag('TIF_PATCH_PENDING');
+        expect(last?.name, label).toBe(`${task.patchState === 1 ? 'patched' : 'unpatched'}${pending ? ' (pending)' : ''}`);
+        expect(last!.ts! + last!.dur!, label).toBeCloseTo(endUs, 6);
+      }
+    });
   }, 120_000);
 
   it('gives the same trace for the same session', async () => {
