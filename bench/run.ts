@@ -10,6 +10,7 @@ import { runKselftestBench } from './kselftest.ts';
 import { runCheckerBench } from './checker.ts';
 import { runExploreBench } from './explore.ts';
 import { ProgressLine } from '../src/cli/terminal.ts';
+import { runTraceBench } from './trace.ts';
 
 let sections: Array<[string, () => Promise<string[]>]> = [
   ['boot', bootTime],
@@ -22,6 +23,7 @@ if (existsSync(new URL(orc))) {
 }
 sections.push(
   ['livepatch', runLivepatchBench],
+  ['trace', runTraceBench],
   ['checker', () => runCheckerBench()],
   ['kselftest', runKselftestBench],
   ['explore', runExploreBench],

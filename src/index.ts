@@ -15,6 +15,8 @@
  *   lab.k.tasks()                 every task (drgn-style views: pid, comm, patchState, ...)
  *   taskStack(lab.k, task)        a task's reliable stack trace, symbolized
  *   patchStates(lab)              each task's patch state and what keeps it from switching
+ *   writeTrace(file, [captureSession(lab.k, name)])   the session's timeline (Chrome JSON trace)
+ *   writeReport(file, [captureReport(lab, name)])     the session's report (one offline HTML file)
  *   RunningLab.start(opts)        a lab that keeps running (pace), requests between slices
  *   ControlServer.listen(running) its control socket, serving KernelFiles and Kmsg
  *
@@ -30,3 +32,5 @@ export { LivepatchError } from './livepatch/index.ts';
 export { stackTraceSaveTskReliable, type StackTrace } from './orc/index.ts';
 export { taskStack, formatTaskStack, type TaskStack } from './cli/index.ts';
 export { patchStates, sysfsReport, type TaskPatchState } from './cli/index.ts';
+export { captureSession, chromeTrace, writeTrace, type ChromeTrace, type TraceSession } from './cli/index.ts';
+export { captureKernelReport, captureReport, reportHtml, writeReport, type ReportSession } from './cli/index.ts';

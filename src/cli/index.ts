@@ -4,3 +4,5 @@
  */
 export { patchStates, sysfsReport, type TaskPatchState } from './livepatch.ts';
 export { formatTaskStack, taskStack, type TaskStack } from './orc.ts';
+export { captureSession, chromeTrace, writeTrace, type ChromeTrace, type TraceSession } from './trace.ts';
+export { captureKernelReport, captureReport, reportHtml, writeReport, type ReportSession } from './html-report.ts';

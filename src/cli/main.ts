@@ -37,10 +37,14 @@ import {
 } from '../lab/index.ts';
 import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
+import { writeTrace } from './trace.ts';
+import { captureKernelReport, captureReport, type ReportSession, writeReport } from './html-report.ts';
 import {
   addBootOptions,
   quirkOption,
   addMsOption,
+  addOutputOptions,
+  type OutputFlags,
   applyDyndbg,
   bootOptions,
   checkAgainstImage,
@@ -97,7 +101,19 @@ function failureReport(e: unknown): { title: string; lines: string[] } | undefin
 
 // --- boot -------------------------------------------------------------------------------------
 
-interface BootCmdFlags extends BootFlags {
+/** --trace and --html: the session's files, written whether the run succeeded or not. */
+function writeSessionFiles(flags: OutputFlags, sessions: () => ReportSession[], title: string): void {
+  if (!flags.trace && !flags.html) return;
+  const s = sessions();
+  if (flags.trace)
+    writeTrace(
+      flags.trace,
+      s.map((r) => r.trace),
+    );
+  if (flags.html) writeReport(flags.html, s, title);
+}
+
+interface BootCmdFlags extends BootFlags, OutputFlags {
   ms: number;
   events: boolean;
   json: boolean;
@@ -117,6 +133,7 @@ async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
       failure = failureReport(e);
       if (!failure) throw e;
     }
+    writeSessionFiles(flags, () => [captureKernelReport(k, '')], 'klp-lab boot');
     const events = k.log.events
       .filter((e) => e.type !== 'printk')
       .map((e) => ({ tsNs: e.tsNs, cpu: e.cpu, pid: e.pid, type: e.type, a: e.a, b: e.b, c: e.c }));
@@ -193,7 +210,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
 
 // --- livepatch --------------------------------------------------------------------------------
 
-interface LivepatchFlags extends BootFlags {
+interface LivepatchFlags extends BootFlags, OutputFlags {
   reliableStacktrace: boolean;
   json: boolean;
   live: boolean;
@@ -233,6 +250,12 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
     }
     live?.close();
     live = undefined;
+    // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
+    writeSessionFiles(
+      flags,
+      () => [failure ? captureKernelReport(lab.k, '') : captureReport(lab, '')],
+      `klp-lab livepatch ${args.join(' ')}`,
+    );
     const log = logSince(lab.k, from);
     // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
     const states = failure ? [] : patchStates(lab);
@@ -276,7 +299,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
 
 // --- selftest ---------------------------------------------------------------------------------
 
-interface SelftestFlags {
+interface SelftestFlags extends OutputFlags {
   list: boolean;
   kernel?: KernelVersion;
   /** KLP_QUIRK_* constants (--quirk) */
@@ -297,6 +320,8 @@ async function selftestCommand(names: string[], flags: SelftestFlags, cmd: Comma
     modulePath.push(built.dir);
   }
   let failed = 0;
+  const sessions: ReportSession[] = [];
+  const keep = flags.trace || flags.html;
   for (const suite of names.length ? names : known) {
     const tests = SELFTESTS.filter((t) => t.suite === suite);
     let ok = 0;
@@ -307,7 +332,7 @@ async function selftestCommand(names: string[], flags: SelftestFlags, cmd: Comma
         continue;
       }
       try {
-        await runSelftest(t, { modulePath, quirks: flags.quirk });
+        await runSelftest(t, { modulePath, quirks: flags.quirk }, keep ? (lab) => sessions.push(captureReport(lab, t.name)) : undefined);
         ok++;
         out(`TEST: ${t.name} ... ok\n`);
       } catch (e) {
@@ -317,6 +342,7 @@ async function selftestCommand(names: string[], flags: SelftestFlags, cmd: Comma
     }
     if (!flags.list) out(`# ${suite}: ${ok} of ${tests.length} ok\n\n`);
   }
+  if (!flags.list) writeSessionFiles(flags, () => sessions, `klp-lab selftest ${names.join(' ')}`.trim());
   return failed ? 1 : 0;
 }
 
@@ -358,7 +384,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
 
   const json = () => new Option('--json', 'print one JSON object instead of the text report');
 
-  addMsOption(addBootOptions(prog.command('boot', { isDefault: true })), 'emulated milliseconds to run')
+  addOutputOptions(addMsOption(addBootOptions(prog.command('boot', { isDefault: true })), 'emulated milliseconds to run'))
     .description('boot the image, run the workload, show the log, the vCPUs and the tasks (the default command)')
     .option('--events', 'also print the scheduler/fork/signal event log')
     .addOption(json())
@@ -370,7 +396,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .addOption(json())
     .action((target: string, flags: BootCmdFlags, cmd: Command) => run(stackCommand(target, flags, cmd)));
 
-  addBootOptions(prog.command('livepatch'))
+  addOutputOptions(addBootOptions(prog.command('livepatch')))
     .description("boot, run the steps, then show the kernel log since the first step, the sysfs tree and every task's patch state")
     .argument(
       '<STEP...>',
@@ -382,8 +408,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .addHelpText('after', STEPS_HELP)
     .action((steps: string[], flags: LivepatchFlags, cmd: Command) => run(livepatchCommand(steps, flags, cmd)));
 
-  prog
-    .command('selftest')
+  addOutputOptions(prog.command('selftest'))
     .description("run the kernel's livepatch selftests re-created as lab scenarios, each on a freshly booted lab")
     .argument('[SUITE...]', `suites to run (default all): ${suites().join(', ')}`)
     .option('--list', 'name the tests instead of running them')

@@ -8,7 +8,8 @@
  * The boot options live here once, so every command that boots offers the same ones; a new one
  * (a repeated --dyndbg QUERY, say) is one more entry in addBootOptions() and bootOptions().
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_IMAGE, workloads, type BootOptions, KernelImage, DdebugQueryError, parseQueries, type Kernel } from '../kernel/index.ts';
 import { findQuirk, QUIRKS } from '../lab/index.ts';
@@ -166,4 +167,44 @@ export function bootOptions(flags: BootFlags): BootOptions {
     quantum: flags.quantum,
     quirks: flags.quirk,
   };
+}
+
+/** A file to write: its folder must exist and be writable, and the path must not be a folder. */
+export function outputFile(value: string): string {
+  const path = resolve(value);
+  let dir;
+  try {
+    dir = statSync(dirname(path));
+  } catch {
+    throw new InvalidArgumentError(`No such folder '${dirname(path)}' to write '${value}' in.`);
+  }
+  if (!dir.isDirectory()) throw new InvalidArgumentError(`'${dirname(path)}' is not a folder to write '${value}' in.`);
+  try {
+    accessSync(dirname(path), constants.W_OK);
+  } catch {
+    throw new InvalidArgumentError(`The folder '${dirname(path)}' is not writable.`);
+  }
+  try {
+    if (statSync(path).isDirectory()) throw new InvalidArgumentError(`'${value}' is a folder; it must be a file to write.`);
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw e;
+  }
+  return path;
+}
+
+/** What a session leaves behind: --trace FILE (Chrome's JSON trace) and --html FILE (the report). */
+export interface OutputFlags {
+  trace?: string;
+  html?: string;
+}
+
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--trace <FILE>',
+        "write the session's timeline to FILE in Chrome's JSON trace format (ui.perfetto.dev opens it)",
+      ).argParser(outputFile),
+    )
+    .addOption(new Option('--html <FILE>', "write the session's report to FILE: one HTML page that works offline").argParser(outputFile));
 }

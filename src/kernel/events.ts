@@ -15,6 +15,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Target } from './task.ts';
 
+/**
+ * Host records of the kernel's own layer (hostEvent): a module's state as the loader moves it
+ * (a: 0, text "STATE NAME", STATE coming, live, going or gone) and a write to a sysfs file
+ * (a: 0 or the refusing errno's number, text "PATH=VALUE").
+ */
+export const EV_MODULE = 'module';
+export const EV_SYSFS_WRITE = 'sysfs_write';
+
 export interface LabEvent {
   seq: number;
   tsNs: number;
@@ -77,7 +85,7 @@ export class EventLog {
   private hv: DataView;
   private texts: Array<string | undefined>;
   private slots: number;
-  /** Host printk lines by position (in position order). */
+  /** Host printk lines and host records by position (in position order). */
   private readonly hostLines = new Map<number, LabEvent>();
   /** Entries ever logged; entries [first, total) are held. */
   private total = 0;
@@ -264,6 +272,21 @@ export class EventLog {
     if (this.total - this.first === this.slots) this.makeRoom();
     this.texts[this.total % this.slots] = undefined;
     this.hostLines.set(this.total++, { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text });
+  }
+
+  /**
+   * A record of the host's part of the kernel that is not a log line: what the livepatch core
+   * decided for a task, a transition's phases, a module's load, a sysfs write. The host does
+   * these things itself, so no guest ring record tells them; they join the log in order with
+   * the guest's records (after everything drained so far, at the current emulated time) and
+   * count in the digest like them, so a trace built from the log shows what really happened.
+   */
+  hostEvent(type: string, tsNs: number, cpu: number, pid: number, a: number, b = 0, c = 0, text = ''): void {
+    this.drain();
+    this.hash.update(`host ${type} ${tsNs} ${cpu} ${pid} ${a} ${b} ${c} ${text}\n`);
+    if (this.total - this.first === this.slots) this.makeRoom();
+    this.texts[this.total % this.slots] = undefined;
+    this.hostLines.set(this.total++, { seq: 0, tsNs, type, cpu, pid, a, b, c, text });
   }
 
   /** A guest oops, lost cpu or panic stopped the machine (Kernel.run reports it here before throwing). */

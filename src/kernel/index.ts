@@ -6,7 +6,7 @@
  */
 export { BootError, bootKernel, type BootOptions, DEFAULT_IMAGE, quirkEnabled, quirks, workloads } from './boot.ts';
 export { DdebugQueryError, guestDescriptors, hostDebugSite, type HostDebugSite, hostPrDebug, parseQueries } from './dynamic-debug.ts';
-export { formatTimestamp, LogOverrunError } from './events.ts';
+export { EV_MODULE, EV_SYSFS_WRITE, formatTimestamp, LogOverrunError, type LabEvent } from './events.ts';
 export { ExecError, type ProcessIo, UserProcesses } from './exec.ts';
 export { callGuest, type HostTask } from './hostcall.ts';
 export { HostMemoryError } from './hostmem.ts';
@@ -20,7 +20,7 @@ export { initListHead, listAddRcu, listDelRcu, listEmpty, ListError, listForEach
 export { LoadedModule, Modules, type ModuleCodeHook } from './modules.ts';
 export { moduleParams } from './modparams.ts';
 export { SEQ_BUF_SIZE, SeqReadError, seqRead } from './seq-file.ts';
-export { type KobjectFile, kobjectFiles, kobjectShow, SysfsError } from './sysfs.ts';
+export { type KobjectFile, kobjectFiles, kobjectShow, SysfsError, sysfsWriteEvent } from './sysfs.ts';
 export { procDointvec, SysctlError } from './sysctl.ts';
 export type { CallTraceResult, KernelUnwinder } from './stacktrace.ts';
 export {

@@ -18,6 +18,8 @@
  * cannot finish (a guest oops in it, khostd not done in time) leaves the module COMING.
  */
 import { basename } from 'node:path';
+import { EV_MODULE } from './events.ts';
+import { sysfsWriteEvent } from './sysfs.ts';
 import {
   ElfFile,
   AmbiguousSymbolError,
@@ -467,6 +469,7 @@ export class Modules {
       this.kernel.mem.write(base, layout.image);
       // after the image: a module's own struct module is part of it
       mod.state = 'COMING';
+      this.record(mod, 'coming');
       const text = layout.regions.text;
       if (text.size) this.kernel.machine.writeCode(text.address, layout.image.subarray(text.offset, text.offset + text.size));
       this.mods.push(mod);
@@ -530,6 +533,7 @@ export class Modules {
       if (ret > 0) mod.warnings.push(`'${initName}'->init suspiciously returned ${ret}, it should follow 0/-E convention`);
     }
     mod.state = 'LIVE';
+    this.record(mod, 'live');
     return mod;
   }
 
@@ -635,7 +639,20 @@ export class Modules {
   setParam(name: string, param: string, value: string): void {
     const mod = this.find(name);
     if (!mod) throw new ModuleLoadError(name, 'ENOENT', `module '${name}' is not loaded`);
-    writeParam(this.kernel.mem, mod.layout, name, param, value);
+    const path = `/sys/module/${name}/parameters/${param}`;
+    try {
+      writeParam(this.kernel.mem, mod.layout, name, param, value);
+    } catch (e) {
+      sysfsWriteEvent(this.kernel, path, value, e instanceof ModuleError ? -e.code : -1);
+      throw e;
+    }
+    sysfsWriteEvent(this.kernel, path, value);
+  }
+
+  /** The module's state in the event log, as the loader moves it (EV_MODULE). */
+  private record(mod: LoadedModule, state: 'coming' | 'live' | 'going' | 'gone'): void {
+    const k = this.kernel;
+    k.log.hostEvent(EV_MODULE, k.machine.clockNs, 0, -1, 0, 0, 0, `${state} ${mod.name}`);
   }
 
   /** cat /sys/module/<name>/parameters/<param>. */
@@ -687,6 +704,7 @@ export class Modules {
         `module '${name}' is in use (${mod.refcount} reference${mod.refcount === 1 ? '' : 's'})`,
       );
     mod.state = 'GOING';
+    this.record(mod, 'going');
     const errors: unknown[] = [];
     if (mod.exit !== undefined) {
       try {
@@ -717,6 +735,7 @@ export class Modules {
 
   /** Unregisters everything of a module and releases its memory (zeroed), with no stale translations. */
   private teardown(mod: LoadedModule): void {
+    if (this.mods.includes(mod)) this.record(mod, 'gone');
     for (const h of this.codeHooks) h.remove(mod);
     this.symbolizer.removeModule(mod.name);
     for (const m of mod.uses) m.usedBy.delete(mod);

@@ -10,6 +10,7 @@
 import { type Errno, errnoName, isErrno } from '../elf/index.ts';
 import { callGuest, type HostTask } from './hostcall.ts';
 import type { Kernel } from './kernel.ts';
+import { EV_SYSFS_WRITE } from './events.ts';
 
 export class SysfsError extends Error {
   constructor(
@@ -20,6 +21,14 @@ export class SysfsError extends Error {
     super(`${path}: ${message} (-${errno})`);
     this.name = 'SysfsError';
   }
+}
+
+/**
+ * Records a write to a sysfs file in the event log (livepatch's files, a module's parameter, a
+ * cpu's online): `errno` is 0 when the write was taken, else the refusing errno's number.
+ */
+export function sysfsWriteEvent(k: Kernel, path: string, value: string, errno = 0): void {
+  k.log.hostEvent(EV_SYSFS_WRITE, k.machine.clockNs, 0, -1, errno, 0, 0, `${path}=${value.replace(/\n$/, '')}`);
 }
 
 export interface KobjectFile {

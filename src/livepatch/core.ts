@@ -6,7 +6,7 @@
  * a time, as under klp_mutex: host work runs serially in khostd, and the host calls a guest
  * makes while an operation waits for guest code re-enter only where the kernel allows it.
  */
-import { type Kernel, callGuest, type HostTask, cpuCurr, type Task } from '../kernel/index.ts';
+import { type Kernel, callGuest, type HostTask, cpuCurr, sysfsWriteEvent, type Task } from '../kernel/index.ts';
 import type { Vcpu } from '../emu/index.ts';
 import type { Ftrace } from '../ftrace/index.ts';
 import type { OrcUnwinder } from '../orc/index.ts';
@@ -18,6 +18,7 @@ import { LivepatchError } from './errors.ts';
 import { prErr, prNotice, prWarn, warnOn } from './log.ts';
 import { KlpTransition, type KlpTransitionCore } from './transition.ts';
 import { type KlpQuirks, readKlpQuirks } from './quirks.ts';
+import { klpCallbackEvent } from './events.ts';
 import { isPatchCompatible, klpGetPrevState } from './state.ts';
 import { clearRelocs, commitRelocs, prepareObjectRelocs, type KlpModuleElf, type KlpRelocWrite } from './relocs.ts';
 import { sysfsRead, sysfsTree, sysfsWrite, type KlpSysfsCore } from './sysfs.ts';
@@ -122,19 +123,27 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   *prePatchCallback(obj: KlpObject): HostTask<number> {
     let ret = 0;
-    if (obj.callbacks.prePatch) ret = Number(BigInt.asIntN(32, yield* callGuest(obj.callbacks.prePatch, obj.address)));
+    if (obj.callbacks.prePatch) ret = yield* this.callback('pre_patch', obj, obj.callbacks.prePatch);
     obj.postUnpatchEnabled = !ret;
     return ret;
   }
   *postPatchCallback(obj: KlpObject): HostTask<void> {
-    if (obj.callbacks.postPatch) yield* callGuest(obj.callbacks.postPatch, obj.address);
+    if (obj.callbacks.postPatch) yield* this.callback('post_patch', obj, obj.callbacks.postPatch);
   }
   *preUnpatchCallback(obj: KlpObject): HostTask<void> {
-    if (obj.callbacks.preUnpatch) yield* callGuest(obj.callbacks.preUnpatch, obj.address);
+    if (obj.callbacks.preUnpatch) yield* this.callback('pre_unpatch', obj, obj.callbacks.preUnpatch);
   }
   *postUnpatchCallback(obj: KlpObject): HostTask<void> {
-    if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* callGuest(obj.callbacks.postUnpatch, obj.address);
+    if (obj.callbacks.postUnpatch && obj.postUnpatchEnabled) yield* this.callback('post_unpatch', obj, obj.callbacks.postUnpatch);
     obj.postUnpatchEnabled = false;
+  }
+
+  /** Runs one of obj's callbacks in the guest, its start and end in the event log. */
+  private *callback(which: string, obj: KlpObject, fn: bigint): HostTask<number> {
+    klpCallbackEvent(this.k, which, obj.displayName, false);
+    const ret = Number(BigInt.asIntN(32, yield* callGuest(fn, obj.address)));
+    klpCallbackEvent(this.k, which, obj.displayName, true, ret);
+    return ret;
   }
 
   // --- initialising a patch ----------------------------------------------------------------
@@ -515,7 +524,13 @@ export class Livepatch implements KlpTransitionCore, KlpSysfsCore {
 
   /** echo value > /sys/kernel/livepatch/<patch>/{enabled,force} */
   sysfsWrite(path: string, value: string): void {
-    sysfsWrite(this, path, value);
+    try {
+      sysfsWrite(this, path, value);
+    } catch (e) {
+      sysfsWriteEvent(this.k, path, value, e instanceof LivepatchError ? e.errno : -1);
+      throw e;
+    }
+    sysfsWriteEvent(this.k, path, value);
   }
 
   /** The directory tree under /sys/kernel/livepatch, one path per line. */

@@ -8,3 +8,13 @@ export { LivepatchError } from './errors.ts';
 export { KLP_UNDEFINED, type KlpFunc } from './structs.ts';
 export { sysfsMode } from './sysfs.ts';
 export { KlpTransition, type SwitchVerdict } from './transition.ts';
+export {
+  KLP_BLOCK_REASONS,
+  KLP_EV_BLOCKED,
+  KLP_EV_CALLBACK,
+  KLP_EV_TASK,
+  KLP_EV_TRANSITION,
+  KLP_TASK_CAUSES,
+  type KlpPhase,
+  type KlpTaskCause,
+} from './events.ts';

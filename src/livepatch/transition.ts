@@ -16,6 +16,7 @@ import { KLP_PATCHED, KLP_UNDEFINED, KLP_UNPATCHED, type KlpObject, type KlpPatc
 import { klpDebugSite, prDebug, prNotice, prWarn, warnOn } from './log.ts';
 import type { KlpPatcher } from './patch.ts';
 import type { KlpQuirks } from './quirks.ts';
+import { klpBlockedEvent, klpTaskEvent, type KlpTaskCause, klpTransitionEvent, type KlpPhase } from './events.ts';
 import {
   ForbiddenRanges,
   forbiddenRange,
@@ -102,6 +103,8 @@ export class KlpTransition {
   private readonly targetAt: bigint;
   /** klp_signals_cnt: passes that left tasks behind since the transition started. */
   private signalsCnt = 0;
+  /** Passes of klp_try_complete_transition() since the transition was initialised (for the log). */
+  private passes = 0;
   /** klp_transition_work: when it runs next (emulated ns), if scheduled, and whether queued. */
   private workDue: number | null = null;
   private workQueued = false;
@@ -191,6 +194,22 @@ export class KlpTransition {
     this.k.mem.setU64(at, on ? v | this.pendingBit : v & ~this.pendingBit);
   }
 
+  /**
+   * A task's state and pending flag as the host writes them, and the record of the write; a
+   * pass's switches (cause null) are not recorded one by one: its record implies them (see
+   * events.ts), and a record per task would cost a pass over thousands of tasks its speed.
+   */
+  private setTask(t: Task, state: number, pending: boolean, cause: KlpTaskCause | null): void {
+    this.setPatchState(t, state);
+    this.setPending(t, pending);
+    if (cause) klpTaskEvent(this.k, t, state, pending, cause);
+  }
+
+  /** A phase of the transition of `patch`, in the event log. */
+  private phase(phase: KlpPhase, patch: KlpPatch, left = 0): void {
+    klpTransitionEvent(this.k, phase, patch.name, this.targetState, left, this.passes);
+  }
+
   /** klp_cond_resched_enable()/disable(): whether cond_resched() checks current's stack. */
   private setCondReschedEnabled(on: boolean): void {
     this.k.mem.setU32(this.k.sym('klp_cond_resched_enabled'), on ? 1 : 0);
@@ -260,6 +279,8 @@ export class KlpTransition {
     // the target before any task can see a pending flag (klp_update_patch_state reads it)
     this.setTargetState(state);
     prDebug(k, DBG_INIT, `'${patch.name}': initializing ${stateName(state)} transition`);
+    this.passes = 0;
+    this.phase('init', patch);
     // an immediate patch (before d0807da7) has no per-task states: the handler takes the top
     // of each func_stack for everyone as soon as it is there
     if (this.quirks.immediate) return;
@@ -269,6 +290,7 @@ export class KlpTransition {
     for (const t of this.everyTask()) {
       warnOn(k, t.patchState !== KLP_UNDEFINED, `${t} already has a patch state`);
       this.setPatchState(t, initial);
+      klpTaskEvent(k, t, initial, t.testTifFlag('TIF_PATCH_PENDING'), 'init');
     }
     // func->transition only after every task has a state: the handler reads them in that order
     for (const obj of patch.objs) for (const func of obj.funcs) func.transition = true;
@@ -280,9 +302,10 @@ export class KlpTransition {
     const patch = this.patch!;
     warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
     prNotice(k, `'${patch.name}': starting ${stateName(this.targetState)} transition`);
+    this.phase('start', patch);
     if (this.quirks.immediate) return;
     yield* this.waitTasklistUnlocked();
-    for (const t of this.everyTask()) if (t.patchState !== this.targetState) this.setPending(t, true);
+    for (const t of this.everyTask()) if (t.patchState !== this.targetState) this.setTask(t, t.patchState, true, 'start');
     // before e3ff7c60 a kthread that never sleeps could only be switched by a stack check
     if (!this.quirks.noCondResched) this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
@@ -316,10 +339,11 @@ export class KlpTransition {
     if (task.patchState === this.targetState) return true;
     const v = this.switchVerdict(task, current, ranges);
     if (v.ok) {
-      this.setPending(task, false);
-      this.setPatchState(task, this.targetState);
+      this.setTask(task, this.targetState, false, ranges ? null : 'cond_resched');
       return true;
     }
+    // a pass's verdicts (cond_resched() checks are many and leave no trace when they fail)
+    if (ranges) klpBlockedEvent(this.k, task, v);
     const who = `klp_try_switch_task: ${task.comm}:${task.pid}`;
     if (v.why === 'running') prDebug(this.k, DBG_RUNNING, `${who} is running`);
     else if (v.why === 'unreliable stack') prDebug(this.k, DBG_UNRELIABLE, `${who} has an unreliable stack`);
@@ -343,6 +367,7 @@ export class KlpTransition {
     // before 43347d56 nothing kicked a task that slept in a patched function
     if (this.quirks.noFakeSignal) return;
     if (this.signalsCnt === SIGNALS_TIMEOUT) prNotice(this.k, 'signaling remaining tasks');
+    this.phase('signals', this.patch!);
     yield* callGuest(this.k.sym('klp_send_signals'));
   }
 
@@ -355,16 +380,16 @@ export class KlpTransition {
     warnOn(k, this.targetState === KLP_UNDEFINED, 'no target state');
     yield* this.waitTasklistUnlocked();
     const ranges = this.forbiddenRanges();
+    let left = 0;
     const complete =
       this.quirks.immediate ||
       tryCompletePass(this.walk, this.targetState, {
-        trySwitchTask: (t) => this.trySwitchTask(t, current, ranges),
-        switchTask: (t) => {
-          this.setPending(t, false);
-          this.setPatchState(t, this.targetState);
-        },
+        trySwitchTask: (t) => this.trySwitchTask(t, current, ranges) || (left++, false),
+        switchTask: (t) => this.setTask(t, this.targetState, false, null),
         wakeUpIfIdle: (c) => this.wakeUpIfIdle(c),
       });
+    this.passes++;
+    this.phase('pass', this.patch!, left);
     if (!complete) {
       if (signalsDue(this.signalsCnt)) yield* this.sendSignals();
       this.signalsCnt++;
@@ -388,6 +413,7 @@ export class KlpTransition {
     const core = this.core;
     const patch = this.patch!;
     prDebug(k, DBG_COMPLETE, `'${patch.name}': completing ${stateName(this.targetState)} transition`);
+    this.phase('completing', patch);
     if (patch.replace && this.targetState === KLP_PATCHED) {
       core.unpatchReplacedPatches(patch);
       core.discardNops(patch);
@@ -407,6 +433,7 @@ export class KlpTransition {
       else if (this.targetState === KLP_UNPATCHED) yield* core.postUnpatchCallback(obj);
     }
     prNotice(k, `'${patch.name}': ${stateName(this.targetState)} complete`);
+    this.phase('complete', patch);
     this.setTargetState(KLP_UNDEFINED);
     this.patch = null;
   }
@@ -421,6 +448,7 @@ export class KlpTransition {
     for (const t of this.everyTask()) {
       warnOn(k, t.testTifFlag('TIF_PATCH_PENDING'), `${t} still has TIF_PATCH_PENDING`);
       this.setPatchState(t, KLP_UNDEFINED);
+      klpTaskEvent(k, t, KLP_UNDEFINED, false, 'complete');
     }
   }
 
@@ -429,6 +457,7 @@ export class KlpTransition {
     const k = this.k;
     if (warnOn(k, this.targetState !== KLP_PATCHED, 'cancel of an unpatching transition')) return;
     prDebug(k, DBG_CANCEL, `'${this.patch!.name}': canceling patching transition, going to unpatch`);
+    this.phase('cancel', this.patch!);
     this.setTargetState(KLP_UNPATCHED);
     yield* this.completeTransition();
   }
@@ -445,8 +474,9 @@ export class KlpTransition {
     // no switch point may apply the old target once the new one is set: clear every pending
     // flag, and let the switch points already running finish
     this.started = false;
+    this.phase('reverse', patch);
     yield* this.waitTasklistUnlocked();
-    for (const t of this.everyTask()) this.setPending(t, false);
+    for (const t of this.everyTask()) this.setTask(t, t.patchState, false, 'reverse');
     yield* this.synchronizeTransition();
     patch.enabled = !patch.enabled;
     this.setTargetState(this.targetState === KLP_PATCHED ? KLP_UNPATCHED : KLP_PATCHED);
@@ -459,11 +489,11 @@ export class KlpTransition {
     const patch = this.patch!;
     prWarn(k, 'forcing remaining tasks to the patched state');
     this.forces++;
+    this.phase('force', patch);
     yield* this.waitTasklistUnlocked();
     for (const t of this.everyTask()) {
       if (!t.testTifFlag('TIF_PATCH_PENDING')) continue;
-      this.setPending(t, false);
-      this.setPatchState(t, this.targetState);
+      this.setTask(t, this.targetState, false, 'force');
     }
     // code of a forced patch may still run somewhere: its module can never be removed
     this.forcedOnce = true;

@@ -48,12 +48,21 @@ export function suites(): string[] {
  * Boots a lab, runs the test, compares the log; throws SelftestError on any difference.
  * Returns the file each module was loaded from (`modulePath`: where modprobe looks first).
  */
-export async function runSelftest(t: Selftest, opts: Pick<LabOptions, 'modulePath' | 'quirks'> = {}): Promise<Map<string, string>> {
+export async function runSelftest(
+  t: Selftest,
+  opts: Pick<LabOptions, 'modulePath' | 'quirks'> = {},
+  /** Sees the lab at the end of the test, passed or failed, before it is closed (a trace, a report). */
+  atEnd?: (lab: Lab) => void,
+): Promise<Map<string, string>> {
   const lab = await Lab.boot({ cpus: 2, workload: 'idle', ...t.boot, ...opts });
   try {
     lab.setupConfig();
     lab.startTest();
-    t.run(lab);
+    try {
+      t.run(lab);
+    } finally {
+      atEnd?.(lab);
+    }
     lab.checkResult(t.expected(lab));
     return lab.loadedFrom;
   } finally {
