@@ -6,7 +6,7 @@
 export { assemble, loadAssembler } from './asm.ts';
 export { R, type Vcpu } from './cpu.ts';
 export { disassemble, formatInsn, type Insn, loadDisassembler, mayEnableInterrupts } from './disasm.ts';
-export { type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult } from './machine.ts';
+export { type DebugStop, type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult } from './machine.ts';
 export { type GuestMemory } from './memory.ts';
 export { KLP_STOP_INTR } from './native/index.ts';
 export { Prng } from './prng.ts';
