@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { bootKernel, formatTimestamp, KernelOops, KernelPanic } from '../kernel/index.ts';
+import { bootKernel, formatTimestamp, type Kernel, KernelOops, KernelPanic } from '../kernel/index.ts';
 import {
   cpuReport,
   cpuRows,
@@ -30,7 +30,7 @@ import {
   KERNEL_VERSIONS,
   type KernelVersion,
 } from '../lab/index.ts';
-import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
+import { orcDump, parseStackTarget, stackReport, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import {
   blockingStacksReport,
   formatLog,
@@ -52,10 +52,12 @@ import {
   bootOptions,
   checkAgainstImage,
   elfFile,
+  gdbOption,
   imageOption,
   type BootFlags,
 } from './options.ts';
 import { listReport } from './list.ts';
+import { serveGdb, type GdbLab, type ListenAddress, type MonitorCommand } from '../gdb/index.ts';
 import { addShellCommand } from './shell.ts';
 import { addKselftestCommand } from './kselftest.ts';
 import type { RunResult } from '../emu/index.ts';
@@ -104,22 +106,60 @@ interface BootCmdFlags extends BootFlags {
   ms: number;
   events: boolean;
   json: boolean;
+  gdb?: ListenAddress;
+}
+
+/** Runs a session, under gdb when --gdb asked for it (src/gdb: the session may be replayed). */
+async function runSession<L extends GdbLab, T>(
+  gdb: ListenAddress | undefined,
+  boot: () => Promise<L>,
+  session: (lab: L) => T,
+  monitor: (lab: L) => Record<string, MonitorCommand>,
+): Promise<{ lab: L; result: T }> {
+  if (!gdb) {
+    const lab = await boot();
+    try {
+      return { lab, result: session(lab) };
+    } catch (e) {
+      lab.close();
+      throw e;
+    }
+  }
+  return serveGdb({
+    boot,
+    run: session,
+    listen: gdb,
+    monitor,
+    onListening: (a) => process.stderr.write(`klp-lab: waiting for gdb on ${a.host}:${a.port} (target remote ${a.host}:${a.port})\n`),
+  });
+}
+
+/** `monitor stack TASK` */
+function stackMonitor(k: Kernel): MonitorCommand {
+  return { help: "a task's reliable ORC stack trace (a pid, a comm, or cpuN)", run: (arg) => stackReport(k, parseStackTarget(arg)) };
 }
 
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
   checkImage(cmd, flags);
-  const k = await bootKernel(bootOptions(flags));
-  withUnwinder(k);
-  try {
+  const boot = async () => {
+    const k = await bootKernel(bootOptions(flags));
+    withUnwinder(k);
     applyDyndbg(k, flags);
-    let r: RunResult | undefined;
-    let failure: ReturnType<typeof failureReport>;
+    return { k, close: () => k.close() };
+  };
+  const session = ({ k }: { k: Kernel }) => {
     try {
-      r = k.run({ ns: flags.ms * 1e6 });
+      return { r: k.run({ ns: flags.ms * 1e6 }) as RunResult | undefined, failure: undefined };
     } catch (e) {
-      failure = failureReport(e);
+      const failure = failureReport(e);
       if (!failure) throw e;
+      return { r: undefined, failure };
     }
+  };
+  const { lab, result } = await runSession(flags.gdb, boot, session, ({ k }) => ({ stack: stackMonitor(k) }));
+  const k = lab.k;
+  try {
+    const { r, failure } = result;
     const events = k.log.events
       .filter((e) => e.type !== 'printk')
       .map((e) => ({ tsNs: e.tsNs, cpu: e.cpu, pid: e.pid, type: e.type, a: e.a, b: e.b, c: e.c }));
@@ -199,6 +239,7 @@ async function stackCommand(target: string, flags: BootCmdFlags, cmd: Command): 
 interface LivepatchFlags extends BootFlags {
   reliableStacktrace: boolean;
   json: boolean;
+  gdb?: ListenAddress;
 }
 
 async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Command): Promise<number> {
@@ -210,9 +251,12 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
     return cmd.error(`error: ${e.message}`, { exitCode: USAGE_EXIT });
   }
   checkImage(cmd, flags);
-  const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
-  try {
+  const boot = async () => {
+    const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
     applyDyndbg(lab.k, flags);
+    return lab;
+  };
+  const session = (lab: Lab) => {
     // the report's log starts at the first step, as a selftest's at start_test
     const from = lab.k.log.cursor();
     let failed: StepFailure | undefined;
@@ -228,6 +272,19 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
         break;
       }
     }
+    return { from, failed, failure, done };
+  };
+  const monitor = (lab: Lab): Record<string, MonitorCommand> => ({
+    stack: stackMonitor(lab.k),
+    klp: {
+      help: "/sys/kernel/livepatch and every task's patch state",
+      run: () => [...sysfsReport(lab.lp), '', ...patchStateReport(lab)].join('\n') + '\n',
+    },
+    sysfs: { help: 'a file of /sys/kernel/livepatch: sysfs /sys/kernel/livepatch/P/enabled', run: (path) => lab.lp.sysfsRead(path) },
+  });
+  const { lab, result } = await runSession(flags.gdb, boot, session, monitor);
+  const { from, failed, failure, done } = result;
+  try {
     const log = logSince(lab.k, from);
     // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
     const states = failure ? [] : patchStates(lab);
@@ -352,6 +409,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
   addMsOption(addBootOptions(prog.command('boot', { isDefault: true })), 'emulated milliseconds to run')
     .description('boot the image, run the workload, show the log, the vCPUs and the tasks (the default command)')
     .option('--events', 'also print the scheduler/fork/signal event log')
+    .addOption(gdbOption())
     .addOption(json())
     .action((flags: BootCmdFlags, cmd: Command) => run(bootCommand(flags, cmd)));
 
@@ -368,6 +426,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
       'load:NAME, insmod:NAME, rmmod:NAME, disable:NAME, enable:NAME, force:NAME, param:NAME:P=V, wait:NAME[:timeout=MS], run:MS, cat:FUNCTION, cat:/sys/PATH',
     )
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
+    .addOption(gdbOption())
     .addOption(json())
     .addHelpText('after', STEPS_HELP)
     .action((steps: string[], flags: LivepatchFlags, cmd: Command) => run(livepatchCommand(steps, flags, cmd)));

@@ -10,6 +10,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseListenAddress, type ListenAddress } from '../gdb/index.ts';
 import { DEFAULT_IMAGE, workloads, type BootOptions, KernelImage, DdebugQueryError, parseQueries, type Kernel } from '../kernel/index.ts';
 
 /** A whole decimal number in [min, max]; the error names the range. */
@@ -112,6 +113,19 @@ function collectQuery(value: string, previous: string[]): string[] {
 /** Writes the --dyndbg queries to the booted kernel's control table, in the order given. */
 export function applyDyndbg(k: Kernel, flags: BootFlags): void {
   for (const q of flags.dyndbg) k.dynamicDebug.write(q);
+}
+
+/** --gdb [HOST:]PORT: where the GDB stub listens (loopback unless a host is given; port 0: any free one). */
+export function gdbOption(): Option {
+  return new Option('--gdb <[HOST:]PORT>', 'wait for gdb on this TCP port (127.0.0.1 unless HOST is given) before the run').argParser(
+    (value: string): ListenAddress => {
+      try {
+        return parseListenAddress(value);
+      } catch (e) {
+        throw new InvalidArgumentError(`${(e as Error).message}.`);
+      }
+    },
+  );
 }
 
 export function addMsOption(cmd: Command, what: string): Command {

@@ -12,3 +12,4 @@ export { KLP_STOP_INTR } from './native/index.ts';
 export { Prng } from './prng.ts';
 export { UC_HOOK_BLOCK } from './unicorn-const.ts';
 export { type UcHook } from './unicorn.ts';
+export * as uc from './unicorn-const.ts';

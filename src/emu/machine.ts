@@ -330,6 +330,7 @@ export class Machine {
     if (cpu.dead || (ctl.halted && !ctl.hasPending)) return false;
     const start = ctl.insnCount;
     const budgetEnd = start + this.quantum;
+    if (ctl.breakAt !== N.NO_COUNT && !this.stepHooks[cpu.index]) this.armStep(cpu);
     ctl.setStopAt(budgetEnd);
     for (;;) {
       let res = 0;
@@ -532,21 +533,30 @@ export class Machine {
   /** Stops vCPU `cpu` before the instruction it runs when its count is `count` (null: no more). */
   breakAtCount(cpu: number, count: bigint | null): void {
     this.cpus[cpu].ctl.breakAt = count ?? N.NO_COUNT;
-    this.updateStepHooks();
+    this.armStep(this.cpus[cpu]);
   }
 
-  /** A per-instruction hook on each cpu that steps or watches, on no other (it slows the engine). */
   private updateStepHooks(): void {
     for (const c of this.cpus) {
-      const want = this.watches.length > 0 || c.ctl.breakAt !== N.NO_COUNT;
-      const have = this.stepHooks[c.index] ?? null;
-      if (want === (have !== null)) continue;
-      if (have) c.uc.hookDel(have);
-      this.stepHooks[c.index] = want ? c.ctl.attachDebug(c.uc, 'step') : null;
+      this.armStep(c);
+      // memory hooks too are compiled into the translated code
       c.uc.tbRemoveCache(this.mem.base, this.mem.end);
     }
-    // memory hooks too are compiled into the translated code
-    if (this.watches.length) for (const c of this.cpus) c.uc.tbRemoveCache(this.mem.base, this.mem.end);
+  }
+
+  /**
+   * The per-instruction hook slows its engine several times over: a cpu has it while memory is
+   * watched, or once the count it must stop at is within about a quantum (checked at every
+   * quantum's start), so going to an instruction far ahead runs at full speed until near it.
+   */
+  private armStep(c: Vcpu): void {
+    const at = c.ctl.breakAt;
+    const want = this.watches.length > 0 || (at !== N.NO_COUNT && at <= c.ctl.insns + BigInt(this.quantum) + 4096n);
+    const have = this.stepHooks[c.index] ?? null;
+    if (want === (have !== null)) return;
+    if (have) c.uc.hookDel(have);
+    this.stepHooks[c.index] = want ? c.ctl.attachDebug(c.uc, 'step') : null;
+    c.uc.tbRemoveCache(this.mem.base, this.mem.end);
   }
 
   close(): void {
