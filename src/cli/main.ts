@@ -280,7 +280,10 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
       help: "/sys/kernel/livepatch and every task's patch state",
       run: () => [...sysfsReport(lab.lp), '', ...patchStateReport(lab)].join('\n') + '\n',
     },
-    sysfs: { help: 'a file of /sys/kernel/livepatch: sysfs /sys/kernel/livepatch/P/enabled', run: (path) => lab.lp.sysfsRead(path) },
+    sysfs: {
+      help: 'a file of /sys/kernel/livepatch: sysfs /sys/kernel/livepatch/P/enabled',
+      run: (path) => lab.lp.sysfsRead(path).replace(/\n?$/, '\n'),
+    },
   });
   const { lab, result } = await runSession(flags.gdb, boot, session, monitor);
   const { from, failed, failure, done } = result;

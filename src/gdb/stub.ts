@@ -552,7 +552,7 @@ function hostCaller(): string {
   const frames = (new Error().stack ?? '').split('\n').slice(1);
   const names = frames
     .map((l) => /at (?:new )?([\w.$<>]+) \(/.exec(l)?.[1])
-    .filter((n): n is string => !!n && !/^(GuestMemory|GdbStub)\./.test(n) && n !== 'Object.onHostWrite');
+    .filter((n): n is string => !!n && !/^(GuestMemory|GdbStub)\./.test(n) && n !== 'Object.onHostWrite' && n !== 'hostCaller');
   return names.slice(0, 3).join(' <- ') || 'host code';
 }
 
