@@ -17,6 +17,7 @@
  * reverse-stepi goes to the selected vCPU's previous instruction; reverse-continue replays up
  * to the current moment noting each breakpoint and watchpoint hit, then replays to the last one.
  */
+import { resolve } from 'node:path';
 import type { Kernel } from '../kernel/index.ts';
 import { cpuCurr } from '../kernel/index.ts';
 import type { DebugStop, Machine } from '../emu/index.ts';
@@ -344,7 +345,7 @@ export class GdbStub<L extends GdbLab> {
   private handle(p: string): string | null | 'resume' {
     const m = this.m;
     if (p.startsWith('qSupported'))
-      return 'PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;ReverseStep+;ReverseContinue+;QStartNoAckMode+';
+      return 'PacketSize=4000;qXfer:features:read+;qXfer:exec-file:read+;swbreak+;hwbreak+;vContSupported+;ReverseStep+;ReverseContinue+;QStartNoAckMode+';
     if (p === 'QStartNoAckMode') {
       this.ch.send('OK');
       this.ch.noAck();
@@ -397,15 +398,9 @@ export class GdbStub<L extends GdbLab> {
       const t = parseInt(p.slice(1), 16);
       return t >= 1 && t <= m.cpus.length ? 'OK' : 'E01';
     }
-    if (p.startsWith('qXfer:features:read:target.xml:')) {
-      const [off, len] = p
-        .slice(31)
-        .split(',')
-        .map((x) => parseInt(x, 16));
-      const xml = Buffer.from(targetXml(), 'latin1');
-      const part = xml.subarray(off, off + len);
-      return Buffer.concat([Buffer.from(off + len >= xml.length ? 'l' : 'm'), escapeBinary(part)]).toString('latin1');
-    }
+    if (p.startsWith('qXfer:features:read:target.xml:')) return xferChunk(targetXml(), p.slice(31));
+    // the image, so that `target remote` alone gives gdb the symbols
+    if (p.startsWith('qXfer:exec-file:read:')) return xferChunk(resolve(this.k.image.path), p.slice(p.lastIndexOf(':') + 1));
     if (p.startsWith('qRcmd,')) {
       const text = runMonitor(this.monitorCommands, fromHex(p.slice(6)).toString('latin1'));
       for (let i = 0; i < text.length; i += 1000) this.ch.send('O' + hexText(text.slice(i, i + 1000)));
@@ -538,6 +533,14 @@ export class GdbStub<L extends GdbLab> {
 }
 
 const NO_BREAK = 0xffff_ffff_ffff_ffffn;
+
+/** One qXfer chunk of `text` for `off,len`: `m` and more to come, or `l` and the last part. */
+function xferChunk(text: string, range: string): string {
+  const [off, len] = range.split(',').map((x) => parseInt(x, 16));
+  const all = Buffer.from(text, 'latin1');
+  const part = all.subarray(off, off + len);
+  return Buffer.concat([Buffer.from(off + len >= all.length ? 'l' : 'm'), escapeBinary(part)]).toString('latin1');
+}
 
 function samePoint(a: StopPoint, b: StopPoint, m: Machine): boolean {
   if (a.at !== b.at) return false;
