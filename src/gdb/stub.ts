@@ -565,12 +565,24 @@ function hostCaller(): string {
  * that reached the end (the caller reports on it and closes it) and what the session returned.
  */
 export async function serveGdb<L extends GdbLab, T>(session: GdbSession<L, T>): Promise<{ lab: L; result: T; stub: GdbStub<L> }> {
-  const listener = new GdbListener(session.listen);
+  // booted before listening: gdb that connects is answered at once (its remote timeout is 2 s)
+  let lab = await session.boot();
+  let listener: GdbListener;
+  try {
+    listener = new GdbListener(session.listen);
+  } catch (e) {
+    lab.close();
+    throw e;
+  }
   let conn: GdbConnection | undefined;
   try {
     session.onListening?.(listener.address);
-    let lab = await session.boot();
-    conn = listener.accept();
+    try {
+      conn = listener.accept();
+    } catch (e) {
+      lab.close();
+      throw e;
+    }
     const stub = new GdbStub<L>(new PacketChannel(conn), session.monitor);
     for (;;) {
       stub.attach(lab);

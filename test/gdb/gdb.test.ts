@@ -46,7 +46,20 @@ function debugSession(labArgs: string[], commands: string[], python = ''): Promi
       const m = /waiting for gdb on ([\d.]+:\d+)/.exec(labErr);
       if (!m || gdbOut || gdbDone) return;
       gdbOut = ' ';
-      const args = ['-batch', '-nx', '-x', HELPER, '-ex', 'set pagination off', '-ex', 'set confirm off', '-ex', `klp-lab-connect ${m[1]}`];
+      const args = [
+        '-batch',
+        '-nx',
+        '-x',
+        HELPER,
+        '-ex',
+        'set pagination off',
+        '-ex',
+        'set confirm off',
+        '-ex',
+        'set remotetimeout 60',
+        '-ex',
+        `klp-lab-connect ${m[1]}`,
+      ];
       if (python) args.push('-ex', `python ${python}`);
       for (const c of commands) args.push('-ex', c);
       args.push('-ex', 'detach');
@@ -148,6 +161,32 @@ describe('gdb on the vCPUs', () => {
     expect(back).toMatch(/replays [1-9]/);
     // and forward again: the switch, then klp_complete_transition's reset
     expect(back).toMatch(/trySwitchTask[\s\S]*Old value = 0\nNew value = 1[\s\S]*completeTransition[\s\S]*Old value = 1\nNew value = -1/);
+    expect(r.labStatus).toBe(0);
+    expect(sha(r.lab)).toBe(sha(plainSession(args)));
+  });
+
+  it("a watchpoint on jiffies stops after the guest's write; reverse execution goes back to the tick before and its store", async () => {
+    const args = ['boot', '--cpus', '2', '--ms', '100'];
+    const r = await debugSession(args, [
+      'watch *(long *)&jiffies',
+      'continue',
+      'continue',
+      'echo TICK2\\n',
+      'bt',
+      'reverse-continue',
+      'echo BACK\\n',
+      'reverse-stepi',
+      'x/i $pc',
+    ]);
+    const [ticks, tick2, back] = r.gdb.split(/TICK2\n|BACK\n/);
+    expect(ticks).toMatch(/Old value = 0\nNew value = 1\n0x[0-9a-f]+ in tick_handle_periodic \(\)/);
+    expect(ticks).toMatch(/Old value = 1\nNew value = 2\n0x[0-9a-f]+ in tick_handle_periodic \(\)/);
+    // through the interrupt's pt_regs down to the interrupted task's first frame
+    expect(tick2).toMatch(/in do_IRQ \(\)[\s\S]* in asm_common_interrupt \(\)[\s\S]* in ret_from_fork \(\)/);
+    // gdb, going back over the second tick's write, shows the values the other way round
+    expect(tick2).toMatch(/Old value = 2\nNew value = 1/);
+    // one instruction back: the store to jiffies itself
+    expect(back).toMatch(/=> 0x[0-9a-f]+ <tick_handle_periodic\+\d+>:\s+mov\s+%\w+,.*<jiffies>/);
     expect(r.labStatus).toBe(0);
     expect(sha(r.lab)).toBe(sha(plainSession(args)));
   });
