@@ -6,6 +6,9 @@
  * only deliver data once the stack has unwound, cannot serve it. Plain blocking recv/send can.
  */
 import koffi from 'koffi';
+import { errnoValue } from '../elf/index.ts';
+
+const EINTR = errnoValue('EINTR');
 
 const AF_INET = 2;
 const SOCK_STREAM = 1;
@@ -15,7 +18,6 @@ const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
 const MSG_NOSIGNAL = 0x4000;
 const POLLIN = 1;
-const EINTR = 4;
 
 const libc = koffi.load('libc.so.6');
 const c = {
