@@ -462,9 +462,12 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 		 * hook's uc_emu_stop() leaves RIP at a stale address, not at the block it stopped
 		 * before. The hooks know where they stopped: put RIP there.
 		 */
-		if (err == UC_ERR_OK && (ctl->stop_reason & (KLP_STOP_BUDGET | KLP_STOP_IRQ | KLP_STOP_BREAK)))
-			uc_reg_write(uc, UC_X86_REG_RIP, &ctl->stop_pc);
 		uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+		if (err == UC_ERR_OK && (ctl->stop_reason & (KLP_STOP_BUDGET | KLP_STOP_IRQ | KLP_STOP_BREAK)) &&
+		    ctl->rip != ctl->stop_pc) {
+			uc_reg_write(uc, UC_X86_REG_RIP, &ctl->stop_pc);
+			ctl->rip = ctl->stop_pc;
+		}
 		if (err != UC_ERR_OK) {
 			ctl->run_err = err;
 			return KLP_RUN_ERROR;
