@@ -4,7 +4,8 @@
 # Makes a fresh machine ready, idempotently: Debian packages (Unicorn, the kernel's objtool,
 # the compiler, libfuse3 and cJSON for the shell's FUSE helper and module commands, tmux for its tests, and what
 # the kernel's selftest scripts and their fetch run: procps's sysctl, util-linux's unshare and
-# dmesg, xz for the source package, chromium for the tests of the HTML report), npm
+# dmesg, xz for the source package, chromium for the tests of the HTML report, gdb for the GDB
+# stub's tests), npm
 # packages, the native hook library, the FUSE helper and the firmware images. Each step is
 # skipped when its result is already there and up to date.
 set -euo pipefail
@@ -17,7 +18,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=
 
 # 1. Debian packages
 DEBS=(libunicorn2 libunicorn-dev linux-kbuild-6.1 gcc make binutils clang-format pkgconf libfuse3-dev fuse3 libcjson-dev tmux
-	procps util-linux xz-utils chromium)
+	procps util-linux xz-utils chromium gdb)
 missing=()
 for p in "${DEBS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { bootKernel, formatTimestamp, KernelOops, KernelPanic } from '../kernel/index.ts';
+import { bootKernel, formatTimestamp, type Kernel, KernelOops, KernelPanic } from '../kernel/index.ts';
 import {
   cpuReport,
   cpuRows,
@@ -35,7 +35,7 @@ import {
   StepFailure,
   type Step,
 } from '../lab/index.ts';
-import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
+import { orcDump, parseStackTarget, stackReport, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
 import { writeTrace } from './trace.ts';
 import { captureKernelReport, captureReport, type ReportSession, writeReport } from './html-report.ts';
@@ -49,10 +49,12 @@ import {
   bootOptions,
   checkAgainstImage,
   elfFile,
+  gdbOption,
   imageOption,
   type BootFlags,
 } from './options.ts';
 import { listReport } from './list.ts';
+import { serveGdb, type GdbLab, type ListenAddress, type MonitorCommand } from '../gdb/index.ts';
 import { addShellCommand } from './shell.ts';
 import { addKselftestCommand } from './kselftest.ts';
 import { addTopCommand } from './top.ts';
@@ -117,22 +119,60 @@ interface BootCmdFlags extends BootFlags, OutputFlags {
   ms: number;
   events: boolean;
   json: boolean;
+  gdb?: ListenAddress;
+}
+
+/** Runs a session, under gdb when --gdb asked for it (src/gdb: the session may be replayed). */
+async function runSession<L extends GdbLab, T>(
+  gdb: ListenAddress | undefined,
+  boot: () => Promise<L>,
+  session: (lab: L) => T,
+  monitor: (lab: L) => Record<string, MonitorCommand>,
+): Promise<{ lab: L; result: T }> {
+  if (!gdb) {
+    const lab = await boot();
+    try {
+      return { lab, result: session(lab) };
+    } catch (e) {
+      lab.close();
+      throw e;
+    }
+  }
+  return serveGdb({
+    boot,
+    run: session,
+    listen: gdb,
+    monitor,
+    onListening: (a) => process.stderr.write(`klp-lab: waiting for gdb on ${a.host}:${a.port} (target remote ${a.host}:${a.port})\n`),
+  });
+}
+
+/** `monitor stack TASK` */
+function stackMonitor(k: Kernel): MonitorCommand {
+  return { help: "a task's reliable ORC stack trace (a pid, a comm, or cpuN)", run: (arg) => stackReport(k, parseStackTarget(arg)) };
 }
 
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
   checkImage(cmd, flags);
-  const k = await bootKernel(bootOptions(flags));
-  withUnwinder(k);
-  try {
+  const boot = async () => {
+    const k = await bootKernel(bootOptions(flags));
+    withUnwinder(k);
     applyDyndbg(k, flags);
-    let r: RunResult | undefined;
-    let failure: ReturnType<typeof failureReport>;
+    return { k, close: () => k.close() };
+  };
+  const session = ({ k }: { k: Kernel }) => {
     try {
-      r = k.run({ ns: flags.ms * 1e6 });
+      return { r: k.run({ ns: flags.ms * 1e6 }) as RunResult | undefined, failure: undefined };
     } catch (e) {
-      failure = failureReport(e);
+      const failure = failureReport(e);
       if (!failure) throw e;
+      return { r: undefined, failure };
     }
+  };
+  const { lab, result } = await runSession(flags.gdb, boot, session, ({ k }) => ({ stack: stackMonitor(k) }));
+  const k = lab.k;
+  try {
+    const { r, failure } = result;
     writeSessionFiles(flags, () => [captureKernelReport(k, '')], 'klp-lab boot');
     const events = k.log.events
       .filter((e) => e.type !== 'printk')
@@ -214,6 +254,7 @@ interface LivepatchFlags extends BootFlags, OutputFlags {
   reliableStacktrace: boolean;
   json: boolean;
   live: boolean;
+  gdb?: ListenAddress;
 }
 
 async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Command): Promise<number> {
@@ -227,29 +268,49 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
   const tty = ttyOf(process.stderr);
   if (flags.live && !tty) cmd.error("error: option '--live' draws on a terminal, and stderr is not one", { exitCode: USAGE_EXIT });
   checkImage(cmd, flags);
-  const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
-  let live: LiveView | undefined;
-  try {
+  const boot = async () => {
+    const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
     applyDyndbg(lab.k, flags);
+    return lab;
+  };
+  const session = (lab: Lab) => {
     // the report's log starts at the first step, as a selftest's at start_test
     const from = lab.k.log.cursor();
     let failed: StepFailure | undefined;
     let failure: ReturnType<typeof failureReport>;
     const done: string[] = [];
-    if (flags.live) live = new LiveView(lab, tty!);
-    for (const [i, step] of steps.entries()) {
-      try {
-        live?.step(i + 1, steps.length, step.arg);
-        runStep(lab, step);
-        done.push(step.arg);
-      } catch (e) {
-        if (e instanceof StepFailure) failed = e;
-        else if (!(failure = failureReport(e))) throw e;
-        break;
+    const live = flags.live ? new LiveView(lab, tty!) : undefined;
+    try {
+      for (const [i, step] of steps.entries()) {
+        try {
+          live?.step(i + 1, steps.length, step.arg);
+          runStep(lab, step);
+          done.push(step.arg);
+        } catch (e) {
+          if (e instanceof StepFailure) failed = e;
+          else if (!(failure = failureReport(e))) throw e;
+          break;
+        }
       }
+    } finally {
+      live?.close();
     }
-    live?.close();
-    live = undefined;
+    return { from, failed, failure, done };
+  };
+  const monitor = (lab: Lab): Record<string, MonitorCommand> => ({
+    stack: stackMonitor(lab.k),
+    klp: {
+      help: "/sys/kernel/livepatch and every task's patch state",
+      run: () => [...sysfsReport(lab.lp), '', ...patchStateReport(lab)].join('\n') + '\n',
+    },
+    sysfs: {
+      help: 'a file of /sys/kernel/livepatch: sysfs /sys/kernel/livepatch/P/enabled',
+      run: (path) => lab.lp.sysfsRead(path).replace(/\n?$/, '\n'),
+    },
+  });
+  const { lab, result } = await runSession(flags.gdb, boot, session, monitor);
+  const { from, failed, failure, done } = result;
+  try {
     // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
     writeSessionFiles(
       flags,
@@ -292,7 +353,6 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
     if (failed) process.stderr.write(`klp-lab: error: ${failed.message}\n`);
     return failed || failure ? 1 : 0;
   } finally {
-    live?.close();
     lab.close();
   }
 }
@@ -387,6 +447,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
   addOutputOptions(addMsOption(addBootOptions(prog.command('boot', { isDefault: true })), 'emulated milliseconds to run'))
     .description('boot the image, run the workload, show the log, the vCPUs and the tasks (the default command)')
     .option('--events', 'also print the scheduler/fork/signal event log')
+    .addOption(gdbOption())
     .addOption(json())
     .action((flags: BootCmdFlags, cmd: Command) => run(bootCommand(flags, cmd)));
 
@@ -404,6 +465,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     )
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
     .option('--live', 'while the steps run, show the lab as `klp-lab top` does (on stderr, a terminal)')
+    .addOption(gdbOption())
     .addOption(json())
     .addHelpText('after', STEPS_HELP)
     .action((steps: string[], flags: LivepatchFlags, cmd: Command) => run(livepatchCommand(steps, flags, cmd)));

@@ -11,6 +11,7 @@
 import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseListenAddress, type ListenAddress } from '../gdb/index.ts';
 import { DEFAULT_IMAGE, workloads, type BootOptions, KernelImage, DdebugQueryError, parseQueries, type Kernel } from '../kernel/index.ts';
 import { findQuirk, QUIRKS } from '../lab/index.ts';
 
@@ -136,6 +137,19 @@ function collectQuery(value: string, previous: string[]): string[] {
 /** Writes the --dyndbg queries to the booted kernel's control table, in the order given. */
 export function applyDyndbg(k: Kernel, flags: BootFlags): void {
   for (const q of flags.dyndbg) k.dynamicDebug.write(q);
+}
+
+/** --gdb [HOST:]PORT: where the GDB stub listens (loopback unless a host is given; port 0: any free one). */
+export function gdbOption(): Option {
+  return new Option('--gdb <[HOST:]PORT>', 'wait for gdb on this TCP port (127.0.0.1 unless HOST is given) before the run').argParser(
+    (value: string): ListenAddress => {
+      try {
+        return parseListenAddress(value);
+      } catch (e) {
+        throw new InvalidArgumentError(`${(e as Error).message}.`);
+      }
+    },
+  );
 }
 
 export function addMsOption(cmd: Command, what: string): Command {

@@ -6,9 +6,10 @@
 export { assemble, loadAssembler } from './asm.ts';
 export { R, type Vcpu } from './cpu.ts';
 export { disassemble, formatInsn, type Insn, loadDisassembler, mayEnableInterrupts } from './disasm.ts';
-export { type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult } from './machine.ts';
+export { type DebugStop, type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult } from './machine.ts';
 export { type GuestMemory } from './memory.ts';
 export { allocInstructionMap, KLP_STOP_INTR, markInstruction, WatchRing } from './native/index.ts';
 export { Prng } from './prng.ts';
 export { UC_HOOK_BLOCK } from './unicorn-const.ts';
 export { type UcHook } from './unicorn.ts';
+export * as uc from './unicorn-const.ts';

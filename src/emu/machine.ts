@@ -10,7 +10,7 @@
  * allows: at a quantum's start, in hlt, or where sti, popf or iret set IF (klp_run). When host code runs, every vCPU is stopped.
  */
 import * as C from './unicorn-const.ts';
-import { UnicornError } from './unicorn.ts';
+import { UnicornError, type UcHook } from './unicorn.ts';
 import * as N from './native/index.ts';
 import { GuestMemory } from './memory.ts';
 import { InterruptDeliveryError, R, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
@@ -92,6 +92,26 @@ export interface HostCallArgs {
 }
 export type RoundHook = (m: Machine) => void;
 
+/**
+ * A debugger's stop on a vCPU, reported with every vCPU stopped. 'break': before the
+ * instruction at pc (a breakpoint, or the count a step asked for); 'watch': a watched access
+ * was made and the cpu stands before its next instruction. The quantum goes on where it
+ * stopped when the handler returns, as if it had never stopped: same counts, same interrupts.
+ */
+export interface DebugStop {
+  cpu: number;
+  kind: 'break' | 'watch';
+  pc: bigint;
+  watch?: { address: bigint; write: boolean };
+}
+
+/** A watched range of guest memory, watched by every vCPU. */
+interface Watch {
+  address: bigint;
+  length: number;
+  hooks: UcHook[];
+}
+
 export interface RunLimits {
   /** Stop after this many emulated nanoseconds from now. */
   ns?: number;
@@ -148,6 +168,11 @@ export class Machine {
   readonly hostCallVector: number;
   private nextTickNs: number;
   private engineMs = 0;
+  /** A debugger's: called at each of its stops (see DebugStop); may throw to abandon the run. */
+  onDebugStop: ((stop: DebugStop) => void) | null = null;
+  private readonly breakpoints = new Map<bigint, UcHook[]>();
+  private readonly watches: Watch[] = [];
+  private readonly stepHooks: (UcHook | null)[] = [];
 
   constructor(opts: MachineOptions) {
     if (!Number.isInteger(opts.cpus) || opts.cpus < 1 || opts.cpus > 64) throw new RangeError(`cpus must be 1..64, not ${opts.cpus}`);
@@ -314,6 +339,7 @@ export class Machine {
     if (cpu.dead || (ctl.halted && !ctl.hasPending)) return false;
     const start = ctl.insnCount;
     const budgetEnd = start + this.quantum;
+    if (ctl.breakAt !== N.NO_COUNT && !this.stepHooks[cpu.index]) this.armStep(cpu);
     ctl.setStopAt(budgetEnd);
     for (;;) {
       let res = 0;
@@ -355,9 +381,15 @@ export class Machine {
           this.onWatchFull();
           if (!this.stopped && ctl.insnCount < budgetEnd) continue;
           break;
+        case N.KLP_RUN_BREAK:
+          this.debugStop(cpu);
+          if (!this.stopped) continue;
+          break;
         default:
           this.stop({ kind: 'fault', fault: this.guestFault(cpu, 'emulation stopped for no known reason') });
       }
+      // a watched access whose next instruction lies past the quantum: the stop is here
+      if (ctl.watchHit && !this.stopped) this.debugStop(cpu);
       return ctl.insnCount > start;
     }
   }
@@ -459,6 +491,88 @@ export class Machine {
       c.uc.hookDel(h);
       c.uc.tbRemoveCache(this.mem.base, this.mem.end);
     }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // A debugger's breakpoints, watchpoints and steps, done in the engines: no guest byte changes.
+  // A hook only exists in code translated after it was added, hence the dropped translations.
+
+  private debugStop(cpu: Vcpu): void {
+    const w = cpu.ctl.watchHit;
+    cpu.ctl.clearWatchHit();
+    const stop: DebugStop = { cpu: cpu.index, kind: w ? 'watch' : 'break', pc: cpu.rip };
+    if (w) stop.watch = { address: w.address, write: w.type === C.UC_MEM_WRITE };
+    this.onDebugStop?.(stop);
+  }
+
+  /** Stops every vCPU before the instruction at address (see DebugStop). */
+  addBreakpoint(address: bigint): void {
+    if (this.breakpoints.has(address)) return;
+    this.breakpoints.set(
+      address,
+      this.cpus.map((c) => c.ctl.attachDebug(c.uc, 'break', address, address)),
+    );
+    for (const c of this.cpus) c.uc.tbRemoveCache(address, address + 1n);
+  }
+
+  removeBreakpoint(address: bigint): void {
+    const hooks = this.breakpoints.get(address);
+    if (!hooks) return;
+    this.breakpoints.delete(address);
+    this.cpus.forEach((c, i) => {
+      c.uc.hookDel(hooks[i]);
+      c.uc.tbRemoveCache(address, address + 1n);
+    });
+  }
+
+  /** Stops a vCPU after it reads or writes [address, address + length) (see DebugStop). */
+  addWatchpoint(address: bigint, length: number, access: { read: boolean; write: boolean }): void {
+    const end = address + BigInt(length) - 1n;
+    const hooks: UcHook[] = [];
+    for (const c of this.cpus) {
+      if (access.write) hooks.push(c.ctl.attachDebug(c.uc, 'watch-write', address, end));
+      if (access.read) hooks.push(c.ctl.attachDebug(c.uc, 'watch-read', address, end));
+    }
+    this.watches.push({ address, length, hooks });
+    this.updateStepHooks();
+  }
+
+  removeWatchpoint(address: bigint, length: number): void {
+    const i = this.watches.findIndex((w) => w.address === address && w.length === length);
+    if (i < 0) return;
+    const [w] = this.watches.splice(i, 1);
+    const per = w.hooks.length / this.cpus.length;
+    w.hooks.forEach((h, j) => this.cpus[Math.floor(j / per)].uc.hookDel(h));
+    this.updateStepHooks();
+  }
+
+  /** Stops vCPU `cpu` before the instruction it runs when its count is `count` (null: no more). */
+  breakAtCount(cpu: number, count: bigint | null): void {
+    this.cpus[cpu].ctl.breakAt = count ?? N.NO_COUNT;
+    this.armStep(this.cpus[cpu]);
+  }
+
+  private updateStepHooks(): void {
+    for (const c of this.cpus) {
+      this.armStep(c);
+      // memory hooks too are compiled into the translated code
+      c.uc.tbRemoveCache(this.mem.base, this.mem.end);
+    }
+  }
+
+  /**
+   * The per-instruction hook slows its engine several times over: a cpu has it while memory is
+   * watched, or once the count it must stop at is within about a quantum (checked at every
+   * quantum's start), so going to an instruction far ahead runs at full speed until near it.
+   */
+  private armStep(c: Vcpu): void {
+    const at = c.ctl.breakAt;
+    const want = this.watches.length > 0 || (at !== N.NO_COUNT && at <= c.ctl.insns + BigInt(this.quantum) + 4096n);
+    const have = this.stepHooks[c.index] ?? null;
+    if (want === (have !== null)) return;
+    if (have) c.uc.hookDel(have);
+    this.stepHooks[c.index] = want ? c.ctl.attachDebug(c.uc, 'step') : null;
+    c.uc.tbRemoveCache(this.mem.base, this.mem.end);
   }
 
   close(): void {

@@ -25,6 +25,13 @@ export class GuestMemory {
   readonly buffer: Buffer;
   readonly view: DataView;
   readonly end: bigint;
+  /**
+   * Writes the host made through the setters below: with the vCPUs' instruction counts, a
+   * position in a run that host code between two instructions also advances (a debugger's).
+   */
+  hostWrites = 0;
+  /** Called after each such write (a debugger's watchpoints on host writes). */
+  onHostWrite: ((address: bigint, length: number) => void) | null = null;
 
   constructor(
     readonly base: bigint,
@@ -67,12 +74,20 @@ export class GuestMemory {
 
   setU8(address: bigint, v: number): void {
     this.view.setUint8(this.offset(address, 1), v);
+    this.wrote(address, 1);
   }
   setU32(address: bigint, v: number): void {
     this.view.setUint32(this.offset(address, 4), v >>> 0, true);
+    this.wrote(address, 4);
   }
   setU64(address: bigint, v: bigint): void {
     this.view.setBigUint64(this.offset(address, 8), BigInt.asUintN(64, v), true);
+    this.wrote(address, 8);
+  }
+
+  private wrote(address: bigint, length: number): void {
+    this.hostWrites++;
+    this.onHostWrite?.(address, length);
   }
 
   /** A view (not a copy) of guest memory. */
@@ -83,6 +98,7 @@ export class GuestMemory {
 
   write(address: bigint, data: Uint8Array): void {
     this.buffer.set(data, this.offset(address, data.length));
+    this.wrote(address, data.length);
   }
 
   /** A NUL-terminated string of at most max bytes. */

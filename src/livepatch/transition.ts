@@ -198,9 +198,11 @@ export class KlpTransition {
    * A task's state and pending flag as the host writes them, and the record of the write; a
    * pass's switches (cause null) are not recorded one by one: its record implies them (see
    * events.ts), and a record per task would cost a pass over thousands of tasks its speed.
+   * The state is written only when it changes: starting or reversing a transition touches only
+   * the flags, as the kernel does, so a watchpoint on patch_state sees the writes that matter.
    */
   private setTask(t: Task, state: number, pending: boolean, cause: KlpTaskCause | null): void {
-    this.setPatchState(t, state);
+    if (t.patchState !== state) this.setPatchState(t, state);
     this.setPending(t, pending);
     if (cause) klpTaskEvent(this.k, t, state, pending, cause);
   }

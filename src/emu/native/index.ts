@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
-import { UC_HOOK_BLOCK, UC_HOOK_INTR } from '../unicorn-const.ts';
+import { UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE } from '../unicorn-const.ts';
 import type { NativePointer, Uc, UcHook } from '../unicorn.ts';
 
 export const KLPEMU_PATH = fileURLToPath(new URL('../../../build/native/libklpemu.so', import.meta.url));
@@ -18,10 +18,15 @@ export const KLP_STOP_INTR = 2;
 export const KLP_STOP_IRQ = 4;
 /** The watch ring is full (setWatch): the host reads it and the quantum goes on. */
 export const KLP_STOP_WATCH = 8;
+/** A debugger's stop (a breakpoint, a step's count, a watched access), before the instruction at rip. */
+export const KLP_STOP_BREAK = 16;
 
 /** klp_hook_ptr(which). */
 export const KLP_HOOK_BLOCK = 0;
 export const KLP_HOOK_INTR = 1;
+export const KLP_HOOK_BREAK = 2;
+export const KLP_HOOK_STEP = 3;
+export const KLP_HOOK_WATCH = 4;
 
 /**
  * struct klp_cpu_ctl byte offsets: the one place TS knows the layout. The
@@ -59,13 +64,22 @@ export const CTL = {
   currAt: 2288,
   taskOff: 2296,
   watchCpu: 2308,
+  breakAt: 2312,
+  resumeAt: 2320,
+  watchAddr: 2328,
+  watchHit: 2336,
+  cont: 2340,
+  stopPc: 2344,
 } as const;
-export const CTL_SIZE = 2312;
+export const CTL_SIZE = 2352;
 
 /** struct klp_watch_ring: head and cap (u64 each), then the hits. */
 export const WATCH_RING_HEADER = 16;
 /** struct klp_watch_hit: addr, task, rsp (u64), word[3], cpu (u32). */
 export const WATCH_HIT_SIZE = 40;
+
+/** No instruction count (break_at, resume_at unset). */
+export const NO_COUNT = 0xffff_ffff_ffff_ffffn;
 
 /** klp_run() results. */
 export const KLP_RUN_BUDGET = 1;
@@ -75,6 +89,7 @@ export const KLP_RUN_ERROR = 4;
 export const KLP_RUN_STOPPED = 5;
 export const KLP_RUN_DELIVERY = 6;
 export const KLP_RUN_WATCH = 7;
+export const KLP_RUN_BREAK = 8;
 
 /** klp_deliver() failures, indexed by code. */
 export const KLP_DELIVER_ERRORS = [
@@ -91,6 +106,9 @@ export const KLP_DELIVER_ERRORS = [
 interface KlpEmu {
   hookBlock: NativePointer;
   hookIntr: NativePointer;
+  hookBreak: NativePointer;
+  hookStep: NativePointer;
+  hookWatch: NativePointer;
   setImap: (ctl: Buffer, imap: Uint8Array | null, base: bigint, size: bigint) => void;
   setEmap: (ctl: Buffer, emap: Uint8Array | null) => void;
   setCpu: (ctl: Buffer, ram: Buffer, base: bigint, size: bigint, ring0: number, idt: bigint, tss: bigint) => void;
@@ -140,6 +158,9 @@ export function klpemu(): KlpEmu {
   loaded = {
     hookBlock: hookPtr(KLP_HOOK_BLOCK),
     hookIntr: hookPtr(KLP_HOOK_INTR),
+    hookBreak: hookPtr(KLP_HOOK_BREAK),
+    hookStep: hookPtr(KLP_HOOK_STEP),
+    hookWatch: hookPtr(KLP_HOOK_WATCH),
     setImap: setImap as KlpEmu['setImap'],
     setEmap: lib.func('void klp_ctl_set_emap(void *ctl, void *emap)') as KlpEmu['setEmap'],
     setCpu: lib.func(
@@ -173,6 +194,40 @@ export class CpuCtl {
     this.u64 = new BigUint64Array(this.buffer.buffer, this.buffer.byteOffset, CTL_SIZE / 8);
     this.u32 = new Uint32Array(this.buffer.buffer, this.buffer.byteOffset, CTL_SIZE / 4);
     this.stopAt = 0xffff_ffff_ffff_ffffn;
+    this.breakAt = NO_COUNT;
+    this.resumeAt = NO_COUNT;
+  }
+
+  /** klp_hook_step stops before the instruction with this count (NO_COUNT: none). */
+  get breakAt(): bigint {
+    return this.u64[CTL.breakAt / 8];
+  }
+  set breakAt(v: bigint) {
+    this.u64[CTL.breakAt / 8] = v;
+  }
+  /** Where the last debugger's stop left the cpu: no hook stops there again. */
+  get resumeAt(): bigint {
+    return this.u64[CTL.resumeAt / 8];
+  }
+  set resumeAt(v: bigint) {
+    this.u64[CTL.resumeAt / 8] = v;
+  }
+  /** The first watched access since it was last cleared: its address and UC_MEM_* type, or null. */
+  get watchHit(): { address: bigint; type: number } | null {
+    const t = this.u32[CTL.watchHit / 4];
+    return t ? { address: this.u64[CTL.watchAddr / 8], type: t - 1 } : null;
+  }
+  clearWatchHit(): void {
+    this.u32[CTL.watchHit / 4] = 0;
+  }
+
+  /** Installs a debugger's hook (klp_hook_break on [begin, end], klp_hook_step, klp_hook_watch) on uc. */
+  attachDebug(uc: Uc, which: 'break' | 'step' | 'watch-read' | 'watch-write', begin?: bigint, end?: bigint): UcHook {
+    const k = klpemu();
+    if (which === 'break') return uc.hookAddNative(UC_HOOK_CODE, k.hookBreak, this.buffer, begin, end);
+    if (which === 'step') return uc.hookAddNative(UC_HOOK_CODE, k.hookStep, this.buffer);
+    const type = which === 'watch-read' ? UC_HOOK_MEM_READ : UC_HOOK_MEM_WRITE;
+    return uc.hookAddNative(type, k.hookWatch, this.buffer, begin, end);
   }
 
   get insns(): bigint {

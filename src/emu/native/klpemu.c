@@ -59,6 +59,13 @@ struct klp_cpu_ctl {
 	uint64_t curr_at;        /* guest address of this cpu's `current` pointer */
 	uint32_t task_off[3];    /* offsets of the three 32-bit task words a hit keeps */
 	uint32_t watch_cpu;      /* this vCPU's index, as the hits name it */
+	/* A debugger's stops (klp_hook_break, klp_hook_step, klp_hook_watch), all inside klp_run. */
+	uint64_t break_at;       /* klp_hook_step stops before the instruction with this count */
+	uint64_t resume_at;      /* the count a stop left the cpu at: no hook stops there again */
+	uint64_t watch_addr;     /* first watched access since the last stop */
+	uint32_t watch_hit;      /* its UC_MEM_* type + 1, 0: none */
+	uint32_t cont;           /* the next block start continues a block a stop cut: no checks */
+	uint64_t stop_pc;        /* where a hook's uc_emu_stop() left the cpu (see klp_run) */
 };
 
 /*
@@ -89,6 +96,7 @@ struct klp_watch_ring {
 #define KLP_STOP_INTR 2u
 #define KLP_STOP_IRQ 4u		/* an interrupt is pending and IF just became 1 */
 #define KLP_STOP_WATCH 8u	/* the watch ring is full: the host must read it */
+#define KLP_STOP_BREAK 16u	/* a debugger's stop: before the instruction at rip */
 
 /*
  * A cpu takes a pending interrupt at the first instruction boundary where IF is 1, not at the
@@ -206,13 +214,24 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 	uint64_t lo = address - ctl->imap_base;
 	int watched = 0;
 
+	if (__builtin_expect(ctl->cont, 0)) {
+		/*
+		 * The rest of a block a debugger's stop cut short: its start was checked when
+		 * the block was first entered, checking again would end the quantum or take an
+		 * interrupt where the run without the stop did not.
+		 */
+		ctl->cont = 0;
+		goto count;
+	}
 	if (ctl->insns >= ctl->stop_at) {
 		ctl->stop_reason |= KLP_STOP_BUDGET;
+		ctl->stop_pc = address;
 		uc_emu_stop(uc);
 		return;
 	}
 	if (__builtin_expect(ctl->irq_window != IRQ_WINDOW_NONE, 0) && irq_window_open(uc, ctl)) {
 		ctl->stop_reason |= KLP_STOP_IRQ;
+		ctl->stop_pc = address;
 		uc_emu_stop(uc);
 		return;
 	}
@@ -220,12 +239,14 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 	    (ctl->wmap[lo >> 3] >> (lo & 7) & 1)) {
 		if (ctl->wring->head >= ctl->wring->cap) {
 			ctl->stop_reason |= KLP_STOP_WATCH;
+			ctl->stop_pc = address;
 			uc_emu_stop(uc);
 			return;
 		}
 		watched = 1;
 	}
 	ctl->blocks++;
+count:
 	if (ctl->imap && address >= ctl->imap_base && lo < ctl->imap_size && size) {
 		uint64_t hi = lo + size;
 
@@ -245,6 +266,78 @@ KLP_EXPORT void klp_hook_block(uc_engine *uc, uint64_t address, uint32_t size, v
 	ctl->last_block_end = address + size;
 	if (watched)
 		watch_hit(uc, ctl, address);
+}
+
+/*
+ * A debugger's stop before the instruction at address, a perturbation-free one: the block hook
+ * counted the whole block at its start, so the instructions from here to its end are taken
+ * back (they run, and are counted, when the cpu resumes here), and the resumed block start is
+ * not checked again (cont). Measured on 2.0.1: uc_emu_stop() from a code hook stops before the
+ * hooked instruction runs.
+ */
+static void debug_stop(uc_engine *uc, struct klp_cpu_ctl *ctl, uint64_t address)
+{
+	uint64_t lo = address - ctl->imap_base, hi = ctl->last_block_end - ctl->imap_base;
+
+	if (ctl->imap && address >= ctl->imap_base && lo < hi && hi <= ctl->imap_size)
+		ctl->insns -= imap_count(ctl, lo, hi);
+	ctl->resume_at = ctl->insns;
+	ctl->cont = 1;
+	ctl->stop_reason |= KLP_STOP_BREAK;
+	ctl->stop_pc = address;
+	uc_emu_stop(uc);
+}
+
+/* The count of instructions run before the one at address, in the block being run. */
+static uint64_t insns_before(const struct klp_cpu_ctl *ctl, uint64_t address)
+{
+	uint64_t lo = address - ctl->imap_base, hi = ctl->last_block_end - ctl->imap_base;
+
+	if (ctl->imap && address >= ctl->imap_base && lo < hi && hi <= ctl->imap_size)
+		return ctl->insns - imap_count(ctl, lo, hi);
+	return ctl->insns;
+}
+
+/* UC_HOOK_CODE over one breakpoint's address: stop before it (not again where a stop left). */
+KLP_EXPORT void klp_hook_break(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+	struct klp_cpu_ctl *ctl = user_data;
+
+	(void)size;
+	if (ctl->in_run && insns_before(ctl, address) != ctl->resume_at)
+		debug_stop(uc, ctl, address);
+}
+
+/*
+ * UC_HOOK_CODE over all code, while a debugger steps this cpu or watches memory: stop before
+ * the instruction whose count is break_at, or before the one after a watched access.
+ */
+KLP_EXPORT void klp_hook_step(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+	struct klp_cpu_ctl *ctl = user_data;
+	uint64_t n;
+
+	(void)size;
+	if (!ctl->in_run)
+		return;
+	n = insns_before(ctl, address);
+	if (n != ctl->resume_at && (ctl->watch_hit || n == ctl->break_at))
+		debug_stop(uc, ctl, address);
+}
+
+/* UC_HOOK_MEM_READ / _WRITE over a watched range: klp_hook_step stops after the access. */
+KLP_EXPORT void klp_hook_watch(uc_engine *uc, int type, uint64_t address, int size, int64_t value,
+			       void *user_data)
+{
+	struct klp_cpu_ctl *ctl = user_data;
+
+	(void)uc;
+	(void)size;
+	(void)value;
+	if (ctl->in_run && !ctl->watch_hit) {
+		ctl->watch_hit = type + 1;
+		ctl->watch_addr = address;
+	}
 }
 
 /* UC_HOOK_INTR callback (uc_cb_hookintr_t): end the quantum, let TS deliver it. */
@@ -398,6 +491,7 @@ enum {
 	KLP_RUN_STOPPED,	/* stopped by a hook (a device asked the machine to stop) */
 	KLP_RUN_DELIVERY,	/* delivering an int n failed: KLP_DELIVER_* in deliver_err */
 	KLP_RUN_WATCH,		/* the watch ring is full: the host reads it, the quantum goes on */
+	KLP_RUN_BREAK,		/* a debugger's stop, before the instruction at rip: call again to go on */
 };
 
 /*
@@ -410,7 +504,8 @@ enum {
  */
 KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 {
-	int d = deliver_pending(uc, ctl);
+	/* going on after a debugger's stop is going on mid-quantum: nothing is taken here */
+	int d = ctl->cont ? 0 : deliver_pending(uc, ctl);
 
 	if (d < 0) {
 		ctl->deliver_err = -d;
@@ -427,11 +522,23 @@ KLP_EXPORT int klp_run(uc_engine *uc, struct klp_cpu_ctl *ctl)
 		ctl->in_run = 1;
 		err = uc_emu_start(uc, ctl->rip, 0, 0, 0);
 		ctl->in_run = 0;
+		/*
+		 * Measured on 2.0.1: once any UC_HOOK_CODE hook exists (a debugger's), a block
+		 * hook's uc_emu_stop() leaves RIP at a stale address, not at the block it stopped
+		 * before. The hooks know where they stopped: put RIP there.
+		 */
 		uc_reg_read(uc, UC_X86_REG_RIP, &ctl->rip);
+		if (err == UC_ERR_OK && (ctl->stop_reason & (KLP_STOP_BUDGET | KLP_STOP_IRQ | KLP_STOP_BREAK | KLP_STOP_WATCH)) &&
+		    ctl->rip != ctl->stop_pc) {
+			uc_reg_write(uc, UC_X86_REG_RIP, &ctl->stop_pc);
+			ctl->rip = ctl->stop_pc;
+		}
 		if (err != UC_ERR_OK) {
 			ctl->run_err = err;
 			return KLP_RUN_ERROR;
 		}
+		if (ctl->stop_reason & KLP_STOP_BREAK)
+			return KLP_RUN_BREAK;
 		if (ctl->stop_reason & KLP_STOP_INTR) {
 			v = ctl->intno & 0xff;
 			if (!(ctl->soft_vectors[v >> 3] & (1u << (v & 7))))
@@ -495,12 +602,15 @@ KLP_EXPORT void klp_ctl_set_cpu(struct klp_cpu_ctl *ctl, uint8_t *ram, uint64_t 
 	ctl->tss_base = tss_base;
 }
 
-/* The hooks as plain pointers for uc_hook_add(): 0 block, 1 intr. */
+/* The hooks as plain pointers for uc_hook_add(): 0 block, 1 intr, 2 break, 3 step, 4 watch. */
 KLP_EXPORT void *klp_hook_ptr(int which)
 {
 	switch (which) {
 	case 0: return (void *)klp_hook_block;
 	case 1: return (void *)klp_hook_intr;
+	case 2: return (void *)klp_hook_break;
+	case 3: return (void *)klp_hook_step;
+	case 4: return (void *)klp_hook_watch;
 	default: return NULL;
 	}
 }
@@ -591,6 +701,12 @@ KLP_EXPORT int32_t klp_ctl_offset(int field)
 		offsetof(struct klp_cpu_ctl, curr_at),
 		offsetof(struct klp_cpu_ctl, task_off),
 		offsetof(struct klp_cpu_ctl, watch_cpu),
+		offsetof(struct klp_cpu_ctl, break_at),
+		offsetof(struct klp_cpu_ctl, resume_at),
+		offsetof(struct klp_cpu_ctl, watch_addr),
+		offsetof(struct klp_cpu_ctl, watch_hit),
+		offsetof(struct klp_cpu_ctl, cont),
+		offsetof(struct klp_cpu_ctl, stop_pc),
 	};
 
 	if (field < 0 || field >= (int)(sizeof(off) / sizeof(off[0])))
