@@ -32,8 +32,11 @@ import {
   type ReplayFile,
   type Violation,
   type Lab,
+  type RunOutcome,
 } from '../lab/index.ts';
-import { addOutputOptions, intInRange, parseSeed, type OutputFlags } from './options.ts';
+import { addOutputOptions, gdbOption, intInRange, parseSeed, type OutputFlags } from './options.ts';
+import { runSession } from './gdb-session.ts';
+import type { ListenAddress } from '../gdb/index.ts';
 import { captureReport } from './html-report.ts';
 import { writeSessionFiles } from './session-files.ts';
 
@@ -47,6 +50,7 @@ const USAGE_EXIT = 2;
 
 interface ReplayFlags extends OutputFlags {
   json: boolean;
+  gdb?: ListenAddress;
 }
 
 type Run = (status: Promise<number>) => Promise<void>;
@@ -255,7 +259,11 @@ async function replayCommand(file: string, flags: ReplayFlags, cmd: Command): Pr
     throw e;
   }
   const atEnd = (lab: Lab) => writeSessionFiles(flags, () => [captureReport(lab, r.scenario.name)], `klp-lab replay ${file}`);
-  const { outcome, sameDigest, sameViolation } = await replay(r, await loadChecker(CHECKER), { atEnd });
+  // under gdb the stub drives the run: it may boot and replay it again to go backwards
+  const drive = flags.gdb
+    ? (boot: () => Promise<Lab>, run: (lab: Lab) => RunOutcome) => runSession(flags.gdb, boot, run, () => ({}))
+    : undefined;
+  const { outcome, sameDigest, sameViolation } = await replay(r, await loadChecker(CHECKER), { atEnd, drive });
   if (flags.json) {
     printJson({
       reproduced: sameDigest && sameViolation,
@@ -314,6 +322,7 @@ export function addExploreCommand(prog: Command, run: Run): void {
     .command('replay')
     .description('rerun a replay file bit for bit: the same log digest, the violation, its tasks and their stacks')
     .argument('<FILE>', 'a replay file written by explore')
-    .option('--json', 'print one JSON object', false);
+    .option('--json', 'print one JSON object', false)
+    .addOption(gdbOption());
   addOutputOptions(replayCmd).action((file: string, flags: ReplayFlags, cmd: Command) => run(replayCommand(file, flags, cmd)));
 }

@@ -35,7 +35,7 @@ import {
   StepFailure,
   type Step,
 } from '../lab/index.ts';
-import { orcDump, parseStackTarget, stackReport, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
+import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
 import { captureKernelReport, captureReport, type ReportSession } from './html-report.ts';
 import { writeSessionFiles } from './session-files.ts';
@@ -54,7 +54,8 @@ import {
   type BootFlags,
 } from './options.ts';
 import { listReport } from './list.ts';
-import { serveGdb, type GdbLab, type ListenAddress, type MonitorCommand } from '../gdb/index.ts';
+import type { ListenAddress, MonitorCommand } from '../gdb/index.ts';
+import { runSession, stackMonitor } from './gdb-session.ts';
 import { addShellCommand } from './shell.ts';
 import { addKselftestCommand } from './kselftest.ts';
 import { addTopCommand } from './top.ts';
@@ -108,36 +109,6 @@ interface BootCmdFlags extends BootFlags, OutputFlags {
   events: boolean;
   json: boolean;
   gdb?: ListenAddress;
-}
-
-/** Runs a session, under gdb when --gdb asked for it (src/gdb: the session may be replayed). */
-async function runSession<L extends GdbLab, T>(
-  gdb: ListenAddress | undefined,
-  boot: () => Promise<L>,
-  session: (lab: L) => T,
-  monitor: (lab: L) => Record<string, MonitorCommand>,
-): Promise<{ lab: L; result: T }> {
-  if (!gdb) {
-    const lab = await boot();
-    try {
-      return { lab, result: session(lab) };
-    } catch (e) {
-      lab.close();
-      throw e;
-    }
-  }
-  return serveGdb({
-    boot,
-    run: session,
-    listen: gdb,
-    monitor,
-    onListening: (a) => process.stderr.write(`klp-lab: waiting for gdb on ${a.host}:${a.port} (target remote ${a.host}:${a.port})\n`),
-  });
-}
-
-/** `monitor stack TASK` */
-function stackMonitor(k: Kernel): MonitorCommand {
-  return { help: "a task's reliable ORC stack trace (a pid, a comm, or cpuN)", run: (arg) => stackReport(k, parseStackTarget(arg)) };
 }
 
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {

@@ -2,9 +2,13 @@
 // Debian's gdb, in batch mode, against `klp-lab boot|livepatch --gdb 0` (src/gdb/): threads,
 // backtraces through the firmware's frames (the helper's ORC unwinder), breakpoints on a patched
 // function before and after the transition with the fentry site's bytes untouched, a watchpoint
-// on a task's patch_state and reverse execution back to its previous write. Each session under
+// on a task's patch_state and reverse execution back to its previous write, and the replay of a
+// violation the explorer found. Each session under
 // gdb must end with the same event log as the same session without it.
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -90,6 +94,28 @@ function after(text: string, from: RegExp): string {
 describe('gdb on the vCPUs', () => {
   it('has gdb to drive', () => {
     if (!HAVE_GDB) throw new Error("gdb is not installed: `bash scripts/bootstrap.sh` installs Debian's gdb");
+  });
+
+  it('debugs the replay of a violation the explorer found: threads, a step back, and the same run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'klp-gdb-replay-'));
+    try {
+      const file = join(dir, 'fork.replay.json');
+      const found = spawnSync(process.execPath, [CLI, 'explore', '--quirk', 'fork-race', '--runs', '1', '--out', file], { cwd: ROOT });
+      expect(found.status).toBe(1);
+      const r = await debugSession(['replay', file], ['info threads', 'stepi', 'stepi', 'reverse-stepi', 'monitor position']);
+      expect(r.gdb).toMatch(/\* 1 +Thread 1 \(cpu0 \(/);
+      expect(r.gdb).toMatch(/ 4 +Thread 4 \(cpu3 \(/);
+      // two steps forward and one back: the address of the first step again, by a replay
+      const pcs = [...r.gdb.matchAll(/^(0x[0-9a-f]+) in \S+ \(\)$/gm)].map((m) => m[1]);
+      expect(pcs.length).toBeGreaterThanOrEqual(4);
+      expect(pcs.at(-1)).toBe(pcs.at(-3));
+      expect(r.gdb).toMatch(/replays [1-9]/);
+      // detached, the replay runs on to its end: the recorded run, bit for bit, and its violation
+      expect(r.lab).toMatch(/the recorded one, bit for bit\nviolation: pending-mismatch/);
+      expect(r.labStatus).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lists every vCPU as a thread and backtraces through the firmware to ret_from_fork', async () => {

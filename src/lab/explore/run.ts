@@ -43,6 +43,21 @@ export interface RunOptions {
   modulePath?: readonly string[];
   /** Sees the lab once the run is over, before it is closed (a replay's trace or report). */
   atEnd?: (lab: Lab) => void;
+  /**
+   * Drives the run: by default the lab is booted and the run made on it once; a debugger's stub
+   * may boot and run it again and again, each time the same (src/gdb's serveGdb).
+   */
+  drive?: (boot: () => Promise<Lab>, run: (lab: Lab) => RunOutcome) => Promise<{ lab: Lab; result: RunOutcome }>;
+}
+
+async function bootAndRun(boot: () => Promise<Lab>, run: (lab: Lab) => RunOutcome): Promise<{ lab: Lab; result: RunOutcome }> {
+  const lab = await boot();
+  try {
+    return { lab, result: run(lab) };
+  } catch (e) {
+    lab.close();
+    throw e;
+  }
 }
 
 /** The lines of the log that tell how the transitions went, for RunOutcome.outcome. */
@@ -93,68 +108,72 @@ export async function runSchedule(
 ): Promise<RunOutcome> {
   const t0 = performance.now();
   const steps = scheduledSteps(scenario, schedule);
-  const lab = await Lab.boot({
-    ...scenario.boot,
-    seed: BigInt(schedule.seed),
-    quantum: schedule.quantum,
-    preempt: schedule.preempt,
-    modulePath: opts.modulePath,
-  });
+  const boot = () =>
+    Lab.boot({
+      ...scenario.boot,
+      seed: BigInt(schedule.seed),
+      quantum: schedule.quantum,
+      preempt: schedule.preempt,
+      modulePath: opts.modulePath,
+    });
+  const { lab, result } = await (opts.drive ?? bootAndRun)(boot, (lab) => runOn(lab, steps, schedule, checker, t0));
   try {
-    const from = lab.k.log.cursor();
-    const start = lab.k.machine.clockNs;
-    const watch = checker(lab);
-    let violation: Violation | undefined;
-    let failedStep: string | undefined;
-    let stepsDone = 0;
-    let end = 'done';
-    const poll = () => (violation ??= watch.poll()) !== undefined;
-    const inject = injectEvents(lab, schedule.events, start, poll);
-    try {
-      for (const step of steps) {
-        inject.fireDue();
+    opts.atEnd?.(lab);
+  } finally {
+    lab.close();
+  }
+  return result;
+}
+
+/** The run itself on a booted lab: the steps, the injected events, the checker's verdict. */
+function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: CheckerFactory, t0: number): RunOutcome {
+  const from = lab.k.log.cursor();
+  const start = lab.k.machine.clockNs;
+  const watch = checker(lab);
+  let violation: Violation | undefined;
+  let failedStep: string | undefined;
+  let stepsDone = 0;
+  let end = 'done';
+  const poll = () => (violation ??= watch.poll()) !== undefined;
+  const inject = injectEvents(lab, schedule.events, start, poll);
+  try {
+    for (const step of steps) {
+      inject.fireDue();
+      if (poll()) break;
+      try {
+        runStep(lab, step);
+      } catch (e) {
+        if (!(e instanceof StepFailure)) throw e;
         if (poll()) break;
-        try {
-          runStep(lab, step);
-        } catch (e) {
-          if (!(e instanceof StepFailure)) throw e;
-          if (poll()) break;
-          failedStep = e.message;
-          end = `failed ${step.verb}`;
-          break;
-        }
-        stepsDone++;
-        if (poll()) break;
+        failedStep = e.message;
+        end = `failed ${step.verb}`;
+        break;
       }
-      if (!violation && lab.lp.transitionPatch) lab.advance({ ns: SETTLE_MS * 1e6, until: () => !lab.lp.transitionPatch });
-      violation ??= watch.finish();
-    } catch (e) {
-      if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;
-      violation = watch.poll() ?? watch.finish();
-      violation ??= {
-        kind: e instanceof KernelOops ? 'oops' : 'panic',
-        message: e.message.split('\n')[0],
-        tsNs: lab.k.machine.clockNs,
-        tasks: [],
-      };
-    } finally {
-      watch.detach();
+      stepsDone++;
+      if (poll()) break;
     }
-    if (violation) end = `violation ${violation.kind}`;
-    return {
-      ...(violation ? { violation } : {}),
-      digest: lab.k.log.digest(),
-      emulatedNs: lab.k.machine.clockNs - start,
-      stepsDone,
-      ...(failedStep ? { failedStep } : {}),
-      outcome: courseOf(lab, from, end),
-      hostMs: performance.now() - t0,
+    if (!violation && lab.lp.transitionPatch) lab.advance({ ns: SETTLE_MS * 1e6, until: () => !lab.lp.transitionPatch });
+    violation ??= watch.finish();
+  } catch (e) {
+    if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;
+    violation = watch.poll() ?? watch.finish();
+    violation ??= {
+      kind: e instanceof KernelOops ? 'oops' : 'panic',
+      message: e.message.split('\n')[0],
+      tsNs: lab.k.machine.clockNs,
+      tasks: [],
     };
   } finally {
-    try {
-      opts.atEnd?.(lab);
-    } finally {
-      lab.close();
-    }
+    watch.detach();
   }
+  if (violation) end = `violation ${violation.kind}`;
+  return {
+    ...(violation ? { violation } : {}),
+    digest: lab.k.log.digest(),
+    emulatedNs: lab.k.machine.clockNs - start,
+    stepsDone,
+    ...(failedStep ? { failedStep } : {}),
+    outcome: courseOf(lab, from, end),
+    hostMs: performance.now() - t0,
+  };
 }
