@@ -116,22 +116,6 @@ static char *bytes_to_utf8(const char *b, size_t n)
 	return out;
 }
 
-/* UTF-8 of characters 0..255 -> bytes, in place; returns the byte count */
-static size_t utf8_to_bytes(char *s)
-{
-	unsigned char *r = (unsigned char *)s, *w = (unsigned char *)s;
-
-	while (*r) {
-		if ((r[0] & 0xe0) == 0xc0 && (r[1] & 0xc0) == 0x80) {
-			*w++ = ((r[0] & 0x1f) << 6) | (r[1] & 0x3f);
-			r += 2;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	return (size_t)(w - (unsigned char *)s);
-}
-
 /*
  * Sends req (consumed) over this thread's connection and returns the lab's answer, or NULL with
  * *err set: the lab's errno for a refusal, EIO when the lab cannot be reached, EINTR when the
@@ -292,7 +276,7 @@ static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 		for (e = h->next; e; e = e->next) {
 			rec = cJSON_GetStringValue(e);
 			if (rec)
-				rec[utf8_to_bytes(rec)] = 0;
+				rec[lab_utf8_to_bytes(rec)] = 0;
 		}
 	}
 	rec = cJSON_GetStringValue(h->next);
@@ -322,7 +306,7 @@ static int kfs_read(const char *path, char *buf, size_t size, off_t off, struct 
 			return -err;
 		d = cJSON_GetStringValue(cJSON_GetObjectItem(r, "data"));
 		free(h->data);
-		h->len = d ? utf8_to_bytes(d) : 0;
+		h->len = d ? lab_utf8_to_bytes(d) : 0;
 		h->data = malloc(h->len + 1);
 		if (!h->data) {
 			cJSON_Delete(r);

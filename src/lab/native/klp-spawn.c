@@ -32,6 +32,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lab-client.h"
+
 static const char *self = "klp-spawn";
 static int sig_pipe[2];
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -45,22 +47,6 @@ static void on_signal(int sig)
 		/* the pipe is full: signals are coming faster than the lab takes them; drop this one */
 	}
 	errno = saved;
-}
-
-/* UTF-8 of characters 0..255 -> bytes, in place (the protocol's byte strings); the byte count */
-static size_t utf8_to_bytes(char *s)
-{
-	unsigned char *r = (unsigned char *)s, *w = (unsigned char *)s;
-
-	while (*r) {
-		if ((r[0] & 0xe0) == 0xc0 && (r[1] & 0xc0) == 0x80) {
-			*w++ = ((r[0] & 0x1f) << 6) | (r[1] & 0x3f);
-			r += 2;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	return (size_t)(w - (unsigned char *)s);
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -98,26 +84,6 @@ static int number(cJSON *msg, const char *key, int otherwise)
 	cJSON *v = cJSON_GetObjectItem(msg, key);
 
 	return cJSON_IsNumber(v) ? v->valueint : otherwise;
-}
-
-static int lab_connect(const char *path)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* The guest program: PROGRAM of `klp-spawn PROGRAM ...`, else NAME.guest beside this copy. */
@@ -178,7 +144,7 @@ int main(int argc, char **argv)
 		sigaction(forwarded[i], &sa, NULL);
 	fd = lab_connect(sock);
 	if (fd < 0) {
-		fprintf(stderr, "%s: cannot reach the lab at %s: %s\n", self, sock, strerror(errno));
+		fprintf(stderr, "%s: cannot reach the lab at %s: %s\n", self, sock, strerror(-fd));
 		return 126;
 	}
 
@@ -256,7 +222,7 @@ int main(int argc, char **argv)
 				int out = number(msg, "fd", 1) == 2 ? 2 : 1;
 
 				if (cJSON_IsString(data))
-					write_all(out, data->valuestring, utf8_to_bytes(data->valuestring));
+					write_all(out, data->valuestring, lab_utf8_to_bytes(data->valuestring));
 			} else if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "exit")) {
 				return number(msg, "status", 128 + SIGKILL) & 0xff;
 			} else if (number(msg, "id", 0) == 1) {

@@ -111,3 +111,18 @@ cJSON *lab_call(int *conn, const char *path, cJSON *req, int *err)
 	}
 	return resp;
 }
+
+size_t lab_utf8_to_bytes(char *s)
+{
+	unsigned char *r = (unsigned char *)s, *w = (unsigned char *)s;
+
+	while (*r) {
+		if ((r[0] & 0xe0) == 0xc0 && (r[1] & 0xc0) == 0x80) {
+			*w++ = ((r[0] & 0x1f) << 6) | (r[1] & 0x3f);
+			r += 2;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	return (size_t)(w - (unsigned char *)s);
+}

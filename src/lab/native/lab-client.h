@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The client side of a running lab's control socket (src/lab/control.ts), shared by the
- * native programs of `klp-lab shell`: the FUSE helper and the kmod commands.
+ * native programs of `klp-lab shell`: the FUSE helper, the kmod commands and klp-spawn.
  */
 #ifndef KLP_LAB_CLIENT_H
 #define KLP_LAB_CLIENT_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 
 /* A connected socket to the lab at path, or -errno. */
 int lab_connect(const char *path);
@@ -18,5 +19,11 @@ int lab_connect(const char *path);
  * *conn is then closed and -1, as a connection with an answer in flight is out of step.
  */
 cJSON *lab_call(int *conn, const char *path, cJSON *req, int *err);
+
+/*
+ * The protocol's byte strings are JSON strings of characters 0..255: back to those bytes, in
+ * place; returns the byte count.
+ */
+size_t lab_utf8_to_bytes(char *s);
 
 #endif
