@@ -31,16 +31,23 @@ import {
   type Progress,
   type ReplayFile,
   type Violation,
+  type Lab,
 } from '../lab/index.ts';
-import { intInRange, parseSeed } from './options.ts';
+import { addOutputOptions, intInRange, parseSeed, type OutputFlags } from './options.ts';
+import { captureReport } from './html-report.ts';
+import { writeSessionFiles } from './session-files.ts';
 
 /*
- * The checker every explored and replayed run has attached. INTERIM: the explorer's own minimal
- * checker until src/lab/checker.ts is merged; then this names attachConsistencyChecker.
+ * The checker every explored and replayed run has attached, by name: worker threads load it
+ * from there.
  */
 export const CHECKER: CheckerRef = { module: new URL('../lab/index.ts', import.meta.url).href, name: 'attachConsistencyChecker' };
 
 const USAGE_EXIT = 2;
+
+interface ReplayFlags extends OutputFlags {
+  json: boolean;
+}
 
 type Run = (status: Promise<number>) => Promise<void>;
 
@@ -239,7 +246,7 @@ async function exploreCommand(name: string | undefined, flags: ExploreFlags, cmd
   }
 }
 
-async function replayCommand(file: string, flags: { json: boolean }, cmd: Command): Promise<number> {
+async function replayCommand(file: string, flags: ReplayFlags, cmd: Command): Promise<number> {
   let r: ReplayFile;
   try {
     r = readReplay(file);
@@ -247,7 +254,8 @@ async function replayCommand(file: string, flags: { json: boolean }, cmd: Comman
     if (e instanceof ExploreError) cmd.error(`error: ${e.message}`, { exitCode: USAGE_EXIT, code: 'klp-lab.invalidArgument' });
     throw e;
   }
-  const { outcome, sameDigest, sameViolation } = await replay(r, await loadChecker(CHECKER));
+  const atEnd = (lab: Lab) => writeSessionFiles(flags, () => [captureReport(lab, r.scenario.name)], `klp-lab replay ${file}`);
+  const { outcome, sameDigest, sameViolation } = await replay(r, await loadChecker(CHECKER), { atEnd });
   if (flags.json) {
     printJson({
       reproduced: sameDigest && sameViolation,
@@ -302,10 +310,10 @@ export function addExploreCommand(prog: Command, run: Run): void {
     .option('--merge <DIR>', "join the shards' result files in DIR")
     .action((name: string | undefined, flags: ExploreFlags, cmd: Command) => run(exploreCommand(name, flags, cmd)));
 
-  prog
+  const replayCmd = prog
     .command('replay')
     .description('rerun a replay file bit for bit: the same log digest, the violation, its tasks and their stacks')
     .argument('<FILE>', 'a replay file written by explore')
-    .option('--json', 'print one JSON object', false)
-    .action((file: string, flags: { json: boolean }, cmd: Command) => run(replayCommand(file, flags, cmd)));
+    .option('--json', 'print one JSON object', false);
+  addOutputOptions(replayCmd).action((file: string, flags: ReplayFlags, cmd: Command) => run(replayCommand(file, flags, cmd)));
 }

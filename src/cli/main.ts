@@ -37,8 +37,8 @@ import {
 } from '../lab/index.ts';
 import { orcDump, parseStackTarget, stackReport, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
-import { writeTrace } from './trace.ts';
-import { captureKernelReport, captureReport, type ReportSession, writeReport } from './html-report.ts';
+import { captureKernelReport, captureReport, type ReportSession } from './html-report.ts';
+import { writeSessionFiles } from './session-files.ts';
 import {
   addBootOptions,
   quirkOption,
@@ -102,18 +102,6 @@ function failureReport(e: unknown): { title: string; lines: string[] } | undefin
 }
 
 // --- boot -------------------------------------------------------------------------------------
-
-/** --trace and --html: the session's files, written whether the run succeeded or not. */
-function writeSessionFiles(flags: OutputFlags, sessions: () => ReportSession[], title: string): void {
-  if (!flags.trace && !flags.html) return;
-  const s = sessions();
-  if (flags.trace)
-    writeTrace(
-      flags.trace,
-      s.map((r) => r.trace),
-    );
-  if (flags.html) writeReport(flags.html, s, title);
-}
 
 interface BootCmdFlags extends BootFlags, OutputFlags {
   ms: number;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `klp-lab explore` and `klp-lab replay` from the command line: the quirks listed, the fork
-// race found and replayed bit for bit (and a tampered replay refused), a clean campaign
+// race found and replayed bit for bit, with its trace and report (and a tampered replay refused), a clean campaign
 // counted, shards of a scenario file merged, and bad input refused with status 2.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,16 @@ describe('klp-lab explore', () => {
       /violation: pending-mismatch at [\d.]+ s emulated\n {2}(kchild\/\d+|uchild):\d+ is pending with patch state 1 in the transition of 'test_klp_livepatch' to 1\ntask (kchild\/\d+|uchild) pid \d+:\n {2}\S+\+0x/,
     );
     expect(again.stdout).toContain('ret_from_fork+0x0/0x1e');
+
+    // the replayed run's timeline and report: the same run, bit for bit, with its files
+    const [traceFile, htmlFile] = [join(dir, 'fork.trace.json'), join(dir, 'fork.html')];
+    const shown = await cli(['replay', file, '--trace', traceFile, '--html', htmlFile]);
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toBe(again.stdout);
+    const events = (JSON.parse(readFileSync(traceFile, 'utf8')) as { traceEvents: { ph: string; name: string }[] }).traceEvents;
+    expect(events.some((e) => e.ph === 'M' && e.name === 'process_name')).toBe(true);
+    expect(events.filter((e) => e.name.startsWith('patching')).length).toBeGreaterThan(0);
+    expect(readFileSync(htmlFile, 'utf8')).toMatch(/^<!DOCTYPE html>/i);
 
     // the same file with another schedule is another run: said loudly, status 1
     const tampered = join(dir, 'tampered.json');

@@ -41,6 +41,8 @@ export interface RunOutcome {
 export interface RunOptions {
   /** Folders modprobe looks in before fixtures/. */
   modulePath?: readonly string[];
+  /** Sees the lab once the run is over, before it is closed (a replay's trace or report). */
+  atEnd?: (lab: Lab) => void;
 }
 
 /** The lines of the log that tell how the transitions went, for RunOutcome.outcome. */
@@ -149,6 +151,10 @@ export async function runSchedule(
       hostMs: performance.now() - t0,
     };
   } finally {
-    lab.close();
+    try {
+      opts.atEnd?.(lab);
+    } finally {
+      lab.close();
+    }
   }
 }
