@@ -19,7 +19,7 @@ export interface ViolationTask {
 export interface Violation {
   /**
    * A stable name of the rule that was broken ('new-code-while-unpatched', 'mixed-states',
-   * 'pending-at-rest', 'func-stack', 'warning', 'oops', 'lockup', 'stall', ...): replay files
+   * 'pending-at-rest', 'func-stack', 'unload-blocked', 'warning', 'oops', 'lockup', 'stall', ...): replay files
    * and tests compare it.
    */
   kind: string;
