@@ -40,7 +40,7 @@ import { orcUnwinder, taskStack } from '../orc/index.ts';
 import type { KlpFunc } from '../livepatch/index.ts';
 import { CodeWatch, type CodeHit } from './code-watch.ts';
 import { invariantProblems, maybePendingMismatch, taskStateProblems, type InvariantProblem } from './invariants.ts';
-import { patchStates } from './patch-states.ts';
+import { taskPatchState } from './patch-states.ts';
 import type { Lab } from './selftest.ts';
 import type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
 
@@ -450,15 +450,20 @@ export class ConsistencyChecker implements LabChecker {
     if (this.lab.k.machine.clockNs - this.transitionSince > this.stallNs) this.stall();
   }
 
-  private stall(): void {
+  private stall(boundNs = this.stallNs): void {
     const lp = this.lab.lp;
-    const blockers = patchStates(this.lab).filter((s) => s.blocked && s.blocked !== 'can switch now');
-    const k = this.lab.k;
-    const tasks = blockers.map((s) => k.task(s.pid)).filter((t): t is Task => !!t);
-    const why = blockers.map((s) => `${s.comm}:${s.pid} ${s.blocked}`).join(', ');
+    // every task still off the target, by its task_struct (idle tasks all have pid 0); one that
+    // could switch now still holds the transition until something makes it pass a switch point
+    const left = allTasks(this.lab.k)
+      .map((t) => ({ t, s: taskPatchState(this.lab, t, { stacks: false }) }))
+      .filter(({ s }) => s.blocked);
+    const blocking = left.filter(({ s }) => s.blocked !== 'can switch now');
+    const shown = blocking.length ? blocking : left;
+    const tasks = shown.map(({ t }) => t);
+    const why = shown.map(({ s }) => `${s.comm}:${s.pid} ${s.blocked}`).join(', ');
     this.report(
       'stall',
-      `the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${lp.transitionPatch!.name}' has not completed in ${this.stallNs / 1e6} emulated ms: ${why || 'no task blocks it now'}`,
+      `the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${lp.transitionPatch!.name}' has not completed in ${boundNs / 1e6} emulated ms: ${why || 'every task has switched, its next pass has not come'}`,
       tasks,
     );
   }
@@ -484,6 +489,12 @@ export class ConsistencyChecker implements LabChecker {
     this.health();
     if (!this.first) for (const p of invariantProblems(this.lab)) this.problem(p);
     if (!this.first && this.lab.lp.transitionPatch && this.lab.k.machine.clockNs - this.transitionSince > this.stallNs) this.stall();
+    return this.first;
+  }
+
+  stalled(ms: number): Violation | undefined {
+    if (this.poll()) return this.first;
+    if (this.lab.lp.transitionPatch) this.stall(ms * 1e6);
     return this.first;
   }
 

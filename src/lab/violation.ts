@@ -34,6 +34,11 @@ export interface Violation {
 export interface LabChecker {
   /** The first violation seen so far, if any; cheap, called by the driver between steps. */
   poll(): Violation | undefined;
+  /**
+   * The driver waited `ms` emulated ms for a transition, the bound its scenario sets, and the
+   * transition is still running: a stall, reported with what blocks it.
+   */
+  stalled?(ms: number): Violation | undefined;
   /** The run is over (its steps done, transitions settled or given up): the final checks. */
   finish(): Violation | undefined;
   /** Removes whatever it hooked; the lab runs on unwatched. */

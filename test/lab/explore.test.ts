@@ -260,6 +260,10 @@ describe('scale', () => {
 describe('each quirk', () => {
   const cases: Array<[string, string]> = [
     ['immediate', 'old-code-while-patched'],
+    ['no-cond-resched', 'stall'],
+    ['idle-not-woken', 'stall'],
+    ['offline-idle', 'stall'],
+    ['no-fake-signal', 'stall'],
     ['force-marks-all', 'unload-blocked'],
     ['forced-global', 'unload-blocked'],
   ];
