@@ -19,6 +19,10 @@
  *     'mixed-states'. Frames are known from the stack pointer at each entry (a body entered at
  *     sp is on the stack while later entries are deeper); a body that leaves by a tail call
  *     cannot be followed so, and is not held against a task.
+ * When a change of the patches leaves the system at rest, no task may still have a frame of a
+ * body the model no longer gives anyone (it would return into it; 'old-code-while-patched' or
+ * 'new-code-while-unpatched'), and a patch disabled without being forced must have released
+ * its module ('unload-blocked').
  * What it reads when the machine stops (invariants.ts): no pending flag or patch state at rest,
  * pending exactly when off the target in a transition (after every round of a transition, so a
  * task that is briefly wrong is seen), every func_stack as the handler reads it, sysfs; no
@@ -36,7 +40,7 @@ import { orcUnwinder, taskStack } from '../orc/index.ts';
 import type { KlpFunc } from '../livepatch/index.ts';
 import { CodeWatch, type CodeHit } from './code-watch.ts';
 import { invariantProblems, maybePendingMismatch, taskStateProblems, type InvariantProblem } from './invariants.ts';
-import { patchStates } from './patch-states.ts';
+import { taskPatchState } from './patch-states.ts';
 import type { Lab } from './selftest.ts';
 import type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
 
@@ -111,6 +115,14 @@ export class ConsistencyChecker implements LabChecker {
   private readonly sinceForce = new Set<number>();
   private forces: number;
   private transitionSince = 0;
+  /** Every patch the checker has seen registered, by name (its module is a patch module). */
+  private readonly patchNames = new Set<string>();
+  /**
+   * The patches a forced transition left with code that may still run, as the model says:
+   * the patch forced back to unpatched, or those a forced replace patch supersedes. Only
+   * their modules may keep their reference once they are disabled.
+   */
+  private readonly mustKeep = new Set<string>();
   private readonly stallNs: number;
   private readonly baseline: { warnings: number; oopses: number; panics: number; lostCpus: number };
   private first?: Violation;
@@ -182,6 +194,7 @@ export class ConsistencyChecker implements LabChecker {
     // most host calls (a cond_resched() switch, a WARN) change none of it
     const state = `${lp.patcher.generation}:${lp.patches.length}:${P ? this.seqOf(P) : 0}:${lp.targetState}:${lp.transition.forces}`;
     if (!always && state === this.state) return;
+    const changed = state !== this.state;
     this.state = state;
     const epoch = P ? `${this.seqOf(P)}:${lp.targetState}` : '';
     if (epoch !== this.epoch) {
@@ -195,7 +208,10 @@ export class ConsistencyChecker implements LabChecker {
       this.forces = lp.transition.forces;
       this.excused = true;
       this.sinceForce.clear();
+      if (P && lp.targetState === KLP_UNPATCHED) this.mustKeep.add(P.name);
+      else if (P?.replace) for (const p of lp.patches) if (p !== P) this.mustKeep.add(p.name);
     }
+    for (const p of lp.patches) this.patchNames.add(p.name);
     const before = new Map(this.bodies);
     this.bodies.clear();
     this.funcs.clear();
@@ -229,10 +245,53 @@ export class ConsistencyChecker implements LabChecker {
     for (const [at, b] of before) if (!this.bodies.has(at) && b.patch !== null) this.retired.set(at, b);
     for (const at of this.bodies.keys()) this.retired.delete(at);
     this.watch.set([...this.bodies.keys(), ...this.retired.keys()]);
+    if (!P && changed) this.atRest();
     const targets = [...this.funcs.values()].flatMap((v) => (v.target ? [v.target.patched.at, v.target.unpatched.at] : [])).join();
     if (targets !== this.targets) {
       this.targets = targets;
       if (targets) this.seed();
+    }
+  }
+
+  /**
+   * Checks made when a change of the patches leaves the system at rest. A transition completes
+   * only once no task has code of the state it leaves on its stack, so no task may be inside a
+   * body the model no longer gives anyone (a frame it would return into: the stack check an
+   * immediate patch skips). And a patch disabled through the consistency model releases its
+   * module: only a forced transition's patches keep it ('unload-blocked').
+   */
+  private atRest(): void {
+    const { k, lp } = this.lab;
+    const live = new Set(lp.patches.map((p) => p.name));
+    for (const name of this.patchNames) {
+      if (live.has(name)) continue;
+      const mod = this.lab.modules.find(name);
+      if (!mod) this.patchNames.delete(name);
+      else if (mod.refcount > 0 && !this.mustKeep.has(name))
+        this.report(
+          'unload-blocked',
+          `the module of patch '${name}', disabled without a forced transition, still holds ${mod.refcount} reference(s): rmmod is refused`,
+          [],
+        );
+    }
+    // a forced task may stay in old code for good: that is why the forced patch's module stays
+    if (lp.transition.forces) return;
+    const stale: Body[] = [...this.retired.values()];
+    for (const v of this.funcs.values()) for (const b of this.bodies.values()) if (b.fn === v.top.fn && b.at !== v.top.at) stale.push(b);
+    if (!stale.length) return;
+    const u = orcUnwinder(k);
+    for (const t of allTasks(k)) {
+      u.unwindTask(u.offset(t.address), 100);
+      for (let i = 0; i < u.count - 1; i++) {
+        const ip = u.exact[i] ? u.entries[i] : u.entries[i] - 1;
+        // an original is entered past its fentry site: a task at or in that call has not entered it
+        const b = stale.find((s) => ip >= (s.patch === null ? s.at : s.lo) && ip < s.hi);
+        if (!b) continue;
+        const top = this.funcs.get(b.fn)?.top;
+        const kind = b.seq > (top?.seq ?? 0) ? 'new-code-while-unpatched' : 'old-code-while-patched';
+        this.report(kind, `${t.comm}:${t.pid} is inside ${this.what(b)}${this.during()}, after the transition completed`, [t]);
+        return;
+      }
     }
   }
 
@@ -391,15 +450,20 @@ export class ConsistencyChecker implements LabChecker {
     if (this.lab.k.machine.clockNs - this.transitionSince > this.stallNs) this.stall();
   }
 
-  private stall(): void {
+  private stall(boundNs = this.stallNs): void {
     const lp = this.lab.lp;
-    const blockers = patchStates(this.lab).filter((s) => s.blocked && s.blocked !== 'can switch now');
-    const k = this.lab.k;
-    const tasks = blockers.map((s) => k.task(s.pid)).filter((t): t is Task => !!t);
-    const why = blockers.map((s) => `${s.comm}:${s.pid} ${s.blocked}`).join(', ');
+    // every task still off the target, by its task_struct (idle tasks all have pid 0); one that
+    // could switch now still holds the transition until something makes it pass a switch point
+    const left = allTasks(this.lab.k)
+      .map((t) => ({ t, s: taskPatchState(this.lab, t, { stacks: false }) }))
+      .filter(({ s }) => s.blocked);
+    const blocking = left.filter(({ s }) => s.blocked !== 'can switch now');
+    const shown = blocking.length ? blocking : left;
+    const tasks = shown.map(({ t }) => t);
+    const why = shown.map(({ s }) => `${s.comm}:${s.pid} ${s.blocked}`).join(', ');
     this.report(
       'stall',
-      `the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${lp.transitionPatch!.name}' has not completed in ${this.stallNs / 1e6} emulated ms: ${why || 'no task blocks it now'}`,
+      `the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${lp.transitionPatch!.name}' has not completed in ${boundNs / 1e6} emulated ms: ${why || 'every task has switched, its next pass has not come'}`,
       tasks,
     );
   }
@@ -425,6 +489,12 @@ export class ConsistencyChecker implements LabChecker {
     this.health();
     if (!this.first) for (const p of invariantProblems(this.lab)) this.problem(p);
     if (!this.first && this.lab.lp.transitionPatch && this.lab.k.machine.clockNs - this.transitionSince > this.stallNs) this.stall();
+    return this.first;
+  }
+
+  stalled(ms: number): Violation | undefined {
+    if (this.poll()) return this.first;
+    if (this.lab.lp.transitionPatch) this.stall(ms * 1e6);
     return this.first;
   }
 

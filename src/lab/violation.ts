@@ -19,7 +19,7 @@ export interface ViolationTask {
 export interface Violation {
   /**
    * A stable name of the rule that was broken ('new-code-while-unpatched', 'mixed-states',
-   * 'pending-at-rest', 'func-stack', 'warning', 'oops', 'lockup', 'stall', ...): replay files
+   * 'pending-at-rest', 'func-stack', 'unload-blocked', 'warning', 'oops', 'lockup', 'stall', ...): replay files
    * and tests compare it.
    */
   kind: string;
@@ -34,6 +34,11 @@ export interface Violation {
 export interface LabChecker {
   /** The first violation seen so far, if any; cheap, called by the driver between steps. */
   poll(): Violation | undefined;
+  /**
+   * The driver waited `ms` emulated ms for a transition, the bound its scenario sets, and the
+   * transition is still running: a stall, reported with what blocks it.
+   */
+  stalled?(ms: number): Violation | undefined;
   /** The run is over (its steps done, transitions settled or given up): the final checks. */
   finish(): Violation | undefined;
   /** Removes whatever it hooked; the lab runs on unwatched. */

@@ -251,3 +251,31 @@ describe('scale', () => {
     expect(() => parseShard('4')).toThrow(/no K, and neither JOB_COMPLETION_INDEX nor SLURM_ARRAY_TASK_ID/);
   });
 });
+
+/**
+ * Every quirk is found by the explorer from its scenario alone, of the kind the checker
+ * reports for it (docs/history.md), and replays bit for bit; the same campaign without the
+ * quirk is clean.
+ */
+describe('each quirk', () => {
+  const cases: Array<[string, string]> = [
+    ['immediate', 'old-code-while-patched'],
+    ['no-cond-resched', 'stall'],
+    ['idle-not-woken', 'stall'],
+    ['offline-idle', 'stall'],
+    ['no-fake-signal', 'stall'],
+    ['force-marks-all', 'unload-blocked'],
+    ['forced-global', 'unload-blocked'],
+  ];
+  it.each(cases)('%s is found as %s and replayed; without it the campaign is clean', async (quirk, kind) => {
+    const base = { seed: 1n, runs: 2, checker, checkerRef, shrinkBudgetMs: 20_000 };
+    const found = await explore({ ...base, ...resolveScenario(undefined, quirk) });
+    expect(found.found?.replay.violation.kind).toBe(kind);
+    const again = await replay(found.found!.replay, checker);
+    expect(again.sameDigest).toBe(true);
+    expect(again.sameViolation).toBe(true);
+    const clean = await explore({ ...base, ...resolveScenario(quirk, undefined) });
+    expect(clean.found).toBeUndefined();
+    expect(clean.schedules).toBe(2);
+  });
+});

@@ -4,7 +4,8 @@
  * schedule's seed, quantum and preemption model, the checker is attached, the scenario's steps
  * kept by the schedule run while the schedule's events are injected at their emulated times,
  * and the run ends at the first violation the checker reports (it is asked between steps and
- * every few emulated milliseconds while the lab waits), at a step the kernel refuses, or after
+ * every few emulated milliseconds while the lab waits), at a transition still running when a
+ * wait: step's bound is over (a stall), at a step the kernel refuses, or after
  * the last step once no transition is left. Same scenario, schedule and checker: the same log,
  * bit for bit, and its digest says so.
  */
@@ -120,7 +121,11 @@ export async function runSchedule(
   try {
     opts.atEnd?.(lab);
   } finally {
-    lab.close();
+    try {
+      opts.atEnd?.(lab);
+    } finally {
+      lab.close();
+    }
   }
   return result;
 }
@@ -145,6 +150,8 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
       } catch (e) {
         if (!(e instanceof StepFailure)) throw e;
         if (poll()) break;
+        // a transition the scenario waited for past its bound: a stall, not a refused step
+        if (step.verb === 'wait' && lab.lp.transitionPatch && (violation = watch.stalled?.(step.ms))) break;
         failedStep = e.message;
         end = `failed ${step.verb}`;
         break;
