@@ -10,7 +10,7 @@
  * blockers before the other tasks. An 80x24 terminal shows four vCPUs, the transition, its
  * blockers and a dozen tasks.
  */
-import type { CpuStatus, LabStatus, TaskStatus } from '../lab/index.ts';
+import { table, type CpuStatus, type LabStatus, type TaskStatus } from '../lab/index.ts';
 
 export interface ViewOptions {
   width: number;
@@ -46,16 +46,6 @@ function spread(left: string, right: string, width: number): string {
   if (room < 8) return left;
   const l = left.length > room ? cut(left, room) : left;
   return l + ' '.repeat(width - l.length - right.length) + right;
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd(),
-  );
 }
 
 function cpuLine(c: CpuStatus): string[] {

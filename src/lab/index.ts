@@ -11,6 +11,7 @@ export {
   cpuRows,
   cpuStates,
   runSummary,
+  table,
   tableObjects,
   taskReport,
   taskRows,

@@ -6,7 +6,8 @@
 import { type Kernel, type Task, cpuOnline, rqNrQueued, rqNrSwitches, symbolize } from '../kernel/index.ts';
 import type { RunResult } from '../emu/index.ts';
 
-function table(rows: string[][]): string[] {
+/** Rows as aligned text columns (two spaces apart, the last column not padded), header first. */
+export function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) =>
     r
