@@ -27,4 +27,12 @@ export {
   UnsupportedRelocationError,
 } from './module.ts';
 export { KlpConvertError, klpConvert, klpRelaSectionName, klpSymbolName, readKlpAnnotations, type KlpAnnotation } from './klp-convert.ts';
-export { writeRelocatable, type ObjRelaSection, type ObjSection, type ObjSymbol, type RelocatableObject } from './writer.ts';
+export {
+  writeRelocatable,
+  writeSectionHeader,
+  type SectionHeader,
+  type ObjRelaSection,
+  type ObjSection,
+  type ObjSymbol,
+  type RelocatableObject,
+} from './writer.ts';

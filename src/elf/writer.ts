@@ -5,8 +5,10 @@
 // add and rename things without renumbering anything itself. The writer numbers them: section
 // 0 is SHT_NULL, the sections follow in the order given, then .symtab, .strtab and .shstrtab;
 // the symbol table starts with the null symbol and puts every local symbol before the first
-// global (sh_info), as the gABI requires. Extended section numbering and SHT_GROUP are not
-// supported: a caller that meets them refuses the input.
+// global (sh_info), as the gABI requires. An object of SHN_LORESERVE sections or more gets the
+// gABI's extended numbering (e_shnum 0, e_shstrndx SHN_XINDEX, the real values in section 0,
+// a .symtab_shndx table before .shstrtab). SHT_GROUP is not supported: a caller that meets it
+// refuses the input.
 
 import {
   EM_X86_64,
@@ -17,10 +19,12 @@ import {
   ELF64_SYM_SIZE,
   SHF_INFO_LINK,
   SHN_LORESERVE,
+  SHN_XINDEX,
   SHT_NOBITS,
   SHT_RELA,
   SHT_STRTAB,
   SHT_SYMTAB,
+  SHT_SYMTAB_SHNDX,
   STB_LOCAL,
 } from './constants.ts';
 
@@ -95,7 +99,8 @@ class StringTable {
   }
 }
 
-interface Header {
+/** A section header's fields, numbered (sh_addr is always 0 in a relocatable object). */
+export interface SectionHeader {
   name: number;
   type: number;
   flags: bigint;
@@ -105,7 +110,23 @@ interface Header {
   info: number;
   align: number;
   entsize: number;
+}
+
+interface Header extends SectionHeader {
   bytes?: Uint8Array;
+}
+
+/** Writes one ELF64 section header at `at`. */
+export function writeSectionHeader(out: Buffer, at: number, h: SectionHeader): void {
+  out.writeUInt32LE(h.name, at);
+  out.writeUInt32LE(h.type, at + 4);
+  out.writeBigUInt64LE(h.flags, at + 8);
+  out.writeBigUInt64LE(BigInt(h.offset), at + 24);
+  out.writeBigUInt64LE(BigInt(h.size), at + 32);
+  out.writeUInt32LE(h.link, at + 40);
+  out.writeUInt32LE(h.info, at + 44);
+  out.writeBigUInt64LE(BigInt(h.align), at + 48);
+  out.writeBigUInt64LE(BigInt(h.entsize), at + 56);
 }
 
 function alignUp(n: number, a: number): number {
@@ -114,8 +135,8 @@ function alignUp(n: number, a: number): number {
 
 /** Serialises `obj` into the bytes of an ELF64 little-endian x86-64 relocatable object. */
 export function writeRelocatable(obj: RelocatableObject): Uint8Array {
-  const count = obj.sections.length + 4; // null, ..., .symtab, .strtab, .shstrtab
-  if (count >= SHN_LORESERVE) throw new RangeError(`${count} sections: extended section numbering is not supported`);
+  // null, ..., .symtab, .strtab, .shstrtab; extended numbering adds .symtab_shndx
+  const extended = obj.sections.length + 4 >= SHN_LORESERVE;
   const index = new Map<ObjSection | ObjRelaSection, number>();
   obj.sections.forEach((s, i) => index.set(s, i + 1));
   const symtabIndex = obj.sections.length + 1;
@@ -133,12 +154,20 @@ export function writeRelocatable(obj: RelocatableObject): Uint8Array {
   ordered.forEach((s, i) => symIndex.set(s, i + 1));
   const strtab = new StringTable();
   const symtab = Buffer.alloc((ordered.length + 1) * ELF64_SYM_SIZE);
+  // st_shndx has 16 bits: a section index from SHN_LORESERVE up goes in .symtab_shndx
+  const shndxTable = Buffer.alloc(extended ? (ordered.length + 1) * 4 : 0);
   ordered.forEach((s, i) => {
     const at = (i + 1) * ELF64_SYM_SIZE;
     symtab.writeUInt32LE(strtab.add(s.name), at);
     symtab.writeUInt8(((s.bind & 0xf) << 4) | (s.type & 0xf), at + 4);
     symtab.writeUInt8(s.visibility & 3, at + 5);
-    symtab.writeUInt16LE(s.section ? sectionIndex(s.section, `symbol ${s.name}`) : (s.shndx ?? 0), at + 6);
+    const shndx = s.section ? sectionIndex(s.section, `symbol ${s.name}`) : (s.shndx ?? 0);
+    if (s.section && shndx >= SHN_LORESERVE) {
+      symtab.writeUInt16LE(SHN_XINDEX, at + 6);
+      shndxTable.writeUInt32LE(shndx, (i + 1) * 4);
+    } else {
+      symtab.writeUInt16LE(shndx, at + 6);
+    }
     symtab.writeBigUInt64LE(BigInt.asUintN(64, s.value), at + 8);
     symtab.writeBigUInt64LE(BigInt(s.size), at + 16);
   });
@@ -183,45 +212,28 @@ export function writeRelocatable(obj: RelocatableObject): Uint8Array {
       });
     }
   }
-  const strtabBytes = strtab.bytes();
-  headers.push({
-    name: shstrtab.add('.symtab'),
-    type: SHT_SYMTAB,
-    flags: 0n,
-    offset: 0,
-    size: symtab.length,
-    link: symtabIndex + 1,
-    info: firstGlobal,
-    align: 8,
-    entsize: ELF64_SYM_SIZE,
-    bytes: symtab,
-  });
-  headers.push({
-    name: shstrtab.add('.strtab'),
-    type: SHT_STRTAB,
-    flags: 0n,
-    offset: 0,
-    size: strtabBytes.length,
-    link: 0,
-    info: 0,
-    align: 1,
-    entsize: 0,
-    bytes: strtabBytes,
-  });
-  const shstrName = shstrtab.add('.shstrtab');
-  const shstrBytes = shstrtab.bytes();
-  headers.push({
-    name: shstrName,
-    type: SHT_STRTAB,
-    flags: 0n,
-    offset: 0,
-    size: shstrBytes.length,
-    link: 0,
-    info: 0,
-    align: 1,
-    entsize: 0,
-    bytes: shstrBytes,
-  });
+  headers.push(table('.symtab', SHT_SYMTAB, symtab, { link: symtabIndex + 1, info: firstGlobal, align: 8, entsize: ELF64_SYM_SIZE }));
+  headers.push(table('.strtab', SHT_STRTAB, strtab.bytes()));
+  if (extended) headers.push(table('.symtab_shndx', SHT_SYMTAB_SHNDX, shndxTable, { link: symtabIndex, align: 4, entsize: 4 }));
+  const shstrIndex = headers.length;
+  shstrtab.add('.shstrtab'); // its own name goes in before its bytes are taken
+  headers.push(table('.shstrtab', SHT_STRTAB, shstrtab.bytes()));
+
+  function table(name: string, type: number, bytes: Buffer, f: Partial<Header> = {}): Header {
+    return {
+      name: shstrtab.add(name),
+      type,
+      flags: 0n,
+      offset: 0,
+      size: bytes.length,
+      link: 0,
+      info: 0,
+      align: 1,
+      entsize: 0,
+      bytes,
+      ...f,
+    };
+  }
 
   // file layout: header, section bytes (each at its alignment), section header table
   let at = ELF64_EHDR_SIZE;
@@ -239,20 +251,16 @@ export function writeRelocatable(obj: RelocatableObject): Uint8Array {
   out.writeBigUInt64LE(BigInt(shoff), 40);
   out.writeUInt16LE(ELF64_EHDR_SIZE, 52);
   out.writeUInt16LE(ELF64_SHDR_SIZE, 58);
-  out.writeUInt16LE(headers.length, 60);
-  out.writeUInt16LE(headers.length - 1, 62);
+  if (extended) {
+    // the real counts live in section 0: sh_size for e_shnum, sh_link for e_shstrndx
+    headers[0].size = headers.length;
+    headers[0].link = shstrIndex;
+  }
+  out.writeUInt16LE(extended ? 0 : headers.length, 60);
+  out.writeUInt16LE(extended ? SHN_XINDEX : shstrIndex, 62);
   headers.forEach((h, i) => {
     if (h.bytes) out.set(h.bytes, h.offset);
-    const o = shoff + i * ELF64_SHDR_SIZE;
-    out.writeUInt32LE(h.name, o);
-    out.writeUInt32LE(h.type, o + 4);
-    out.writeBigUInt64LE(h.flags, o + 8);
-    out.writeBigUInt64LE(BigInt(h.offset), o + 24);
-    out.writeBigUInt64LE(BigInt(h.size), o + 32);
-    out.writeUInt32LE(h.link, o + 40);
-    out.writeUInt32LE(h.info, o + 44);
-    out.writeBigUInt64LE(BigInt(h.align), o + 48);
-    out.writeBigUInt64LE(BigInt(h.entsize), o + 56);
+    writeSectionHeader(out, shoff + i * ELF64_SHDR_SIZE, h);
   });
   return out;
 }
