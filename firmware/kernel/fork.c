@@ -306,6 +306,10 @@ struct task_struct *find_task_by_pid(int pid)
 	return found;
 }
 
+/*
+ * @code is a wait status, as the kernel keeps it: an exit's status in bits 8-15, or the signal
+ * that ended the task in bits 0-6 (a kthread's return value is kept as it is).
+ */
 void do_exit(long code)
 {
 	struct task_struct *t = current;

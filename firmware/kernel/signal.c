@@ -142,7 +142,7 @@ void arch_do_signal_or_restart(struct pt_regs *regs)
 		}
 		lab_event(EV_SIGNAL, t->pid, sig, 0);
 		if (ka->handler != 1 && sig != SIGCHLD)
-			do_exit(128 + sig);
+			do_exit(sig);
 	}
 	/* no handler runs (a fake signal, an ignored one): the interrupted call goes on */
 	syscall_restart(regs, false);

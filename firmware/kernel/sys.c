@@ -90,7 +90,7 @@ static long sys_write_fd(const struct pt_regs *regs)
 
 static long sys_exit(const struct pt_regs *regs)
 {
-	do_exit(regs->di);
+	do_exit((regs->di & 0xff) << 8);
 }
 
 /* futex: sleep while *uaddr == val; any wake on the same hash bucket rechecks. */

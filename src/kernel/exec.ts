@@ -39,8 +39,11 @@ export class ExecError extends Error {
 /** Where a spawned task's output and end go (the host process standing for it). */
 export interface ProcessIo {
   output(fd: 1 | 2, data: Uint8Array): void;
-  /** The task's exit code (128 + the signal for a task a signal's default action ended). */
-  exit(code: number): void;
+  /**
+   * The task ended: `status` is what a shell's $? gives (128 + the signal for a task a signal's
+   * default action ended), `signal` that signal or 0, so that a stand-in can die of it too.
+   */
+  exit(status: number, signal: number): void;
 }
 
 interface UserProcess {
@@ -153,13 +156,14 @@ export class UserProcesses {
     return BigInt(n);
   }
 
-  /** HC_PROC_EXIT(code) from the task current on `cpu`, in do_exit(). */
+  /** HC_PROC_EXIT(code) from the task current on `cpu`, in do_exit(): `code` is a wait status. */
   private *exited(cpu: number, code: bigint): HostTask<bigint> {
     const pid = cpuCurr(this.k, cpu).pid;
     const proc = this.procs.get(pid);
     if (proc) {
       this.forget(pid);
-      proc.io.exit(Number(BigInt.asIntN(32, code)));
+      const signal = Number(code & 0x7fn);
+      proc.io.exit(signal ? 128 + signal : Number((code >> 8n) & 0xffn), signal);
     }
     return 0n;
   }

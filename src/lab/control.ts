@@ -28,7 +28,8 @@
  *   modinfo {file}                 an object's .modinfo: {entries: [[tag, value], ...]} in file order
  *   spawn {file, argv, pid}        a lab program as a user task with that pid (processes.ts): {pid};
  *                                  then the connection gets {event: "output", pid, fd, data} and
- *                                  {event: "exit", pid, status}; if it closes first, the task is killed
+ *                                  {event: "exit", pid, status[, signal]} (signal: the one that ended
+ *                                  it); if the connection closes first, the task is killed
  *   kill {pid, sig}                kill(2) of a guest task
  *   stop                           stop the lab; the response comes first
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the

@@ -58,9 +58,9 @@ export class ProcessStream implements ProcessIo {
     this.send({ event: 'output', fd, data: Buffer.from(data).toString('latin1') });
   }
 
-  exit(status: number): void {
+  exit(status: number, signal: number): void {
     this.exited = true;
-    this.send({ event: 'exit', status });
+    this.send(signal ? { event: 'exit', status, signal } : { event: 'exit', status });
   }
 
   /** Calls `fn` if the connection closes while the task still runs. */

@@ -64,17 +64,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const boot = useLab({ workload: 'idle', cpus: 2 }, { start: false });
 
 /** What a spawned task wrote to its stdout (1) and stderr (2), and its exit code. */
-function recorder(): ProcessIo & { out: string; err: string; code?: number } {
+function recorder(): ProcessIo & { out: string; err: string; code?: number; signal?: number } {
   const r = {
     out: '',
     err: '',
     code: undefined as number | undefined,
+    signal: undefined as number | undefined,
     output(fd: 1 | 2, data: Uint8Array) {
       if (fd === 1) r.out += Buffer.from(data).toString();
       else r.err += Buffer.from(data).toString();
     },
-    exit(code: number) {
+    exit(code: number, signal: number) {
       r.code = code;
+      r.signal = signal;
     },
   };
   return r;
@@ -117,6 +119,8 @@ describe('user processes spawned by the host', () => {
     lab.kill(4323, k.layout.constant('SIGTERM'));
     runUntil(lab, () => hup.code !== undefined && term.code !== undefined);
     expect([hup.code, term.code]).toEqual([3, 128 + k.layout.constant('SIGTERM')]);
+    // the handler's exit(3) is an exit; SIGTERM's default action is a death by that signal
+    expect([hup.signal, term.signal]).toEqual([0, k.layout.constant('SIGTERM')]);
     expect(term.err).toBe('');
   });
 

@@ -44,7 +44,7 @@ enum lab_event_type {
 	EV_SCHED_WAKEUP,  /* a: pid, b: target cpu */
 	EV_SCHED_MIGRATE, /* a: pid, b: from cpu, c: to cpu */
 	EV_FORK,	  /* a: parent pid, b: child pid */
-	EV_EXIT,	  /* a: pid, b: exit code */
+	EV_EXIT,	  /* a: pid, b: wait status (exit status << 8, or the signal) */
 	EV_SIGNAL,	  /* a: pid, b: signal, c: 1 delivered to a handler, 0 default action */
 	EV_CPU_ONLINE,	  /* a: cpu */
 	EV_WORKLOAD,	  /* a: workload-defined code, b, c: values */

@@ -12,8 +12,9 @@
  * whose pid is this process's own pid (klp-lab shell's pid namespace keeps host pids clear of
  * the guest's), so that the pid the script passes around is the task's. Then it stands in for
  * the task: the task's stdout and stderr come out of its own, the signals it gets (SIGHUP,
- * SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) are sent to the task, and it exits with the
- * task's exit status (128 + the signal for a task a signal ended). SIGKILL cannot be caught:
+ * SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2) are sent to the task, and it ends as the task
+ * did: it exits with the task's status, or dies of the signal that ended the task, so that the
+ * shell reports it as it would the real program ("Terminated"). SIGKILL cannot be caught:
  * when this process dies, its connection closes and the lab kills the task. When the lab goes
  * away, so does this process.
  */
@@ -117,6 +118,21 @@ static char *guest_program(int argc, char **argv, int *first_arg)
 	if (asprintf(&path, "%s.guest", exe) < 0)
 		exit(126);
 	return path;
+}
+
+/* The task died of @sig: so does this process, with the signal's default action. */
+static void die_of(int sig)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t set;
+
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	/* a signal whose default is to ignore it (SIGCHLD, SIGURG...) leaves us here */
 }
 
 int main(int argc, char **argv)
@@ -224,6 +240,10 @@ int main(int argc, char **argv)
 				if (cJSON_IsString(data))
 					write_all(out, data->valuestring, lab_utf8_to_bytes(data->valuestring));
 			} else if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "exit")) {
+				int sig = number(msg, "signal", 0);
+
+				if (sig > 0 && sig < NSIG)
+					die_of(sig);
 				return number(msg, "status", 128 + SIGKILL) & 0xff;
 			} else if (number(msg, "id", 0) == 1) {
 				/* the spawn's answer: the task runs, or the lab said why not */
