@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * String helpers and a small vsnprintf (%d %i %u %x %p %s %c %%, l/ll/z, width, 0 and - flags,
- * and the kernel's %pGg for gfp flags, which the shadow variable selftest prints).
+ * String helpers and vsnprintf (firmware/lib/vsnprintf.c) with the kernel's %pGg for gfp flags,
+ * which the shadow variable selftest prints.
  */
 #include <lab/lib.h>
 #include <lab/gfp.h>
@@ -51,24 +51,6 @@ int strcmp(const char *a, const char *b)
 	return (u8)*a - (u8)*b;
 }
 
-struct outbuf {
-	char *buf;
-	size_t size, len;
-};
-
-static void put(struct outbuf *o, char c)
-{
-	if (o->len + 1 < o->size)
-		o->buf[o->len] = c;
-	o->len++;
-}
-
-static void put_str(struct outbuf *o, const char *s)
-{
-	while (*s)
-		put(o, *s++);
-}
-
 /* The names %pGg prints: the lab's allocator knows only two kinds of request. */
 static const char *gfp_name(gfp_t gfp)
 {
@@ -79,112 +61,12 @@ static const char *gfp_name(gfp_t gfp)
 	return "GFP_?";
 }
 
-static void put_num(struct outbuf *o, u64 v, int base, bool neg, int width, bool zero, bool left)
-{
-	char tmp[24];
-	int n = 0, pad;
-
-	do {
-		tmp[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	if (neg)
-		tmp[n++] = '-';
-	pad = width - n;
-	if (!left && zero && neg) {
-		put(o, '-');
-		n--;
-	}
-	while (!left && pad-- > 0)
-		put(o, zero ? '0' : ' ');
-	while (n)
-		put(o, tmp[--n]);
-	while (left && pad-- > 0)
-		put(o, ' ');
-}
-
-int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
-{
-	struct outbuf o = {buf, size, 0};
-
-	for (; *fmt; fmt++) {
-		int width = 0, lng = 0;
-		bool zero = false, left = false;
-		u64 v;
-
-		if (*fmt != '%') {
-			put(&o, *fmt);
-			continue;
-		}
-		fmt++;
-		for (;; fmt++) {
-			if (*fmt == '0')
-				zero = true;
-			else if (*fmt == '-')
-				left = true;
-			else
-				break;
-		}
-		while (*fmt >= '0' && *fmt <= '9')
-			width = width * 10 + (*fmt++ - '0');
-		while (*fmt == 'l' || *fmt == 'z')
-			lng++, fmt++;
-		switch (*fmt) {
-		case 'd':
-		case 'i': {
-			s64 s = lng ? va_arg(ap, s64) : va_arg(ap, int);
-
-			put_num(&o, s < 0 ? -(u64)s : (u64)s, 10, s < 0, width, zero, left);
-			break;
-		}
-		case 'u':
-		case 'x':
-			v = lng ? va_arg(ap, u64) : va_arg(ap, unsigned int);
-			put_num(&o, v, *fmt == 'u' ? 10 : 16, false, width, zero, left);
-			break;
-		case 'p':
-			/* %pGg: the gfp_t a pointer points at, by name (the kernel's extension) */
-			if (fmt[1] == 'G' && fmt[2] == 'g') {
-				fmt += 2;
-				put_str(&o, gfp_name(*va_arg(ap, const gfp_t *)));
-				break;
-			}
-			put(&o, '0');
-			put(&o, 'x');
-			put_num(&o, (u64)va_arg(ap, void *), 16, false, width, zero, left);
-			break;
-		case 's': {
-			const char *s = va_arg(ap, const char *);
-			int len;
-
-			if (!s)
-				s = "(null)";
-			len = strlen(s);
-			while (!left && width-- > len)
-				put(&o, ' ');
-			while (*s)
-				put(&o, *s++);
-			while (left && width-- > len)
-				put(&o, ' ');
-			break;
-		}
-		case 'c':
-			put(&o, (char)va_arg(ap, int));
-			break;
-		case '%':
-			put(&o, '%');
-			break;
-		default:
-			put(&o, '%');
-			put(&o, *fmt);
-			if (!*fmt)
-				fmt--;
-		}
-	}
-	if (size)
-		buf[o.len < size ? o.len : size - 1] = 0;
-	return o.len;
-}
+/* %pGg: the gfp_t a pointer points at, by name (the kernel's extension) */
+#define PRINTF_POINTER_EXT(o, fmt, ap)                                          \
+	((fmt)[0] == 'G' && (fmt)[1] == 'g'                                     \
+		 ? (printf_put_str(o, gfp_name(*va_arg(ap, const gfp_t *))), 2) \
+		 : 0)
+#include "../lib/vsnprintf.c"
 
 int snprintf(char *buf, size_t size, const char *fmt, ...)
 {

@@ -33,15 +33,15 @@ static long result(long ret)
 
 long syscall(long nr, ...)
 {
-	__builtin_va_list ap;
+	va_list ap;
 	long a, b, c;
 
 	/* the lab's system calls take at most three arguments */
-	__builtin_va_start(ap, nr);
-	a = __builtin_va_arg(ap, long);
-	b = __builtin_va_arg(ap, long);
-	c = __builtin_va_arg(ap, long);
-	__builtin_va_end(ap);
+	va_start(ap, nr);
+	a = va_arg(ap, long);
+	b = va_arg(ap, long);
+	c = va_arg(ap, long);
+	va_end(ap);
 	return result(int80(nr, a, b, c));
 }
 
@@ -104,114 +104,16 @@ sighandler_t signal(int sig, sighandler_t handler)
 
 /* --- formatted output ---------------------------------------------------------------------- */
 
-struct out {
-	char *buf;
-	size_t size, len;
-};
-
-static void put(struct out *o, char c)
-{
-	if (o->len + 1 < o->size)
-		o->buf[o->len] = c;
-	o->len++;
-}
-
-static void put_num(struct out *o, unsigned long long v, int base, int neg, int width, int left,
-		    int zero)
-{
-	char digits[24];
-	int n = 0, pad;
-
-	do {
-		digits[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	pad = width - n - neg;
-	if (!left && zero && neg)
-		put(o, '-');
-	while (!left && pad-- > 0)
-		put(o, zero ? '0' : ' ');
-	if (!(!left && zero) && neg)
-		put(o, '-');
-	while (n)
-		put(o, digits[--n]);
-	while (left && pad-- > 0)
-		put(o, ' ');
-}
-
-int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
-{
-	struct out o = {buf, size, 0};
-
-	for (; *fmt; fmt++) {
-		int left = 0, zero = 0;
-		int width = 0, lng = 0;
-		unsigned long long u;
-		long long s;
-		const char *str;
-
-		if (*fmt != '%') {
-			put(&o, *fmt);
-			continue;
-		}
-		fmt++;
-		for (; *fmt == '-' || *fmt == '0'; fmt++)
-			*fmt == '-' ? (left = 1) : (zero = 1);
-		for (; *fmt >= '0' && *fmt <= '9'; fmt++)
-			width = width * 10 + *fmt - '0';
-		for (; *fmt == 'l' || *fmt == 'z'; fmt++)
-			lng++;
-		switch (*fmt) {
-		case 'd':
-		case 'i':
-			s = lng ? __builtin_va_arg(ap, long long) : __builtin_va_arg(ap, int);
-			put_num(&o, s < 0 ? -(unsigned long long)s : s, 10, s < 0, width, left,
-				zero);
-			break;
-		case 'u':
-		case 'x':
-			u = lng ? __builtin_va_arg(ap, unsigned long long)
-				: __builtin_va_arg(ap, unsigned int);
-			put_num(&o, u, *fmt == 'u' ? 10 : 16, 0, width, left, zero);
-			break;
-		case 'p':
-			put(&o, '0');
-			put(&o, 'x');
-			put_num(&o, (unsigned long)__builtin_va_arg(ap, void *), 16, 0, 0, 0, 0);
-			break;
-		case 'c':
-			put(&o, (char)__builtin_va_arg(ap, int));
-			break;
-		case 's':
-			str = __builtin_va_arg(ap, const char *);
-			for (str = str ? str : "(null)"; *str; str++)
-				put(&o, *str);
-			break;
-		case '%':
-			put(&o, '%');
-			break;
-		default:
-			/* an unknown conversion is printed as it stands */
-			put(&o, '%');
-			if (!*fmt)
-				goto out;
-			put(&o, *fmt);
-		}
-	}
-out:
-	if (size)
-		buf[o.len < size ? o.len : size - 1] = 0;
-	return o.len;
-}
+#include "../../lib/vsnprintf.c"
 
 int snprintf(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
-	__builtin_va_start(ap, fmt);
+	va_start(ap, fmt);
 	n = vsnprintf(buf, size, fmt, ap);
-	__builtin_va_end(ap);
+	va_end(ap);
 	return n;
 }
 
@@ -230,9 +132,9 @@ int dprintf(int fd, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	__builtin_va_start(ap, fmt);
+	va_start(ap, fmt);
 	n = vdprintf(fd, fmt, ap);
-	__builtin_va_end(ap);
+	va_end(ap);
 	return n;
 }
 
@@ -241,9 +143,9 @@ int printf(const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	__builtin_va_start(ap, fmt);
+	va_start(ap, fmt);
 	n = vdprintf(STDOUT_FILENO, fmt, ap);
-	__builtin_va_end(ap);
+	va_end(ap);
 	return n;
 }
 

@@ -7,8 +7,7 @@
 #ifndef _STDIO_H
 #define _STDIO_H
 #include <sys/types.h>
-
-typedef __builtin_va_list va_list;
+#include <stdarg.h>
 
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
