@@ -200,7 +200,8 @@ export const QUIRKS: readonly Quirk[] = [
     subject: 'livepatch: Fix stacking of patches with respect to RCU',
     failure:
       "livepatch's grace periods do not wait for an idle cpu RCU is not watching: a handler there, held up " +
-      "between reading func->transition and its task's patch_state, sees the state the transition reset (a WARN)",
+      "between reading func->transition and its task's patch_state, sees the state the transition reset (a WARN), " +
+      'or the func of a patch whose module is gone by then (an oops)',
     scenario: {
       name: 'rcu-idle',
       description: 'a patch of the idle path (cpuidle_not_available) loaded and disabled on an idle machine',
