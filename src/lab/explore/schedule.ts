@@ -158,9 +158,12 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
   };
 }
 
-/** "cpu1 at klp_ftrace_handler insn 12 (the 2nd time after 300ms) for 500ms" */
+/**
+ * "cpu1 at klp_ftrace_handler instruction 146 mod its count, hit 2 after 300ms, for 500ms" (the
+ * run's log line names the instruction's address).
+ */
 export function describeStall(st: ScheduledStall): string {
-  return `cpu${st.cpu} at ${st.fn} insn ${st.insn} (hit ${st.nth} after ${st.atMs}ms) for ${st.ms}ms`;
+  return `cpu${st.cpu} at ${st.fn} instruction ${st.insn} mod its count, hit ${st.nth} after ${st.atMs}ms, for ${st.ms}ms`;
 }
 
 /** One line for a person: "seed 123 quantum 2000 preempt=full, 3 events: fork@120ms, ...". */
