@@ -25,7 +25,8 @@ export interface ExploreBench {
   quirks: { name: string; seconds: number; index?: number; kind?: string }[];
 }
 
-export async function measureExplore(runs = 24, quirkRuns = 50): Promise<ExploreBench> {
+/** quirkRuns bounds each quirk's campaign, which stops at its first violation: rcu-idle's needs a vCPU stall at one of a few instructions, a few hundred schedules in. */
+export async function measureExplore(runs = 24, quirkRuns = 500): Promise<ExploreBench> {
   const base: CampaignOptions = { ...resolveScenario('basic', undefined), seed: 1n, runs, checker, checkerRef };
   const one = await explore({ ...base, workers: 1 });
   const two = await explore({ ...base, workers: 2 });

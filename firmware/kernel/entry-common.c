@@ -20,6 +20,7 @@
 void do_IRQ(struct pt_regs *regs)
 {
 	unsigned long vector = ~regs->orig_ax;
+	int idle = rcu_irq_enter();
 
 	__preempt_count_add(HARDIRQ_OFFSET);
 	this_cpu()->irq_count++;
@@ -43,6 +44,7 @@ void do_IRQ(struct pt_regs *regs)
 		       smp_processor_id());
 	}
 	__preempt_count_sub(HARDIRQ_OFFSET);
+	rcu_irq_exit(idle);
 }
 
 void do_int80_syscall(struct pt_regs *regs)

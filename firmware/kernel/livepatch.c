@@ -16,7 +16,10 @@ volatile int klp_cond_resched_enabled;
 
 /*
  * The handler must not sleep or be traced, and it keeps preemption off while it looks at the
- * func_stack: the host's grace periods (synchronize_rcu) rely on that.
+ * func_stack: the host's grace periods rely on that. Since 842c0884 they wait for every cpu
+ * (synchronize_rcu_every_cpu), so this holds wherever the handler runs; before it they were
+ * synchronize_rcu(), for which this section is an rcu_read_lock() that an idle cpu RCU is not
+ * watching does not make it wait for (the quirk KLP_QUIRK_RCU_IDLE_842C0884).
  */
 notrace void klp_ftrace_handler(unsigned long ip, unsigned long parent_ip, struct ftrace_ops *fops,
 				struct pt_regs *regs)

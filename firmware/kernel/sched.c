@@ -558,8 +558,15 @@ void cpu_startup_entry(void)
 				local_irq_enable();
 				break;
 			}
+			/*
+			 * RCU stops watching here, as in cpuidle_idle_call(); what the idle path
+			 * calls meanwhile may be traced and live patched (see kernel/rcu.c)
+			 */
+			rcu_idle_enter();
+			cpuidle_not_available();
 			/* sti's one-instruction shadow keeps a wakeup from landing before the hlt */
 			__asm__ __volatile__("sti; hlt" ::: "memory");
+			rcu_idle_exit();
 		}
 		schedule_idle();
 		/* the idle task never returns to user mode: it switches here */

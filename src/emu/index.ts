@@ -6,7 +6,7 @@
 export { assemble, loadAssembler } from './asm.ts';
 export { R, type Vcpu } from './cpu.ts';
 export { disassemble, formatInsn, type Insn, loadDisassembler, mayEnableInterrupts } from './disasm.ts';
-export { type DebugStop, type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult } from './machine.ts';
+export { type DebugStop, type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult, type VcpuStall } from './machine.ts';
 export { type GuestMemory } from './memory.ts';
 export { allocInstructionMap, KLP_STOP_INTR, markInstruction, WatchRing } from './native/index.ts';
 export { Prng } from './prng.ts';

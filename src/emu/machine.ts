@@ -105,6 +105,21 @@ export interface DebugStop {
   watch?: { address: bigint; write: boolean };
 }
 
+/**
+ * A vCPU held up the way a hypervisor preempts one: once armed, it stops before its `nth`
+ * execution of the instruction at `address` and runs no quantum until the clock has advanced
+ * `ns`, while the other vCPUs go on. Where and when are all in the arming, so a run with a
+ * stall is as deterministic as one without.
+ */
+export interface VcpuStall {
+  cpu: number;
+  address: bigint;
+  nth: number;
+  ns: number;
+  /** Called with every vCPU stopped as the stall begins (a log line, say). */
+  onStall?: (stall: VcpuStall) => void;
+}
+
 /** A watched range of guest memory, watched by every vCPU. */
 interface Watch {
   address: bigint;
@@ -173,6 +188,10 @@ export class Machine {
   private readonly breakpoints = new Map<bigint, UcHook[]>();
   private readonly watches: Watch[] = [];
   private readonly stepHooks: (UcHook | null)[] = [];
+  /** Per vCPU: the stall armed on it and how many executions of its address are left to pass. */
+  private readonly stalls: ({ stall: VcpuStall; left: number; hook: UcHook } | null)[] = [];
+  /** Per vCPU: the clock value until which a stall keeps it from running (0: none). */
+  private readonly stalledUntilNs: number[] = [];
 
   constructor(opts: MachineOptions) {
     if (!Number.isInteger(opts.cpus) || opts.cpus < 1 || opts.cpus > 64) throw new RangeError(`cpus must be 1..64, not ${opts.cpus}`);
@@ -337,6 +356,7 @@ export class Machine {
   private runQuantum(cpu: Vcpu): boolean {
     const ctl = cpu.ctl;
     if (cpu.dead || (ctl.halted && !ctl.hasPending)) return false;
+    if (this.clockNs < (this.stalledUntilNs[cpu.index] ?? 0)) return false;
     const start = ctl.insnCount;
     const budgetEnd = start + this.quantum;
     if (ctl.breakAt !== N.NO_COUNT && !this.stepHooks[cpu.index]) this.armStep(cpu);
@@ -382,7 +402,12 @@ export class Machine {
           if (!this.stopped && ctl.insnCount < budgetEnd) continue;
           break;
         case N.KLP_RUN_BREAK:
-          this.debugStop(cpu);
+          {
+            const stall = this.stallStop(cpu);
+            if (stall === 'stalled') return true;
+            // a stall's address passed: a debugger's stop only if it has a breakpoint there too
+            if (stall !== 'passed' || this.breakpoints.has(cpu.rip)) this.debugStop(cpu);
+          }
           if (!this.stopped) continue;
           break;
         default:
@@ -503,6 +528,48 @@ export class Machine {
     const stop: DebugStop = { cpu: cpu.index, kind: w ? 'watch' : 'break', pc: cpu.rip };
     if (w) stop.watch = { address: w.address, write: w.type === C.UC_MEM_WRITE };
     this.onDebugStop?.(stop);
+  }
+
+  /**
+   * Arms a stall (see VcpuStall) on its vCPU, replacing one armed there before. The stop is a
+   * breakpoint of that vCPU alone: exact to the instruction, and nothing is paid elsewhere.
+   */
+  stallAt(stall: VcpuStall): void {
+    if (!Number.isInteger(stall.nth) || stall.nth < 1) throw new RangeError(`a stall's nth must be 1 or more, not ${stall.nth}`);
+    this.disarmStall(stall.cpu);
+    const c = this.cpus[stall.cpu];
+    const hook = c.ctl.attachDebug(c.uc, 'break', stall.address, stall.address);
+    c.uc.tbRemoveCache(stall.address, stall.address + 1n);
+    this.stalls[stall.cpu] = { stall, left: stall.nth, hook };
+  }
+
+  /** When the last stall in progress ends (clock ns), or 0 if no vCPU is held up now. */
+  get stallEndNs(): number {
+    const end = Math.max(0, ...this.stalledUntilNs.filter((t) => t !== undefined));
+    return end > this.clockNs ? end : 0;
+  }
+
+  private disarmStall(cpu: number): void {
+    const armed = this.stalls[cpu];
+    if (!armed) return;
+    const c = this.cpus[cpu];
+    c.uc.hookDel(armed.hook);
+    c.uc.tbRemoveCache(armed.stall.address, armed.stall.address + 1n);
+    this.stalls[cpu] = null;
+  }
+
+  /**
+   * A break on `cpu` at its stall's address: one execution fewer to pass, and at the last the
+   * stall begins -- the quantum ends here, before the instruction, and the vCPU sits out.
+   */
+  private stallStop(cpu: Vcpu): 'stalled' | 'passed' | null {
+    const armed = this.stalls[cpu.index];
+    if (!armed || cpu.ctl.watchHit || cpu.rip !== armed.stall.address) return null;
+    if (--armed.left > 0) return 'passed';
+    this.disarmStall(cpu.index);
+    this.stalledUntilNs[cpu.index] = this.clockNs + armed.stall.ns;
+    armed.stall.onStall?.(armed.stall);
+    return 'stalled';
   }
 
   /** Stops every vCPU before the instruction at address (see DebugStop). */

@@ -66,6 +66,8 @@ export interface LogCounters {
   /** Guest faults (oops reports) and panics that stopped the machine. */
   oopses: number;
   panics: number;
+  /** What the latest of them was (the fault or the panic message), if it said. */
+  lastStop?: string;
   /** Of the oopses, cpus found halted with interrupts off while online (hard lockups). */
   lostCpus: number;
 }
@@ -290,7 +292,8 @@ export class EventLog {
   }
 
   /** A guest oops, lost cpu or panic stopped the machine (Kernel.run reports it here before throwing). */
-  noteStop(kind: 'oops' | 'lost cpu' | 'panic'): void {
+  noteStop(kind: 'oops' | 'lost cpu' | 'panic', what?: string): void {
+    if (what !== undefined) this.counts.lastStop = what;
     if (kind === 'panic') this.counts.panics++;
     else this.counts.oopses++;
     if (kind === 'lost cpu') this.counts.lostCpus++;

@@ -474,7 +474,7 @@ export class ConsistencyChecker implements LabChecker {
     const b = this.baseline;
     if (c.lostCpus > b.lostCpus) this.report('lockup', `a cpu was lost: halted with interrupts off while online (hard LOCKUP)`, []);
     else if (c.oopses > b.oopses || c.panics > b.panics)
-      this.report('oops', `the guest ${c.panics > b.panics ? 'panicked' : 'oopsed'}`, []);
+      this.report('oops', `the guest ${c.panics > b.panics ? 'panicked' : 'oopsed'}${c.lastStop ? `: ${c.lastStop}` : ''}`, []);
     if (c.warnings > b.warnings) {
       const text = c.firstWarnings[b.warnings] ?? c.lastWarning ?? 'WARNING';
       this.report('warning', `${c.warnings - b.warnings} WARNING(s) in the kernel log, the first: ${text}`, []);

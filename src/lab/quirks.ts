@@ -193,6 +193,30 @@ export const QUIRKS: readonly Quirk[] = [
       steps: ['load:test_klp_state', 'load:test_klp_state2', 'disable:test_klp_state2', 'rmmod:test_klp_state2', 'rmmod:test_klp_state'],
     },
   },
+  {
+    name: 'rcu-idle',
+    constant: 'KLP_QUIRK_RCU_IDLE_842C0884',
+    commit: '842c0884',
+    subject: 'livepatch: Fix stacking of patches with respect to RCU',
+    failure:
+      "livepatch's grace periods do not wait for an idle cpu RCU is not watching: a handler there, held up " +
+      "between reading func->transition and its task's patch_state, sees the state the transition reset (a WARN), " +
+      'or the func of a patch whose module is gone by then (an oops)',
+    scenario: {
+      name: 'rcu-idle',
+      description: 'a patch of the idle path (cpuidle_not_available) loaded and disabled on an idle machine',
+      boot: { cpus: 2, workload: 'idle', quirks: ['KLP_QUIRK_RCU_IDLE_842C0884'] },
+      steps: [
+        'run:100',
+        'insmod:test_klp_idle',
+        'wait:test_klp_idle',
+        'run:500',
+        'disable:test_klp_idle',
+        'wait:test_klp_idle',
+        'rmmod:test_klp_idle',
+      ],
+    },
+  },
 ];
 
 /** The quirk of that short name or KLP_QUIRK_* constant, if the lab has one. */

@@ -24,6 +24,8 @@ export interface KlpQuirks {
   readonly forcedGlobal: boolean;
   /** 7e35e4eb: the patches a replace patch supersedes go before its post_patch callbacks. */
   readonly replacedFreedEarly: boolean;
+  /** 842c0884: livepatch's grace periods are synchronize_rcu()'s, which skip idle cpus RCU does not watch. */
+  readonly rcuIdle: boolean;
 }
 
 export function readKlpQuirks(k: Kernel): KlpQuirks {
@@ -37,5 +39,6 @@ export function readKlpQuirks(k: Kernel): KlpQuirks {
     forceMarksAll: q('KLP_QUIRK_FORCE_MARKS_ALL_29573083'),
     forcedGlobal: q('KLP_QUIRK_FORCED_GLOBAL_68007289'),
     replacedFreedEarly: q('KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB'),
+    rcuIdle: q('KLP_QUIRK_RCU_IDLE_842C0884'),
   };
 }

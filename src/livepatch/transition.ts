@@ -246,9 +246,13 @@ export class KlpTransition {
     }
   }
 
-  /** klp_synchronize_transition(): every cpu passes a quiescent state (kernel/rcu.c in the guest). */
+  /**
+   * klp_synchronize_transition(): every cpu passes a quiescent state of its own, an idle one too
+   * (kernel/rcu.c in the guest). Before 842c0884 it was synchronize_rcu(), which does not wait
+   * for an idle cpu RCU is not watching, though the handler may be running there.
+   */
   private *synchronizeTransition(): HostTask<void> {
-    yield* callGuest(this.k.sym('synchronize_rcu'));
+    yield* callGuest(this.k.sym(this.quirks.rcuIdle ? 'synchronize_rcu' : 'synchronize_rcu_every_cpu'));
   }
 
   // --- the retry work (a delayed work item in the kernel) ----------------------------------

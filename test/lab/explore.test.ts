@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { withLab } from '../helpers.ts';
 import { findQuirk } from '../../src/lab/quirks.ts';
 import type { Scenario } from '../../src/lab/scenario.ts';
-import { describeSchedule, generateSchedule, type Schedule } from '../../src/lab/explore/schedule.ts';
+import { describeSchedule, generateSchedule, PREEMPTION_POINTS, type Schedule, STALL_MS } from '../../src/lab/explore/schedule.ts';
+import { preemptionPoint } from '../../src/lab/explore/stall.ts';
+import { disassemble } from '../../src/emu/index.ts';
 import { injectEvents } from '../../src/lab/explore/inject.ts';
 import { runSchedule } from '../../src/lab/explore/run.ts';
 import { shrinkSchedule } from '../../src/lab/explore/shrink.ts';
@@ -53,6 +55,17 @@ describe('schedules', () => {
     expect([...kinds].sort()).toEqual(['cpu-down', 'cpu-up', 'fork', 'insmod', 'kill', 'reverse', 'rmmod']);
     expect(new Set(many.map((s) => s.quantum)).size).toBeGreaterThan(3);
     expect(new Set(many.map((s) => s.preempt))).toEqual(new Set(['none', 'full']));
+    // about half hold a vCPU up, at a point of the code that matters, within the horizon
+    const stalls = many.flatMap((s) => (s.stall ? [s.stall] : []));
+    expect(stalls.length).toBeGreaterThan(70);
+    expect(stalls.length).toBeLessThan(130);
+    for (const st of stalls) {
+      expect(PREEMPTION_POINTS).toContain(st.fn);
+      expect(STALL_MS).toContain(st.ms);
+      expect(st.cpu).toBeLessThan(4);
+      expect(st.nth).toBeGreaterThanOrEqual(1);
+    }
+    expect(new Set(stalls.map((st) => st.fn))).toEqual(new Set(PREEMPTION_POINTS));
   });
 });
 
@@ -278,4 +291,79 @@ describe('each quirk', () => {
     expect(clean.found).toBeUndefined();
     expect(clean.schedules).toBe(2);
   });
+});
+
+/**
+ * 842c0884: a handler held up on an idle cpu between its reads of func->transition and of the
+ * task's patch_state. Only a vCPU stall reaches that window (no quantum ends inside it).
+ */
+describe('the grace periods of 842c0884 (rcu-idle)', () => {
+  const withQuirk = resolveScenario(undefined, 'rcu-idle');
+  const without = resolveScenario('rcu-idle', undefined);
+
+  /** The index of the handler's read of current->patch_state among its instructions. */
+  async function patchStateReadInsn(): Promise<number> {
+    return withLab({ cpus: 2, workload: 'idle' }, (lab) => {
+      const sym = lab.k.image.elf.findSymbol('klp_ftrace_handler');
+      const off = `+ 0x${lab.k.layout.offset('task_struct', 'patch_state').toString(16)}]`;
+      const insns = disassemble(lab.k.mem.bytes(sym.value, sym.size), sym.value);
+      const i = insns.findIndex((x) => x.mnemonic === 'mov' && x.opStr.endsWith(off));
+      expect(i).toBeGreaterThan(0);
+      expect(preemptionPoint(lab, { fn: 'klp_ftrace_handler', insn: i }).address).toBe(insns[i].address);
+      return i;
+    });
+  }
+
+  it('a fixed schedule holding cpu 1 there for a second: a WARN with the quirk, nothing without', async () => {
+    const insn = await patchStateReadInsn();
+    const schedule = (sc: Scenario): Schedule => ({
+      ...generateSchedule(sc, 1n, 0),
+      quantum: 5000,
+      preempt: 'none',
+      events: [],
+      stall: { atMs: 400, cpu: 1, fn: 'klp_ftrace_handler', insn, nth: 1, ms: 1000 },
+    });
+    const bad = await runSchedule(withQuirk.scenario, schedule(withQuirk.scenario), checker);
+    expect(bad.violation?.kind).toBe('warning');
+    expect(bad.violation?.message).toMatch(/WARNING: CPU: 1 PID: 0 at kernel\/livepatch\.c:\d+ klp_ftrace_handler/);
+    const good = await runSchedule(without.scenario, schedule(without.scenario), checker);
+    expect(good.violation).toBeUndefined();
+    expect(good.stepsDone).toBe(without.scenario.steps.length);
+  });
+
+  it('held there through the end of the unpatching transition, the patch module still loaded: its new code runs at rest', async () => {
+    const insn = await patchStateReadInsn();
+    const schedule = (sc: Scenario): Schedule => ({
+      ...generateSchedule(sc, 1n, 0),
+      quantum: 5000,
+      preempt: 'none',
+      // no rmmod: the func the handler holds stays mapped
+      steps: sc.steps.map((_s, i) => i).filter((i) => !sc.steps[i].startsWith('rmmod:')),
+      events: [],
+      stall: { atMs: 1900, cpu: 1, fn: 'klp_ftrace_handler', insn, nth: 1, ms: 1000 },
+    });
+    const bad = await runSchedule(withQuirk.scenario, schedule(withQuirk.scenario), checker);
+    expect(bad.violation?.kind).toBe('new-code-while-unpatched');
+    expect(bad.violation?.message).toMatch(
+      /^swapper\/1:0 \(cpu 1\) ran cpuidle_not_available\(\) of 'test_klp_idle' with patch state UNDEFINED at rest/,
+    );
+    const good = await runSchedule(without.scenario, schedule(without.scenario), checker);
+    expect(good.violation).toBeUndefined();
+  });
+
+  it('is found by the explorer at schedule #275 of campaign 1, shrunk and replayed bit for bit; the same schedules without it are clean', async () => {
+    const base = { seed: 1n, runs: 276, checker, checkerRef, shrinkBudgetMs: 30_000 };
+    const found = await explore({ ...base, ...withQuirk });
+    expect(found.found?.index).toBe(275);
+    const r = found.found!.replay;
+    expect(r.original?.stall ?? r.schedule.stall).toBeDefined();
+    // the stall is what it takes: shrinking keeps it
+    expect(r.schedule.stall?.fn).toBe('klp_ftrace_handler');
+    const again = await replay(r, checker);
+    expect(again.sameDigest).toBe(true);
+    expect(again.sameViolation).toBe(true);
+    const clean = await explore({ ...base, ...without });
+    expect(clean.found).toBeUndefined();
+    expect(clean.schedules).toBe(276);
+  }, 600_000);
 });

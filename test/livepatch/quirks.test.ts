@@ -15,6 +15,7 @@ import { parseStep, runStep } from '../../src/lab/steps.ts';
 import { allTasks, idleTask, type Task } from '../../src/kernel/task.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
 import { KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
+import { disassemble } from '../../src/emu/index.ts';
 
 const boot = useLab({}, { start: false });
 
@@ -280,5 +281,50 @@ describe('7e35e4eb: replaced patches kept until post_patch', () => {
     expect(runSteps(lab, q.scenario.steps)).toBeUndefined();
     const lines = lab.logSinceStart();
     expect(lines).toContain('test_klp_state2: fix_console_loglevel: taking over the console_loglevel change');
+  });
+});
+
+describe('842c0884: grace periods that wait for idle cpus', () => {
+  const q = quirk('rcu-idle');
+
+  /** The handler's read of current->patch_state: where a vCPU held has read func->transition already. */
+  function patchStateRead(lab: Lab): bigint {
+    const sym = lab.k.image.elf.findSymbol('klp_ftrace_handler');
+    const off = `+ 0x${lab.k.layout.offset('task_struct', 'patch_state').toString(16)}]`;
+    const insn = disassemble(lab.k.mem.bytes(sym.value, sym.size), sym.value).find((i) => i.mnemonic === 'mov' && i.opStr.endsWith(off));
+    if (!insn) throw new Error('klp_ftrace_handler reads no patch_state');
+    return insn.address;
+  }
+
+  /**
+   * The patch of the idle path loaded; once cpu 1's idle task has switched, cpu 1 is held for an
+   * emulated second before its handler reads the task's state (a hypervisor's preemption),
+   * then the transition completes and the run goes on.
+   */
+  async function heldInHandler(withQuirk: boolean): Promise<{ lab: Lab; heldNs: number }> {
+    const lab = await bootScenario(q, withQuirk);
+    expect(runSteps(lab, ['run:100', 'insmod:test_klp_idle', 'run:200'])).toBeUndefined();
+    expect(idleTask(lab.k, 1).patchState).toBe(1);
+    let heldNs = 0;
+    lab.k.machine.stallAt({ cpu: 1, address: patchStateRead(lab), nth: 1, ns: 1000e6, onStall: () => (heldNs = lab.k.machine.clockNs) });
+    expect(runSteps(lab, ['wait:test_klp_idle', 'run:500'])).toBeUndefined();
+    expect(heldNs).toBeGreaterThan(0);
+    return { lab, heldNs };
+  }
+
+  const completedAt = (lab: Lab) =>
+    lab.k.log.events.find((e) => e.type === 'printk' && e.text.endsWith("'test_klp_idle': patching complete"))!.tsNs;
+
+  it('with the quirk, the transition completes under a handler held on an idle cpu, which then sees the reset state', async () => {
+    const { lab, heldNs } = await heldInHandler(true);
+    // synchronize_rcu() did not wait for the cpu RCU was not watching
+    expect(completedAt(lab)).toBeLessThan(heldNs + 1000e6);
+    expect(lab.logSinceStart().join('\n')).toMatch(/WARNING: CPU: 1 PID: 0 at kernel\/livepatch\.c:\d+ klp_ftrace_handler/);
+  });
+
+  it('without it, the grace period waits for the held cpu, and the handler finishes with the state it was in', async () => {
+    const { lab, heldNs } = await heldInHandler(false);
+    expect(completedAt(lab)).toBeGreaterThanOrEqual(heldNs + 1000e6);
+    expect(lab.logSinceStart().join('\n')).not.toContain('WARNING');
   });
 });

@@ -49,7 +49,10 @@ struct boot_params {
  * 68007289 ("livepatch: Don't block the removal of patches loaded after a forced transition"):
  *   one forced transition keeps every patch module, later ones too, from being released;
  * 7e35e4eb ("livepatch: Keep replaced patches until post_patch callback is called"): the
- *   patches a replace patch supersedes are gone before its post_patch callbacks run.
+ *   patches a replace patch supersedes are gone before its post_patch callbacks run;
+ * 842c0884 ("livepatch: Fix stacking of patches with respect to RCU"): livepatch's grace
+ *   periods are synchronize_rcu()'s, which do not wait for an idle cpu RCU is not watching,
+ *   though the handler may run there (a patched function of the idle path).
  */
 #define KLP_QUIRK_IMMEDIATE_D0807DA7		(1U << 1)
 #define KLP_QUIRK_NO_COND_RESCHED_E3FF7C60	(1U << 2)
@@ -59,6 +62,7 @@ struct boot_params {
 #define KLP_QUIRK_FORCE_MARKS_ALL_29573083	(1U << 6)
 #define KLP_QUIRK_FORCED_GLOBAL_68007289	(1U << 7)
 #define KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB (1U << 8)
+#define KLP_QUIRK_RCU_IDLE_842C0884		(1U << 10)
 
 extern struct boot_params boot_params;
 

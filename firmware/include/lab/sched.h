@@ -135,6 +135,7 @@ struct pcpu {
 	void *call_info;
 	volatile int call_done;
 	volatile unsigned long rcu_qs; /* quiescent states passed (see kernel/rcu.c) */
+	volatile int rcu_idle;	       /* in the idle loop's extended quiescent state */
 	struct rq rq;
 	struct tss_struct tss __aligned(16);
 } __aligned(64);
@@ -328,7 +329,41 @@ static inline void rcu_all_qs(void)
 	WRITE_ONCE(pc->rcu_qs, pc->rcu_qs + 1);
 }
 #define rcu_note_context_switch(cpu) rcu_all_qs()
+
+/*
+ * The idle loop's extended quiescent state: RCU stops watching the cpu (entering it is a
+ * quiescent state, and synchronize_rcu() counts a cpu found in it as one). An interrupt that
+ * comes meanwhile is watched again for as long as it runs (rcu_irq_enter/exit, from do_IRQ).
+ */
+static __always_inline void rcu_idle_enter(void)
+{
+	rcu_all_qs();
+	WRITE_ONCE(this_cpu()->rcu_idle, 1);
+}
+
+static __always_inline void rcu_idle_exit(void)
+{
+	WRITE_ONCE(this_cpu()->rcu_idle, 0);
+}
+
+static __always_inline int rcu_irq_enter(void)
+{
+	int idle = READ_ONCE(this_cpu()->rcu_idle);
+
+	WRITE_ONCE(this_cpu()->rcu_idle, 0);
+	return idle;
+}
+
+static __always_inline void rcu_irq_exit(int idle)
+{
+	WRITE_ONCE(this_cpu()->rcu_idle, idle);
+}
+
 void synchronize_rcu(void);
+void synchronize_rcu_every_cpu(void);
+
+/* kernel/cpuidle.c */
+bool cpuidle_not_available(void);
 
 struct task_struct *__switch_to_asm(struct task_struct *prev, struct task_struct *next);
 struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *next);

@@ -126,6 +126,9 @@ export async function explore(o: CampaignOptions): Promise<CampaignResult> {
           outcomes.add(res.outcome.outcome);
           if (res.outcome.violation && (!first || res.index < first.index)) first = res;
           progress();
+          // a runner in this thread would hold the event loop for the whole campaign (whoever
+          // waits to be heard meanwhile: a test runner, a signal handler)
+          await new Promise((resolve) => setImmediate(resolve));
         }
       }),
     );

@@ -10,7 +10,7 @@ import type { Scenario } from '../scenario.ts';
 import type { CheckerFactory, Violation } from '../violation.ts';
 import { runSchedule, type RunOptions, type RunOutcome } from './run.ts';
 import { checkBoot, checkScenario, ExploreError } from './scenarios.ts';
-import { EVENT_KINDS, type Schedule } from './schedule.ts';
+import { EVENT_KINDS, PREEMPTION_POINTS, type Schedule } from './schedule.ts';
 
 export const REPLAY_FORMAT = 'klp-lab-replay/1';
 
@@ -51,6 +51,15 @@ function checkSchedule(v: unknown, where: string): Schedule {
     )
   )
     throw bad(`'schedule.events' must be a list of {atMs, kind, pick}, kind one of ${EVENT_KINDS.join(', ')}`);
+  if (s.stall !== undefined) {
+    const st = s.stall as Record<string, unknown>;
+    const ok =
+      typeof st === 'object' &&
+      st !== null &&
+      PREEMPTION_POINTS.includes(st.fn as string) &&
+      ['atMs', 'cpu', 'insn', 'nth', 'ms'].every((k) => Number.isInteger(st[k]) && (st[k] as number) >= (k === 'nth' ? 1 : 0));
+    if (!ok) throw bad(`'schedule.stall' must be {atMs, cpu, fn, insn, nth >= 1, ms}, fn one of ${PREEMPTION_POINTS.join(', ')}`);
+  }
   return s as unknown as Schedule;
 }
 

@@ -16,10 +16,13 @@ import { parseStep, runStep, StepFailure, type Step } from '../steps.ts';
 import type { Scenario } from '../scenario.ts';
 import type { CheckerFactory, Violation } from '../violation.ts';
 import { injectEvents } from './inject.ts';
+import { armStall } from './stall.ts';
 import type { Schedule } from './schedule.ts';
 
 /** How long a run lets a transition left behind by its steps settle before the final checks. */
 const SETTLE_MS = 10_000;
+/** How long a run goes on after the end of a stall still in progress at its last step. */
+const STALL_AFTER_MS = 20;
 
 export interface RunOutcome {
   violation?: Violation;
@@ -141,6 +144,7 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
   let end = 'done';
   const poll = () => (violation ??= watch.poll()) !== undefined;
   const inject = injectEvents(lab, schedule.events, start, poll);
+  if (schedule.stall) armStall(lab, schedule.stall, start);
   try {
     for (const step of steps) {
       inject.fireDue();
@@ -160,6 +164,9 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
       if (poll()) break;
     }
     if (!violation && lab.lp.transitionPatch) lab.advance({ ns: SETTLE_MS * 1e6, until: () => !lab.lp.transitionPatch });
+    // a vCPU still held up goes on before the verdict: what it does once let go is part of the run
+    const held = lab.k.machine.stallEndNs;
+    if (!violation && held) lab.advance({ ns: held - lab.k.machine.clockNs + STALL_AFTER_MS * 1e6 });
     violation ??= watch.finish();
   } catch (e) {
     if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;

@@ -6,7 +6,8 @@
  * the preemption model when the scenario leaves it open, the scenario's steps kept and how long
  * its run: steps last (what shrinking takes away), and events injected at chosen emulated times
  * between and during the steps: forks, signals, cpu hotplug, a target module coming and going,
- * a write that reverses the transition in progress.
+ * a write that reverses the transition in progress; and a vCPU held up at a preemption point
+ * while the others run, as a hypervisor preempts a vCPU.
  *
  * Schedules are generated from a campaign seed and an index alone, so schedule i of a campaign
  * is the same on every machine, in every worker and in every shard.
@@ -30,6 +31,22 @@ export interface InjectedEvent {
   pick: number;
 }
 
+/**
+ * A vCPU stall: armed `atMs` emulated ms after the first step, vCPU `cpu` stops before its
+ * `nth` execution of one instruction of `fn` (one of PREEMPTION_POINTS; the instruction is
+ * `insn` reduced modulo the function's instruction count, so it always names one) and stays
+ * stopped for `ms` emulated ms while the other vCPUs run: a hypervisor's preemption of a vCPU,
+ * exact to the instruction, which no quantum boundary reaches (those fall on block starts).
+ */
+export interface ScheduledStall {
+  atMs: number;
+  cpu: number;
+  fn: string;
+  insn: number;
+  nth: number;
+  ms: number;
+}
+
 export interface Schedule {
   /** Index in its campaign (for the record; the schedule is complete without it). */
   index: number;
@@ -43,6 +60,8 @@ export interface Schedule {
   runPercent: number;
   /** Sorted by time. */
   events: InjectedEvent[];
+  /** A vCPU held up at a preemption point, if one is (absent in replay files from before stalls). */
+  stall?: ScheduledStall;
 }
 
 /** Quanta a schedule picks from: short ones interleave the vCPUs finely, long ones coarsely. */
@@ -51,6 +70,16 @@ export const QUANTA: readonly number[] = [500, 1000, 2000, 3000, 5000, 8000, 130
 export const MAX_EVENTS = 4;
 /** The module a schedule's insmod/rmmod events load and unload: a target that is no patch. */
 export const EVENT_MODULE = 'test_klp_callbacks_mod';
+
+/**
+ * The code where a vCPU stopped for long matters: the livepatch handler, which reads a
+ * func_stack, func->transition and the task's patch state one after the other, and the switch
+ * point, where a task takes its pending flag and the target state. Each instruction of them is
+ * a preemption point (read from the image's symbol table when the run arms the stall).
+ */
+export const PREEMPTION_POINTS: readonly string[] = ['klp_ftrace_handler', 'klp_update_patch_state'];
+/** How long a stall lasts, emulated ms: a short one, and ones as long as a transition's passes. */
+export const STALL_MS: readonly number[] = [10, 250, 500, 1000];
 
 /** Emulated milliseconds over which a scenario's events are spread: its runs, and a second per wait. */
 export function horizonMs(scenario: Scenario): number {
@@ -67,6 +96,25 @@ export function horizonMs(scenario: Scenario): number {
 function schedulePrng(campaign: bigint, index: number): Prng {
   const mixed = BigInt.asUintN(64, campaign * 0x9e3779b97f4a7c15n + BigInt(index) * 0xd1b54a32d192ed03n + 0x632be59bd9b4e019n);
   return new Prng(mixed);
+}
+
+/**
+ * The stall of schedule `index`, from a generator of its own: a schedule's other elements are
+ * what they were before stalls existed, so a campaign's schedules differ from then only by it.
+ * Half the schedules have one.
+ */
+function generateStall(scenario: Scenario, campaign: bigint, index: number): ScheduledStall | undefined {
+  const r = schedulePrng(campaign ^ 0x5354414c4cn, index);
+  if (r.below(2)) return undefined;
+  const atMs = r.below(horizonMs(scenario));
+  const cpu = r.below(scenario.boot.cpus ?? 4);
+  // the instruction is reduced modulo the function's count when the run arms it: schedules are
+  // made without the image
+  const fn = PREEMPTION_POINTS[r.below(PREEMPTION_POINTS.length)];
+  const insn = r.below(256);
+  const nth = 1 + r.below(4);
+  const ms = STALL_MS[r.below(STALL_MS.length)];
+  return { atMs, cpu, fn, insn, nth, ms };
 }
 
 /** Schedule `index` of the campaign seeded `campaign` for `scenario`. */
@@ -97,6 +145,7 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
     }
   }
   events.sort((a, b) => a.atMs - b.atMs || EVENT_KINDS.indexOf(a.kind) - EVENT_KINDS.indexOf(b.kind));
+  const stall = generateStall(scenario, campaign, index);
   return {
     index,
     seed: seed.toString(),
@@ -105,7 +154,16 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
     steps: scenario.steps.map((_s, i) => i),
     runPercent: 100,
     events,
+    ...(stall ? { stall } : {}),
   };
+}
+
+/**
+ * "cpu1 at klp_ftrace_handler instruction 146 mod its count, hit 2 after 300ms, for 500ms" (the
+ * run's log line names the instruction's address).
+ */
+export function describeStall(st: ScheduledStall): string {
+  return `cpu${st.cpu} at ${st.fn} instruction ${st.insn} mod its count, hit ${st.nth} after ${st.atMs}ms, for ${st.ms}ms`;
 }
 
 /** One line for a person: "seed 123 quantum 2000 preempt=full, 3 events: fork@120ms, ...". */
@@ -115,5 +173,5 @@ export function describeSchedule(s: Schedule, scenario?: Scenario): string {
   const runs = s.runPercent !== 100 ? `, runs at ${s.runPercent}%` : '';
   return `#${s.index}: seed ${s.seed} quantum ${s.quantum} preempt=${s.preempt}${dropped}${runs}, ${
     ev.length ? `${ev.length} event${ev.length > 1 ? 's' : ''}: ${ev.join(' ')}` : 'no events'
-  }`;
+  }${s.stall ? `, stall ${describeStall(s.stall)}` : ''}`;
 }
