@@ -395,7 +395,12 @@ static const int entry_regs[3] = { UC_X86_REG_RIP, UC_X86_REG_RSP, UC_X86_REG_RF
  */
 KLP_EXPORT int klp_deliver(uc_engine *uc, struct klp_cpu_ctl *ctl, uint32_t vector, int soft)
 {
-	uint64_t v[20], frame[5], entry[3], gate, target, sp;
+	/*
+	 * Zeroed: uc_reg_read_batch writes 2 bytes for cs and ss, and the frame takes all 8 of
+	 * their slots. Left as they were, the native stack's bytes (host addresses) went into guest
+	 * memory, a run's RAM then depended on the host and no replay could reproduce it.
+	 */
+	uint64_t v[20] = { 0 }, frame[5], entry[3], gate, target, sp;
 	void *p[20];
 	uint16_t w[4];
 	uint32_t hi;
