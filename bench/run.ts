@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // npm run bench [NAME...]: every benchmark of the lab (or the named ones: boot, throughput, orc,
-// livepatch, checker, kselftest, explore), printed as figures and ratios. On a terminal, a line on stderr says
+// livepatch, trace, gdb, checker, kselftest, explore), printed as figures and ratios. On a terminal, a line on stderr says
 // which one runs and for how long (the whole run takes minutes).
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -11,6 +11,7 @@ import { runCheckerBench } from './checker.ts';
 import { runExploreBench } from './explore.ts';
 import { ProgressLine } from '../src/cli/terminal.ts';
 import { runTraceBench } from './trace.ts';
+import { runGdbBench } from './gdb.ts';
 
 let sections: Array<[string, () => Promise<string[]>]> = [
   ['boot', bootTime],
@@ -24,6 +25,7 @@ if (existsSync(new URL(orc))) {
 sections.push(
   ['livepatch', runLivepatchBench],
   ['trace', runTraceBench],
+  ['gdb', runGdbBench],
   ['checker', () => runCheckerBench()],
   ['kselftest', runKselftestBench],
   ['explore', runExploreBench],

@@ -34,7 +34,7 @@ import {
   type Lab,
   type RunOutcome,
 } from '../lab/index.ts';
-import { addOutputOptions, gdbOption, intInRange, parseSeed, type OutputFlags } from './options.ts';
+import { addOutputOptions, gdbCheckpointsOption, gdbOption, intInRange, parseSeed, type OutputFlags } from './options.ts';
 import { runSession } from './gdb-session.ts';
 import type { ListenAddress } from '../gdb/index.ts';
 import { captureReport } from './html-report.ts';
@@ -51,6 +51,7 @@ const USAGE_EXIT = 2;
 interface ReplayFlags extends OutputFlags {
   json: boolean;
   gdb?: ListenAddress;
+  gdbCheckpoints?: number;
 }
 
 type Run = (status: Promise<number>) => Promise<void>;
@@ -261,7 +262,7 @@ async function replayCommand(file: string, flags: ReplayFlags, cmd: Command): Pr
   const atEnd = (lab: Lab) => writeSessionFiles(flags, () => [captureReport(lab, r.scenario.name)], `klp-lab replay ${file}`);
   // under gdb the stub drives the run: it may boot and replay it again to go backwards
   const drive = flags.gdb
-    ? (boot: () => Promise<Lab>, run: (lab: Lab) => RunOutcome) => runSession(flags.gdb, boot, run, () => ({}))
+    ? (boot: () => Promise<Lab>, run: (lab: Lab) => RunOutcome) => runSession(flags.gdb, boot, run, () => ({}), flags.gdbCheckpoints)
     : undefined;
   const { outcome, sameDigest, sameViolation } = await replay(r, await loadChecker(CHECKER), { atEnd, drive });
   if (flags.json) {
@@ -323,6 +324,7 @@ export function addExploreCommand(prog: Command, run: Run): void {
     .description('rerun a replay file bit for bit: the same log digest, the violation, its tasks and their stacks')
     .argument('<FILE>', 'a replay file written by explore')
     .option('--json', 'print one JSON object', false)
-    .addOption(gdbOption());
+    .addOption(gdbOption())
+    .addOption(gdbCheckpointsOption());
   addOutputOptions(replayCmd).action((file: string, flags: ReplayFlags, cmd: Command) => run(replayCommand(file, flags, cmd)));
 }

@@ -13,6 +13,8 @@ export async function runSession<L extends GdbLab, T>(
   boot: () => Promise<L>,
   session: (lab: L) => T,
   monitor: (lab: L) => Record<string, MonitorCommand>,
+  /** Instructions between two checkpoints of reverse execution (the stub's default if undefined). */
+  checkpointInsns?: number,
 ): Promise<{ lab: L; result: T }> {
   if (!gdb) {
     const lab = await boot();
@@ -28,6 +30,7 @@ export async function runSession<L extends GdbLab, T>(
     run: session,
     listen: gdb,
     monitor,
+    checkpointInsns,
     onListening: (a) => process.stderr.write(`klp-lab: waiting for gdb on ${a.host}:${a.port} (target remote ${a.host}:${a.port})\n`),
   });
 }

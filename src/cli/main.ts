@@ -50,6 +50,7 @@ import {
   checkAgainstImage,
   elfFile,
   gdbOption,
+  gdbCheckpointsOption,
   imageOption,
   type BootFlags,
 } from './options.ts';
@@ -109,6 +110,7 @@ interface BootCmdFlags extends BootFlags, OutputFlags {
   events: boolean;
   json: boolean;
   gdb?: ListenAddress;
+  gdbCheckpoints?: number;
 }
 
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
@@ -128,7 +130,7 @@ async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
       return { r: undefined, failure };
     }
   };
-  const { lab, result } = await runSession(flags.gdb, boot, session, ({ k }) => ({ stack: stackMonitor(k) }));
+  const { lab, result } = await runSession(flags.gdb, boot, session, ({ k }) => ({ stack: stackMonitor(k) }), flags.gdbCheckpoints);
   const k = lab.k;
   try {
     const { r, failure } = result;
@@ -214,6 +216,7 @@ interface LivepatchFlags extends BootFlags, OutputFlags {
   json: boolean;
   live: boolean;
   gdb?: ListenAddress;
+  gdbCheckpoints?: number;
 }
 
 async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Command): Promise<number> {
@@ -267,7 +270,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
       run: (path) => lab.lp.sysfsRead(path).replace(/\n?$/, '\n'),
     },
   });
-  const { lab, result } = await runSession(flags.gdb, boot, session, monitor);
+  const { lab, result } = await runSession(flags.gdb, boot, session, monitor, flags.gdbCheckpoints);
   const { from, failed, failure, done } = result;
   try {
     // after an oops the machine is stopped mid-instruction: its tasks are not worth a report
@@ -407,6 +410,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .description('boot the image, run the workload, show the log, the vCPUs and the tasks (the default command)')
     .option('--events', 'also print the scheduler/fork/signal event log')
     .addOption(gdbOption())
+    .addOption(gdbCheckpointsOption())
     .addOption(json())
     .action((flags: BootCmdFlags, cmd: Command) => run(bootCommand(flags, cmd)));
 
@@ -425,6 +429,7 @@ export function program(run: (status: Promise<number>) => Promise<void>): Comman
     .option('--no-reliable-stacktrace', 'model an architecture without reliable stack traces')
     .option('--live', 'while the steps run, show the lab as `klp-lab top` does (on stderr, a terminal)')
     .addOption(gdbOption())
+    .addOption(gdbCheckpointsOption())
     .addOption(json())
     .addHelpText('after', STEPS_HELP)
     .action((steps: string[], flags: LivepatchFlags, cmd: Command) => run(livepatchCommand(steps, flags, cmd)));

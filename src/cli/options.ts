@@ -11,7 +11,7 @@
 import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseListenAddress, type ListenAddress } from '../gdb/index.ts';
+import { CHECKPOINT_INSNS, parseListenAddress, type ListenAddress } from '../gdb/index.ts';
 import { DEFAULT_IMAGE, workloads, type BootOptions, KernelImage, DdebugQueryError, parseQueries, type Kernel } from '../kernel/index.ts';
 import { findQuirk, QUIRKS } from '../lab/index.ts';
 
@@ -150,6 +150,14 @@ export function gdbOption(): Option {
       }
     },
   );
+}
+
+/** How often a run under gdb leaves a checkpoint for reverse execution to replay from. */
+export function gdbCheckpointsOption(): Option {
+  return new Option(
+    '--gdb-checkpoints <N>',
+    `under --gdb: instructions between two checkpoints that reverse execution replays from, 0 for none (default ${CHECKPOINT_INSNS})`,
+  ).argParser(intInRange(0, Number.MAX_SAFE_INTEGER));
 }
 
 export function addMsOption(cmd: Command, what: string): Command {

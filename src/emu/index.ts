@@ -4,6 +4,7 @@
  * interrupts, host calls and code writes, and the assembler/disassembler the lab checks code with.
  */
 export { assemble, loadAssembler } from './asm.ts';
+export { CheckpointStore, type MachineCheckpoint } from './checkpoint.ts';
 export { R, type Vcpu } from './cpu.ts';
 export { disassemble, formatInsn, type Insn, loadDisassembler, mayEnableInterrupts } from './disasm.ts';
 export { type DebugStop, type GuestFault, type HostCallArgs, Machine, type RunLimits, type RunResult, type VcpuStall } from './machine.ts';

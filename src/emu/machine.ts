@@ -92,6 +92,15 @@ export interface HostCallArgs {
 }
 export type RoundHook = (m: Machine) => void;
 
+/** Machine.schedule: the emulated clock, the rounds run, the next tick, the vCPU order and its generator. */
+export interface MachineSchedule {
+  clockNs: number;
+  rounds: number;
+  nextTickNs: number;
+  order: number[];
+  prng: Uint32Array;
+}
+
 /**
  * A debugger's stop on a vCPU, reported with every vCPU stopped. 'break': before the
  * instruction at pc (a breakpoint, or the count a step asked for); 'watch': a watched access
@@ -175,6 +184,14 @@ export class Machine {
   readonly afterHostCall: Array<(cpu: Vcpu) => void> = [];
   /** Empties the watch ring when it fills mid-quantum (CpuCtl.setWatch); the quantum goes on. */
   onWatchFull: (() => void) | null = null;
+  /**
+   * Counts the moments host code ran that may have changed state of the host's own, which a
+   * checkpoint of the machine does not hold (src/emu/checkpoint.ts): each run(), host call and
+   * port write, and each round hook that acted (a hook that changes host state calls
+   * noteHostEffect). Between two rounds with the same count (and the same count of host writes
+   * to guest memory), the host side did not change: the machine's state alone tells the rest.
+   */
+  hostEffects = 0;
 
   private readonly prng: Prng;
   private readonly order: number[];
@@ -225,7 +242,14 @@ export class Machine {
 
   private portWrite(cpu: Vcpu, port: number, value: number): void {
     const handler = this.ports.get(port);
-    if (handler) handler(cpu, value);
+    if (!handler) return;
+    this.hostEffects++;
+    handler(cpu, value);
+  }
+
+  /** A round hook changed state of the host's own (see hostEffects). */
+  noteHostEffect(): void {
+    this.hostEffects++;
   }
 
   /**
@@ -292,6 +316,18 @@ export class Machine {
     c.dead = false;
   }
 
+  /** The scheduler's state between two rounds, for a checkpoint (src/emu/checkpoint.ts). */
+  get schedule(): MachineSchedule {
+    return { clockNs: this.clockNs, rounds: this.rounds, nextTickNs: this.nextTickNs, order: [...this.order], prng: this.prng.state };
+  }
+  set schedule(s: MachineSchedule) {
+    this.clockNs = s.clockNs;
+    this.rounds = s.rounds;
+    this.nextTickNs = s.nextTickNs;
+    this.order.splice(0, this.order.length, ...s.order);
+    this.prng.state = s.prng;
+  }
+
   get insns(): bigint {
     let n = 0n;
     for (const c of this.cpus) n += c.insns;
@@ -301,24 +337,25 @@ export class Machine {
   /** Runs rounds until a limit is reached or the guest stops the machine. */
   run(limits: RunLimits = {}): RunResult {
     if (this.stopped) throw new MachineStoppedError(this.stopped);
+    this.hostEffects++;
     const t0 = performance.now();
     const engine0 = this.engineMs;
     const insns0 = this.insns;
     const clock0 = this.clockNs;
+    const rounds0 = this.rounds;
     const endNs = limits.ns !== undefined ? this.clockNs + limits.ns : Infinity;
     const maxRounds = limits.rounds ?? Infinity;
-    let rounds = 0;
     let untilMet = false;
-    while (!this.stopped && rounds < maxRounds && this.clockNs < endNs) {
+    // rounds are counted on the machine: a checkpoint restored by a round hook moves it on
+    while (!this.stopped && this.rounds - rounds0 < maxRounds && this.clockNs < endNs) {
       this.runRound();
-      rounds++;
       if (limits.until?.(this)) {
         untilMet = true;
         break;
       }
     }
     return {
-      rounds,
+      rounds: this.rounds - rounds0,
       ns: this.clockNs - clock0,
       insns: this.insns - insns0,
       engineMs: this.engineMs - engine0,
@@ -436,6 +473,7 @@ export class Machine {
   }
 
   private hostCall(cpu: Vcpu): void {
+    this.hostEffects++;
     for (const h of this.beforeHostCall) h(cpu);
     const r = cpu.readAll();
     if ((r[R.cs] & 3n) !== 0n) {

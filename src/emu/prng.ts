@@ -22,6 +22,14 @@ export class Prng {
     if (!(this.s[0] | this.s[1] | this.s[2] | this.s[3])) this.s[0] = 1;
   }
 
+  /** The generator's 128 bits (a copy), to go on from later as from here. */
+  get state(): Uint32Array {
+    return this.s.slice();
+  }
+  set state(s: Uint32Array) {
+    this.s.set(s);
+  }
+
   next(): number {
     const s = this.s;
     const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;

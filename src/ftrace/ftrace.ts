@@ -361,11 +361,13 @@ class GracePeriods {
         if (!this.quiet()) return;
         const done = this.current;
         this.current = null;
+        this.kernel.machine.noteHostEffect();
         for (const fn of done) fn();
       }
       if (!this.next.length) return;
       this.current = this.next;
       this.next = [];
+      this.kernel.machine.noteHostEffect();
       this.start();
     }
   }

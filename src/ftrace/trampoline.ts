@@ -232,7 +232,11 @@ export class Trampolines {
     };
     for (let i = 0; i < this.retired.length;) {
       const t = this.retired[i];
-      for (const [address, then] of t.holdouts!) if (quiet(address, then)) t.holdouts!.delete(address);
+      for (const [address, then] of t.holdouts!)
+        if (quiet(address, then)) {
+          t.holdouts!.delete(address);
+          k.machine.noteHostEffect(); // the host's own state: a checkpoint of the machine does not hold it
+        }
       if (t.holdouts!.size) {
         i++;
         continue;
@@ -242,6 +246,7 @@ export class Trampolines {
     }
     const ready = this.waiting.filter((w) => ![...w.until].some((t) => this.retired.includes(t)));
     if (!ready.length) return;
+    k.machine.noteHostEffect();
     this.waiting = this.waiting.filter((w) => !ready.includes(w));
     for (const w of ready) w.fn();
   }

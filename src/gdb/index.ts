@@ -4,6 +4,7 @@
  * the engines, `monitor` commands for the lab's state, and reverse execution by replay.
  */
 export {
+  CHECKPOINT_INSNS,
   comparePositions,
   GdbRewind,
   GdbStub,

@@ -16,6 +16,17 @@
  * instruction count and the host's write count it has a position that orders it in the run.
  * reverse-stepi goes to the selected vCPU's previous instruction; reverse-continue replays up
  * to the current moment noting each breakpoint and watchpoint hit, then replays to the last one.
+ *
+ * A replay need not emulate the whole run again: every `checkpointInsns` instructions the run
+ * leaves a checkpoint of the machine between two rounds (src/emu/checkpoint.ts), and a replay
+ * that reaches the end of a round with the host's state as it was at a later checkpoint -- no
+ * host call, host write, port write, run() or acting round hook in between (Machine.hostEffects),
+ * no record drained into the event log -- restores that checkpoint instead of running up to it.
+ * The host code itself runs again from boot, as the session does it: its state is objects and
+ * generators that cannot be copied, and it is rebuilt exactly by running it. What a replay skips
+ * is the guest's code between the host's moments, which is most of a run. reverse-continue looks
+ * for the last hit in the window from the checkpoint before the current moment, then from
+ * further and further back (two, four... checkpoints), as rr does.
  */
 import { resolve } from 'node:path';
 import type { Kernel } from '../kernel/index.ts';
@@ -25,6 +36,7 @@ import { fromHex, hex, hexText, PacketChannel, unescapeBinary, escapeBinary } fr
 import { GdbListener, type GdbConnection, type ListenAddress } from './socket.ts';
 import { readRegister, readRegisters, REGISTERS, targetXml, writeRegister, writeRegisters } from './registers.ts';
 import { builtinMonitor, type MonitorCommand, runMonitor } from './monitor.ts';
+import { type Mark, SessionCheckpoints } from './checkpoints.ts';
 
 /** Where a stop is, so that a replay of the session can stop there again. */
 export type StopPoint =
@@ -66,8 +78,11 @@ type Mode =
   | { kind: 'detached' }
   /** Replaying to `target`, where gdb gets control again. */
   | { kind: 'seek'; target: Stop }
-  /** Replaying up to `until` (gdb's current stop), noting the hits on the way. */
-  | { kind: 'record'; until: Stop; hits: Stop[] };
+  /**
+   * Replaying up to `until` (gdb's current stop), noting the hits from `from` on; `back`: how
+   * many checkpoints before `until` `from` is (0: from the start of the session).
+   */
+  | { kind: 'record'; until: Stop; from: Position; back: number; hits: Stop[] };
 
 interface Watch {
   address: bigint;
@@ -92,7 +107,16 @@ export interface GdbSession<L extends GdbLab, T> {
   onListening?(address: ListenAddress): void;
   /** `monitor` commands beyond the stub's own, on the lab of the current run. */
   monitor?(lab: L): Record<string, MonitorCommand>;
+  /** Instructions between two checkpoints (default CHECKPOINT_INSNS; 0: none, every replay runs from boot). */
+  checkpointInsns?: number;
 }
+
+/**
+ * Between two checkpoints: about 0.1 s of emulation. A checkpoint costs a comparison of RAM
+ * (a few ms for 64 MiB) and the pages that changed; a replay emulates at most this much of
+ * each stretch between two of the host's moments.
+ */
+export const CHECKPOINT_INSNS = 1_000_000;
 
 const STOP_SIGTRAP = 5;
 const STOP_SIGINT = 2;
@@ -118,11 +142,20 @@ export class GdbStub<L extends GdbLab> {
   private monitorCommands: Record<string, MonitorCommand> = {};
   /** Replays made so far (for `monitor position` and the tests). */
   replays = 0;
+  private readonly checkpoints: SessionCheckpoints;
+  /** This run's instruction count when it began, and what checkpoints let it skip since. */
+  private runStart = 0n;
+  private runSkipped = 0n;
+  /** What the last reverse command cost: instructions emulated again, skipped, checkpoints restored. */
+  private cost = { reran: 0n, skipped: 0n, restores: 0 };
 
   constructor(
     private readonly ch: PacketChannel,
     private readonly extraMonitor?: (lab: L) => Record<string, MonitorCommand>,
-  ) {}
+    checkpointInsns = CHECKPOINT_INSNS,
+  ) {
+    this.checkpoints = new SessionCheckpoints(checkpointInsns);
+  }
 
   private get k(): Kernel {
     return this.lab.k;
@@ -150,6 +183,8 @@ export class GdbStub<L extends GdbLab> {
     for (const w of this.watches) m.addWatchpoint(w.address, w.length, { read: w.type !== 2, write: w.type !== 3 });
     this.startCounts = m.cpus.map((c) => c.insns);
     this.startStop = { point: { at: 'start' }, pos: this.position(), thread: 1, signal: STOP_SIGTRAP, reason: '' };
+    this.runStart = m.insns;
+    this.runSkipped = 0n;
   }
 
   detachLab(): void {
@@ -251,6 +286,50 @@ export class GdbStub<L extends GdbLab> {
     }
     if (this.mode.kind === 'live' && m.rounds % INTERRUPT_POLL_ROUNDS === 0 && this.ch.interrupted())
       this.stopAt({ point, pos: this.position(), thread: this.gThread, signal: STOP_SIGINT, reason: '' }, false, true);
+    if (!this.skip(m)) this.checkpoint();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Checkpoints
+
+  /** At the end of a round past the latest checkpoint (not after gdb wrote: no replay makes that run). */
+  private checkpoint(): void {
+    if (!this.wrote && this.mode.kind !== 'detached') this.checkpoints.take(this.k);
+  }
+
+  /**
+   * In a replay: goes on from the latest checkpoint ahead that comes before where the replay
+   * must emulate again (its target; for reverse-continue, the start of the window it records
+   * hits in) and was taken with the host's state as it is now. True if it did.
+   */
+  private skip(m: Machine): boolean {
+    const mode = this.mode;
+    if (mode.kind !== 'seek' && mode.kind !== 'record') return false;
+    const insns = m.insns;
+    const mark = this.checkpoints.skip(this.k, (k) =>
+      mode.kind === 'seek' ? beforePoint(k, mode.target.point) : comparePositions(markPosition(k), mode.from) <= 0,
+    );
+    if (!mark) return false;
+    this.runSkipped += mark.ck.insns - insns;
+    this.cost.restores++;
+    // counts moved: where the replay stops is armed again (a step's hook goes on near it)
+    this.arm(mode.kind === 'seek' ? mode.target.point : mode.until.point);
+    return true;
+  }
+
+  /** The instructions this run emulated and skipped, added to the reverse command's cost. */
+  private account(): void {
+    this.cost.reran += this.m.insns - this.runStart - this.runSkipped;
+    this.cost.skipped += this.runSkipped;
+    this.runStart = this.m.insns;
+    this.runSkipped = 0n;
+  }
+
+  /** reverse-continue's window: from the `back`th checkpoint before `until`, or from the start. */
+  private recordWindow(until: Stop, back: number): Mode {
+    const before = this.checkpoints.marks.filter((k) => comparePositions(markPosition(k), until.pos) < 0);
+    const mark = back > 0 && back <= before.length ? before[before.length - back] : undefined;
+    return { kind: 'record', until, from: mark ? markPosition(mark) : this.startStop.pos, back: mark ? back : 0, hits: [] };
   }
 
   /**
@@ -271,7 +350,7 @@ export class GdbStub<L extends GdbLab> {
         return;
       case 'record':
         if (comparePositions(stop.pos, mode.until.pos) >= 0 || samePoint(stop.point, mode.until.point, this.m)) this.finishRecord(mode);
-        else if (hit) mode.hits.push(stop);
+        else if (hit && comparePositions(stop.pos, mode.from) >= 0) mode.hits.push(stop);
         return;
       case 'detached':
         return;
@@ -279,6 +358,7 @@ export class GdbStub<L extends GdbLab> {
   }
 
   private arrive(target: Stop): void {
+    this.account();
     this.mode = { kind: 'live' };
     this.disarm();
     this.current = { ...target, pos: this.position() };
@@ -286,7 +366,9 @@ export class GdbStub<L extends GdbLab> {
   }
 
   private finishRecord(mode: Extract<Mode, { kind: 'record' }>): never {
+    this.account();
     const last = mode.hits.at(-1);
+    if (!last && mode.back > 0) throw this.replayMode(this.recordWindow(mode.until, mode.back * 2));
     throw this.replay(last ?? { ...this.startStop, reason: 'replaylog:begin;' });
   }
 
@@ -444,11 +526,13 @@ export class GdbStub<L extends GdbLab> {
 
   private reverseContinue(): string {
     if (this.wrote) return 'E.reverse execution: gdb wrote memory or registers, which a replay would not do';
-    throw this.replayMode({ kind: 'record', until: this.current, hits: [] });
+    this.cost = { reran: 0n, skipped: 0n, restores: 0 };
+    throw this.replayMode(this.recordWindow(this.current, 1));
   }
 
   private reverseStep(cpu: number): string {
     if (this.wrote) return 'E.reverse execution: gdb wrote memory or registers, which a replay would not do';
+    this.cost = { reran: 0n, skipped: 0n, restores: 0 };
     const count = this.m.cpus[cpu].insns - 1n;
     if (count < this.startCounts[cpu]) throw this.replay({ ...this.startStop, thread: cpu + 1, reason: 'replaylog:begin;' });
     throw this.replay({
@@ -528,7 +612,17 @@ export class GdbStub<L extends GdbLab> {
   describePosition(): string {
     const p = this.position();
     const counts = this.m.cpus.map((c) => `cpu${c.index} ${c.insns}`).join(', ');
-    return `instructions ${p.insns} (${counts}), host writes ${p.hostWrites}, round ${this.m.rounds}, replays ${this.replays}\n`;
+    const c = this.cost;
+    return (
+      `instructions ${p.insns} (${counts}), host writes ${p.hostWrites}, round ${this.m.rounds}, replays ${this.replays}\n` +
+      `checkpoints ${this.checkpoints.marks.length} (${(this.checkpoints.bytes / 2 ** 20).toFixed(1)} MiB); the last reverse command ` +
+      `re-ran ${c.reran} instructions after boot and skipped ${c.skipped} (${c.restores} checkpoints restored)\n`
+    );
+  }
+
+  /** What the last reverse command cost (for the tests and the bench). */
+  get reverseCost(): { reran: bigint; skipped: bigint; restores: number } {
+    return { ...this.cost };
   }
 }
 
@@ -540,6 +634,24 @@ function xferChunk(text: string, range: string): string {
   const all = Buffer.from(text, 'latin1');
   const part = all.subarray(off, off + len);
   return Buffer.concat([Buffer.from(off + len >= all.length ? 'l' : 'm'), escapeBinary(part)]).toString('latin1');
+}
+
+function markPosition(mark: Mark): Position {
+  return { insns: mark.ck.insns, hostWrites: mark.hostWrites };
+}
+
+/** Whether a replay that goes on from the checkpoint still comes to the point (it lies ahead). */
+function beforePoint(mark: Mark, p: StopPoint): boolean {
+  switch (p.at) {
+    case 'start':
+      return false;
+    case 'cpu':
+      return mark.ck.counts[p.cpu] <= p.count;
+    case 'host':
+      return mark.hostWrites < p.hostWrites;
+    case 'round':
+      return mark.ck.rounds < p.rounds;
+  }
 }
 
 function samePoint(a: StopPoint, b: StopPoint, m: Machine): boolean {
@@ -583,7 +695,7 @@ export async function serveGdb<L extends GdbLab, T>(session: GdbSession<L, T>): 
       lab.close();
       throw e;
     }
-    const stub = new GdbStub<L>(new PacketChannel(conn), session.monitor);
+    const stub = new GdbStub<L>(new PacketChannel(conn), session.monitor, session.checkpointInsns);
     for (;;) {
       stub.attach(lab);
       let result: T | undefined;

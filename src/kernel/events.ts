@@ -159,6 +159,11 @@ export class EventLog {
   }
 
   /** Host bytes the log holds for its entries (records and text pointers; decoded entries and strings come on top). */
+  /** The guest's records taken so far (drain() moves it): the log is the same while this is. */
+  get drained(): number {
+    return this.lastSeq;
+  }
+
   get retainedBytes(): number {
     return this.hdr.byteLength + this.texts.length * 8;
   }

@@ -147,7 +147,11 @@ export class ConsistencyChecker implements LabChecker {
     hook(m.afterHostCall, () => this.rebuild(false));
     // first among the round's hooks would be nicer, but the order does not matter: every hook
     // that changes livepatch state does so through a host call
-    hook(m.afterRound, () => this.afterRound());
+    // the checker's state is the host's and changes every round: no checkpoint is restored under it
+    hook(m.afterRound, () => {
+      m.noteHostEffect();
+      this.afterRound();
+    });
     this.undo.push(lab.modules.onGoing((mod) => this.moduleGoing(mod.name)));
     this.rebuild();
   }

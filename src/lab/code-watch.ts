@@ -54,6 +54,7 @@ export class CodeWatch {
     const current = L.offset('pcpu', 'current_task');
     m.cpus.forEach((c, i) => c.ctl.setWatch(this.map, this.ring.buffer, perCpuAddress(k, i) + BigInt(current), words, i));
     m.onWatchFull = () => {
+      m.noteHostEffect();
       this.fills++;
       this.read();
     };

@@ -150,6 +150,26 @@ describe('a pending interrupt is taken when IF becomes 1', () => {
   });
 });
 
+describe('the interrupt frame', () => {
+  // klp_deliver reads cs and ss, 16-bit registers, into 64-bit slots: the slots' other bytes
+  // were the native stack's, host addresses, pushed into guest memory -- which no replay of the
+  // run could bring back (nor another process, with its own address layout)
+  it('holds the selectors zero-extended and nothing of the host', () => {
+    const r = boot(windows[0].body); // pushes nothing over the frame
+    try {
+      r.m.run({ ns: 1e8 });
+      expect(Number(r.m.mem.u64(TICKS))).toBeGreaterThan(0);
+      // the last frame, on the loop's stack (rsp is STACK_TOP there): rip, cs, rflags, rsp, ss
+      const frame = STACK_TOP - 40n;
+      expect(r.m.mem.u64(frame + 8n).toString(16)).toBe('8');
+      expect(r.m.mem.u64(frame + 24n)).toBe(STACK_TOP);
+      expect(r.m.mem.u64(frame + 32n).toString(16)).toBe('10');
+    } finally {
+      r.m.close();
+    }
+  });
+});
+
 describe('stepping', () => {
   it('runCpuUntil delivers nothing, even where IF becomes 1 with an interrupt pending', () => {
     const r = boot(windows[1].body);

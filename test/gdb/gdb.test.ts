@@ -217,6 +217,40 @@ describe('gdb on the vCPUs', () => {
     expect(sha(r.lab)).toBe(sha(plainSession(args)));
   });
 
+  it('reverse execution from checkpoints gives what replays from boot give, emulating less', async () => {
+    const args = ['boot', '--cpus', '2', '--ms', '100'];
+    const commands = [
+      'watch *(long *)&jiffies',
+      'continue',
+      'continue',
+      'reverse-continue',
+      'echo BACK\\n',
+      'reverse-stepi',
+      'x/i $pc',
+      'monitor position',
+      'reverse-continue',
+    ];
+    // every replay from boot, then with a checkpoint at the end of every round
+    const [none, every] = await Promise.all([0, 1].map((n) => debugSession([...args, '--gdb-checkpoints', String(n)], commands)));
+    const cost = (r: Result) =>
+      /checkpoints (\d+) .* re-ran (\d+) instructions after boot and skipped (\d+) \((\d+) checkpoints restored\)/.exec(r.gdb);
+    const [, ck0, reran0, , restored0] = cost(none)!.map(Number);
+    const [, ck1, reran1, skipped1, restored1] = cost(every)!.map(Number);
+    expect([ck0, restored0]).toEqual([0, 0]);
+    // reverse-stepi went on from a checkpoint: fewer instructions emulated again
+    expect(ck1).toBeGreaterThan(0);
+    expect(restored1).toBeGreaterThan(0);
+    expect(skipped1).toBeGreaterThan(0);
+    expect(reran1).toBeLessThan(reran0);
+    // and gdb saw the same: the store to jiffies, then the start of the run
+    const seen = (r: Result) => after(r.gdb, /Hardware watchpoint 1/).replace(/^(instructions|checkpoints|replays) .*\n/gm, '');
+    expect(seen(every)).toBe(seen(none));
+    expect(after(every.gdb, /BACK/)).toMatch(/=> 0x[0-9a-f]+ <tick_handle_periodic\+\d+>:\s+mov\s+%\w+,.*<jiffies>/);
+    expect(every.gdb).toMatch(/No more reverse-execution history/);
+    expect(sha(every.lab)).toBe(sha(none.lab));
+    expect(every.labStatus).toBe(0);
+  });
+
   it('reverse-stepi undoes stepi instruction by instruction, on the same thread', async () => {
     const r = await debugSession(
       ['boot', '--cpus', '2', '--ms', '40'],

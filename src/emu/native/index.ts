@@ -126,6 +126,9 @@ interface KlpEmu {
   ) => void;
   ctlSize: number;
   ctlOffset: (field: number) => number;
+  ramDelta: (ram: Buffer, shadow: Buffer, size: bigint, page: number, out: Uint32Array, update: number) => number;
+  contextGet: (context: number, buf: Buffer, size: bigint) => void;
+  contextPut: (context: number, buf: Buffer, size: bigint) => void;
 }
 
 let loaded: KlpEmu | null = null;
@@ -173,6 +176,11 @@ export function klpemu(): KlpEmu {
     ) as KlpEmu['setWatch'],
     ctlSize,
     ctlOffset,
+    ramDelta: lib.func(
+      'uint32_t klp_ram_delta(const void *ram, void *shadow, uint64_t size, uint32_t page, void *out, int update)',
+    ) as KlpEmu['ramDelta'],
+    contextGet: lib.func('void klp_context_get(uintptr_t context, void *buf, uint64_t size)') as KlpEmu['contextGet'],
+    contextPut: lib.func('void klp_context_put(uintptr_t context, const void *buf, uint64_t size)') as KlpEmu['contextPut'],
   };
   return loaded;
 }
@@ -488,4 +496,20 @@ export function allocIrqEnableMap(size: number): Uint8Array {
 /** Marks an instruction start at `offset` (bytes from the map's base). */
 export function markInstruction(map: Uint8Array, offset: number): void {
   map[offset >> 3] |= 1 << (offset & 7);
+}
+
+/**
+ * The pages (of `page` bytes) where `ram` and `shadow` differ, as indices into `out` (room for
+ * one per page); their count is returned. With `update`, shadow takes those pages from ram.
+ */
+export function ramDelta(ram: Buffer, shadow: Buffer, page: number, out: Uint32Array, update: boolean): number {
+  if (shadow.length !== ram.length || ram.length % page || out.length < ram.length / page)
+    throw new RangeError(`ramDelta: ${ram.length} bytes of RAM, ${shadow.length} of shadow, room for ${out.length} pages of ${page}`);
+  return klpemu().ramDelta(ram, shadow, BigInt(ram.length), page, out, update ? 1 : 0);
+}
+
+/** Copies `buf.length` bytes of the native memory at `context` (a uc_context) into buf, or back. */
+export function contextBytes(context: number, buf: Buffer, put: boolean): void {
+  if (put) klpemu().contextPut(context, buf, BigInt(buf.length));
+  else klpemu().contextGet(context, buf, BigInt(buf.length));
 }

@@ -395,7 +395,12 @@ static const int entry_regs[3] = { UC_X86_REG_RIP, UC_X86_REG_RSP, UC_X86_REG_RF
  */
 KLP_EXPORT int klp_deliver(uc_engine *uc, struct klp_cpu_ctl *ctl, uint32_t vector, int soft)
 {
-	uint64_t v[20], frame[5], entry[3], gate, target, sp;
+	/*
+	 * Zeroed: uc_reg_read_batch writes 2 bytes for cs and ss, and the frame takes all 8 of
+	 * their slots. Left as they were, the native stack's bytes (host addresses) went into guest
+	 * memory, a run's RAM then depended on the host and no replay could reproduce it.
+	 */
+	uint64_t v[20] = { 0 }, frame[5], entry[3], gate, target, sp;
 	void *p[20];
 	uint16_t w[4];
 	uint32_t hi;
@@ -654,6 +659,40 @@ KLP_EXPORT void klp_ctl_set_watch(struct klp_cpu_ctl *ctl, const uint8_t *wmap,
 	ctl->task_off[1] = off1;
 	ctl->task_off[2] = off2;
 	ctl->watch_cpu = cpu;
+}
+
+/*
+ * Checkpoints of guest RAM (src/emu/checkpoint.ts): the pages of `ram` that differ from
+ * `shadow`, a copy of RAM as it was at the last checkpoint. Unicorn 2.0.1 tracks no dirty pages
+ * for memory mapped with uc_mem_map_ptr and the host kernel here has no soft-dirty bits, so the
+ * pages are compared: at memory speed, a few ms for 64 MiB, where a loop over pages in
+ * JavaScript takes several times that. Writes the indices of the pages that differ to `out`
+ * (room for every page) and returns how many; with `update`, also copies them into `shadow`.
+ */
+KLP_EXPORT uint32_t klp_ram_delta(const uint8_t *ram, uint8_t *shadow, uint64_t size, uint32_t page,
+				  uint32_t *out, int update)
+{
+	uint32_t n = 0;
+
+	for (uint64_t off = 0, i = 0; off < size; off += page, i++) {
+		if (!memcmp(ram + off, shadow + off, page))
+			continue;
+		out[n++] = (uint32_t)i;
+		if (update)
+			memcpy(shadow + off, ram + off, page);
+	}
+	return n;
+}
+
+/* A uc_context's bytes, to and from a Buffer: a checkpoint outlives the engine that saved it. */
+KLP_EXPORT void klp_context_get(uintptr_t context, void *buf, uint64_t size)
+{
+	memcpy(buf, (const void *)context, size);
+}
+
+KLP_EXPORT void klp_context_put(uintptr_t context, const void *buf, uint64_t size)
+{
+	memcpy((void *)context, buf, size);
 }
 
 /* Layout checks for TS. */
