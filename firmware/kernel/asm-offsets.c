@@ -59,6 +59,7 @@ void common(void)
 	MEMBER(task_struct, utime_ticks);
 	MEMBER(task_struct, stime_ticks);
 	MEMBER(task_struct, sig_pending);
+	MEMBER(task_struct, sig_blocked);
 	MEMBER(task_struct, thread.sp);
 	MEMBER(task_struct, comm);
 	CONST(TASK_COMM_LEN);
@@ -320,6 +321,8 @@ void common(void)
 	CONST(EV_KLP_SWITCH);
 	CONST(WORKLOAD_GETPID);
 	CONST(WORKLOAD_FUTEX_SLEEP);
+	CONST(WORKLOAD_SIGSUSPEND);
+	CONST(SYS_rt_sigsuspend);
 	CONST(SIGTERM);
 	CONST(SIGINT);
 	CONST(SIGHUP);

@@ -73,6 +73,7 @@ enum workload_id {
 	WORKLOAD_GETPID, /* user tasks calling getpid in a loop, one per cpu from cpu 1 */
 	WORKLOAD_FUTEX_SLEEP, /* a user task asleep in futex_wait until the host releases it */
 	WORKLOAD_KLP_BENCH,   /* livepatch benchmark: many deep sleepers, holders, a caller */
+	WORKLOAD_SIGSUSPEND,  /* a user task waiting in sigsuspend for a SIGUSR1 every tick */
 	NR_WORKLOADS
 };
 
