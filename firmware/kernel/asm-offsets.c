@@ -351,6 +351,7 @@ void common(void)
 	CONST(KLP_QUIRK_FORCE_MARKS_ALL_29573083);
 	CONST(KLP_QUIRK_FORCED_GLOBAL_68007289);
 	CONST(KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB);
+	CONST(KLP_QUIRK_SIGPENDING_8DF1947C);
 }
 
 /* livepatch shadow variables (include/lab/shadow.h): the hash table src/livepatch/shadow.ts reads */

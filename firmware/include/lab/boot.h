@@ -49,7 +49,11 @@ struct boot_params {
  * 68007289 ("livepatch: Don't block the removal of patches loaded after a forced transition"):
  *   one forced transition keeps every patch module, later ones too, from being released;
  * 7e35e4eb ("livepatch: Keep replaced patches until post_patch callback is called"): the
- *   patches a replace patch supersedes are gone before its post_patch callbacks run.
+ *   patches a replace patch supersedes are gone before its post_patch callbacks run;
+ * 8df1947c71ee ("livepatch: Replace the fake signal sending with TIF_NOTIFY_SIGNAL
+ *   infrastructure"): the fake signal is TIF_SIGPENDING with nothing queued, set the way a
+ *   signal's sender sets it, which the task's next recalc_sigpending() clears (in the guest:
+ *   klp_send_signals()).
  */
 #define KLP_QUIRK_IMMEDIATE_D0807DA7		(1U << 1)
 #define KLP_QUIRK_NO_COND_RESCHED_E3FF7C60	(1U << 2)
@@ -59,6 +63,7 @@ struct boot_params {
 #define KLP_QUIRK_FORCE_MARKS_ALL_29573083	(1U << 6)
 #define KLP_QUIRK_FORCED_GLOBAL_68007289	(1U << 7)
 #define KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB (1U << 8)
+#define KLP_QUIRK_SIGPENDING_8DF1947C		(1U << 9)
 
 extern struct boot_params boot_params;
 
