@@ -120,6 +120,13 @@ export class KlpTransition {
   /** Transitions forced so far: what a forced task runs is the user's call, not the model's. */
   forces = 0;
   /**
+   * Rounds of fake signals since the transition (re)started: the tasks still pending after one
+   * were each sent a fake signal (the consistency checker asks).
+   */
+  signalRounds = 0;
+  /** Called with every vCPU stopped right after each round of fake signals (the checker's). */
+  readonly afterSignals: Array<() => void> = [];
+  /**
    * Between klp_start_transition() and the end of the transition (or a reversal): every task
    * off the target state is marked pending. Before, no task is; while the transition completes
    * or reverses, flags are cleared first.
@@ -311,6 +318,7 @@ export class KlpTransition {
     // before e3ff7c60 a kthread that never sleeps could only be switched by a stack check
     if (!this.quirks.noCondResched) this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
+    this.signalRounds = 0;
     this.started = true;
   }
 
@@ -371,6 +379,12 @@ export class KlpTransition {
     if (this.signalsCnt === SIGNALS_TIMEOUT) prNotice(this.k, 'signaling remaining tasks');
     this.phase('signals', this.patch!);
     yield* callGuest(this.k.sym('klp_send_signals'));
+    this.signalsSent();
+  }
+
+  private signalsSent(): void {
+    this.signalRounds++;
+    for (const f of this.afterSignals) f();
   }
 
   /**
