@@ -388,6 +388,21 @@ export class KlpTransition {
   }
 
   /**
+   * A round of fake signals now, outside the retry work: the guest's walk, klp_send_signals,
+   * run by `call` (the explorer runs it where a schedule places the round, see placeSignals()).
+   * What the kernel had as a sysfs attribute, `signal`, until 0b3d52790e1c ("livepatch: Remove
+   * signal sysfs attribute"): an extra round at a moment of someone's choosing. Nothing without
+   * a started transition.
+   */
+  signalRoundNow(call: (fn: bigint) => void): boolean {
+    if (!this.patch || !this.started || this.quirks.noFakeSignal) return false;
+    this.phase('signals', this.patch);
+    call(this.k.sym('klp_send_signals'));
+    this.signalsSent();
+    return true;
+  }
+
+  /**
    * klp_try_complete_transition(): try to switch every remaining task; complete the transition
    * if all have switched, else try again in an emulated second. `current` is the calling task.
    */

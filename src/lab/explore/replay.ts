@@ -51,6 +51,7 @@ function checkSchedule(v: unknown, where: string): Schedule {
     )
   )
     throw bad(`'schedule.events' must be a list of {atMs, kind, pick}, kind one of ${EVENT_KINDS.join(', ')}`);
+  if (s.signalsAtSyscall !== undefined && s.signalsAtSyscall !== true) throw bad("'schedule.signalsAtSyscall' must be true when present");
   return s as unknown as Schedule;
 }
 

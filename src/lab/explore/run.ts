@@ -15,7 +15,7 @@ import { Lab } from '../selftest.ts';
 import { parseStep, runStep, StepFailure, type Step } from '../steps.ts';
 import type { Scenario } from '../scenario.ts';
 import type { CheckerFactory, Violation } from '../violation.ts';
-import { injectEvents } from './inject.ts';
+import { injectEvents, placeSignals } from './inject.ts';
 import type { Schedule } from './schedule.ts';
 
 /** How long a run lets a transition left behind by its steps settle before the final checks. */
@@ -141,6 +141,7 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
   let end = 'done';
   const poll = () => (violation ??= watch.poll()) !== undefined;
   const inject = injectEvents(lab, schedule.events, start, poll);
+  const unplace = schedule.signalsAtSyscall ? placeSignals(lab) : undefined;
   try {
     for (const step of steps) {
       inject.fireDue();
@@ -171,6 +172,7 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
       tasks: [],
     };
   } finally {
+    unplace?.();
     watch.detach();
   }
   if (violation) end = `violation ${violation.kind}`;

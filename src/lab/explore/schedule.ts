@@ -6,7 +6,7 @@
  * the preemption model when the scenario leaves it open, the scenario's steps kept and how long
  * its run: steps last (what shrinking takes away), and events injected at chosen emulated times
  * between and during the steps: forks, signals, cpu hotplug, a target module coming and going,
- * a write that reverses the transition in progress.
+ * a write that reverses the transition in progress; and where livepatch's fake signals come.
  *
  * Schedules are generated from a campaign seed and an index alone, so schedule i of a campaign
  * is the same on every machine, in every worker and in every shard.
@@ -43,6 +43,11 @@ export interface Schedule {
   runPercent: number;
   /** Sorted by time. */
   events: InjectedEvent[];
+  /**
+   * A round of fake signals placed, in each transition, at the system call entry of the first
+   * user task still to switch that makes one (inject.ts, placeSignals()).
+   */
+  signalsAtSyscall?: true;
 }
 
 /** Quanta a schedule picks from: short ones interleave the vCPUs finely, long ones coarsely. */
@@ -97,6 +102,8 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
     }
   }
   events.sort((a, b) => a.atMs - b.atMs || EVENT_KINDS.indexOf(a.kind) - EVENT_KINDS.indexOf(b.kind));
+  // drawn from a stream of its own, so that the draws above stay what they were before it
+  const signalsAtSyscall = schedulePrng(campaign ^ SIGNALS_STREAM, index).below(3) === 0;
   return {
     index,
     seed: seed.toString(),
@@ -105,15 +112,20 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
     steps: scenario.steps.map((_s, i) => i),
     runPercent: 100,
     events,
+    ...(signalsAtSyscall ? { signalsAtSyscall } : {}),
   };
 }
+
+/** Mixed into the campaign seed for the draw of signalsAtSyscall. */
+const SIGNALS_STREAM = 0x8df1947c71een;
 
 /** One line for a person: "seed 123 quantum 2000 preempt=full, 3 events: fork@120ms, ...". */
 export function describeSchedule(s: Schedule, scenario?: Scenario): string {
   const ev = s.events.map((e) => `${e.kind}${e.kind.startsWith('cpu-') ? ` cpu${e.pick}` : ''}@${e.atMs}ms`);
   const dropped = scenario && s.steps.length < scenario.steps.length ? `, ${scenario.steps.length - s.steps.length} steps dropped` : '';
   const runs = s.runPercent !== 100 ? `, runs at ${s.runPercent}%` : '';
-  return `#${s.index}: seed ${s.seed} quantum ${s.quantum} preempt=${s.preempt}${dropped}${runs}, ${
+  const signals = s.signalsAtSyscall ? ', fake signals at a system call entry' : '';
+  return `#${s.index}: seed ${s.seed} quantum ${s.quantum} preempt=${s.preempt}${dropped}${runs}${signals}, ${
     ev.length ? `${ev.length} event${ev.length > 1 ? 's' : ''}: ${ev.join(' ')}` : 'no events'
   }`;
 }
