@@ -60,6 +60,8 @@ void common(void)
 	MEMBER(task_struct, stime_ticks);
 	MEMBER(task_struct, sig_pending);
 	MEMBER(task_struct, sig_blocked);
+	MEMBER(task_struct, sig_lock);
+	MEMBER(task_struct, pi_lock);
 	MEMBER(task_struct, thread.sp);
 	MEMBER(task_struct, comm);
 	CONST(TASK_COMM_LEN);

@@ -492,8 +492,11 @@ export class Machine {
     this.mem.setU64(sp, back);
     c.uc.regWrite(C.UC_X86_REG_RSP, sp);
     c.rip = fn;
-    this.runCpuUntil(cpu, back, maxInsns);
-    GPR_WRITE.forEach((id, i) => c.uc.regWrite(id, saved[i]));
+    try {
+      this.runCpuUntil(cpu, back, maxInsns);
+    } finally {
+      GPR_WRITE.forEach((id, i) => c.uc.regWrite(id, saved[i]));
+    }
   }
 
   private withCodeHook(c: Vcpu, begin: bigint, end: bigint, hook: (uc: Vcpu['uc'], address: bigint) => void): void {
