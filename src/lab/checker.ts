@@ -151,7 +151,11 @@ export class ConsistencyChecker implements LabChecker {
       this.undo.push(() => list.splice(list.indexOf(fn), 1));
     };
     hook(m.beforeHostCall, () => this.watch.read());
-    hook(m.afterHostCall, () => this.rebuild(false));
+    hook(m.afterHostCall, () => {
+      this.rebuild(false);
+      // a stack check's switch leaves no event: what came before it is read first
+      if (this.signalled.size) this.followSignalled();
+    });
     hook(lab.lp.transition.afterSignals, () => this.noteSignals());
     // first among the round's hooks would be nicer, but the order does not matter: every hook
     // that changes livepatch state does so through a host call
@@ -503,6 +507,13 @@ export class ConsistencyChecker implements LabChecker {
     if (lost === undefined) {
       const problem = lostSignalProblems(this.lab).find((p) => slept.has(p.tasks[0].pid) || this.signalled.has(p.tasks[0].pid));
       if (problem) return this.problem(problem);
+      // the tasks the host switched (a stack check leaves no event) are done with too
+      const still = new Set(
+        allTasks(k)
+          .filter((t) => t.testTifFlag('TIF_PATCH_PENDING'))
+          .map((t) => t.pid),
+      );
+      for (const pid of this.signalled) if (!still.has(pid)) this.signalled.delete(pid);
       return;
     }
     const t = allTasks(k).find((x) => x.pid === lost);
