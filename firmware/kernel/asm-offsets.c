@@ -59,6 +59,9 @@ void common(void)
 	MEMBER(task_struct, utime_ticks);
 	MEMBER(task_struct, stime_ticks);
 	MEMBER(task_struct, sig_pending);
+	MEMBER(task_struct, sig_blocked);
+	MEMBER(task_struct, sig_lock);
+	MEMBER(task_struct, pi_lock);
 	MEMBER(task_struct, thread.sp);
 	MEMBER(task_struct, comm);
 	CONST(TASK_COMM_LEN);
@@ -320,6 +323,8 @@ void common(void)
 	CONST(EV_KLP_SWITCH);
 	CONST(WORKLOAD_GETPID);
 	CONST(WORKLOAD_FUTEX_SLEEP);
+	CONST(WORKLOAD_SIGSUSPEND);
+	CONST(SYS_rt_sigsuspend);
 	CONST(SIGTERM);
 	CONST(SIGINT);
 	CONST(SIGHUP);
@@ -348,6 +353,7 @@ void common(void)
 	CONST(KLP_QUIRK_FORCE_MARKS_ALL_29573083);
 	CONST(KLP_QUIRK_FORCED_GLOBAL_68007289);
 	CONST(KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB);
+	CONST(KLP_QUIRK_SIGPENDING_8DF1947C);
 	CONST(KLP_QUIRK_RCU_IDLE_842C0884);
 }
 

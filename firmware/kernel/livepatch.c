@@ -120,10 +120,26 @@ void __klp_sched_try_switch(void)
 }
 
 /*
+ * The fake signal before 8df1947c: TIF_SIGPENDING with no signal queued, set under the
+ * task's sig_lock as a sender sets it, and the task woken or kicked. Nothing marks it as fake,
+ * so the task's next recalc_sigpending() -- a change of its blocked mask, rt_sigsuspend's
+ * first step -- finds no signal and clears it again.
+ */
+static void klp_fake_sigpending(struct task_struct *p)
+{
+	unsigned long flags = spin_lock_irqsave(&p->sig_lock);
+
+	set_tsk_thread_flag(p, TIF_SIGPENDING);
+	spin_unlock_irqrestore(&p->sig_lock, flags);
+	signal_wake_up(p);
+}
+
+/*
  * The fake signals' walk (the host decides when to send them): it must hold tasklist_lock
  * across the whole list, as tasks may exit meanwhile. A pending kthread sleeping
  * interruptibly is woken, to pass a switch point; a user task gets a notify signal, which
- * takes it through the exit-to-user path without delivering anything.
+ * takes it through the exit-to-user path without delivering anything, and which only that
+ * path clears.
  */
 void klp_send_signals(void)
 {
@@ -135,6 +151,8 @@ void klp_send_signals(void)
 			continue;
 		if (p->flags & PF_KTHREAD)
 			wake_up_state(p, TASK_INTERRUPTIBLE);
+		else if (boot_params.quirks & KLP_QUIRK_SIGPENDING_8DF1947C)
+			klp_fake_sigpending(p);
 		else
 			set_notify_signal(p);
 	}

@@ -150,4 +150,6 @@ const syscall_fn_t sys_call_table[NR_syscalls] = {
 	[SYS_getppid] = sys_getppid,
 	[SYS_sched_setaffinity] = sys_sched_setaffinity,
 	[SYS_write_fd] = sys_write_fd,
+	[SYS_rt_sigprocmask] = sys_rt_sigprocmask,
+	[SYS_rt_sigsuspend] = sys_rt_sigsuspend,
 };

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * User-mode programs, run at CPL 3 on their own stacks: init, which starts the others, tasks
- * hammering system calls, a futex ping-pong pair, a signal sender and catcher, and a forker.
- * They only reach the kernel through int $0x80.
+ * hammering system calls, a futex ping-pong pair, a signal sender and catcher, a forker, and a
+ * task that waits for its signals in sigsuspend. They only reach the kernel through int $0x80.
  */
 #include "ulib.h"
 #include <lab/boot.h>
@@ -145,6 +145,47 @@ static long forker(long arg)
 	return 0;
 }
 
+/*
+ * A task waiting for a signal the classic race-free way: SIGUSR1 blocked, then waited for in
+ * sigsuspend() with nothing blocked (one sent early stays queued until sigsuspend unblocks
+ * it), a few milliseconds of work between two waits; and a task that sends it SIGUSR1 every
+ * tick. Each sigsuspend() ends with -EINTR after the handler ran: sigsusp_odd counts any other
+ * end, and more waits than handler runs would be a wakeup nobody sent -- what the program
+ * would notice.
+ */
+volatile u64 sigsusp_waits, sigsusp_handled, sigsusp_odd;
+
+static void on_sigsusp(int sig)
+{
+	sigsusp_handled++;
+}
+
+static long sigsusp_waiter(long arg)
+{
+	const u64 usr1 = sigbit(SIGUSR1), none = 0;
+	u64 x = 1;
+
+	sys_sigaction(SIGUSR1, on_sigsusp);
+	sys_sigprocmask(SIG_BLOCK, &usr1, 0);
+	for (;;) {
+		x = user_compute(x, 600);
+		user_sink = x;
+		if (sys_sigsuspend(&none) != -EINTR)
+			sigsusp_odd++;
+		sigsusp_waits++;
+	}
+	return 0;
+}
+
+static long sigsusp_kicker(long waiter)
+{
+	for (;;) {
+		sys_sleep_ms(1);
+		sys_kill(waiter, SIGUSR1);
+	}
+	return 0;
+}
+
 long user_init(long workload, long nr_user, long seed);
 long user_init(long workload, long nr_user, long seed)
 {
@@ -174,6 +215,9 @@ long user_init(long workload, long nr_user, long seed)
 	case WORKLOAD_FUTEX_SLEEP:
 		sys_clone(futex_sleeper, 0, "ufsleep");
 		sys_clone(futex_waker, 0, "ufwake");
+		break;
+	case WORKLOAD_SIGSUSPEND:
+		sys_clone(sigsusp_kicker, sys_clone(sigsusp_waiter, 0, "usigwait"), "usigkick");
 		break;
 	}
 	for (;;)

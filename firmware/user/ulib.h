@@ -49,6 +49,19 @@ static inline long sys_sched_setaffinity(long cpu)
 {
 	return syscall3(SYS_sched_setaffinity, cpu, 0, 0);
 }
+/* sigsets as Linux's: bit n - 1 for signal n */
+static inline u64 sigbit(int sig)
+{
+	return 1ULL << (sig - 1);
+}
+static inline long sys_sigprocmask(int how, const u64 *set, u64 *oset)
+{
+	return syscall3(SYS_rt_sigprocmask, how, (long)set, (long)oset);
+}
+static inline long sys_sigsuspend(const u64 *set)
+{
+	return syscall3(SYS_rt_sigsuspend, (long)set, 0, 0);
+}
 long sys_write_str(const char *s);
 long sys_sigaction(int sig, void (*handler)(int));
 

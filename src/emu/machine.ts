@@ -542,6 +542,26 @@ export class Machine {
       throw new Error(`cpu ${cpu} did not reach 0x${address.toString(16)} within ${maxInsns} instructions (rip 0x${c.rip.toString(16)})`);
   }
 
+  /**
+   * Calls `fn` on vCPU `cpu` from where it stands, as an interrupt would run a handler there:
+   * its registers are saved, `fn` runs alone (nothing delivered) until it returns, and they are
+   * put back. The caller makes sure the code it stopped in may be interrupted so.
+   */
+  callOnCpu(cpu: number, fn: bigint, maxInsns = 1_000_000): void {
+    const c = this.cpus[cpu];
+    const saved = BigUint64Array.from(c.readAll());
+    const back = saved[R.rip];
+    const sp = saved[R.rsp] - 8n;
+    this.mem.setU64(sp, back);
+    c.uc.regWrite(C.UC_X86_REG_RSP, sp);
+    c.rip = fn;
+    try {
+      this.runCpuUntil(cpu, back, maxInsns);
+    } finally {
+      GPR_WRITE.forEach((id, i) => c.uc.regWrite(id, saved[i]));
+    }
+  }
+
   private withCodeHook(c: Vcpu, begin: bigint, end: bigint, hook: (uc: Vcpu['uc'], address: bigint) => void): void {
     const h = c.uc.hookAdd(C.UC_HOOK_CODE, (uc, address) => hook(uc, address), begin, end);
     c.uc.tbRemoveCache(this.mem.base, this.mem.end);
@@ -701,6 +721,28 @@ function faultName(code: number): string {
       return C.UC_ERR_NAMES[code] ?? `unicorn error ${code}`;
   }
 }
+
+/** The registers callOnCpu() puts back, in the order of a batch read (cpu.ts, GPR_NAMES): all but cs and ss. */
+const GPR_WRITE = [
+  C.UC_X86_REG_RAX,
+  C.UC_X86_REG_RBX,
+  C.UC_X86_REG_RCX,
+  C.UC_X86_REG_RDX,
+  C.UC_X86_REG_RSI,
+  C.UC_X86_REG_RDI,
+  C.UC_X86_REG_RBP,
+  C.UC_X86_REG_RSP,
+  C.UC_X86_REG_R8,
+  C.UC_X86_REG_R9,
+  C.UC_X86_REG_R10,
+  C.UC_X86_REG_R11,
+  C.UC_X86_REG_R12,
+  C.UC_X86_REG_R13,
+  C.UC_X86_REG_R14,
+  C.UC_X86_REG_R15,
+  C.UC_X86_REG_RIP,
+  C.UC_X86_REG_RFLAGS,
+];
 
 const EXCEPTIONS = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', '', '#TS', '#NP', '#SS', '#GP', '#PF'];
 function exceptionName(v: number): string {

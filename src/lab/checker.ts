@@ -25,7 +25,8 @@
  * its module ('unload-blocked').
  * What it reads when the machine stops (invariants.ts): no pending flag or patch state at rest,
  * pending exactly when off the target in a transition (after every round of a transition, so a
- * task that is briefly wrong is seen), every func_stack as the handler reads it, sysfs; no
+ * task that is briefly wrong is seen), no fake signal lost (after every round once the
+ * transition has sent them), every func_stack as the handler reads it, sysfs; no
  * WARNING, oops or lost cpu in the log's counters ('warning', 'oops', 'lockup'); and a
  * transition still running after `stallMs` is a 'stall' naming each task that blocks it, what
  * keeps it, and its stack.
@@ -39,7 +40,7 @@ import { allTasks, Task } from '../kernel/index.ts';
 import { orcUnwinder, taskStack } from '../orc/index.ts';
 import type { KlpFunc } from '../livepatch/index.ts';
 import { CodeWatch, type CodeHit } from './code-watch.ts';
-import { invariantProblems, maybePendingMismatch, taskStateProblems, type InvariantProblem } from './invariants.ts';
+import { invariantProblems, lostSignalProblems, maybePendingMismatch, taskStateProblems, type InvariantProblem } from './invariants.ts';
 import { taskPatchState } from './patch-states.ts';
 import type { Lab } from './selftest.ts';
 import type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
@@ -126,6 +127,12 @@ export class ConsistencyChecker implements LabChecker {
   private readonly stallNs: number;
   private readonly baseline: { warnings: number; oopses: number; panics: number; lostCpus: number };
   private first?: Violation;
+  /**
+   * The user tasks the transition's last round of fake signals went to that have not switched
+   * since, by pid, and where in the log their story goes on (the log's cursor after the round).
+   */
+  private signalled = new Set<number>();
+  private signalCursor = 0;
   private readonly undo: Array<() => void> = [];
 
   constructor(
@@ -144,7 +151,12 @@ export class ConsistencyChecker implements LabChecker {
       this.undo.push(() => list.splice(list.indexOf(fn), 1));
     };
     hook(m.beforeHostCall, () => this.watch.read());
-    hook(m.afterHostCall, () => this.rebuild(false));
+    hook(m.afterHostCall, () => {
+      this.rebuild(false);
+      // a stack check's switch leaves no event: what came before it is read first
+      if (this.signalled.size) this.followSignalled();
+    });
+    hook(lab.lp.transition.afterSignals, () => this.noteSignals());
     // first among the round's hooks would be nicer, but the order does not matter: every hook
     // that changes livepatch state does so through a host call
     // the checker's state is the host's and changes every round: no checkpoint is restored under it
@@ -203,6 +215,7 @@ export class ConsistencyChecker implements LabChecker {
     const epoch = P ? `${this.seqOf(P)}:${lp.targetState}` : '';
     if (epoch !== this.epoch) {
       this.traces.clear();
+      this.signalled.clear();
       this.targets = '';
       this.excused = false;
       if (P && !this.epoch) this.transitionSince = k.machine.clockNs;
@@ -451,7 +464,69 @@ export class ConsistencyChecker implements LabChecker {
     const lp = this.lab.lp;
     if (!lp.transitionPatch) return;
     if (maybePendingMismatch(this.lab)) this.problem(taskStateProblems(this.lab)[0]);
+    if (this.signalled.size) this.followSignalled();
     if (this.lab.k.machine.clockNs - this.transitionSince > this.stallNs) this.stall();
+  }
+
+  /**
+   * Right after a round of fake signals (no other vCPU has run since the guest's walk): every
+   * user task still pending was sent one.
+   */
+  private noteSignals(): void {
+    if (!this.lab.lp.transitionPatch) return;
+    this.signalled = new Set(
+      allTasks(this.lab.k)
+        .filter((t) => !t.isKthread && !t.isIdle && t.testTifFlag('TIF_PATCH_PENDING'))
+        .map((t) => t.pid),
+    );
+    this.signalCursor = this.lab.k.log.cursor();
+  }
+
+  /**
+   * What the tasks sent a fake signal did since: one that switched is done with; one that
+   * went to sleep interruptibly before it switched had no signal pending any more (schedule()
+   * leaves a task with one runnable): it lost its fake signal ('fake-signal-lost'). A sleep is
+   * told from a preemption in the middle of going to sleep by the wakeup that ends it (only a
+   * task off its runqueue is woken) or, if none came yet, by the task still asleep; a lost
+   * signal whose sleep ends within the round is still seen.
+   */
+  private followSignalled(): void {
+    const { k } = this.lab;
+    if (!this.lab.lp.transitionPatch) {
+      this.signalled.clear();
+      return;
+    }
+    const interruptible = k.layout.constant('TASK_INTERRUPTIBLE');
+    const slept = new Set<number>();
+    let lost: number | undefined;
+    const events = k.log.since(this.signalCursor);
+    this.signalCursor += events.length;
+    for (const e of events) {
+      if (e.type === 'klp_switch' || e.type === 'exit') {
+        this.signalled.delete(e.a);
+        slept.delete(e.a);
+      } else if (e.type === 'sched_switch' && this.signalled.has(e.a) && e.c & interruptible) slept.add(e.a);
+      else if (e.type === 'sched_wakeup' && slept.has(e.a)) lost ??= e.a;
+    }
+    if (lost === undefined) {
+      const problem = lostSignalProblems(this.lab).find((p) => slept.has(p.tasks[0].pid) || this.signalled.has(p.tasks[0].pid));
+      if (problem) return this.problem(problem);
+      // the tasks the host switched (a stack check leaves no event) are done with too
+      const still = new Set(
+        allTasks(k)
+          .filter((t) => t.testTifFlag('TIF_PATCH_PENDING'))
+          .map((t) => t.pid),
+      );
+      for (const pid of this.signalled) if (!still.has(pid)) this.signalled.delete(pid);
+      return;
+    }
+    const t = allTasks(k).find((x) => x.pid === lost);
+    const P = this.lab.lp.transitionPatch;
+    this.report(
+      'fake-signal-lost',
+      `${t?.comm ?? '?'}:${lost} was sent a fake signal in the ${this.lab.lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${P.name}', and went to sleep interruptibly before it switched, with no signal pending any more: the fake signal was lost (a real signal woke it)`,
+      t ? [t] : [],
+    );
   }
 
   private stall(boundNs = this.stallNs): void {

@@ -11,16 +11,19 @@
  *     and no other, one per patch, newest first; a func is patched with its object and in
  *     transition only in the patch in transition; an fentry site is a call while its function
  *     has a klp_ops; obj->mod follows its module;
- *   - sysfs lists exactly the installed patches; an enabled patch's module holds a reference.
+ *   - sysfs lists exactly the installed patches; an enabled patch's module holds a reference;
+ *   - once a transition has sent its fake signals, no user task still pending sleeps
+ *     interruptibly as if it had never had one: neither TIF_SIGPENDING nor TIF_NOTIFY_SIGNAL
+ *     and no signal it does not block queued (the fake signal was lost: nothing will wake it).
  * The random-session tests and the consistency checker both ask these questions here.
  */
-import { allTasks, idleTask, type Task } from '../kernel/index.ts';
-import { KLP_UNDEFINED } from '../livepatch/index.ts';
+import { allTasks, forEachTask, idleTask, type Task } from '../kernel/index.ts';
+import { KLP_PATCHED, KLP_UNDEFINED } from '../livepatch/index.ts';
 import type { Lab } from './selftest.ts';
 
 /** A broken invariant: the checker's violation kind, what is wrong, and the tasks concerned. */
 export interface InvariantProblem {
-  kind: 'pending-at-rest' | 'pending-mismatch' | 'func-stack' | 'sysfs';
+  kind: 'pending-at-rest' | 'pending-mismatch' | 'func-stack' | 'sysfs' | 'fake-signal-lost';
   message: string;
   tasks: Task[];
 }
@@ -210,7 +213,41 @@ export function sysfsProblems(lab: Lab): InvariantProblem[] {
   return out;
 }
 
+/**
+ * A fake signal that was lost. A user task still pending after a round of fake signals was
+ * sent one, and TIF_NOTIFY_SIGNAL, the signal since 8df1947c, stays set until the task goes
+ * through the signal path on its way to user mode, where it switches first: it cannot sleep
+ * interruptibly meanwhile (schedule() leaves a task with a signal pending runnable). One that
+ * does, with no flag and no unblocked signal queued, lost it -- as TIF_SIGPENDING with nothing
+ * queued was lost to the task's next recalc_sigpending() before 8df1947c -- and sleeps on
+ * until a real signal comes, holding the transition up with the patched function on its stack.
+ */
+export function lostSignalProblems(lab: Lab): InvariantProblem[] {
+  const { k, lp } = lab;
+  const P = lp.transitionPatch;
+  if (!P || !lp.transition.started || lp.transition.signalRounds === 0 || !tasklistFree(lab)) return [];
+  const interruptible = k.layout.constant('TASK_INTERRUPTIBLE');
+  const oPending = BigInt(k.layout.offset('task_struct', 'sig_pending'));
+  const oBlocked = BigInt(k.layout.offset('task_struct', 'sig_blocked'));
+  const out: InvariantProblem[] = [];
+  for (const t of forEachTask(k)) {
+    if (t.isKthread || !t.testTifFlag('TIF_PATCH_PENDING')) continue;
+    // asleep: off its runqueue in an interruptible sleep (not one still on its way into it)
+    if (!(t.state & interruptible) || t.onRq) continue;
+    if (t.testTifFlag('TIF_SIGPENDING') || t.testTifFlag('TIF_NOTIFY_SIGNAL')) continue;
+    if ((k.mem.u32(t.address + oPending) & ~k.mem.u32(t.address + oBlocked)) !== 0) continue;
+    const v = lp.transition.switchVerdict(t, null);
+    const on = !v.ok && v.why === 'sleeping on function' ? ` with ${v.func}() on its stack` : '';
+    out.push({
+      kind: 'fake-signal-lost',
+      message: `${t} was sent a fake signal in the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${P.name}', yet sleeps interruptibly${on}, still pending, with neither TIF_SIGPENDING nor TIF_NOTIFY_SIGNAL and no signal queued: the fake signal was lost`,
+      tasks: [t],
+    });
+  }
+  return out;
+}
+
 /** Every invariant above. */
 export function invariantProblems(lab: Lab): InvariantProblem[] {
-  return [...taskStateProblems(lab), ...funcStackProblems(lab), ...sysfsProblems(lab)];
+  return [...taskStateProblems(lab), ...funcStackProblems(lab), ...sysfsProblems(lab), ...lostSignalProblems(lab)];
 }

@@ -217,6 +217,28 @@ export const QUIRKS: readonly Quirk[] = [
       ],
     },
   },
+  {
+    name: 'sigpending',
+    constant: 'KLP_QUIRK_SIGPENDING_8DF1947C',
+    commit: '8df1947c71ee',
+    subject: 'livepatch: Replace the fake signal sending with TIF_NOTIFY_SIGNAL infrastructure',
+    failure:
+      'the fake signal is TIF_SIGPENDING with nothing queued: one that lands as rt_sigsuspend begins is cleared by its ' +
+      'recalc_sigpending(), and the task sleeps on in the patched function until a real signal comes',
+    scenario: {
+      name: 'sigpending',
+      description: 'a patch of rt_sigsuspend while a user task waits in it for a signal every tick',
+      boot: { cpus: 2, workload: 'sigsuspend', quirks: ['KLP_QUIRK_SIGPENDING_8DF1947C'] },
+      steps: [
+        'run:100',
+        'insmod:test_klp_sigsuspend',
+        'wait:test_klp_sigsuspend',
+        'disable:test_klp_sigsuspend',
+        'wait:test_klp_sigsuspend',
+        'rmmod:test_klp_sigsuspend',
+      ],
+    },
+  },
 ];
 
 /** The quirk of that short name or KLP_QUIRK_* constant, if the lab has one. */

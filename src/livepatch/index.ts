@@ -5,7 +5,7 @@
  */
 export { Livepatch, type LivepatchOptions, type ModuleInfo } from './core.ts';
 export { LivepatchError } from './errors.ts';
-export { KLP_UNDEFINED, type KlpFunc } from './structs.ts';
+export { KLP_PATCHED, KLP_UNDEFINED, type KlpFunc } from './structs.ts';
 export { sysfsMode } from './sysfs.ts';
 export { KlpTransition, type SwitchVerdict } from './transition.ts';
 export {

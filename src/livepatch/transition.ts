@@ -120,6 +120,13 @@ export class KlpTransition {
   /** Transitions forced so far: what a forced task runs is the user's call, not the model's. */
   forces = 0;
   /**
+   * Rounds of fake signals since the transition (re)started: the tasks still pending after one
+   * were each sent a fake signal (the consistency checker asks).
+   */
+  signalRounds = 0;
+  /** Called with every vCPU stopped right after each round of fake signals (the checker's). */
+  readonly afterSignals: Array<() => void> = [];
+  /**
    * Between klp_start_transition() and the end of the transition (or a reversal): every task
    * off the target state is marked pending. Before, no task is; while the transition completes
    * or reverses, flags are cleared first.
@@ -315,6 +322,7 @@ export class KlpTransition {
     // before e3ff7c60 a kthread that never sleeps could only be switched by a stack check
     if (!this.quirks.noCondResched) this.setCondReschedEnabled(true);
     this.signalsCnt = 0;
+    this.signalRounds = 0;
     this.started = true;
   }
 
@@ -375,6 +383,27 @@ export class KlpTransition {
     if (this.signalsCnt === SIGNALS_TIMEOUT) prNotice(this.k, 'signaling remaining tasks');
     this.phase('signals', this.patch!);
     yield* callGuest(this.k.sym('klp_send_signals'));
+    this.signalsSent();
+  }
+
+  private signalsSent(): void {
+    this.signalRounds++;
+    for (const f of this.afterSignals) f();
+  }
+
+  /**
+   * A round of fake signals now, outside the retry work: the guest's walk, klp_send_signals,
+   * run by `call` (the explorer runs it where a schedule places the round, see placeSignals()).
+   * What the kernel had as a sysfs attribute, `signal`, until 0b3d52790e1c ("livepatch: Remove
+   * signal sysfs attribute"): an extra round at a moment of someone's choosing. Nothing without
+   * a started transition.
+   */
+  signalRoundNow(call: (fn: bigint) => void): boolean {
+    if (!this.patch || !this.started || this.quirks.noFakeSignal) return false;
+    this.phase('signals', this.patch);
+    call(this.k.sym('klp_send_signals'));
+    this.signalsSent();
+    return true;
   }
 
   /**

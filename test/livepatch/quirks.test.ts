@@ -16,6 +16,8 @@ import { allTasks, idleTask, type Task } from '../../src/kernel/task.ts';
 import { stackTraceSaveTskReliable } from '../../src/orc/unwind.ts';
 import { KLP_UNPATCHED } from '../../src/livepatch/structs.ts';
 import { disassemble } from '../../src/emu/index.ts';
+import { attachChecker } from '../../src/lab/checker.ts';
+import { placeSignals } from '../../src/lab/explore/inject.ts';
 
 const boot = useLab({}, { start: false });
 
@@ -326,5 +328,67 @@ describe('842c0884: grace periods that wait for idle cpus', () => {
     const { lab, heldNs } = await heldInHandler(false);
     expect(completedAt(lab)).toBeGreaterThanOrEqual(heldNs + 1000e6);
     expect(lab.logSinceStart().join('\n')).not.toContain('WARNING');
+  });
+});
+
+describe('8df1947c: the fake signal as TIF_SIGPENDING', () => {
+  const q = quirk('sigpending');
+  const waiter = (lab: Lab) => allTasks(lab.k).find((t) => t.comm === 'usigwait')!;
+  const counter = (lab: Lab, name: string) => lab.k.mem.u64(lab.k.sym(name));
+
+  /**
+   * The scenario's machine, the patch loaded under the checker with a round of fake signals
+   * placed where the explorer places it (the waiter entering rt_sigsuspend, pending): the seed
+   * and the time are one where the waiter is in user mode, so pending, when the transition starts.
+   */
+  async function session(withQuirk: boolean) {
+    const lab = await boot({ ...q.scenario.boot, seed: 3, quirks: withQuirk ? q.scenario.boot.quirks : [] });
+    lab.startTest();
+    lab.k.runFor(109);
+    const checker = attachChecker(lab, { stallMs: 60_000 });
+    const unplace = placeSignals(lab);
+    lab.loadLpNowait('test_klp_sigsuspend');
+    return { lab, checker, unplace };
+  }
+
+  it('with the quirk, rt_sigsuspend clears it, the waiter sleeps on in the patched function, and the checker sees it', async () => {
+    const { lab, checker, unplace } = await session(true);
+    const seen = lab.k.run({ ns: 1e9, until: () => checker.poll() !== undefined });
+    unplace();
+    const v = checker.poll();
+    checker.detach();
+    expect(seen.untilMet).toBe(true);
+    expect(v?.kind).toBe('fake-signal-lost');
+    const t = waiter(lab);
+    expect(v?.message).toMatch(new RegExp(`^usigwait:${t.pid} was sent a fake signal in the patching transition of 'test_klp_sigsuspend'`));
+    expect(v?.tasks[0].stack?.slice(0, 2).map((f) => f.replace(/\+.*/, ''))).toEqual(['__schedule', 'sys_rt_sigsuspend']);
+    // the round came, and the waiter was pending when it did; now it sleeps in the old
+    // function with no flag left that would get it out, and holds the transition up
+    expect(lab.lp.transition.signalRounds).toBe(1);
+    expect(lab.lp.transitionPatch?.name).toBe('test_klp_sigsuspend');
+    expect(t.stateChar).toBe('S');
+    expect(pending(t)).toBe(true);
+    expect(t.testTifFlag('TIF_SIGPENDING') || t.testTifFlag('TIF_NOTIFY_SIGNAL')).toBe(false);
+    expect(stackFunctions(lab, t)).toContain('sys_rt_sigsuspend');
+  });
+
+  it('without it, the waiter leaves rt_sigsuspend at once, switches on its way out, and its program sees nothing', async () => {
+    const { lab, checker, unplace } = await session(false);
+    const first = lab.k.log.events.length;
+    lab.waitForTransition('test_klp_sigsuspend');
+    unplace();
+    expect(checker.finish()).toBeUndefined();
+    checker.detach();
+    expect(lab.lp.transition.signalRounds).toBe(1);
+    const t = waiter(lab);
+    const stext = lab.k.sym('_stext');
+    const own = lab.k.log.events
+      .slice(first)
+      .filter((e) => e.type === 'klp_switch' && e.a === t.pid)
+      .map((e) => lab.k.image.symbolAt(stext + BigInt(e.c))?.name);
+    expect(own).toEqual(['exit_to_user_mode']);
+    // every wait ended with -EINTR after its handler ran: the restarted call was invisible
+    expect(counter(lab, 'sigsusp_odd')).toBe(0n);
+    expect(counter(lab, 'sigsusp_waits')).toBe(counter(lab, 'sigsusp_handled'));
   });
 });

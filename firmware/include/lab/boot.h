@@ -50,6 +50,10 @@ struct boot_params {
  *   one forced transition keeps every patch module, later ones too, from being released;
  * 7e35e4eb ("livepatch: Keep replaced patches until post_patch callback is called"): the
  *   patches a replace patch supersedes are gone before its post_patch callbacks run;
+ * 8df1947c71ee ("livepatch: Replace the fake signal sending with TIF_NOTIFY_SIGNAL
+ *   infrastructure"): the fake signal is TIF_SIGPENDING with nothing queued, set the way a
+ *   signal's sender sets it, which the task's next recalc_sigpending() clears (in the guest:
+ *   klp_send_signals()).
  * 842c0884 ("livepatch: Fix stacking of patches with respect to RCU"): livepatch's grace
  *   periods are synchronize_rcu()'s, which do not wait for an idle cpu RCU is not watching,
  *   though the handler may run there (a patched function of the idle path).
@@ -62,6 +66,7 @@ struct boot_params {
 #define KLP_QUIRK_FORCE_MARKS_ALL_29573083	(1U << 6)
 #define KLP_QUIRK_FORCED_GLOBAL_68007289	(1U << 7)
 #define KLP_QUIRK_REPLACED_FREED_EARLY_7E35E4EB (1U << 8)
+#define KLP_QUIRK_SIGPENDING_8DF1947C		(1U << 9)
 #define KLP_QUIRK_RCU_IDLE_842C0884		(1U << 10)
 
 extern struct boot_params boot_params;
@@ -77,6 +82,7 @@ enum workload_id {
 	WORKLOAD_GETPID, /* user tasks calling getpid in a loop, one per cpu from cpu 1 */
 	WORKLOAD_FUTEX_SLEEP, /* a user task asleep in futex_wait until the host releases it */
 	WORKLOAD_KLP_BENCH,   /* livepatch benchmark: many deep sleepers, holders, a caller */
+	WORKLOAD_SIGSUSPEND,  /* a user task waiting in sigsuspend for a SIGUSR1 every tick */
 	NR_WORKLOADS
 };
 

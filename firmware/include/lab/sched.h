@@ -83,6 +83,8 @@ struct task_struct {
 	u64 user_stack; /* base of the user stack, user tasks only */
 	u32 sig_pending;
 	u32 sig_blocked;
+	u32 saved_sigmask;   /* rt_sigsuspend's caller's mask, put back on the way out */
+	u32 restore_sigmask; /* saved_sigmask is to be put back (TS_RESTORE_SIGMASK) */
 	spinlock_t sig_lock;
 	struct k_sigaction sighand[NSIG];
 	struct thread_struct thread;
@@ -393,6 +395,8 @@ void release_task(struct task_struct *p);
 int send_signal(struct task_struct *p, int sig);
 void signal_wake_up(struct task_struct *t);
 void set_notify_signal(struct task_struct *t);
+void recalc_sigpending(void);
+void set_current_blocked(u32 mask);
 void arch_do_signal_or_restart(struct pt_regs *regs);
 void flush_signals(struct task_struct *t);
 

@@ -18,15 +18,22 @@
 #define SYS_getppid	      13
 #define SYS_sched_setaffinity 14 /* (cpu): pin the calling task to cpu; -1 unpins */
 #define SYS_write_fd	      15 /* (fd, buf, len): stdout/stderr of a task the host spawned */
-#define NR_syscalls	      16
+#define SYS_rt_sigprocmask    16 /* (how, set, oset): sigsets as Linux's, no sigsetsize */
+#define SYS_rt_sigsuspend     17 /* (set): wait for a signal with set blocked */
+#define NR_syscalls	      18
 
-#define SIGHUP		      1
-#define SIGINT		      2
-#define SIGKILL		      9
-#define SIGUSR1		      10
-#define SIGUSR2		      12
-#define SIGTERM		      15
-#define SIGCHLD		      17
+/* rt_sigprocmask's how */
+#define SIG_BLOCK   0
+#define SIG_UNBLOCK 1
+#define SIG_SETMASK 2
+
+#define SIGHUP	    1
+#define SIGINT	    2
+#define SIGKILL	    9
+#define SIGUSR1	    10
+#define SIGUSR2	    12
+#define SIGTERM	    15
+#define SIGCHLD	    17
 
 #include <lab/errno.h>
 

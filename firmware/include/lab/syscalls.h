@@ -13,10 +13,12 @@ struct pt_regs;
 typedef long (*syscall_fn_t)(const struct pt_regs *regs);
 extern const syscall_fn_t sys_call_table[NR_syscalls];
 
-long sys_rt_sigreturn(const struct pt_regs *regs); /* kernel/signal.c */
-long sys_rt_sigaction(const struct pt_regs *regs); /* kernel/signal.c */
-long sys_kill(const struct pt_regs *regs);	   /* kernel/signal.c */
-long __x64_sys_getpid(const struct pt_regs *regs); /* kernel/sys.c */
-long sys_work(const struct pt_regs *regs);	   /* workloads/kthreads.c */
+long sys_rt_sigreturn(const struct pt_regs *regs);   /* kernel/signal.c */
+long sys_rt_sigaction(const struct pt_regs *regs);   /* kernel/signal.c */
+long sys_kill(const struct pt_regs *regs);	     /* kernel/signal.c */
+long sys_rt_sigprocmask(const struct pt_regs *regs); /* kernel/signal.c */
+long sys_rt_sigsuspend(const struct pt_regs *regs);  /* kernel/signal.c */
+long __x64_sys_getpid(const struct pt_regs *regs);   /* kernel/sys.c */
+long sys_work(const struct pt_regs *regs);	     /* workloads/kthreads.c */
 
 #endif

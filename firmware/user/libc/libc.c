@@ -102,6 +102,47 @@ sighandler_t signal(int sig, sighandler_t handler)
 	return old;
 }
 
+int sigemptyset(sigset_t *set)
+{
+	*set = 0;
+	return 0;
+}
+
+static int sigbad(int sig)
+{
+	if (sig > 0 && sig < _NSIG)
+		return 0;
+	errno = EINVAL;
+	return -1;
+}
+
+int sigaddset(sigset_t *set, int sig)
+{
+	if (sigbad(sig))
+		return -1;
+	*set |= 1UL << (sig - 1);
+	return 0;
+}
+
+int sigdelset(sigset_t *set, int sig)
+{
+	if (sigbad(sig))
+		return -1;
+	*set &= ~(1UL << (sig - 1));
+	return 0;
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *oset)
+{
+	return result(int80(SYS_rt_sigprocmask, how, (long)set, (long)oset));
+}
+
+/* Always -1: EINTR once a handler has run (a signal with no handler restarts the wait). */
+int sigsuspend(const sigset_t *set)
+{
+	return result(int80(SYS_rt_sigsuspend, (long)set, 0, 0));
+}
+
 /* --- formatted output ---------------------------------------------------------------------- */
 
 #include "../../lib/vsnprintf.c"

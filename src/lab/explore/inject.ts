@@ -8,7 +8,7 @@
  * module still in use) is logged with its error and the run goes on: a refusal is part of the
  * schedule, as deterministic as the rest.
  */
-import { callGuest, type HostTask, type Kernel, KernelOops, KernelPanic } from '../../kernel/index.ts';
+import { callGuest, cpuCurr, type HostTask, type Kernel, KernelOops, KernelPanic, perCpuAddress } from '../../kernel/index.ts';
 import type { RunLimits, RunResult } from '../../emu/index.ts';
 import type { Lab } from '../selftest.ts';
 import { EVENT_MODULE, type InjectedEvent } from './schedule.ts';
@@ -76,6 +76,66 @@ export function fireEvent(lab: Lab, ev: InjectedEvent): void {
       throw e;
     lab.log(`explore: ${ev.kind} refused: ${err.message}`);
   }
+}
+
+/**
+ * Places a round of fake signals (Schedule's signalsAtSyscall) where the retry work's rounds,
+ * a second apart, almost never fall: in the few instructions between a system call's entry
+ * and its first look at the task's signals. Once a transition has started, the first user
+ * task still to switch that enters a system call gets a round right there, on its own cpu, as
+ * if the retry work had interrupted it at that instruction; then the task goes on. One round
+ * per transition (and per reversal); none if no such task enters the kernel pending.
+ */
+export function placeSignals(lab: Lab): () => void {
+  const k = lab.k;
+  const m = k.machine;
+  const lp = lab.lp;
+  const entry = k.sym('do_int80_syscall');
+  let armed = false;
+  let placed = '';
+  const arm = (on: boolean) => {
+    if (on === armed) return;
+    armed = on;
+    if (on) m.addBreakpoint(entry);
+    else m.removeBreakpoint(entry);
+  };
+  const which = () =>
+    lp.transitionPatch && lp.transition.started ? `${lp.transitionPatch.name}:${lp.targetState}:${lp.transition.forces}` : '';
+  const afterHostCall = () => {
+    const now = which();
+    arm(now !== '' && now !== placed);
+  };
+  const locked = (at: bigint) => k.mem.u32(at + BigInt(k.layout.value('spinlock_t.locked'))) !== 0;
+  const oSigLock = BigInt(k.layout.offset('task_struct', 'sig_lock'));
+  const oPiLock = BigInt(k.layout.offset('task_struct', 'pi_lock'));
+  const oRq = BigInt(k.layout.offset('pcpu', 'rq'));
+  /*
+   * The walk runs alone on the task's cpu, the other vCPUs stopped: it must not find a lock it
+   * takes held by one of them. It takes tasklist_lock, and for each task it signals that
+   * task's sig_lock and pi_lock and a runqueue's lock (rq.lock is struct rq's first member).
+   */
+  const walkCanRun = () => {
+    if (locked(k.sym('tasklist_lock'))) return false;
+    for (let c = 0; c < k.nrCpus; c++) if (locked(perCpuAddress(k, c) + oRq)) return false;
+    for (const p of k.tasks())
+      if (!p.isKthread && p.testTifFlag('TIF_PATCH_PENDING') && (locked(p.address + oSigLock) || locked(p.address + oPiLock))) return false;
+    return true;
+  };
+  const previous = m.onDebugStop;
+  m.onDebugStop = (stop) => {
+    if (stop.pc !== entry || !armed) return previous?.(stop);
+    const t = cpuCurr(k, stop.cpu);
+    if (t.isKthread || !t.testTifFlag('TIF_PATCH_PENDING') || !walkCanRun()) return;
+    placed = which();
+    arm(false);
+    lab.lp.transition.signalRoundNow((fn) => m.callOnCpu(stop.cpu, fn));
+  };
+  m.afterHostCall.push(afterHostCall);
+  return () => {
+    arm(false);
+    m.afterHostCall.splice(m.afterHostCall.indexOf(afterHostCall), 1);
+    m.onDebugStop = previous;
+  };
 }
 
 /** Emulated time between two looks at the checker while the lab waits. */

@@ -60,6 +60,7 @@ function checkSchedule(v: unknown, where: string): Schedule {
       ['atMs', 'cpu', 'insn', 'nth', 'ms'].every((k) => Number.isInteger(st[k]) && (st[k] as number) >= (k === 'nth' ? 1 : 0));
     if (!ok) throw bad(`'schedule.stall' must be {atMs, cpu, fn, insn, nth >= 1, ms}, fn one of ${PREEMPTION_POINTS.join(', ')}`);
   }
+  if (s.signalsAtSyscall !== undefined && s.signalsAtSyscall !== true) throw bad("'schedule.signalsAtSyscall' must be true when present");
   return s as unknown as Schedule;
 }
 

@@ -15,7 +15,7 @@ import { Lab } from '../selftest.ts';
 import { parseStep, runStep, StepFailure, type Step } from '../steps.ts';
 import type { Scenario } from '../scenario.ts';
 import type { CheckerFactory, Violation } from '../violation.ts';
-import { injectEvents } from './inject.ts';
+import { injectEvents, placeSignals } from './inject.ts';
 import { armStall } from './stall.ts';
 import type { Schedule } from './schedule.ts';
 
@@ -145,6 +145,7 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
   const poll = () => (violation ??= watch.poll()) !== undefined;
   const inject = injectEvents(lab, schedule.events, start, poll);
   if (schedule.stall) armStall(lab, schedule.stall, start);
+  const unplace = schedule.signalsAtSyscall ? placeSignals(lab) : undefined;
   try {
     for (const step of steps) {
       inject.fireDue();
@@ -178,6 +179,7 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
       tasks: [],
     };
   } finally {
+    unplace?.();
     watch.detach();
   }
   if (violation) end = `violation ${violation.kind}`;

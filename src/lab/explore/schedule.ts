@@ -6,8 +6,8 @@
  * the preemption model when the scenario leaves it open, the scenario's steps kept and how long
  * its run: steps last (what shrinking takes away), and events injected at chosen emulated times
  * between and during the steps: forks, signals, cpu hotplug, a target module coming and going,
- * a write that reverses the transition in progress; and a vCPU held up at a preemption point
- * while the others run, as a hypervisor preempts a vCPU.
+ * a write that reverses the transition in progress; a vCPU held up at a preemption point while the
+ * others run, as a hypervisor preempts a vCPU; and where livepatch's fake signals come.
  *
  * Schedules are generated from a campaign seed and an index alone, so schedule i of a campaign
  * is the same on every machine, in every worker and in every shard.
@@ -62,6 +62,11 @@ export interface Schedule {
   events: InjectedEvent[];
   /** A vCPU held up at a preemption point, if one is (absent in replay files from before stalls). */
   stall?: ScheduledStall;
+  /**
+   * A round of fake signals placed, in each transition, at the system call entry of the first
+   * user task still to switch that makes one (inject.ts, placeSignals()).
+   */
+  signalsAtSyscall?: true;
 }
 
 /** Quanta a schedule picks from: short ones interleave the vCPUs finely, long ones coarsely. */
@@ -146,6 +151,8 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
   }
   events.sort((a, b) => a.atMs - b.atMs || EVENT_KINDS.indexOf(a.kind) - EVENT_KINDS.indexOf(b.kind));
   const stall = generateStall(scenario, campaign, index);
+  // drawn from a stream of its own, so that the draws above stay what they were before it
+  const signalsAtSyscall = schedulePrng(campaign ^ SIGNALS_STREAM, index).below(3) === 0;
   return {
     index,
     seed: seed.toString(),
@@ -155,6 +162,7 @@ export function generateSchedule(scenario: Scenario, campaign: bigint, index: nu
     runPercent: 100,
     events,
     ...(stall ? { stall } : {}),
+    ...(signalsAtSyscall ? { signalsAtSyscall } : {}),
   };
 }
 
@@ -166,12 +174,16 @@ export function describeStall(st: ScheduledStall): string {
   return `cpu${st.cpu} at ${st.fn} instruction ${st.insn} mod its count, hit ${st.nth} after ${st.atMs}ms, for ${st.ms}ms`;
 }
 
+/** Mixed into the campaign seed for the draw of signalsAtSyscall. */
+const SIGNALS_STREAM = 0x8df1947c71een;
+
 /** One line for a person: "seed 123 quantum 2000 preempt=full, 3 events: fork@120ms, ...". */
 export function describeSchedule(s: Schedule, scenario?: Scenario): string {
   const ev = s.events.map((e) => `${e.kind}${e.kind.startsWith('cpu-') ? ` cpu${e.pick}` : ''}@${e.atMs}ms`);
   const dropped = scenario && s.steps.length < scenario.steps.length ? `, ${scenario.steps.length - s.steps.length} steps dropped` : '';
   const runs = s.runPercent !== 100 ? `, runs at ${s.runPercent}%` : '';
-  return `#${s.index}: seed ${s.seed} quantum ${s.quantum} preempt=${s.preempt}${dropped}${runs}, ${
+  const signals = s.signalsAtSyscall ? ', fake signals at a system call entry' : '';
+  return `#${s.index}: seed ${s.seed} quantum ${s.quantum} preempt=${s.preempt}${dropped}${runs}${signals}, ${
     ev.length ? `${ev.length} event${ev.length > 1 ? 's' : ''}: ${ev.join(' ')}` : 'no events'
   }${s.stall ? `, stall ${describeStall(s.stall)}` : ''}`;
 }

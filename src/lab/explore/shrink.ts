@@ -68,6 +68,10 @@ export async function shrinkSchedule(
   const runs = best.schedule.steps.some((i) => scenario.steps[i].startsWith('run:'));
   for (let pct = Math.floor(best.schedule.runPercent / 2); runs && pct >= 1; pct = Math.floor(pct / 2))
     if (!(await attempt({ ...best.schedule, runPercent: pct }))) break;
+  if (best.schedule.signalsAtSyscall) {
+    const { signalsAtSyscall: _dropped, ...plain } = best.schedule;
+    await attempt(plain);
+  }
   if (best.schedule.quantum !== DEFAULT_QUANTUM) await attempt({ ...best.schedule, quantum: DEFAULT_QUANTUM });
   if (best.schedule.preempt === 'full' && scenario.boot.preempt === undefined) await attempt({ ...best.schedule, preempt: 'none' });
   return { ...best, tries, kept };
