@@ -12,6 +12,8 @@
 #include <lab/hostcall.h>
 #include <lab/livepatch.h>
 
+extern const char _stext[];
+
 #define HARDIRQ_OFFSET 0x10000
 #define EXIT_TO_USER_MODE_WORK                                                           \
 	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME | \
@@ -23,6 +25,8 @@ void do_IRQ(struct pt_regs *regs)
 
 	__preempt_count_add(HARDIRQ_OFFSET);
 	this_cpu()->irq_count++;
+	if (trace_entry_on())
+		lab_event(EV_IRQ_ENTRY, vector, user_mode(regs), 0);
 	switch (vector) {
 	case TIMER_VECTOR:
 		tick_handle_periodic(regs);
@@ -42,6 +46,8 @@ void do_IRQ(struct pt_regs *regs)
 		printk(KERN_WARNING "spurious interrupt vector %lu on cpu %d\n", vector,
 		       smp_processor_id());
 	}
+	if (trace_entry_on())
+		lab_event(EV_IRQ_EXIT, vector, 0, 0);
 	__preempt_count_sub(HARDIRQ_OFFSET);
 }
 
@@ -49,11 +55,18 @@ void do_int80_syscall(struct pt_regs *regs)
 {
 	unsigned long nr = regs->orig_ax;
 
+	if (trace_entry_on())
+		lab_event(EV_SYS_ENTER, nr, 0, 0);
 	local_irq_enable();
 	if (nr < NR_syscalls && sys_call_table[nr])
 		regs->ax = sys_call_table[nr](regs);
 	else
 		regs->ax = -ENOSYS;
+	if (trace_entry_on()) {
+		long ret = regs->ax;
+
+		lab_event(EV_SYS_EXIT, nr, ret < 0 ? -ret : ret, ret < 0);
+	}
 	local_irq_disable();
 }
 
@@ -77,6 +90,9 @@ void exit_to_user_mode(struct pt_regs *regs)
 			arch_do_signal_or_restart(regs);
 		local_irq_disable();
 	}
+	/* nothing runs in the kernel for this task between here and iret */
+	if (trace_entry_on())
+		lab_event(EV_USER_ENTER, regs->ip - (u64)_stext, 0, 0);
 }
 
 /* A new user task's first trip to user mode (from ret_from_fork). */

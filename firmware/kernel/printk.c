@@ -12,6 +12,7 @@
 struct lab_event_ring event_ring;
 int console_loglevel = 7;
 struct pvclock pvclock;
+u32 lab_trace_entry;
 static DEFINE_SPINLOCK(event_lock);
 
 static void emit(int type, u64 a, u64 b, u64 c, const char *text, size_t len)

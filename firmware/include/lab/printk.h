@@ -50,7 +50,25 @@ enum lab_event_type {
 	EV_WORKLOAD,	  /* a: workload-defined code, b, c: values */
 	EV_CPU_DEAD,	  /* a: cpu: it parked itself, offline */
 	EV_KLP_SWITCH, /* a: pid, b: new patch state, c: the switch point (return address - _stext) */
+	/* the entry records, written only while lab_trace_entry is set (below) */
+	EV_IRQ_ENTRY,  /* a: vector, b: 1 if it interrupted user mode */
+	EV_IRQ_EXIT,   /* a: vector */
+	EV_SYS_ENTER,  /* a: system call number */
+	EV_SYS_EXIT,   /* a: system call number, b: |return value|, c: 1 if it is negative */
+	EV_USER_ENTER, /* the task leaves for user mode; a: the ip it resumes at - _stext */
 };
+
+/*
+ * Set by the host while a session is being traced: then interrupt entry and exit, system call
+ * entry and exit and each return to user mode write a record. They are the most frequent
+ * events a cpu has, so an untraced run does not pay their instructions (which would also move
+ * every later interleaving): each site costs one load and branch while this is 0.
+ */
+extern u32 lab_trace_entry;
+static inline bool trace_entry_on(void)
+{
+	return unlikely(READ_ONCE(lab_trace_entry));
+}
 
 /* a whole printk() line (its buffer is this long): the kernel selftests' lines pass 130 characters */
 #define LAB_EVENT_TEXT 256
