@@ -8,7 +8,8 @@
  * drawn backwards.
  *
  * The tracks:
- *   process "vCPUs"      a thread per cpu: the task it runs, "idle", "offline"
+ *   process "vCPUs"      a thread per cpu: the task it runs, "idle", "offline", and each
+ *                        interrupt nested in it ("timer", "resched IPI", ...)
  *   process "livepatch"  transitions (one slice each, its phases inside), the passes of
  *                        klp_try_complete_transition, fake signals and force, callbacks, module
  *                        loads and unloads, sysfs writes, the kernel log; the counter "tasks
@@ -16,7 +17,13 @@
  *   a process per task   "sched" (running on cpuN, runnable, sleeping), "patch state"
  *                        (unpatched / patched, pending or not, and why it changed), and
  *                        "klp_try_switch_task" (each verdict: switched, or what blocked it,
- *                        with a flow to the pass it kept from completing)
+ *                        with a flow to the pass it kept from completing); a user task also
+ *                        "user/kernel" ("user", "kernel" with its system calls and the
+ *                        interrupts that took it from user mode nested inside)
+ *
+ * Interrupts and user/kernel mode come from the entry records (EV_IRQ_*, EV_SYS_*,
+ * EV_USER_ENTER), which the guest writes only in a session booted with traceEntry: without
+ * them those rows are empty.
  *
  * A pass, a verdict or a sysfs write takes no emulated time (the host acts with every vCPU
  * stopped), so such slices are drawn MOMENT_US wide. The emulated clock starts at 0 at boot;
@@ -57,6 +64,32 @@ export interface TraceSession {
   events: readonly LabEvent[];
   /** EV_KLP_SWITCH's switch points (offsets into the kernel text), symbolized. */
   switchPoints: Record<number, string>;
+  /** Where EV_USER_ENTER resumed user mode (offsets from _stext, as its records have them), symbolized. */
+  userIps: Record<number, string>;
+  /** Interrupt vectors by number ("timer", "resched IPI", ...). */
+  vectors: Record<number, string>;
+  /** System calls by number (what sys_call_table points to, without its sys_ prefix). */
+  syscalls: Record<number, string>;
+}
+
+/** What the image's *_VECTOR constants are called on a timeline. */
+const VECTOR_NAMES: Record<string, string> = {
+  TIMER_VECTOR: 'timer',
+  RESCHEDULE_VECTOR: 'resched IPI',
+  CALL_FUNCTION_VECTOR: 'call function IPI',
+  HOST_EVENT_VECTOR: 'host event',
+};
+
+/** The kernel's system call names, from its table as guest memory has it. */
+function syscallNames(k: Kernel): Record<number, string> {
+  const out: Record<number, string> = {};
+  const table = k.sym('sys_call_table');
+  const n = k.layout.constant('NR_syscalls');
+  for (let nr = 0; nr < n; nr++) {
+    const fn = k.image.symbolAt(k.mem.u64(table + BigInt(8 * nr)));
+    if (fn) out[nr] = fn.name.replace(/^(__x64_)?sys_/, '');
+  }
+  return out;
 }
 
 /** The session of a kernel (or a lab's kernel) as it is now: its whole event log. */
@@ -64,8 +97,10 @@ export function captureSession(k: Kernel, name: string, sym: Symbolizer = imageS
   const events = k.log.events.slice();
   const stext = k.sym('_stext');
   const switchPoints: Record<number, string> = {};
+  const userIps: Record<number, string> = {};
   for (const e of events)
     if (e.type === 'klp_switch' && !(e.c in switchPoints)) switchPoints[e.c] = sym.symbolizeReturn(stext + BigInt(e.c));
+    else if (e.type === 'user_enter' && !(e.a in userIps)) userIps[e.a] = sym.symbolize(BigInt.asUintN(64, stext + BigInt(e.a)));
   return {
     name,
     nrCpus: k.nrCpus,
@@ -73,6 +108,9 @@ export function captureSession(k: Kernel, name: string, sym: Symbolizer = imageS
     tasks: k.tasks().map((t) => ({ pid: t.pid, cpu: t.cpu, comm: t.comm, kthread: t.isKthread, idle: t.isIdle })),
     events,
     switchPoints,
+    userIps,
+    vectors: Object.fromEntries([...k.layout.constants('')].filter(([n]) => n in VECTOR_NAMES).map(([n, v]) => [v, VECTOR_NAMES[n]])),
+    syscalls: syscallNames(k),
   };
 }
 
@@ -109,8 +147,13 @@ const LP_NAMES: Record<number, string> = {
   [LP.printk]: 'kernel log',
 };
 // a task process's threads
-const T = { sched: 1, patch: 2, verdict: 3 } as const;
-const T_NAMES: Record<number, string> = { [T.sched]: 'sched', [T.patch]: 'patch state', [T.verdict]: 'klp_try_switch_task' };
+const T = { sched: 1, patch: 2, verdict: 3, mode: 4 } as const;
+const T_NAMES: Record<number, string> = {
+  [T.sched]: 'sched',
+  [T.patch]: 'patch state',
+  [T.verdict]: 'klp_try_switch_task',
+  [T.mode]: 'user/kernel',
+};
 
 /** Trace pids of a session: the vCPUs, livepatch, and each task (idle tasks by cpu, the others by pid). */
 const SESSION_STRIDE = 1_000_000;
@@ -128,6 +171,38 @@ interface Open {
   args?: Record<string, unknown>;
 }
 
+/**
+ * The nested slices of one thread, opened and closed in the log's order. The log's clock
+ * advances a round at a time, so an interrupt often enters and leaves at one timestamp: it is
+ * drawn MOMENT_US wide, and whatever comes after it on the thread starts no earlier than its
+ * end, so that the slices nest and never overlap (as a consumer requires of one thread).
+ */
+class Nest {
+  private readonly stack: Open[] = [];
+  /** ns: nothing on the thread starts before this */
+  private cursor = 0;
+  constructor(private readonly emit: (o: Open, endNs: number) => void) {}
+  get depth(): number {
+    return this.stack.length;
+  }
+  top(): Open | undefined {
+    return this.stack.at(-1);
+  }
+  open(name: string, ts: number, args?: Record<string, unknown>): void {
+    this.cursor = Math.max(ts, this.cursor);
+    this.stack.push({ name, since: this.cursor, ...(args ? { args } : {}) });
+  }
+  close(ts: number): void {
+    const o = this.stack.pop();
+    if (!o) return;
+    this.cursor = Math.max(ts, this.cursor, o.since + MOMENT_US * 1000);
+    this.emit(o, this.cursor);
+  }
+  closeAll(ts: number): void {
+    while (this.stack.length) this.close(ts);
+  }
+}
+
 /** Builds one session's events (pids offset by `base`). */
 function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   const pidCpus = base + PID_CPUS;
@@ -143,18 +218,38 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   const moment = (pid: number, tid: number, ts: number, name: string, cat: string, args?: Record<string, unknown>) =>
     out.push({ name, ph: 'X', cat, pid, tid, ts: us(ts), dur: MOMENT_US, ...(args ? { args } : {}) });
 
-  // --- vCPUs -----------------------------------------------------------------------------
-  const cpuRun = new Map<number, Open>();
-  const cpuOff = new Map<number, Open>();
-  const endCpu = (cpu: number, ts: number) => {
-    const o = cpuRun.get(cpu);
-    if (o) slice(pidCpus, cpu + 1, o, ts, 'sched');
-    cpuRun.delete(cpu);
+  // --- vCPUs: what runs (or offline) with the interrupts it takes nested inside ---------------
+  const cpuTracks = new Map<number, Nest>();
+  const cpuTrack = (cpu: number) => {
+    let n = cpuTracks.get(cpu);
+    if (!n) cpuTracks.set(cpu, (n = new Nest((o, end) => slice(pidCpus, cpu + 1, o, end, o.args?.vector !== undefined ? 'irq' : 'sched'))));
+    return n;
   };
+  const cpuOff = new Set<number>();
   const runOnCpu = (cpu: number, key: number, ts: number) => {
-    endCpu(cpu, ts);
+    const n = cpuTrack(cpu);
+    n.closeAll(ts);
     const t = names.get(key);
-    cpuRun.set(cpu, { name: key < 0 ? 'idle' : t ? t.comm : `pid ${key}`, since: ts, args: { pid: key < 0 ? 0 : key } });
+    n.open(key < 0 ? 'idle' : t ? t.comm : `pid ${key}`, ts, { pid: key < 0 ? 0 : key });
+  };
+  // the interrupts each cpu is in, innermost last, and whose user mode each one interrupted
+  const inIrq = new Map<number, { vector: number; from: number | null }[]>();
+  const vectorName = (v: number) => s.vectors[v] ?? `vector ${v}`;
+
+  // --- user tasks: user mode, and kernel mode with its system calls and interrupts inside ----
+  const modes = new Map<number, Nest>();
+  const modeTrack = (key: number) => {
+    let n = modes.get(key);
+    if (!n) modes.set(key, (n = new Nest((o, end) => slice(taskPid(key), T.mode, o, end, 'entry'))));
+    seen.add(key);
+    return n;
+  };
+  /** The task enters the kernel: what it ran in user mode ends. */
+  const enterKernel = (key: number, ts: number) => {
+    const n = modeTrack(key);
+    if (n.top()?.name === 'user') n.close(ts);
+    if (!n.depth) n.open('kernel', ts);
+    return n;
   };
 
   // --- tasks: run/sleep and patch state ----------------------------------------------------
@@ -203,18 +298,55 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     const ts = e.tsNs;
     switch (e.type) {
       case 'cpu_online': {
-        const o = cpuOff.get(e.a);
-        if (o) slice(pidCpus, e.a + 1, o, ts, 'sched');
         cpuOff.delete(e.a);
         runOnCpu(e.a, taskKey(0, e.a), ts);
         setRun(taskKey(0, e.a), `running on cpu${e.a}`, ts);
         break;
       }
       case 'cpu_dead':
-        endCpu(e.a, ts);
+        cpuTrack(e.a).closeAll(ts);
+        cpuTrack(e.a).open('offline', ts);
         setRun(taskKey(0, e.a), 'offline', ts);
-        cpuOff.set(e.a, { name: 'offline', since: ts });
+        cpuOff.add(e.a);
         break;
+      case 'irq_entry': {
+        const key = taskKey(e.pid, e.cpu);
+        const fromUser = e.b === 1 && key >= 0;
+        cpuTrack(e.cpu).open(vectorName(e.a), ts, { vector: e.a, from: fromUser ? 'user' : 'kernel' });
+        const stack = inIrq.get(e.cpu) ?? [];
+        stack.push({ vector: e.a, from: fromUser ? key : null });
+        inIrq.set(e.cpu, stack);
+        if (fromUser) enterKernel(key, ts).open(vectorName(e.a), ts, { vector: e.a });
+        break;
+      }
+      case 'irq_exit': {
+        const irq = inIrq.get(e.cpu)?.pop();
+        if (!irq) break; // its entry came before the log's first record
+        if (cpuTrack(e.cpu).top()?.args?.vector === irq.vector) cpuTrack(e.cpu).close(ts);
+        if (irq.from !== null) {
+          const n = modeTrack(irq.from);
+          if (n.top()?.args?.vector === irq.vector) n.close(ts);
+        }
+        break;
+      }
+      case 'sys_enter':
+        enterKernel(taskKey(e.pid, e.cpu), ts).open(`syscall ${s.syscalls[e.a] ?? e.a}`, ts, { nr: e.a });
+        break;
+      case 'sys_exit': {
+        const n = modeTrack(taskKey(e.pid, e.cpu));
+        if (n.top()?.args?.nr === e.a) {
+          const o = n.top()!;
+          o.args = { ...o.args, ret: e.c === 1 ? -e.b : e.b };
+          n.close(ts);
+        }
+        break;
+      }
+      case 'user_enter': {
+        const n = modeTrack(taskKey(e.pid, e.cpu));
+        n.closeAll(ts);
+        n.open('user', ts, { ip: s.userIps[e.a] ?? `_stext+0x${e.a.toString(16)}` });
+        break;
+      }
       case 'sched_switch': {
         const prev = taskKey(e.a, e.cpu);
         const next = taskKey(e.b, e.cpu);
@@ -238,6 +370,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         break;
       }
       case 'exit':
+        modes.get(taskKey(e.a, e.cpu))?.closeAll(ts);
         setRun(taskKey(e.a, e.cpu), null, ts);
         setPatch(taskKey(e.a, e.cpu), KLP_UNDEFINED, false, 'exit', ts);
         exited.add(taskKey(e.a, e.cpu));
@@ -347,8 +480,8 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   }
   // what is still open runs to the end of the session
   const end = s.endNs;
-  for (const c of [...cpuRun.keys()]) endCpu(c, end);
-  for (const [c, o] of cpuOff) slice(pidCpus, c + 1, o, end, 'sched');
+  for (const n of cpuTracks.values()) n.closeAll(end);
+  for (const n of modes.values()) n.closeAll(end);
   for (const [key, o] of run) slice(taskPid(key), T.sched, o, end, 'sched');
   for (const [key, o] of patch) slice(taskPid(key), T.patch, o, end, 'livepatch');
   endPhase(end);
@@ -383,6 +516,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     meta('process_name', pid, 0, { name: `${prefix}${label}` });
     meta('process_sort_index', pid, 0, { sort_index: pid });
     for (const [tid, name] of Object.entries(T_NAMES)) {
+      if (Number(tid) === T.mode && !modes.has(key)) continue; // kernel threads are always in the kernel
       meta('thread_name', pid, Number(tid), { name });
       meta('thread_sort_index', pid, Number(tid), { sort_index: Number(tid) });
     }
