@@ -84,7 +84,7 @@ struct lab_event {
 #define LAB_EVENT_RING 4096 /* a power of two */
 
 struct lab_event_ring {
-	volatile u64 head; /* next seq to write */
+	volatile u64 head; /* seqs taken so far: the last one may not be published yet */
 	struct lab_event ev[LAB_EVENT_RING];
 };
 
