@@ -343,7 +343,6 @@ void common(void)
 	CONST(EV_IRQ_ENTRY);
 	CONST(EV_IRQ_EXIT);
 	CONST(EV_SYS_ENTER);
-	CONST(EV_SYS_EXIT);
 	CONST(EV_USER_ENTER);
 	CONST(NR_syscalls);
 	MEMBER(boot_params, quirks);

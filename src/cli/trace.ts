@@ -18,10 +18,10 @@
  *                        (unpatched / patched, pending or not, and why it changed), and
  *                        "klp_try_switch_task" (each verdict: switched, or what blocked it,
  *                        with a flow to the pass it kept from completing); a user task also
- *                        "user/kernel" ("user", "kernel" with its system calls and the
- *                        interrupts that took it from user mode nested inside)
+ *                        "user/kernel" ("user", or the system call or interrupt that has it
+ *                        in the kernel)
  *
- * Interrupts and user/kernel mode come from the entry records (EV_IRQ_*, EV_SYS_*,
+ * Interrupts and user/kernel mode come from the entry records (EV_IRQ_*, EV_SYS_ENTER,
  * EV_USER_ENTER), which the guest writes only in a session booted with traceEntry: without
  * them those rows are empty.
  *
@@ -182,15 +182,12 @@ class Nest {
   /** ns: nothing on the thread starts before this */
   private cursor = 0;
   constructor(private readonly emit: (o: Open, endNs: number) => void) {}
-  get depth(): number {
-    return this.stack.length;
-  }
   top(): Open | undefined {
     return this.stack.at(-1);
   }
   open(name: string, ts: number, args?: Record<string, unknown>): void {
     this.cursor = Math.max(ts, this.cursor);
-    this.stack.push({ name, since: this.cursor, ...(args ? { args } : {}) });
+    this.stack.push(args ? { name, since: this.cursor, args } : { name, since: this.cursor });
   }
   close(ts: number): void {
     const o = this.stack.pop();
@@ -200,6 +197,69 @@ class Nest {
   }
   closeAll(ts: number): void {
     while (this.stack.length) this.close(ts);
+  }
+}
+
+/** A slice of a user task's mode track, with the raw timestamp it began at. */
+interface ModeSlice extends Open {
+  at: number;
+  /** a system call's number */
+  nr?: number;
+  args: Record<string, unknown>;
+}
+
+/**
+ * A user task's mode: "user" while it runs in user mode, else why it is in the kernel -- the
+ * system call it made, or the interrupt that took it from user mode -- until it returns. The
+ * log's clock moves a round at a time, and a task hammering a system call makes it many times
+ * in one round, indistinguishable in time: consecutive calls of one number that enter at one
+ * timestamp are one slice that counts them (`calls`), the user time between them included.
+ * Slices never overlap, as Nest's.
+ */
+class ModeTrack {
+  private open: ModeSlice | null = null;
+  /** the last closed slice, emitted once it is known the next call does not continue it */
+  private held: (ModeSlice & { end: number }) | null = null;
+  private cursor = 0;
+  constructor(private readonly emit: (o: Open, endNs: number) => void) {}
+  private close(ts: number): void {
+    const o = this.open;
+    if (!o) return;
+    this.open = null;
+    this.cursor = Math.max(ts, this.cursor, o.since + MOMENT_US * 1000);
+    this.flush();
+    this.held = Object.assign(o, { end: this.cursor });
+  }
+  private flush(): void {
+    if (this.held) this.emit(this.held, this.held.end);
+    this.held = null;
+  }
+  private start(name: string, ts: number, args: Record<string, unknown>, nr?: number): void {
+    this.close(ts);
+    this.cursor = Math.max(ts, this.cursor);
+    this.open = { name, since: this.cursor, at: ts, args, nr };
+  }
+  syscall(nr: number, name: (nr: number) => string, ts: number): void {
+    const h = this.held;
+    if (h && h.nr === nr && h.at === ts && this.open?.name === 'user' && this.open.at === ts) {
+      (h.args.calls as number)++;
+      this.open = h;
+      this.held = null;
+      return;
+    }
+    this.start(name(nr), ts, { calls: 1 }, nr);
+  }
+  interrupt(name: string, vector: number, ts: number): void {
+    this.start(name, ts, { vector });
+  }
+  /** Back to user mode at `ip`; `ret` is what a system call returned. */
+  user(ip: string, ret: number, ts: number): void {
+    if (this.open?.nr !== undefined) this.open.args.ret = ret;
+    this.start('user', ts, { ip });
+  }
+  end(ts: number): void {
+    this.close(ts);
+    this.flush();
   }
 }
 
@@ -213,8 +273,12 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   for (const t of s.tasks) names.set(taskKey(t.pid, t.cpu), t);
   const seen = new Set<number>();
 
-  const slice = (pid: number, tid: number, o: Open, end: number, cat: string) =>
-    out.push({ name: o.name, ph: 'X', cat, pid, tid, ts: us(o.since), dur: us(end - o.since), ...(o.args ? { args: o.args } : {}) });
+  // (no spread: a traced session has tens of thousands of slices)
+  const slice = (pid: number, tid: number, o: Open, end: number, cat: string) => {
+    const e: TraceEvent = { name: o.name, ph: 'X', cat, pid, tid, ts: us(o.since), dur: us(end - o.since) };
+    if (o.args) e.args = o.args;
+    out.push(e);
+  };
   const moment = (pid: number, tid: number, ts: number, name: string, cat: string, args?: Record<string, unknown>) =>
     out.push({ name, ph: 'X', cat, pid, tid, ts: us(ts), dur: MOMENT_US, ...(args ? { args } : {}) });
 
@@ -232,23 +296,17 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     const t = names.get(key);
     n.open(key < 0 ? 'idle' : t ? t.comm : `pid ${key}`, ts, { pid: key < 0 ? 0 : key });
   };
-  // the interrupts each cpu is in, innermost last, and whose user mode each one interrupted
-  const inIrq = new Map<number, { vector: number; from: number | null }[]>();
+  // the vectors of the interrupts each cpu is in, innermost last
+  const inIrq = new Map<number, number[]>();
   const vectorName = (v: number) => s.vectors[v] ?? `vector ${v}`;
+  const syscallName = (nr: number) => `syscall ${s.syscalls[nr] ?? nr}`;
 
-  // --- user tasks: user mode, and kernel mode with its system calls and interrupts inside ----
-  const modes = new Map<number, Nest>();
+  // --- user tasks: user mode, or the system call or interrupt that has it in the kernel -----
+  const modes = new Map<number, ModeTrack>();
   const modeTrack = (key: number) => {
     let n = modes.get(key);
-    if (!n) modes.set(key, (n = new Nest((o, end) => slice(taskPid(key), T.mode, o, end, 'entry'))));
+    if (!n) modes.set(key, (n = new ModeTrack((o, end) => slice(taskPid(key), T.mode, o, end, 'entry'))));
     seen.add(key);
-    return n;
-  };
-  /** The task enters the kernel: what it ran in user mode ends. */
-  const enterKernel = (key: number, ts: number) => {
-    const n = modeTrack(key);
-    if (n.top()?.name === 'user') n.close(ts);
-    if (!n.depth) n.open('kernel', ts);
     return n;
   };
 
@@ -314,39 +372,23 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         const fromUser = e.b === 1 && key >= 0;
         cpuTrack(e.cpu).open(vectorName(e.a), ts, { vector: e.a, from: fromUser ? 'user' : 'kernel' });
         const stack = inIrq.get(e.cpu) ?? [];
-        stack.push({ vector: e.a, from: fromUser ? key : null });
+        stack.push(e.a);
         inIrq.set(e.cpu, stack);
-        if (fromUser) enterKernel(key, ts).open(vectorName(e.a), ts, { vector: e.a });
+        if (fromUser) modeTrack(key).interrupt(vectorName(e.a), e.a, ts);
         break;
       }
       case 'irq_exit': {
-        const irq = inIrq.get(e.cpu)?.pop();
-        if (!irq) break; // its entry came before the log's first record
-        if (cpuTrack(e.cpu).top()?.args?.vector === irq.vector) cpuTrack(e.cpu).close(ts);
-        if (irq.from !== null) {
-          const n = modeTrack(irq.from);
-          if (n.top()?.args?.vector === irq.vector) n.close(ts);
-        }
+        const vector = inIrq.get(e.cpu)?.pop();
+        if (vector === undefined) break; // its entry came before the log's first record
+        if (cpuTrack(e.cpu).top()?.args?.vector === vector) cpuTrack(e.cpu).close(ts);
         break;
       }
       case 'sys_enter':
-        enterKernel(taskKey(e.pid, e.cpu), ts).open(`syscall ${s.syscalls[e.a] ?? e.a}`, ts, { nr: e.a });
+        modeTrack(taskKey(e.pid, e.cpu)).syscall(e.a, syscallName, ts);
         break;
-      case 'sys_exit': {
-        const n = modeTrack(taskKey(e.pid, e.cpu));
-        if (n.top()?.args?.nr === e.a) {
-          const o = n.top()!;
-          o.args = { ...o.args, ret: e.c === 1 ? -e.b : e.b };
-          n.close(ts);
-        }
+      case 'user_enter':
+        modeTrack(taskKey(e.pid, e.cpu)).user(s.userIps[e.a] ?? `_stext+0x${e.a.toString(16)}`, e.c === 1 ? -e.b : e.b, ts);
         break;
-      }
-      case 'user_enter': {
-        const n = modeTrack(taskKey(e.pid, e.cpu));
-        n.closeAll(ts);
-        n.open('user', ts, { ip: s.userIps[e.a] ?? `_stext+0x${e.a.toString(16)}` });
-        break;
-      }
       case 'sched_switch': {
         const prev = taskKey(e.a, e.cpu);
         const next = taskKey(e.b, e.cpu);
@@ -370,7 +412,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         break;
       }
       case 'exit':
-        modes.get(taskKey(e.a, e.cpu))?.closeAll(ts);
+        modes.get(taskKey(e.a, e.cpu))?.end(ts);
         setRun(taskKey(e.a, e.cpu), null, ts);
         setPatch(taskKey(e.a, e.cpu), KLP_UNDEFINED, false, 'exit', ts);
         exited.add(taskKey(e.a, e.cpu));
@@ -481,7 +523,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   // what is still open runs to the end of the session
   const end = s.endNs;
   for (const n of cpuTracks.values()) n.closeAll(end);
-  for (const n of modes.values()) n.closeAll(end);
+  for (const n of modes.values()) n.end(end);
   for (const [key, o] of run) slice(taskPid(key), T.sched, o, end, 'sched');
   for (const [key, o] of patch) slice(taskPid(key), T.patch, o, end, 'livepatch');
   endPhase(end);

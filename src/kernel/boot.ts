@@ -7,6 +7,7 @@
 import { loadAssembler, Machine } from '../emu/index.ts';
 import { fileURLToPath } from 'node:url';
 import { KernelImage } from './image.ts';
+import { enableJumpLabels } from './jump-label.ts';
 import { Kernel } from './kernel.ts';
 
 export const DEFAULT_IMAGE = fileURLToPath(new URL('../../fixtures/kernel.elf', import.meta.url));
@@ -133,7 +134,10 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   put32('loglevel', 7);
   put32('quirks', quirkMask);
   put64('magic', BigInt(L.constant('BOOT_MAGIC')));
-  if (opts.traceEntry) m.mem.setU32(k.sym('lab_trace_entry'), 1);
+  if (opts.traceEntry) {
+    enableJumpLabels(image, m.mem);
+    m.mem.setU32(k.sym('lab_trace_entry'), 1);
+  }
 
   m.onPort(L.constant('PORT_POWEROFF'), (cpu, v) => m.stop({ kind: 'poweroff', code: v, cpu: cpu.index }, cpu));
   m.onPort(L.constant('PORT_PANIC'), (cpu, v) => {

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The entry records a traced session has in its log (BootOptions.traceEntry): each interrupt's
- * entry and exit on its cpu, each system call's entry and exit in its task, each return to
- * user mode -- and none at all in a session that is not traced.
+ * entry and exit on its cpu, each system call's entry in its task, each return to user mode
+ * (which ends the call) -- and none at all in a session that is not traced.
  */
 import { describe, expect, it } from 'vitest';
 import { perCpuAddress, type Kernel } from '../../src/kernel/index.ts';
 import { withKernel } from '../helpers.ts';
 
-const ENTRY_TYPES = ['irq_entry', 'irq_exit', 'sys_enter', 'sys_exit', 'user_enter'];
+const ENTRY_TYPES = ['irq_entry', 'irq_exit', 'sys_enter', 'user_enter'];
 
 const irqCount = (k: Kernel, cpu: number) => Number(k.mem.u64(perCpuAddress(k, cpu) + BigInt(k.layout.offset('pcpu', 'irq_count'))));
 
@@ -56,20 +56,19 @@ describe('the entry records', () => {
         expect(entries, `cpu${cpu}`).toBe(irqCount(k, cpu));
         expect(entries, `cpu${cpu}`).toBeGreaterThan(50); // 100 Hz for a second
       }
-      // a task's system call leaves before its next one enters, with the same number
-      const inCall = new Map<number, number>();
+      // a task enters the kernel from user mode only: each system call or interrupt from user
+      // mode comes after its return to user mode, which comes once per entry
+      const inUser = new Map<number, boolean>();
       let calls = 0;
       for (const e of events) {
-        if (e.type === 'sys_enter') {
-          expect(inCall.has(e.pid), `pid ${e.pid} seq ${e.seq}`).toBe(false);
-          inCall.set(e.pid, e.a);
-          calls++;
-        } else if (e.type === 'sys_exit') {
-          expect(inCall.get(e.pid), `pid ${e.pid} seq ${e.seq}`).toBe(e.a);
-          inCall.delete(e.pid);
+        if (e.type === 'sys_enter' || (e.type === 'irq_entry' && e.b === 1)) {
+          if (inUser.has(e.pid)) expect(inUser.get(e.pid), `pid ${e.pid} seq ${e.seq}`).toBe(true);
+          inUser.set(e.pid, false);
+          if (e.type === 'sys_enter') calls++;
         } else if (e.type === 'user_enter') {
-          expect(inCall.has(e.pid), `pid ${e.pid} seq ${e.seq}`).toBe(false);
+          expect(inUser.get(e.pid), `pid ${e.pid} seq ${e.seq}`).not.toBe(true);
           expect(kthreads.has(e.pid), `pid ${e.pid}`).toBe(false);
+          inUser.set(e.pid, true);
         }
       }
       expect(calls).toBeGreaterThan(100);

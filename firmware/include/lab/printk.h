@@ -54,20 +54,35 @@ enum lab_event_type {
 	EV_IRQ_ENTRY,  /* a: vector, b: 1 if it interrupted user mode */
 	EV_IRQ_EXIT,   /* a: vector */
 	EV_SYS_ENTER,  /* a: system call number */
-	EV_SYS_EXIT,   /* a: system call number, b: |return value|, c: 1 if it is negative */
-	EV_USER_ENTER, /* the task leaves for user mode; a: the ip it resumes at - _stext */
+	EV_USER_ENTER, /* the task leaves for user mode; a: the ip it resumes at - _stext, b: |ax|,
+			  c: 1 if ax is negative (after a system call, what it returned) */
 };
 
 /*
- * Set by the host while a session is being traced: then interrupt entry and exit, system call
- * entry and exit and each return to user mode write a record. They are the most frequent
- * events a cpu has, so an untraced run does not pay their instructions (which would also move
- * every later interleaving): each site costs one load and branch while this is 0.
+ * Whether this session is traced: then interrupt entry and exit, system call entry and each
+ * return to user mode write a record. They are the most frequent events a cpu has,
+ * so an untraced run must not pay for them, not even a test and branch (each would split a
+ * translated block on the hottest paths). As the kernel's tracepoints do with static keys,
+ * each site is a 5-byte NOP listed in __jump_table; a traced session's host rewrites every
+ * listed NOP into a jmp to its site's record before the first instruction runs (and sets
+ * lab_trace_entry, for anyone who wants to read it).
  */
 extern u32 lab_trace_entry;
-static inline bool trace_entry_on(void)
+static __always_inline bool trace_entry_on(void)
 {
-	return unlikely(READ_ONCE(lab_trace_entry));
+	asm goto("1: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t" /* nopl 0(%rax,%rax,1) */
+		 ".pushsection __jump_table, \"aw\"\n\t"
+		 ".balign 8\n\t"
+		 ".long 1b - ., %l[on] - .\n\t"
+		 ".quad %c0 - .\n\t"
+		 ".popsection"
+		 :
+		 : "i"(&lab_trace_entry)
+		 :
+		 : on);
+	return false;
+on:
+	return true;
 }
 
 /* a whole printk() line (its buffer is this long): the kernel selftests' lines pass 130 characters */
