@@ -343,6 +343,13 @@ void common(void)
 	CONST(CPU_DEAD);
 	CONST(PORT_CPU_STARTUP);
 	CONST(EV_CPU_DEAD);
+
+	/* the entry records of a traced session (src/cli/trace.ts) */
+	CONST(EV_IRQ_ENTRY);
+	CONST(EV_IRQ_EXIT);
+	CONST(EV_SYS_ENTER);
+	CONST(EV_USER_ENTER);
+	CONST(NR_syscalls);
 	MEMBER(boot_params, quirks);
 	CONST(KLP_QUIRK_FORK_RACE_747F7A29);
 	CONST(KLP_QUIRK_IMMEDIATE_D0807DA7);

@@ -12,6 +12,8 @@
 #include <lab/hostcall.h>
 #include <lab/livepatch.h>
 
+extern const char _stext[];
+
 #define HARDIRQ_OFFSET 0x10000
 #define EXIT_TO_USER_MODE_WORK                                                           \
 	(_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NEED_RESCHED | _TIF_NOTIFY_RESUME | \
@@ -24,6 +26,8 @@ void do_IRQ(struct pt_regs *regs)
 
 	__preempt_count_add(HARDIRQ_OFFSET);
 	this_cpu()->irq_count++;
+	if (trace_entry_on())
+		lab_event(EV_IRQ_ENTRY, vector, user_mode(regs), 0);
 	switch (vector) {
 	case TIMER_VECTOR:
 		tick_handle_periodic(regs);
@@ -43,6 +47,8 @@ void do_IRQ(struct pt_regs *regs)
 		printk(KERN_WARNING "spurious interrupt vector %lu on cpu %d\n", vector,
 		       smp_processor_id());
 	}
+	if (trace_entry_on())
+		lab_event(EV_IRQ_EXIT, vector, 0, 0);
 	__preempt_count_sub(HARDIRQ_OFFSET);
 	rcu_irq_exit(idle);
 }
@@ -51,6 +57,8 @@ void do_int80_syscall(struct pt_regs *regs)
 {
 	unsigned long nr = regs->orig_ax;
 
+	if (trace_entry_on())
+		lab_event(EV_SYS_ENTER, nr, 0, 0);
 	local_irq_enable();
 	if (nr < NR_syscalls && sys_call_table[nr])
 		regs->ax = sys_call_table[nr](regs);
@@ -78,6 +86,16 @@ void exit_to_user_mode(struct pt_regs *regs)
 		if (ti_work & (_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL))
 			arch_do_signal_or_restart(regs);
 		local_irq_disable();
+	}
+	/*
+	 * Nothing runs in the kernel for this task between here and iret. One record ends the
+	 * system call too (with what the program sees it return, after any signal's restart):
+	 * a separate exit record would cost a third more on the hottest path.
+	 */
+	if (trace_entry_on()) {
+		long ax = regs->ax;
+
+		lab_event(EV_USER_ENTER, regs->ip - (u64)_stext, ax < 0 ? -ax : ax, ax < 0);
 	}
 }
 

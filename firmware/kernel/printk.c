@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * printk, events, panic and power-off. Records go into event_ring, which the host drains
- * between quanta; the ring is one global order, filled under a lock with irqs off so a record
- * is never half-written when the host looks (it only looks when every vCPU is stopped, and a
- * record is published by the final store of its seq).
+ * between quanta. The ring is one global order without a lock: a writer takes the next seq with
+ * one atomic add, fills that slot with irqs off and publishes it by the final store of its seq.
+ * A lock would be held across the end of a quantum now and then, and every other vCPU wanting
+ * to log would spin through its whole quantum (lock-holder preemption, as under a
+ * hypervisor): with a record per interrupt and system call, that cost more than the records.
+ * So the host may find a slot taken and not yet published (its writer stopped mid-record): it
+ * drains up to it and takes it, and what follows, once published.
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
@@ -12,17 +16,18 @@
 struct lab_event_ring event_ring;
 int console_loglevel = 7;
 struct pvclock pvclock;
-static DEFINE_SPINLOCK(event_lock);
+u32 lab_trace_entry;
 
 static void emit(int type, u64 a, u64 b, u64 c, const char *text, size_t len)
 {
 	struct lab_event *ev;
 	unsigned long flags = local_irq_save();
 	struct task_struct *t = current;
-	u64 seq;
+	u64 seq = 1;
 
-	raw_spin_lock(&event_lock);
-	seq = event_ring.head + 1;
+	/* xadd: seq is the old head + 1, and head counts every slot taken */
+	__asm__ __volatile__("lock; xaddq %0, %1" : "+r"(seq), "+m"(event_ring.head) : : "memory");
+	seq++;
 	ev = &event_ring.ev[(seq - 1) & (LAB_EVENT_RING - 1)];
 	ev->seq = 0;
 	ev->ts_ns = pvclock.ns;
@@ -38,8 +43,6 @@ static void emit(int type, u64 a, u64 b, u64 c, const char *text, size_t len)
 	ev->text[len] = 0;
 	barrier();
 	WRITE_ONCE(ev->seq, seq);
-	WRITE_ONCE(event_ring.head, seq);
-	raw_spin_unlock(&event_lock);
 	local_irq_restore(flags);
 }
 

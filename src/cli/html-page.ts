@@ -4,8 +4,10 @@
  * browser JavaScript with no library, reading the data the page carries in #klp-data.
  *
  * The timeline is a canvas: a row per vCPU, per livepatch track and per task, the trace's
- * slices drawn at emulated time. A task's row shows its patch state as the bar, when it ran as
- * a strip under it, and each klp_try_switch_task verdict as a tick (red when it was blocked).
+ * slices drawn at emulated time. A vCPU's row shows what it ran, and the interrupts it took as
+ * a strip along its top. A task's row shows its patch state as the bar, when it ran as a strip
+ * under it (green where it ran in user mode), and each klp_try_switch_task verdict as a tick
+ * (red when it was blocked).
  * The wheel zooms around the pointer, a drag pans; a log timestamp is a link that centres the
  * timeline on its moment and draws a cursor there. `window.klpReport` exposes the view for
  * tests (its range and cursor).
@@ -27,7 +29,8 @@ h2 small { font-weight: normal; color: #667; }
 .legend span::before { content: ""; display: inline-block; width: 1em; height: .8em; margin-right: .3em; vertical-align: middle; }
 .legend .unpatched::before { background: #8aa2c8; } .legend .pending::before { background: #f0a030; }
 .legend .patched::before { background: #4caf6a; } .legend .blocked::before { background: #d33; }
-.legend .running::before { background: #445; }
+.legend .running::before { background: #445; } .legend .user::before { background: #3aa57a; }
+.legend .irq::before { background: #b03a2e; }
 pre, .mono { font-family: ui-monospace, monospace; font-size: 12px; }
 pre { background: #fff; border: 1px solid #dde; padding: .5em; overflow-x: auto; }
 .task { border: 1px solid #e0b0b0; background: #fff8f8; padding: .5em .8em; margin: .5em 0; border-radius: 4px; }
@@ -105,7 +108,9 @@ export const REPORT_SCRIPT = String.raw`
       const pname = p.name.startsWith(prefix) ? p.name.slice(prefix.length) : p.name;
       const threads = [...p.threads.values()].sort((a, b) => a.sort - b.sort);
       if (pname === 'vCPUs' || pname === 'livepatch') {
-        for (const t of threads) if (t.slices.length) rows.push({ label: t.name, group: pname, slices: t.slices });
+        for (const t of threads)
+          if (t.slices.length)
+            rows.push({ label: t.name, group: pname, slices: t.slices.filter((x) => x.cat !== 'irq'), irqs: t.slices.filter((x) => x.cat === 'irq') });
         continue;
       }
       // a task: one row, its patch state as the bar, sched as a strip, the verdicts as ticks
@@ -113,7 +118,8 @@ export const REPORT_SCRIPT = String.raw`
       const patch = by['patch state'] || [];
       const comm = pname.replace(/ \(.*$/, '');
       if (!patch.length && !keep.has(comm)) continue;
-      rows.push({ label: pname, group: 'tasks', task: true, slices: patch, sched: by.sched || [], verdicts: by.klp_try_switch_task || [] });
+      const user = (by['user/kernel'] || []).filter((x) => x.name === 'user');
+      rows.push({ label: pname, group: 'tasks', task: true, slices: patch, sched: by.sched || [], user, verdicts: by.klp_try_switch_task || [] });
     }
     if (counters.length) rows.splice(rows.findIndex((r) => r.group === 'tasks') >>> 0, 0, { label: 'tasks pending', group: 'livepatch', counter: counters });
     return rows;
@@ -186,6 +192,7 @@ export const REPORT_SCRIPT = String.raw`
       if (r.task) {
         for (const s of r.slices) bar(s, y + 2, ROW - 8);
         for (const s of r.sched) if (s.name.startsWith('running')) bar(s, y + ROW - 5, 3, '#445');
+        for (const s of r.user) bar(s, y + ROW - 5, 3, '#3aa57a');
         for (const v of r.verdicts) {
           const x = xOf(v.ts);
           if (x < LABEL || x > W) continue;
@@ -195,6 +202,7 @@ export const REPORT_SCRIPT = String.raw`
         return;
       }
       for (const s of r.slices) bar(s, y + 2, ROW - 4);
+      for (const s of r.irqs || []) bar(s, y + 1, 4, '#b03a2e');
     });
     if (view.cursor !== null) {
       const x = xOf(view.cursor);
@@ -250,7 +258,7 @@ export const REPORT_SCRIPT = String.raw`
     if (!r || e.offsetX < LABEL || drag) return void (tip.hidden = true);
     const t = usOf(e.offsetX);
     const tol = (view.t1 - view.t0) / (canvas.clientWidth - LABEL) * 3;
-    const pool = r.task ? [...r.verdicts, ...r.slices] : r.slices || [];
+    const pool = r.task ? [...r.verdicts, ...r.user, ...r.slices] : [...(r.irqs || []), ...(r.slices || [])];
     const hit = pool.find((s) => t >= s.ts - tol && t <= s.ts + s.dur + tol);
     if (!hit) return void (tip.hidden = true);
     const args = hit.args ? Object.entries(hit.args).map(([k, v]) => k + ': ' + v).join('\n') : '';

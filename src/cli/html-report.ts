@@ -122,12 +122,16 @@ export function captureKernelReport(k: Kernel, name: string): ReportSession {
 function pageData(sessions: readonly ReportSession[]) {
   return sessions.map((s) => {
     const { traceEvents } = chromeTrace([s.trace]);
-    const { events: _events, switchPoints: _sp, ...trace } = s.trace;
+    const { events: _events, switchPoints: _sp, userIps: _ui, vectors: _v, syscalls: _sc, ...trace } = s.trace;
     return {
       ...s,
       trace,
-      // only what the page draws: the slices, the instants, the counter and the names
-      events: traceEvents.filter((e: TraceEvent) => e.ph !== 's' && e.ph !== 'f' && !(e.ph === 'i' && e.cat === 'printk')),
+      // only what the page draws: the slices, the instants, the counter and the names (of a
+      // task's user/kernel track, its time in user mode)
+      events: traceEvents.filter(
+        (e: TraceEvent) =>
+          e.ph !== 's' && e.ph !== 'f' && !(e.ph === 'i' && e.cat === 'printk') && !(e.cat === 'entry' && e.name !== 'user'),
+      ),
     };
   });
 }
@@ -159,7 +163,7 @@ export function reportHtml(sessions: readonly ReportSession[], title = 'klp-lab 
 <section id="timeline-section"><h2>Timeline <small>(wheel: zoom, drag: pan)</small></h2>
 <div class="toolbar"><button id="fit">fit</button><button id="zoom-in">+</button><button id="zoom-out">&minus;</button><span id="range"></span></div>
 <div id="timeline"><canvas id="canvas"></canvas><div id="tip" hidden></div></div>
-<div class="legend"><span class="unpatched">unpatched</span><span class="pending">pending</span><span class="patched">patched</span><span class="blocked">blocked verdict</span><span class="running">running</span></div>
+<div class="legend"><span class="unpatched">unpatched</span><span class="pending">pending</span><span class="patched">patched</span><span class="blocked">blocked verdict</span><span class="running">running</span><span class="user">user mode</span><span class="irq">interrupt</span></div>
 </section>
 <section id="stalled"><h2>Tasks blocking the transition</h2><div id="stalled-body"></div></section>
 <section id="tasks"><h2>Patch states at the end</h2><div id="tasks-body"></div></section>

@@ -38,7 +38,7 @@ import {
 import { orcDump, parseStackTarget, stackTask, StackTargetError, taskStack, formatTaskStack } from './orc.ts';
 import { blockingStacksReport, formatLog, logSince, patchStateReport, patchStates, sysfsEntries, sysfsReport } from './livepatch.ts';
 import { captureKernelReport, captureReport, type ReportSession } from './html-report.ts';
-import { writeSessionFiles } from './session-files.ts';
+import { tracesEntry, writeSessionFiles } from './session-files.ts';
 import {
   addBootOptions,
   quirkOption,
@@ -116,7 +116,7 @@ interface BootCmdFlags extends BootFlags, OutputFlags {
 async function bootCommand(flags: BootCmdFlags, cmd: Command): Promise<number> {
   checkImage(cmd, flags);
   const boot = async () => {
-    const k = await bootKernel(bootOptions(flags));
+    const k = await bootKernel({ ...bootOptions(flags), traceEntry: tracesEntry(flags) });
     withUnwinder(k);
     applyDyndbg(k, flags);
     return { k, close: () => k.close() };
@@ -231,7 +231,7 @@ async function livepatchCommand(args: string[], flags: LivepatchFlags, cmd: Comm
   if (flags.live && !tty) cmd.error("error: option '--live' draws on a terminal, and stderr is not one", { exitCode: USAGE_EXIT });
   checkImage(cmd, flags);
   const boot = async () => {
-    const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace });
+    const lab = await Lab.boot({ ...bootOptions(flags), reliableStacktrace: flags.reliableStacktrace, traceEntry: tracesEntry(flags) });
     applyDyndbg(lab.k, flags);
     return lab;
   };
@@ -354,7 +354,11 @@ async function selftestCommand(names: string[], flags: SelftestFlags, cmd: Comma
         continue;
       }
       try {
-        await runSelftest(t, { modulePath, quirks: flags.quirk }, keep ? (lab) => sessions.push(captureReport(lab, t.name)) : undefined);
+        await runSelftest(
+          t,
+          { modulePath, quirks: flags.quirk, traceEntry: tracesEntry(flags) },
+          keep ? (lab) => sessions.push(captureReport(lab, t.name)) : undefined,
+        );
         ok++;
         out(`TEST: ${t.name} ... ok\n`);
       } catch (e) {

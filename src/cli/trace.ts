@@ -8,7 +8,8 @@
  * drawn backwards.
  *
  * The tracks:
- *   process "vCPUs"      a thread per cpu: the task it runs, "idle", "offline"
+ *   process "vCPUs"      a thread per cpu: the task it runs, "idle", "offline", and each
+ *                        interrupt nested in it ("timer", "resched IPI", ...)
  *   process "livepatch"  transitions (one slice each, its phases inside), the passes of
  *                        klp_try_complete_transition, fake signals and force, callbacks, module
  *                        loads and unloads, sysfs writes, the kernel log; the counter "tasks
@@ -16,7 +17,13 @@
  *   a process per task   "sched" (running on cpuN, runnable, sleeping), "patch state"
  *                        (unpatched / patched, pending or not, and why it changed), and
  *                        "klp_try_switch_task" (each verdict: switched, or what blocked it,
- *                        with a flow to the pass it kept from completing)
+ *                        with a flow to the pass it kept from completing); a user task also
+ *                        "user/kernel" ("user", or the system call or interrupt that has it
+ *                        in the kernel)
+ *
+ * Interrupts and user/kernel mode come from the entry records (EV_IRQ_*, EV_SYS_ENTER,
+ * EV_USER_ENTER), which the guest writes only in a session booted with traceEntry: without
+ * them those rows are empty.
  *
  * A pass, a verdict or a sysfs write takes no emulated time (the host acts with every vCPU
  * stopped), so such slices are drawn MOMENT_US wide. The emulated clock starts at 0 at boot;
@@ -57,6 +64,32 @@ export interface TraceSession {
   events: readonly LabEvent[];
   /** EV_KLP_SWITCH's switch points (offsets into the kernel text), symbolized. */
   switchPoints: Record<number, string>;
+  /** Where EV_USER_ENTER resumed user mode (offsets from _stext, as its records have them), symbolized. */
+  userIps: Record<number, string>;
+  /** Interrupt vectors by number ("timer", "resched IPI", ...). */
+  vectors: Record<number, string>;
+  /** System calls by number (what sys_call_table points to, without its sys_ prefix). */
+  syscalls: Record<number, string>;
+}
+
+/** What the image's *_VECTOR constants are called on a timeline. */
+const VECTOR_NAMES: Record<string, string> = {
+  TIMER_VECTOR: 'timer',
+  RESCHEDULE_VECTOR: 'resched IPI',
+  CALL_FUNCTION_VECTOR: 'call function IPI',
+  HOST_EVENT_VECTOR: 'host event',
+};
+
+/** The kernel's system call names, from its table as guest memory has it. */
+function syscallNames(k: Kernel): Record<number, string> {
+  const out: Record<number, string> = {};
+  const table = k.sym('sys_call_table');
+  const n = k.layout.constant('NR_syscalls');
+  for (let nr = 0; nr < n; nr++) {
+    const fn = k.image.symbolAt(k.mem.u64(table + BigInt(8 * nr)));
+    if (fn) out[nr] = fn.name.replace(/^(__x64_)?sys_/, '');
+  }
+  return out;
 }
 
 /** The session of a kernel (or a lab's kernel) as it is now: its whole event log. */
@@ -64,8 +97,10 @@ export function captureSession(k: Kernel, name: string, sym: Symbolizer = imageS
   const events = k.log.events.slice();
   const stext = k.sym('_stext');
   const switchPoints: Record<number, string> = {};
+  const userIps: Record<number, string> = {};
   for (const e of events)
     if (e.type === 'klp_switch' && !(e.c in switchPoints)) switchPoints[e.c] = sym.symbolizeReturn(stext + BigInt(e.c));
+    else if (e.type === 'user_enter' && !(e.a in userIps)) userIps[e.a] = sym.symbolize(BigInt.asUintN(64, stext + BigInt(e.a)));
   return {
     name,
     nrCpus: k.nrCpus,
@@ -73,6 +108,9 @@ export function captureSession(k: Kernel, name: string, sym: Symbolizer = imageS
     tasks: k.tasks().map((t) => ({ pid: t.pid, cpu: t.cpu, comm: t.comm, kthread: t.isKthread, idle: t.isIdle })),
     events,
     switchPoints,
+    userIps,
+    vectors: Object.fromEntries([...k.layout.constants('')].filter(([n]) => n in VECTOR_NAMES).map(([n, v]) => [v, VECTOR_NAMES[n]])),
+    syscalls: syscallNames(k),
   };
 }
 
@@ -109,8 +147,13 @@ const LP_NAMES: Record<number, string> = {
   [LP.printk]: 'kernel log',
 };
 // a task process's threads
-const T = { sched: 1, patch: 2, verdict: 3 } as const;
-const T_NAMES: Record<number, string> = { [T.sched]: 'sched', [T.patch]: 'patch state', [T.verdict]: 'klp_try_switch_task' };
+const T = { sched: 1, patch: 2, verdict: 3, mode: 4 } as const;
+const T_NAMES: Record<number, string> = {
+  [T.sched]: 'sched',
+  [T.patch]: 'patch state',
+  [T.verdict]: 'klp_try_switch_task',
+  [T.mode]: 'user/kernel',
+};
 
 /** Trace pids of a session: the vCPUs, livepatch, and each task (idle tasks by cpu, the others by pid). */
 const SESSION_STRIDE = 1_000_000;
@@ -128,6 +171,98 @@ interface Open {
   args?: Record<string, unknown>;
 }
 
+/**
+ * The nested slices of one thread, opened and closed in the log's order. The log's clock
+ * advances a round at a time, so an interrupt often enters and leaves at one timestamp: it is
+ * drawn MOMENT_US wide, and whatever comes after it on the thread starts no earlier than its
+ * end, so that the slices nest and never overlap (as a consumer requires of one thread).
+ */
+class Nest {
+  private readonly stack: Open[] = [];
+  /** ns: nothing on the thread starts before this */
+  private cursor = 0;
+  constructor(private readonly emit: (o: Open, endNs: number) => void) {}
+  top(): Open | undefined {
+    return this.stack.at(-1);
+  }
+  open(name: string, ts: number, args?: Record<string, unknown>): void {
+    this.cursor = Math.max(ts, this.cursor);
+    this.stack.push(args ? { name, since: this.cursor, args } : { name, since: this.cursor });
+  }
+  close(ts: number): void {
+    const o = this.stack.pop();
+    if (!o) return;
+    this.cursor = Math.max(ts, this.cursor, o.since + MOMENT_US * 1000);
+    this.emit(o, this.cursor);
+  }
+  closeAll(ts: number): void {
+    while (this.stack.length) this.close(ts);
+  }
+}
+
+/** A slice of a user task's mode track, with the raw timestamp it began at. */
+interface ModeSlice extends Open {
+  at: number;
+  /** a system call's number */
+  nr?: number;
+  args: Record<string, unknown>;
+}
+
+/**
+ * A user task's mode: "user" while it runs in user mode, else why it is in the kernel -- the
+ * system call it made, or the interrupt that took it from user mode -- until it returns. The
+ * log's clock moves a round at a time, and a task hammering a system call makes it many times
+ * in one round, indistinguishable in time: consecutive calls of one number that enter at one
+ * timestamp are one slice that counts them (`calls`), the user time between them included.
+ * Slices never overlap, as Nest's.
+ */
+class ModeTrack {
+  private open: ModeSlice | null = null;
+  /** the last closed slice, emitted once it is known the next call does not continue it */
+  private held: (ModeSlice & { end: number }) | null = null;
+  private cursor = 0;
+  constructor(private readonly emit: (o: Open, endNs: number) => void) {}
+  private close(ts: number): void {
+    const o = this.open;
+    if (!o) return;
+    this.open = null;
+    this.cursor = Math.max(ts, this.cursor, o.since + MOMENT_US * 1000);
+    this.flush();
+    this.held = Object.assign(o, { end: this.cursor });
+  }
+  private flush(): void {
+    if (this.held) this.emit(this.held, this.held.end);
+    this.held = null;
+  }
+  private start(name: string, ts: number, args: Record<string, unknown>, nr?: number): void {
+    this.close(ts);
+    this.cursor = Math.max(ts, this.cursor);
+    this.open = { name, since: this.cursor, at: ts, args, nr };
+  }
+  syscall(nr: number, name: (nr: number) => string, ts: number): void {
+    const h = this.held;
+    if (h && h.nr === nr && h.at === ts && this.open?.name === 'user' && this.open.at === ts) {
+      (h.args.calls as number)++;
+      this.open = h;
+      this.held = null;
+      return;
+    }
+    this.start(name(nr), ts, { calls: 1 }, nr);
+  }
+  interrupt(name: string, vector: number, ts: number): void {
+    this.start(name, ts, { vector });
+  }
+  /** Back to user mode at `ip`; `ret` is what a system call returned. */
+  user(ip: string, ret: number, ts: number): void {
+    if (this.open?.nr !== undefined) this.open.args.ret = ret;
+    this.start('user', ts, { ip });
+  }
+  end(ts: number): void {
+    this.close(ts);
+    this.flush();
+  }
+}
+
 /** Builds one session's events (pids offset by `base`). */
 function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   const pidCpus = base + PID_CPUS;
@@ -138,23 +273,41 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   for (const t of s.tasks) names.set(taskKey(t.pid, t.cpu), t);
   const seen = new Set<number>();
 
-  const slice = (pid: number, tid: number, o: Open, end: number, cat: string) =>
-    out.push({ name: o.name, ph: 'X', cat, pid, tid, ts: us(o.since), dur: us(end - o.since), ...(o.args ? { args: o.args } : {}) });
+  // (no spread: a traced session has tens of thousands of slices)
+  const slice = (pid: number, tid: number, o: Open, end: number, cat: string) => {
+    const e: TraceEvent = { name: o.name, ph: 'X', cat, pid, tid, ts: us(o.since), dur: us(end - o.since) };
+    if (o.args) e.args = o.args;
+    out.push(e);
+  };
   const moment = (pid: number, tid: number, ts: number, name: string, cat: string, args?: Record<string, unknown>) =>
     out.push({ name, ph: 'X', cat, pid, tid, ts: us(ts), dur: MOMENT_US, ...(args ? { args } : {}) });
 
-  // --- vCPUs -----------------------------------------------------------------------------
-  const cpuRun = new Map<number, Open>();
-  const cpuOff = new Map<number, Open>();
-  const endCpu = (cpu: number, ts: number) => {
-    const o = cpuRun.get(cpu);
-    if (o) slice(pidCpus, cpu + 1, o, ts, 'sched');
-    cpuRun.delete(cpu);
+  // --- vCPUs: what runs (or offline) with the interrupts it takes nested inside ---------------
+  const cpuTracks = new Map<number, Nest>();
+  const cpuTrack = (cpu: number) => {
+    let n = cpuTracks.get(cpu);
+    if (!n) cpuTracks.set(cpu, (n = new Nest((o, end) => slice(pidCpus, cpu + 1, o, end, o.args?.vector !== undefined ? 'irq' : 'sched'))));
+    return n;
   };
+  const cpuOff = new Set<number>();
   const runOnCpu = (cpu: number, key: number, ts: number) => {
-    endCpu(cpu, ts);
+    const n = cpuTrack(cpu);
+    n.closeAll(ts);
     const t = names.get(key);
-    cpuRun.set(cpu, { name: key < 0 ? 'idle' : t ? t.comm : `pid ${key}`, since: ts, args: { pid: key < 0 ? 0 : key } });
+    n.open(key < 0 ? 'idle' : t ? t.comm : `pid ${key}`, ts, { pid: key < 0 ? 0 : key });
+  };
+  // the vectors of the interrupts each cpu is in, innermost last
+  const inIrq = new Map<number, number[]>();
+  const vectorName = (v: number) => s.vectors[v] ?? `vector ${v}`;
+  const syscallName = (nr: number) => `syscall ${s.syscalls[nr] ?? nr}`;
+
+  // --- user tasks: user mode, or the system call or interrupt that has it in the kernel -----
+  const modes = new Map<number, ModeTrack>();
+  const modeTrack = (key: number) => {
+    let n = modes.get(key);
+    if (!n) modes.set(key, (n = new ModeTrack((o, end) => slice(taskPid(key), T.mode, o, end, 'entry'))));
+    seen.add(key);
+    return n;
   };
 
   // --- tasks: run/sleep and patch state ----------------------------------------------------
@@ -203,17 +356,38 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     const ts = e.tsNs;
     switch (e.type) {
       case 'cpu_online': {
-        const o = cpuOff.get(e.a);
-        if (o) slice(pidCpus, e.a + 1, o, ts, 'sched');
         cpuOff.delete(e.a);
         runOnCpu(e.a, taskKey(0, e.a), ts);
         setRun(taskKey(0, e.a), `running on cpu${e.a}`, ts);
         break;
       }
       case 'cpu_dead':
-        endCpu(e.a, ts);
+        cpuTrack(e.a).closeAll(ts);
+        cpuTrack(e.a).open('offline', ts);
         setRun(taskKey(0, e.a), 'offline', ts);
-        cpuOff.set(e.a, { name: 'offline', since: ts });
+        cpuOff.add(e.a);
+        break;
+      case 'irq_entry': {
+        const key = taskKey(e.pid, e.cpu);
+        const fromUser = e.b === 1 && key >= 0;
+        cpuTrack(e.cpu).open(vectorName(e.a), ts, { vector: e.a, from: fromUser ? 'user' : 'kernel' });
+        const stack = inIrq.get(e.cpu) ?? [];
+        stack.push(e.a);
+        inIrq.set(e.cpu, stack);
+        if (fromUser) modeTrack(key).interrupt(vectorName(e.a), e.a, ts);
+        break;
+      }
+      case 'irq_exit': {
+        const vector = inIrq.get(e.cpu)?.pop();
+        if (vector === undefined) break; // its entry came before the log's first record
+        if (cpuTrack(e.cpu).top()?.args?.vector === vector) cpuTrack(e.cpu).close(ts);
+        break;
+      }
+      case 'sys_enter':
+        modeTrack(taskKey(e.pid, e.cpu)).syscall(e.a, syscallName, ts);
+        break;
+      case 'user_enter':
+        modeTrack(taskKey(e.pid, e.cpu)).user(s.userIps[e.a] ?? `_stext+0x${e.a.toString(16)}`, e.c === 1 ? -e.b : e.b, ts);
         break;
       case 'sched_switch': {
         const prev = taskKey(e.a, e.cpu);
@@ -238,6 +412,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         break;
       }
       case 'exit':
+        modes.get(taskKey(e.a, e.cpu))?.end(ts);
         setRun(taskKey(e.a, e.cpu), null, ts);
         setPatch(taskKey(e.a, e.cpu), KLP_UNDEFINED, false, 'exit', ts);
         exited.add(taskKey(e.a, e.cpu));
@@ -347,8 +522,8 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   }
   // what is still open runs to the end of the session
   const end = s.endNs;
-  for (const c of [...cpuRun.keys()]) endCpu(c, end);
-  for (const [c, o] of cpuOff) slice(pidCpus, c + 1, o, end, 'sched');
+  for (const n of cpuTracks.values()) n.closeAll(end);
+  for (const n of modes.values()) n.end(end);
   for (const [key, o] of run) slice(taskPid(key), T.sched, o, end, 'sched');
   for (const [key, o] of patch) slice(taskPid(key), T.patch, o, end, 'livepatch');
   endPhase(end);
@@ -383,6 +558,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     meta('process_name', pid, 0, { name: `${prefix}${label}` });
     meta('process_sort_index', pid, 0, { sort_index: pid });
     for (const [tid, name] of Object.entries(T_NAMES)) {
+      if (Number(tid) === T.mode && !modes.has(key)) continue; // kernel threads are always in the kernel
       meta('thread_name', pid, Number(tid), { name });
       meta('thread_sort_index', pid, Number(tid), { sort_index: Number(tid) });
     }

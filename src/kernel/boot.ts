@@ -7,6 +7,7 @@
 import { loadAssembler, Machine } from '../emu/index.ts';
 import { fileURLToPath } from 'node:url';
 import { KernelImage } from './image.ts';
+import { enableJumpLabels } from './jump-label.ts';
 import { Kernel } from './kernel.ts';
 
 export const DEFAULT_IMAGE = fileURLToPath(new URL('../../fixtures/kernel.elf', import.meta.url));
@@ -34,6 +35,12 @@ export interface BootOptions {
   quirks?: readonly string[];
   /** Entries the host's kernel log keeps (the most recent; counters and digest cover all). */
   logCapacity?: number;
+  /**
+   * Record interrupt entry and exit, system call entry and exit and each return to user mode
+   * in the event log (a traced session: src/cli/trace.ts draws them). Off by default: they are
+   * guest instructions, so a run with them interleaves differently from one without.
+   */
+  traceEntry?: boolean;
 }
 
 export class BootError extends Error {
@@ -127,6 +134,10 @@ export async function bootKernel(opts: BootOptions = {}): Promise<Kernel> {
   put32('loglevel', 7);
   put32('quirks', quirkMask);
   put64('magic', BigInt(L.constant('BOOT_MAGIC')));
+  if (opts.traceEntry) {
+    enableJumpLabels(image, m.mem);
+    m.mem.setU32(k.sym('lab_trace_entry'), 1);
+  }
 
   m.onPort(L.constant('PORT_POWEROFF'), (cpu, v) => m.stop({ kind: 'poweroff', code: v, cpu: cpu.index }, cpu));
   m.onPort(L.constant('PORT_PANIC'), (cpu, v) => {

@@ -179,7 +179,11 @@ export class EventLog {
     if (this.head() - this.lastSeq > this.guestSlots / 4) this.drain();
   }
 
-  /** Reads every record published since the last drain. */
+  /**
+   * Reads every record published since the last drain, up to the first slot taken and not yet
+   * published (its writer was stopped mid-record at the end of its quantum): that one and
+   * those after it are read by a later drain, once it is.
+   */
   drain(): void {
     const view = this.t.mem.view;
     const ring = this.ringOffset;
@@ -197,10 +201,7 @@ export class EventLog {
     let runEnd = -1;
     for (; seq <= head; seq++) {
       const rec = first + ((seq - 1) % this.guestSlots) * this.stride;
-      if (view.getUint32(rec + o.seq, true) + view.getUint32(rec + o.seq + 4, true) * 4294967296 !== seq) {
-        this.counts.lostInGuest++;
-        continue;
-      }
+      if (view.getUint32(rec + o.seq, true) + view.getUint32(rec + o.seq + 4, true) * 4294967296 !== seq) break;
       // the records' bytes are the log's identity: hash them a contiguous run at a time
       if (rec !== runEnd) {
         if (runStart >= 0) this.takeRun(buf, runStart, runEnd);
@@ -209,7 +210,7 @@ export class EventLog {
       runEnd = rec + this.stride;
     }
     if (runStart >= 0) this.takeRun(buf, runStart, runEnd);
-    this.lastSeq = head;
+    this.lastSeq = seq - 1;
   }
 
   private takeRun(buf: Buffer, start: number, end: number): void {

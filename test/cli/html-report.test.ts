@@ -23,7 +23,8 @@ describe('the HTML report in Chromium', () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: bash scripts/bootstrap.sh installs Debian's chromium`).toBe(true);
     mkdirSync(OUT, { recursive: true });
     const file = `${OUT}report-stalled.html`;
-    await withLab({ cpus: 4, workload: 'default' }, (lab) => {
+    // as `--html` boots it: with the entry records (interrupts, user/kernel mode)
+    await withLab({ cpus: 4, workload: 'default', traceEntry: true }, (lab) => {
       for (const s of ['insmod:test_klp_deep', 'run:2500']) runStep(lab, parseStep(s));
       expect(lab.lp.transitionPatch?.name).toBe('test_klp_deep');
       writeReport(file, [captureReport(lab, '')], 'stalled test_klp_deep');
@@ -55,6 +56,15 @@ describe('the HTML report in Chromium', () => {
         (window as unknown as { klpReport: { rows: { label: string }[] } }).klpReport.rows.map((r) => r.label),
       );
       expect(rows).toEqual(expect.arrayContaining(['cpu0', 'cpu3', 'transitions', 'tasks pending', 'kdeep/0 (pid 4, kernel thread)']));
+      // each vCPU's row has its interrupts, a user task's row its time in user mode
+      const strips = await page.evaluate(() =>
+        (window as unknown as { klpReport: { rows: { label: string; irqs?: { name: string }[]; user?: unknown[] }[] } }).klpReport.rows.map(
+          (r) => ({ label: r.label, irqs: (r.irqs ?? []).map((i) => i.name), user: (r.user ?? []).length }),
+        ),
+      );
+      for (const c of ['cpu0', 'cpu1', 'cpu2', 'cpu3']) expect(strips.find((r) => r.label === c)!.irqs).toContain('timer');
+      expect(strips.find((r) => r.label.startsWith('uhammer '))!.user).toBeGreaterThan(10);
+      expect(strips.find((r) => r.label.startsWith('kdeep/0 '))!.user).toBe(0);
 
       // a log timestamp moves the timeline's cursor to its moment
       const link = await page.$$eval('#log-body a[data-ns]', (as) => as.map((a) => Number((a as HTMLElement).dataset.ns)));

@@ -2,7 +2,8 @@
 /*
  * --trace FILE and --html FILE on boot, livepatch and selftest, from the real command line: a
  * bad path is refused before anything boots (status 2, the option named), the files are
- * written whole (also when a step fails), and the selftests' printed lines do not change.
+ * written whole (also when a step fails), with the interrupts and system calls of a traced
+ * session, and the selftests' printed lines do not change.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,11 @@ describe('--trace and --html', () => {
     const b = await cli(['boot', '--cpus', '2', '--ms', '200', '--trace', `${dir}/boot.json`, '--html', `${dir}/boot.html`]);
     expect(b.status).toBe(0);
     expect(processNames(`${dir}/boot.json`)).toEqual(expect.arrayContaining(['vCPUs', 'livepatch', 'init (pid 1, user task)']));
+    // a traced session records its interrupts and its user tasks' system calls
+    const booted = trace(`${dir}/boot.json`).traceEvents.map((e) => e.name);
+    expect(booted).toContain('timer');
+    expect(booted).toContain('user');
+    expect(booted.some((n) => n.startsWith('syscall '))).toBe(true);
     expect(readFileSync(`${dir}/boot.html`, 'utf8')).toMatch(/^<!DOCTYPE html>/);
 
     const l = await cli([

@@ -12,6 +12,8 @@ import * as TraceEngine from '@paulirish/trace_engine';
 import { withLab } from '../helpers.ts';
 import { parseStep, runStep } from '../../src/lab/steps.ts';
 import { captureSession, chromeTrace, type ChromeTrace, type TraceEvent } from '../../src/cli/trace.ts';
+import { perCpuAddress } from '../../src/kernel/index.ts';
+import type { Lab } from '../../src/lab/index.ts';
 
 // the README's session
 const STEPS = [
@@ -23,13 +25,27 @@ const STEPS = [
   'wait:test_klp_deep',
 ];
 
-function readmeTrace(): Promise<ChromeTrace> {
-  return withLab({ cpus: 4, workload: 'default' }, (lab) => {
+/** Interrupts each cpu took, by the guest's own count (pcpu::irq_count). */
+const irqCounts = (lab: Lab) =>
+  Array.from({ length: lab.k.nrCpus }, (_, c) =>
+    Number(lab.k.mem.u64(perCpuAddress(lab.k, c) + BigInt(lab.k.layout.offset('pcpu', 'irq_count')))),
+  );
+
+/** The README's session, traced as `--trace` traces it (with the entry records). */
+function readmeSession(): Promise<{ trace: ChromeTrace; irqs: number[]; hz: number; seconds: number }> {
+  return withLab({ cpus: 4, workload: 'default', traceEntry: true }, (lab) => {
     lab.dynamicDebug.write('file kernel/livepatch/* +p');
     for (const s of STEPS) runStep(lab, parseStep(s));
-    return chromeTrace([captureSession(lab.k, 'livepatch', lab.modules.symbolizer)]);
+    const m = lab.k.machine;
+    return {
+      trace: chromeTrace([captureSession(lab.k, 'livepatch', lab.modules.symbolizer)]),
+      irqs: irqCounts(lab),
+      hz: 1e9 / m.tickNs,
+      seconds: m.clockNs / 1e9,
+    };
   });
 }
+const readmeTrace = async () => (await readmeSession()).trace;
 
 interface Entry {
   name: string;
@@ -81,7 +97,7 @@ const names = (entries: Entry[] | undefined) => (entries ?? []).map((e) => e.nam
 
 describe('the trace of a livepatch session', () => {
   it('has every track, slice and flow in the DevTools trace engine, and its counter', async () => {
-    const trace = await readmeTrace();
+    const { trace, irqs, hz, seconds } = await readmeSession();
     const parsed = await devtoolsParse(trace);
     const t = tracks(trace, parsed);
 
@@ -90,6 +106,40 @@ describe('the trace of a livepatch session', () => {
     expect([...cpus.keys()].sort()).toEqual(['cpu0', 'cpu1', 'cpu2', 'cpu3']);
     for (const c of cpus.values()) expect(names(c)).toContain('idle');
     expect(new Set([...cpus.values()].flatMap(names))).toContain('kdeep/0');
+    // and the interrupts it took, nested in what it ran: as many as the guest counted, a tick
+    // for each 1/HZ the cpu was online (all of the session here), and IPIs
+    const isIrq = (e: Entry) => ['timer', 'resched IPI', 'call function IPI', 'host event'].includes(e.name);
+    const ticks: number[] = [];
+    for (let c = 0; c < 4; c++) {
+      const entries = cpus.get(`cpu${c}`)!;
+      const inIrq = entries.filter(isIrq);
+      expect(inIrq.length, `cpu${c}`).toBe(irqs[c]);
+      const timer = inIrq.filter((e) => e.name === 'timer').length;
+      expect(timer, `cpu${c} ticks`).toBeLessThanOrEqual(Math.ceil(hz * seconds));
+      ticks.push(timer);
+      // each inside the slice of the task or idle loop it interrupted, never across two
+      const runs = entries.filter((e) => !isIrq(e));
+      for (const i of inIrq)
+        expect(
+          runs.some((r) => r.ts <= i.ts && i.ts + i.dur! <= r.ts + r.dur!),
+          `cpu${c} ${i.name} at ${i.ts}`,
+        ).toBe(true);
+    }
+    expect(Math.min(...ticks)).toBeGreaterThan(0.5 * hz * seconds);
+    expect(new Set([...cpus.values()].flatMap(names))).toContain('resched IPI');
+
+    // a user task's time in user mode, and what had it in the kernel in between: its system
+    // calls, and the interrupts that took it from user mode
+    const hammer = [...t.entries()].find(([name]) => /^livepatch: uhammer \(pid \d+, user task\)$/.test(name))![1];
+    const mode = hammer.get('user/kernel')!;
+    expect(names(mode)).toEqual(expect.arrayContaining(['user', 'syscall getpid', 'syscall work', 'syscall nanosleep', 'timer']));
+    for (let i = 1; i < mode.length; i++) {
+      // user and kernel alternate, one after the other
+      expect(mode[i].name === 'user', `at ${mode[i].ts}`).not.toBe(mode[i - 1].name === 'user');
+      expect(mode[i].ts).toBeGreaterThanOrEqual(mode[i - 1].ts + mode[i - 1].dur!);
+    }
+    // kernel threads are always in the kernel: no such track
+    expect(t.get('livepatch: kdeep/0 (pid 4, kernel thread)')!.has('user/kernel')).toBe(false);
 
     // the transitions as slices, with their phases inside
     const lp = t.get('livepatch: livepatch')!;
@@ -136,6 +186,60 @@ describe('the trace of a livepatch session', () => {
       .map((e) => (e.args as { pending: number }).pending);
     expect(Math.max(...pending)).toBeGreaterThan(10);
     expect(pending.at(-1)).toBe(0);
+  }, 120_000);
+
+  it("has a user task's system calls as it made them, and its signal handler in user mode", async () => {
+    const { trace, seen, EINTR } = await withLab({ cpus: 2, workload: 'futex-sleep', traceEntry: true }, (lab) => {
+      const k = lab.k;
+      // what the program itself counted: futex_wait's returns by result, its handler's runs
+      const seen = () =>
+        Object.fromEntries(
+          ['futex_returns_ok', 'futex_returns_eintr', 'futex_returns_eagain', 'futex_returns_other', 'futex_handler_runs'].map((s) => [
+            s.replace(/^futex_/, ''),
+            Number(k.mem.u64(k.sym(s))),
+          ]),
+        );
+      const sleeper = () => [...k.forEachTask()].find((t) => t.comm === 'ufsleep')!;
+      const settled = (ok: number, handled: number) => () =>
+        seen().returns_ok === ok && seen().handler_runs === handled && sleeper().stateChar === 'S';
+      expect(k.run({ ns: 1e9, until: settled(0, 0) }).untilMet).toBe(true);
+      for (let i = 1; i <= 3; i++) {
+        k.mem.setU32(k.sym('futex_release'), 1);
+        expect(k.run({ ns: 1e9, until: settled(i, 0) }).untilMet).toBe(true);
+      }
+      expect(lab.kill(sleeper().pid, k.layout.constant('SIGUSR1'))).toBe(0);
+      expect(k.run({ ns: 1e9, until: settled(3, 1) }).untilMet).toBe(true);
+      return {
+        trace: chromeTrace([captureSession(k, 'futex', lab.modules.symbolizer)]),
+        seen: seen(),
+        EINTR: k.layout.constant('EINTR'),
+      };
+    });
+    expect(seen).toEqual({ returns_ok: 3, returns_eintr: 1, returns_eagain: 0, returns_other: 0, handler_runs: 1 });
+    const t = tracks(trace, await devtoolsParse(trace));
+    const [, ufsleep] = [...t.entries()].find(([name]) => /^futex: ufsleep \(pid \d+, user task\)$/.test(name))!;
+    const mode = ufsleep.get('user/kernel')!;
+    const raw = (e: Entry) =>
+      trace.traceEvents.find((r) => r.ph === 'X' && r.pid === e.pid && r.tid === e.tid && r.ts === e.ts && r.name === e.name)!;
+    const ret = (e: Entry) => (raw(e).args as { ret?: number }).ret;
+    // every futex_wait it made, with what the program saw it return: three woken (0), one
+    // interrupted by the signal (-EINTR), one still asleep at the end
+    const waits = mode.filter((e) => e.name === 'syscall futex_wait');
+    expect(waits.map(ret)).toEqual([0, 0, 0, -EINTR, undefined]);
+    // the handler's own call back into the kernel, its sigaction, nothing else
+    expect(mode.filter((e) => e.name === 'syscall rt_sigreturn')).toHaveLength(1);
+    expect(new Set(names(mode.filter((e) => e.name.startsWith('syscall '))))).toEqual(
+      new Set(['syscall rt_sigaction', 'syscall futex_wait', 'syscall rt_sigreturn']),
+    );
+    // the time in user mode: one stretch after each call returned, the handler's among them
+    const user = mode.filter((e) => e.name === 'user');
+    expect(user.length).toBeGreaterThanOrEqual(waits.length);
+    const ips = user.map((e) => (raw(e).args as { ip: string }).ip);
+    expect(ips.filter((ip) => ip.startsWith('on_futex_signal+0x0/'))).toHaveLength(1);
+    // its first return to user mode starts the program; then one return from each futex_wait
+    // that finished (the interrupted one's after the handler's rt_sigreturn)
+    expect(ips[0]).toMatch(/^futex_sleeper\+0x0\//);
+    expect(ips.filter((ip) => /^futex_sleeper\+0x[1-9a-f]/.test(ip))).toHaveLength(waits.length - 1);
   }, 120_000);
 
   it('has the callbacks of a patch, its disable and its module going', async () => {

@@ -50,7 +50,40 @@ enum lab_event_type {
 	EV_WORKLOAD,	  /* a: workload-defined code, b, c: values */
 	EV_CPU_DEAD,	  /* a: cpu: it parked itself, offline */
 	EV_KLP_SWITCH, /* a: pid, b: new patch state, c: the switch point (return address - _stext) */
+	/* the entry records, written only while lab_trace_entry is set (below) */
+	EV_IRQ_ENTRY,  /* a: vector, b: 1 if it interrupted user mode */
+	EV_IRQ_EXIT,   /* a: vector */
+	EV_SYS_ENTER,  /* a: system call number */
+	EV_USER_ENTER, /* the task leaves for user mode; a: the ip it resumes at - _stext, b: |ax|,
+			  c: 1 if ax is negative (after a system call, what it returned) */
 };
+
+/*
+ * Whether this session is traced: then interrupt entry and exit, system call entry and each
+ * return to user mode write a record. They are the most frequent events a cpu has,
+ * so an untraced run must not pay for them, not even a test and branch (each would split a
+ * translated block on the hottest paths). As the kernel's tracepoints do with static keys,
+ * each site is a 5-byte NOP listed in __jump_table; a traced session's host rewrites every
+ * listed NOP into a jmp to its site's record before the first instruction runs (and sets
+ * lab_trace_entry, for anyone who wants to read it).
+ */
+extern u32 lab_trace_entry;
+static __always_inline bool trace_entry_on(void)
+{
+	asm goto("1: .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n\t" /* nopl 0(%rax,%rax,1) */
+		 ".pushsection __jump_table, \"aw\"\n\t"
+		 ".balign 8\n\t"
+		 ".long 1b - ., %l[on] - .\n\t"
+		 ".quad %c0 - .\n\t"
+		 ".popsection"
+		 :
+		 : "i"(&lab_trace_entry)
+		 :
+		 : on);
+	return false;
+on:
+	return true;
+}
 
 /* a whole printk() line (its buffer is this long): the kernel selftests' lines pass 130 characters */
 #define LAB_EVENT_TEXT 256
@@ -66,7 +99,7 @@ struct lab_event {
 #define LAB_EVENT_RING 4096 /* a power of two */
 
 struct lab_event_ring {
-	volatile u64 head; /* next seq to write */
+	volatile u64 head; /* seqs taken so far: the last one may not be published yet */
 	struct lab_event ev[LAB_EVENT_RING];
 };
 

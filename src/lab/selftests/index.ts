@@ -50,7 +50,7 @@ export function suites(): string[] {
  */
 export async function runSelftest(
   t: Selftest,
-  opts: Pick<LabOptions, 'modulePath' | 'quirks'> = {},
+  opts: Pick<LabOptions, 'modulePath' | 'quirks' | 'traceEntry'> = {},
   /** Sees the lab at the end of the test, passed or failed, before it is closed (a trace, a report). */
   atEnd?: (lab: Lab) => void,
 ): Promise<Map<string, string>> {
