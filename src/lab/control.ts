@@ -211,7 +211,7 @@ export class ControlServer {
     opts: ControlServerOptions,
   ) {
     this.uid = opts.uid ?? process.getuid!();
-    this.files = new KernelFiles(running.lab);
+    this.files = new KernelFiles(running.lab, { generation: () => running.generation });
     this.kmsg = new Kmsg(running.lab.k);
     this.stopRequested = new Promise((r) => (this.onStop = r));
     const base = opts.runtimeBase ?? runtimeBase();

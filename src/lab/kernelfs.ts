@@ -97,8 +97,23 @@ export function normalizePath(path: string): string {
   return '/' + parts.join('/');
 }
 
+export interface KernelFilesOptions {
+  /**
+   * A number that changes whenever the machine may have changed (a running lab's `generation`:
+   * after every slice and request). While it stays the same, the tree of entries is built once
+   * and reused: a shell's path walks stat /sys, /sys/kernel, ... a few thousand times per
+   * selftest script, mostly between two slices. Without it, every request builds the tree.
+   */
+  generation?: () => number;
+}
+
 export class KernelFiles {
-  constructor(private readonly lab: Lab) {}
+  private cached?: { generation: number; tree: Map<string, Node> };
+
+  constructor(
+    private readonly lab: Lab,
+    private readonly opts: KernelFilesOptions = {},
+  ) {}
 
   private get k(): Kernel {
     return this.lab.k;
@@ -160,8 +175,15 @@ export class KernelFiles {
     return n;
   }
 
-  /** Every entry, built afresh for each request (patches, modules and cpus come and go). */
+  /** Every entry, built afresh when the machine may have changed (patches, modules and cpus come and go). */
   private tree(): Map<string, Node> {
+    const generation = this.opts.generation?.();
+    if (generation === undefined) return this.build();
+    if (this.cached?.generation !== generation) this.cached = { generation, tree: this.build() };
+    return this.cached.tree;
+  }
+
+  private build(): Map<string, Node> {
     const t = new Map<string, Node>();
     const dir = (p: string) => {
       for (let q = p; q && !t.has(q); q = q.slice(0, q.lastIndexOf('/'))) t.set(q, DIR);
