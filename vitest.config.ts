@@ -12,6 +12,7 @@ const FAST = [
   'test/arch/**/*.test.ts',
   'test/conformance/kernel-sources.test.ts',
   'test/livepatch/switch.test.ts',
+  'test/cli/bundle.test.ts',
 ];
 
 export default defineConfig({

@@ -13,10 +13,10 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  attachConsistencyChecker,
   describeSchedule,
   explore,
   ExploreError,
-  loadChecker,
   mergeShards,
   parseShard,
   QUIRKS,
@@ -42,7 +42,8 @@ import { writeSessionFiles } from './session-files.ts';
 
 /*
  * The checker every explored and replayed run has attached, by name: worker threads load it
- * from there.
+ * from there. This thread uses the one it imported: importing the module by its URL would load
+ * a second copy of the lab when the command runs from its bundle (bin/bundle.mjs).
  */
 export const CHECKER: CheckerRef = { module: new URL('../lab/index.ts', import.meta.url).href, name: 'attachConsistencyChecker' };
 
@@ -185,7 +186,7 @@ async function exploreCommand(name: string | undefined, flags: ExploreFlags, cmd
     const { scenario, quirk } = resolveScenario(name, flags.quirk);
     const envK = process.env.JOB_COMPLETION_INDEX ?? process.env.SLURM_ARRAY_TASK_ID;
     const shard = flags.shard === undefined ? undefined : parseShard(flags.shard, envK);
-    const checker = await loadChecker(CHECKER);
+    const checker = attachConsistencyChecker;
     const progress = flags.json ? undefined : progressLine();
     const opts = {
       scenario,
@@ -264,7 +265,7 @@ async function replayCommand(file: string, flags: ReplayFlags, cmd: Command): Pr
   const drive = flags.gdb
     ? (boot: () => Promise<Lab>, run: (lab: Lab) => RunOutcome) => runSession(flags.gdb, boot, run, () => ({}), flags.gdbCheckpoints)
     : undefined;
-  const { outcome, sameDigest, sameViolation } = await replay(r, await loadChecker(CHECKER), { atEnd, drive });
+  const { outcome, sameDigest, sameViolation } = await replay(r, attachConsistencyChecker, { atEnd, drive });
   if (flags.json) {
     printJson({
       reproduced: sameDigest && sameViolation,

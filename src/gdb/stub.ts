@@ -667,7 +667,9 @@ function hostCaller(): string {
   const frames = (new Error().stack ?? '').split('\n').slice(1);
   const names = frames
     .map((l) => /at (?:new )?([\w.$<>]+) \(/.exec(l)?.[1])
-    .filter((n): n is string => !!n && !/^(GuestMemory|GdbStub)\./.test(n) && n !== 'Object.onHostWrite' && n !== 'hostCaller');
+    // the memory's hook is named after what it was assigned to (Object.onHostWrite under tsx,
+    // k.mem.onHostWrite in the command's bundle)
+    .filter((n): n is string => !!n && !/^(GuestMemory|GdbStub)\./.test(n) && !/(^|\.)onHostWrite$/.test(n) && n !== 'hostCaller');
   return names.slice(0, 3).join(' <- ') || 'host code';
 }
 

@@ -18,6 +18,10 @@
  *   hello                          {clockNs, cpus, pace}
  *   status {stacks?}               what the lab is doing (status.ts's LabStatus) and {pace, running}
  *   stat, readdir, open, read, write  on a path (open: access r|w|rw)
+ *   fixed                          {entries: [{path, kind, mode, size, read, write}]}: the entries
+ *                                  that exist, with these modes, as long as the lab runs, and
+ *                                  whether open(2) may read and write each (a client may answer
+ *                                  their stat and open itself)
  *   kmsg-read {seq, waitMs?, max?} the record at or after seq: {record, seq}; EAGAIN after waitMs
  *                                  without one; EPIPE {next} if it was dropped. With max, also
  *                                  {records}: it and the ones after it, at most max in all
@@ -33,7 +37,7 @@
  *   kill {pid, sig}                kill(2) of a guest task
  *   stop                           stop the lab; the response comes first
  * Requests that change the machine are applied through RunningLab.submit() and journaled; the
- * ones that only look (stat, readdir, open, kmsg-read, lsmod, hello, status) are answered directly.
+ * ones that only look (stat, readdir, open, fixed, kmsg-read, lsmod, hello, status) are answered directly.
  */
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -50,7 +54,7 @@ import type { RunningLab } from './running.ts';
 import type { Lab } from './selftest.ts';
 
 export type ControlRequest =
-  | { id?: unknown; op: 'hello' | 'lsmod' | 'stop' }
+  | { id?: unknown; op: 'hello' | 'lsmod' | 'stop' | 'fixed' }
   | { id?: unknown; op: 'status'; stacks?: boolean }
   | { id?: unknown; op: 'stat' | 'readdir' | 'read'; path: string }
   | { id?: unknown; op: 'open'; path: string; access: 'r' | 'w' | 'rw' }
@@ -151,7 +155,7 @@ export function applyRequest(lab: Lab, files: KernelFiles, kmsg: Kmsg, req: Cont
     case 'write': {
       const path = str(req.path, 'path');
       const data = str(req.data, 'data');
-      if (files.stat(path) && normalizePath(path) === '/dev/kmsg') kmsg.write(data);
+      if (normalizePath(path) === '/dev/kmsg') kmsg.write(data);
       else files.write(path, data);
       return { written: data.length };
     }
@@ -212,7 +216,7 @@ export class ControlServer {
     opts: ControlServerOptions,
   ) {
     this.uid = opts.uid ?? process.getuid!();
-    this.files = new KernelFiles(running.lab);
+    this.files = new KernelFiles(running.lab, { generation: () => running.generation });
     this.kmsg = new Kmsg(running.lab.k);
     this.stopRequested = new Promise((r) => (this.onStop = r));
     const base = opts.runtimeBase ?? runtimeBase();
@@ -322,6 +326,8 @@ export class ControlServer {
         return { ...this.files.stat(str(req.path, 'path')) };
       case 'readdir':
         return { entries: this.files.readdir(str(req.path, 'path')) };
+      case 'fixed':
+        return { entries: this.files.fixed() };
       case 'open':
         this.files.open(str(req.path, 'path'), req.access === 'w' || req.access === 'rw' ? req.access : 'r');
         return {};

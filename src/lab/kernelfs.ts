@@ -97,8 +97,37 @@ export function normalizePath(path: string): string {
   return '/' + parts.join('/');
 }
 
+/** A tree's makers: dir(p) adds p and its parents, file(p, n) a file and its parents. */
+function builder(t: Map<string, Node>): { dir: (p: string) => void; file: (p: string, n: Omit<Node, 'kind'>) => void } {
+  const dir = (p: string) => {
+    for (let q = p; q && !t.has(q); q = q.slice(0, q.lastIndexOf('/'))) t.set(q, DIR);
+    t.set('/', DIR);
+  };
+  const file = (p: string, n: Omit<Node, 'kind'>) => {
+    dir(p.slice(0, p.lastIndexOf('/')));
+    t.set(p, { kind: 'file', ...n });
+  };
+  return { dir, file };
+}
+
+export interface KernelFilesOptions {
+  /**
+   * A number that changes whenever the machine may have changed (a running lab's `generation`:
+   * after every slice and request). While it stays the same, the tree of entries is built once
+   * and reused: a shell's path walks stat /sys, /sys/kernel, ... a few thousand times per
+   * selftest script, mostly between two slices. Without it, every request builds the tree.
+   */
+  generation?: () => number;
+}
+
 export class KernelFiles {
-  constructor(private readonly lab: Lab) {}
+  private cached?: { generation: number; tree: Map<string, Node> };
+  private fixedNodes?: Map<string, Node>;
+
+  constructor(
+    private readonly lab: Lab,
+    private readonly opts: KernelFilesOptions = {},
+  ) {}
 
   private get k(): Kernel {
     return this.lab.k;
@@ -160,23 +189,23 @@ export class KernelFiles {
     return n;
   }
 
-  /** Every entry, built afresh for each request (patches, modules and cpus come and go). */
+  /** Every entry, built afresh when the machine may have changed (patches, modules and cpus come and go). */
   private tree(): Map<string, Node> {
-    const t = new Map<string, Node>();
-    const dir = (p: string) => {
-      for (let q = p; q && !t.has(q); q = q.slice(0, q.lastIndexOf('/'))) t.set(q, DIR);
-      t.set('/', DIR);
-    };
-    const file = (p: string, n: Omit<Node, 'kind'>) => {
-      dir(p.slice(0, p.lastIndexOf('/')));
-      t.set(p, { kind: 'file', ...n });
-    };
+    const generation = this.opts.generation?.();
+    if (generation === undefined) return this.build();
+    if (this.cached?.generation !== generation) this.cached = { generation, tree: this.build() };
+    return this.cached.tree;
+  }
+
+  /** The entries that come and go (patches, modules, their objects), over the fixed ones. */
+  private build(): Map<string, Node> {
+    const t = new Map(this.fixedTree());
+    const { dir, file } = builder(t);
     const attr = (value: () => string) => () => `${value()}\n`;
     const lab = this.lab;
     const k = this.k;
 
     // /sys/kernel/livepatch
-    dir('/sys/kernel/livepatch');
     for (const e of lab.lp.sysfsTree()) {
       const p = e.replace(/\/$/, '');
       const mode = modeBits(sysfsMode(lab.lp, p));
@@ -193,12 +222,28 @@ export class KernelFiles {
     }
 
     // /sys/module
-    dir('/sys/module');
     for (const m of lab.modules.list()) this.moduleFiles(m, dir, file);
 
     // /sys/kernel/<kobject>: the modules' own attributes (read only: no store is modelled)
     for (const f of kobjectFiles(k))
       file(f.path, { mode: f.mode, size: 4096, read: f.mode & 0o444 ? () => lab.sysfsRead(f.path) : undefined });
+
+    return t;
+  }
+
+  /**
+   * The entries that stay as they are while the lab runs, built once: the top directories, the
+   * cpus' files (the machine has its cpus from boot), dynamic debug, /proc and /dev/kmsg. Their
+   * contents are read when asked; what never changes is that they exist, and their modes.
+   */
+  private fixedTree(): Map<string, Node> {
+    if (this.fixedNodes) return this.fixedNodes;
+    const t = new Map<string, Node>();
+    const { dir, file } = builder(t);
+    const lab = this.lab;
+    const k = this.k;
+    dir('/sys/kernel/livepatch');
+    dir('/sys/module');
 
     // /sys/devices/system/cpu
     const cpus = [...Array(k.nrCpus).keys()];
@@ -249,7 +294,24 @@ export class KernelFiles {
 
     // /dev/kmsg: its reads and writes are records (kmsg.ts), not file contents
     file('/dev/kmsg', { mode: 0o644, size: 0, read: () => '', write: () => undefined });
+    this.fixedNodes = t;
     return t;
+  }
+
+  /**
+   * The fixed entries (fixedTree) as stat(2) gives them, with what open(2) allows: a FUSE helper
+   * answers these itself, without asking the lab (a shell's path walks go through /sys,
+   * /sys/kernel, /proc and /dev/kmsg thousands of times per selftest script).
+   */
+  fixed(): (KernelFsStat & { path: string; read: boolean; write: boolean })[] {
+    return [...this.fixedTree()].map(([path, n]) => ({
+      path,
+      kind: n.kind,
+      mode: n.mode,
+      size: n.size,
+      read: n.kind === 'dir' || !!(n.mode & 0o444 && n.read),
+      write: n.kind === 'file' && !!(n.mode & 0o222 && n.write),
+    }));
   }
 
   private moduleFiles(m: LoadedModule, dir: (p: string) => void, file: (p: string, n: Omit<Node, 'kind'>) => void): void {

@@ -68,6 +68,7 @@ export class RunningLab {
   private anchor = { realMs: 0, emuNs: 0 };
   /** Called after every slice and request (new log lines for kmsg readers, say). */
   private readonly watchers = new Set<() => void>();
+  private changes = 0;
 
   private constructor(
     readonly lab: Lab,
@@ -115,6 +116,14 @@ export class RunningLab {
     }
   }
 
+  /**
+   * Counts the slices and requests so far: while it stays the same, nothing has run and the
+   * machine is as it was (what a reader may cache, kernelfs.ts's tree of entries, say).
+   */
+  get generation(): number {
+    return this.changes;
+  }
+
   /** A callback after every slice and request; returns its removal. */
   watch(fn: () => void): () => void {
     this.watchers.add(fn);
@@ -138,6 +147,7 @@ export class RunningLab {
   }
 
   private notify(): void {
+    this.changes++;
     for (const w of this.watchers) w();
   }
 

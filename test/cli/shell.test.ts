@@ -2,13 +2,17 @@
 // `klp-lab shell`: ordinary programs in a bash whose /sys, /proc files and /dev/kmsg are the
 // running lab's, in private namespaces -- the host's own files untouched, nothing left mounted
 // or running afterwards, even after kill -9 of klp-lab; and the interactive bash under tmux.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cli, BIN, ROOT } from './helpers.ts';
+import { RunningLab } from '../../src/lab/running.ts';
+import { ControlServer } from '../../src/lab/control.ts';
+import { normalizePath } from '../../src/lab/kernelfs.ts';
+import { runInLabNamespace } from '../../src/cli/namespace.ts';
 
 const SHELL = ['shell', '--cpus', '2', '--workload', 'idle'];
 
@@ -376,4 +380,47 @@ describe('klp-lab shell, interactive', () => {
       rmSync(rcdir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("the FUSE helper's fixed entries", () => {
+  it('answers stat and open of /sys, /proc and /dev/kmsg itself, with the modes and errnos the lab gives', async () => {
+    const running = await RunningLab.start({ cpus: 2, workload: 'idle', pace: 1 });
+    const server = await ControlServer.listen(running);
+    try {
+      const stats = vi.spyOn(server.files, 'stat');
+      const opens = vi.spyOn(server.files, 'open');
+      const fixed = new Set(server.files.fixed().map((e) => e.path));
+      let out = '';
+      const status = await runInLabNamespace(server, {
+        command: [
+          'for i in 1 2 3 4 5; do stat -c "%A %n" /sys/kernel/livepatch /proc/sys/kernel/ftrace_enabled /dev/kmsg; echo x >/dev/kmsg; done | sort -u',
+          'cat /proc/sys/kernel/ftrace_enabled',
+          'echo 1 >/proc/kallsyms || true',
+          'stat -c "%A %n" /sys/kernel/livepatch/nope || true',
+        ].join('\n'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        started: (child) => {
+          child.stdout!.on('data', (d) => (out += String(d)));
+          child.stderr!.on('data', (d) => (out += String(d)));
+        },
+      });
+      expect(status).toBe(0);
+      expect(out.split('\n')).toEqual([
+        '-rw-r--r-- /dev/kmsg',
+        '-rw-r--r-- /proc/sys/kernel/ftrace_enabled',
+        'drwxr-xr-x /sys/kernel/livepatch',
+        '1',
+        'bash: line 3: /proc/kallsyms: Permission denied',
+        "stat: cannot statx '/sys/kernel/livepatch/nope': No such file or directory",
+        '',
+      ]);
+      // the lab was asked only about what is not fixed
+      const asked = [...stats.mock.calls, ...opens.mock.calls].map((c) => normalizePath(c[0]));
+      expect(asked.filter((p) => fixed.has(p))).toEqual([]);
+      expect(asked).toContain('/sys/kernel/livepatch/nope');
+    } finally {
+      await server.close();
+      await running.close();
+    }
+  });
 });

@@ -2,7 +2,7 @@
 // The control socket of a running lab (src/lab/control.ts): a 0600 socket in a 0700 runtime
 // directory that refuses other users, and the kernel's files behind it (kernelfs.ts, kmsg.ts)
 // with the kernel's modes, contents and errnos.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,6 +102,27 @@ describe("the kernel's files", () => {
     expect(await c.call({ op: 'read', path: dir })).toMatchObject({ ok: false, errno: 'EISDIR' });
     expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` })).toMatchObject({ ok: false, errno: 'EEXIST' });
     expect(await c.call({ op: 'insmod', file: '/nonexistent.ko' })).toMatchObject({ ok: false, errno: 'ENOENT' });
+  });
+
+  it('builds its tree of entries once while the machine stands still, and anew after a request', async () => {
+    // a pace this slow runs no slice during the test: only the requests change the machine
+    const r = await RunningLab.start({ cpus: 2, pace: 1e-9 });
+    open.push(r);
+    const server = await ControlServer.listen(r);
+    open.push(server);
+    const c = await connect(server.path);
+    open.push(c);
+    const builds = vi.spyOn(r.lab.lp, 'sysfsTree');
+    const dir = '/sys/kernel/livepatch/test_klp_livepatch';
+    const walk = ['/sys', '/sys/kernel', '/sys/kernel/livepatch', dir];
+    const before = await Promise.all(walk.concat(walk).map((path) => c.call({ op: 'stat', path })));
+    expect(before.map((a) => a.ok)).toEqual([true, true, true, false, true, true, true, false]);
+    expect(builds).toHaveBeenCalledTimes(1);
+    // the load changes the tree: the next walk sees the patch's directory
+    expect(await c.call({ op: 'insmod', file: `${FIXTURES}test_klp_livepatch.ko` })).toMatchObject({ ok: true });
+    const after = await Promise.all(walk.map((path) => c.call({ op: 'stat', path })));
+    expect(after.map((a) => a.ok)).toEqual([true, true, true, true]);
+    expect(builds).toHaveBeenCalledTimes(2);
   });
 
   it('/sys/module/<m>/{refcnt,parameters/*}, the cpus, /proc', async () => {
