@@ -132,9 +132,7 @@ static char *bytes_to_utf8(const char *b, size_t n)
 
 /*
  * Sends req (consumed) over this thread's connection and returns the lab's answer, or NULL with
- * *err set: the lab's errno for a refusal, EIO when the lab cannot be reached, EINTR when the
- * caller was interrupted (an interrupted wait leaves an answer in flight: lab_call drops that
- * connection, which is out of step).
+ * *err set: the lab's errno for a refusal, EIO when the lab cannot be reached.
  */
 static cJSON *call(cJSON *req, int *err)
 {
@@ -331,8 +329,11 @@ static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 				h->seq = 0;
 				return -EPIPE;
 			}
-			if (err == EAGAIN && !nonblock && !fuse_interrupted())
+			if (err == EAGAIN && !nonblock) {
+				if (fuse_interrupted())
+					return -EINTR;
 				continue;
+			}
 			return -err;
 		}
 		cJSON_Delete(h->batch);
@@ -436,8 +437,9 @@ static void *kfs_init(struct fuse_conn_info *ci, struct fuse_config *cfg)
 	cfg->negative_timeout = 0;
 	cfg->direct_io = 1;
 	cfg->kernel_cache = 0;
-	/* a reader blocked on /dev/kmsg is woken by a signal when its process is interrupted
-	 * (SIGUSR1, which main() made harmless) */
+	/* a reader blocked on /dev/kmsg gives up (EINTR) when its process is interrupted: FUSE
+	 * marks the request and sends the thread SIGUSR1 (harmless, see main()), and the read looks
+	 * at the mark after each bounded wait */
 	cfg->intr = 1;
 	cfg->intr_signal = SIGUSR1;
 	return NULL;
@@ -454,7 +456,7 @@ static const struct fuse_operations kfs_ops = {
 	.release = kfs_release,
 };
 
-/* SIGUSR1 only breaks the thread it is sent to out of a blocking recv(): an interrupted request */
+/* SIGUSR1, FUSE's interrupt: harmless; a blocked kmsg read sees fuse_interrupted() after its wait */
 static void on_intr_signal(int sig)
 {
 	(void)sig;
@@ -489,7 +491,6 @@ int main(int argc, char *argv[])
 	start_time = time(NULL);
 	/* the shell that started us may die with klp-lab: do not outlive it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* no SA_RESTART: the interrupted recv() must return EINTR */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	wfd = lab_connect(sock_path);

@@ -92,8 +92,15 @@ cJSON *lab_call(int *conn, const char *path, cJSON *req, int *err)
 			line = l;
 		}
 		n = recv(*conn, line + off, cap - off - 1, 0);
+		/*
+		 * a request is never given up for a signal: a write to sysfs or /dev/kmsg is not
+		 * interruptible in the kernel, and a wait is bounded by the request itself (kmsg-read's
+		 * waitMs), after which the caller looks at its interrupt
+		 */
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
-			*err = n < 0 && errno == EINTR ? EINTR : EIO;
+			*err = EIO;
 			free(line);
 			drop(conn);
 			return NULL;

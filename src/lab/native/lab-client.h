@@ -14,9 +14,9 @@ int lab_connect(const char *path);
 
 /*
  * Sends req (consumed) over *conn, connecting to path first if *conn is -1, and returns the
- * lab's answer whether it says ok or not. NULL with *err set when no answer came: ENOMEM, EIO
- * (the lab cannot be reached, or the connection broke), EINTR (a signal interrupted the wait);
- * *conn is then closed and -1, as a connection with an answer in flight is out of step.
+ * lab's answer whether it says ok or not. NULL with *err set when no answer came: ENOMEM or EIO
+ * (the lab cannot be reached, or the connection broke); *conn is then closed and -1. A signal
+ * does not end the wait for an answer.
  */
 cJSON *lab_call(int *conn, const char *path, cJSON *req, int *err);
 
