@@ -12,7 +12,7 @@ import { useLab } from '../helpers.ts';
 import { attachChecker } from '../../src/lab/checker.ts';
 import type { Lab } from '../../src/lab/selftest.ts';
 import type { Violation } from '../../src/lab/violation.ts';
-import { allTasks, type Task } from '../../src/kernel/task.ts';
+import { allTasks, cpuCurr, type Task } from '../../src/kernel/task.ts';
 import { callGuest, type HostTask } from '../../src/kernel/hostcall.ts';
 import { KernelOops } from '../../src/kernel/kernel.ts';
 import { disassemble } from '../../src/emu/disasm.ts';
@@ -62,6 +62,17 @@ function breakHandler(lab: Lab, how: 'ignore-transition' | 'ignore-state'): void
 }
 
 /** Runs until the checker has something, at most ms. */
+/** Runs on until task `t` is current on a cpu whose next instruction is in function `fn`. */
+function runUntilIn(lab: Lab, t: Task, fn: string): void {
+  const k = lab.k;
+  for (let i = 0; i < 1000; i++) {
+    const cpu = k.machine.cpus.findIndex((_c, n) => cpuCurr(k, n).pid === t.pid);
+    if (cpu >= 0 && k.image.symbolAt(k.machine.cpus[cpu].rip)?.name === fn) return;
+    k.runFor(0.05);
+  }
+  throw new Error(`${t.comm} never stopped in ${fn}()`);
+}
+
 function runUntilViolation(lab: Lab, c: { poll(): Violation | undefined }, ms: number): Violation | undefined {
   for (let t = 0; t < ms && !c.poll(); t += 10) lab.k.runFor(10);
   return c.poll();
@@ -165,11 +176,13 @@ describe('the consistency checker finds', () => {
     lab.loadLpNowait('test_klp_probe_pair');
     lab.k.runFor(100);
     expect(c.poll()).toBeUndefined();
-    // as if the stack check had missed the old probe_thread() on kprobe/1's stack
+    // as if the stack check had missed the old probe_thread() on kprobe/1's stack; set while it
+    // runs probe_thread() itself, not halfway through a handler that already chose the old code
     const t = task(lab, 'kprobe/1');
+    runUntilIn(lab, t, 'probe_thread');
     setState(lab, t, KLP_PATCHED, false);
     const v = runUntilViolation(lab, c, 500);
-    expect(v?.kind).toBe('mixed-states');
+    expect(v?.kind, v?.message).toBe('mixed-states');
     expect(v?.message).toMatch(
       /^kprobe\/1:\d+ \(cpu \d\) entered lab_probe\(\) of 'test_klp_probe_pair' with the original probe_thread\(\) still on its stack/,
     );
