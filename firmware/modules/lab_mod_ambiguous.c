@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A module referring to put_num, which names the image's static kernel/lib.c put_num and,
+ * A module referring to printf_put_num, which names the image's static kernel/lib.c printf_put_num and,
  * while lab_mod_dup is loaded, lab_mod_dup's export too: the loader must not guess.
  */
 #include <linux/module.h>
 
 MODULE_LICENSE("GPL");
 
-long put_num(long x);
+long printf_put_num(long x);
 
 /* what the tests call by name */
 long lab_ambiguous_call(long x);
 
 noinline long lab_ambiguous_call(long x)
 {
-	return put_num(x) + 1;
+	return printf_put_num(x) + 1;
 }

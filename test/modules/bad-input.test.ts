@@ -56,23 +56,27 @@ describe('modules that must not load', () => {
 
   it('a name both an image static and a module export define', async () => {
     await withModules({}, (k, ms) => {
-      // alone, put_num is kernel/lib.c's static: the module loads and binds to it
+      // alone, printf_put_num is kernel/lib.c's static: the module loads and binds to it
       const alone = ms.load(fixture('lab_mod_ambiguous'));
-      expect(alone.layout.imports.get('put_num')?.target).toMatchObject({ owner: 'vmlinux', local: true, address: k.sym('put_num') });
+      expect(alone.layout.imports.get('printf_put_num')?.target).toMatchObject({
+        owner: 'vmlinux',
+        local: true,
+        address: k.sym('printf_put_num'),
+      });
       ms.unload('lab_mod_ambiguous');
-      // once lab_mod_dup exports a put_num of its own, the name has two candidates
+      // once lab_mod_dup exports a printf_put_num of its own, the name has two candidates
       const dup = ms.load(fixture('lab_mod_dup'));
       const e = refused(k, ms, fixture('lab_mod_ambiguous')) as UnresolvedSymbolError;
       expect(e).toBeInstanceOf(UnresolvedSymbolError);
       expect(e.reason).toBe('ambiguous');
       expect(e.errno).toBe('EINVAL');
       expect(e.candidates.map((c) => [c.owner, c.address])).toEqual([
-        ['vmlinux', k.sym('put_num')],
-        ['lab_mod_dup', dup.findSymbol('put_num')],
+        ['vmlinux', k.sym('printf_put_num')],
+        ['lab_mod_dup', dup.findSymbol('printf_put_num')],
       ]);
       const hex = (v: bigint) => `0x${v.toString(16)}`;
       expect(e.message).toContain(
-        `symbol 'put_num' is ambiguous: 2 candidates at ${hex(k.sym('put_num'))} (vmlinux, local), ${hex(dup.findSymbol('put_num'))} [lab_mod_dup]`,
+        `symbol 'printf_put_num' is ambiguous: 2 candidates at ${hex(k.sym('printf_put_num'))} (vmlinux, local), ${hex(dup.findSymbol('printf_put_num'))} [lab_mod_dup]`,
       );
       expect(e.message).toMatch(/lab_mod_ambiguous\.ko: section \[\d+\] \.text\.lab_ambiguous_call\+0x[0-9a-f]+: /);
     });
