@@ -113,7 +113,10 @@ describe('the trace of a livepatch session', () => {
     for (let c = 0; c < 4; c++) {
       const entries = cpus.get(`cpu${c}`)!;
       const inIrq = entries.filter(isIrq);
-      expect(inIrq.length, `cpu${c}`).toBe(irqs[c]);
+      // (the guest counts an interrupt as it enters it: one the session ended in, on its way in
+      // or out, has no complete slice)
+      expect(irqs[c] - inIrq.length, `cpu${c}: ${inIrq.length} slices, ${irqs[c]} counted`).toBeGreaterThanOrEqual(0);
+      expect(irqs[c] - inIrq.length, `cpu${c}: ${inIrq.length} slices, ${irqs[c]} counted`).toBeLessThanOrEqual(1);
       const timer = inIrq.filter((e) => e.name === 'timer').length;
       expect(timer, `cpu${c} ticks`).toBeLessThanOrEqual(Math.ceil(hz * seconds));
       ticks.push(timer);
