@@ -36,7 +36,7 @@ export const GPR_NAMES = [
 export type RegName = (typeof GPR_NAMES)[number];
 export type Registers = Record<RegName, bigint>;
 
-const GPR_IDS = Int32Array.from([
+export const GPR_IDS = Int32Array.from([
   C.UC_X86_REG_RAX,
   C.UC_X86_REG_RBX,
   C.UC_X86_REG_RCX,

@@ -13,7 +13,7 @@ import * as C from './unicorn-const.ts';
 import { UnicornError, type UcHook } from './unicorn.ts';
 import * as N from './native/index.ts';
 import { GuestMemory } from './memory.ts';
-import { InterruptDeliveryError, R, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
+import { GPR_IDS, InterruptDeliveryError, R, Vcpu, X86_EFLAGS_IF, type Registers } from './cpu.ts';
 import { Prng } from './prng.ts';
 import { disassemble, mayEnableInterrupts } from './disasm.ts';
 import { locateFault } from './fault.ts';
@@ -722,27 +722,8 @@ function faultName(code: number): string {
   }
 }
 
-/** The registers callOnCpu() puts back, in the order of a batch read (cpu.ts, GPR_NAMES): all but cs and ss. */
-const GPR_WRITE = [
-  C.UC_X86_REG_RAX,
-  C.UC_X86_REG_RBX,
-  C.UC_X86_REG_RCX,
-  C.UC_X86_REG_RDX,
-  C.UC_X86_REG_RSI,
-  C.UC_X86_REG_RDI,
-  C.UC_X86_REG_RBP,
-  C.UC_X86_REG_RSP,
-  C.UC_X86_REG_R8,
-  C.UC_X86_REG_R9,
-  C.UC_X86_REG_R10,
-  C.UC_X86_REG_R11,
-  C.UC_X86_REG_R12,
-  C.UC_X86_REG_R13,
-  C.UC_X86_REG_R14,
-  C.UC_X86_REG_R15,
-  C.UC_X86_REG_RIP,
-  C.UC_X86_REG_RFLAGS,
-];
+/** The registers callOnCpu() puts back, in the order of a batch read: all but cs and ss. */
+const GPR_WRITE = Array.from(GPR_IDS).filter((id) => id !== C.UC_X86_REG_CS && id !== C.UC_X86_REG_SS);
 
 const EXCEPTIONS = ['#DE', '#DB', 'NMI', '#BP', '#OF', '#BR', '#UD', '#NM', '#DF', '', '#TS', '#NP', '#SS', '#GP', '#PF'];
 function exceptionName(v: number): string {
