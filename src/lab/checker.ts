@@ -40,7 +40,14 @@ import { allTasks, Task } from '../kernel/index.ts';
 import { orcUnwinder, taskStack } from '../orc/index.ts';
 import type { KlpFunc } from '../livepatch/index.ts';
 import { CodeWatch, type CodeHit } from './code-watch.ts';
-import { invariantProblems, lostSignalProblems, maybePendingMismatch, taskStateProblems, type InvariantProblem } from './invariants.ts';
+import {
+  during,
+  invariantProblems,
+  lostSignalProblems,
+  maybePendingMismatch,
+  taskStateProblems,
+  type InvariantProblem,
+} from './invariants.ts';
 import { taskPatchState } from './patch-states.ts';
 import type { Lab } from './selftest.ts';
 import type { CheckerFactory, LabChecker, Violation, ViolationTask } from './violation.ts';
@@ -306,7 +313,7 @@ export class ConsistencyChecker implements LabChecker {
         if (!b) continue;
         const top = this.funcs.get(b.fn)?.top;
         const kind = b.seq > (top?.seq ?? 0) ? 'new-code-while-unpatched' : 'old-code-while-patched';
-        this.report(kind, `${t.comm}:${t.pid} is inside ${this.what(b)}${this.during()}, after the transition completed`, [t]);
+        this.report(kind, `${t.comm}:${t.pid} is inside ${this.what(b)}${during(this.lab)}, after the transition completed`, [t]);
         return;
       }
     }
@@ -381,7 +388,7 @@ export class ConsistencyChecker implements LabChecker {
         const kind = body.seq > expected.seq ? 'new-code-while-unpatched' : 'old-code-while-patched';
         this.report(
           kind,
-          `${this.who(h)} ran ${this.what(body)} with patch state ${stateName(h.state)}${this.during()}; the model gives it ${this.what(expected)}`,
+          `${this.who(h)} ran ${this.what(body)} with patch state ${stateName(h.state)}${during(this.lab)}; the model gives it ${this.what(expected)}`,
           [h.task],
         );
       }
@@ -401,12 +408,12 @@ export class ConsistencyChecker implements LabChecker {
     if (other)
       this.report(
         'mixed-states',
-        `${this.who(h)} entered ${this.what(body)} with ${this.what(other.body)} still on its stack${this.during()}`,
+        `${this.who(h)} entered ${this.what(body)} with ${this.what(other.body)} still on its stack${during(this.lab)}`,
         [h.task],
       );
     const toTarget = patched === (this.lab.lp.targetState === KLP_PATCHED);
     if (t.target && !toTarget)
-      this.report('mixed-states', `${this.who(h)} ran ${this.what(body)} after ${this.what(t.target)}${this.during()}`, [h.task]);
+      this.report('mixed-states', `${this.who(h)} ran ${this.what(body)} after ${this.what(t.target)}${during(this.lab)}`, [h.task]);
     if (toTarget) t.target ??= body;
     t.live.push({ sp: h.sp, body, patched });
   }
@@ -417,11 +424,6 @@ export class ConsistencyChecker implements LabChecker {
 
   private what(b: Body): string {
     return b.patch === null ? `the original ${b.name}()` : `${b.name}() of '${b.patch}'`;
-  }
-
-  private during(): string {
-    const P = this.lab.lp.transitionPatch;
-    return P ? ` in the ${this.lab.lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${P.name}'` : ' at rest';
   }
 
   private task(offset: number): Task {
@@ -521,10 +523,9 @@ export class ConsistencyChecker implements LabChecker {
       return;
     }
     const t = allTasks(k).find((x) => x.pid === lost);
-    const P = this.lab.lp.transitionPatch;
     this.report(
       'fake-signal-lost',
-      `${t?.comm ?? '?'}:${lost} was sent a fake signal in the ${this.lab.lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${P.name}', and went to sleep interruptibly before it switched, with no signal pending any more: the fake signal was lost (a real signal woke it)`,
+      `${t?.comm ?? '?'}:${lost} was sent a fake signal${during(this.lab)}, and went to sleep interruptibly before it switched, with no signal pending any more: the fake signal was lost (a real signal woke it)`,
       t ? [t] : [],
     );
   }

@@ -222,6 +222,13 @@ export function sysfsProblems(lab: Lab): InvariantProblem[] {
  * queued was lost to the task's next recalc_sigpending() before 8df1947c -- and sleeps on
  * until a real signal comes, holding the transition up with the patched function on its stack.
  */
+/** " in the patching transition of 'P'", or " at rest": when a report's finding was made. */
+export function during(lab: Lab): string {
+  const { lp } = lab;
+  const P = lp.transitionPatch;
+  return P ? ` in the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${P.name}'` : ' at rest';
+}
+
 export function lostSignalProblems(lab: Lab): InvariantProblem[] {
   const { k, lp } = lab;
   const P = lp.transitionPatch;
@@ -240,7 +247,7 @@ export function lostSignalProblems(lab: Lab): InvariantProblem[] {
     const on = !v.ok && v.why === 'sleeping on function' ? ` with ${v.func}() on its stack` : '';
     out.push({
       kind: 'fake-signal-lost',
-      message: `${t} was sent a fake signal in the ${lp.targetState === KLP_PATCHED ? 'patching' : 'unpatching'} transition of '${P.name}', yet sleeps interruptibly${on}, still pending, with neither TIF_SIGPENDING nor TIF_NOTIFY_SIGNAL and no signal queued: the fake signal was lost`,
+      message: `${t} was sent a fake signal${during(lab)}, yet sleeps interruptibly${on}, still pending, with neither TIF_SIGPENDING nor TIF_NOTIFY_SIGNAL and no signal queued: the fake signal was lost`,
       tasks: [t],
     });
   }
