@@ -129,6 +129,12 @@ interface KlpEmu {
   ramDelta: (ram: Buffer, shadow: Buffer, size: bigint, page: number, out: Uint32Array, update: number) => number;
   contextGet: (context: number, buf: Buffer, size: bigint) => void;
   contextPut: (context: number, buf: Buffer, size: bigint) => void;
+  /**
+   * What klp_fast_stores() (store-path.c) returned when the library was loaded: the slots of
+   * libunicorn that now skip the page-collection bookkeeping of every guest store (2 on
+   * Unicorn 2.0.1), 0 for a Unicorn that has none, -1 if they could not be rewritten.
+   */
+  fastStores: number;
 }
 
 let loaded: KlpEmu | null = null;
@@ -158,7 +164,10 @@ export function klpemu(): KlpEmu {
   });
   const hitSize = lib.func('uint32_t klp_watch_hit_size(void)')() as number;
   if (hitSize !== WATCH_HIT_SIZE) throw new Error(`klpemu: sizeof(struct klp_watch_hit) is ${hitSize}, TS expects ${WATCH_HIT_SIZE}`);
+  // before any engine runs a store: every vCPU's engine is the one library
+  const fastStores = lib.func('int klp_fast_stores(void)')() as number;
   loaded = {
+    fastStores,
     hookBlock: hookPtr(KLP_HOOK_BLOCK),
     hookIntr: hookPtr(KLP_HOOK_INTR),
     hookBreak: hookPtr(KLP_HOOK_BREAK),
