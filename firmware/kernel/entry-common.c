@@ -6,6 +6,7 @@
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
+#include <lab/event-ring.h>
 #include <lab/syscalls.h>
 #include <lab/traps.h>
 #include <lab/wait.h>
@@ -27,7 +28,7 @@ void do_IRQ(struct pt_regs *regs)
 	__preempt_count_add(HARDIRQ_OFFSET);
 	this_cpu()->irq_count++;
 	if (trace_entry_on())
-		lab_event(EV_IRQ_ENTRY, vector, user_mode(regs), 0);
+		event_record_irqs_off(EV_IRQ_ENTRY, vector, user_mode(regs), 0);
 	switch (vector) {
 	case TIMER_VECTOR:
 		tick_handle_periodic(regs);
@@ -48,7 +49,7 @@ void do_IRQ(struct pt_regs *regs)
 		       smp_processor_id());
 	}
 	if (trace_entry_on())
-		lab_event(EV_IRQ_EXIT, vector, 0, 0);
+		event_record_irqs_off(EV_IRQ_EXIT, vector, 0, 0);
 	__preempt_count_sub(HARDIRQ_OFFSET);
 	rcu_irq_exit(idle);
 }
@@ -58,7 +59,7 @@ void do_int80_syscall(struct pt_regs *regs)
 	unsigned long nr = regs->orig_ax;
 
 	if (trace_entry_on())
-		lab_event(EV_SYS_ENTER, nr, 0, 0);
+		event_record_irqs_off(EV_SYS_ENTER, nr, 0, 0);
 	local_irq_enable();
 	if (nr < NR_syscalls && sys_call_table[nr])
 		regs->ax = sys_call_table[nr](regs);
@@ -95,7 +96,8 @@ void exit_to_user_mode(struct pt_regs *regs)
 	if (trace_entry_on()) {
 		long ax = regs->ax;
 
-		lab_event(EV_USER_ENTER, regs->ip - (u64)_stext, ax < 0 ? -ax : ax, ax < 0);
+		event_record_irqs_off(EV_USER_ENTER, regs->ip - (u64)_stext, ax < 0 ? -ax : ax,
+				      ax < 0);
 	}
 }
 

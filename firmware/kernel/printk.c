@@ -11,6 +11,7 @@
  */
 #include <lab/sched.h>
 #include <lab/printk.h>
+#include <lab/event-ring.h>
 #include <lab/lib.h>
 
 struct lab_event_ring event_ring;
@@ -20,29 +21,15 @@ u32 lab_trace_entry;
 
 static void emit(int type, u64 a, u64 b, u64 c, const char *text, size_t len)
 {
-	struct lab_event *ev;
 	unsigned long flags = local_irq_save();
-	struct task_struct *t = current;
-	u64 seq = 1;
+	u64 seq;
+	struct lab_event *ev = event_claim(type, a, b, c, &seq);
 
-	/* xadd: seq is the old head + 1, and head counts every slot taken */
-	__asm__ __volatile__("lock; xaddq %0, %1" : "+r"(seq), "+m"(event_ring.head) : : "memory");
-	seq++;
-	ev = &event_ring.ev[(seq - 1) & (LAB_EVENT_RING - 1)];
-	ev->seq = 0;
-	ev->ts_ns = pvclock.ns;
-	ev->type = type;
-	ev->cpu = smp_processor_id();
-	ev->pid = t->pid;
-	ev->a = a;
-	ev->b = b;
-	ev->c = c;
 	if (len >= LAB_EVENT_TEXT)
 		len = LAB_EVENT_TEXT - 1;
 	memcpy(ev->text, text, len);
 	ev->text[len] = 0;
-	barrier();
-	WRITE_ONCE(ev->seq, seq);
+	event_publish(ev, seq);
 	local_irq_restore(flags);
 }
 
