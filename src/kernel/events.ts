@@ -106,8 +106,11 @@ export class EventLog {
     lostCpus: 0,
   };
   private lastSeq = 0;
+  /** Entries [0, hashed) are in the digest; guest records are copied first, then hashed. */
+  private hashed = 0;
   private hash: Hash = createHash('sha256');
-  private readonly typeNames = new Map<number, string>();
+  /** EV_* names by type number (lower case, without the prefix). */
+  private readonly typeNames: string[] = [];
   private readonly ringAddress: bigint;
   private readonly ringOffset: number;
   private readonly textMax: number;
@@ -125,7 +128,7 @@ export class EventLog {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`log capacity must be a positive integer, not ${capacity}`);
     const L = t.layout;
-    for (const [name, v] of L.constants('EV_')) this.typeNames.set(v, name.slice(3).toLowerCase());
+    for (const [name, v] of L.constants('EV_')) this.typeNames[v] = name.slice(3).toLowerCase();
     this.ringAddress = t.sym('event_ring');
     this.ringOffset = t.mem.offset(this.ringAddress, L.sizeof('lab_event_ring'));
     this.textMax = L.constant('LAB_EVENT_TEXT');
@@ -202,7 +205,7 @@ export class EventLog {
     for (; seq <= head; seq++) {
       const rec = first + ((seq - 1) % this.guestSlots) * this.stride;
       if (view.getUint32(rec + o.seq, true) + view.getUint32(rec + o.seq + 4, true) * 4294967296 !== seq) break;
-      // the records' bytes are the log's identity: hash them a contiguous run at a time
+      // copied a contiguous run at a time
       if (rec !== runEnd) {
         if (runStart >= 0) this.takeRun(buf, runStart, runEnd);
         runStart = rec;
@@ -213,44 +216,61 @@ export class EventLog {
     this.lastSeq = seq - 1;
   }
 
+  /**
+   * Copies a run of published records into the log. The digest covers what the log keeps of
+   * each record: its fixed fields (the copy, hashed a stretch at a time) and a printk record's
+   * text; not the rest of its text buffer, which holds whatever an older record left there.
+   * The stream hashed is the same however the stretches fall (ring size, capacity, drains).
+   */
   private takeRun(buf: Buffer, start: number, end: number): void {
-    this.hash.update(buf.subarray(start, end));
     const o = this.off;
     const view = this.t.mem.view;
     const g32 = new Uint32Array(buf.buffer, buf.byteOffset + start, (end - start) / 4);
     const words = this.hdrWords;
-    for (let rec = start; rec < end; rec += this.stride) {
-      if (this.total - this.first === this.slots) this.makeRoom();
+    const strideWords = this.stride / 4;
+    for (let rec = start, src = 0; rec < end; rec += this.stride, src += strideWords) {
+      if (this.total - this.first === this.slots) {
+        if (this.slots < this.capacity) this.hashCopied(); // growing moves the copies
+        this.makeRoom();
+      }
+      if (this.total % this.slots === 0) this.hashCopied(); // the copies wrap: the stretch hashed stays contiguous
       const slot = this.total % this.slots;
-      const src = (rec - start) / 4;
-      const dst = slot * words;
-      for (let i = 0; i < words; i++) this.hdr[dst + i] = g32[src + i];
+      const hdr = this.hdr;
+      for (let i = 0, dst = slot * words; i < words; i++) hdr[dst + i] = g32[src + i];
       let text: string | undefined;
       if (view.getUint16(rec + o.type, true) === this.printkType) {
         text = cstring(buf, rec + o.text, this.textMax);
+        this.total++;
+        this.hashCopied();
+        this.hash.update(text, 'latin1');
         if (text.startsWith('WARNING:'))
           this.warned(view.getUint32(rec + o.ts_ns, true) + view.getUint32(rec + o.ts_ns + 4, true) * 4294967296, text);
-      }
+      } else this.total++;
       this.texts[slot] = text;
-      this.total++;
     }
+    this.hashCopied();
+  }
+
+  /** Hashes the fixed fields of the records copied since the last call (a contiguous stretch of slots). */
+  private hashCopied(): void {
+    const n = this.total - this.hashed;
+    if (n > 0) {
+      const from = this.hashed % this.slots;
+      this.hash.update(new Uint8Array(this.hdr.buffer, from * this.hdrBytes, n * this.hdrBytes));
+    }
+    this.hashed = this.total;
   }
 
   /** The ring is full: grow it up to capacity, or drop the oldest entry. */
   private makeRoom(): void {
     if (this.slots < this.capacity) {
+      // nothing was dropped before the log reached its capacity: entry p is in slot p
       const slots = Math.min(this.capacity, this.slots * 2);
-      const words = this.hdrWords;
-      const hdr = new Uint32Array(slots * words);
-      const texts = new Array<string | undefined>(slots);
-      for (let p = this.first; p < this.total; p++) {
-        const from = p % this.slots;
-        hdr.set(this.hdr.subarray(from * words, (from + 1) * words), (p % slots) * words);
-        texts[p % slots] = this.texts[from];
-      }
+      const hdr = new Uint32Array(slots * this.hdrWords);
+      hdr.set(this.hdr);
       this.hdr = hdr;
       this.hv = new DataView(hdr.buffer);
-      this.texts = texts;
+      this.texts.length = slots;
       this.slots = slots;
       return;
     }
@@ -280,6 +300,7 @@ export class EventLog {
     if (this.total - this.first === this.slots) this.makeRoom();
     this.texts[this.total % this.slots] = undefined;
     this.hostLines.set(this.total++, { seq: 0, tsNs, type: 'printk', cpu, pid: -1, a: level, b: 0, c: 1, text });
+    this.hashed = this.total;
   }
 
   /**
@@ -295,6 +316,7 @@ export class EventLog {
     if (this.total - this.first === this.slots) this.makeRoom();
     this.texts[this.total % this.slots] = undefined;
     this.hostLines.set(this.total++, { seq: 0, tsNs, type, cpu, pid, a, b, c, text });
+    this.hashed = this.total;
   }
 
   /** A guest oops, lost cpu or panic stopped the machine (Kernel.run reports it here before throwing). */
@@ -336,17 +358,16 @@ export class EventLog {
     const v = this.hv;
     const o = this.off;
     const at = slot * this.hdrBytes;
-    const u64 = (off: number) => v.getUint32(at + off, true) + v.getUint32(at + off + 4, true) * 4294967296;
     const type = v.getUint16(at + o.type, true);
     return {
-      seq: u64(o.seq),
-      tsNs: u64(o.ts_ns),
-      type: this.typeNames.get(type) ?? `type${type}`,
+      seq: v.getUint32(at + o.seq, true) + v.getUint32(at + o.seq + 4, true) * 4294967296,
+      tsNs: v.getUint32(at + o.ts_ns, true) + v.getUint32(at + o.ts_ns + 4, true) * 4294967296,
+      type: this.typeNames[type] ?? `type${type}`,
       cpu: v.getUint16(at + o.cpu, true),
       pid: v.getInt32(at + o.pid, true),
-      a: u64(o.a),
-      b: u64(o.b),
-      c: u64(o.c),
+      a: v.getUint32(at + o.a, true) + v.getUint32(at + o.a + 4, true) * 4294967296,
+      b: v.getUint32(at + o.b, true) + v.getUint32(at + o.b + 4, true) * 4294967296,
+      c: v.getUint32(at + o.c, true) + v.getUint32(at + o.c + 4, true) * 4294967296,
       text: this.texts[slot] ?? '',
     };
   }
