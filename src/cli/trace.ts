@@ -200,12 +200,35 @@ class Nest {
   }
 }
 
-/** A slice of a user task's mode track, with the raw timestamp it began at. */
-interface ModeSlice extends Open {
-  at: number;
-  /** a system call's number */
-  nr?: number;
-  args: Record<string, unknown>;
+/**
+ * A slice of a user task's mode track: user mode, a system call (`nr`) or an interrupt
+ * (`vector`), with the raw timestamp it began at. One shape for all three, and its args made
+ * only when it is emitted: a traced session has tens of thousands of them, most of them
+ * merged away or never drawn apart.
+ */
+class ModeSlice {
+  end = 0;
+  calls = 1;
+  ret: number | null = null;
+  constructor(
+    readonly name: string,
+    readonly since: number,
+    readonly at: number,
+    readonly nr: number | null,
+    readonly vector: number | null,
+    readonly ip: string | null,
+  ) {}
+  drawn(): Open {
+    const args: Record<string, unknown> =
+      this.nr !== null
+        ? this.ret === null
+          ? { calls: this.calls }
+          : { calls: this.calls, ret: this.ret }
+        : this.vector !== null
+          ? { vector: this.vector }
+          : { ip: this.ip };
+    return { name: this.name, since: this.since, args };
+  }
 }
 
 /**
@@ -219,7 +242,7 @@ interface ModeSlice extends Open {
 class ModeTrack {
   private open: ModeSlice | null = null;
   /** the last closed slice, emitted once it is known the next call does not continue it */
-  private held: (ModeSlice & { end: number }) | null = null;
+  private held: ModeSlice | null = null;
   private cursor = 0;
   constructor(private readonly emit: (o: Open, endNs: number) => void) {}
   private close(ts: number): void {
@@ -228,34 +251,36 @@ class ModeTrack {
     this.open = null;
     this.cursor = Math.max(ts, this.cursor, o.since + MOMENT_US * 1000);
     this.flush();
-    this.held = Object.assign(o, { end: this.cursor });
+    o.end = this.cursor;
+    this.held = o;
   }
   private flush(): void {
-    if (this.held) this.emit(this.held, this.held.end);
+    if (this.held) this.emit(this.held.drawn(), this.held.end);
     this.held = null;
   }
-  private start(name: string, ts: number, args: Record<string, unknown>, nr?: number): void {
+  private start(ts: number, name: string, nr: number | null, vector: number | null, ip: string | null): void {
     this.close(ts);
     this.cursor = Math.max(ts, this.cursor);
-    this.open = { name, since: this.cursor, at: ts, args, nr };
+    this.open = new ModeSlice(name, this.cursor, ts, nr, vector, ip);
   }
   syscall(nr: number, name: (nr: number) => string, ts: number): void {
     const h = this.held;
-    if (h && h.nr === nr && h.at === ts && this.open?.name === 'user' && this.open.at === ts) {
-      (h.args.calls as number)++;
+    const o = this.open;
+    if (h && h.nr === nr && h.at === ts && o && o.name === 'user' && o.at === ts) {
+      h.calls++;
       this.open = h;
       this.held = null;
       return;
     }
-    this.start(name(nr), ts, { calls: 1 }, nr);
+    this.start(ts, name(nr), nr, null, null);
   }
   interrupt(name: string, vector: number, ts: number): void {
-    this.start(name, ts, { vector });
+    this.start(ts, name, null, vector, null);
   }
   /** Back to user mode at `ip`; `ret` is what a system call returned. */
   user(ip: string, ret: number, ts: number): void {
-    if (this.open?.nr !== undefined) this.open.args.ret = ret;
-    this.start('user', ts, { ip });
+    if (this.open && this.open.nr !== null) this.open.ret = ret;
+    this.start(ts, 'user', null, null, ip);
   }
   end(ts: number): void {
     this.close(ts);
@@ -299,7 +324,19 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   // the vectors of the interrupts each cpu is in, innermost last
   const inIrq = new Map<number, number[]>();
   const vectorName = (v: number) => s.vectors[v] ?? `vector ${v}`;
-  const syscallName = (nr: number) => `syscall ${s.syscalls[nr] ?? nr}`;
+  // one string per system call and resume address, not one per record
+  const syscallNames = new Map<number, string>();
+  const syscallName = (nr: number) => {
+    let n = syscallNames.get(nr);
+    if (n === undefined) syscallNames.set(nr, (n = `syscall ${s.syscalls[nr] ?? nr}`));
+    return n;
+  };
+  const userIpNames = new Map<number, string>();
+  const userIp = (off: number) => {
+    let n = userIpNames.get(off);
+    if (n === undefined) userIpNames.set(off, (n = s.userIps[off] ?? `_stext+0x${off.toString(16)}`));
+    return n;
+  };
 
   // --- user tasks: user mode, or the system call or interrupt that has it in the kernel -----
   const modes = new Map<number, ModeTrack>();
@@ -387,7 +424,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         modeTrack(taskKey(e.pid, e.cpu)).syscall(e.a, syscallName, ts);
         break;
       case 'user_enter':
-        modeTrack(taskKey(e.pid, e.cpu)).user(s.userIps[e.a] ?? `_stext+0x${e.a.toString(16)}`, e.c === 1 ? -e.b : e.b, ts);
+        modeTrack(taskKey(e.pid, e.cpu)).user(userIp(e.a), e.c === 1 ? -e.b : e.b, ts);
         break;
       case 'sched_switch': {
         const prev = taskKey(e.a, e.cpu);
