@@ -68,6 +68,8 @@ export interface LogCounters {
   panics: number;
   /** What the latest of them was (the fault or the panic message), if it said. */
   lastStop?: string;
+  /** The cpu the latest of them happened on. */
+  lastStopCpu?: number;
   /** Of the oopses, cpus found halted with interrupts off while online (hard lockups). */
   lostCpus: number;
 }
@@ -320,8 +322,9 @@ export class EventLog {
   }
 
   /** A guest oops, lost cpu or panic stopped the machine (Kernel.run reports it here before throwing). */
-  noteStop(kind: 'oops' | 'lost cpu' | 'panic', what?: string): void {
+  noteStop(kind: 'oops' | 'lost cpu' | 'panic', what?: string, cpu?: number): void {
     if (what !== undefined) this.counts.lastStop = what;
+    if (cpu !== undefined) this.counts.lastStopCpu = cpu;
     if (kind === 'panic') this.counts.panics++;
     else this.counts.oopses++;
     if (kind === 'lost cpu') this.counts.lostCpus++;

@@ -112,11 +112,11 @@ export class Kernel implements Target {
     const res = this.machine.run(limits);
     const s = res.stopped;
     if (s?.kind === 'fault') {
-      this.log.noteStop(this.machine.lostCpus.includes(s.fault.cpu) ? 'lost cpu' : 'oops', s.fault.message);
+      this.log.noteStop(this.machine.lostCpus.includes(s.fault.cpu) ? 'lost cpu' : 'oops', s.fault.message, s.fault.cpu);
       throw new KernelOops(s.fault, formatOops(this, s.fault, this.unwinder));
     }
     if (s?.kind === 'panic') {
-      this.log.noteStop('panic', `cpu ${s.cpu}: ${s.message}`);
+      this.log.noteStop('panic', `cpu ${s.cpu}: ${s.message}`, s.cpu);
       throw new KernelPanic(s.cpu, s.message);
     }
     return res;

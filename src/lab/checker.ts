@@ -35,7 +35,7 @@
  * that transition is not held against anyone's frames (the entries still are).
  */
 import { disassemble } from '../emu/index.ts';
-import { allTasks, Task } from '../kernel/index.ts';
+import { allTasks, cpuCurr, Task } from '../kernel/index.ts';
 
 import { orcUnwinder, taskStack } from '../orc/index.ts';
 import type { KlpFunc } from '../livepatch/index.ts';
@@ -552,9 +552,14 @@ export class ConsistencyChecker implements LabChecker {
   private health(): void {
     const c = this.lab.k.log.counters();
     const b = this.baseline;
-    if (c.lostCpus > b.lostCpus) this.report('lockup', `a cpu was lost: halted with interrupts off while online (hard LOCKUP)`, []);
+    // the task that was current where it happened (a current task counts as running there)
+    const curr = c.lastStopCpu !== undefined ? cpuCurr(this.lab.k, c.lastStopCpu) : undefined;
+    const who = curr ? ` on cpu ${c.lastStopCpu} in ${curr.comm} (pid ${curr.pid})` : '';
+    const tasks = curr ? [curr] : [];
+    if (c.lostCpus > b.lostCpus)
+      this.report('lockup', `a cpu was lost${who}: halted with interrupts off while online (hard LOCKUP)`, tasks);
     else if (c.oopses > b.oopses || c.panics > b.panics)
-      this.report('oops', `the guest ${c.panics > b.panics ? 'panicked' : 'oopsed'}${c.lastStop ? `: ${c.lastStop}` : ''}`, []);
+      this.report('oops', `the guest ${c.panics > b.panics ? 'panicked' : 'oopsed'}${who}${c.lastStop ? `: ${c.lastStop}` : ''}`, tasks);
     if (c.warnings > b.warnings) {
       const text = c.firstWarnings[b.warnings] ?? c.lastWarning ?? 'WARNING';
       this.report('warning', `${c.warnings - b.warnings} WARNING(s) in the kernel log, the first: ${text}`, []);

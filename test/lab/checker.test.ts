@@ -254,7 +254,11 @@ describe('the consistency checker finds', () => {
     const oops = await boot({ cpus: 2, workload: 'idle' });
     const c2 = attachChecker(oops);
     expect(() => oops.loadMod('lab_mod_oops', { crash: '1' })).toThrow(KernelOops);
-    expect(c2.finish()).toMatchObject({ kind: 'oops' });
+    // named after the task that was current on the faulting cpu: the module's init runs in khostd
+    const v = c2.finish();
+    expect(v).toMatchObject({ kind: 'oops', tasks: [{ comm: 'khostd' }] });
+    expect(v?.message).toMatch(/^the guest oopsed on cpu \d in khostd \(pid \d+\): cpu \d: /);
+    expect(v?.tasks[0].stack?.[0]).toMatch(/^lab_oops_deref\+0x0\/0x\w+ \[lab_mod_oops\]$/);
 
     const lockup = await boot({ cpus: 2, workload: 'idle' });
     const c3 = attachChecker(lockup);
@@ -265,7 +269,7 @@ describe('the consistency checker finds', () => {
       yield* callGuest(code);
     }
     expect(() => k.host.run('lockup', hang())).toThrow(KernelOops);
-    expect(c3.finish()).toMatchObject({ kind: 'lockup' });
+    expect(c3.finish()).toMatchObject({ kind: 'lockup', tasks: [{ comm: 'khostd' }] });
   });
 
   it('a transition that does not complete, with what keeps each task', async () => {

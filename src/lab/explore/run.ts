@@ -10,7 +10,7 @@
  * bit for bit, and its digest says so.
  */
 import { createHash } from 'node:crypto';
-import { KernelOops, KernelPanic, LogOverrunError } from '../../kernel/index.ts';
+import { cpuCurr, KernelOops, KernelPanic, LogOverrunError } from '../../kernel/index.ts';
 import { Lab } from '../selftest.ts';
 import { parseStep, runStep, StepFailure, type Step } from '../steps.ts';
 import type { Scenario } from '../scenario.ts';
@@ -172,11 +172,12 @@ function runOn(lab: Lab, steps: readonly Step[], schedule: Schedule, checker: Ch
   } catch (e) {
     if (!(e instanceof KernelOops || e instanceof KernelPanic)) throw e;
     violation = watch.poll() ?? watch.finish();
+    const curr = cpuCurr(lab.k, e instanceof KernelOops ? e.fault.cpu : e.cpu);
     violation ??= {
       kind: e instanceof KernelOops ? 'oops' : 'panic',
-      message: e.message.split('\n')[0],
+      message: `${e.message.split('\n')[0]}, in ${curr.comm} (pid ${curr.pid})`,
       tsNs: lab.k.machine.clockNs,
-      tasks: [],
+      tasks: [{ pid: curr.pid, comm: curr.comm }],
     };
   } finally {
     unplace?.();
