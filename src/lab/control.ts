@@ -84,6 +84,18 @@ export interface ControlServerOptions {
   runtimeBase?: string;
   /** The only uid allowed to connect (default: ours). */
   uid?: number;
+  /** How many /dev/kmsg records are kept (Kmsg's default unless given). */
+  kmsgCapacity?: number;
+}
+
+/** A /dev/kmsg reader wanted a record that was dropped: `next` is the oldest kept. */
+class KmsgDroppedError extends KernelFsError {
+  constructor(
+    seq: number,
+    readonly next: number,
+  ) {
+    super('EPIPE', '/dev/kmsg', `record ${seq} was dropped; the oldest kept is ${next}`);
+  }
 }
 
 /** Where a private runtime directory goes: $XDG_RUNTIME_DIR when it is ours and 0700. */
@@ -217,7 +229,7 @@ export class ControlServer {
   ) {
     this.uid = opts.uid ?? process.getuid!();
     this.files = new KernelFiles(running.lab, { generation: () => running.generation });
-    this.kmsg = new Kmsg(running.lab.k);
+    this.kmsg = new Kmsg(running.lab.k, opts.kmsgCapacity);
     this.stopRequested = new Promise((r) => (this.onStop = r));
     const base = opts.runtimeBase ?? runtimeBase();
     sweepStale(base);
@@ -393,7 +405,7 @@ export class ControlServer {
         }
         return { record: first, seq: r.record.seq, records };
       }
-      if (r.errno === 'EPIPE') throw new KernelFsError('EPIPE', '/dev/kmsg', `record ${seq} was dropped; the oldest kept is ${r.next}`);
+      if (r.errno === 'EPIPE') throw new KmsgDroppedError(seq, r.next);
       return undefined;
     };
     const now = attempt();
@@ -422,7 +434,7 @@ export class ControlServer {
 }
 
 /** The errno and message a refused request gets. */
-function failure(err: unknown): { errno: string; strerror: string; message: string } {
+function failure(err: unknown): { errno: string; strerror: string; message: string; next?: number } {
   // a load that failed in several ways (an init error and a cleanup error) reports the first
   const e = err instanceof AggregateError && err.errors.length ? err.errors[0] : err;
   const message = (e as Error)?.message ?? String(e);
@@ -431,7 +443,8 @@ function failure(err: unknown): { errno: string; strerror: string; message: stri
   else if (e instanceof ModuleError) errno = isErrno(e.errno) ? e.errno : errnoName(e.code);
   else if (e instanceof ProtocolError) errno = 'EINVAL';
   // glibc's text, as the commands print it (cat: ...: Permission denied)
-  return { errno, strerror: strerror(errnoValue(errno)), message };
+  const out = { errno, strerror: strerror(errnoValue(errno)), message };
+  return e instanceof KmsgDroppedError ? { ...out, next: e.next } : out;
 }
 
 /** One response line, ASCII only: characters past 0x7e as \u00XX (and beyond, as JSON says). */

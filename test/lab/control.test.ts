@@ -177,6 +177,24 @@ describe("the kernel's files", () => {
     expect(await c.call({ op: 'kmsg-read', seq: seq + 2 })).toMatchObject({ ok: false, errno: 'EAGAIN' });
   });
 
+  it('/dev/kmsg: a reader whose record was dropped gets EPIPE with the oldest kept, and reads on from there', async () => {
+    const { c } = await lab({ kmsgCapacity: 8 });
+    for (let i = 0; i < 20; i++) await c.call({ op: 'kmsg-write', data: `line ${i}\n` });
+    const dropped = await c.call({ op: 'kmsg-read', seq: 0 });
+    expect(dropped).toMatchObject({ ok: false, errno: 'EPIPE' });
+    const next = dropped.next as number;
+    expect(next).toBeGreaterThan(0);
+    // as the kernel's reader: from the oldest kept on, the last 8 records, the last of them ours
+    const got: string[] = [];
+    for (let seq = next; ; seq++) {
+      const r = await c.call({ op: 'kmsg-read', seq });
+      if (!r.ok) break;
+      got.push(r.record as string);
+    }
+    expect(got).toHaveLength(8);
+    expect(got.at(-1)).toMatch(new RegExp(`^12,${next + 7},\\d+,-;line 19\n$`));
+  });
+
   it('/dev/kmsg: a batch of consecutive records in one answer, as a reader takes them one by one', async () => {
     const { c } = await lab();
     const one: string[] = [];

@@ -62,6 +62,7 @@ static size_t nr_fixed;
 struct handle {
 	int kmsg;
 	long seq;     /* kmsg: the next record to read */
+	int started;  /* kmsg: a record was read (before, a reader starts at the oldest kept) */
 	cJSON *batch; /* kmsg: the lab's last answer, whose records are handed out one per read */
 	cJSON *next;  /* kmsg: the next of them, seq's */
 	char *data;   /* other files: the content read at offset 0 */
@@ -134,16 +135,28 @@ static char *bytes_to_utf8(const char *b, size_t n)
  * Sends req (consumed) over this thread's connection and returns the lab's answer, or NULL with
  * *err set: the lab's errno for a refusal, EIO when the lab cannot be reached.
  */
-static cJSON *call(cJSON *req, int *err)
+/*
+ * A request's answer, NULL with *err set if it failed; `failed`, if given, gets the failure's
+ * answer (which may say more than its errno), for the caller to free.
+ */
+static cJSON *call_answer(cJSON *req, int *err, cJSON **failed)
 {
 	cJSON *resp = lab_call(&conn, sock_path, req, err);
 
 	if (resp && !cJSON_IsTrue(cJSON_GetObjectItem(resp, "ok"))) {
 		*err = errno_value(cJSON_GetStringValue(cJSON_GetObjectItem(resp, "errno")));
-		cJSON_Delete(resp);
+		if (failed)
+			*failed = resp;
+		else
+			cJSON_Delete(resp);
 		return NULL;
 	}
 	return resp;
+}
+
+static cJSON *call(cJSON *req, int *err)
+{
+	return call_answer(req, err, NULL);
 }
 
 static cJSON *request(const char *op, const char *path)
@@ -316,19 +329,27 @@ static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 
 	while (!h->next) {
 		int err = 0;
-		cJSON *req = cJSON_CreateObject(), *r;
+		cJSON *req = cJSON_CreateObject(), *r, *failed = NULL;
 
 		cJSON_AddStringToObject(req, "op", "kmsg-read");
 		cJSON_AddNumberToObject(req, "seq", (double)h->seq);
 		cJSON_AddNumberToObject(req, "waitMs", nonblock ? 0 : KMSG_WAIT_MS);
 		cJSON_AddNumberToObject(req, "max", KMSG_BATCH);
-		r = call(req, &err);
+		r = call_answer(req, &err, &failed);
 		if (!r) {
-			if (err == EPIPE) {
-				/* records were dropped: go on from the oldest kept, as the kernel's reader does */
-				h->seq = 0;
+			if (err == EPIPE && failed) {
+				/*
+				 * Records were dropped. A reader that has read none yet starts at the
+				 * oldest kept, as devkmsg_open() places it; otherwise this read fails
+				 * and the next goes on from there, as devkmsg_read() moves its reader.
+				 */
+				h->seq = (long)number(failed, "next");
+				cJSON_Delete(failed);
+				if (!h->started)
+					continue;
 				return -EPIPE;
 			}
+			cJSON_Delete(failed);
 			if (err == EAGAIN && !nonblock) {
 				if (fuse_interrupted())
 					return -EINTR;
@@ -356,6 +377,7 @@ static int kmsg_read(struct handle *h, char *buf, size_t size, int nonblock)
 		return -EINVAL;
 	memcpy(buf, rec, n);
 	h->seq++;
+	h->started = 1;
 	h->next = h->next->next;
 	return (int)n;
 }
