@@ -8,13 +8,15 @@
  * parked by its own report or a loud fault.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Machine, type MachineOptions } from '../../src/emu/machine.ts';
 import { loadDisassembler } from '../../src/emu/disasm.ts';
+import { asm as assemble } from './asm.ts';
+
+/** GNU as, Intel syntax, placed at offset 0 (the code is loaded at BASE). */
+const asm = (src: string): Buffer => assemble(src).code;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BASE = 0x10_0000n;
@@ -27,19 +29,6 @@ const TIMER = 0x20;
 const PORT_ONLINE = 0x10;
 const PORT_DEAD = 0x11;
 const PORT_RAISE = 0x12; // raises the timer vector on the writing cpu, as a self-IPI would
-
-/** GNU as, Intel syntax, placed at offset 0 (the code is loaded at BASE). */
-function asm(src: string): Buffer {
-  const d = mkdtempSync(join(tmpdir(), 'klp-asm-'));
-  try {
-    writeFileSync(join(d, 'a.s'), `.intel_syntax noprefix\n.text\n${src}\n`);
-    execFileSync('as', ['--64', '-o', join(d, 'a.o'), join(d, 'a.s')]);
-    execFileSync('objcopy', ['-O', 'binary', '-j', '.text', join(d, 'a.o'), join(d, 'a.bin')]);
-    return readFileSync(join(d, 'a.bin'));
-  } finally {
-    rmSync(d, { recursive: true, force: true });
-  }
-}
 
 /** Ring 0 on our own GDT and IDT, interrupts off, reported online; then `body`. */
 const guest = (body: string) => `

@@ -5,26 +5,13 @@
 // within one block and across blocks, on memory the host shares (uc_mem_map_ptr) as the
 // lab's RAM is.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as C from '../../src/emu/unicorn-const.ts';
 import { Uc } from '../../src/emu/unicorn.ts';
 import { klpemu } from '../../src/emu/native/index.ts';
+import { asm as assemble } from './asm.ts';
 
-function asm(src: string): Buffer {
-  const d = mkdtempSync(join(tmpdir(), 'klp-asm-'));
-  try {
-    writeFileSync(join(d, 'a.s'), `.intel_syntax noprefix\n.text\n${src}\n`);
-    execFileSync('as', ['--64', '-o', join(d, 'a.o'), join(d, 'a.s')]);
-    execFileSync('objcopy', ['-O', 'binary', '-j', '.text', join(d, 'a.o'), join(d, 'a.bin')]);
-    return readFileSync(join(d, 'a.bin'));
-  } finally {
-    rmSync(d, { recursive: true, force: true });
-  }
-}
+const asm = (src: string): Buffer => assemble(src).code;
 
 const BASE = 0x10_0000n;
 const SIZE = 0x10000;

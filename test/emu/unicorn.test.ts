@@ -5,8 +5,7 @@
 // code is assembled here with binutils so instruction boundaries are known.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,23 +21,9 @@ import {
   klpemu,
   markInstruction,
 } from '../../src/emu/native/index.ts';
+import { asm } from './asm.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Assembles Intel-syntax x86-64; returns the bytes and each instruction's offset. */
-function asm(src: string): { code: Buffer; starts: number[] } {
-  const d = mkdtempSync(join(tmpdir(), 'klp-asm-'));
-  try {
-    writeFileSync(join(d, 'a.s'), `.intel_syntax noprefix\n.text\n${src}\n`);
-    execFileSync('as', ['--64', '-o', join(d, 'a.o'), join(d, 'a.s')]);
-    execFileSync('objcopy', ['-O', 'binary', '-j', '.text', join(d, 'a.o'), join(d, 'a.bin')]);
-    const dis = execFileSync('objdump', ['-d', join(d, 'a.o')], { encoding: 'utf8' });
-    const starts = [...dis.matchAll(/^\s+([0-9a-f]+):\t/gm)].map((m) => parseInt(m[1], 16));
-    return { code: readFileSync(join(d, 'a.bin')), starts };
-  } finally {
-    rmSync(d, { recursive: true, force: true });
-  }
-}
 
 const BASE = 0x10_0000n;
 const SIZE = 0x10000;
