@@ -342,8 +342,10 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   const modes = new Map<number, ModeTrack>();
   const modeTrack = (key: number) => {
     let n = modes.get(key);
-    if (!n) modes.set(key, (n = new ModeTrack((o, end) => slice(taskPid(key), T.mode, o, end, 'entry'))));
-    seen.add(key);
+    if (!n) {
+      modes.set(key, (n = new ModeTrack((o, end) => slice(taskPid(key), T.mode, o, end, 'entry'))));
+      seen.add(key);
+    }
     return n;
   };
 
@@ -392,18 +394,21 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   for (const e of s.events) {
     const ts = e.tsNs;
     switch (e.type) {
-      case 'cpu_online': {
-        cpuOff.delete(e.a);
-        runOnCpu(e.a, taskKey(0, e.a), ts);
-        setRun(taskKey(0, e.a), `running on cpu${e.a}`, ts);
+      // the most frequent records first
+      case 'user_enter':
+        modeTrack(taskKey(e.pid, e.cpu)).user(userIp(e.a), e.c === 1 ? -e.b : e.b, ts);
+        break;
+      case 'sys_enter':
+        modeTrack(taskKey(e.pid, e.cpu)).syscall(e.a, syscallName, ts);
+        break;
+      case 'sched_switch': {
+        const prev = taskKey(e.a, e.cpu);
+        const next = taskKey(e.b, e.cpu);
+        setRun(prev, e.c === 0 ? 'runnable' : 'sleeping', ts, { state: e.c });
+        setRun(next, `running on cpu${e.cpu}`, ts, { cpu: e.cpu });
+        runOnCpu(e.cpu, next, ts);
         break;
       }
-      case 'cpu_dead':
-        cpuTrack(e.a).closeAll(ts);
-        cpuTrack(e.a).open('offline', ts);
-        setRun(taskKey(0, e.a), 'offline', ts);
-        cpuOff.add(e.a);
-        break;
       case 'irq_entry': {
         const key = taskKey(e.pid, e.cpu);
         const fromUser = e.b === 1 && key >= 0;
@@ -420,25 +425,23 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
         if (cpuTrack(e.cpu).top()?.args?.vector === vector) cpuTrack(e.cpu).close(ts);
         break;
       }
-      case 'sys_enter':
-        modeTrack(taskKey(e.pid, e.cpu)).syscall(e.a, syscallName, ts);
-        break;
-      case 'user_enter':
-        modeTrack(taskKey(e.pid, e.cpu)).user(userIp(e.a), e.c === 1 ? -e.b : e.b, ts);
-        break;
-      case 'sched_switch': {
-        const prev = taskKey(e.a, e.cpu);
-        const next = taskKey(e.b, e.cpu);
-        setRun(prev, e.c === 0 ? 'runnable' : 'sleeping', ts, { state: e.c });
-        setRun(next, `running on cpu${e.cpu}`, ts, { cpu: e.cpu });
-        runOnCpu(e.cpu, next, ts);
-        break;
-      }
       case 'sched_wakeup': {
         const key = taskKey(e.a, e.b);
         if (run.get(key)?.name === 'sleeping') setRun(key, 'runnable', ts, { woken: true });
         break;
       }
+      case 'cpu_online': {
+        cpuOff.delete(e.a);
+        runOnCpu(e.a, taskKey(0, e.a), ts);
+        setRun(taskKey(0, e.a), `running on cpu${e.a}`, ts);
+        break;
+      }
+      case 'cpu_dead':
+        cpuTrack(e.a).closeAll(ts);
+        cpuTrack(e.a).open('offline', ts);
+        setRun(taskKey(0, e.a), 'offline', ts);
+        cpuOff.add(e.a);
+        break;
       case 'fork': {
         const child = taskKey(e.b, e.cpu);
         exited.delete(child);
