@@ -133,6 +133,20 @@ describe('gdb on the vCPUs', () => {
     expect(sha(r.lab)).toBe(sha(plainSession(args)));
   });
 
+  it("steps from a user task's int $0x80 into the kernel's entry: the system call is made, not skipped", async () => {
+    // the first `int $0x80` of hammer() (an inlined system call stub) in the image the lab boots
+    const dis = spawnSync('objdump', ['-d', '--section=.user.text', `${ROOT}fixtures/kernel.elf`], { encoding: 'utf8' }).stdout;
+    const hammer = dis.slice(dis.indexOf('<hammer>:'));
+    const at = /^\s*([0-9a-f]+):\s+cd 80\s+int\s+\$0x80/m.exec(hammer)?.[1];
+    expect(at).toBeDefined();
+    const args = ['boot', '--cpus', '2', '--ms', '300'];
+    const r = await debugSession(args, [`break *0x${at}`, 'continue', 'delete', 'stepi', 'x/i $pc']);
+    expect(r.gdb).toMatch(new RegExp(`hit Breakpoint 1, 0x${at} in hammer \\(\\)`));
+    expect(after(r.gdb, /hit Breakpoint 1/)).toMatch(/^=> 0x[0-9a-f]+ <entry_INT80>:/m);
+    expect(r.labStatus).toBe(0);
+    expect(sha(r.lab)).toBe(sha(plainSession(args)));
+  });
+
   it('stops in the old cmdline_proc_show before the transition and in the new one after, its site bytes untouched', async () => {
     const args = ['livepatch', '--cpus', '2', 'cat:cmdline_proc_show', 'load:test_klp_livepatch', 'cat:cmdline_proc_show'];
     const r = await debugSession(args, [
