@@ -552,14 +552,16 @@ export class ConsistencyChecker implements LabChecker {
   private health(): void {
     const c = this.lab.k.log.counters();
     const b = this.baseline;
-    // the task that was current where it happened (a current task counts as running there)
-    const curr = c.lastStopCpu !== undefined ? cpuCurr(this.lab.k, c.lastStopCpu) : undefined;
-    const who = curr ? ` on cpu ${c.lastStopCpu} in ${curr.comm} (pid ${curr.pid})` : '';
-    const tasks = curr ? [curr] : [];
-    if (c.lostCpus > b.lostCpus)
-      this.report('lockup', `a cpu was lost${who}: halted with interrupts off while online (hard LOCKUP)`, tasks);
-    else if (c.oopses > b.oopses || c.panics > b.panics)
-      this.report('oops', `the guest ${c.panics > b.panics ? 'panicked' : 'oopsed'}${who}${c.lastStop ? `: ${c.lastStop}` : ''}`, tasks);
+    if (c.lostCpus > b.lostCpus || c.oopses > b.oopses || c.panics > b.panics) {
+      // the task that was current where it happened (a current task counts as running there)
+      const curr = c.lastStopCpu !== undefined ? cpuCurr(this.lab.k, c.lastStopCpu) : undefined;
+      const who = curr ? ` on cpu ${c.lastStopCpu} in ${curr.comm} (pid ${curr.pid})` : '';
+      const tasks = curr ? [curr] : [];
+      if (c.lostCpus > b.lostCpus)
+        this.report('lockup', `a cpu was lost${who}: halted with interrupts off while online (hard LOCKUP)`, tasks);
+      else
+        this.report('oops', `the guest ${c.panics > b.panics ? 'panicked' : 'oopsed'}${who}${c.lastStop ? `: ${c.lastStop}` : ''}`, tasks);
+    }
     if (c.warnings > b.warnings) {
       const text = c.firstWarnings[b.warnings] ?? c.lastWarning ?? 'WARNING';
       this.report('warning', `${c.warnings - b.warnings} WARNING(s) in the kernel log, the first: ${text}`, []);
