@@ -37,98 +37,104 @@
 struct uc_struct;
 struct page_collection;
 
-static struct page_collection *
-no_page_collection_lock(struct uc_struct *uc, uint64_t start, uint64_t end) {
-  (void)uc;
-  (void)start;
-  (void)end;
-  return NULL;
+static struct page_collection *no_page_collection_lock(struct uc_struct *uc, uint64_t start,
+						       uint64_t end)
+{
+	(void)uc;
+	(void)start;
+	(void)end;
+	return NULL;
 }
 
-static void no_page_collection_unlock(struct page_collection *set) {
-  (void)set;
+static void no_page_collection_unlock(struct page_collection *set)
+{
+	(void)set;
 }
 
 static const struct {
-  const char *name;
-  void *fn;
+	const char *name;
+	void *fn;
 } replacements[] = {
-    {"page_collection_lock_x86_64", (void *)no_page_collection_lock},
-    {"page_collection_unlock_x86_64", (void *)no_page_collection_unlock},
+	{"page_collection_lock_x86_64", (void *)no_page_collection_lock},
+	{"page_collection_unlock_x86_64", (void *)no_page_collection_unlock},
 };
 #define NR_REPLACEMENTS (sizeof(replacements) / sizeof(replacements[0]))
 
 struct search {
-  int found;   /* libunicorn was among the loaded objects */
-  int patched; /* slots rewritten (or already pointing at ours) */
-  int failed;  /* an mprotect() refused */
+	int found;   /* libunicorn was among the loaded objects */
+	int patched; /* slots rewritten (or already pointing at ours) */
+	int failed;  /* an mprotect() refused */
 };
 
 /* A dynamic entry's address: glibc relocates most of them in place, but not all
  * loaders do. */
-static uintptr_t dyn_addr(const struct dl_phdr_info *info, ElfW(Addr) v) {
-  return v < info->dlpi_addr ? info->dlpi_addr + v : v;
+static uintptr_t dyn_addr(const struct dl_phdr_info *info, ElfW(Addr) v)
+{
+	return v < info->dlpi_addr ? info->dlpi_addr + v : v;
 }
 
-static void patch_slot(uintptr_t slot, void *fn, struct search *s) {
-  long page = sysconf(_SC_PAGESIZE);
-  uintptr_t start = slot & ~(uintptr_t)(page - 1);
-  size_t len = slot + sizeof(void *) - start;
+static void patch_slot(uintptr_t slot, void *fn, struct search *s)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start = slot & ~(uintptr_t)(page - 1);
+	size_t len = slot + sizeof(void *) - start;
 
-  if (*(void **)slot == fn) {
-    s->patched++;
-    return;
-  }
-  if (mprotect((void *)start, len, PROT_READ | PROT_WRITE)) {
-    s->failed++;
-    return;
-  }
-  *(void **)slot = fn;
-  /* RELRO memory is read-only once loaded: put it back so */
-  mprotect((void *)start, len, PROT_READ);
-  s->patched++;
+	if (*(void **)slot == fn) {
+		s->patched++;
+		return;
+	}
+	if (mprotect((void *)start, len, PROT_READ | PROT_WRITE)) {
+		s->failed++;
+		return;
+	}
+	*(void **)slot = fn;
+	/* RELRO memory is read-only once loaded: put it back so */
+	mprotect((void *)start, len, PROT_READ);
+	s->patched++;
 }
 
-static int patch_object(struct dl_phdr_info *info, size_t size, void *data) {
-  struct search *s = data;
-  const ElfW(Dyn) *dyn = NULL;
-  const ElfW(Rela) *rela = NULL;
-  const ElfW(Sym) *symtab = NULL;
-  const char *strtab = NULL;
-  size_t relsz = 0;
+static int patch_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct search *s = data;
+	const ElfW(Dyn) *dyn = NULL;
+	const ElfW(Rela) *rela = NULL;
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	size_t relsz = 0;
 
-  (void)size;
-  if (!info->dlpi_name || !strstr(info->dlpi_name, "libunicorn.so"))
-    return 0;
-  s->found = 1;
-  for (int i = 0; i < info->dlpi_phnum; i++)
-    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-      dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-  if (!dyn)
-    return 1;
-  for (; dyn->d_tag != DT_NULL; dyn++) {
-    if (dyn->d_tag == DT_JMPREL)
-      rela = (const ElfW(Rela) *)dyn_addr(info, dyn->d_un.d_ptr);
-    else if (dyn->d_tag == DT_PLTRELSZ)
-      relsz = dyn->d_un.d_val;
-    else if (dyn->d_tag == DT_SYMTAB)
-      symtab = (const ElfW(Sym) *)dyn_addr(info, dyn->d_un.d_ptr);
-    else if (dyn->d_tag == DT_STRTAB)
-      strtab = (const char *)dyn_addr(info, dyn->d_un.d_ptr);
-  }
-  if (!rela || !symtab || !strtab)
-    return 1;
-  for (size_t i = 0; i < relsz / sizeof(*rela); i++) {
-    const char *name;
+	(void)size;
+	if (!info->dlpi_name || !strstr(info->dlpi_name, "libunicorn.so"))
+		return 0;
+	s->found = 1;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	if (!dyn)
+		return 1;
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		if (dyn->d_tag == DT_JMPREL)
+			rela = (const ElfW(Rela) *)dyn_addr(info, dyn->d_un.d_ptr);
+		else if (dyn->d_tag == DT_PLTRELSZ)
+			relsz = dyn->d_un.d_val;
+		else if (dyn->d_tag == DT_SYMTAB)
+			symtab = (const ElfW(Sym) *)dyn_addr(info, dyn->d_un.d_ptr);
+		else if (dyn->d_tag == DT_STRTAB)
+			strtab = (const char *)dyn_addr(info, dyn->d_un.d_ptr);
+	}
+	if (!rela || !symtab || !strtab)
+		return 1;
+	for (size_t i = 0; i < relsz / sizeof(*rela); i++) {
+		const char *name;
 
-    if (ELF64_R_TYPE(rela[i].r_info) != R_X86_64_JUMP_SLOT)
-      continue;
-    name = strtab + symtab[ELF64_R_SYM(rela[i].r_info)].st_name;
-    for (size_t r = 0; r < NR_REPLACEMENTS; r++)
-      if (!strcmp(name, replacements[r].name))
-        patch_slot(info->dlpi_addr + rela[i].r_offset, replacements[r].fn, s);
-  }
-  return 1;
+		if (ELF64_R_TYPE(rela[i].r_info) != R_X86_64_JUMP_SLOT)
+			continue;
+		name = strtab + symtab[ELF64_R_SYM(rela[i].r_info)].st_name;
+		for (size_t r = 0; r < NR_REPLACEMENTS; r++)
+			if (!strcmp(name, replacements[r].name))
+				patch_slot(info->dlpi_addr + rela[i].r_offset, replacements[r].fn,
+					   s);
+	}
+	return 1;
 }
 
 /*
@@ -137,11 +143,12 @@ static int patch_object(struct dl_phdr_info *info, size_t size, void *data) {
  * the library has no such calls (a release that no longer needs this), or -1 if
  * libunicorn is not loaded or a slot could not be made writable.
  */
-KLP_EXPORT int klp_fast_stores(void) {
-  struct search s = {0, 0, 0};
+KLP_EXPORT int klp_fast_stores(void)
+{
+	struct search s = {0, 0, 0};
 
-  dl_iterate_phdr(patch_object, &s);
-  if (!s.found || s.failed)
-    return -1;
-  return s.patched;
+	dl_iterate_phdr(patch_object, &s);
+	if (!s.found || s.failed)
+		return -1;
+	return s.patched;
 }
