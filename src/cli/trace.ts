@@ -324,17 +324,11 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
   // the vectors of the interrupts each cpu is in, innermost last
   const inIrq = new Map<number, number[]>();
   const vectorName = (v: number) => s.vectors[v] ?? `vector ${v}`;
-  // one string per system call and resume address, not one per record
+  // one string per system call, not one per record
   const syscallNames = new Map<number, string>();
   const syscallName = (nr: number) => {
     let n = syscallNames.get(nr);
     if (n === undefined) syscallNames.set(nr, (n = `syscall ${s.syscalls[nr] ?? nr}`));
-    return n;
-  };
-  const userIpNames = new Map<number, string>();
-  const userIp = (off: number) => {
-    let n = userIpNames.get(off);
-    if (n === undefined) userIpNames.set(off, (n = s.userIps[off] ?? `_stext+0x${off.toString(16)}`));
     return n;
   };
 
@@ -396,7 +390,7 @@ function sessionEvents(s: TraceSession, base: number, out: TraceEvent[]): void {
     switch (e.type) {
       // the most frequent records first
       case 'user_enter':
-        modeTrack(taskKey(e.pid, e.cpu)).user(userIp(e.a), e.c === 1 ? -e.b : e.b, ts);
+        modeTrack(taskKey(e.pid, e.cpu)).user(s.userIps[e.a] ?? `_stext+0x${e.a.toString(16)}`, e.c === 1 ? -e.b : e.b, ts);
         break;
       case 'sys_enter':
         modeTrack(taskKey(e.pid, e.cpu)).syscall(e.a, syscallName, ts);
